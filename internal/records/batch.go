@@ -114,7 +114,7 @@ var (
 
 // BatchError describes why a batch was rejected.
 type BatchError struct {
-	Reason string
+	Reason  string
 	corrupt bool
 }
 
