@@ -1,0 +1,187 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/heraldhq/herald/internal/records"
+)
+
+// Append validates b, assigns it offsets and writes it. Under Always it
+// returns only once the batch is durable.
+//
+// b must be exactly one RecordBatch v2. The log writes the base offset and
+// leader epoch into b during the call and keeps no reference to it after.
+// A batch that fails validation returns an error matching
+// records.ErrInvalid (and records.ErrCorrupt for a CRC mismatch) and
+// leaves the log unchanged.
+func (l *Log) Append(b []byte) (AppendResult, error) {
+	res, err := l.AppendNoWait(b)
+	if err != nil {
+		return res, err
+	}
+	return res, l.WaitDurable(res)
+}
+
+// AppendNoWait is Append without the wait for durability: the caller must
+// call WaitDurable before acknowledging the batch. This lets one producer
+// connection pipeline several appends that one fsync then covers.
+func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
+	if err := records.Validate(b); err != nil {
+		return AppendResult{}, err
+	}
+	l.mu.Lock()
+	res, always, err := l.appendLocked(b)
+	l.mu.Unlock()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if always {
+		l.kickFlusher()
+	} else {
+		l.advanceHW(res.LastOffset + 1)
+	}
+	return res, nil
+}
+
+// appendLocked writes a validated batch to the active segment, rolling
+// first if needed.
+// mu must be held.
+func (l *Log) appendLocked(b []byte) (AppendResult, bool, error) {
+	switch {
+	case l.mu.closed:
+		return AppendResult{}, false, ErrClosed
+	case l.failed.Load():
+		return AppendResult{}, false, ErrFailed
+	}
+	cfg := &l.mu.cfg
+	now := l.now()
+	s := l.mu.segments[len(l.mu.segments)-1]
+	if l.shouldRollLocked(s, len(b), now) {
+		var err error
+		if s, err = l.rollLocked(now); err != nil {
+			return AppendResult{}, false, err
+		}
+	}
+	base := l.mu.next
+	records.SetBaseOffset(b, base)
+	records.SetLeaderEpoch(b, cfg.LeaderEpoch)
+	if err := l.writeLocked(s, b); err != nil {
+		return AppendResult{}, false, err
+	}
+	h := records.Header(b)
+	s.addBatchLocked(h, s.size, cfg.IndexIntervalBytes)
+	l.mu.next = h.LastOffset() + 1
+	l.mu.written += uint64(len(b))
+	if !cfg.Durability.Always {
+		s.readable.Store(s.size)
+	}
+	res := AppendResult{
+		BaseOffset:     base,
+		LastOffset:     h.LastOffset(),
+		LogAppendTime:  now.UnixMilli(),
+		LogStartOffset: l.mu.logStart,
+	}
+	if cfg.Durability.Always {
+		res.pos = l.mu.written
+	}
+	return res, cfg.Durability.Always, nil
+}
+
+// writeLocked writes b at the end of s. A failed or short write is undone
+// by truncating back, so the file never holds a partial batch that a later
+// append would bury; if even that fails the log is marked failed.
+// mu must be held.
+func (l *Log) writeLocked(s *segment, b []byte) error {
+	n, err := s.file.Write(b)
+	if err == nil && n == len(b) {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("short write: %d of %d bytes", n, len(b))
+	}
+	werr := fmt.Errorf("write segment %d: %w", s.base, err)
+	if n > 0 {
+		if terr := s.file.Truncate(s.size); terr != nil {
+			l.fail(fmt.Errorf("%w; undoing it: %w", werr, terr))
+			return errors.Join(werr, ErrFailed)
+		}
+	}
+	if _, serr := s.file.Seek(s.size, 0); serr != nil {
+		l.fail(fmt.Errorf("%w; seeking back: %w", werr, serr))
+		return errors.Join(werr, ErrFailed)
+	}
+	return werr
+}
+
+// fail marks the log failed and wakes every waiter with err.
+func (l *Log) fail(err error) {
+	l.failed.Store(true)
+	l.logger.Error("log failed; it refuses appends until reopened", "err", err)
+	l.flush.Lock()
+	if l.flush.err == nil {
+		l.flush.err = errors.Join(err, ErrFailed)
+	}
+	l.flush.cond.Broadcast()
+	l.flush.Unlock()
+}
+
+// shouldRollLocked reports whether the next batch of n bytes goes into a
+// new segment: by size, by age, or because relative offsets or positions
+// would no longer fit the indexes' 32 bits.
+// mu must be held.
+func (l *Log) shouldRollLocked(s *segment, n int, now time.Time) bool {
+	if s.size == 0 {
+		return false
+	}
+	cfg := &l.mu.cfg
+	return s.size+int64(n) > cfg.SegmentBytes ||
+		(cfg.SegmentAge > 0 && now.Sub(s.created) >= cfg.SegmentAge) ||
+		l.mu.next-s.base >= math.MaxInt32 ||
+		s.size+int64(n) > math.MaxUint32
+}
+
+// rollLocked closes the active segment and starts a new one at the log
+// end offset. The old segment is synced first, so that only the last
+// segment can ever hold a torn write; its indexes are written.
+// mu must be held.
+func (l *Log) rollLocked(now time.Time) (*segment, error) {
+	old := l.mu.segments[len(l.mu.segments)-1]
+	if err := old.file.Sync(); err != nil {
+		err = fmt.Errorf("sync segment %d before roll: %w", old.base, err)
+		l.fail(err)
+		return nil, errors.Join(err, ErrFailed)
+	}
+	old.readable.Store(old.size)
+	l.markSynced(l.mu.written)
+	l.advanceHW(l.mu.next)
+	if err := old.writeIndexes(l.fs, l.dir); err != nil {
+		l.logger.Warn("writing indexes of closed segment; they will be rebuilt at open", "segment", old.base, "err", err)
+	}
+	s, err := l.createSegmentLocked(l.mu.next, now)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.segments = append(l.mu.segments, s)
+	return s, nil
+}
+
+// createSegmentLocked creates an empty segment file and makes its
+// directory entry durable.
+// mu must be held.
+func (l *Log) createSegmentLocked(base int64, now time.Time) (*segment, error) {
+	name := segmentName(l.dir, base, logSuffix)
+	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", base, err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		f.Close()
+		l.fs.Remove(name)
+		return nil, fmt.Errorf("sync log dir for segment %d: %w", base, err)
+	}
+	return newSegment(base, f, now), nil
+}

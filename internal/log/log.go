@@ -1,0 +1,476 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/internal/records"
+	"github.com/heraldhq/herald/internal/vfs"
+)
+
+// Errors returned by the log.
+var (
+	// ErrOffsetOutOfRange: the offset is below the log start offset or
+	// above the log end offset.
+	ErrOffsetOutOfRange = errors.New("offset out of range")
+	// ErrClosed: the log was closed.
+	ErrClosed = errors.New("log closed")
+	// ErrFailed: an earlier write or fsync failed in a way that leaves the
+	// file's state unknown; the log must be reopened, and recovery decides
+	// what survived.
+	ErrFailed = errors.New("log failed; reopen to recover")
+)
+
+// Log is one partition's log. All methods are safe for concurrent use.
+//
+// Lock order: maintMu, then mu, then flush.mu. No fsync runs under mu
+// except the one at a segment roll, which is rare and must finish before
+// the next segment exists.
+type Log struct {
+	dir    string
+	fs     vfs.FS
+	logger *slog.Logger
+	now    func() time.Time
+
+	// maintMu serializes Maintain and DeleteRecords, the two things that
+	// remove or replace closed segments.
+	maintMu sync.Mutex
+
+	mu struct {
+		sync.RWMutex
+		cfg Config
+		// segments is sorted by base offset; the last one is active.
+		// Invariant: segments[i].next <= segments[i+1].base.
+		segments []*segment
+		// logStart <= hw <= next.
+		logStart int64
+		next     int64
+		// written counts bytes appended since Open, across segments; the
+		// flusher compares it with flush.synced.
+		written uint64
+		closed  bool
+	}
+
+	// hw is the high watermark: the offset after the last batch readers
+	// may see (durable, under Always).
+	hw atomic.Int64
+	// failed is set once a write or sync fails in a way that leaves the
+	// file's state unknown.
+	failed atomic.Bool
+
+	flush struct {
+		sync.Mutex
+		cond   sync.Cond
+		synced uint64 // Invariant: synced <= mu.written
+		err    error
+	}
+	kick chan struct{} // wakes the flusher; capacity 1
+	done chan struct{} // closed by Close to stop the flusher
+	wg   sync.WaitGroup
+
+	// compaction is guarded by maintMu.
+	compaction compactState
+
+	changed struct {
+		sync.Mutex
+		ch chan struct{} // closed when hw advances; nil until asked for
+	}
+}
+
+// AppendResult says where an append went.
+type AppendResult struct {
+	BaseOffset     int64
+	LastOffset     int64
+	LogAppendTime  int64 // ms
+	LogStartOffset int64
+	// pos is mu.written after this append: durable once flush.synced
+	// reaches it.
+	pos uint64
+}
+
+// Open opens or creates the log in dir and recovers it.
+func Open(dir string, cfg Config, opts Options) (*Log, error) {
+	opts.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now,
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	l.mu.cfg = cfg
+	l.flush.cond.L = &l.flush.Mutex
+	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	if err := l.load(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	l.wg.Add(1)
+	go l.flusher()
+	return l, nil
+}
+
+// load opens every segment, recovers the active one, and sets the offsets.
+func (l *Log) load() error {
+	bases, err := l.listSegments()
+	if err != nil {
+		return err
+	}
+	if len(bases) == 0 {
+		start, err := l.readLogStart()
+		if err != nil {
+			return err
+		}
+		bases = []int64{start}
+	}
+	for i, base := range bases {
+		s, err := l.openSegment(base, i == len(bases)-1)
+		if err != nil {
+			return err
+		}
+		l.mu.segments = append(l.mu.segments, s)
+	}
+	active := l.mu.segments[len(l.mu.segments)-1]
+	l.mu.next = active.next
+	start, err := l.readLogStart()
+	if err != nil {
+		return err
+	}
+	l.mu.logStart = max(start, l.mu.segments[0].base)
+	l.mu.logStart = min(l.mu.logStart, l.mu.next)
+	l.hw.Store(l.mu.next)
+	return nil
+}
+
+// listSegments returns the base offsets of the .log files, sorted, and
+// removes leftovers of an interrupted compaction.
+func (l *Log) listSegments() ([]int64, error) {
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list log dir: %w", err)
+	}
+	var bases []int64
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, cleanedSuffix) {
+			if err := l.fs.Remove(l.path(name)); err != nil {
+				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+			}
+			continue
+		}
+		if !strings.HasSuffix(name, logSuffix) {
+			continue
+		}
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, logSuffix), 10, 64)
+		if err != nil || base < 0 {
+			l.logger.Warn("ignoring unexpected file in log dir", "file", name)
+			continue
+		}
+		bases = append(bases, base)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator) + name }
+
+// openSegment opens one segment and brings its indexes up to date. The
+// active segment's tail is scanned batch by batch with CRC checks and cut
+// at the first torn or corrupt batch.
+func (l *Log) openSegment(base int64, active bool) (*segment, error) {
+	name := segmentName(l.dir, base, logSuffix)
+	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %d: %w", base, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat segment %d: %w", base, err)
+	}
+	s := newSegment(base, f, l.now())
+	s.size = fi.Size()
+	if err := l.recoverSegment(s, active); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(s.size, 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seek segment %d: %w", base, err)
+	}
+	s.readable.Store(s.size)
+	return s, nil
+}
+
+// recoverSegment rebuilds s's in-memory state from its files.
+func (l *Log) recoverSegment(s *segment, active bool) error {
+	from := int64(0)
+	haveIndex := s.loadIndexes(l.fs, l.dir)
+	if haveIndex && !active {
+		return l.rescanClosed(s)
+	}
+	if haveIndex && len(s.index) > 0 {
+		from = int64(s.index[len(s.index)-1].pos)
+	} else {
+		s.index, s.times = nil, nil
+	}
+	fileSize := s.size
+	s.size = from
+	interval := l.mu.cfg.IndexIntervalBytes
+	// Entries at and after from are re-added by the scan.
+	s.index = trimIndex(s.index, from)
+	s.times = trimTimes(s.times, from)
+	if from > 0 {
+		s.sinceIndex = interval
+	}
+	if n := len(s.times); n > 0 {
+		t := s.times[n-1]
+		s.maxTs, s.maxTsPos, s.maxTsRel = t.ts, int64(t.pos), t.rel
+	}
+	next := s.base
+	if len(s.index) > 0 {
+		next = s.base + int64(s.index[len(s.index)-1].rel)
+	}
+	res := scan(s.file, from, fileSize, next, active, func(h records.Header, pos int64) {
+		s.addBatchLocked(h, pos, interval)
+	})
+	if res.end == fileSize {
+		return nil
+	}
+	return l.truncateTail(s, res, fileSize, active)
+}
+
+// rescanClosed fills in what the indexes of a closed segment don't hold
+// (its end offset and max timestamp) by walking batch headers from the last
+// index entry. A closed segment was synced when it was rolled, so a bad
+// batch in it is corruption, not a torn write: it is cut and reported.
+func (l *Log) rescanClosed(s *segment) error {
+	if len(s.index) == 0 {
+		return l.recoverSegmentFull(s)
+	}
+	last := s.index[len(s.index)-1]
+	var hdr [records.HeaderSize]byte
+	if _, err := s.file.ReadAt(hdr[:], int64(last.pos)); err != nil {
+		return l.recoverSegmentFull(s)
+	}
+	h := records.Header(hdr[:])
+	if int64(last.pos)+int64(h.Size()) != s.size {
+		return l.recoverSegmentFull(s)
+	}
+	s.next = h.LastOffset() + 1
+	s.lastPos, s.lastRel = int64(last.pos), last.rel
+	if n := len(s.times); n > 0 {
+		t := s.times[n-1]
+		s.maxTs, s.maxTsPos, s.maxTsRel = t.ts, int64(t.pos), t.rel
+	}
+	return nil
+}
+
+func (l *Log) recoverSegmentFull(s *segment) error {
+	fileSize := s.size
+	s.size, s.index, s.times, s.sinceIndex, s.maxTs = 0, nil, nil, 0, -1
+	res := scan(s.file, 0, fileSize, s.base, false, func(h records.Header, pos int64) {
+		s.addBatchLocked(h, pos, l.mu.cfg.IndexIntervalBytes)
+	})
+	if res.end == fileSize {
+		return nil
+	}
+	return l.truncateTail(s, res, fileSize, false)
+}
+
+// truncateTail cuts a segment at the end of its last good batch and
+// reports what was lost.
+func (l *Log) truncateTail(s *segment, res scanResult, fileSize int64, active bool) error {
+	level := slog.LevelWarn
+	msg := "torn tail cut off in recovery"
+	if !active {
+		level = slog.LevelError
+		msg = "corrupt batch in closed segment; data after it cut off"
+	}
+	l.logger.Log(nil, level, msg, "segment", s.base, "from_offset", s.next,
+		"position", res.end, "bytes", fileSize-res.end, "reason", res.bad)
+	if err := s.file.Truncate(res.end); err != nil {
+		return fmt.Errorf("truncate segment %d at %d: %w", s.base, res.end, err)
+	}
+	if err := s.file.Sync(); err != nil {
+		return fmt.Errorf("sync segment %d after truncation: %w", s.base, err)
+	}
+	s.size = res.end
+	return nil
+}
+
+func trimIndex(idx []offsetEntry, from int64) []offsetEntry {
+	for len(idx) > 0 && int64(idx[len(idx)-1].pos) >= from {
+		idx = idx[:len(idx)-1]
+	}
+	return idx
+}
+
+func trimTimes(t []timeEntry, from int64) []timeEntry {
+	for len(t) > 0 && int64(t[len(t)-1].pos) >= from {
+		t = t[:len(t)-1]
+	}
+	return t
+}
+
+// Config returns the log's current config.
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.cfg
+}
+
+// SetConfig changes the config; it applies to later appends and the next
+// Maintain. An invalid config is ignored and reported.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.mu.cfg.Durability
+	l.mu.cfg = cfg
+	l.mu.Unlock()
+	if old != cfg.Durability {
+		l.kickFlusher()
+	}
+	return nil
+}
+
+// HighWatermark is the offset after the last batch readers can see.
+func (l *Log) HighWatermark() int64 { return l.hw.Load() }
+
+// LogEndOffset is the offset the next batch will get.
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.next
+}
+
+// LogStartOffset is the first offset that may be read.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.logStart
+}
+
+// Size is the bytes on disk in segment files.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.mu.segments {
+		n += s.size
+	}
+	return n
+}
+
+// Segments is the number of segment files.
+func (l *Log) Segments() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.mu.segments)
+}
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Changed returns a channel that is closed the next time the high
+// watermark advances or the log closes. Long-poll fetches wait on it.
+func (l *Log) Changed() <-chan struct{} {
+	l.changed.Lock()
+	defer l.changed.Unlock()
+	if l.changed.ch == nil {
+		l.changed.ch = make(chan struct{})
+	}
+	return l.changed.ch
+}
+
+func (l *Log) notifyChanged() {
+	l.changed.Lock()
+	if l.changed.ch != nil {
+		close(l.changed.ch)
+		l.changed.ch = nil
+	}
+	l.changed.Unlock()
+}
+
+// advanceHW raises the high watermark to hw if it is higher.
+func (l *Log) advanceHW(hw int64) {
+	for {
+		cur := l.hw.Load()
+		if hw <= cur {
+			return
+		}
+		if l.hw.CompareAndSwap(cur, hw) {
+			l.notifyChanged()
+			return
+		}
+	}
+}
+
+// Close syncs and closes the log, writing the active segment's indexes.
+// It is idempotent.
+func (l *Log) Close() error {
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.closed = true
+	l.mu.Unlock()
+	close(l.done)
+	l.wg.Wait()
+	var err error
+	if !l.failed.Load() {
+		err = l.syncActive()
+		if err == nil {
+			err = l.writeActiveIndexes()
+		}
+	}
+	l.flush.Lock()
+	if l.flush.err == nil {
+		l.flush.err = ErrClosed
+	}
+	l.flush.cond.Broadcast()
+	l.flush.Unlock()
+	l.notifyChanged()
+	if cerr := l.closeFiles(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (l *Log) writeActiveIndexes() error {
+	l.mu.RLock()
+	active := l.mu.segments[len(l.mu.segments)-1]
+	l.mu.RUnlock()
+	return active.writeIndexes(l.fs, l.dir)
+}
+
+func (l *Log) closeFiles() error {
+	var err error
+	for _, s := range l.mu.segments {
+		if cerr := s.file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Remove closes the log and deletes its directory.
+func (l *Log) Remove() error {
+	if err := l.Close(); err != nil && !errors.Is(err, ErrFailed) {
+		l.logger.Warn("closing log before removal", "err", err)
+	}
+	return l.fs.RemoveAll(l.dir)
+}

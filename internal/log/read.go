@@ -1,0 +1,150 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+
+	"github.com/heraldhq/herald/internal/records"
+)
+
+// peekSize is how much of a batch header the read path needs: up to and
+// including lastOffsetDelta.
+const peekSize = 27
+
+// Read appends to dst whole batches, starting with the batch that holds
+// offset (or the first batch after it, where compaction left a gap), up to
+// maxBytes in all. If minOne is set and the first batch is larger than
+// maxBytes, it is returned whole anyway (KIP-74). Only data below the high
+// watermark is returned; offset == HighWatermark returns no bytes and no
+// error. An offset below the log start offset or above the log end offset
+// returns ErrOffsetOutOfRange.
+//
+// Batches come from one segment per call. dst's spare capacity is used
+// first, so a caller that reuses dst reads without allocating.
+func (l *Log) Read(dst []byte, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := l.readOnce(dst, offset, maxBytes, minOne)
+		if errors.Is(err, os.ErrClosed) && attempt < 3 {
+			// The segment was deleted or replaced under us; look again.
+			continue
+		}
+		return out, err
+	}
+}
+
+// readTarget is a segment and where in it to start looking.
+type readTarget struct {
+	s        *segment
+	pos      int64
+	readable int64
+}
+
+func (l *Log) readOnce(dst []byte, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	targets, n, err := l.readTargets(offset)
+	if err != nil {
+		return dst, err
+	}
+	for _, t := range targets[:n] {
+		out, found, err := readSegment(dst, t, offset, maxBytes, minOne)
+		if err != nil || found {
+			return out, err
+		}
+	}
+	return dst, nil
+}
+
+// readTargets finds the segment that holds offset and up to three after it
+// (returned in an array, so the read path does not allocate).
+func (l *Log) readTargets(offset int64) (targets [4]readTarget, n int, err error) {
+	hw := l.hw.Load()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.closed {
+		return targets, 0, ErrClosed
+	}
+	if offset < l.mu.logStart || offset > l.mu.next {
+		return targets, 0, fmt.Errorf("%w: offset %d, log is [%d, %d)", ErrOffsetOutOfRange, offset, l.mu.logStart, l.mu.next)
+	}
+	if offset >= hw {
+		return targets, 0, nil
+	}
+	segs := l.mu.segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	i = max(i, 0)
+	for j := i; j < len(segs) && n < len(targets); j++ {
+		targets[n] = readTarget{s: segs[j], readable: segs[j].readable.Load()}
+		if j == i {
+			targets[n].pos = segs[j].lookup(offset)
+		}
+		n++
+	}
+	return targets, n, nil
+}
+
+// readSegment reads from one segment; found is false when the segment
+// holds nothing at or after offset.
+func readSegment(dst []byte, t readTarget, offset int64, maxBytes int, minOne bool) ([]byte, bool, error) {
+	start := len(dst)
+	dst = slices.Grow(dst, peekSize)
+	peek := dst[start : start+peekSize]
+	pos := t.pos
+	var size int
+	for {
+		if pos+records.HeaderSize > t.readable {
+			return dst[:start], false, nil
+		}
+		if err := readFull(t.s, peek, pos); err != nil {
+			return dst[:start], false, err
+		}
+		h := records.Header(peek)
+		size = int(h.BatchLength()) + records.LengthPrefix
+		if size < records.HeaderSize || pos+int64(size) > t.readable {
+			return dst[:start], false, fmt.Errorf("segment %d: bad batch length at %d", t.s.base, pos)
+		}
+		if h.BaseOffset()+int64(h.LastOffsetDelta()) >= offset {
+			break
+		}
+		pos += int64(size)
+	}
+	want := int(min(int64(maxBytes), t.readable-pos))
+	if size > want {
+		if !minOne {
+			return dst[:start], true, nil
+		}
+		want = size
+	}
+	dst = slices.Grow(dst[:start], want)
+	buf := dst[start : start+want]
+	if err := readFull(t.s, buf, pos); err != nil {
+		return dst[:start], false, err
+	}
+	return dst[:start+wholeBatches(buf)], true, nil
+}
+
+// wholeBatches returns the length of the longest prefix of b made of whole
+// batches.
+func wholeBatches(b []byte) int {
+	n := 0
+	for {
+		size, ok := records.PeekSize(b[n:])
+		if !ok || n+size > len(b) {
+			return n
+		}
+		n += size
+	}
+}
+
+func readFull(s *segment, b []byte, pos int64) error {
+	n, err := s.file.ReadAt(b, pos)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read segment %d at %d: %w", s.base, pos, err)
+}
