@@ -150,6 +150,9 @@ func (l *Log) shouldRollLocked(s *segment, n int, now time.Time) bool {
 // mu must be held.
 func (l *Log) rollLocked(now time.Time) (*segment, error) {
 	old := l.mu.segments[len(l.mu.segments)-1]
+	if old.size == 0 {
+		return old, nil
+	}
 	if err := old.file.Sync(); err != nil {
 		err = fmt.Errorf("sync segment %d before roll: %w", old.base, err)
 		l.fail(err)
