@@ -44,45 +44,60 @@ type readTarget struct {
 }
 
 func (l *Log) readOnce(dst []byte, offset int64, maxBytes int, minOne bool) ([]byte, error) {
-	targets, n, err := l.readTargets(offset)
-	if err != nil {
-		return dst, err
-	}
-	for _, t := range targets[:n] {
-		out, found, err := readSegment(dst, t, offset, maxBytes, minOne)
-		if err != nil || found {
-			return out, err
+	from := offset
+	for {
+		targets, n, nextBase, err := l.readTargets(from, from == offset)
+		if err != nil {
+			return dst, err
 		}
+		for _, t := range targets[:n] {
+			out, found, err := readSegment(dst, t, offset, maxBytes, minOne)
+			if err != nil || found {
+				return out, err
+			}
+		}
+		if nextBase < 0 {
+			return dst, nil
+		}
+		// Compaction emptied those segments; everything in the next one
+		// is past offset.
+		from = nextBase
 	}
-	return dst, nil
 }
 
 // readTargets finds the segment that holds offset and up to three after it
-// (returned in an array, so the read path does not allocate).
-func (l *Log) readTargets(offset int64) (targets [4]readTarget, n int, err error) {
+// (returned in an array, so the read path does not allocate), and the base
+// of the segment after those, or -1. check is false when the caller has
+// already checked offset's range.
+func (l *Log) readTargets(offset int64, check bool) (targets [4]readTarget, n int, nextBase int64, err error) {
 	hw := l.hw.Load()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	nextBase = -1
 	if l.mu.closed {
-		return targets, 0, ErrClosed
+		return targets, 0, nextBase, ErrClosed
 	}
-	if offset < l.mu.logStart || offset > l.mu.next {
-		return targets, 0, fmt.Errorf("%w: offset %d, log is [%d, %d)", ErrOffsetOutOfRange, offset, l.mu.logStart, l.mu.next)
+	if check && (offset < l.mu.logStart || offset > l.mu.next) {
+		return targets, 0, nextBase, fmt.Errorf("%w: offset %d, log is [%d, %d)", ErrOffsetOutOfRange, offset, l.mu.logStart, l.mu.next)
 	}
 	if offset >= hw {
-		return targets, 0, nil
+		return targets, 0, nextBase, nil
 	}
 	segs := l.mu.segments
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
 	i = max(i, 0)
-	for j := i; j < len(segs) && n < len(targets); j++ {
+	j := i
+	for ; j < len(segs) && n < len(targets); j++ {
 		targets[n] = readTarget{s: segs[j], readable: segs[j].readable.Load()}
 		if j == i {
 			targets[n].pos = segs[j].lookup(offset)
 		}
 		n++
 	}
-	return targets, n, nil
+	if j < len(segs) {
+		nextBase = segs[j].base
+	}
+	return targets, n, nextBase, nil
 }
 
 // readSegment reads from one segment; found is false when the segment
