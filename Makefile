@@ -1,0 +1,37 @@
+# Herald's make targets. `make help` lists them.
+GO ?= go
+PKGS ?= ./...
+FUZZTIME ?= 15s
+
+.PHONY: help test testshort bench fuzz verify crash
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+test: ## install what the tests need, then go vet and go test -race on every package
+	@bash scripts/ensure-tools.sh
+	$(GO) vet $(PKGS)
+	$(GO) test -race -timeout 20m $(PKGS)
+
+testshort: ## quick tests without the race detector
+	$(GO) test -short $(PKGS)
+
+bench: ## the storage engine's benchmarks, with the fdatasync baseline in the same run
+	$(GO) test ./internal/log ./internal/records -run '^$$' -bench . -benchtime 2s -benchmem
+
+fuzz: ## run every fuzz target briefly (FUZZTIME each)
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	  done; done
+
+crash: ## the SIGKILL crash test with many more kill cycles
+	$(GO) test ./internal/log -run 'TestCrash' -count 1 -v -crash.cycles=200
+
+verify: ## gofmt, go vet, and go mod tidy leave nothing to change
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+	$(GO) vet $(PKGS)
+	@cp go.mod /tmp/herald.go.mod.bak; cp go.sum /tmp/herald.go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
+	  cp /tmp/herald.go.mod.bak go.mod; cp /tmp/herald.go.sum.bak go.sum; exit 1; fi
