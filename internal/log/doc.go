@@ -19,8 +19,9 @@
 // what recovery uses to find and check it.
 //
 // Index files are written when a segment is closed (rolled, or the log is
-// closed cleanly); they are a cache, rebuilt from the .log file when missing
-// or when they disagree with it. Entries, all big-endian:
+// closed cleanly); they are a cache, rebuilt from the .log file when missing,
+// when their trailing CRC-32C (over all entries) fails, or when they disagree
+// with the .log file. Entries, all big-endian:
 //
 //	.index:      relativeOffset uint32 | position uint32             (8 bytes)
 //	.timeindex:  maxTimestamp int64 | relativeOffset uint32 | position uint32  (16 bytes)

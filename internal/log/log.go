@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,6 +113,13 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := l.load(); err != nil {
 		l.closeFiles()
 		return nil, err
+	}
+	// A new directory or first segment must survive a crash too.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := l.fs.SyncDir(d); err != nil {
+			l.closeFiles()
+			return nil, fmt.Errorf("sync log dir: %w", err)
+		}
 	}
 	l.wg.Add(1)
 	go l.flusher()

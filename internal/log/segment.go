@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,7 +24,10 @@ const (
 	cleanedSuffix   = ".cleaned"
 	offsetEntrySize = 8
 	timeEntrySize   = 16
+	crcSize         = 4
 )
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 func segmentName(dir string, base int64, suffix string) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, suffix))
@@ -147,21 +151,21 @@ func (s *segment) writeIndexes(fs vfs.FS, dir string) error {
 	if s.maxTs > s.lastTimeEntry() {
 		times = append(times[:len(times):len(times)], timeEntry{ts: s.maxTs, rel: s.maxTsRel, pos: uint32(s.maxTsPos)})
 	}
-	buf := make([]byte, 0, len(index)*offsetEntrySize)
+	buf := make([]byte, 0, len(index)*offsetEntrySize+crcSize)
 	for _, e := range index {
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 		buf = binary.BigEndian.AppendUint32(buf, e.pos)
 	}
-	if err := writeFile(fs, segmentName(dir, s.base, indexSuffix), buf); err != nil {
+	if err := writeFile(fs, segmentName(dir, s.base, indexSuffix), appendCRC(buf)); err != nil {
 		return err
 	}
-	buf = make([]byte, 0, len(times)*timeEntrySize)
+	buf = make([]byte, 0, len(times)*timeEntrySize+crcSize)
 	for _, e := range times {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 		buf = binary.BigEndian.AppendUint32(buf, e.pos)
 	}
-	return writeFile(fs, segmentName(dir, s.base, timeIndexSuffix), buf)
+	return writeFile(fs, segmentName(dir, s.base, timeIndexSuffix), appendCRC(buf))
 }
 
 // loadIndexes reads the index files and checks them against the segment:
@@ -169,12 +173,12 @@ func (s *segment) writeIndexes(fs vfs.FS, dir string) error {
 // must point at a batch with the offset it names. It reports false when
 // they are missing or disagree; the caller then rebuilds them by scanning.
 func (s *segment) loadIndexes(fs vfs.FS, dir string) bool {
-	ib, err := readFile(fs, segmentName(dir, s.base, indexSuffix))
-	if err != nil || len(ib)%offsetEntrySize != 0 {
+	ib, ok := readChecked(fs, segmentName(dir, s.base, indexSuffix), offsetEntrySize)
+	if !ok {
 		return false
 	}
-	tb, err := readFile(fs, segmentName(dir, s.base, timeIndexSuffix))
-	if err != nil || len(tb)%timeEntrySize != 0 {
+	tb, ok := readChecked(fs, segmentName(dir, s.base, timeIndexSuffix), timeEntrySize)
+	if !ok {
 		return false
 	}
 	idx := make([]offsetEntry, 0, len(ib)/offsetEntrySize)
@@ -205,6 +209,26 @@ func (s *segment) loadIndexes(fs vfs.FS, dir string) bool {
 	}
 	s.index, s.times = idx, times
 	return true
+}
+
+// appendCRC appends the CRC-32C of b: index files end with one, so that a
+// file cut short or damaged is rebuilt rather than trusted.
+func appendCRC(b []byte) []byte {
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// readChecked reads an index file and checks its trailing CRC and that the
+// rest is whole entries of entrySize bytes.
+func readChecked(fs vfs.FS, name string, entrySize int) ([]byte, bool) {
+	b, err := readFile(fs, name)
+	if err != nil || len(b) < crcSize || (len(b)-crcSize)%entrySize != 0 {
+		return nil, false
+	}
+	body := b[:len(b)-crcSize]
+	if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(b[len(body):]) {
+		return nil, false
+	}
+	return body, true
 }
 
 func writeFile(fs vfs.FS, name string, data []byte) error {
