@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/heraldhq/herald/internal/server"
+)
+
+// serveFlags are `herald serve`'s settings. Every flag can also be set by
+// an environment variable, HERALD_ and the flag's name in upper case with
+// '-' as '_' (HERALD_DATA_DIR); a flag given on the command line wins.
+type serveFlags struct {
+	cfg       server.Config
+	logLevel  string
+	logFormat string
+}
+
+func newServeCmd() *cobra.Command {
+	f := &serveFlags{cfg: server.DefaultConfig()}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the broker: the Kafka protocol on :9092",
+		Long: `Run the broker. Any Kafka client can connect to the listen address.
+
+Every flag can also be set with an environment variable named HERALD_ plus
+the flag name in upper case with dashes as underscores, e.g. HERALD_DATA_DIR.
+SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), os.LookupEnv); err != nil {
+				return err
+			}
+			logger, err := newLogger(f.logLevel, f.logFormat)
+			if err != nil {
+				return err
+			}
+			f.cfg.Logger = logger
+			return runServe(cmd.Context(), f.cfg)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.cfg.DataDir, "data-dir", f.cfg.DataDir, "directory for topic data and metadata")
+	fl.StringVar(&f.cfg.ListenAddr, "listen", f.cfg.ListenAddr, "Kafka protocol listen address (host:port)")
+	fl.StringVar(&f.cfg.AdvertisedAddr, "advertised-addr", "", "host:port clients are told to connect to (default: the listen address)")
+	fl.Int32Var(&f.cfg.DefaultPartitions, "default-partitions", f.cfg.DefaultPartitions, "partitions of auto-created topics and of CreateTopics with -1")
+	fl.BoolVar(&f.cfg.AutoCreateTopics, "auto-create-topics", f.cfg.AutoCreateTopics, "create unknown topics when clients ask for their metadata")
+	fl.StringVar(&f.cfg.Durability, "durability", f.cfg.Durability, `fsync policy: "always" (acks=all waits for fdatasync), "interval=<duration>" or "none"`)
+	fl.IntVar(&f.cfg.MaxConnections, "max-connections", f.cfg.MaxConnections, "most client connections at once")
+	fl.Int32Var(&f.cfg.MaxRequestBytes, "max-request-bytes", f.cfg.MaxRequestBytes, "largest request frame; larger ones close the connection")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+// applyEnv sets every flag not given on the command line from its
+// HERALD_* environment variable.
+func applyEnv(fl *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var err error
+	fl.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		name := "HERALD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := lookup(name)
+		if !ok {
+			return
+		}
+		if serr := fl.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("%s=%q: %w", name, v, serr)
+		}
+	})
+	return err
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// runServe runs the broker until ctx is done (SIGINT or SIGTERM), then
+// shuts it down gracefully.
+func runServe(ctx context.Context, cfg server.Config) error {
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		srv.Close()
+		return err
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	return srv.Close()
+}

@@ -1,0 +1,48 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Error is a Kafka protocol error with a message for the client: handlers
+// put Code in the ErrorCode field and Message in ErrorMessage.
+type Error struct {
+	Kafka   *kerr.Error
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Kafka.Message
+	}
+	return e.Kafka.Message + ": " + e.Message
+}
+
+// Unwrap lets errors.Is match the kerr value.
+func (e *Error) Unwrap() error { return e.Kafka }
+
+func kafkaErr(k *kerr.Error, msg string) error { return &Error{Kafka: k, Message: msg} }
+
+// Code maps err to a Kafka error code and a message: 0 for nil, the kerr
+// code for kerr errors and *Error, UNKNOWN_SERVER_ERROR otherwise.
+func Code(err error) (int16, *string) {
+	if err == nil {
+		return 0, nil
+	}
+	var be *Error
+	if errors.As(err, &be) {
+		msg := be.Message
+		if msg == "" {
+			return be.Kafka.Code, nil
+		}
+		return be.Kafka.Code, &msg
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code, nil
+	}
+	msg := err.Error()
+	return kerr.UnknownServerError.Code, &msg
+}

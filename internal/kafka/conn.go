@@ -1,0 +1,221 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A frame on the wire, in both directions:
+//
+//	size      int32   bytes after this field
+//	header    request: api key int16, api version int16, correlation id
+//	          int32, client id nullable string, tagged fields (flexible
+//	          versions only); response: correlation id int32, tagged fields
+//	          (flexible versions except ApiVersions)
+//	body      the kmsg-encoded request or response
+
+// keepBuf is the largest frame buffer a connection keeps between frames;
+// larger ones are dropped after use so an idle connection holds little.
+const keepBuf = 1 << 20
+
+// conn is one client connection: readLoop reads frames and handles them in
+// order; writeLoop writes the answers in the same order, waiting for each
+// one that completes later (acks=-1 produce, long-poll fetch).
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+
+	// pending carries every read request's answer slot from readLoop to
+	// writeLoop in request order; its capacity bounds requests in flight.
+	pending chan *pending
+
+	rbuf []byte // frame buffer, reused; handlers must not keep it
+	wbuf []byte // encode buffer, reused by writeLoop
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed by stopReading
+}
+
+// pending is the answer to one request.
+type pending struct {
+	corr    int32
+	resp    kmsg.Response
+	noReply bool          // acks=0 produce: nothing is written
+	done    chan struct{} // non-nil: resp is ready once closed
+	err     error         // close the connection after earlier answers
+	release func()        // returns buffers the response aliases; may be nil
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{
+		s: s, nc: nc, remote: nc.RemoteAddr().String(),
+		pending: make(chan *pending, maxInFlight),
+		stopped: make(chan struct{}),
+	}
+}
+
+// stopReading makes readLoop stop after the frame it is reading; the
+// writer then answers what was read and closes the connection.
+func (c *conn) stopReading() {
+	c.stopOnce.Do(func() {
+		close(c.stopped)
+		c.nc.SetReadDeadline(time.Now())
+	})
+}
+
+func (c *conn) readLoop() {
+	defer close(c.pending)
+	for {
+		frame, err := c.readFrame()
+		if err != nil {
+			c.logReadErr(err)
+			return
+		}
+		p := c.s.handle(c, frame)
+		if len(c.rbuf) > keepBuf {
+			c.rbuf = nil
+		}
+		c.pending <- p
+		if p.err != nil {
+			return
+		}
+	}
+}
+
+func (c *conn) logReadErr(err error) {
+	select {
+	case <-c.stopped:
+		return
+	default:
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	var fe *frameError
+	if errors.As(err, &fe) {
+		c.s.logger.Warn("closing connection: bad frame", "remote", c.remote, "err", err)
+		return
+	}
+	c.s.logger.Debug("connection read ended", "remote", c.remote, "err", err)
+}
+
+// frameError is a framing violation: the connection is closed.
+type frameError struct{ msg string }
+
+func (e *frameError) Error() string { return e.msg }
+
+// readFrame reads one size-prefixed frame into c.rbuf. The size is checked
+// before anything is allocated.
+func (c *conn) readFrame() ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+		return nil, err
+	}
+	n, err := checkFrameSize(size, c.s.cfg.MaxRequestBytes)
+	if err != nil {
+		return nil, err
+	}
+	if cap(c.rbuf) < int(n) {
+		c.rbuf = make([]byte, n)
+	}
+	c.rbuf = c.rbuf[:n]
+	if _, err := io.ReadFull(c.nc, c.rbuf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return c.rbuf, nil
+}
+
+// minHeader is the smallest request header: key, version, correlation id
+// and a null client id.
+const minHeader = 2 + 2 + 4 + 2
+
+func checkFrameSize(size [4]byte, limit int32) (int32, error) {
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	switch {
+	case n < 0:
+		return 0, &frameError{fmt.Sprintf("negative frame size %d", n)}
+	case n > limit:
+		if string(size[:]) == "GET " || string(size[:]) == "POST" || string(size[:]) == "HTTP" {
+			return 0, &frameError{"an HTTP request was sent to the Kafka port"}
+		}
+		return 0, &frameError{fmt.Sprintf("frame of %d bytes exceeds the %d byte limit", n, limit)}
+	case n < minHeader:
+		return 0, &frameError{fmt.Sprintf("frame of %d bytes is shorter than a request header", n)}
+	}
+	return n, nil
+}
+
+func (c *conn) writeLoop() {
+	defer c.s.removeConn(c)
+	defer c.drain()
+	defer c.nc.Close()
+	for p := range c.pending {
+		if p.done != nil {
+			<-p.done
+		}
+		if p.err != nil {
+			c.s.logger.Warn("closing connection", "remote", c.remote, "err", p.err)
+			p.releaseBufs()
+			return
+		}
+		if p.noReply {
+			p.releaseBufs()
+			continue
+		}
+		c.wbuf = appendResponse(c.wbuf[:0], p.corr, p.resp)
+		p.releaseBufs()
+		if _, err := c.nc.Write(c.wbuf); err != nil {
+			c.s.logger.Debug("connection write failed", "remote", c.remote, "err", err)
+			return
+		}
+		if cap(c.wbuf) > keepBuf {
+			c.wbuf = nil
+		}
+	}
+}
+
+// drain waits out answers that are still being computed after the writer
+// stopped, so their goroutines and buffers finish; closing the connection
+// has already made readLoop stop.
+func (c *conn) drain() {
+	c.stopReading()
+	for p := range c.pending {
+		if p.done != nil {
+			<-p.done
+		}
+		p.releaseBufs()
+	}
+}
+
+func (p *pending) releaseBufs() {
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
+}
+
+// appendResponse appends a whole response frame: size, correlation id, the
+// header's tagged fields for flexible versions (never for ApiVersions, whose
+// response header is always v0 so that any client can read it) and body.
+func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
+	if resp.IsFlexible() && resp.Key() != apiVersionsKey {
+		dst = append(dst, 0)
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}

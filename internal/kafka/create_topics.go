@@ -1,0 +1,100 @@
+package kafka
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// handleCreateTopics creates each topic, or with ValidateOnly only checks
+// it. Herald is one broker: a replication factor other than -1 or 1, or an
+// assignment naming another broker, is INVALID_REPLICATION_FACTOR or
+// INVALID_REPLICA_ASSIGNMENT.
+func handleCreateTopics(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		ot := kmsg.NewCreateTopicsResponseTopic()
+		ot.Topic = rt.Topic
+		var err error
+		if seen[rt.Topic] > 1 {
+			err = &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("topic %q is listed more than once", rt.Topic)}
+		} else {
+			err = s.createTopic(rt, req.ValidateOnly, &ot)
+		}
+		ot.ErrorCode, ot.ErrorMessage = broker.Code(err)
+		if err != nil {
+			ot.NumPartitions, ot.ReplicationFactor = -1, -1
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp, nil
+}
+
+func (s *Server) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool, ot *kmsg.CreateTopicsResponseTopic) error {
+	n, err := s.checkAssignment(rt)
+	if err != nil {
+		return err
+	}
+	configs := make(map[string]string, len(rt.Configs))
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			continue
+		}
+		configs[c.Name] = *c.Value
+	}
+	t, err := s.b.CreateTopic(rt.Topic, n, configs, validateOnly)
+	if err != nil {
+		return err
+	}
+	ot.ReplicationFactor = 1
+	if t == nil { // validate only
+		ot.NumPartitions = n
+		if n == -1 {
+			ot.NumPartitions = 1
+		}
+		return nil
+	}
+	ot.TopicID = t.ID
+	ot.NumPartitions = int32(len(t.Partitions()))
+	for _, e := range s.b.DescribeConfigs(t) {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name, c.Value, c.Source = e.Name, &e.Value, int8(e.Source)
+		ot.Configs = append(ot.Configs, c)
+	}
+	return nil
+}
+
+// checkAssignment returns the partition count the request asks for.
+func (s *Server) checkAssignment(rt *kmsg.CreateTopicsRequestTopic) (int32, error) {
+	if len(rt.ReplicaAssignment) == 0 {
+		if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
+			return 0, &broker.Error{Kafka: kerr.InvalidReplicationFactor,
+				Message: fmt.Sprintf("replication factor %d: Herald is one broker, so it must be 1 (or -1 for the default)", rt.ReplicationFactor)}
+		}
+		return rt.NumPartitions, nil
+	}
+	if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+		return 0, &broker.Error{Kafka: kerr.InvalidRequest,
+			Message: "both a replica assignment and a partition count or replication factor were given"}
+	}
+	for i, a := range rt.ReplicaAssignment {
+		if a.Partition != int32(i) {
+			return 0, &broker.Error{Kafka: kerr.InvalidReplicaAssignment, Message: "partitions must be numbered 0..n-1 in order"}
+		}
+		if len(a.Replicas) != 1 || a.Replicas[0] != s.cfg.NodeID {
+			return 0, &broker.Error{Kafka: kerr.InvalidReplicaAssignment,
+				Message: fmt.Sprintf("partition %d: replicas must be exactly [%d]", a.Partition, s.cfg.NodeID)}
+		}
+	}
+	return int32(len(rt.ReplicaAssignment)), nil
+}
+

@@ -1,0 +1,163 @@
+package kafka
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handler answers one parsed request. It returns the response, or nil after
+// calling r.later (the answer completes in another goroutine) or
+// r.noReply. An error closes the connection: handlers return one only for
+// requests that cannot be answered within the protocol.
+//
+// r.kreq may alias the connection's frame buffer ([]byte fields such as
+// produce records): a handler must not keep those bytes after it returns,
+// and a later function must not read them.
+type handler func(s *Server, r *request) (kmsg.Response, error)
+
+// api is one row of the dispatch table.
+type api struct {
+	key      int16
+	min, max int16
+	handle   handler
+}
+
+// apis is the one table of supported requests: ApiVersions answers from
+// it, and dispatch refuses any key or version it does not list. Each max is
+// at most what kmsg can encode (TestAPIsWithinKmsg). It is filled in init
+// because handleApiVersions reads it.
+var apis []api
+
+func init() {
+	apis = []api{
+		{key: 0, min: 0, max: 13, handle: handleProduce},
+		{key: 1, min: 4, max: 18, handle: handleFetch},
+		{key: 2, min: 1, max: 10, handle: handleListOffsets},
+		{key: 3, min: 0, max: 13, handle: handleMetadata},
+		{key: 18, min: 0, max: 4, handle: handleApiVersions},
+		{key: 19, min: 0, max: 7, handle: handleCreateTopics},
+	}
+	apiTable = make(map[int16]*api, len(apis))
+	for i := range apis {
+		apiTable[apis[i].key] = &apis[i]
+	}
+}
+
+const apiVersionsKey = 18
+
+// apiTable indexes apis by key.
+var apiTable map[int16]*api
+
+// request is one request being handled.
+type request struct {
+	c        *conn
+	key      int16
+	version  int16
+	corr     int32
+	clientID string
+	kreq     kmsg.Request
+	p        *pending
+}
+
+// later finishes the answer in a tracked goroutine: fn computes the
+// response; the writer waits for it, keeping answers in order.
+func (r *request) later(fn func() kmsg.Response) {
+	p, s, remote := r.p, r.c.s, r.c.remote
+	p.done = make(chan struct{})
+	key, version := r.key, r.version
+	s.goTracked(func() {
+		defer close(p.done)
+		defer func() {
+			if v := recover(); v != nil {
+				p.err = fmt.Errorf("panic answering key %d v%d: %v", key, version, v)
+				s.logger.Error("request handler panicked", "remote", remote, "key", key, "version", version,
+					"panic", v, "stack", string(debug.Stack()))
+			}
+		}()
+		p.resp = fn()
+		if p.resp != nil {
+			p.resp.SetVersion(version)
+		}
+	})
+}
+
+// noReply marks the request as one that gets no response (acks=0).
+func (r *request) noReply() { r.p.noReply = true }
+
+// handle parses one frame and runs its handler. It never panics: a panic
+// in a handler closes this connection only.
+func (s *Server) handle(c *conn, frame []byte) (p *pending) {
+	p = &pending{}
+	r, err := parseRequest(frame)
+	if err != nil {
+		p.err = err
+		return p
+	}
+	r.c, r.p = c, p
+	p.corr = r.corr
+	defer func() {
+		if v := recover(); v != nil {
+			p.err = fmt.Errorf("panic handling key %d v%d: %v", r.key, r.version, v)
+			p.done, p.resp = nil, nil
+			s.logger.Error("request handler panicked", "remote", c.remote, "key", r.key, "version", r.version,
+				"panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	if r.kreq == nil { // ApiVersions at a version we do not know
+		p.resp = unsupportedApiVersions()
+		return p
+	}
+	resp, err := apiTable[r.key].handle(s, r)
+	switch {
+	case err != nil:
+		p.err = fmt.Errorf("key %d v%d: %w", r.key, r.version, err)
+	case resp != nil:
+		resp.SetVersion(r.version)
+		p.resp = resp
+	case p.done == nil && !p.noReply:
+		p.err = fmt.Errorf("key %d v%d: handler gave no answer", r.key, r.version)
+	}
+	return p
+}
+
+// parseRequest decodes the header and the body. An unknown key, an
+// unsupported version or a malformed header or body is an error (the
+// connection closes), except ApiVersions at an unknown version, which
+// returns a request with nil kreq: Kafka answers it with the v0
+// UNSUPPORTED_VERSION response so the client can pick a version.
+func parseRequest(frame []byte) (*request, error) {
+	rd := kbin.Reader{Src: frame}
+	r := &request{key: rd.Int16(), version: rd.Int16(), corr: rd.Int32()}
+	if cid := rd.NullableString(); cid != nil {
+		r.clientID = *cid
+	}
+	if !rd.Ok() {
+		return nil, fmt.Errorf("malformed request header")
+	}
+	a, ok := apiTable[r.key]
+	if !ok {
+		return nil, fmt.Errorf("unknown api key %d", r.key)
+	}
+	if r.version < a.min || r.version > a.max {
+		if r.key == apiVersionsKey {
+			return r, nil
+		}
+		return nil, fmt.Errorf("api key %d version %d is outside the supported %d-%d", r.key, r.version, a.min, a.max)
+	}
+	kreq := kmsg.RequestForKey(r.key)
+	kreq.SetVersion(r.version)
+	if kreq.IsFlexible() {
+		kmsg.SkipTags(&rd)
+		if !rd.Ok() {
+			return nil, fmt.Errorf("malformed request header tags")
+		}
+	}
+	if err := kreq.ReadFrom(rd.Src); err != nil {
+		return nil, fmt.Errorf("malformed key %d v%d body: %w", r.key, r.version, err)
+	}
+	r.kreq = kreq
+	return r, nil
+}

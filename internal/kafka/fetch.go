@@ -1,0 +1,227 @@
+package kafka
+
+import (
+	"errors"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+	hlog "github.com/heraldhq/herald/internal/log"
+)
+
+// fetchBufs recycles the buffers fetch responses read stored batches into;
+// the writer returns a buffer once the response is encoded.
+var fetchBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledFetchBuf keeps unusually large buffers out of the pool.
+const maxPooledFetchBuf = 8 << 20
+
+// fetch is one fetch request being answered. Stored batches are read into
+// one buffer and passed through to the response without copying or
+// decoding.
+type fetch struct {
+	s    *Server
+	req  *kmsg.FetchRequest
+	resp *kmsg.FetchResponse
+	buf  *[]byte
+	// parts[i] is resp.Topics[parts[i].t].Partitions[parts[i].p].
+	parts []fetchPart
+	// waitOn are the Changed channels of the partitions read, taken
+	// before the read, so an append after it wakes the long poll.
+	waitOn []<-chan struct{}
+	bytes  int
+}
+
+type fetchPart struct {
+	t, p   int
+	part   *broker.Partition // nil when the partition has an error
+	offset int64
+	max    int32
+	start  int // the partition's batches are buf[start:end]
+	end    int
+}
+
+// handleFetch answers at once when min bytes are there, the client will
+// not wait, or the server is closing; otherwise it long-polls until an
+// append brings enough bytes or max wait passes. Fetch sessions are
+// declined by answering session id 0, so every fetch is a full fetch.
+func handleFetch(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.SessionID != 0 {
+		// We never hand out sessions, so an incremental fetch names
+		// one we do not have; the client starts over with a full fetch.
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	f := &fetch{s: s, req: req, resp: resp, buf: fetchBufs.Get().(*[]byte)}
+	r.p.release = f.release
+	f.plan(r.version)
+	f.read()
+	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	if f.bytes >= int(req.MinBytes) || wait <= 0 || len(f.waitOn) == 0 {
+		f.finish()
+		return resp, nil
+	}
+	deadline := time.Now().Add(min(wait, maxFetchWait))
+	r.later(func() kmsg.Response {
+		f.longPoll(deadline)
+		f.finish()
+		return resp
+	})
+	return nil, nil
+}
+
+// plan resolves topics and partitions and lays out the response.
+func (f *fetch) plan(version int16) {
+	f.resp.Topics = make([]kmsg.FetchResponseTopic, len(f.req.Topics))
+	for i := range f.req.Topics {
+		rt := &f.req.Topics[i]
+		ot := &f.resp.Topics[i]
+		*ot = kmsg.NewFetchResponseTopic()
+		ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
+		var t *broker.Topic
+		terr := kerr.UnknownTopicOrPartition
+		if version >= 13 {
+			t, terr = f.s.b.TopicByID(rt.TopicID), kerr.UnknownTopicID
+		} else {
+			t = f.s.b.Topic(rt.Topic)
+		}
+		ot.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			op := &ot.Partitions[j]
+			*op = kmsg.NewFetchResponseTopicPartition()
+			op.Partition = rp.Partition
+			fp := fetchPart{t: i, p: j, offset: rp.FetchOffset, max: rp.PartitionMaxBytes}
+			switch {
+			case t == nil:
+				op.ErrorCode = terr.Code
+			case t.Partition(rp.Partition) == nil:
+				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				op.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				fp.part = t.Partition(rp.Partition)
+			}
+			f.parts = append(f.parts, fp)
+		}
+	}
+}
+
+// read reads every partition from its fetch offset, within the
+// per-partition and response limits. The first batch read may exceed them
+// (KIP-74), so a consumer can always make progress.
+func (f *fetch) read() {
+	buf := (*f.buf)[:0]
+	f.bytes, f.waitOn = 0, f.waitOn[:0]
+	limit := int(f.req.MaxBytes)
+	if limit <= 0 {
+		limit = int(^uint32(0) >> 1)
+	}
+	for i := range f.parts {
+		fp := &f.parts[i]
+		if fp.part == nil {
+			continue
+		}
+		op := f.partResp(fp)
+		l := fp.part.Log
+		f.waitOn = append(f.waitOn, l.Changed())
+		fp.start = len(buf)
+		n := max(min(int(fp.max), limit-f.bytes), 0)
+		var err error
+		buf, err = l.Read(buf, fp.offset, n, f.bytes == 0)
+		fp.end = len(buf)
+		f.bytes += fp.end - fp.start
+		op.HighWatermark, op.LastStableOffset, op.LogStartOffset = l.HighWatermark(), l.HighWatermark(), l.LogStartOffset()
+		op.ErrorCode = 0
+		if err != nil {
+			op.ErrorCode = fetchErrCode(err)
+			fp.end = fp.start
+		}
+	}
+	*f.buf = buf
+}
+
+func fetchErrCode(err error) int16 {
+	switch {
+	case errors.Is(err, hlog.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, hlog.ErrClosed):
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	return kerr.KafkaStorageError.Code
+}
+
+func (f *fetch) partResp(fp *fetchPart) *kmsg.FetchResponseTopicPartition {
+	return &f.resp.Topics[fp.t].Partitions[fp.p]
+}
+
+// longPoll waits until an append to a partition read, the deadline or
+// shutdown, re-reading after each append, until min bytes are there.
+func (f *fetch) longPoll(deadline time.Time) {
+	for {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return
+		}
+		timer := time.NewTimer(d)
+		woke := f.waitAny(timer.C)
+		timer.Stop()
+		if !woke {
+			return
+		}
+		f.read()
+		if f.bytes >= int(f.req.MinBytes) || len(f.waitOn) == 0 {
+			return
+		}
+	}
+}
+
+// waitAny blocks until one of f.waitOn closes (true), or timeout or
+// shutdown (false).
+func (f *fetch) waitAny(timeout <-chan time.Time) bool {
+	if len(f.waitOn) == 1 {
+		select {
+		case <-f.waitOn[0]:
+			return true
+		case <-timeout:
+		case <-f.s.die:
+		}
+		return false
+	}
+	cases := make([]reflect.SelectCase, 0, len(f.waitOn)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(f.s.die)})
+	for _, ch := range f.waitOn {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	i, _, _ := reflect.Select(cases)
+	return i >= 2
+}
+
+// finish points each partition's RecordBatches into the buffer; the buffer
+// no longer grows after this.
+func (f *fetch) finish() {
+	buf := *f.buf
+	for i := range f.parts {
+		fp := &f.parts[i]
+		if fp.end > fp.start {
+			f.partResp(fp).RecordBatches = buf[fp.start:fp.end:fp.end]
+		}
+	}
+}
+
+// release returns the buffer once the response has been encoded.
+func (f *fetch) release() {
+	if cap(*f.buf) <= maxPooledFetchBuf {
+		*f.buf = (*f.buf)[:0]
+		fetchBufs.Put(f.buf)
+	}
+	f.buf = nil
+}

@@ -1,0 +1,80 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// handleMetadata describes the one broker and the requested topics (all of
+// them for a null list, or an empty one at v0), creating unknown topics when
+// the client allows it and the broker auto-creates.
+func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
+	resp.Brokers = append(resp.Brokers, b)
+	cid := s.b.ClusterID()
+	resp.ClusterID = &cid
+	resp.ControllerID = s.cfg.NodeID
+
+	if req.Topics == nil || (r.version == 0 && len(req.Topics) == 0) {
+		for _, t := range s.b.Topics() {
+			resp.Topics = append(resp.Topics, s.metadataTopic(t))
+		}
+		return resp, nil
+	}
+	autoCreate := s.b.AutoCreateTopics() && (r.version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		resp.Topics = append(resp.Topics, s.metadataRequestedTopic(rt, autoCreate))
+	}
+	return resp, nil
+}
+
+func (s *Server) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
+	if rt.Topic == nil { // by id (v10+)
+		if t := s.b.TopicByID(rt.TopicID); t != nil {
+			return s.metadataTopic(t)
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.TopicID = rt.TopicID
+		mt.ErrorCode = kerr.UnknownTopicID.Code
+		return mt
+	}
+	name := *rt.Topic
+	t := s.b.Topic(name)
+	var err error
+	if t == nil {
+		if err = broker.ValidateTopicName(name); err == nil {
+			err = kerr.UnknownTopicOrPartition
+			if autoCreate {
+				t, err = s.b.AutoCreate(name)
+			}
+		}
+	}
+	if t == nil {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic = &name
+		mt.ErrorCode, _ = broker.Code(err)
+		return mt
+	}
+	return s.metadataTopic(t)
+}
+
+func (s *Server) metadataTopic(t *broker.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic, mt.TopicID = &name, t.ID
+	parts := t.Partitions()
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(parts))
+	replicas := []int32{s.cfg.NodeID}
+	for _, p := range parts {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, s.cfg.NodeID, 0
+		mp.Replicas, mp.ISR = replicas, replicas
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

@@ -1,0 +1,121 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+	hlog "github.com/heraldhq/herald/internal/log"
+)
+
+// Produce versions 0-2 carry message sets v0/v1, which Herald does not
+// store. They are advertised anyway and answered UNSUPPORTED_VERSION:
+// librdkafka turns compression off when a broker's Produce minimum is above
+// 0, so advertising 3 would cost every librdkafka client its compression.
+const minStoredProduceVersion = 3
+
+// durableWait is an acks=-1 append waiting for fsync before its answer.
+type durableWait struct {
+	p   *broker.Partition
+	res hlog.AppendResult
+	out *kmsg.ProduceResponseTopicPartition
+}
+
+// handleProduce appends each partition's batch in request order, on the
+// connection's reader goroutine, so pipelined requests land in order. For
+// acks=-1 on a topic with durability always the answer waits for fsync in
+// a later goroutine; appends from the requests behind it share that fsync.
+func handleProduce(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	now := time.Now()
+	var waits []durableWait
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		ot := &resp.Topics[i]
+		*ot = kmsg.NewProduceResponseTopic()
+		ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
+		t, terr := s.produceTopic(r.version, rt)
+		ot.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			op := &ot.Partitions[j]
+			*op = kmsg.NewProduceResponseTopicPartition()
+			op.Partition = rp.Partition
+			if terr != nil {
+				op.ErrorCode = terr.Code
+				continue
+			}
+			if w, ok := s.producePartition(t, rp, op, req.Acks, now); ok {
+				waits = append(waits, w)
+			}
+		}
+	}
+	if req.Acks == 0 {
+		r.noReply()
+		return nil, nil
+	}
+	if len(waits) == 0 {
+		return resp, nil
+	}
+	r.later(func() kmsg.Response {
+		for _, w := range waits {
+			if err := w.p.Log.WaitDurable(w.res); err != nil {
+				s.logger.Error("produce: fsync failed", "topic", w.p.Topic.Name, "partition", w.p.Index, "err", err)
+				w.out.ErrorCode = kerr.KafkaStorageError.Code
+				w.out.BaseOffset = -1
+			}
+		}
+		return resp
+	})
+	return nil, nil
+}
+
+// produceTopic resolves a request topic by name, or by id from v13.
+func (s *Server) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*broker.Topic, *kerr.Error) {
+	if version < minStoredProduceVersion {
+		return nil, kerr.UnsupportedVersion
+	}
+	if version >= 13 {
+		if t := s.b.TopicByID(rt.TopicID); t != nil {
+			return t, nil
+		}
+		return nil, kerr.UnknownTopicID
+	}
+	if t := s.b.Topic(rt.Topic); t != nil {
+		return t, nil
+	}
+	if broker.ValidateTopicName(rt.Topic) != nil {
+		return nil, kerr.InvalidTopicException
+	}
+	return nil, kerr.UnknownTopicOrPartition
+}
+
+// producePartition appends one batch and fills op; it returns a wait when
+// the answer must wait for fsync.
+func (s *Server) producePartition(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition,
+	op *kmsg.ProduceResponseTopicPartition, acks int16, now time.Time) (durableWait, bool) {
+	p := t.Partition(rp.Partition)
+	if p == nil {
+		op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return durableWait{}, false
+	}
+	if acks != 0 && acks != 1 && acks != -1 {
+		op.ErrorCode = kerr.InvalidRequiredAcks.Code
+		return durableWait{}, false
+	}
+	res, logAppendTime, err := p.Append(rp.Records, now)
+	if err != nil {
+		op.ErrorCode, op.ErrorMessage = broker.Code(err)
+		op.BaseOffset = -1
+		return durableWait{}, false
+	}
+	op.BaseOffset, op.LogAppendTime, op.LogStartOffset = res.BaseOffset, logAppendTime, res.LogStartOffset
+	if acks == -1 && p.SyncOnAck() {
+		return durableWait{p: p, res: res, out: op}, true
+	}
+	return durableWait{}, false
+}

@@ -1,0 +1,176 @@
+package kafka
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxConnections  = 4096
+	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
+	// maxInFlight bounds the requests one connection may have read but not
+	// yet answered; the reader stops reading when it is reached.
+	maxInFlight = 128
+	// shutdownWriteTimeout bounds how long Close waits for a client to
+	// take its last answers.
+	shutdownWriteTimeout = 10 * time.Second
+	// maxFetchWait caps a fetch's long poll whatever the client asks.
+	maxFetchWait = 5 * time.Minute
+)
+
+// Config configures a Server.
+type Config struct {
+	Broker          *broker.Broker
+	Logger          *slog.Logger
+	MaxConnections  int   // connections beyond this are closed at accept; default 4096
+	MaxRequestBytes int32 // frames above this close the connection; default 100 MiB
+	// AdvertisedHost and AdvertisedPort are what Metadata tells clients
+	// to connect to.
+	AdvertisedHost string
+	AdvertisedPort int32
+	NodeID         int32
+}
+
+// Server answers Kafka protocol requests on accepted connections.
+type Server struct {
+	cfg    Config
+	b      *broker.Broker
+	logger *slog.Logger
+
+	// die is closed by Close: long polls answer at once, readers stop.
+	die    chan struct{}
+	nconns atomic.Int32
+	wg     sync.WaitGroup // every goroutine the server starts
+
+	mu struct {
+		sync.Mutex
+		closed bool
+		lns    []net.Listener
+		conns  map[*conn]struct{}
+	}
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, b: cfg.Broker, logger: cfg.Logger, die: make(chan struct{})}
+	s.mu.conns = make(map[*conn]struct{})
+	return s
+}
+
+// goTracked runs f in a goroutine that Close waits for. Callers are
+// goroutines that are themselves tracked (or accept, under mu before
+// closed), so the wait group is never at zero when Add is called.
+func (s *Server) goTracked(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Serve accepts connections on ln until Close. It returns nil after Close
+// and the accept error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.mu.lns = append(s.mu.lns, ln)
+	s.wg.Add(1) // the accept loop itself
+	s.mu.Unlock()
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-s.die:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.accept(nc)
+	}
+}
+
+func (s *Server) accept(nc net.Conn) {
+	if int(s.nconns.Add(1)) > s.cfg.MaxConnections {
+		s.nconns.Add(-1)
+		s.logger.Warn("closing connection: too many connections", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		s.nconns.Add(-1)
+		nc.Close()
+		return
+	}
+	s.mu.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.goTracked(c.readLoop)
+	s.goTracked(c.writeLoop)
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.mu.conns, c)
+	s.mu.Unlock()
+	s.nconns.Add(-1)
+}
+
+// Close stops accepting, lets every connection finish the requests it has
+// read (long polls answer at once), closes the connections and waits for
+// every goroutine. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.mu.closed = true
+	close(s.die)
+	var errs []error
+	for _, ln := range s.mu.lns {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for c := range s.mu.conns {
+		c.stopReading()
+		// A client that stopped reading must not hold shutdown forever.
+		c.nc.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}

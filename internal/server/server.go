@@ -1,0 +1,188 @@
+// Package server is the composition root of `herald serve`: it opens the
+// broker on the data dir, listens, and serves the Kafka protocol.
+//
+//	srv, err := server.New(server.Config{DataDir: "./herald-data", ListenAddr: ":9092"})
+//	if err != nil { ... }
+//	if err := srv.Start(); err != nil { ... }
+//	defer srv.Close()
+//	fmt.Println("listening on", srv.Addr())
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/kafka"
+)
+
+// Config configures a Server. Zero values take the defaults noted.
+type Config struct {
+	DataDir string // default "./herald-data"
+	// ListenAddr is the Kafka listener, host:port; default ":9092".
+	ListenAddr string
+	// AdvertisedAddr is the host:port Metadata tells clients to use;
+	// default the listener's address (with localhost for an unspecified
+	// host). A port of 0 takes the listener's port.
+	AdvertisedAddr    string
+	DefaultPartitions int32 // default 1
+	// AutoCreateTopics creates topics on Metadata requests for unknown
+	// names. New sets it to true only through DefaultConfig; a zero
+	// Config has it off.
+	AutoCreateTopics bool
+	Durability       string // "always" (default), "interval=<duration>", "none"
+	MaxConnections   int    // default 4096
+	MaxRequestBytes  int32  // default 100 MiB
+	Logger           *slog.Logger
+}
+
+// DefaultConfig is the configuration `herald serve` starts from.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:           "./herald-data",
+		ListenAddr:        ":9092",
+		DefaultPartitions: 1,
+		AutoCreateTopics:  true,
+		Durability:        "always",
+		MaxConnections:    kafka.DefaultMaxConnections,
+		MaxRequestBytes:   kafka.DefaultMaxRequestBytes,
+	}
+}
+
+// Server is a running Herald broker.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	b      *broker.Broker
+
+	mu     sync.Mutex
+	ln     net.Listener
+	k      *kafka.Server
+	served chan struct{} // closed when the accept loop returns
+	closed bool
+}
+
+// New opens the data dir (replaying the metadata log and opening every
+// partition) but does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./herald-data"
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = ":9092"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	b, err := broker.Open(broker.Config{
+		DataDir:           cfg.DataDir,
+		DefaultPartitions: cfg.DefaultPartitions,
+		AutoCreateTopics:  cfg.AutoCreateTopics,
+		Durability:        cfg.Durability,
+		Logger:            cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open data dir %s: %w", cfg.DataDir, err)
+	}
+	return &Server{cfg: cfg, logger: cfg.Logger, b: b}, nil
+}
+
+// Start listens and serves in the background.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.ln != nil {
+		return errors.New("server: already started or closed")
+	}
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.ListenAddr, err)
+	}
+	host, port, err := advertised(s.cfg.AdvertisedAddr, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.ln = ln
+	s.k = kafka.New(kafka.Config{
+		Broker:          s.b,
+		Logger:          s.logger,
+		MaxConnections:  s.cfg.MaxConnections,
+		MaxRequestBytes: s.cfg.MaxRequestBytes,
+		AdvertisedHost:  host,
+		AdvertisedPort:  port,
+	})
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		if err := s.k.Serve(ln); err != nil {
+			s.logger.Error("kafka listener stopped", "err", err)
+		}
+	}()
+	s.logger.Info("herald listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
+		"data_dir", s.cfg.DataDir, "durability", s.cfg.Durability)
+	return nil
+}
+
+// advertised resolves the address Metadata reports.
+func advertised(adv string, ln net.Addr) (string, int32, error) {
+	lhost, lport, err := net.SplitHostPort(ln.String())
+	if err != nil {
+		return "", 0, err
+	}
+	host, port := lhost, lport
+	if adv != "" {
+		if host, port, err = net.SplitHostPort(adv); err != nil {
+			return "", 0, fmt.Errorf("advertised address %q: %w", adv, err)
+		}
+		if port == "" || port == "0" {
+			port = lport
+		}
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised port %q: %w", port, err)
+	}
+	return host, int32(n), nil
+}
+
+// Addr is the listener's address; nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Broker is the broker the server serves, for in-process use and tests.
+func (s *Server) Broker() *broker.Broker { return s.b }
+
+// Close stops accepting, finishes in-flight requests, syncs and closes
+// every log. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	k, served := s.k, s.served
+	s.mu.Unlock()
+	var errs []error
+	if k != nil {
+		errs = append(errs, k.Close())
+		<-served
+	}
+	errs = append(errs, s.b.Sync(), s.b.Close())
+	s.logger.Info("herald stopped", "data_dir", s.cfg.DataDir)
+	return errors.Join(errs...)
+}
