@@ -1,0 +1,179 @@
+package event
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestNewIsUUIDv7(t *testing.T) {
+	e := New("/s", "t", nil)
+	id, err := uuid.Parse(e.ID)
+	if err != nil || id.Version() != 7 {
+		t.Fatalf("id %q: version %v, err %v", e.ID, id.Version(), err)
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      Event
+		wantErr int // number of joined problems
+	}{
+		{"ok", Event{ID: "1", Source: "/s", Type: "t"}, 0},
+		{"empty", Event{}, 3},
+		{"bad ext", Event{ID: "1", Source: "/s", Type: "t", Extensions: map[string]string{"Bad_Name": "x"}}, 1},
+		{"reserved ext", Event{ID: "1", Source: "/s", Type: "t", Extensions: map[string]string{"id": "x"}}, 1},
+		{"spec", Event{ID: "1", Source: "/s", Type: "t", SpecVersion: "0.3"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.in.Validate()
+			n := 0
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				n = len(j.Unwrap())
+			}
+			if n != tt.wantErr {
+				t.Fatalf("got %d problems (%v), want %d", n, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func full() Event {
+	return Event{
+		ID: "id-1", Source: "/orders", Type: "order.created", SpecVersion: "1.0",
+		Time:    time.Date(2024, 7, 1, 12, 0, 0, 123e6, time.UTC),
+		Subject: "o-1", DataContentType: "application/json", DataSchema: "urn:s:1",
+		CorrelationID: "c-1", CausationID: "k-1", SchemaVersion: "3",
+		Extensions: map[string]string{"tenant": "acme"},
+		Key:        "o-1", Data: []byte(`{"n":1}`),
+	}
+}
+
+func TestBinaryRoundTrip(t *testing.T) {
+	in := full()
+	r := in.Record("orders")
+	// Foreign headers are ignored.
+	r.Headers = append(r.Headers, kgo.RecordHeader{Key: "traceparent", Value: []byte("x")})
+	got, err := FromRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("got %+v\nwant %+v", got, in)
+	}
+	want := map[string]string{
+		"ce_specversion": "1.0", "ce_id": "id-1", "ce_source": "/orders", "ce_type": "order.created",
+		"ce_time": "2024-07-01T12:00:00.123Z", "ce_subject": "o-1", "ce_dataschema": "urn:s:1",
+		"content-type": "application/json", "ce_correlationid": "c-1", "ce_causationid": "k-1",
+		"ce_schemaversion": "3", "ce_tenant": "acme",
+	}
+	for k, v := range want {
+		if h := header(r.Headers, k); h != v {
+			t.Errorf("header %s = %q, want %q", k, h, v)
+		}
+	}
+}
+
+func TestStructuredRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		ct   string
+		data []byte
+	}{
+		{"json", "application/json", []byte(`{"n":1}`)},
+		{"binary", "application/octet-stream", []byte{0, 1, 2, 255}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := full()
+			in.DataContentType, in.Data = tt.ct, tt.data
+			b, err := MarshalStructured(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &kgo.Record{Key: []byte("o-1"), Value: b, Headers: []kgo.RecordHeader{
+				{Key: "content-type", Value: []byte("application/cloudevents+json; charset=utf-8")},
+			}}
+			got, err := FromRecord(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, in) {
+				t.Fatalf("got %+v\nwant %+v", got, in)
+			}
+		})
+	}
+}
+
+func TestFromRecordErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   *kgo.Record
+		want error
+	}{
+		{"plain", &kgo.Record{Value: []byte("x")}, ErrNotEvent},
+		{"bad time", &kgo.Record{Headers: []kgo.RecordHeader{{Key: "ce_id", Value: []byte("1")}, {Key: "ce_time", Value: []byte("yesterday")}}}, &DecodeError{}},
+		{"bad structured", &kgo.Record{Value: []byte("{"), Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte(StructuredContentType)}}}, &DecodeError{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := FromRecord(tt.in)
+			var de *DecodeError
+			switch want := tt.want.(type) {
+			case *DecodeError:
+				if !errors.As(err, &de) {
+					t.Fatalf("got %v, want a DecodeError", err)
+				}
+			default:
+				if !errors.Is(err, want) {
+					t.Fatalf("got %v, want %v", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLink(t *testing.T) {
+	root := Link(context.Background(), New("/a", "a", nil))
+	if root.CorrelationID != root.ID || root.CausationID != "" {
+		t.Fatalf("root: %+v", root)
+	}
+	ctx := NewContext(context.Background(), root)
+	child := Link(ctx, New("/b", "b", nil))
+	if child.CorrelationID != root.ID || child.CausationID != root.ID {
+		t.Fatalf("child: %+v", child)
+	}
+	grand := Link(NewContext(ctx, child), New("/c", "c", nil))
+	if grand.CorrelationID != root.ID || grand.CausationID != child.ID {
+		t.Fatalf("grandchild: %+v", grand)
+	}
+}
+
+func TestTypedJSON(t *testing.T) {
+	type order struct{ ID string }
+	ctx := context.Background()
+	e, err := Encode(ctx, JSON, "orders", "/orders", "order.created", order{ID: "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.DataContentType != "application/json" {
+		t.Fatalf("content type %q", e.DataContentType)
+	}
+	o, err := Decode[order](ctx, JSON, e)
+	if err != nil || o.ID != "42" {
+		t.Fatalf("got %+v, %v", o, err)
+	}
+	if _, err := Decode[order](ctx, JSON, Event{Data: []byte("nope")}); err == nil {
+		t.Fatal("want a decode error")
+	}
+}
