@@ -139,4 +139,3 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	w.tb.Logf("%s", p)
 	return len(p), nil
 }
-

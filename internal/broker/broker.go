@@ -440,4 +440,3 @@ func newTopicID() metadata.TopicID {
 	}
 	return id
 }
-

@@ -273,3 +273,99 @@ func intAtLeast(lo int64) func(string) error {
 		return nil
 	}
 }
+
+// DescribeBrokerConfigs lists the broker-level settings, all read-only
+// (they come from `herald serve` flags).
+func (b *Broker) DescribeBrokerConfigs() []ConfigEntry {
+	src := kmsg.ConfigSourceStaticBrokerConfig
+	return []ConfigEntry{
+		{Name: "auto.create.topics.enable", Value: strconv.FormatBool(b.cfg.AutoCreateTopics), Source: src, Type: kmsg.ConfigTypeBoolean},
+		{Name: "broker.id", Value: "0", Source: src, Type: kmsg.ConfigTypeInt},
+		{Name: DurabilityConfig, Value: b.durability.String(), Source: src, Type: kmsg.ConfigTypeString},
+		{Name: "log.dirs", Value: b.cfg.DataDir, Source: src, Type: kmsg.ConfigTypeString},
+		{Name: "log.retention.ms", Value: "604800000", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeLong},
+		{Name: "message.max.bytes", Value: "1048588", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeInt},
+		{Name: "num.partitions", Value: strconv.Itoa(int(b.cfg.DefaultPartitions)), Source: src, Type: kmsg.ConfigTypeInt},
+	}
+}
+
+// ConfigOp is one IncrementalAlterConfigs operation.
+type ConfigOp struct {
+	Name  string
+	Op    kmsg.IncrementalAlterConfigOp
+	Value *string
+}
+
+// IncrementalAlterConfigs applies ops to t's configs: SET, DELETE (back to
+// the default), and APPEND and SUBTRACT on list configs, starting from the
+// current value (the default when unset).
+func (b *Broker) IncrementalAlterConfigs(t *Topic, ops []ConfigOp, validateOnly bool) error {
+	configs := t.Configs()
+	if configs == nil {
+		configs = map[string]string{}
+	}
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if seen[op.Name] {
+			return kafkaErr(kerr.InvalidRequest, fmt.Sprintf("config %q appears more than once", op.Name))
+		}
+		seen[op.Name] = true
+		if err := b.applyConfigOp(configs, op); err != nil {
+			return err
+		}
+	}
+	return b.SetTopicConfigs(t, configs, validateOnly)
+}
+
+func (b *Broker) applyConfigOp(configs map[string]string, op ConfigOp) error {
+	d, ok := findConfig(op.Name)
+	if !ok {
+		return kafkaErr(kerr.InvalidConfig, fmt.Sprintf("unknown topic config %q", op.Name))
+	}
+	value := ""
+	if op.Value != nil {
+		value = *op.Value
+	}
+	switch op.Op {
+	case kmsg.IncrementalAlterConfigOpSet:
+		configs[op.Name] = value
+	case kmsg.IncrementalAlterConfigOpDelete:
+		delete(configs, op.Name)
+	case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+		if d.typ != kmsg.ConfigTypeList {
+			return kafkaErr(kerr.InvalidConfig, fmt.Sprintf("config %q is not a list; APPEND and SUBTRACT need one", op.Name))
+		}
+		cur, ok := configs[op.Name]
+		if !ok {
+			cur = b.configDefault(d)
+		}
+		configs[op.Name] = editList(cur, value, op.Op == kmsg.IncrementalAlterConfigOpAppend)
+	default:
+		return kafkaErr(kerr.InvalidRequest, fmt.Sprintf("unknown config operation %d", op.Op))
+	}
+	return nil
+}
+
+// editList appends the items of change missing from cur, or removes them.
+func editList(cur, change string, add bool) string {
+	var items []string
+	for _, s := range strings.Split(cur, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			items = append(items, s)
+		}
+	}
+	for _, s := range strings.Split(change, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		i := slices.Index(items, s)
+		switch {
+		case add && i < 0:
+			items = append(items, s)
+		case !add && i >= 0:
+			items = slices.Delete(items, i, i+1)
+		}
+	}
+	return strings.Join(items, ",")
+}

@@ -97,4 +97,3 @@ func (s *Server) checkAssignment(rt *kmsg.CreateTopicsRequestTopic) (int32, erro
 	}
 	return int32(len(rt.ReplicaAssignment)), nil
 }
-

@@ -39,6 +39,15 @@ func init() {
 		{key: 3, min: 0, max: 13, handle: handleMetadata},
 		{key: 18, min: 0, max: 4, handle: handleApiVersions},
 		{key: 19, min: 0, max: 7, handle: handleCreateTopics},
+		{key: 20, min: 0, max: 6, handle: handleDeleteTopics},
+		{key: 21, min: 0, max: 2, handle: handleDeleteRecords},
+		{key: 23, min: 0, max: 4, handle: handleOffsetForLeaderEpoch},
+		{key: 32, min: 0, max: 4, handle: handleDescribeConfigs},
+		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
+		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
+		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
+		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
+		{key: 60, min: 0, max: 2, handle: handleDescribeCluster},
 	}
 	apiTable = make(map[int16]*api, len(apis))
 	for i := range apis {

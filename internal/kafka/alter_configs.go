@@ -1,0 +1,51 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// handleAlterConfigs replaces a topic's configs with the given set (the
+// non-incremental API: configs not named return to their defaults). Broker
+// configs are static (flags of `herald serve`).
+func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, rr := range req.Resources {
+		or := kmsg.NewAlterConfigsResponseResource()
+		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
+		configs := make(map[string]string, len(rr.Configs))
+		for _, c := range rr.Configs {
+			if c.Value != nil {
+				configs[c.Name] = *c.Value
+			}
+		}
+		err := s.alterResource(rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
+			return s.b.SetTopicConfigs(t, configs, req.ValidateOnly)
+		})
+		or.ErrorCode, or.ErrorMessage = broker.Code(err)
+		resp.Resources = append(resp.Resources, or)
+	}
+	return resp, nil
+}
+
+// alterResource runs alter on the named topic; broker resources are
+// refused.
+func (s *Server) alterResource(typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		t := s.b.Topic(name)
+		if t == nil {
+			return kerr.UnknownTopicOrPartition
+		}
+		return alter(t)
+	case kmsg.ConfigResourceTypeBroker:
+		if err := s.checkBrokerResource(name); err != nil {
+			return err
+		}
+		return &broker.Error{Kafka: kerr.InvalidRequest, Message: "broker configs are set by herald serve flags and cannot be altered"}
+	}
+	return &broker.Error{Kafka: kerr.InvalidRequest, Message: "unsupported config resource type"}
+}

@@ -1,0 +1,41 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// handleCreatePartitions raises topics' partition counts. An explicit
+// assignment must put every new partition on this broker.
+func handleCreatePartitions(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, rt := range req.Topics {
+		ot := kmsg.NewCreatePartitionsResponseTopic()
+		ot.Topic = rt.Topic
+		var err error
+		t := s.b.Topic(rt.Topic)
+		switch {
+		case t == nil:
+			err = kerr.UnknownTopicOrPartition
+		case !s.assignmentIsLocal(rt.Assignment):
+			err = &broker.Error{Kafka: kerr.InvalidReplicaAssignment, Message: "Herald is one broker: every replica list must be [0]"}
+		default:
+			err = s.b.CreatePartitions(t, rt.Count, req.ValidateOnly)
+		}
+		ot.ErrorCode, ot.ErrorMessage = broker.Code(err)
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp, nil
+}
+
+func (s *Server) assignmentIsLocal(as []kmsg.CreatePartitionsRequestTopicAssignment) bool {
+	for _, a := range as {
+		if len(a.Replicas) != 1 || a.Replicas[0] != s.cfg.NodeID {
+			return false
+		}
+	}
+	return true
+}

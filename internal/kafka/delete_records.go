@@ -1,0 +1,55 @@
+package kafka
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+	hlog "github.com/heraldhq/herald/internal/log"
+)
+
+// handleDeleteRecords moves partitions' log start offsets forward; offset
+// -1 means the high watermark.
+func handleDeleteRecords(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.DeleteRecordsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	for _, rt := range req.Topics {
+		ot := kmsg.NewDeleteRecordsResponseTopic()
+		ot.Topic = rt.Topic
+		t := s.b.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			ot.Partitions = append(ot.Partitions, deleteRecords(t, rp))
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp, nil
+}
+
+func deleteRecords(t *broker.Topic, rp kmsg.DeleteRecordsRequestTopicPartition) kmsg.DeleteRecordsResponseTopicPartition {
+	op := kmsg.NewDeleteRecordsResponseTopicPartition()
+	op.Partition, op.LowWatermark = rp.Partition, -1
+	var p *broker.Partition
+	if t != nil {
+		p = t.Partition(rp.Partition)
+	}
+	if p == nil {
+		op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return op
+	}
+	before := rp.Offset
+	if before == -1 {
+		before = p.Log.HighWatermark()
+	}
+	start, err := p.Log.DeleteRecords(before)
+	switch {
+	case err == nil:
+		op.LowWatermark = start
+	case errors.Is(err, hlog.ErrOffsetOutOfRange) || before < 0:
+		op.ErrorCode = kerr.OffsetOutOfRange.Code
+	default:
+		op.ErrorCode, _ = broker.Code(err)
+	}
+	return op
+}

@@ -1,0 +1,44 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// handleDeleteTopics deletes topics by name, or from v6 by name or id.
+func handleDeleteTopics(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.DeleteTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	if r.version < 6 {
+		for _, name := range req.TopicNames {
+			n := name
+			resp.Topics = append(resp.Topics, s.deleteTopic(&n, [16]byte{}))
+		}
+		return resp, nil
+	}
+	for _, rt := range req.Topics {
+		resp.Topics = append(resp.Topics, s.deleteTopic(rt.Topic, rt.TopicID))
+	}
+	return resp, nil
+}
+
+func (s *Server) deleteTopic(name *string, id [16]byte) kmsg.DeleteTopicsResponseTopic {
+	ot := kmsg.NewDeleteTopicsResponseTopic()
+	ot.Topic, ot.TopicID = name, id
+	var t *broker.Topic
+	var err error = kerr.UnknownTopicOrPartition
+	if name != nil {
+		t = s.b.Topic(*name)
+	} else {
+		t, err = s.b.TopicByID(id), kerr.UnknownTopicID
+	}
+	if t != nil {
+		n := t.Name
+		ot.Topic, ot.TopicID = &n, t.ID
+		err = s.b.DeleteTopic(t)
+	}
+	ot.ErrorCode, ot.ErrorMessage = broker.Code(err)
+	return ot
+}

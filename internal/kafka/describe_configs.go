@@ -1,0 +1,77 @@
+package kafka
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// handleDescribeConfigs describes topics (every config, with defaults and
+// where each value comes from) and the broker.
+func handleDescribeConfigs(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		or := kmsg.NewDescribeConfigsResponseResource()
+		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
+		entries, err := s.configEntries(rr.ResourceType, rr.ResourceName)
+		or.ErrorCode, or.ErrorMessage = broker.Code(err)
+		for _, e := range entries {
+			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, e.Name) {
+				continue
+			}
+			or.Configs = append(or.Configs, describedConfig(e, r.version, req))
+		}
+		resp.Resources = append(resp.Resources, or)
+	}
+	return resp, nil
+}
+
+// configEntries returns the configs of a topic or of this broker.
+func (s *Server) configEntries(typ kmsg.ConfigResourceType, name string) ([]broker.ConfigEntry, error) {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		t := s.b.Topic(name)
+		if t == nil {
+			return nil, kerr.UnknownTopicOrPartition
+		}
+		return s.b.DescribeConfigs(t), nil
+	case kmsg.ConfigResourceTypeBroker:
+		if err := s.checkBrokerResource(name); err != nil {
+			return nil, err
+		}
+		return s.b.DescribeBrokerConfigs(), nil
+	}
+	return nil, &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("config resource type %d is not supported", typ)}
+}
+
+// checkBrokerResource accepts "" (the cluster default) and this node's id.
+func (s *Server) checkBrokerResource(name string) error {
+	if name == "" || name == strconv.Itoa(int(s.cfg.NodeID)) {
+		return nil
+	}
+	return &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("unknown broker %q", name)}
+}
+
+func describedConfig(e broker.ConfigEntry, version int16, req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
+	c := kmsg.NewDescribeConfigsResponseResourceConfig()
+	value := e.Value
+	c.Name, c.Value, c.Source, c.ConfigType = e.Name, &value, e.Source, e.Type
+	c.IsDefault = e.Source == kmsg.ConfigSourceDefaultConfig
+	c.ReadOnly = e.Source == kmsg.ConfigSourceStaticBrokerConfig && e.Name != broker.DurabilityConfig
+	if req.IncludeSynonyms {
+		syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+		syn.Name, syn.Value, syn.Source = e.Name, &value, e.Source
+		c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+	}
+	if req.IncludeDocumentation && e.Doc != "" {
+		doc := e.Doc
+		c.Documentation = &doc
+	}
+	return c
+}

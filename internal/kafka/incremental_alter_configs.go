@@ -1,0 +1,28 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// handleIncrementalAlterConfigs sets, deletes, appends to or subtracts from
+// individual topic configs.
+func handleIncrementalAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		or := kmsg.NewIncrementalAlterConfigsResponseResource()
+		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
+		ops := make([]broker.ConfigOp, 0, len(rr.Configs))
+		for _, c := range rr.Configs {
+			ops = append(ops, broker.ConfigOp{Name: c.Name, Op: c.Op, Value: c.Value})
+		}
+		err := s.alterResource(rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
+			return s.b.IncrementalAlterConfigs(t, ops, req.ValidateOnly)
+		})
+		or.ErrorCode, or.ErrorMessage = broker.Code(err)
+		resp.Resources = append(resp.Resources, or)
+	}
+	return resp, nil
+}
