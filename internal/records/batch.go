@@ -31,6 +31,39 @@
 //	h := records.Header(b)
 //	records.SetBaseOffset(b, next)
 //	next += int64(h.LastOffsetDelta()) + 1
+//
+// Reading the records of a stored batch, compressed or not. scratch is
+// reused across calls; records alias b or scratch:
+//
+//	it, scratch, err := records.Decode(b, scratch)
+//	if err != nil {
+//		return err
+//	}
+//	for it.Next() {
+//		r := it.Record() // overwritten by the next call to Next
+//		offset := records.Header(b).BaseOffset() + int64(r.OffsetDelta)
+//		...
+//	}
+//
+// Compacting a batch: keep the latest record for each key. out gets a
+// batch with the same offsets, codec and producer fields, or nothing when
+// kept is 0:
+//
+//	out, scratch, kept, err := records.Filter(out[:0], b, scratch,
+//		func(r *records.Record, offset, ts int64) bool {
+//			return latest[string(r.Key)] == offset
+//		})
+//
+// Building a batch, as a producer does:
+//
+//	var raw []byte
+//	for i, v := range values {
+//		raw = records.AppendRecord(raw, &records.Record{OffsetDelta: int32(i), Value: v})
+//	}
+//	b, err := records.AppendBatch(nil, records.BatchSpec{
+//		Attributes: int16(records.CodecZstd), BaseTimestamp: now, MaxTimestamp: now,
+//		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, LastOffsetDelta: -1,
+//	}, raw, len(values))
 package records
 
 import (

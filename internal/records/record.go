@@ -27,8 +27,11 @@ type Record struct {
 	OffsetDelta    int32
 	Key            []byte // nil for a null key
 	Value          []byte // nil for a null value (tombstone)
-	// Headers holds the raw header section: count varint then pairs.
-	// Use Headers() to walk it.
+	// Headers is what AppendRecord encodes when it is non-nil. Iter does
+	// not fill it in; use HeaderCount and EachHeader on decoded records.
+	Headers []RecordHeader
+	// headers holds the decoded record's raw header pairs, after the
+	// count varint; nheader is the count.
 	headers []byte
 	nheader int
 	// Raw is the whole encoded record, length prefix included.
@@ -143,7 +146,9 @@ func (it *Iter) Next() bool {
 	nh := body.varint()
 	r.headers = body.b
 	r.nheader = int(nh)
-	if body.err || nh < 0 || od < 0 || od > 1<<31-1 {
+	// Each header takes at least two bytes; checking the count against
+	// the bytes left keeps a huge count from spinning the loop below.
+	if body.err || nh < 0 || nh > int64(len(body.b))/2 || od < 0 || od > 1<<31-1 {
 		it.err = invalid("record %d: malformed", it.index)
 		return false
 	}
@@ -175,20 +180,27 @@ func (it *Iter) Err() error {
 // deltas: strictly increasing and at most lastDelta; with contiguous they
 // must be exactly 0..count-1.
 func checkRecords(b []byte, count int, lastDelta int32, contiguous bool) error {
+	_, err := walkRecords(b, count, lastDelta, contiguous)
+	return err
+}
+
+// walkRecords is checkRecords that also returns the last record's offset
+// delta (-1 when count is 0).
+func walkRecords(b []byte, count int, lastDelta int32, contiguous bool) (int32, error) {
 	it := NewIter(b, count)
 	prev := int32(-1)
 	for it.Next() {
 		d := it.rec.OffsetDelta
 		if d <= prev || d > lastDelta || (contiguous && d != prev+1) {
-			return invalid("record %d has offset delta %d after %d", it.index-1, d, prev)
+			return 0, invalid("record %d has offset delta %d after %d", it.index-1, d, prev)
 		}
 		prev = d
 	}
 	if err := it.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	if it.left != 0 {
-		return invalid("recordCount says %d records, found %d", count, count-it.left)
+		return 0, invalid("recordCount says %d records, found %d", count, count-it.left)
 	}
-	return nil
+	return prev, nil
 }
