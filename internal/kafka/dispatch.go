@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -57,6 +58,10 @@ func init() {
 
 const apiVersionsKey = 18
 
+// errHandlerPanic marks a recovered handler panic: a bug, logged, and the
+// connection is closed.
+var errHandlerPanic = errors.New("request handler panicked")
+
 // apiTable indexes apis by key.
 var apiTable map[int16]*api
 
@@ -81,7 +86,7 @@ func (r *request) later(fn func() kmsg.Response) {
 		defer close(p.done)
 		defer func() {
 			if v := recover(); v != nil {
-				p.err = fmt.Errorf("panic answering key %d v%d: %v", key, version, v)
+				p.err = fmt.Errorf("%w: key %d v%d: %v", errHandlerPanic, key, version, v)
 				s.logger.Error("request handler panicked", "remote", remote, "key", key, "version", version,
 					"panic", v, "stack", string(debug.Stack()))
 			}
@@ -109,7 +114,7 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 	p.corr = r.corr
 	defer func() {
 		if v := recover(); v != nil {
-			p.err = fmt.Errorf("panic handling key %d v%d: %v", r.key, r.version, v)
+			p.err = fmt.Errorf("%w: key %d v%d: %v", errHandlerPanic, r.key, r.version, v)
 			p.done, p.resp = nil, nil
 			s.logger.Error("request handler panicked", "remote", c.remote, "key", r.key, "version", r.version,
 				"panic", v, "stack", string(debug.Stack()))

@@ -67,7 +67,7 @@ func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 		f.finish()
 		return resp, nil
 	}
-	deadline := time.Now().Add(min(wait, maxFetchWait))
+	deadline := time.Now().Add(min(wait, s.maxWait))
 	r.later(func() kmsg.Response {
 		f.longPoll(deadline)
 		f.finish()

@@ -47,6 +47,8 @@ type Server struct {
 	// die is closed by Close: long polls answer at once, readers stop.
 	die    chan struct{}
 	nconns atomic.Int32
+	// maxWait caps fetch long polls (maxFetchWait; tests lower it).
+	maxWait time.Duration
 	wg     sync.WaitGroup // every goroutine the server starts
 
 	mu struct {
@@ -68,7 +70,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, logger: cfg.Logger, die: make(chan struct{})}
+	s := &Server{cfg: cfg, b: cfg.Broker, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }
