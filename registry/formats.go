@@ -1,0 +1,67 @@
+package registry
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/heraldhq/herald/registry/avro"
+	"github.com/heraldhq/herald/registry/compat"
+)
+
+// format is what the registry needs from a schema type.
+type format interface {
+	// parse validates text with its resolved references.
+	parse(text string, refs []compat.Ref) (any, error)
+	// check reports why reader cannot read data written with writer.
+	check(reader, writer any) []compat.Issue
+	// canonical is the text with insignificant differences removed.
+	canonical(text string) string
+}
+
+type avroFormat struct{}
+
+func (avroFormat) parse(text string, refs []compat.Ref) (any, error) { return avro.Parse(text, refs) }
+func (avroFormat) check(r, w any) []compat.Issue {
+	return avro.Check(r.(*avro.Schema), w.(*avro.Schema))
+}
+func (avroFormat) canonical(text string) string { return avro.Canonical(text) }
+
+func (s *Server) format(typ string) (format, error) {
+	f, ok := s.formats[typ]
+	if !ok {
+		return nil, fmt.Errorf("unknown schema type %q", typ)
+	}
+	return f, nil
+}
+
+func (s *Server) canonical(typ, text string) string {
+	f, err := s.format(typ)
+	if err != nil {
+		return text
+	}
+	return f.canonical(text)
+}
+
+func (s *Server) canonicalOf(c *content) string { return s.canonical(c.typ, c.text) }
+
+// parsedCache keeps parsed schemas by id; an id's content never changes.
+type parsedCache struct {
+	mu sync.Mutex
+	m  map[int]any
+}
+
+func (c *parsedCache) get(id int) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[id]
+	return p, ok
+}
+
+func (c *parsedCache) put(id int, p any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[int]any{}
+	}
+	c.m[id] = p
+}

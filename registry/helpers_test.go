@@ -1,0 +1,116 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// newTestBroker, when set (by a build-tagged file), starts a broker for
+// a test and returns its address.
+var newTestBroker func(testing.TB) string
+
+// testBrokers picks the cluster a test runs against: HERALD_TEST_BROKERS
+// (comma-separated) if set, else Herald's broker if a build tag wired it,
+// else franz-go's in-memory kfake cluster.
+func testBrokers(t testing.TB) []string {
+	t.Helper()
+	if s := os.Getenv("HERALD_TEST_BROKERS"); s != "" {
+		return strings.Split(s, ",")
+	}
+	if newTestBroker != nil {
+		return []string{newTestBroker(t)}
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+var topicSeq atomic.Int64
+
+// uniqueTopic names a schemas topic no other test uses, for shared
+// external clusters.
+func uniqueTopic() string {
+	return fmt.Sprintf("_schemas_test_%d_%d", time.Now().UnixNano(), topicSeq.Add(1))
+}
+
+type testRegistry struct {
+	t       testing.TB
+	brokers []string
+	topic   string
+	cfg     Config
+	srv     *Server
+	http    *httptest.Server
+	cl      *sr.Client
+}
+
+// newTestRegistry starts a Server on a fresh topic and an sr client for it.
+func newTestRegistry(t testing.TB, edit ...func(*Config)) *testRegistry {
+	t.Helper()
+	tr := &testRegistry{t: t, brokers: testBrokers(t), topic: uniqueTopic()}
+	tr.cfg = Config{Brokers: tr.brokers, Topic: tr.topic}
+	for _, f := range edit {
+		f(&tr.cfg)
+	}
+	tr.start()
+	t.Cleanup(tr.stop)
+	return tr
+}
+
+func (tr *testRegistry) start() {
+	tr.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := New(ctx, tr.cfg)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	tr.srv = srv
+	tr.http = httptest.NewServer(srv.Handler())
+	cl, err := sr.NewClient(sr.URLs(tr.http.URL))
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	tr.cl = cl
+}
+
+func (tr *testRegistry) stop() {
+	if tr.srv == nil {
+		return
+	}
+	tr.http.Close()
+	tr.srv.Close()
+	tr.srv = nil
+}
+
+// restart closes the Server and opens a new one on the same topic.
+func (tr *testRegistry) restart() {
+	tr.t.Helper()
+	tr.stop()
+	tr.start()
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// srCode is the Confluent error code of an sr client error, 0 if none.
+func srCode(err error) int {
+	if re, ok := err.(*sr.ResponseError); ok {
+		return re.ErrorCode
+	}
+	return 0
+}

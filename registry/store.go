@@ -1,0 +1,302 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The _schemas topic holds one record per fact, keyed like Confluent
+// Schema Registry's so that compaction keeps the last word on each:
+//
+//	key (JSON)                                                   value (JSON)
+//	{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}     version (see state.go); null = hard-deleted
+//	{"keytype":"CONFIG","subject":"s"|null,"magic":0}            {"compatibilityLevel":"BACKWARD"}; null = reset
+//	{"keytype":"MODE","subject":"s"|null,"magic":0}              {"mode":"READONLY"}; null = reset
+//	{"keytype":"DELETE_SUBJECT","subject":"s","magic":0}         {"subject":"s","version":N}: versions <= N soft-deleted
+//	{"keytype":"NOOP","magic":0}                                 ignored
+//	{"keytype":"ID_HIGH_WATER","magic":0}                        {"maxId":N}: ids <= N are never reused
+//
+// ID_HIGH_WATER is Herald's own: it is written with every permanent
+// delete, so that compaction removing the record of the highest id cannot
+// make a restarted registry hand that id out again. Confluent's registry
+// ignores key types it does not know.
+//
+// Part of the storage format; do not change.
+const (
+	keySchema        = "SCHEMA"
+	keyConfig        = "CONFIG"
+	keyMode          = "MODE"
+	keyDeleteSubject = "DELETE_SUBJECT"
+	keyClearSubject  = "CLEAR_SUBJECT"
+	keyNoop          = "NOOP"
+	keyIDHighWater   = "ID_HIGH_WATER"
+)
+
+// recordKey is a _schemas key. Field order is the JSON order, which must
+// stay stable: compaction compares key bytes.
+type recordKey struct {
+	KeyType string  `json:"keytype"`
+	Subject *string `json:"subject"`
+	Version int     `json:"version,omitempty"`
+	Magic   int     `json:"magic"`
+}
+
+type configValue struct {
+	CompatibilityLevel string `json:"compatibilityLevel"`
+}
+
+type modeValue struct {
+	Mode string `json:"mode"`
+}
+
+type deleteSubjectValue struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+// entry is one record to write: key and value (nil value = tombstone).
+type entry struct {
+	key   recordKey
+	value any
+}
+
+func subjectPtr(s string) *string {
+	if s == "" {
+		return nil // the global config and mode
+	}
+	return &s
+}
+
+func schemaEntry(v *version) entry {
+	return entry{key: recordKey{KeyType: keySchema, Subject: &v.Subject, Version: v.Version, Magic: 1}, value: v}
+}
+
+func schemaTombstone(subject string, ver int) entry {
+	return entry{key: recordKey{KeyType: keySchema, Subject: &subject, Version: ver, Magic: 1}}
+}
+
+func configEntry(subject, level string) entry {
+	e := entry{key: recordKey{KeyType: keyConfig, Subject: subjectPtr(subject)}}
+	if level != "" {
+		e.value = configValue{CompatibilityLevel: level}
+	}
+	return e
+}
+
+func modeEntry(subject, mode string) entry {
+	e := entry{key: recordKey{KeyType: keyMode, Subject: subjectPtr(subject)}}
+	if mode != "" {
+		e.value = modeValue{Mode: mode}
+	}
+	return e
+}
+
+type highWaterValue struct {
+	MaxID int `json:"maxId"`
+}
+
+func highWaterEntry(maxID int) entry {
+	return entry{key: recordKey{KeyType: keyIDHighWater}, value: highWaterValue{MaxID: maxID}}
+}
+
+func (e entry) record(topic string) (*kgo.Record, error) {
+	k, err := json.Marshal(e.key)
+	if err != nil {
+		return nil, err
+	}
+	r := &kgo.Record{Topic: topic, Key: k, Partition: 0}
+	if e.value != nil {
+		if r.Value, err = json.Marshal(e.value); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// apply applies one _schemas record to st. Records it does not understand
+// are skipped, so that a topic written by a newer registry still loads.
+func (s *Server) applyRecord(st *state, key, value []byte) error {
+	var k recordKey
+	if err := json.Unmarshal(key, &k); err != nil {
+		return fmt.Errorf("bad key %q: %w", key, err)
+	}
+	subject := ""
+	if k.Subject != nil {
+		subject = *k.Subject
+	}
+	switch k.KeyType {
+	case keySchema:
+		return s.applySchema(st, subject, k.Version, value)
+	case keyConfig:
+		return applySetting(st.configs, subject, value, func(b []byte) (string, error) {
+			var c configValue
+			err := json.Unmarshal(b, &c)
+			return c.CompatibilityLevel, err
+		})
+	case keyMode:
+		return applySetting(st.modes, subject, value, func(b []byte) (string, error) {
+			var m modeValue
+			err := json.Unmarshal(b, &m)
+			return m.Mode, err
+		})
+	case keyDeleteSubject:
+		return applyDeleteSubject(st, value)
+	case keyIDHighWater:
+		var h highWaterValue
+		if value != nil && json.Unmarshal(value, &h) == nil && h.MaxID > st.maxID {
+			st.maxID = h.MaxID
+		}
+	}
+	return nil // NOOP, CLEAR_SUBJECT (we write tombstones instead) and the unknown
+}
+
+func (s *Server) applySchema(st *state, subject string, ver int, value []byte) error {
+	if value == nil {
+		st.removeVersion(subject, ver, s.canonicalOf)
+		return nil
+	}
+	v := new(version)
+	if err := json.Unmarshal(value, v); err != nil {
+		return fmt.Errorf("bad schema value for %s/%d: %w", subject, ver, err)
+	}
+	st.putVersion(v, s.canonical(v.typ(), v.Schema))
+	return nil
+}
+
+func applySetting(m map[string]string, subject string, value []byte, parse func([]byte) (string, error)) error {
+	if value == nil {
+		delete(m, subject)
+		return nil
+	}
+	v, err := parse(value)
+	if err != nil {
+		return err
+	}
+	m[subject] = v
+	return nil
+}
+
+func applyDeleteSubject(st *state, value []byte) error {
+	var d deleteSubjectValue
+	if err := json.Unmarshal(value, &d); err != nil {
+		return err
+	}
+	for _, v := range st.subjects[d.Subject] {
+		if v.Version <= d.Version {
+			v.Deleted = true
+		}
+	}
+	return nil
+}
+
+// ensureTopic creates the compacted single-partition topic if missing.
+func ensureTopic(ctx context.Context, adm *kadm.Client, topic string) error {
+	cfg := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	resp, err := adm.CreateTopic(ctx, 1, -1, cfg, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// replay reads topic from the start to the end offset it has now and
+// applies every record to st.
+func (s *Server) replay(ctx context.Context, st *state) error {
+	adm := kadm.NewClient(s.cl)
+	ends, err := adm.ListEndOffsets(ctx, s.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	end, ok := ends.Lookup(s.cfg.Topic, 0)
+	if !ok {
+		return fmt.Errorf("topic %s has no partition 0", s.cfg.Topic)
+	}
+	if end.Offset <= 0 {
+		return nil
+	}
+	rd, err := kgo.NewClient(append(s.cl.Opts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: {0: kgo.NewOffset().AtStart()}}),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	return s.consumeTo(ctx, rd, st, end.Offset)
+}
+
+func (s *Server) consumeTo(ctx context.Context, rd *kgo.Client, st *state, end int64) error {
+	for {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", s.cfg.Topic, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return fmt.Errorf("read %s: %w", s.cfg.Topic, ferr)
+		}
+		done := false
+		var aerr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if err := s.applyRecord(st, r.Key, r.Value); err != nil && aerr == nil {
+				aerr = fmt.Errorf("offset %d: %w", r.Offset, err)
+			}
+			if r.Offset >= end-1 {
+				done = true
+			}
+		})
+		if aerr != nil {
+			s.cfg.Logger.Warn("registry: skipping bad _schemas record", "err", aerr)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// commit produces entries with acks=all, waits for every ack, then
+// applies the same records to the in-memory state. The caller holds
+// writeMu, so no other write runs between its reads of the state and this.
+//
+// Read-your-writes by construction: this registry is the only writer of
+// its topic (run one instance per topic), so applying what was just
+// acknowledged gives the state a replay of the topic would give.
+func (s *Server) commit(ctx context.Context, entries ...entry) error {
+	recs := make([]*kgo.Record, 0, len(entries))
+	for _, e := range entries {
+		r, err := e.record(s.cfg.Topic)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	defer cancel()
+	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return errStore(fmt.Errorf("write %s: %w", s.cfg.Topic, err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		if err := s.applyRecord(s.st, r.Key, r.Value); err != nil {
+			return errStore(err)
+		}
+	}
+	s.gen.Add(1)
+	return nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
