@@ -1,0 +1,148 @@
+package pubsub
+
+import (
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// RouterConfig configures a Router. Zero fields take the defaults noted.
+type RouterConfig struct {
+	// Brokers are the seed addresses. Required.
+	Brokers []string
+	// Group is the consumer group. Required.
+	Group string
+	// ClientOpts are extra kgo options (TLS, SASL, ConsumeResetOffset, ...),
+	// applied after the router's own. They must not change group
+	// consumption or commits.
+	ClientOpts []kgo.Opt
+
+	// MaxAttempts is how many times a handler is given a message before it
+	// goes to the dead-letter topic. Default 5; 1 means no retries.
+	MaxAttempts int
+	// Backoff is the delay between attempts.
+	Backoff Backoff
+	// DeadLetterTopic names the dead-letter topic of a topic; returning ""
+	// drops failed messages after logging them. Default: topic + ".dlq".
+	// The topic must exist (or the cluster must auto-create topics).
+	DeadLetterTopic func(topic string) string
+
+	// MaxPending bounds the records of one partition that are fetched but
+	// not handled; at the bound the partition's fetching pauses. Default
+	// 1024.
+	MaxPending int
+	// CommitInterval is how often handled offsets are committed. Default 1s.
+	CommitInterval time.Duration
+	// ShutdownTimeout bounds how long Run waits, when stopping, for
+	// in-flight handlers; then their contexts are cancelled. It also bounds
+	// the wait when partitions are revoked. Default 30s.
+	ShutdownTimeout time.Duration
+	// PollRecords is how many records one poll takes at most. Default 10000.
+	PollRecords int
+
+	// Logger receives the router's own logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with the config, joined.
+func (c RouterConfig) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("pubsub: RouterConfig.Brokers is empty"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("pubsub: RouterConfig.Group is empty"))
+	}
+	if c.MaxAttempts < 0 {
+		errs = append(errs, errors.New("pubsub: RouterConfig.MaxAttempts is negative"))
+	}
+	if c.MaxPending < 0 {
+		errs = append(errs, errors.New("pubsub: RouterConfig.MaxPending is negative"))
+	}
+	if c.CommitInterval < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("pubsub: RouterConfig durations must not be negative"))
+	}
+	errs = append(errs, c.Backoff.problems()...)
+	return errors.Join(errs...)
+}
+
+func (c RouterConfig) withDefaults() RouterConfig {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	c.Backoff = c.Backoff.withDefaults()
+	if c.DeadLetterTopic == nil {
+		c.DeadLetterTopic = func(t string) string { return t + ".dlq" }
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = 1024
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = time.Second
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.PollRecords == 0 {
+		c.PollRecords = 10000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Backoff is exponential backoff with jitter: attempt n (n >= 1 failed
+// attempts) waits Initial*Multiplier^(n-1), at most Max, spread by ±Jitter
+// of itself so that many retrying keys do not wake together.
+type Backoff struct {
+	Initial    time.Duration // default 100ms
+	Max        time.Duration // default 10s
+	Multiplier float64       // default 2
+	Jitter     float64       // in [0, 1]; default 0.2
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Initial == 0 {
+		b.Initial = 100 * time.Millisecond
+	}
+	if b.Max == 0 {
+		b.Max = 10 * time.Second
+	}
+	if b.Multiplier == 0 {
+		b.Multiplier = 2
+	}
+	if b.Jitter == 0 {
+		b.Jitter = 0.2
+	}
+	return b
+}
+
+func (b Backoff) problems() []error {
+	var errs []error
+	if b.Initial < 0 || b.Max < 0 {
+		errs = append(errs, errors.New("pubsub: Backoff durations must not be negative"))
+	}
+	if b.Multiplier != 0 && b.Multiplier < 1 {
+		errs = append(errs, errors.New("pubsub: Backoff.Multiplier must be >= 1"))
+	}
+	if b.Jitter < 0 || b.Jitter > 1 {
+		errs = append(errs, errors.New("pubsub: Backoff.Jitter must be in [0, 1]"))
+	}
+	return errs
+}
+
+// Delay is the wait after the given number of failed attempts.
+func (b Backoff) Delay(failed int) time.Duration {
+	b = b.withDefaults()
+	d := float64(b.Initial)
+	for i := 1; i < failed && d < float64(b.Max); i++ {
+		d *= b.Multiplier
+	}
+	d = min(d, float64(b.Max))
+	d *= 1 + b.Jitter*(2*rand.Float64()-1)
+	return time.Duration(d)
+}

@@ -1,0 +1,318 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Router runs handlers for the topics of one consumer group.
+//
+// Within a partition, records with one key are handled one at a time in
+// offset order, and records with different keys concurrently (a worker per
+// key, at most MaxPending records per partition). Offsets are committed up
+// to the lowest record not yet handled, so a crash redelivers, never skips.
+//
+// Register handlers with Handle and Use, then call Run once.
+type Router struct {
+	cfg      RouterConfig
+	handlers map[string]Handler // by topic; set before Run
+	mws      []Middleware
+
+	cl *kgo.Client // set by Run
+
+	mu struct {
+		sync.Mutex
+		parts   map[topicPartition]*partition
+		running bool
+		closed  bool
+		stop    context.CancelFunc // stops Run
+		done    chan struct{}      // closed when Run returns
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// NewRouter returns a router for cfg, or cfg's problems.
+func NewRouter(cfg RouterConfig) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler)}
+	r.mu.parts = make(map[topicPartition]*partition)
+	return r, nil
+}
+
+// Use adds middleware to every handler, outermost first. Call it before Run.
+func (r *Router) Use(mws ...Middleware) { r.mws = append(r.mws, mws...) }
+
+// Handle binds h to topic, wrapped in mws (inside the router's Use
+// middleware). Call it before Run; a second handler for a topic replaces
+// the first.
+func (r *Router) Handle(topic string, h Handler, mws ...Middleware) {
+	r.handlers[topic] = Chain(h, mws...)
+}
+
+// Run joins the group and handles records until ctx is cancelled or Close
+// is called, then shuts down gracefully: it stops fetching, lets in-flight
+// handlers finish (up to ShutdownTimeout), commits, and leaves the group.
+// It returns nil after a requested stop, or the error that stopped it.
+func (r *Router) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := r.start(stop); err != nil {
+		return err
+	}
+	defer close(r.mu.done)
+	cl, err := kgo.NewClient(r.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("pubsub: router client: %w", err)
+	}
+	r.cl = cl
+	commitDone := make(chan struct{})
+	go func() { defer close(commitDone); r.commitLoop(ctx) }()
+	r.pollLoop(ctx)
+	<-commitDone
+	r.shutdown()
+	cl.CloseAllowingRebalance()
+	return nil
+}
+
+func (r *Router) start(stop context.CancelFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.mu.closed:
+		return ErrClosed
+	case r.mu.running:
+		return errors.New("pubsub: Router.Run called twice")
+	case len(r.handlers) == 0:
+		return errors.New("pubsub: Router has no handlers")
+	}
+	r.mu.running = true
+	r.mu.stop = stop
+	r.mu.done = make(chan struct{})
+	for t, h := range r.handlers {
+		r.handlers[t] = Chain(h, r.mws...)
+	}
+	return nil
+}
+
+// Close stops Run as cancelling its context does, and waits for it to
+// return. Close is idempotent and safe to call before or without Run.
+func (r *Router) Close() error {
+	r.mu.Lock()
+	r.mu.closed = true
+	stop, done := r.mu.stop, r.mu.done
+	r.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+	return nil
+}
+
+func (r *Router) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.ConsumerGroup(r.cfg.Group),
+		kgo.ConsumeTopics(slices.Sorted(maps.Keys(r.handlers))...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		// Rebalance callbacks run only between polls, never while pollLoop
+		// dispatches, so a revoked partition gets no records afterwards.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(r.assigned),
+		kgo.OnPartitionsRevoked(r.revoked),
+		kgo.OnPartitionsLost(r.lost),
+	}
+	return append(opts, r.cfg.ClientOpts...)
+}
+
+func (r *Router) pollLoop(ctx context.Context) {
+	for {
+		fs := r.cl.PollRecords(ctx, r.cfg.PollRecords)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			r.cl.AllowRebalance()
+			return
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			r.cfg.Logger.Warn("pubsub: fetch error", "topic", t, "partition", p, "err", err)
+		})
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if p := r.partition(fp.Topic, fp.Partition); p != nil {
+				p.dispatch(fp.Records, fp.HighWatermark)
+			}
+		})
+		r.cl.AllowRebalance()
+	}
+}
+
+func (r *Router) partition(topic string, part int32) *partition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.parts[topicPartition{topic, part}]
+}
+
+func (r *Router) assigned(_ context.Context, _ *kgo.Client, tps map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t, ps := range tps {
+		for _, p := range ps {
+			tp := topicPartition{t, p}
+			if r.mu.parts[tp] == nil {
+				r.mu.parts[tp] = newPartition(r, tp, r.handlers[t])
+			}
+		}
+	}
+}
+
+func (r *Router) revoked(ctx context.Context, cl *kgo.Client, tps map[string][]int32) {
+	parts := r.take(tps)
+	r.stopPartitions(parts)
+	r.commit(ctx, parts)
+}
+
+func (r *Router) lost(_ context.Context, _ *kgo.Client, tps map[string][]int32) {
+	parts := r.take(tps)
+	for _, p := range parts {
+		p.cancel() // commits would fail: stop at once
+	}
+	r.stopPartitions(parts)
+}
+
+// take removes the given partitions (all if tps is nil) from the router.
+func (r *Router) take(tps map[string][]int32) []*partition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*partition
+	for tp, p := range r.mu.parts {
+		if tps == nil || slices.Contains(tps[tp.topic], tp.partition) {
+			out = append(out, p)
+			delete(r.mu.parts, tp)
+		}
+	}
+	return out
+}
+
+// stopPartitions stops the partitions gracefully and waits for their
+// workers, cancelling handler contexts after ShutdownTimeout.
+func (r *Router) stopPartitions(parts []*partition) {
+	for _, p := range parts {
+		p.stop()
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, p := range parts {
+			p.wg.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(r.cfg.ShutdownTimeout):
+		r.cfg.Logger.Warn("pubsub: handlers still running after ShutdownTimeout; cancelling them")
+		for _, p := range parts {
+			p.cancel()
+		}
+		<-done
+	}
+	var resume []*partition
+	for _, p := range parts {
+		if p.unpause() {
+			resume = append(resume, p)
+		}
+	}
+	r.resume(resume)
+}
+
+func (r *Router) shutdown() {
+	parts := r.take(nil)
+	r.stopPartitions(parts)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
+	defer cancel()
+	r.commit(ctx, parts)
+}
+
+func (r *Router) commitLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.mu.Lock()
+			parts := slices.Collect(maps.Values(r.mu.parts))
+			r.mu.Unlock()
+			r.commit(ctx, parts)
+		}
+	}
+}
+
+// commit commits each partition's handled offsets that are not committed
+// yet, and waits for the commit.
+func (r *Router) commit(ctx context.Context, parts []*partition) {
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	for _, p := range parts {
+		if eo, ok := p.maybeCommitOffset(); ok {
+			if offsets[p.tp.topic] == nil {
+				offsets[p.tp.topic] = make(map[int32]kgo.EpochOffset)
+			}
+			offsets[p.tp.topic][p.tp.partition] = eo
+		}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	var failed error
+	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		failed = err
+		if err != nil {
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					delete(offsets[t.Topic], p.Partition)
+				}
+			}
+		}
+	})
+	if failed != nil {
+		// Retried at the next tick with the same or a higher offset.
+		r.cfg.Logger.Warn("pubsub: commit failed", "group", r.cfg.Group, "err", failed)
+		return
+	}
+	for _, p := range parts {
+		if eo, ok := offsets[p.tp.topic][p.tp.partition]; ok {
+			p.setCommitted(eo.Offset)
+		}
+	}
+}
+
+func (r *Router) pause(p *partition) {
+	r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.partition}})
+}
+
+func (r *Router) resume(parts []*partition) {
+	if len(parts) == 0 {
+		return
+	}
+	m := make(map[string][]int32)
+	for _, p := range parts {
+		m[p.tp.topic] = append(m[p.tp.topic], p.tp.partition)
+	}
+	r.cl.ResumeFetchPartitions(m)
+}
