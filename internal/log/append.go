@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/records"
@@ -30,7 +31,7 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 // call WaitDurable before acknowledging the batch. This lets one producer
 // connection pipeline several appends that one fsync then covers.
 func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
-	if err := records.Validate(b); err != nil {
+	if err := validate(b); err != nil {
 		return AppendResult{}, err
 	}
 	l.mu.Lock()
@@ -45,6 +46,30 @@ func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
 		l.advanceHW(res.LastOffset + 1)
 	}
 	return res, nil
+}
+
+// scratchPool holds decompression buffers for validating compressed
+// batches.
+var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// validate checks a produced batch completely: records.Validate checks the
+// header, CRC and uncompressed records; a compressed batch is decompressed
+// and its records checked too, as Kafka's broker does, so that no consumer
+// is ever handed a batch it cannot parse.
+func validate(b []byte) error {
+	if err := records.Validate(b); err != nil {
+		return err
+	}
+	if records.Header(b).Codec() == records.CodecNone {
+		return nil
+	}
+	sp := scratchPool.Get().(*[]byte)
+	_, scratch, err := records.Decode(b, *sp)
+	if cap(scratch) <= 8<<20 {
+		*sp = scratch[:0]
+		scratchPool.Put(sp)
+	}
+	return err
 }
 
 // appendLocked writes a validated batch to the active segment, rolling

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -481,5 +482,24 @@ func forceRoll(l *Log, now time.Time) {
 	defer l.mu.Unlock()
 	if _, err := l.rollLocked(now); err != nil {
 		panic(err)
+	}
+}
+
+func TestCompressedBatchWithBadRecordsRejected(t *testing.T) {
+	l := openTest(t, t.TempDir(), testConfig(), Options{})
+	b := testBatch(2, 10, 1, records.CodecGzip)
+	// Claim three records: the header is self-consistent and the CRC
+	// matches, but the compressed records hold only two.
+	binary.BigEndian.PutUint32(b[57:], 3)
+	binary.BigEndian.PutUint32(b[23:], 2)
+	records.SetCRC(b)
+	if err := records.Validate(b); err != nil {
+		t.Fatalf("header-level validation should pass: %v", err)
+	}
+	if _, err := l.Append(b); !errors.Is(err, records.ErrInvalid) {
+		t.Fatalf("append: %v, want ErrInvalid", err)
+	}
+	if l.LogEndOffset() != 0 || l.Size() != 0 {
+		t.Fatal("log changed")
 	}
 }
