@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldhq/herald/registry/avro"
 	"github.com/heraldhq/herald/registry/compat"
+	"github.com/heraldhq/herald/registry/jsonschema"
 )
 
 // format is what the registry needs from a schema type.
@@ -25,6 +26,18 @@ func (avroFormat) check(r, w any) []compat.Issue {
 	return avro.Check(r.(*avro.Schema), w.(*avro.Schema))
 }
 func (avroFormat) canonical(text string) string { return avro.Canonical(text) }
+
+type jsonFormat struct{ lenient bool }
+
+func (jsonFormat) parse(text string, refs []compat.Ref) (any, error) {
+	return jsonschema.Parse(text, refs)
+}
+
+func (f jsonFormat) check(r, w any) []compat.Issue {
+	return jsonschema.Check(r.(*jsonschema.Schema), w.(*jsonschema.Schema), jsonschema.Options{Lenient: f.lenient})
+}
+
+func (jsonFormat) canonical(text string) string { return jsonschema.Canonical(text) }
 
 func (s *Server) format(typ string) (format, error) {
 	f, ok := s.formats[typ]

@@ -6,12 +6,6 @@ import (
 	"github.com/heraldhq/herald/registry/compat"
 )
 
-type jsonFormat struct{ lenient bool }
-
-func (jsonFormat) parse(string, []compat.Ref) (any, error) { return nil, errors.New("todo") }
-func (jsonFormat) check(r, w any) []compat.Issue           { return nil }
-func (jsonFormat) canonical(text string) string            { return text }
-
 type protoFormat struct{}
 
 func (protoFormat) parse(string, []compat.Ref) (any, error) { return nil, errors.New("todo") }
