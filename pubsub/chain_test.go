@@ -10,7 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/pubsub"
-	"github.com/heraldhq/herald/pubsub/internal/brokertest"
+	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
 
 type order struct {
@@ -22,12 +22,12 @@ type order struct {
 // published from the previous hop's handler with its context. Every event
 // shares the first one's correlation id and names its parent as cause.
 func TestCorrelationChain(t *testing.T) {
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topics := []string{b.Topic("hop0", 2), b.Topic("hop1", 2), b.Topic("hop2", 2), b.Topic("hop3", 2)}
 	pub := pubsub.NewPublisher(b.Client(), pubsub.WithSource("/chain"))
 	var mu sync.Mutex
 	got := map[int]event.Event{}
-	r := newRouter(t, testConfig(b, brokertest.Group("chain")))
+	r := newRouter(t, testConfig(b, pubsubtest.Group("chain")))
 	for i, topic := range topics {
 		r.Handle(topic, pubsub.Typed(event.JSON, func(ctx context.Context, m *pubsub.Message, o order) error {
 			mu.Lock()
@@ -68,7 +68,7 @@ func TestKcatSeesHeaders(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Skip("kcat not installed (scripts/ensure-tools.sh installs it)")
 	}
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topic := b.Topic("kcat", 1)
 	pub := pubsub.NewPublisher(b.Client(), pubsub.WithSource("/kcat"))
 	e, err := pub.PublishValue(context.Background(), topic, "com.example.kcat", "k1", order{ID: "1"})

@@ -13,7 +13,7 @@ import (
 
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/pubsub"
-	"github.com/heraldhq/herald/pubsub/internal/brokertest"
+	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
 
 func headerMap(r *kgo.Record) map[string]string {
@@ -25,7 +25,7 @@ func headerMap(r *kgo.Record) map[string]string {
 }
 
 // readAll reads n records of topic from the start.
-func readAll(t *testing.T, b *brokertest.Broker, topic string, n int) []*kgo.Record {
+func readAll(t *testing.T, b *pubsubtest.Broker, topic string, n int) []*kgo.Record {
 	t.Helper()
 	cl := b.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -46,7 +46,7 @@ func readAll(t *testing.T, b *brokertest.Broker, topic string, n int) []*kgo.Rec
 // for it, then flow); re-driven once the handler is fixed, they are
 // handled, and a second Redrive re-drives nothing.
 func TestDeadLetterAndRedrive(t *testing.T) {
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topic := b.Topic("poison", 1)
 	dlq := topic + ".dlq"
 	b.CreateTopic(dlq, 1)
@@ -60,7 +60,7 @@ func TestDeadLetterAndRedrive(t *testing.T) {
 	var mu sync.Mutex
 	var handled []string
 	attempts := map[string]int{}
-	cfg := testConfig(b, brokertest.Group("poison"))
+	cfg := testConfig(b, pubsubtest.Group("poison"))
 	cfg.MaxAttempts = 3
 	r := newRouter(t, cfg)
 	r.Handle(topic, func(_ context.Context, m *pubsub.Message) error {
@@ -114,7 +114,7 @@ func TestDeadLetterAndRedrive(t *testing.T) {
 
 	fixed.Store(true)
 	ctx := context.Background()
-	opts := pubsub.RedriveOptions{Group: brokertest.Group("redrive")}
+	opts := pubsub.RedriveOptions{Group: pubsubtest.Group("redrive")}
 	res, err := pubsub.Redrive(ctx, b.Client(), dlq, opts)
 	if err != nil || res.Redriven != 2 {
 		t.Fatalf("Redrive: %+v, %v", res, err)
@@ -137,12 +137,12 @@ func TestDeadLetterAndRedrive(t *testing.T) {
 
 // TestPermanentSkipsRetries: a Permanent error goes to the DLQ at once.
 func TestPermanentSkipsRetries(t *testing.T) {
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topic := b.Topic("perm", 1)
 	b.CreateTopic(topic+".dlq", 1)
 	publish(t, pubsub.NewPublisher(b.Client()), topic, seqEvent("k", 0))
 	var calls atomic.Int32
-	r := newRouter(t, testConfig(b, brokertest.Group("perm")))
+	r := newRouter(t, testConfig(b, pubsubtest.Group("perm")))
 	r.Handle(topic, func(context.Context, *pubsub.Message) error {
 		calls.Add(1)
 		return pubsub.Permanent(errors.New("bad input"))

@@ -13,12 +13,12 @@ import (
 
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/pubsub"
-	"github.com/heraldhq/herald/pubsub/internal/brokertest"
+	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func testConfig(b *brokertest.Broker, group string) pubsub.RouterConfig {
+func testConfig(b *pubsubtest.Broker, group string) pubsub.RouterConfig {
 	return pubsub.RouterConfig{
 		Brokers:         b.Seeds,
 		Group:           group,

@@ -16,13 +16,13 @@ import (
 
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/pubsub"
-	"github.com/heraldhq/herald/pubsub/internal/brokertest"
+	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
 
 // TestOrderPerKey: many keys over several partitions, handlers that sleep
 // and fail at random; each key's events must succeed exactly in order.
 func TestOrderPerKey(t *testing.T) {
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topic := b.Topic("order", 4)
 	const keys, perKey = 20, 40
 	var evs []event.Event
@@ -40,7 +40,7 @@ func TestOrderPerKey(t *testing.T) {
 		running, top atomic.Int32
 		retries      atomic.Int32
 	)
-	r := newRouter(t, testConfig(b, brokertest.Group("order")))
+	r := newRouter(t, testConfig(b, pubsubtest.Group("order")))
 	r.Handle(topic, func(_ context.Context, m *pubsub.Message) error {
 		cur := running.Add(1)
 		defer running.Add(-1)
@@ -82,7 +82,7 @@ func TestOrderPerKey(t *testing.T) {
 // TestRetryHoldsOnlyItsKey: a key in backoff does not hold back another
 // key on the same partition.
 func TestRetryHoldsOnlyItsKey(t *testing.T) {
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topic := b.Topic("hold", 1)
 	var evs []event.Event
 	for n := range 5 {
@@ -90,7 +90,7 @@ func TestRetryHoldsOnlyItsKey(t *testing.T) {
 	}
 	publish(t, pubsub.NewPublisher(b.Client()), topic, evs...)
 
-	cfg := testConfig(b, brokertest.Group("hold"))
+	cfg := testConfig(b, pubsubtest.Group("hold"))
 	cfg.Backoff = pubsub.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond}
 	var mu sync.Mutex
 	var order []string
@@ -121,9 +121,9 @@ func TestRetryHoldsOnlyItsKey(t *testing.T) {
 // committed offset stays at it even though later records are handled; a
 // second router in the group picks up from there after the first stops.
 func TestCommitLowestUnfinished(t *testing.T) {
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topic := b.Topic("commit", 1)
-	group := brokertest.Group("commit")
+	group := pubsubtest.Group("commit")
 	evs := []event.Event{seqEvent("a", 0), seqEvent("stuck", 0), seqEvent("b", 0), seqEvent("c", 0)}
 	publish(t, pubsub.NewPublisher(b.Client()), topic, evs...)
 
@@ -192,9 +192,9 @@ func TestCommitLowestUnfinished(t *testing.T) {
 
 // TestGracefulShutdown: Close waits for an in-flight handler and commits it.
 func TestGracefulShutdown(t *testing.T) {
-	b := brokertest.New(t)
+	b := pubsubtest.New(t)
 	topic := b.Topic("graceful", 1)
-	group := brokertest.Group("graceful")
+	group := pubsubtest.Group("graceful")
 	publish(t, pubsub.NewPublisher(b.Client()), topic, seqEvent("a", 0))
 	entered := make(chan struct{})
 	var finished atomic.Bool

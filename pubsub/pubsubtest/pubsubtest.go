@@ -1,4 +1,5 @@
-// Package brokertest gives the SDK's tests one Kafka broker to run against.
+// Package pubsubtest gives tests of the SDK (and of services built on it)
+// a Kafka broker to run against, and the PostgreSQL server to use.
 //
 // Which broker, in order:
 //
@@ -10,7 +11,7 @@
 //
 // Topics are created by the caller through Topic, with a unique name per
 // call, so tests may share an external cluster.
-package brokertest
+package pubsubtest
 
 import (
 	"context"
@@ -48,11 +49,11 @@ func New(tb testing.TB) *Broker {
 	if UseHerald {
 		// b := heraldtest.NewBroker(tb, heraldtest.WithDurability("none"))
 		// return &Broker{Seeds: []string{b.Addr()}, Kind: "herald", tb: tb}
-		tb.Fatal("brokertest: UseHerald is set but the heraldtest branch is commented out")
+		tb.Fatal("pubsubtest: UseHerald is set but the heraldtest branch is commented out")
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
-		tb.Fatalf("brokertest: start kfake: %v", err)
+		tb.Fatalf("pubsubtest: start kfake: %v", err)
 	}
 	tb.Cleanup(c.Close)
 	return &Broker{Seeds: c.ListenAddrs(), Kind: "kfake", tb: tb}
@@ -83,7 +84,7 @@ func (b *Broker) CreateTopic(name string, partitions int32) {
 		err = resp.Err
 	}
 	if err != nil {
-		b.tb.Fatalf("brokertest: create topic %s: %v", name, err)
+		b.tb.Fatalf("pubsubtest: create topic %s: %v", name, err)
 	}
 }
 
@@ -92,7 +93,7 @@ func (b *Broker) Client(opts ...kgo.Opt) *kgo.Client {
 	b.tb.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Seeds...)}, opts...)...)
 	if err != nil {
-		b.tb.Fatalf("brokertest: client: %v", err)
+		b.tb.Fatalf("pubsubtest: client: %v", err)
 	}
 	b.tb.Cleanup(cl.Close)
 	return cl
@@ -101,4 +102,26 @@ func (b *Broker) Client(opts ...kgo.Opt) *kgo.Client {
 // Group returns a unique consumer group name.
 func Group(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, seq.Add(1))
+}
+
+// PostgresDSN returns the PostgreSQL server for tests: HERALD_TEST_POSTGRES,
+// default postgres://postgres@127.0.0.1:5432/test?sslmode=disable. It skips
+// the test when HERALD_SKIP_POSTGRES=1. It does not check the server: a
+// test that cannot reach it must fail, not skip (scripts/ensure-postgres.sh
+// starts or installs it).
+func PostgresDSN(tb testing.TB) string {
+	tb.Helper()
+	if os.Getenv("HERALD_SKIP_POSTGRES") == "1" {
+		tb.Skip("HERALD_SKIP_POSTGRES=1")
+	}
+	if dsn := os.Getenv("HERALD_TEST_POSTGRES"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// UniqueName returns a SQL identifier unique to this test run, starting
+// with prefix, for a table or schema that parallel runs must not share.
+func UniqueName(prefix string) string {
+	return fmt.Sprintf("%s_%d_%d_%d", prefix, os.Getpid(), time.Now().UnixNano()%1e9, seq.Add(1))
 }
