@@ -250,10 +250,15 @@ func (l *Log) recoverSegment(s *segment, active bool) error {
 	res := scan(s.file, from, fileSize, next, active, func(h records.Header, pos int64) {
 		s.addBatchLocked(h, pos, interval)
 	})
-	if res.end == fileSize {
-		return nil
+	if res.end != fileSize {
+		if err := l.truncateTail(s, res, fileSize, active); err != nil {
+			return err
+		}
 	}
-	return l.truncateTail(s, res, fileSize, active)
+	if !active {
+		l.saveRebuiltIndexes(s)
+	}
+	return nil
 }
 
 // rescanClosed fills in what the indexes of a closed segment don't hold
@@ -288,10 +293,23 @@ func (l *Log) recoverSegmentFull(s *segment) error {
 	res := scan(s.file, 0, fileSize, s.base, false, func(h records.Header, pos int64) {
 		s.addBatchLocked(h, pos, l.mu.cfg.IndexIntervalBytes)
 	})
-	if res.end == fileSize {
-		return nil
+	if res.end != fileSize {
+		if err := l.truncateTail(s, res, fileSize, false); err != nil {
+			return err
+		}
 	}
-	return l.truncateTail(s, res, fileSize, false)
+	l.saveRebuiltIndexes(s)
+	return nil
+}
+
+// saveRebuiltIndexes writes the indexes of a closed segment that a scan
+// rebuilt, so that the next open does not scan it again. (Only a closed
+// segment's index files are written at open; the active one's are written
+// when it is closed.)
+func (l *Log) saveRebuiltIndexes(s *segment) {
+	if err := s.writeIndexes(l.fs, l.dir); err != nil {
+		l.logger.Warn("writing rebuilt indexes; the segment will be scanned again at the next open", "segment", s.base, "err", err)
+	}
 }
 
 // truncateTail cuts a segment at the end of its last good batch and
