@@ -7,6 +7,7 @@ import (
 	"github.com/heraldhq/herald/registry/avro"
 	"github.com/heraldhq/herald/registry/compat"
 	"github.com/heraldhq/herald/registry/jsonschema"
+	"github.com/heraldhq/herald/registry/protobuf"
 )
 
 // format is what the registry needs from a schema type.
@@ -38,6 +39,18 @@ func (f jsonFormat) check(r, w any) []compat.Issue {
 }
 
 func (jsonFormat) canonical(text string) string { return jsonschema.Canonical(text) }
+
+type protoFormat struct{}
+
+func (protoFormat) parse(text string, refs []compat.Ref) (any, error) {
+	return protobuf.Parse(text, refs)
+}
+
+func (protoFormat) check(r, w any) []compat.Issue {
+	return protobuf.Check(r.(*protobuf.Schema), w.(*protobuf.Schema))
+}
+
+func (protoFormat) canonical(text string) string { return protobuf.Canonical(text) }
 
 func (s *Server) format(typ string) (format, error) {
 	f, ok := s.formats[typ]

@@ -260,7 +260,7 @@ func (c *checker) checkEnum(r, w *havro.EnumSchema, path string) {
 		}
 	}
 	if len(missing) > 0 {
-		c.add("MISSING_ENUM_SYMBOLS", path+"/symbols", "The new schema is missing enum symbols '%v' at path '%s/symbols' in the old schema, and the new enum has no default", missing, path)
+		c.add("MISSING_ENUM_SYMBOLS", path+"/symbols", "The new schema is missing enum symbols '%v' at path '%s/symbols' that the old schema has, and the new enum has no default", missing, path)
 	}
 }
 

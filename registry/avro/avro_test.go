@@ -52,7 +52,7 @@ func TestCheck(t *testing.T) {
 		{"union grows", `["null","int","string"]`, `["null","int"]`, "", ""},
 		{"union shrinks", `["null","int"]`, `["null","int","string"]`, "MISSING_UNION_BRANCH", "string"},
 		{"recursive", `{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]},{"name":"v","type":"long"}]}`, `{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]},{"name":"v","type":"int"}]}`, "", ""},
-		{"nested default missing", rec(`{"name":"in","type":`+`{"type":"record","name":"I","fields":[{"name":"x","type":"int"}]}}`), rec(`{"name":"in","type":{"type":"record","name":"I","fields":[]}}`), "READER_FIELD_MISSING_DEFAULT_VALUE", "/fields/0/type/fields/0"},
+		{"nested default missing", rec(`{"name":"in","type":` + `{"type":"record","name":"I","fields":[{"name":"x","type":"int"}]}}`), rec(`{"name":"in","type":{"type":"record","name":"I","fields":[]}}`), "READER_FIELD_MISSING_DEFAULT_VALUE", "/fields/0/type/fields/0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
