@@ -1,0 +1,32 @@
+// Package compat is Herald's client-compatibility suite: real Kafka clients
+// (franz-go kgo and kadm, IBM/sarama, segmentio/kafka-go and kcat, which is
+// librdkafka) produce to and consume from a broker and must read back exactly
+// what they wrote. The package has no API; everything is in its tests.
+//
+// The broker under test is chosen by startBroker:
+//
+//	HERALD_TEST_BROKERS=host:9092,...  an external cluster (Kafka, Redpanda, a
+//	                                   running herald); topics get random names
+//	                                   and are deleted afterwards; restart tests
+//	                                   are skipped
+//	HERALD_COMPAT_KFAKE=1              franz-go's in-process kfake, the
+//	                                   reference that keeps the suite honest
+//	(neither)                          an in-process Herald from heraldtest, on a
+//	                                   random port with a temporary data dir
+//
+// kcat must be installed (scripts/ensure-tools.sh installs it); without it the
+// kcat tests fail, unless HERALD_SKIP_KCAT=1.
+//
+// Usage:
+//
+//	./scripts/ensure-tools.sh
+//	go test -race ./compat/
+//	HERALD_COMPAT_KFAKE=1 go test -race ./compat/
+//	HERALD_TEST_BROKERS=localhost:9092 go test ./compat/ -run TestProduceConsume
+//
+// The peer benchmark (Herald against kfake with synchronous writes, as child
+// processes so that peak RSS can be measured) runs only when asked for:
+//
+//	go test ./compat/ -run '^$' -bench BenchmarkPeers -benchtime 1x              # 1,000,000 records
+//	go test ./compat/ -run '^$' -bench BenchmarkPeers -benchtime 1x -records 100000   # quick
+package compat
