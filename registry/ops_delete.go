@@ -82,10 +82,13 @@ func (s *Server) deleteVersion(ctx context.Context, subject string, ver int, per
 	if e != nil {
 		return 0, e
 	}
-	s.mu.RLock()
-	hw := highWaterEntry(s.st.maxID)
-	s.mu.RUnlock()
-	if err := s.commit(ctx, ent, hw); err != nil {
+	entries := []entry{ent}
+	if permanent {
+		s.mu.RLock()
+		entries = append(entries, highWaterEntry(s.st.maxID))
+		s.mu.RUnlock()
+	}
+	if err := s.commit(ctx, entries...); err != nil {
 		return 0, asError(err)
 	}
 	return ent.key.Version, nil
