@@ -127,9 +127,26 @@ func checkStored(t *testing.T, tg target, w written) {
 			}
 		}
 		if seen[cd] == 0 {
-			t.Errorf("partition %d: no batch compressed with %s (batches by codec: %v)", i, cd, seen)
+			t.Errorf("partition %d: no batch compressed with %s (batches by codec: %v)%s", i, cd, seen, codecHint(w.producer, cd))
 		}
 	}
+}
+
+// codecHint explains why librdkafka may have sent a codec's batches
+// uncompressed: before compressing with gzip, snappy or lz4 it wants the
+// broker to advertise Produce v0, and for lz4 also FindCoordinator v0
+// (feature LZ4); see rd_kafka_msgset_writer_select_MsgVersion.
+func codecHint(producer client, c codec) string {
+	if producer.name != "kcat" {
+		return ""
+	}
+	switch c {
+	case codecGzip, codecSnappy:
+		return "; librdkafka compresses with " + string(c) + " only if ApiVersions advertises Produce v0"
+	case codecLz4:
+		return "; librdkafka compresses with lz4 only if ApiVersions advertises Produce v0 and FindCoordinator v0"
+	}
+	return ""
 }
 
 // fetchBatches returns the record batches of topic/partition as the broker

@@ -1,13 +1,28 @@
 package compat
 
-import "testing"
+import (
+	"testing"
 
-// startHerald starts an in-process Herald.
-//
-// heraldtest does not exist yet, so this runs kfake instead and says so.
-// When /work/main/heraldtest lands this becomes heraldtest.NewBroker.
+	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/server"
+)
+
+// startHerald starts an in-process Herald (durability "always") on a random
+// port with a temporary data dir.
 func startHerald(t testing.TB, o brokerOpts) target {
 	t.Helper()
-	t.Log("heraldtest not available yet: running against kfake")
-	return startKfake(t, o)
+	autoCreate := autoCreateOn // Herald's default, as Kafka's
+	opts := []heraldtest.Option{heraldtest.WithDurability("always")}
+	if o.autoCreate != autoCreateUnknown {
+		on := o.autoCreate == autoCreateOn
+		autoCreate = o.autoCreate
+		opts = append(opts, heraldtest.WithConfig(func(c *server.Config) { c.AutoCreateTopics = on }))
+	}
+	b := heraldtest.NewBroker(t, opts...)
+	return target{
+		name:       "herald",
+		seeds:      []string{b.Addr()},
+		restart:    func(testing.TB) { b.Restart() },
+		autoCreate: autoCreate,
+	}
 }

@@ -48,8 +48,8 @@ type target struct {
 
 // quirkLegacyCodecs: the broker advertises Produce v3+ only, and
 // librdkafka takes that to mean it cannot take gzip, snappy or lz4, so it
-// sends those batches uncompressed. (Herald advertises Produce v0 and
-// answers v0-2 with UNSUPPORTED_VERSION to avoid this.)
+// sends those batches uncompressed (see codecHint). Herald advertises
+// Produce v0 and answers v0-2 with UNSUPPORTED_VERSION to avoid this.
 const quirkLegacyCodecs = "legacy-codecs"
 
 // quirk returns the reason for quirk q if the target has it.
