@@ -38,6 +38,15 @@ func init() {
 		{key: 1, min: 4, max: 18, handle: handleFetch},
 		{key: 2, min: 1, max: 10, handle: handleListOffsets},
 		{key: 3, min: 0, max: 13, handle: handleMetadata},
+		{key: 8, min: 0, max: 9, handle: handleOffsetCommit},
+		{key: 9, min: 0, max: 9, handle: handleOffsetFetch},
+		{key: 10, min: 0, max: 6, handle: handleFindCoordinator},
+		{key: 11, min: 0, max: 9, handle: handleJoinGroup},
+		{key: 12, min: 0, max: 4, handle: handleHeartbeat},
+		{key: 13, min: 0, max: 5, handle: handleLeaveGroup},
+		{key: 14, min: 0, max: 5, handle: handleSyncGroup},
+		{key: 15, min: 0, max: 5, handle: handleDescribeGroups},
+		{key: 16, min: 0, max: 5, handle: handleListGroups},
 		{key: 18, min: 0, max: 4, handle: handleApiVersions},
 		{key: 19, min: 0, max: 7, handle: handleCreateTopics},
 		{key: 20, min: 0, max: 6, handle: handleDeleteTopics},
@@ -47,8 +56,12 @@ func init() {
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
 		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
+		{key: 42, min: 0, max: 2, handle: handleDeleteGroups},
 		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
+		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
 		{key: 60, min: 0, max: 2, handle: handleDescribeCluster},
+		{key: 68, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},
+		{key: 69, min: 0, max: 1, handle: handleConsumerGroupDescribe},
 	}
 	apiTable = make(map[int16]*api, len(apis))
 	for i := range apis {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/group"
 )
 
 // Defaults for Config.
@@ -28,6 +29,7 @@ const (
 // Config configures a Server.
 type Config struct {
 	Broker          *broker.Broker
+	Groups          *group.Coordinator // nil: group requests answer COORDINATOR_NOT_AVAILABLE
 	Logger          *slog.Logger
 	MaxConnections  int   // connections beyond this are closed at accept; default 4096
 	MaxRequestBytes int32 // frames above this close the connection; default 100 MiB
@@ -42,6 +44,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	b      *broker.Broker
+	groups *group.Coordinator
 	logger *slog.Logger
 
 	// die is closed by Close: long polls answer at once, readers stop.
@@ -49,7 +52,7 @@ type Server struct {
 	nconns atomic.Int32
 	// maxWait caps fetch long polls (maxFetchWait; tests lower it).
 	maxWait time.Duration
-	wg     sync.WaitGroup // every goroutine the server starts
+	wg      sync.WaitGroup // every goroutine the server starts
 
 	mu struct {
 		sync.Mutex
@@ -70,7 +73,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait}
+	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
 )
 
@@ -37,7 +38,11 @@ type Config struct {
 	Durability       string // "always" (default), "interval=<duration>", "none"
 	MaxConnections   int    // default 4096
 	MaxRequestBytes  int32  // default 100 MiB
-	Logger           *slog.Logger
+	// Groups configures the group coordinator (session bounds, KIP-848
+	// heartbeat interval, offset retention); zero values take Kafka's
+	// defaults.
+	Groups group.CoordinatorConfig
+	Logger *slog.Logger
 }
 
 // DefaultConfig is the configuration `herald serve` starts from.
@@ -58,6 +63,7 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 	b      *broker.Broker
+	g      *group.Coordinator
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -88,7 +94,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open data dir %s: %w", cfg.DataDir, err)
 	}
-	return &Server{cfg: cfg, logger: cfg.Logger, b: b}, nil
+	gcfg := cfg.Groups
+	gcfg.Broker, gcfg.Logger = b, cfg.Logger
+	g, err := group.OpenCoordinator(gcfg)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open group coordinator: %w", err)
+	}
+	return &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g}, nil
 }
 
 // Start listens and serves in the background.
@@ -110,6 +123,7 @@ func (s *Server) Start() error {
 	s.ln = ln
 	s.k = kafka.New(kafka.Config{
 		Broker:          s.b,
+		Groups:          s.g,
 		Logger:          s.logger,
 		MaxConnections:  s.cfg.MaxConnections,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
@@ -166,6 +180,9 @@ func (s *Server) Addr() net.Addr {
 // Broker is the broker the server serves, for in-process use and tests.
 func (s *Server) Broker() *broker.Broker { return s.b }
 
+// Groups is the group coordinator (consumer lag, group state).
+func (s *Server) Groups() *group.Coordinator { return s.g }
+
 // Close stops accepting, finishes in-flight requests, syncs and closes
 // every log. It is idempotent.
 func (s *Server) Close() error {
@@ -179,9 +196,13 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	var errs []error
 	if k != nil {
+		// Requests waiting on a group (JoinGroup) hold the kafka
+		// server's Close; closing the coordinator first answers them.
+		s.g.Close()
 		errs = append(errs, k.Close())
 		<-served
 	}
+	s.g.Close()
 	errs = append(errs, s.b.Sync(), s.b.Close())
 	s.logger.Info("herald stopped", "data_dir", s.cfg.DataDir)
 	return errors.Join(errs...)

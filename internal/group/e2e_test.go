@@ -1,0 +1,233 @@
+package group_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/heraldtest"
+)
+
+// checkFor polls cond until it returns nil or timeout passes.
+func checkFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ledger records which records were processed, and how often.
+type ledger struct {
+	mu   sync.Mutex
+	seen map[string]int
+	dups int
+}
+
+func newLedger() *ledger { return &ledger{seen: map[string]int{}} }
+
+func (l *ledger) add(v string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen[v]++
+	if l.seen[v] > 1 {
+		l.dups++
+	}
+}
+
+// missing returns how many of the n records produced were never seen.
+func (l *ledger) missing(n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := 0
+	for i := 0; i < n; i++ {
+		if l.seen[strconv.Itoa(i)] == 0 {
+			m++
+		}
+	}
+	return m
+}
+
+func (l *ledger) duplicates() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dups
+}
+
+// producer writes records "0", "1", ... to topic until stopped.
+type producer struct {
+	cl     *kgo.Client
+	topic  string
+	mu     sync.Mutex
+	n      int
+	stop   chan struct{}
+	done   chan struct{}
+	paused bool
+}
+
+func startProducer(t *testing.T, addr, topic string) *producer {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &producer{cl: cl, topic: topic, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			p.mu.Lock()
+			v := strconv.Itoa(p.n)
+			if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				p.mu.Unlock()
+				t.Errorf("produce: %v", err)
+				return
+			}
+			p.n++
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { p.finish(); cl.Close() })
+	return p
+}
+
+// finish stops producing and returns how many records were produced.
+func (p *producer) finish() int {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+	return p.n
+}
+
+func createTopic(t *testing.T, addr, topic string, partitions int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), partitions, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// member is one consumer of a group under test.
+type member interface {
+	// close leaves the group cleanly (commit, leave) or, with crash,
+	// vanishes without leaving or committing what it processed since its
+	// last commit.
+	close(crash bool)
+}
+
+// franzMember consumes with franz-go: it commits after each poll, with
+// rebalances blocked while it processes, so a clean handover never
+// repeats a record.
+type franzMember struct {
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newFranzMember(t *testing.T, addr, group, topic string, l *ledger, opts ...kgo.Opt) *franzMember {
+	opts = append([]kgo.Opt{
+		kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond),
+		kgo.RebalanceTimeout(10 * time.Second),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &franzMember{cl: cl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				cl.AllowRebalance()
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) { l.add(string(r.Value)) })
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				t.Logf("commit: %v", err)
+			}
+			cl.AllowRebalance()
+		}
+	}()
+	return m
+}
+
+func (m *franzMember) close(crash bool) {
+	m.cancel()
+	<-m.done
+	if crash {
+		m.cl.PurgeTopicsFromClient() // nothing more is fetched
+		m.cl.CloseAllowingRebalance()
+		return
+	}
+	m.cl.Close()
+}
+
+func TestFranzRange(t *testing.T) { testGroupChurn(t, franzFactory(kgo.Balancers(kgo.RangeBalancer()))) }
+
+func franzFactory(opts ...kgo.Opt) func(t *testing.T, addr, group, topic string, l *ledger) member {
+	return func(t *testing.T, addr, group, topic string, l *ledger) member {
+		return newFranzMember(t, addr, group, topic, l, opts...)
+	}
+}
+
+// testGroupChurn runs a group through joins and clean leaves while
+// records flow, and checks every record is processed exactly once.
+func testGroupChurn(t *testing.T, mk func(t *testing.T, addr, group, topic string, l *ledger) member) {
+	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"))
+	topic, grp := "churn", "g-churn"
+	createTopic(t, b.Addr(), topic, 6)
+	l := newLedger()
+	p := startProducer(t, b.Addr(), topic)
+	ms := []member{mk(t, b.Addr(), grp, topic, l)}
+	time.Sleep(500 * time.Millisecond)
+	ms = append(ms, mk(t, b.Addr(), grp, topic, l), mk(t, b.Addr(), grp, topic, l))
+	time.Sleep(1500 * time.Millisecond)
+	ms[0].close(false)
+	time.Sleep(time.Second)
+	ms = append(ms[1:], mk(t, b.Addr(), grp, topic, l))
+	time.Sleep(time.Second)
+	n := p.finish()
+	checkFor(t, 20*time.Second, func() error {
+		if m := l.missing(n); m > 0 {
+			return fmt.Errorf("%d of %d records not processed", m, n)
+		}
+		return nil
+	})
+	if d := l.duplicates(); d > 0 {
+		t.Errorf("%d records processed twice after clean handovers", d)
+	}
+	for _, m := range ms {
+		m.close(false)
+	}
+	t.Logf("%d records, %d duplicates", n, l.duplicates())
+}

@@ -1,0 +1,61 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/group"
+)
+
+// handleConsumerGroupDescribe describes KIP-848 groups: epochs, members,
+// their current and target assignments.
+func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	groups := req.Groups
+	r.later(func() kmsg.Response {
+		for _, id := range groups {
+			g := kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group = id
+			g.AuthorizedOperations = -2147483648
+			if s.groups == nil {
+				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				resp.Groups = append(resp.Groups, g)
+				continue
+			}
+			d, err := s.groups.DescribeConsumer(id)
+			g.ErrorCode = errCode(err)
+			if err == nil {
+				g.State, g.Epoch, g.AssignmentEpoch, g.AssignorName = d.State, d.Epoch, d.AssignmentEpoch, "uniform"
+				for _, m := range d.Members {
+					rm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
+					rm.MemberID, rm.MemberEpoch, rm.ClientID, rm.ClientHost = m.ID, m.Epoch, m.ClientID, m.ClientHost
+					rm.SubscribedTopics = m.Subscribed
+					if m.InstanceID != "" {
+						rm.InstanceID = kmsg.StringPtr(m.InstanceID)
+					}
+					if m.RackID != "" {
+						rm.RackID = kmsg.StringPtr(m.RackID)
+					}
+					rm.Assignment = toAssignment(m.Assigned)
+					rm.TargetAssignment = toAssignment(m.Target)
+					rm.MemberType = 1 // consumer protocol
+					g.Members = append(g.Members, rm)
+				}
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	})
+	return nil, nil
+}
+
+func toAssignment(tps []group.TopicPartitions) kmsg.Assignment {
+	a := kmsg.NewAssignment()
+	for _, t := range tps {
+		at := kmsg.NewAssignmentTopicPartition()
+		at.TopicID, at.Partitions = t.TopicID, t.Partitions
+		a.TopicPartitions = append(a.TopicPartitions, at)
+	}
+	return a
+}

@@ -1,0 +1,81 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/group"
+)
+
+// maxOffsetMetadata is offset.metadata.max.bytes.
+const maxOffsetMetadata = 4096
+
+// handleOffsetCommit checks the member and generation, then stores the
+// offsets in __consumer_offsets; the answer waits for them to be durable.
+func handleOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.OffsetCommitRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	gen, memberID := req.Generation, req.MemberID
+	if r.version == 0 {
+		gen = -1
+	}
+	now := time.Now().UnixMilli()
+	offs := map[group.TopicPartition]group.Offset{}
+	codes := make([][]int16, len(req.Topics))
+	for i, t := range req.Topics {
+		codes[i] = make([]int16, len(t.Partitions))
+		topic := s.b.Topic(t.Topic)
+		for j, p := range t.Partitions {
+			switch {
+			case s.groups == nil:
+				codes[i][j] = kerr.CoordinatorNotAvailable.Code
+			case topic == nil || topic.Partition(p.Partition) == nil:
+				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+			case p.Metadata != nil && len(*p.Metadata) > maxOffsetMetadata:
+				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
+			default:
+				le := p.LeaderEpoch
+				if r.version < 6 {
+					le = -1
+				}
+				offs[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = group.Offset{
+					Offset: p.Offset, LeaderEpoch: le, Metadata: deref(p.Metadata), CommitTime: now,
+				}
+			}
+		}
+	}
+	groupID, instanceID := req.Group, deref(req.InstanceID)
+	topics := req.Topics
+	fill := func(err *kerr.Error) kmsg.Response {
+		for i, t := range topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for j, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, codes[i][j]
+				if rp.ErrorCode == 0 && err != nil {
+					rp.ErrorCode = err.Code
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	if s.groups == nil {
+		return fill(kerr.CoordinatorNotAvailable), nil
+	}
+	r.later(func() kmsg.Response {
+		if err := s.groups.CommitCheck(groupID, memberID, instanceID, gen); err != nil {
+			return fill(err)
+		}
+		if err := s.groups.Commit(groupID, offs); err != nil {
+			s.logger.Error("offset commit: write failed", "group", groupID, "err", err)
+			return fill(kerr.CoordinatorNotAvailable)
+		}
+		return fill(nil)
+	})
+	return nil, nil
+}
