@@ -12,22 +12,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/heraldhq/herald/heraldtest"
 )
 
-// newTestBroker, when set (by a build-tagged file), starts a broker for
-// a test and returns its address.
-var newTestBroker func(testing.TB) string
-
 // testBrokers picks the cluster a test runs against: HERALD_TEST_BROKERS
-// (comma-separated) if set, else Herald's broker if a build tag wired it,
-// else franz-go's in-memory kfake cluster.
+// (comma-separated) if set; else franz-go's in-memory kfake cluster if
+// HERALD_TEST_KFAKE=1; else Herald's own broker, in process.
 func testBrokers(t testing.TB) []string {
 	t.Helper()
 	if s := os.Getenv("HERALD_TEST_BROKERS"); s != "" {
 		return strings.Split(s, ",")
 	}
-	if newTestBroker != nil {
-		return []string{newTestBroker(t)}
+	if os.Getenv("HERALD_TEST_KFAKE") == "" {
+		return []string{heraldtest.NewBroker(t, heraldtest.WithDurability("none")).Addr()}
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/heraldhq/herald/heraldtest"
 )
 
 const (
@@ -114,5 +116,36 @@ func TestSRAvroLifecycle(t *testing.T) {
 	var re *sr.ResponseError
 	if _, err := cl.SchemaByID(ctx, 99); !errors.As(err, &re) || re.StatusCode != 404 {
 		t.Fatalf("missing id: %v", err)
+	}
+}
+
+// TestBrokerRestart restarts Herald's broker under a running registry's
+// feet, then opens a new registry: what was acknowledged is all there.
+func TestBrokerRestart(t *testing.T) {
+	b := heraldtest.NewBroker(t) // durable: acks=all waits for fsync
+	tr := &testRegistry{t: t, brokers: []string{b.Addr()}, topic: "_schemas"}
+	tr.cfg = Config{Brokers: tr.brokers, Topic: tr.topic}
+	tr.start()
+	t.Cleanup(tr.stop)
+	ctx := ctxT(t)
+	s1, err := tr.cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: avroV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := tr.cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: avroV2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Restart()
+	tr.restart()
+	for _, want := range []sr.SubjectSchema{s1, s2} {
+		got, err := tr.cl.SchemaByVersion(ctx, "orders-value", want.Version)
+		if err != nil || got.ID != want.ID || got.Schema.Schema != want.Schema.Schema {
+			t.Fatalf("version %d after broker restart: %+v %v", want.Version, got, err)
+		}
+	}
+	s3, err := tr.cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: avroV2 + " "})
+	if err != nil || s3.ID != s2.ID {
+		t.Fatalf("re-register after restart: %+v %v", s3, err)
 	}
 }

@@ -16,16 +16,21 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/registry"
 	"github.com/heraldhq/herald/registry/protobuf"
 	"github.com/heraldhq/herald/registry/serde"
 )
 
-// newRegistry starts a registry on HERALD_TEST_BROKERS or an in-memory
-// kfake cluster and returns an sr client for it.
+// newRegistry starts a registry on HERALD_TEST_BROKERS, an in-memory
+// kfake cluster (HERALD_TEST_KFAKE=1) or Herald's broker, and returns an
+// sr client for it.
 func newRegistry(t *testing.T) *sr.Client {
 	t.Helper()
 	brokers := strings.Split(os.Getenv("HERALD_TEST_BROKERS"), ",")
+	if brokers[0] == "" && os.Getenv("HERALD_TEST_KFAKE") == "" {
+		brokers = []string{heraldtest.NewBroker(t, heraldtest.WithDurability("none")).Addr()}
+	}
 	if brokers[0] == "" {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
 		if err != nil {
