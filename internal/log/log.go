@@ -225,8 +225,11 @@ func (l *Log) recoverSegment(s *segment, active bool) error {
 	if haveIndex && !active {
 		return l.rescanClosed(s)
 	}
+	// next is the base offset of the batch at from.
+	next := s.base
 	if haveIndex && len(s.index) > 0 {
 		from = int64(s.index[len(s.index)-1].pos)
+		next = s.base + int64(s.index[len(s.index)-1].rel)
 	} else {
 		s.index, s.times = nil, nil
 	}
@@ -242,10 +245,6 @@ func (l *Log) recoverSegment(s *segment, active bool) error {
 	if n := len(s.times); n > 0 {
 		t := s.times[n-1]
 		s.maxTs, s.maxTsPos, s.maxTsRel = t.ts, int64(t.pos), t.rel
-	}
-	next := s.base
-	if len(s.index) > 0 {
-		next = s.base + int64(s.index[len(s.index)-1].rel)
 	}
 	res := scan(s.file, from, fileSize, next, active, func(h records.Header, pos int64) {
 		s.addBatchLocked(h, pos, interval)

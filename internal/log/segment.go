@@ -268,6 +268,13 @@ var errTruncated = errors.New("batch runs past the end of the file")
 // one. With checkCRC every batch is read whole and fully validated;
 // otherwise only headers are read. Base offsets must be at least next and
 // increase. It stops at the first bad batch.
+//
+// checkCRC is for the active segment, whose batches were appended one
+// after another: there each base offset must be exactly next. The CRC does
+// not cover the base offset, so this is what catches a damaged one, or a
+// whole valid batch that is not ours (stale blocks of another partition's
+// deleted segment, which a crash can leave in a file's unsynced tail).
+// Closed segments may have gaps where compaction dropped whole batches.
 func scan(f vfs.File, pos, size, next int64, checkCRC bool, visit func(h records.Header, pos int64)) scanResult {
 	r := &chunkReader{f: f, size: size, buf: make([]byte, 0, 1<<20)}
 	for pos < size {
@@ -278,8 +285,8 @@ func scan(f vfs.File, pos, size, next int64, checkCRC bool, visit func(h records
 		if err := records.ValidateHeader(hdr); err != nil {
 			return scanResult{end: pos, bad: err}
 		}
-		if base := records.Header(hdr).BaseOffset(); base < next {
-			return scanResult{end: pos, bad: fmt.Errorf("batch at %d has base offset %d, want at least %d", pos, base, next)}
+		if base := records.Header(hdr).BaseOffset(); base < next || (checkCRC && base != next) {
+			return scanResult{end: pos, bad: fmt.Errorf("batch at %d has base offset %d after a batch ending at %d", pos, base, next-1)}
 		}
 		n := records.Header(hdr).Size()
 		if checkCRC {
