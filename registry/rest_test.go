@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 type restResp struct {
@@ -151,4 +154,20 @@ func TestRESTModesAndConfig(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+func TestNewRejectsMultiPartitionTopic(t *testing.T) {
+	brokers := testBrokers(t)
+	topic := uniqueTopic()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctxT(t), 3, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(ctxT(t), Config{Client: cl, Topic: topic}); err == nil || !strings.Contains(err.Error(), "exactly one") {
+		t.Fatalf("got %v", err)
+	}
 }

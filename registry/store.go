@@ -206,26 +206,28 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string) error {
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
+	tds, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	if td, ok := tds[topic]; ok && td.Err == nil && len(td.Partitions) != 1 {
+		return fmt.Errorf("topic %s has %d partitions; the registry needs exactly one", topic, len(td.Partitions))
+	}
 	return nil
 }
 
-// replay reads topic from the start to the end offset it has now and
-// applies every record to st.
+// replay reads the topic from the start to its current end and applies
+// every record to st. The end is marked by a NOOP record this call
+// produces first (as Confluent's registry does): waiting for the high
+// watermark instead could hang if the last records were compacted away.
+// The NOOP is a tombstone, so compaction leaves nothing of it behind.
 func (s *Server) replay(ctx context.Context, st *state) error {
-	adm := kadm.NewClient(s.cl)
-	ends, err := adm.ListEndOffsets(ctx, s.cfg.Topic)
+	marker, err := entry{key: recordKey{KeyType: keyNoop}}.record(s.cfg.Topic)
 	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
+		return err
 	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	end, ok := ends.Lookup(s.cfg.Topic, 0)
-	if !ok {
-		return fmt.Errorf("topic %s has no partition 0", s.cfg.Topic)
-	}
-	if end.Offset <= 0 {
-		return nil
+	if err := s.cl.ProduceSync(ctx, marker).FirstErr(); err != nil {
+		return fmt.Errorf("write end marker to %s: %w", s.cfg.Topic, err)
 	}
 	rd, err := kgo.NewClient(append(s.cl.Opts(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: {0: kgo.NewOffset().AtStart()}}),
@@ -234,7 +236,7 @@ func (s *Server) replay(ctx context.Context, st *state) error {
 		return err
 	}
 	defer rd.Close()
-	return s.consumeTo(ctx, rd, st, end.Offset)
+	return s.consumeTo(ctx, rd, st, marker.Offset+1)
 }
 
 func (s *Server) consumeTo(ctx context.Context, rd *kgo.Client, st *state, end int64) error {
