@@ -198,6 +198,11 @@ func (c *Coordinator) replay() error {
 			}
 		}
 	}
+	for id, e := range c.mu.groups {
+		if len(e.offsets) == 0 && metas[id] == nil {
+			delete(c.mu.groups, id) // every offset was deleted
+		}
+	}
 	now := c.now()
 	for id, s := range metas {
 		e := c.entryLocked(id)
@@ -228,11 +233,13 @@ func (c *Coordinator) applyReplay(e entryRecord, metas map[string]*Snapshot) {
 		}
 		return
 	}
-	g := c.entryLocked(e.group)
 	if e.offset == nil {
-		delete(g.offsets, e.tp)
+		if g := c.mu.groups[e.group]; g != nil {
+			delete(g.offsets, e.tp)
+		}
 		return
 	}
+	g := c.entryLocked(e.group)
 	g.offsets[e.tp] = *e.offset
 	if g.emptySince.IsZero() || time.UnixMilli(e.offset.CommitTime).After(g.emptySince) {
 		g.emptySince = time.UnixMilli(e.offset.CommitTime)
