@@ -32,7 +32,7 @@ type RouterConfig struct {
 
 	// MaxPending bounds the records of one partition that are fetched but
 	// not handled; at the bound the partition's fetching pauses. Default
-	// 1024.
+	// 4096.
 	MaxPending int
 	// CommitInterval is how often handled offsets are committed. Default 1s.
 	CommitInterval time.Duration
@@ -40,7 +40,7 @@ type RouterConfig struct {
 	// in-flight handlers; then their contexts are cancelled. It also bounds
 	// the wait when partitions are revoked. Default 30s.
 	ShutdownTimeout time.Duration
-	// PollRecords is how many records one poll takes at most. Default 10000.
+	// PollRecords is how many records one poll takes at most. Default 4096.
 	PollRecords int
 
 	// Logger receives the router's own logs. Default slog.Default().
@@ -78,7 +78,7 @@ func (c RouterConfig) withDefaults() RouterConfig {
 		c.DeadLetterTopic = func(t string) string { return t + ".dlq" }
 	}
 	if c.MaxPending == 0 {
-		c.MaxPending = 1024
+		c.MaxPending = 4096
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = time.Second
@@ -87,7 +87,7 @@ func (c RouterConfig) withDefaults() RouterConfig {
 		c.ShutdownTimeout = 30 * time.Second
 	}
 	if c.PollRecords == 0 {
-		c.PollRecords = 10000
+		c.PollRecords = 4096
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

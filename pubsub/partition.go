@@ -43,6 +43,8 @@ type partition struct {
 		committed int64 // last offset committed; -1 if none
 		keys      map[string]*keyQueue
 		paused    bool
+		// drained, if not nil, is closed when pending falls to MaxPending/2.
+		drained chan struct{}
 	}
 }
 
@@ -65,9 +67,9 @@ func newPartition(r *Router, tp topicPartition, h Handler) *partition {
 }
 
 // dispatch queues records (in offset order) on their keys' workers,
-// starting workers for idle keys. It never blocks: when MaxPending records
-// are outstanding it pauses fetching the partition instead.
-func (p *partition) dispatch(recs []*kgo.Record, hwm int64) {
+// starting workers for idle keys. It never blocks, and reports whether
+// MaxPending records are outstanding (see throttle).
+func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, rec := range recs {
@@ -83,7 +85,34 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) {
 		p.wg.Add(1)
 		go p.work(key, q)
 	}
-	if !p.mu.paused && len(p.mu.pending)-p.mu.head >= p.r.cfg.MaxPending {
+	return len(p.mu.pending)-p.mu.head >= p.r.cfg.MaxPending
+}
+
+// throttle is called when the partition is full. It waits up to wait for
+// the handlers to work the backlog down to MaxPending/2, which is all it
+// takes when they are merely busy. If they do not (a key is stuck in
+// retries), it pauses fetching the partition so that other partitions
+// flow; the last worker to bring the backlog down resumes it. (Pausing
+// costs up to FetchMaxWait on resume, so it is the slow path.)
+func (p *partition) throttle(wait time.Duration) {
+	p.mu.Lock()
+	if p.mu.drained == nil {
+		p.mu.drained = make(chan struct{})
+	}
+	drained := p.mu.drained
+	p.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-drained:
+		return
+	case <-p.stopping:
+		return
+	case <-t.C:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.mu.paused && len(p.mu.pending)-p.mu.head > p.r.cfg.MaxPending/2 {
 		p.mu.paused = true
 		p.r.pause(p)
 	}
@@ -137,7 +166,12 @@ func (p *partition) doneLocked(pr *pendingRecord) bool {
 		p.mu.pending = append(p.mu.pending[:0], p.mu.pending[p.mu.head:]...)
 		p.mu.head = 0
 	}
-	if p.mu.paused && len(p.mu.pending)-p.mu.head <= p.r.cfg.MaxPending/2 {
+	low := len(p.mu.pending)-p.mu.head <= p.r.cfg.MaxPending/2
+	if low && p.mu.drained != nil {
+		close(p.mu.drained)
+		p.mu.drained = nil
+	}
+	if p.mu.paused && low {
 		p.mu.paused = false
 		return true
 	}
@@ -297,4 +331,3 @@ func DeadLetter(m *Message, dlqTopic string, cause error) *kgo.Record {
 }
 
 func isDLQHeader(k string) bool { return len(k) > 4 && k[:4] == dlqHeaderPrefix }
-

@@ -150,14 +150,22 @@ func (r *Router) pollLoop(ctx context.Context) {
 		fs.EachError(func(t string, p int32, err error) {
 			r.cfg.Logger.Warn("pubsub: fetch error", "topic", t, "partition", p, "err", err)
 		})
+		var full []*partition
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if p := r.partition(fp.Topic, fp.Partition); p != nil {
-				p.dispatch(fp.Records, fp.HighWatermark)
+			if p := r.partition(fp.Topic, fp.Partition); p != nil && p.dispatch(fp.Records, fp.HighWatermark) {
+				full = append(full, p)
 			}
 		})
+		for _, p := range full {
+			p.throttle(throttleWait)
+		}
 		r.cl.AllowRebalance()
 	}
 }
+
+// throttleWait is how long the poll loop waits for a full partition's
+// handlers before pausing its fetches.
+const throttleWait = 500 * time.Millisecond
 
 func (r *Router) partition(topic string, part int32) *partition {
 	r.mu.Lock()

@@ -1,0 +1,46 @@
+// Package pubsub publishes events and runs handlers for them over Kafka
+// consumer groups. It speaks only the Kafka protocol (franz-go's kgo), so
+// it runs on the embedded Herald broker and unchanged on any Kafka or
+// Redpanda cluster.
+//
+// # Publishing
+//
+//	cl, _ := kgo.NewClient(kgo.SeedBrokers("localhost:9092")) // idempotent by default
+//	pub := pubsub.NewPublisher(cl, pubsub.WithSource("/orders"))
+//	e, err := pub.PublishValue(ctx, "orders", "order.placed", order.ID, order)
+//
+// Events go out in the CloudEvents Kafka binary binding (see package
+// event), keyed by Event.Key so that one key's events stay in order.
+//
+// # Handling
+//
+//	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: seeds, Group: "billing"})
+//	r.Use(pubsub.Logging(logger), metrics.Middleware(), pubsub.Tracing(tp, prop), dedup.Middleware(store))
+//	r.Handle("orders", pubsub.Typed(event.JSON, func(ctx context.Context, m *pubsub.Message, o Order) error {
+//		_, err := pub.PublishValue(ctx, "payments", "payment.requested", o.ID, Payment{...})
+//		return err // correlation id carried over, causation id = the order event's id
+//	}))
+//	err = r.Run(ctx) // until ctx is cancelled; then a graceful shutdown
+//
+// Per partition, a worker per key handles that key's records in offset
+// order; different keys run concurrently, at most MaxPending records per
+// partition (then its fetching pauses). The committed offset is the lowest
+// record not yet handled, so a crash redelivers and never skips.
+//
+// A failed attempt is retried after an exponential backoff with jitter;
+// only the failing key waits, other keys flow. After MaxAttempts (or at
+// once for a Permanent error) the record goes to the dead-letter topic
+// (topic + ".dlq" by default) with these headers added:
+//
+//	dlq_error      the error text        dlq_partition  origin partition
+//	dlq_attempts   attempts made         dlq_offset     origin offset
+//	dlq_topic      origin topic          dlq_group      consumer group
+//	dlq_time       RFC 3339              dlq_redrives   times re-driven before
+//
+// Redrive publishes dead letters back to their origin topics. A handler
+// panic is recovered and counts as a failed attempt.
+//
+// Shutdown (ctx cancelled or Close): fetching stops, in-flight handler
+// calls finish (ShutdownTimeout, then their contexts are cancelled),
+// offsets are committed, and the router leaves the group.
+package pubsub
