@@ -126,8 +126,12 @@ func (s *kcatSession) produce(ctx context.Context, topic string, c codec, recs [
 }
 
 func (s *kcatSession) consume(ctx context.Context, topic string, partition int32, offset int64, n int) ([]record, error) {
+	from := strconv.FormatInt(offset, 10)
+	if offset == 0 {
+		from = "beginning"
+	}
 	out, err := s.run(ctx, nil, "-C", "-t", topic, "-p", strconv.Itoa(int(partition)),
-		"-o", strconv.FormatInt(offset, 10), "-c", strconv.Itoa(n), "-e", "-q", "-f", kcatFormat)
+		"-o", from, "-c", strconv.Itoa(n), "-e", "-q", "-f", kcatFormat)
 	if err != nil {
 		return nil, err
 	}
