@@ -10,6 +10,7 @@ help: ## list the targets
 
 test: ## install what the tests need, then go vet and go test -race on every package
 	@bash scripts/ensure-tools.sh
+	@bash scripts/ensure-postgres.sh
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 20m $(PKGS)
 
