@@ -188,10 +188,12 @@ func (g *ConsumerGroup) heartbeat(now time.Time, ev CHeartbeat) CResult {
 		return CResult{MemberID: ev.MemberID, Epoch: ev.MemberEpoch}
 	}
 	m := g.members[ev.MemberID]
+	joined := false
 	if ev.MemberEpoch == 0 {
 		if ev.Subscribed == nil {
 			return fail(kerr.InvalidRequest)
 		}
+		joined = g.members[ev.MemberID] == nil
 		m = g.join(now, ev)
 	} else {
 		switch {
@@ -207,7 +209,10 @@ func (g *ConsumerGroup) heartbeat(now time.Time, ev CHeartbeat) CResult {
 	}
 	if ev.Subscribed != nil && !slices.Equal(sortedCopy(ev.Subscribed), m.subscribed) {
 		m.subscribed = sortedCopy(ev.Subscribed)
-		g.epoch++
+		joined = true
+	}
+	if joined {
+		g.epoch++ // one bump for a join with its subscription
 	}
 	if ev.Owned != nil {
 		g.released(m, ev.Owned)
@@ -254,7 +259,6 @@ func (g *ConsumerGroup) join(now time.Time, ev CHeartbeat) *cmember {
 		m.assigned = inherit.assigned
 	}
 	g.members[id] = m
-	g.epoch++
 	return m
 }
 
