@@ -1,0 +1,175 @@
+package log
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/records"
+	"github.com/heraldhq/herald/internal/vfs"
+)
+
+// Benchmarks of the log's hot paths, and of this machine's baseline: a
+// plain write+fdatasync loop of the same sizes, in the same temporary
+// filesystem, so that one run gives the ratio of Append to the disk:
+//
+//	go test ./internal/log -run '^$' -bench . -benchtime 2s -benchmem
+//
+// Compare BenchmarkAppend/always/records=N with
+// BenchmarkBaseline/fdatasync/records=N (MB/s), and
+// BenchmarkAppend/interval=100ms with BenchmarkBaseline/write.
+
+// benchRecords are the batch sizes, in records of benchRecordBytes.
+var benchRecords = []int{16, 256, 1024}
+
+const benchRecordBytes = 1024
+
+// benchBatch is a producer batch of n uncompressed records of 1 KiB.
+func benchBatch(n int) []byte {
+	return testBatch(n, benchRecordBytes, time.Now().UnixMilli(), records.CodecNone)
+}
+
+// openBench opens a log with 1 GiB segments, so that rolls do not
+// dominate, in a temporary directory on the same disk as the baseline's.
+func openBench(b *testing.B, d Durability) *Log {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.Durability = d
+	cfg.SegmentBytes = 1 << 30
+	cfg.RetentionMs = -1
+	return openTest(b, b.TempDir(), cfg, Options{})
+}
+
+var benchDurabilities = []struct {
+	name string
+	d    Durability
+}{
+	{"always", Durability{Always: true}},
+	{"interval=100ms", Durability{Interval: 100 * time.Millisecond}},
+}
+
+// BenchmarkAppend appends one prebuilt batch over and over from one
+// goroutine; each Append only rewrites its offset fields.
+func BenchmarkAppend(b *testing.B) {
+	for _, d := range benchDurabilities {
+		for _, n := range benchRecords {
+			b.Run(fmt.Sprintf("%s/records=%d", d.name, n), func(b *testing.B) {
+				batch := benchBatch(n)
+				l := openBench(b, d.d)
+				b.SetBytes(int64(len(batch)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := l.Append(batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkAppendParallel appends from many goroutines under Always: group
+// commit makes one fdatasync serve every append waiting for it, so bytes/s
+// should approach the disk's sequential write rate even for small batches.
+func BenchmarkAppendParallel(b *testing.B) {
+	for _, n := range benchRecords[:2] {
+		b.Run(fmt.Sprintf("always/records=%d", n), func(b *testing.B) {
+			proto := benchBatch(n)
+			l := openBench(b, Durability{Always: true})
+			b.SetBytes(int64(len(proto)))
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				batch := append([]byte(nil), proto...) // Append writes offsets into it
+				for pb.Next() {
+					if _, err := l.Append(batch); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkBaseline is what the disk does without the log: write the same
+// batch bytes to a file in a loop, with an fdatasync after each (what
+// Append under Always can at best do) or without (interval).
+func BenchmarkBaseline(b *testing.B) {
+	for _, sync := range []bool{true, false} {
+		name := "write"
+		if sync {
+			name = "fdatasync"
+		}
+		for _, n := range benchRecords {
+			b.Run(fmt.Sprintf("%s/records=%d", name, n), func(b *testing.B) {
+				batch := benchBatch(n)
+				f, err := vfs.Default.OpenFile(filepath.Join(b.TempDir(), "baseline.log"), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				b.SetBytes(int64(len(batch)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := f.Write(batch); err != nil {
+						b.Fatal(err)
+					}
+					if sync {
+						if err := f.Sync(); err != nil { // fdatasync
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRead reads a prebuilt 64 MiB log from start to end, over and
+// over, 1 MiB per Read, into a reused buffer.
+func BenchmarkRead(b *testing.B) {
+	for _, n := range benchRecords {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			l := openBench(b, Durability{})
+			batch := benchBatch(n)
+			for size := 0; size < 64<<20; size += len(batch) {
+				if _, err := l.Append(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := l.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			hw := l.HighWatermark()
+			dst := make([]byte, 0, 2<<20)
+			var off, total int64
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := l.Read(dst[:0], off, 1<<20, true)
+				if err != nil || len(out) == 0 {
+					b.Fatalf("read at %d: %d bytes, %v", off, len(out), err)
+				}
+				total += int64(len(out))
+				off = lastOffset(out) + 1
+				if off >= hw {
+					off = 0
+				}
+			}
+			b.ReportMetric(float64(total)/1e6/b.Elapsed().Seconds(), "MB/s")
+		})
+	}
+}
+
+// lastOffset returns the last offset of the last of the whole batches in b.
+func lastOffset(b []byte) int64 {
+	var last int64
+	for len(b) > 0 {
+		n, _ := records.PeekSize(b)
+		last = records.Header(b).LastOffset()
+		b = b[n:]
+	}
+	return last
+}
