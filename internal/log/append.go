@@ -184,8 +184,8 @@ func (l *Log) rollLocked(now time.Time) (*segment, error) {
 		return nil, errors.Join(err, ErrFailed)
 	}
 	old.readable.Store(old.size)
-	l.markSynced(l.mu.written)
 	l.advanceHW(l.mu.next)
+	l.markSynced(l.mu.written)
 	if err := old.writeIndexes(l.fs, l.dir); err != nil {
 		l.logger.Warn("writing indexes of closed segment; they will be rebuilt at open", "segment", old.base, "err", err)
 	}

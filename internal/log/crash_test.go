@@ -946,3 +946,31 @@ func TestRebuiltIndexesSaved(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestAckedIsVisible: once Append returns under Always, the high
+// watermark covers the batch, so a fetch right after the produce response
+// sees it (the flusher must publish before it wakes the appenders).
+func TestAckedIsVisible(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 16 << 10 // the roll's sync publishes too
+	l := openTest(t, shmTempDir(t), cfg, Options{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				res, err := l.Append(testBatch(1+i%3, 100, int64(w*1000+i), records.CodecNone))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if hw := l.HighWatermark(); hw <= res.LastOffset {
+					t.Errorf("append of [%d, %d] returned with the high watermark at %d", res.BaseOffset, res.LastOffset, hw)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

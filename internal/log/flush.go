@@ -108,8 +108,10 @@ func (l *Log) syncOnce() {
 		return
 	}
 	storeMax(&s.readable, size)
-	l.markSynced(target)
+	// Publish before waking the appenders: an acknowledged batch is
+	// visible to a fetch that follows the produce response.
 	l.advanceHW(next)
+	l.markSynced(target)
 }
 
 // syncActive syncs the active segment and publishes everything written.
@@ -124,8 +126,10 @@ func (l *Log) syncActive() error {
 		return err
 	}
 	storeMax(&s.readable, size)
-	l.markSynced(target)
+	// Publish before waking the appenders: an acknowledged batch is
+	// visible to a fetch that follows the produce response.
 	l.advanceHW(next)
+	l.markSynced(target)
 	return nil
 }
 
