@@ -205,14 +205,20 @@ func (f *fetch) waitAny(timeout <-chan time.Time) bool {
 	return i >= 2
 }
 
+// noRecords is an empty, non-nil record set: kmsg encodes nil as a null
+// (-1 length) record set, which librdkafka refuses, and Kafka sends 0.
+var noRecords = []byte{}
+
 // finish points each partition's RecordBatches into the buffer; the buffer
 // no longer grows after this.
 func (f *fetch) finish() {
 	buf := *f.buf
 	for i := range f.parts {
 		fp := &f.parts[i]
+		op := f.partResp(fp)
+		op.RecordBatches = noRecords
 		if fp.end > fp.start {
-			f.partResp(fp).RecordBatches = buf[fp.start:fp.end:fp.end]
+			op.RecordBatches = buf[fp.start:fp.end:fp.end]
 		}
 	}
 }
