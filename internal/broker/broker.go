@@ -196,7 +196,7 @@ func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]s
 	if partitions <= 0 || partitions > MaxPartitions {
 		return nil, kafkaErr(kerr.InvalidPartitions, fmt.Sprintf("partition count %d is not between 1 and %d", partitions, MaxPartitions))
 	}
-	if err := ValidateConfigs(configs); err != nil {
+	if err := b.validateConfigs(configs); err != nil {
 		return nil, err
 	}
 	b.adminMu.Lock()
@@ -299,7 +299,7 @@ func (b *Broker) CreatePartitions(t *Topic, count int32, validateOnly bool) erro
 // SetTopicConfigs replaces t's configs (those not given return to their
 // defaults) and applies them to every partition.
 func (b *Broker) SetTopicConfigs(t *Topic, configs map[string]string, validateOnly bool) error {
-	if err := ValidateConfigs(configs); err != nil {
+	if err := b.validateConfigs(configs); err != nil {
 		return err
 	}
 	if validateOnly {

@@ -87,6 +87,18 @@ func findConfig(name string) (*configDef, bool) {
 	return &topicConfigs[i], true
 }
 
+// validateConfigs is ValidateConfigs plus the storage engine's own check
+// of the config the values make.
+func (b *Broker) validateConfigs(configs map[string]string) error {
+	if err := ValidateConfigs(configs); err != nil {
+		return err
+	}
+	if err := b.logConfig(configs).Validate(); err != nil {
+		return kafkaErr(kerr.InvalidConfig, err.Error())
+	}
+	return nil
+}
+
 // ValidateConfigs checks every name and value; the error is INVALID_CONFIG
 // naming the first problem.
 func ValidateConfigs(configs map[string]string) error {
@@ -185,7 +197,8 @@ func (b *Broker) logConfig(c map[string]string) hlog.Config {
 	cfg.RetentionMs = configInt(c, "retention.ms", 604800000)
 	cfg.RetentionBytes = configInt(c, "retention.bytes", -1)
 	cfg.DeleteRetentionMs = configInt(c, "delete.retention.ms", 86400000)
-	cfg.IndexIntervalBytes = int(configInt(c, "index.interval.bytes", 4096))
+	// Kafka allows 0 (index every batch); the log wants at least 1.
+	cfg.IndexIntervalBytes = max(int(configInt(c, "index.interval.bytes", 4096)), 1)
 	policy := "delete"
 	if v, ok := c["cleanup.policy"]; ok {
 		policy = v
