@@ -185,22 +185,90 @@ func checkRecords(b []byte, count int, lastDelta int32, contiguous bool) error {
 }
 
 // walkRecords is checkRecords that also returns the last record's offset
-// delta (-1 when count is 0).
+// delta (-1 when count is 0). It checks what Iter checks, in a tighter loop
+// that decodes only what validation needs: it runs on every produced batch.
 func walkRecords(b []byte, count int, lastDelta int32, contiguous bool) (int32, error) {
-	it := NewIter(b, count)
 	prev := int32(-1)
-	for it.Next() {
-		d := it.rec.OffsetDelta
-		if d <= prev || d > lastDelta || (contiguous && d != prev+1) {
-			return 0, invalid("record %d has offset delta %d after %d", it.index-1, d, prev)
+	for i := 0; i < count; i++ {
+		length, n := varint(b)
+		if n <= 0 || length < 0 || length > int64(len(b)-n) {
+			return 0, invalid("record %d: bad length", i)
 		}
-		prev = d
+		rec := b[n : n+int(length)]
+		b = b[n+int(length):]
+		d, ok := skimRecord(rec)
+		if !ok {
+			return 0, invalid("record %d: malformed", i)
+		}
+		if d <= int64(prev) || d > int64(lastDelta) || (contiguous && d != int64(prev)+1) {
+			return 0, invalid("record %d has offset delta %d after %d", i, d, prev)
+		}
+		prev = int32(d)
 	}
-	if err := it.Err(); err != nil {
-		return 0, err
-	}
-	if it.left != 0 {
-		return 0, invalid("recordCount says %d records, found %d", count, count-it.left)
+	if len(b) != 0 {
+		return 0, invalid("%d trailing bytes after the last record", len(b))
 	}
 	return prev, nil
+}
+
+// skimRecord checks that a record body (after its length) parses exactly,
+// and returns its offset delta.
+func skimRecord(rec []byte) (int64, bool) {
+	if len(rec) < 1 {
+		return 0, false
+	}
+	rec = rec[1:] // attributes
+	_, n := varint(rec)
+	if n <= 0 {
+		return 0, false
+	}
+	rec = rec[n:]
+	od, n := varint(rec)
+	if n <= 0 || od < 0 || od > 1<<31-1 {
+		return 0, false
+	}
+	rec = rec[n:]
+	var ok bool
+	if rec, ok = skipBytes(rec); !ok {
+		return 0, false
+	}
+	if rec, ok = skipBytes(rec); !ok {
+		return 0, false
+	}
+	nh, n := varint(rec)
+	if n <= 0 || nh < 0 || nh > int64(len(rec)) {
+		return 0, false
+	}
+	rec = rec[n:]
+	for ; nh > 0; nh-- {
+		if rec, ok = skipBytes(rec); !ok {
+			return 0, false
+		}
+		if rec, ok = skipBytes(rec); !ok {
+			return 0, false
+		}
+	}
+	return od, len(rec) == 0
+}
+
+// skipBytes skips a varint length (-1 for null) and that many bytes.
+func skipBytes(b []byte) ([]byte, bool) {
+	l, n := varint(b)
+	if n <= 0 || l < -1 || l > int64(len(b)-n) {
+		return nil, false
+	}
+	if l < 0 {
+		l = 0
+	}
+	return b[n+int(l):], true
+}
+
+// varint is binary.Varint with a fast path for one-byte values, which most
+// record fields are.
+func varint(b []byte) (int64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		u := uint64(b[0])
+		return int64(u>>1) ^ -int64(u&1), 1
+	}
+	return binary.Varint(b)
 }
