@@ -127,8 +127,10 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 	p.corr = r.corr
 	defer func() {
 		if v := recover(); v != nil {
-			p.err = fmt.Errorf("%w: key %d v%d: %v", errHandlerPanic, r.key, r.version, v)
-			p.done, p.resp = nil, nil
+			if p.done == nil { // else the later goroutine owns p and answers
+				p.err = fmt.Errorf("%w: key %d v%d: %v", errHandlerPanic, r.key, r.version, v)
+				p.resp = nil
+			}
 			s.logger.Error("request handler panicked", "remote", c.remote, "key", r.key, "version", r.version,
 				"panic", v, "stack", string(debug.Stack()))
 		}

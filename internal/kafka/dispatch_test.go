@@ -285,3 +285,34 @@ func TestCloseAnswersLongPoll(t *testing.T) {
 	}
 	c.recv(fetchReq(12, "f", 0, 0, 0), corr)
 }
+
+// TestAcksZero: no answers, and an error closes the connection.
+func TestAcksZero(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t)
+	createTopic(t, c, "z", 1, nil)
+	req := produceReq(9, "z", 0, makeBatch(1, 1, 1))
+	req.Acks = 0
+	c.send(req)
+	// The next answer is the ApiVersions one.
+	if r := c.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+		t.Fatal(r.ErrorCode)
+	}
+	bad := produceReq(9, "nope", 0, makeBatch(1, 1, 1))
+	bad.Acks = 0
+	c.send(bad)
+	if !c.closed() {
+		t.Fatal("acks=0 error did not close the connection")
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.SetVersion(4)
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "z"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lo.Topics = append(lo.Topics, lt)
+	if r := ts.dial(t).roundTrip(lo).(*kmsg.ListOffsetsResponse); r.Topics[0].Partitions[0].Offset != 1 {
+		t.Fatalf("acks=0 record not stored: %+v", r.Topics[0].Partitions[0])
+	}
+}

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,6 +56,11 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 		}
 	}
 	if req.Acks == 0 {
+		// The producer hears nothing, so an error closes the connection,
+		// as Kafka does: the client sees that and refreshes metadata.
+		if err := firstProduceError(resp); err != nil {
+			return nil, fmt.Errorf("acks=0 produce failed: %w", err)
+		}
 		r.noReply()
 		return nil, nil
 	}
@@ -72,6 +78,17 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 		return resp
 	})
 	return nil, nil
+}
+
+func firstProduceError(resp *kmsg.ProduceResponse) error {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
 }
 
 // produceTopic resolves a request topic by name, or by id from v13.
