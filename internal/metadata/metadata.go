@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/heraldhq/herald/internal/vfs"
@@ -171,10 +172,25 @@ func Open(fs vfs.FS, dir string, logger *slog.Logger) (*Log, *State, error) {
 		return nil, nil, fmt.Errorf("metadata: read %s: %w", path, err)
 	}
 	st := &State{Topics: make(map[string]*Topic)}
-	good, err := Replay(data, st.Apply)
+	nrec := 0
+	good, err := Replay(data, func(r Record) error { nrec++; return st.Apply(r) })
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("metadata: replay %s: %w", path, err)
+	}
+	if nrec > 2*len(st.Topics)+compactSlack {
+		f.Close()
+		if err := rewrite(fs, dir, st); err != nil {
+			return nil, nil, err
+		}
+		if f, err = fs.OpenFile(path, os.O_RDWR, 0o644); err != nil {
+			return nil, nil, fmt.Errorf("metadata: %w", err)
+		}
+		if good, err = fileSize(f); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		data = data[:good] // nothing torn in a file we just wrote
 	}
 	if good < len(data) {
 		logger.Warn("metadata log: truncating torn tail", "path", path, "valid_bytes", good, "dropped_bytes", len(data)-good)
@@ -198,6 +214,65 @@ func Open(fs vfs.FS, dir string, logger *slog.Logger) (*Log, *State, error) {
 	l := &Log{fs: fs, path: path}
 	l.mu.f = f
 	return l, st, nil
+}
+
+// compactSlack is how many records beyond two per live topic the log may
+// hold before Open rewrites it as one record per topic.
+const compactSlack = 64
+
+// rewrite replaces the log with the records that rebuild st: the cluster
+// id and one create per topic. It writes a temporary file, fsyncs it and
+// renames it over the log, so a crash leaves the old or the new file.
+func rewrite(fs vfs.FS, dir string, st *State) error {
+	var buf []byte
+	var err error
+	if st.ClusterID != "" {
+		if buf, err = AppendFrame(buf, Record{Type: SetClusterID, ClusterID: st.ClusterID}); err != nil {
+			return err
+		}
+	}
+	names := make([]string, 0, len(st.Topics))
+	for n := range st.Topics {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		t := st.Topics[n]
+		rec := Record{Type: CreateTopic, Topic: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
+		if buf, err = AppendFrame(buf, rec); err != nil {
+			return err
+		}
+	}
+	tmp := filepath.Join(dir, FileName+".tmp")
+	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("metadata: rewrite: %w", err)
+	}
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fs.Rename(tmp, filepath.Join(dir, FileName))
+	}
+	if err == nil {
+		err = fs.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("metadata: rewrite: %w", err)
+	}
+	return nil
+}
+
+func fileSize(f vfs.File) (int, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("metadata: %w", err)
+	}
+	return int(fi.Size()), nil
 }
 
 // errTorn ends a replay at a frame that is cut short or fails its checksum.

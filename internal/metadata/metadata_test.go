@@ -121,3 +121,50 @@ func FuzzReplay(f *testing.F) {
 		}
 	})
 }
+
+// TestRewrite: many changes to few topics are rewritten at Open into one
+// record per topic, with the same state.
+func TestRewrite(t *testing.T) {
+	dir := t.TempDir()
+	ml, _, err := Open(vfs.Default, dir, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml.Append(Record{Type: SetClusterID, ClusterID: "c"})
+	for i := range 200 {
+		id := TopicID{byte(i), 1}
+		ml.Append(Record{Type: CreateTopic, Topic: "t", ID: id, Partitions: 1})
+		ml.Append(Record{Type: AddPartitions, ID: id, Partitions: 3})
+		if i < 199 {
+			ml.Append(Record{Type: DeleteTopic, ID: id})
+		}
+	}
+	ml.Append(Record{Type: CreateTopic, Topic: "u", ID: TopicID{7}, Partitions: 2, Configs: map[string]string{"a": "b"}})
+	ml.Close()
+	before, _ := os.Stat(filepath.Join(dir, FileName))
+
+	ml, st, err := Open(vfs.Default, dir, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(filepath.Join(dir, FileName))
+	if after.Size() >= before.Size()/10 {
+		t.Fatalf("not rewritten: %d bytes, was %d", after.Size(), before.Size())
+	}
+	check := func(st *State) {
+		t.Helper()
+		if st.ClusterID != "c" || len(st.Topics) != 2 || st.Topics["t"].Partitions != 3 ||
+			st.Topics["t"].ID != (TopicID{199, 1}) || st.Topics["u"].Configs["a"] != "b" {
+			t.Fatalf("state %+v", st)
+		}
+	}
+	check(st)
+	ml.Append(Record{Type: SetConfigs, ID: TopicID{7}, Configs: map[string]string{"a": "c"}})
+	ml.Close()
+	_, st, err = Open(vfs.Default, dir, quiet)
+	if err != nil || st.Topics["u"].Configs["a"] != "c" {
+		t.Fatalf("append after rewrite: %v %+v", err, st)
+	}
+	st.Topics["u"].Configs["a"] = "b"
+	check(st)
+}
