@@ -20,7 +20,7 @@ import (
 // records.ErrInvalid (and records.ErrCorrupt for a CRC mismatch) and
 // leaves the log unchanged.
 func (l *Log) Append(b []byte) (AppendResult, error) {
-	res, err := l.AppendNoWait(b)
+	res, err := l.appendNoWait(b, false)
 	if err != nil {
 		return res, err
 	}
@@ -30,7 +30,11 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 // AppendNoWait is Append without the wait for durability: the caller must
 // call WaitDurable before acknowledging the batch. This lets one producer
 // connection pipeline several appends that one fsync then covers.
-func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
+func (l *Log) AppendNoWait(b []byte) (AppendResult, error) { return l.appendNoWait(b, true) }
+
+// appendNoWait appends; kick wakes the flusher to sync it. Append leaves
+// kick off because it leads the sync itself in WaitDurable.
+func (l *Log) appendNoWait(b []byte, kick bool) (AppendResult, error) {
 	if err := validate(b); err != nil {
 		return AppendResult{}, err
 	}
@@ -40,9 +44,9 @@ func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
-	if always {
+	if always && kick {
 		l.kickFlusher()
-	} else {
+	} else if !always {
 		l.advanceHW(res.LastOffset + 1)
 	}
 	return res, nil

@@ -72,6 +72,8 @@ type Log struct {
 		cond   sync.Cond
 		synced uint64 // Invariant: synced <= mu.written
 		err    error
+		// syncing is set while one goroutine runs a group-commit sync.
+		syncing bool
 	}
 	kick chan struct{} // wakes the flusher; capacity 1
 	done chan struct{} // closed by Close to stop the flusher
