@@ -503,3 +503,44 @@ func TestCompressedBatchWithBadRecordsRejected(t *testing.T) {
 		t.Fatal("log changed")
 	}
 }
+
+// An index entry that passes its checksum but points at the wrong batch
+// must not make reads skip data.
+func TestReadIgnoresIndexEntryThatDisagrees(t *testing.T) {
+	l := openTest(t, t.TempDir(), testConfig(), Options{})
+	for i := 0; i < 40; i++ {
+		l.Append(testBatch(4, 200, int64(i*10), records.CodecNone))
+	}
+	l.mu.Lock()
+	s := l.mu.segments[0]
+	if len(s.index) < 3 || len(s.times) < 3 {
+		l.mu.Unlock()
+		t.Fatalf("want several index entries, have %d/%d", len(s.index), len(s.times))
+	}
+	// Point the entries at the next entry's batch, as a damaged index
+	// would: trusting them would skip the batches in between.
+	s.index[1].pos = s.index[2].pos
+	s.times[1].pos = s.times[2].pos
+	l.mu.Unlock()
+	for off := int64(0); off < 160; off++ {
+		b, err := l.Read(nil, off, 1, true)
+		if err != nil || len(b) == 0 {
+			t.Fatalf("read %d: %v", off, err)
+		}
+		if h := records.Header(b); h.BaseOffset() > off || h.LastOffset() < off {
+			t.Fatalf("read %d got batch [%d,%d]", off, h.BaseOffset(), h.LastOffset())
+		}
+	}
+	// Batch i holds offsets 4i..4i+3 with timestamps 10i..10i+3.
+	for ts := int64(0); ts < 390; ts += 7 {
+		i, r := ts/10, ts%10
+		want := 4*i + r
+		if r > 3 {
+			want = 4 * (i + 1)
+		}
+		off, _, found, err := l.OffsetForTime(ts)
+		if err != nil || !found || off != want {
+			t.Fatalf("OffsetForTime(%d) = %d %v %v, want %d", ts, off, found, err, want)
+		}
+	}
+}

@@ -41,6 +41,8 @@ type readTarget struct {
 	s        *segment
 	pos      int64
 	readable int64
+	// base is the base offset the batch at pos must have, or -1.
+	base int64
 }
 
 func (l *Log) readOnce(dst []byte, offset int64, maxBytes int, minOne bool) ([]byte, error) {
@@ -90,7 +92,7 @@ func (l *Log) readTargets(offset int64, check bool) (targets [4]readTarget, n in
 	for ; j < len(segs) && n < len(targets); j++ {
 		targets[n] = readTarget{s: segs[j], readable: segs[j].readable.Load()}
 		if j == i {
-			targets[n].pos = segs[j].lookup(offset)
+			targets[n].pos, targets[n].base = segs[j].lookup(offset)
 		}
 		n++
 	}
@@ -116,6 +118,12 @@ func readSegment(dst []byte, t readTarget, offset int64, maxBytes int, minOne bo
 			return dst[:start], false, err
 		}
 		h := records.Header(peek)
+		if t.base >= 0 && pos == t.pos && h.BaseOffset() != t.base {
+			// An index entry that checksummed but disagrees with the
+			// data (a bug, or damage the CRC missed): scan instead.
+			pos, t.base = 0, -1
+			continue
+		}
 		size = int(h.BatchLength()) + records.LengthPrefix
 		if size < records.HeaderSize || pos+int64(size) > t.readable {
 			return dst[:start], false, fmt.Errorf("segment %d: bad batch length at %d", t.s.base, pos)

@@ -116,25 +116,29 @@ func (s *segment) lastTimeEntry() int64 {
 	return s.times[len(s.times)-1].ts
 }
 
-// lookup returns the position to start scanning from for offset.
+// lookup returns the position to start scanning from for offset, and the
+// base offset the batch there must have (-1 for position 0).
 // Log.mu must be held (at least for reading).
-func (s *segment) lookup(offset int64) int64 {
+func (s *segment) lookup(offset int64) (pos, base int64) {
 	rel := offset - s.base
 	i := sort.Search(len(s.index), func(i int) bool { return int64(s.index[i].rel) > rel })
 	if i == 0 {
-		return 0
+		return 0, -1
 	}
-	return int64(s.index[i-1].pos)
+	e := s.index[i-1]
+	return int64(e.pos), s.base + int64(e.rel)
 }
 
-// lookupTime returns a position before every batch with a timestamp >= ts.
+// lookupTime returns a position before every batch with a timestamp >= ts,
+// and the base offset the batch there must have (-1 for position 0).
 // Log.mu must be held (at least for reading).
-func (s *segment) lookupTime(ts int64) int64 {
+func (s *segment) lookupTime(ts int64) (pos, base int64) {
 	i := sort.Search(len(s.times), func(i int) bool { return s.times[i].ts >= ts })
 	if i == 0 {
-		return 0
+		return 0, -1
 	}
-	return int64(s.times[i-1].pos)
+	e := s.times[i-1]
+	return int64(e.pos), s.base + int64(e.rel)
 }
 
 // writeIndexes writes both index files from memory. They are a cache: no

@@ -13,13 +13,15 @@ func (l *Log) OffsetForTime(ts int64) (offset, recordTs int64, found bool, err e
 	type cand struct {
 		s        *segment
 		pos      int64
+		base     int64 // the base offset of the batch at pos, or -1
 		readable int64
 	}
 	l.mu.RLock()
 	var cands []cand
 	for _, s := range l.mu.segments {
 		if s.maxTs >= ts {
-			cands = append(cands, cand{s, s.lookupTime(ts), s.readable.Load()})
+			pos, base := s.lookupTime(ts)
+			cands = append(cands, cand{s, pos, base, s.readable.Load()})
 		}
 	}
 	start := l.mu.logStart
@@ -27,10 +29,16 @@ func (l *Log) OffsetForTime(ts int64) (offset, recordTs int64, found bool, err e
 	var buf, scratch []byte
 	for _, c := range cands {
 		for pos := c.pos; pos+records.HeaderSize <= c.readable; {
-			if buf, err = readBatchAt(c.s, buf, pos, c.readable); err != nil {
+			buf, err = readBatchAt(c.s, buf, pos, c.readable)
+			indexed := c.base >= 0 && pos == c.pos
+			if err != nil && !indexed {
 				return 0, 0, false, err
 			}
 			h := records.Header(buf)
+			if indexed && (err != nil || h.BaseOffset() != c.base) {
+				pos, c.base = 0, -1 // the time index disagrees with the data
+				continue
+			}
 			if h.MaxTimestamp() >= ts && h.LastOffset() >= start && !h.IsControl() {
 				offset, recordTs, found, scratch, err = records.OffsetAtTime(buf, scratch, ts)
 				if err != nil || (found && offset >= start) {
