@@ -157,6 +157,10 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("registry: listen: %w", err)
 	}
+	// Addr must answer as soon as Start returns, before Serve runs.
+	s.httpMu.Lock()
+	s.ln = ln
+	s.httpMu.Unlock()
 	go func() {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.cfg.Logger.Error("registry: serve", "err", err)

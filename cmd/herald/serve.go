@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -11,15 +12,18 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/registry"
 )
 
 // serveFlags are `herald serve`'s settings. Every flag can also be set by
 // an environment variable, HERALD_ and the flag's name in upper case with
 // '-' as '_' (HERALD_DATA_DIR); a flag given on the command line wins.
 type serveFlags struct {
-	cfg       server.Config
-	logLevel  string
-	logFormat string
+	cfg            server.Config
+	registryListen string
+	lenientJSON    bool
+	logLevel       string
+	logFormat      string
 }
 
 func newServeCmd() *cobra.Command {
@@ -42,7 +46,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 				return err
 			}
 			f.cfg.Logger = logger
-			return runServe(cmd.Context(), f.cfg)
+			return runServe(cmd.Context(), f)
 		},
 	}
 	fl := cmd.Flags()
@@ -54,6 +58,8 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.StringVar(&f.cfg.Durability, "durability", f.cfg.Durability, `fsync policy: "always" (acks=all waits for fdatasync), "interval=<duration>" or "none"`)
 	fl.IntVar(&f.cfg.MaxConnections, "max-connections", f.cfg.MaxConnections, "most client connections at once")
 	fl.Int32Var(&f.cfg.MaxRequestBytes, "max-request-bytes", f.cfg.MaxRequestBytes, "largest request frame; larger ones close the connection")
+	fl.StringVar(&f.registryListen, "registry-listen", ":8081", `schema registry (Confluent REST API) listen address; "" turns it off`)
+	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -94,9 +100,10 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
 
-// runServe runs the broker until ctx is done (SIGINT or SIGTERM), then
-// shuts it down gracefully.
-func runServe(ctx context.Context, cfg server.Config) error {
+// runServe runs the broker, and the schema registry on top of it, until
+// ctx is done (SIGINT or SIGTERM), then shuts both down gracefully.
+func runServe(ctx context.Context, f *serveFlags) error {
+	cfg := f.cfg
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -105,7 +112,51 @@ func runServe(ctx context.Context, cfg server.Config) error {
 		srv.Close()
 		return err
 	}
+	var reg *registry.Server
+	if f.registryListen != "" {
+		reg, err = startRegistry(ctx, registry.Config{
+			Brokers:     []string{dialable(srv.Addr().String())},
+			Listen:      f.registryListen,
+			Logger:      cfg.Logger.With("component", "registry"),
+			LenientJSON: f.lenientJSON,
+		})
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		srv.SetSchemaValidator(reg.Validator())
+	}
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
+	if reg != nil {
+		reg.Close()
+	}
 	return srv.Close()
+}
+
+// startRegistry reads the registry's topic back and starts serving.
+func startRegistry(ctx context.Context, cfg registry.Config) (*registry.Server, error) {
+	reg, err := registry.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	if err := reg.Start(); err != nil {
+		reg.Close()
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	cfg.Logger.Info("schema registry listening", "addr", reg.Addr().String())
+	return reg, nil
+}
+
+// dialable turns a listener address such as [::]:9092 into one a client
+// on this machine can dial.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

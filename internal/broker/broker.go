@@ -53,6 +53,10 @@ type Broker struct {
 	adminMu sync.Mutex
 	meta    *metadata.Log
 
+	// schemas checks record values on topics with
+	// herald.schema.validation; nil until SetSchemaValidator.
+	schemas atomic.Pointer[SchemaValidator]
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -341,7 +345,7 @@ func (b *Broker) publishLocked(change func(*topicMap)) {
 }
 
 func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs map[string]string, fresh bool) (*Topic, error) {
-	t := &Topic{Name: name, ID: id}
+	t := &Topic{Name: name, ID: id, schemas: &b.schemas}
 	parts := make([]*Partition, 0, n)
 	for i := int32(0); i < n; i++ {
 		p, err := b.openPartition(t, i, configs, fresh)

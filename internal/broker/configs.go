@@ -17,6 +17,11 @@ import (
 // "interval=<duration>" or "none" (see log.ParseDurability).
 const DurabilityConfig = "herald.durability"
 
+// SchemaValidationConfig is Herald's topic config that makes the broker
+// reject records whose value does not carry a schema id registered for the
+// topic's value subject (see SetSchemaValidator).
+const SchemaValidationConfig = "herald.schema.validation"
+
 // configDef describes one topic config: its Kafka type, default, check and
 // documentation. Configs marked noEffect are accepted and stored so that
 // tools which set them keep working, but Herald does not act on them.
@@ -45,6 +50,8 @@ var topicConfigs = []configDef{
 		doc: "Use herald.durability."},
 	{name: DurabilityConfig, typ: kmsg.ConfigTypeString, check: checkDurability,
 		doc: "When acknowledged writes are fsynced: always (acks=all waits for fdatasync), interval=<duration>, or none."},
+	{name: SchemaValidationConfig, typ: kmsg.ConfigTypeBoolean, def: "false", check: checkBool,
+		doc: "Reject records whose value does not start with a schema id registered under <topic>-value (Confluent wire format)."},
 	{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, def: "4096", check: intAtLeast(0),
 		doc: "Bytes between entries of the sparse offset index."},
 	{name: "local.retention.bytes", typ: kmsg.ConfigTypeLong, def: "-2", check: longAtLeast(-2), noEffect: true},
@@ -172,6 +179,7 @@ type settings struct {
 	maxMessageBytes int
 	logAppendTime   bool
 	always          bool // herald.durability is always: acks=-1 waits for fsync
+	schemas         bool // herald.schema.validation
 }
 
 // parseSettings and logConfig read configs that ValidateConfigs accepted,
@@ -182,6 +190,7 @@ func (b *Broker) parseSettings(c map[string]string) settings {
 		s.maxMessageBytes, _ = strconv.Atoi(v)
 	}
 	s.logAppendTime = c["message.timestamp.type"] == "LogAppendTime"
+	s.schemas = c[SchemaValidationConfig] == "true"
 	return s
 }
 

@@ -20,6 +20,8 @@ type Topic struct {
 	Name  string
 	ID    metadata.TopicID
 	state atomic.Pointer[topicState]
+	// schemas is the broker's schema validator (shared by all topics).
+	schemas *atomic.Pointer[SchemaValidator]
 }
 
 type topicState struct {
@@ -75,6 +77,11 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	if err := checkProduceBatch(b); err != nil {
 		return res, -1, err
+	}
+	if st.settings.schemas {
+		if err := p.Topic.checkSchemas(b); err != nil {
+			return res, -1, err
+		}
 	}
 	logAppendTime = -1
 	if st.settings.logAppendTime {

@@ -180,6 +180,10 @@ func (s *Server) Addr() net.Addr {
 // Broker is the broker the server serves, for in-process use and tests.
 func (s *Server) Broker() *broker.Broker { return s.b }
 
+// SetSchemaValidator installs the schema registry's validator for topics
+// with herald.schema.validation=true.
+func (s *Server) SetSchemaValidator(v broker.SchemaValidator) { s.b.SetSchemaValidator(v) }
+
 // Groups is the group coordinator (consumer lag, group state).
 func (s *Server) Groups() *group.Coordinator { return s.g }
 
