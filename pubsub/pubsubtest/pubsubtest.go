@@ -5,8 +5,9 @@
 //
 //  1. HERALD_TEST_BROKERS (comma-separated seed addresses), an external
 //     cluster such as Herald, Apache Kafka or Redpanda;
-//  2. Herald's in-process broker (heraldtest) when UseHerald is true;
-//  3. franz-go's in-memory kfake cluster.
+//  2. franz-go's in-memory kfake cluster when HERALD_TEST_KFAKE=1, to
+//     compare Herald's behaviour with kfake's;
+//  3. Herald's in-process broker (heraldtest), the default.
 //
 // Topics are created by the caller through Topic, with a unique name per
 // call, so tests may share an external cluster.
@@ -28,11 +29,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// UseHerald switches the default broker from kfake to Herald's heraldtest.
-// With it true, every SDK test passes on Herald except TestKcatSeesHeaders,
-// where `kcat -C -e` does not exit against Herald (it does against kfake);
-// flip it when that is resolved.
-const UseHerald = false
+// UseHerald reports whether New starts Herald's in-process broker (the
+// default) rather than kfake (HERALD_TEST_KFAKE=1).
+func UseHerald() bool { return os.Getenv("HERALD_TEST_KFAKE") != "1" }
 
 // Broker is a running broker for one test.
 type Broker struct {
@@ -48,7 +47,7 @@ func New(tb testing.TB) *Broker {
 	if s := os.Getenv("HERALD_TEST_BROKERS"); s != "" {
 		return &Broker{Seeds: strings.Split(s, ","), Kind: "external", tb: tb}
 	}
-	if UseHerald {
+	if UseHerald() {
 		b := heraldtest.NewBroker(tb, heraldtest.WithDurability("none"))
 		return &Broker{Seeds: []string{b.Addr()}, Kind: "herald", tb: tb}
 	}
