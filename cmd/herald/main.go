@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/internal/cli"
 )
 
 func main() {
@@ -28,5 +30,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newRegistryCmd())
+	cli.AddCommands(root)
 	return root
 }

@@ -1,0 +1,473 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// consumeFlags are `herald consume`'s settings.
+type consumeFlags struct {
+	from         string
+	follow       bool
+	group        string
+	count        int
+	format       string
+	printHeaders bool
+}
+
+func newConsumeCmd() *cobra.Command {
+	c := &conn{}
+	f := &consumeFlags{}
+	cmd := &cobra.Command{
+		Use:   "consume TOPIC...",
+		Short: "Read records from topics and print them",
+		Long: `Read records and print them, by default each value on its own line, so
+that records written with ` + "`herald produce T < file`" + ` come back as the file.
+
+Without --follow, consume stops at the end of each partition as it was at
+the start. With --group, it reads as a member of the consumer group: from
+the group's committed offsets (--from applies where the group has none),
+and it commits what it printed when it exits.
+
+--from is one of: beginning, end, an offset (e.g. 42), -N (the last N
+records of each partition), or @TIME where TIME is RFC 3339
+(2024-05-01T12:00:00Z), a date (2024-05-01) or unix milliseconds.
+
+--format is text (the value), json (one JSON object per line), or a Go
+template over the record: {{.Topic}} {{.Partition}} {{.Offset}} {{.Key}}
+{{.Value}} {{.Timestamp}} {{.Headers}}; \n and \t are unescaped and a
+newline ends each record unless the format ends with one.
+
+Ctrl-C stops cleanly and prints a summary to stderr.`,
+		Example: `  herald consume orders
+  herald consume orders --from -10
+  herald consume orders --from @2024-05-01T12:00:00Z --count 100 --format json
+  herald consume orders payments --group audit --follow
+  herald consume orders --format '{{.Partition}}/{{.Offset}} {{.Key}}={{.Value}}'`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, topics []string) error {
+			return runConsume(cmd, c, f, topics)
+		},
+	}
+	addConnFlags(cmd, c, false)
+	fl := cmd.Flags()
+	fl.StringVar(&f.from, "from", "beginning", "where to start: beginning, end, OFFSET, -N or @TIME")
+	fl.BoolVarP(&f.follow, "follow", "f", false, "keep waiting for new records until Ctrl-C")
+	fl.StringVarP(&f.group, "group", "g", "", "consume as a member of this consumer group and commit offsets")
+	fl.IntVarP(&f.count, "count", "n", 0, "stop after this many records (0: no limit)")
+	fl.StringVar(&f.format, "format", "text", "text, json, or a Go template such as '{{.Key}}={{.Value}}'")
+	fl.BoolVar(&f.printHeaders, "print-headers", false, "with the text format, print headers (k=v,...) and a tab before the value")
+	return cmd
+}
+
+// startSpec is a parsed --from.
+type startSpec struct {
+	kind   string // "start", "end", "offset", "last", "time"
+	offset int64  // for "offset" and "last" (N)
+	milli  int64  // for "time"
+}
+
+func parseFrom(s string) (startSpec, error) {
+	switch strings.ToLower(s) {
+	case "beginning", "start", "oldest", "earliest":
+		return startSpec{kind: "start"}, nil
+	case "end", "newest", "latest":
+		return startSpec{kind: "end"}, nil
+	}
+	bad := fmt.Errorf("invalid --from %q: want beginning, end, an offset, -N (the last N records) or @TIME", s)
+	if rest, ok := strings.CutPrefix(s, "@"); ok {
+		t, err := parseTime(rest)
+		if err != nil {
+			return startSpec{}, fmt.Errorf("invalid --from %q: %w", s, err)
+		}
+		return startSpec{kind: "time", milli: t.UnixMilli()}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case err != nil:
+		return startSpec{}, bad
+	case strings.HasPrefix(s, "-"):
+		return startSpec{kind: "last", offset: -n}, nil
+	default:
+		return startSpec{kind: "offset", offset: n}, nil
+	}
+}
+
+// kgoOffset is the spec as a kgo reset offset, for group consumption.
+func (s startSpec) kgoOffset() kgo.Offset {
+	switch s.kind {
+	case "end":
+		return kgo.NewOffset().AtEnd()
+	case "offset":
+		return kgo.NewOffset().At(s.offset)
+	case "last":
+		return kgo.NewOffset().AtEnd().Relative(-s.offset)
+	case "time":
+		return kgo.NewOffset().AfterMilli(s.milli)
+	}
+	return kgo.NewOffset().AtStart()
+}
+
+// resolve turns the spec into an offset per partition of topics, clamped
+// to [log start, end].
+func (s startSpec) resolve(ctx context.Context, adm *kadm.Client, starts, ends kadm.ListedOffsets, topics []string) (map[string]map[int32]int64, error) {
+	var after kadm.ListedOffsets
+	if s.kind == "time" {
+		var err error
+		if after, err = adm.ListOffsetsAfterMilli(ctx, s.milli, topics...); err != nil {
+			return nil, fmt.Errorf("list offsets by time: %w", err)
+		}
+	}
+	out := map[string]map[int32]int64{}
+	var err error
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Err != nil {
+			err = errors.Join(err, fmt.Errorf("end offset of %s/%d: %w", e.Topic, e.Partition, e.Err))
+			return
+		}
+		st, _ := starts.Lookup(e.Topic, e.Partition)
+		var at int64
+		switch s.kind {
+		case "start":
+			at = st.Offset
+		case "end":
+			at = e.Offset
+		case "offset":
+			at = s.offset
+		case "last":
+			at = e.Offset - s.offset
+		case "time":
+			at = e.Offset
+			if a, ok := after.Lookup(e.Topic, e.Partition); ok && a.Err == nil && a.Offset >= 0 {
+				at = a.Offset
+			}
+		}
+		if out[e.Topic] == nil {
+			out[e.Topic] = map[int32]int64{}
+		}
+		out[e.Topic][e.Partition] = min(max(at, st.Offset), e.Offset)
+	})
+	return out, err
+}
+
+func runConsume(cmd *cobra.Command, c *conn, f *consumeFlags, topics []string) error {
+	spec, err := parseFrom(f.from)
+	if err != nil {
+		return err
+	}
+	if f.count < 0 {
+		return fmt.Errorf("invalid --count %d: want 0 (no limit) or more", f.count)
+	}
+	pr, err := newRecordPrinter(f.format, f.printHeaders)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	meta, err := c.client(cmd)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	if err := checkTopics(ctx, meta, topics...); err != nil {
+		return err
+	}
+	adm := kadm.NewClient(meta)
+	starts, ends, err := listBounds(ctx, adm, topics)
+	if err != nil {
+		return err
+	}
+	from, err := spec.resolve(ctx, adm, starts, ends, topics)
+	if err != nil {
+		return err
+	}
+	if f.group != "" {
+		if from, err = groupPositions(ctx, adm, f.group, from); err != nil {
+			return err
+		}
+	}
+	s := &consumeSession{f: f, pr: pr, out: bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10), left: map[string]map[int32]int64{}}
+	if !f.follow {
+		s.trackEnds(from, ends)
+		if s.finished() {
+			return s.finish(cmd, nil)
+		}
+	}
+	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
+	if f.group != "" {
+		opts = append(opts, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(topics...),
+			kgo.ConsumeResetOffset(spec.kgoOffset()), kgo.AutoCommitMarks())
+	} else {
+		opts = append(opts, kgo.ConsumePartitions(atOffsets(from)))
+	}
+	cl, err := c.client(cmd, opts...)
+	if err != nil {
+		return err
+	}
+	s.cl = cl
+	err = s.loop(ctx)
+	return s.finish(cmd, err)
+}
+
+// listBounds lists the log start and end offsets of topics.
+func listBounds(ctx context.Context, adm *kadm.Client, topics []string) (starts, ends kadm.ListedOffsets, err error) {
+	if starts, err = adm.ListStartOffsets(ctx, topics...); err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list start offsets: %w", err)
+	}
+	if ends, err = adm.ListEndOffsets(ctx, topics...); err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	return starts, ends, nil
+}
+
+// groupPositions replaces from's offsets with the group's committed
+// offsets where it has them: where a group member will start.
+func groupPositions(ctx context.Context, adm *kadm.Client, group string, from map[string]map[int32]int64) (map[string]map[int32]int64, error) {
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return nil, fmt.Errorf("offsets of group %s: %w", group, err)
+	}
+	for t, ps := range from {
+		for p := range ps {
+			if o, ok := committed.Lookup(t, p); ok && o.Err == nil && o.At >= 0 {
+				ps[p] = o.At
+			}
+		}
+	}
+	return from, nil
+}
+
+func atOffsets(from map[string]map[int32]int64) map[string]map[int32]kgo.Offset {
+	out := make(map[string]map[int32]kgo.Offset, len(from))
+	for t, ps := range from {
+		out[t] = make(map[int32]kgo.Offset, len(ps))
+		for p, o := range ps {
+			out[t][p] = kgo.NewOffset().At(o)
+		}
+	}
+	return out
+}
+
+// consumeSession is one run of `herald consume`.
+type consumeSession struct {
+	f   *consumeFlags
+	pr  *recordPrinter
+	out *bufio.Writer
+	cl  *kgo.Client // nil if there was nothing to read
+
+	// left holds, without --follow, the end offset still to reach of
+	// each partition not yet read to its end; empty means done.
+	left  map[string]map[int32]int64
+	n     int       // records printed
+	first time.Time // when the first record was printed
+}
+
+func (s *consumeSession) trackEnds(from map[string]map[int32]int64, ends kadm.ListedOffsets) {
+	ends.Each(func(e kadm.ListedOffset) {
+		if from[e.Topic][e.Partition] < e.Offset {
+			if s.left[e.Topic] == nil {
+				s.left[e.Topic] = map[int32]int64{}
+			}
+			s.left[e.Topic][e.Partition] = e.Offset
+		}
+	})
+}
+
+func (s *consumeSession) finished() bool {
+	return (!s.f.follow && len(s.left) == 0) || (s.f.count > 0 && s.n >= s.f.count)
+}
+
+func (s *consumeSession) loop(ctx context.Context) error {
+	for !s.finished() {
+		fs := s.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil // Ctrl-C: a clean stop
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+		})
+		if ferr != nil {
+			return ferr
+		}
+		var werr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if werr != nil || (s.f.count > 0 && s.n >= s.f.count) {
+				return
+			}
+			werr = s.print(r)
+		})
+		if werr != nil {
+			return werr
+		}
+		if err := s.out.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *consumeSession) print(r *kgo.Record) error {
+	if s.n == 0 {
+		s.first = time.Now()
+	}
+	if err := s.pr.print(s.out, r); err != nil {
+		return err
+	}
+	s.n++
+	if s.f.group != "" {
+		s.cl.MarkCommitRecords(r)
+	}
+	if ps := s.left[r.Topic]; ps != nil {
+		if end, ok := ps[r.Partition]; ok && r.Offset+1 >= end {
+			delete(ps, r.Partition)
+			if len(ps) == 0 {
+				delete(s.left, r.Topic)
+			}
+		}
+	}
+	return nil
+}
+
+// finish flushes the output, commits what was printed (with --group),
+// leaves the group and prints the summary.
+func (s *consumeSession) finish(cmd *cobra.Command, err error) error {
+	if ferr := s.out.Flush(); err == nil {
+		err = ferr
+	}
+	if s.cl != nil {
+		if s.f.group != "" {
+			// The command's context may be cancelled (Ctrl-C); the
+			// commit still gets a few seconds.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if cerr := s.cl.CommitMarkedOffsets(ctx); cerr != nil && err == nil {
+				err = fmt.Errorf("commit offsets of group %s: %w", s.f.group, cerr)
+			}
+			cancel()
+		}
+		s.cl.Close()
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", s.n)
+	return err
+}
+
+// recordView is what --format templates and json see of a record.
+type recordView struct {
+	Topic     string         `json:"topic"`
+	Partition int32          `json:"partition"`
+	Offset    int64          `json:"offset"`
+	Timestamp time.Time      `json:"timestamp"`
+	Key       *string        `json:"key"`
+	Value     *string        `json:"value"`
+	Headers   []recordHeader `json:"headers"`
+}
+
+func viewOf(r *kgo.Record) recordView {
+	v := recordView{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UTC(), Headers: []recordHeader{}}
+	if r.Key != nil {
+		k := string(r.Key)
+		v.Key = &k
+	}
+	if r.Value != nil {
+		val := string(r.Value)
+		v.Value = &val
+	}
+	for _, h := range r.Headers {
+		v.Headers = append(v.Headers, recordHeader{Key: h.Key, Value: string(h.Value)})
+	}
+	return v
+}
+
+// templateView is recordView with plain strings, so that templates print
+// "" rather than a pointer for a null key.
+type templateView struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Key       string
+	Value     string
+	Headers   []recordHeader
+}
+
+// recordPrinter writes records in the --format.
+type recordPrinter struct {
+	mode    string // "text", "json" or "template"
+	headers bool
+	tmpl    *template.Template
+	newline bool // add '\n' after a template's output
+}
+
+func newRecordPrinter(format string, headers bool) (*recordPrinter, error) {
+	switch format {
+	case "text", "":
+		return &recordPrinter{mode: "text", headers: headers}, nil
+	case "json":
+		return &recordPrinter{mode: "json"}, nil
+	}
+	unescaped := strings.NewReplacer(`\n`, "\n", `\t`, "\t", `\r`, "\r").Replace(format)
+	t, err := template.New("format").Option("missingkey=error").Parse(unescaped)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --format template: %w", err)
+	}
+	// Check fields now rather than at the first record.
+	if err := t.Execute(io.Discard, templateView{}); err != nil {
+		return nil, fmt.Errorf("invalid --format template: %w", err)
+	}
+	return &recordPrinter{mode: "template", tmpl: t, newline: !strings.HasSuffix(unescaped, "\n")}, nil
+}
+
+func (p *recordPrinter) print(w *bufio.Writer, r *kgo.Record) error {
+	switch p.mode {
+	case "json":
+		b, err := json.Marshal(viewOf(r))
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+		return w.WriteByte('\n')
+	case "template":
+		v := templateView{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UTC(), Key: string(r.Key), Value: string(r.Value)}
+		for _, h := range r.Headers {
+			v.Headers = append(v.Headers, recordHeader{Key: h.Key, Value: string(h.Value)})
+		}
+		if err := p.tmpl.Execute(w, v); err != nil {
+			return err
+		}
+		if p.newline {
+			return w.WriteByte('\n')
+		}
+		return nil
+	}
+	if p.headers {
+		for i, h := range r.Headers {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteString(h.Key)
+			w.WriteByte('=')
+			w.Write(h.Value)
+		}
+		w.WriteByte('\t')
+	}
+	w.Write(r.Value)
+	return w.WriteByte('\n')
+}

@@ -1,0 +1,445 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// produceFlags are `herald produce`'s settings.
+type produceFlags struct {
+	key         string
+	value       string
+	headers     []string
+	partition   int32
+	compression string
+	json        bool
+	onError     string
+}
+
+func newProduceCmd() *cobra.Command {
+	c := &conn{}
+	f := &produceFlags{}
+	cmd := &cobra.Command{
+		Use:   "produce TOPIC",
+		Short: "Write records to a topic from stdin, one per line, or from --value",
+		Long: `Write records to a topic. Each line of stdin is one record's value, or
+with --json a JSON object:
+
+  {"key": "k1", "value": "v1", "headers": {"h": "x"}, "partition": 0,
+   "timestamp": "2024-05-01T12:00:00Z"}
+
+where every field is optional, key and value may also be any JSON value
+(written compacted), headers may also be a list of {"key","value"}
+objects, and timestamp may also be unix milliseconds. A malformed line is
+reported with its line number; --on-error stop (the default) stops there
+and exits non-zero, --on-error skip reports it and goes on.
+
+A summary (records, bytes, rate) goes to stderr at the end, and a progress
+bar while reading a file.`,
+		Example: `  herald produce orders --value '{"id":1}' --key order-1
+  herald produce orders < orders.txt
+  herald produce orders --json --on-error skip < orders.jsonl
+  herald produce orders --header source=cli --compression zstd < orders.txt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runProduce(cmd, c, f, args[0])
+		},
+	}
+	addConnFlags(cmd, c, false)
+	fl := cmd.Flags()
+	fl.StringVarP(&f.key, "key", "k", "", "key of every record (a --json line's key wins)")
+	fl.StringVar(&f.value, "value", "", "produce one record with this value instead of reading stdin")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "header key=value on every record (repeatable)")
+	fl.Int32VarP(&f.partition, "partition", "p", -1, "partition to write to (-1: by key, or spread when no key)")
+	fl.StringVar(&f.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
+	fl.BoolVar(&f.json, "json", false, "each input line is a JSON object with key, value, headers, partition, timestamp")
+	fl.StringVar(&f.onError, "on-error", "stop", "on a malformed --json line: stop or skip")
+	return cmd
+}
+
+func compressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch strings.ToLower(name) {
+	case "", "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("unknown --compression %q: want none, gzip, snappy, lz4 or zstd", name)
+}
+
+// validate checks the flags before anything is sent.
+func (f *produceFlags) validate() (kgo.CompressionCodec, []kgo.RecordHeader, error) {
+	if f.onError != "stop" && f.onError != "skip" {
+		return kgo.CompressionCodec{}, nil, fmt.Errorf("invalid --on-error %q: want stop or skip", f.onError)
+	}
+	codec, err := compressionCodec(f.compression)
+	if err != nil {
+		return codec, nil, err
+	}
+	var hs []kgo.RecordHeader
+	for _, h := range f.headers {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok || k == "" {
+			return codec, nil, fmt.Errorf("invalid --header %q: want key=value", h)
+		}
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return codec, hs, nil
+}
+
+func runProduce(cmd *cobra.Command, c *conn, f *produceFlags, topic string) error {
+	codec, headers, err := f.validate()
+	if err != nil {
+		return err
+	}
+	// Records sticky-batch per partition unless --partition names one,
+	// which needs the manual partitioner.
+	partitioner := kgo.UniformBytesPartitioner(64<<10, true, true, nil)
+	if f.partition >= 0 {
+		partitioner = kgo.ManualPartitioner()
+	}
+	cl, err := c.client(cmd,
+		kgo.ProducerBatchCompression(codec),
+		kgo.RecordPartitioner(partitioner),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := checkTopics(cmd.Context(), cl, topic); err != nil {
+		return err
+	}
+	p := &producer{cl: cl, topic: topic, f: f, headers: headers, start: time.Now()}
+	if cmd.Flags().Changed("value") {
+		p.send(cmd.Context(), p.record([]byte(f.value)))
+	} else if err := p.readLines(cmd, cmd.InOrStdin()); err != nil {
+		p.flush(cmd.Context())
+		p.summary(cmd.ErrOrStderr())
+		return err
+	}
+	p.flush(cmd.Context())
+	p.summary(cmd.ErrOrStderr())
+	if err := p.firstErr(); err != nil {
+		return fmt.Errorf("produce to %s: %d records failed, first error: %w", topic, p.failed, err)
+	}
+	return nil
+}
+
+// producer sends records asynchronously and counts the outcomes.
+type producer struct {
+	cl      *kgo.Client
+	topic   string
+	f       *produceFlags
+	headers []kgo.RecordHeader
+	start   time.Time
+	skipped int
+
+	mu      sync.Mutex
+	ok      int
+	bytes   int64
+	failed  int
+	err     error // the first produce error
+}
+
+func (p *producer) record(value []byte) *kgo.Record {
+	r := &kgo.Record{Topic: p.topic, Value: value, Headers: append([]kgo.RecordHeader(nil), p.headers...), Partition: p.f.partition}
+	if p.f.key != "" {
+		r.Key = []byte(p.f.key)
+	}
+	return r
+}
+
+func (p *producer) send(ctx context.Context, r *kgo.Record) {
+	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err != nil {
+			p.failed++
+			if p.err == nil {
+				p.err = err
+			}
+			return
+		}
+		p.ok++
+		p.bytes += int64(len(r.Key) + len(r.Value))
+	})
+}
+
+func (p *producer) flush(ctx context.Context) {
+	if err := p.cl.Flush(ctx); err != nil {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = err
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *producer) firstErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// readLines produces one record per input line. A line is everything up
+// to '\n' (which is not part of the value), so `herald consume` printing
+// each value and a newline gives the input back byte for byte.
+func (p *producer) readLines(cmd *cobra.Command, in io.Reader) error {
+	ctx := cmd.Context()
+	in = maybeProgress(in, cmd.ErrOrStderr())
+	if pr, ok := in.(*progressReader); ok {
+		defer pr.done()
+	}
+	br := bufio.NewReaderSize(in, 1<<20)
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			if perr := p.line(ctx, n, line); perr != nil {
+				if p.f.onError == "stop" {
+					return fmt.Errorf("%w (stopped; --on-error skip goes on past bad lines)", perr)
+				}
+				p.skipped++
+				fmt.Fprintf(cmd.ErrOrStderr(), "herald: skipped %v\n", perr)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read input line %d: %w", n, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *producer) line(ctx context.Context, n int, line []byte) error {
+	if !p.f.json {
+		// ReadBytes returns a new slice each time, so the record may keep it.
+		p.send(ctx, p.record(line))
+		return nil
+	}
+	r, err := p.parseJSON(line)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n, err)
+	}
+	p.send(ctx, r)
+	return nil
+}
+
+// jsonRecord is one --json input line.
+type jsonRecord struct {
+	Key       json.RawMessage `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	Headers   json.RawMessage `json:"headers"`
+	Partition *int32          `json:"partition"`
+	Timestamp json.RawMessage `json:"timestamp"`
+}
+
+func (p *producer) parseJSON(line []byte) (*kgo.Record, error) {
+	var jr jsonRecord
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&jr); err != nil {
+		return nil, fmt.Errorf("invalid JSON record: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid JSON record: more than one value on the line")
+	}
+	r := p.record(nil)
+	var err error
+	if jr.Key != nil {
+		if r.Key, err = jsonBytes(jr.Key); err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+	}
+	if r.Value, err = jsonBytes(jr.Value); err != nil {
+		return nil, fmt.Errorf("value: %w", err)
+	}
+	hs, err := jsonHeaders(jr.Headers)
+	if err != nil {
+		return nil, err
+	}
+	r.Headers = append(r.Headers, hs...)
+	if jr.Partition != nil {
+		if p.f.partition < 0 {
+			return nil, errors.New(`"partition" needs --partition on the command line (the manual partitioner)`)
+		}
+		r.Partition = *jr.Partition
+	}
+	if jr.Timestamp != nil {
+		if r.Timestamp, err = jsonTime(jr.Timestamp); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// jsonBytes is a JSON string's text, nil for null or absent, or any other
+// JSON value compacted.
+func jsonBytes(raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return []byte(s), nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// jsonHeaders accepts {"k": "v", ...} (written in key order) or
+// [{"key": "k", "value": "v"}, ...] (written in the given order).
+func jsonHeaders(raw json.RawMessage) ([]kgo.RecordHeader, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] == '[' {
+		var list []recordHeader
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, fmt.Errorf("headers: %w", err)
+		}
+		hs := make([]kgo.RecordHeader, len(list))
+		for i, h := range list {
+			hs[i] = kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)}
+		}
+		return hs, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf(`headers: want {"key": "value"} or [{"key": ..., "value": ...}]: %w`, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	hs := make([]kgo.RecordHeader, len(keys))
+	for i, k := range keys {
+		hs[i] = kgo.RecordHeader{Key: k, Value: []byte(m[k])}
+	}
+	return hs, nil
+}
+
+func jsonTime(raw json.RawMessage) (time.Time, error) {
+	var ms int64
+	if err := json.Unmarshal(raw, &ms); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, errors.New("timestamp: want an RFC 3339 string or unix milliseconds")
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("timestamp: %w", err)
+	}
+	return t, nil
+}
+
+func (p *producer) summary(w io.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	el := time.Since(p.start)
+	rate := float64(p.ok) / max(el.Seconds(), 1e-9)
+	fmt.Fprintf(w, "produced %d records (%s) to %s in %s (%s records/s)",
+		p.ok, humanBytes(p.bytes), p.topic, el.Round(time.Millisecond), strconv.FormatFloat(rate, 'f', 0, 64))
+	if p.failed > 0 {
+		fmt.Fprintf(w, ", %d failed", p.failed)
+	}
+	if p.skipped > 0 {
+		fmt.Fprintf(w, ", %d malformed lines skipped", p.skipped)
+	}
+	fmt.Fprintln(w)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// progressReader draws a progress bar on a terminal while a regular file
+// is read.
+type progressReader struct {
+	r     io.Reader
+	w     io.Writer
+	size  int64
+	read  int64
+	last  time.Time
+}
+
+// maybeProgress wraps in with a progress bar when in is a regular file
+// and errOut is a terminal; otherwise it returns in unchanged.
+func maybeProgress(in io.Reader, errOut io.Writer) io.Reader {
+	f, ok := in.(*os.File)
+	ef, eok := errOut.(*os.File)
+	if !ok || !eok {
+		return in
+	}
+	st, err := f.Stat()
+	est, eerr := ef.Stat()
+	if err != nil || eerr != nil || !st.Mode().IsRegular() || est.Mode()&os.ModeCharDevice == 0 || st.Size() == 0 {
+		return in
+	}
+	return &progressReader{r: f, w: ef, size: st.Size()}
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.read += int64(n)
+	if now := time.Now(); now.Sub(p.last) > 200*time.Millisecond {
+		p.last = now
+		p.draw()
+	}
+	return n, err
+}
+
+func (p *progressReader) draw() {
+	const width = 30
+	frac := float64(p.read) / float64(p.size)
+	done := int(frac * width)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s / %s", strings.Repeat("=", done), strings.Repeat(" ", width-done),
+		frac*100, humanBytes(p.read), humanBytes(p.size))
+}
+
+func (p *progressReader) done() {
+	p.draw()
+	fmt.Fprintln(p.w)
+}

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestProduceConsume(t *testing.T) {
+	addr := newHerald(t)
+	ok(t, addr, "", "topic", "create", "events", "-p", "1")
+	r := ok(t, addr, "one\ntwo\n\nfour\n", "produce", "events", "--key", "k", "--header", "src=test")
+	golden(t, "produce_summary", normalize(r.errOut, addr))
+	ok(t, addr, "", "produce", "events", "--value", "five")
+
+	golden(t, "consume_text", ok(t, addr, "", "consume", "events").out)
+	golden(t, "consume_template", ok(t, addr, "", "consume", "events", "--format", `{{.Partition}}/{{.Offset}} {{.Key}}={{.Value}} {{range .Headers}}{{.Key}}:{{.Value}}{{end}}`).out)
+	golden(t, "consume_headers", ok(t, addr, "", "consume", "events", "--print-headers", "--from", "-2").out)
+	if got := ok(t, addr, "", "consume", "events", "--from", "1", "--count", "2").out; got != "two\n\n" {
+		t.Fatalf("--from 1 --count 2: %q", got)
+	}
+	if got := ok(t, addr, "", "consume", "events", "--from", "end").out; got != "" {
+		t.Fatalf("--from end: %q", got)
+	}
+
+	var recs []recordView
+	for _, line := range strings.Split(strings.TrimSpace(ok(t, addr, "", "consume", "events", "--format", "json").out), "\n") {
+		var v recordView
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		recs = append(recs, v)
+	}
+	if len(recs) != 5 || *recs[0].Value != "one" || *recs[0].Key != "k" || recs[0].Headers[0] != (recordHeader{"src", "test"}) || recs[4].Key != nil {
+		t.Fatalf("json records: %+v", recs)
+	}
+}
+
+func TestProduceJSON(t *testing.T) {
+	addr := newHerald(t)
+	ok(t, addr, "", "topic", "create", "j", "-p", "1")
+	in := `{"key":"a","value":"1","headers":{"h":"x"}}
+{"value":{"nested":[1, 2]},"timestamp":"2100-01-01T00:00:00Z"}
+{"key":"c","value":"3","headers":[{"key":"z","value":"1"},{"key":"a","value":"2"}]}
+`
+	ok(t, addr, in, "produce", "j", "--json")
+	golden(t, "consume_json", ok(t, addr, "", "consume", "j", "--format", `{{.Key}} {{.Value}} {{.Headers}}`).out)
+	if got := ok(t, addr, "", "consume", "j", "--from", "@2100-01-01T00:00:00Z", "--count", "1", "--format", "{{.Timestamp.UnixMilli}} {{.Value}}").out; got != "4102444800000 {\"nested\":[1,2]}\n" {
+		t.Fatalf("by time: %q", got)
+	}
+
+	bad := "{\"value\":\"ok\"}\n{not json\n{\"value\":\"after\"}\n{\"valeu\":\"typo\"}\n"
+	stderr := fails(t, addr, bad, "line 2: invalid JSON record", "produce", "j", "--json")
+	if !strings.Contains(stderr, "produced 1 records") {
+		t.Fatalf("stop: want the record before line 2 produced, stderr:\n%s", stderr)
+	}
+	r := ok(t, addr, bad, "produce", "j", "--json", "--on-error", "skip")
+	golden(t, "produce_skip", normalize(r.errOut, addr))
+}
+
+func TestProduceConsumeErrors(t *testing.T) {
+	addr := newHerald(t)
+	ok(t, addr, "", "topic", "create", "t", "-p", "1")
+	for _, tc := range []struct {
+		name string
+		args []string
+		exp  string
+	}{
+		{"produce unknown topic", []string{"produce", "nope", "--value", "x"}, `unknown topic "nope"`},
+		{"consume unknown topic", []string{"consume", "nope"}, `unknown topic "nope"`},
+		{"bad from", []string{"consume", "t", "--from", "yesterday"}, `invalid --from "yesterday"`},
+		{"bad from time", []string{"consume", "t", "--from", "@2024-13-45"}, `invalid time "2024-13-45"`},
+		{"bad count", []string{"consume", "t", "--count", "-1"}, "invalid --count -1"},
+		{"bad template", []string{"consume", "t", "--format", "{{.Nope}}"}, "invalid --format template"},
+		{"bad header", []string{"produce", "t", "--value", "x", "--header", "nokey"}, `invalid --header "nokey"`},
+		{"bad compression", []string{"produce", "t", "--value", "x", "--compression", "brotli"}, `unknown --compression "brotli"`},
+		{"bad on-error", []string{"produce", "t", "--json", "--on-error", "ignore"}, `invalid --on-error "ignore"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { fails(t, addr, "", tc.exp, tc.args...) })
+	}
+}
+
+// TestProduceConsumeFile writes 100k lines from a file and reads them
+// back byte for byte.
+func TestProduceConsumeFile(t *testing.T) {
+	addr := newHerald(t)
+	ok(t, addr, "", "topic", "create", "bulk", "-p", "1")
+	var buf bytes.Buffer
+	for i := range 100_000 {
+		fmt.Fprintf(&buf, "line %06d %s\t{\"i\":%d}\r\n", i, strings.Repeat("x", i%37), i)
+	}
+	path := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out, errOut bytes.Buffer
+	if code := Run(t.Context(), []string{"produce", "bulk", "--brokers", addr, "--compression", "lz4"}, f, &out, &errOut); code != 0 {
+		t.Fatalf("produce: exit %d: %s", code, errOut.String())
+	}
+	got := ok(t, addr, "", "consume", "bulk", "--from", "beginning", "--count", "100000", "--format", "{{.Value}}").out
+	if got != buf.String() {
+		t.Fatalf("consumed %d bytes, produced %d: not identical", len(got), buf.Len())
+	}
+}
