@@ -181,10 +181,10 @@ func runConsume(cmd *cobra.Command, c *conn, f *consumeFlags, topics []string) e
 		return err
 	}
 	defer meta.Close()
-	if err := checkTopics(ctx, meta, topics...); err != nil {
+	adm := kadm.NewClient(meta)
+	if err := checkTopics(ctx, adm, topics...); err != nil {
 		return err
 	}
-	adm := kadm.NewClient(meta)
 	starts, ends, err := listBounds(ctx, adm, topics)
 	if err != nil {
 		return err

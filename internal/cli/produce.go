@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -126,7 +127,7 @@ func runProduce(cmd *cobra.Command, c *conn, f *produceFlags, topic string) erro
 		return err
 	}
 	defer cl.Close()
-	if err := checkTopics(cmd.Context(), cl, topic); err != nil {
+	if err := checkTopics(cmd.Context(), kadm.NewClient(cl), topic); err != nil {
 		return err
 	}
 	p := &producer{cl: cl, topic: topic, f: f, headers: headers, start: time.Now()}
@@ -154,11 +155,11 @@ type producer struct {
 	start   time.Time
 	skipped int
 
-	mu      sync.Mutex
-	ok      int
-	bytes   int64
-	failed  int
-	err     error // the first produce error
+	mu     sync.Mutex
+	ok     int
+	bytes  int64
+	failed int
+	err    error // the first produce error
 }
 
 func (p *producer) record(value []byte) *kgo.Record {
@@ -398,11 +399,11 @@ func humanBytes(n int64) string {
 // progressReader draws a progress bar on a terminal while a regular file
 // is read.
 type progressReader struct {
-	r     io.Reader
-	w     io.Writer
-	size  int64
-	read  int64
-	last  time.Time
+	r    io.Reader
+	w    io.Writer
+	size int64
+	read int64
+	last time.Time
 }
 
 // maybeProgress wraps in with a progress bar when in is a regular file

@@ -2,6 +2,5 @@ package cli
 
 import "github.com/spf13/cobra"
 
-func newGroupCmd() *cobra.Command   { return &cobra.Command{Use: "group", Hidden: true} }
 func newClusterCmd() *cobra.Command { return &cobra.Command{Use: "cluster", Hidden: true} }
 func newDLQCmd() *cobra.Command     { return &cobra.Command{Use: "dlq", Hidden: true} }

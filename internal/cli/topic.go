@@ -194,11 +194,11 @@ func newTopicListCmd(c *conn) *cobra.Command {
 
 // topicDescription is everything `topic describe` shows about a topic.
 type topicDescription struct {
-	Name       string               `json:"name" yaml:"name"`
-	ID         string               `json:"id" yaml:"id"`
-	Internal   bool                 `json:"internal" yaml:"internal"`
-	Partitions []partitionDesc      `json:"partitions" yaml:"partitions"`
-	Configs    []configDescription  `json:"configs" yaml:"configs"`
+	Name       string              `json:"name" yaml:"name"`
+	ID         string              `json:"id" yaml:"id"`
+	Internal   bool                `json:"internal" yaml:"internal"`
+	Partitions []partitionDesc     `json:"partitions" yaml:"partitions"`
+	Configs    []configDescription `json:"configs" yaml:"configs"`
 }
 
 type partitionDesc struct {
@@ -458,10 +458,10 @@ func newTopicAddPartitionsCmd(c *conn) *cobra.Command {
 		format string
 	)
 	cmd := &cobra.Command{
-		Use:   "add-partitions TOPIC...",
-		Short: "Add partitions to topics",
+		Use:     "add-partitions TOPIC...",
+		Short:   "Add partitions to topics",
 		Example: `  herald topic add-partitions orders --num 3`,
-		Args: cobra.MinimumNArgs(1),
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, topics []string) error {
 			if err := checkFormat(format); err != nil {
 				return err

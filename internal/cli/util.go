@@ -9,14 +9,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // checkTopics returns an error naming the first topic the cluster does
 // not have. Commands check up front so that a typo fails at once with a
 // clear message instead of after the client's retries.
-func checkTopics(ctx context.Context, cl *kgo.Client, topics ...string) error {
-	tds, err := kadm.NewClient(cl).ListTopicsWithInternal(ctx, topics...)
+func checkTopics(ctx context.Context, adm *kadm.Client, topics ...string) error {
+	tds, err := adm.ListTopicsWithInternal(ctx, topics...)
 	if err != nil {
 		return fmt.Errorf("look up topics: %w", err)
 	}
