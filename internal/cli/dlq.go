@@ -13,8 +13,8 @@ import (
 func newDLQCmd() *cobra.Command {
 	c := &conn{}
 	cmd := &cobra.Command{
-		Use:   "dlq",
-		Short: "Work with dead-letter topics written by the pubsub SDK",
+		Use:     "dlq",
+		Short:   "Work with dead-letter topics written by the pubsub SDK",
 		Example: `  herald dlq redrive orders.dlq --group orders-redrive`,
 	}
 	addConnFlags(cmd, c, true)
