@@ -51,7 +51,14 @@ func init() {
 		{key: 19, min: 0, max: 7, handle: handleCreateTopics},
 		{key: 20, min: 0, max: 6, handle: handleDeleteTopics},
 		{key: 21, min: 0, max: 2, handle: handleDeleteRecords},
+		{key: 22, min: 0, max: 5, handle: handleInitProducerID},
 		{key: 23, min: 0, max: 4, handle: handleOffsetForLeaderEpoch},
+		// Transactions: up to the versions before KIP-890 part 2
+		// (transaction.version 2 is not offered as a feature).
+		{key: 24, min: 0, max: 4, handle: handleAddPartitionsToTxn},
+		{key: 25, min: 0, max: 4, handle: handleAddOffsetsToTxn},
+		{key: 26, min: 0, max: 4, handle: handleEndTxn},
+		{key: 28, min: 0, max: 4, handle: handleTxnOffsetCommit},
 		{key: 32, min: 0, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
@@ -60,6 +67,8 @@ func init() {
 		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
 		{key: 60, min: 0, max: 2, handle: handleDescribeCluster},
+		{key: 65, min: 0, max: 0, handle: handleDescribeTransactions},
+		{key: 66, min: 0, max: 2, handle: handleListTransactions},
 		{key: 68, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},
 		{key: 69, min: 0, max: 1, handle: handleConsumerGroupDescribe},
 	}
@@ -136,7 +145,7 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 		}
 	}()
 	if r.kreq == nil { // ApiVersions at a version we do not know
-		p.resp = unsupportedApiVersions()
+		p.resp = unsupportedApiVersions(s)
 		return p
 	}
 	resp, err := apiTable[r.key].handle(s, r)

@@ -16,8 +16,8 @@ const (
 )
 
 // handleListOffsets answers earliest, latest, max-timestamp and
-// by-timestamp lookups. Latest is the high watermark, for read_committed
-// too until transactions exist.
+// by-timestamp lookups. Latest is the high watermark, or the last stable
+// offset for read_committed.
 func handleListOffsets(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
@@ -31,6 +31,12 @@ func handleListOffsets(s *Server, r *request) (kmsg.Response, error) {
 		ot.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			ot.Partitions[j] = listOffset(t, &rt.Partitions[j])
+			if op := &ot.Partitions[j]; req.IsolationLevel == readCommitted && rt.Partitions[j].Timestamp == listLatest &&
+				op.ErrorCode == 0 && s.prod != nil {
+				lso, err := s.prod.LastStable(t.Partition(op.Partition))
+				op.Offset = min(lso, op.Offset)
+				op.ErrorCode, _ = broker.Code(err)
+			}
 		}
 	}
 	return resp, nil

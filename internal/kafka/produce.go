@@ -124,7 +124,7 @@ func (s *Server) producePartition(t *broker.Topic, rp *kmsg.ProduceRequestTopicP
 		op.ErrorCode = kerr.InvalidRequiredAcks.Code
 		return durableWait{}, false
 	}
-	res, logAppendTime, err := p.Append(rp.Records, now)
+	res, logAppendTime, err := s.append(p, rp.Records, now)
 	if err != nil {
 		op.ErrorCode, op.ErrorMessage = broker.Code(err)
 		op.BaseOffset = -1
@@ -135,4 +135,16 @@ func (s *Server) producePartition(t *broker.Topic, rp *kmsg.ProduceRequestTopicP
 		return durableWait{p: p, res: res, out: op}, true
 	}
 	return durableWait{}, false
+}
+
+// append appends through the producer state (sequence checks, duplicate
+// answers, transactions) when the server has one. A duplicate answers
+// with the original batch's offsets; its wait covers the original's
+// fsync.
+func (s *Server) append(p *broker.Partition, b []byte, now time.Time) (hlog.AppendResult, int64, error) {
+	if s.prod == nil {
+		return p.Append(b, now)
+	}
+	a, err := s.prod.Append(p, b, now)
+	return a.Res, a.LogAppendTime, err
 }

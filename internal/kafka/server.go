@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
+	"github.com/heraldhq/herald/internal/txn"
 )
 
 // Defaults for Config.
@@ -28,8 +29,13 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	Broker          *broker.Broker
-	Groups          *group.Coordinator // nil: group requests answer COORDINATOR_NOT_AVAILABLE
+	Broker *broker.Broker
+	Groups *group.Coordinator // nil: group requests answer COORDINATOR_NOT_AVAILABLE
+	// Txn is the transaction coordinator and Producers the producer state
+	// of the partitions; nil: transactional requests answer
+	// COORDINATOR_NOT_AVAILABLE and produce does no sequence checks.
+	Txn             *txn.Coordinator
+	Producers       *txn.Manager
 	Logger          *slog.Logger
 	MaxConnections  int   // connections beyond this are closed at accept; default 4096
 	MaxRequestBytes int32 // frames above this close the connection; default 100 MiB
@@ -45,6 +51,8 @@ type Server struct {
 	cfg    Config
 	b      *broker.Broker
 	groups *group.Coordinator
+	txn    *txn.Coordinator
+	prod   *txn.Manager
 	logger *slog.Logger
 
 	// die is closed by Close: long polls answer at once, readers stop.
@@ -73,7 +81,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait}
+	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, prod: cfg.Producers, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }

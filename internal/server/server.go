@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
+	"github.com/heraldhq/herald/internal/txn"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -42,6 +43,9 @@ type Config struct {
 	// heartbeat interval, offset retention); zero values take Kafka's
 	// defaults.
 	Groups group.CoordinatorConfig
+	// Txn configures the transaction coordinator (timeouts); Broker,
+	// Groups and Producers are filled in by New.
+	Txn    txn.Config
 	Logger *slog.Logger
 }
 
@@ -64,6 +68,8 @@ type Server struct {
 	logger *slog.Logger
 	b      *broker.Broker
 	g      *group.Coordinator
+	pm     *txn.Manager
+	tc     *txn.Coordinator
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -101,7 +107,16 @@ func New(cfg Config) (*Server, error) {
 		b.Close()
 		return nil, fmt.Errorf("open group coordinator: %w", err)
 	}
-	return &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g}, nil
+	pm := txn.NewManager(txn.ManagerConfig{Logger: cfg.Logger})
+	tcfg := cfg.Txn
+	tcfg.Broker, tcfg.Groups, tcfg.Producers, tcfg.Logger = b, g, pm, cfg.Logger
+	tc, err := txn.Open(tcfg)
+	if err != nil {
+		g.Close()
+		b.Close()
+		return nil, fmt.Errorf("open transaction coordinator: %w", err)
+	}
+	return &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc}, nil
 }
 
 // Start listens and serves in the background.
@@ -124,6 +139,8 @@ func (s *Server) Start() error {
 	s.k = kafka.New(kafka.Config{
 		Broker:          s.b,
 		Groups:          s.g,
+		Txn:             s.tc,
+		Producers:       s.pm,
 		Logger:          s.logger,
 		MaxConnections:  s.cfg.MaxConnections,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
@@ -206,6 +223,8 @@ func (s *Server) Close() error {
 		errs = append(errs, k.Close())
 		<-served
 	}
+	s.tc.Close()
+	s.pm.Close() // snapshots producer state; before the logs close
 	s.g.Close()
 	errs = append(errs, s.b.Sync(), s.b.Close())
 	s.logger.Info("herald stopped", "data_dir", s.cfg.DataDir)

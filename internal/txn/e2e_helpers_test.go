@@ -1,0 +1,120 @@
+package txn_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/server"
+)
+
+func newBroker(t testing.TB, opts ...heraldtest.Option) *heraldtest.Broker {
+	opts = append([]heraldtest.Option{heraldtest.WithConfig(func(c *server.Config) {
+		c.Txn.AbortCheck = 200 * time.Millisecond
+	})}, opts...)
+	return heraldtest.NewBroker(t, opts...)
+}
+
+func newClient(t testing.TB, b *heraldtest.Broker, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func createTopic(t testing.TB, b *heraldtest.Broker, name string, partitions int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, b))
+	if _, err := adm.CreateTopic(ctx, partitions, 1, nil, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAll reads topic from the start to its end offsets (as the isolation
+// level sees them) and returns the records.
+func readAll(t testing.TB, b *heraldtest.Broker, topic string, committed bool) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	adm := kadm.NewClient(newClient(t, b))
+	var ends kadm.ListedOffsets
+	var err error
+	if committed {
+		ends, err = adm.ListCommittedOffsets(ctx, topic)
+	} else {
+		ends, err = adm.ListEndOffsets(ctx, topic)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	defer cl.Close()
+	done := func(pos map[int32]int64) bool {
+		ok := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if pos[o.Partition] < o.Offset {
+				ok = false
+			}
+		})
+		return ok
+	}
+	pos := map[int32]int64{}
+	var out []*kgo.Record
+	for !done(pos) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: %d records, positions %v, want %v", topic, len(out), pos, ends)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Logf("fetch %s[%d]: %v", tp, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, r)
+		})
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			// Markers and aborted batches advance the position too.
+			if p.HighWatermark >= 0 {
+				if committed {
+					pos[p.Partition] = max(pos[p.Partition], p.LastStableOffset)
+				} else {
+					pos[p.Partition] = max(pos[p.Partition], p.HighWatermark)
+				}
+			}
+			for _, r := range p.Records {
+				pos[p.Partition] = max(pos[p.Partition], r.Offset+1)
+			}
+		})
+	}
+	return out
+}
+
+func values(rs []*kgo.Record) map[string]int {
+	m := map[string]int{}
+	for _, r := range rs {
+		m[string(r.Value)]++
+	}
+	return m
+}
+
+func dups(m map[string]int) []string {
+	var out []string
+	for k, n := range m {
+		if n > 1 {
+			out = append(out, fmt.Sprintf("%s x%d", k, n))
+		}
+	}
+	return out
+}

@@ -1,0 +1,332 @@
+package txn
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/heraldhq/herald/internal/broker"
+	hlog "github.com/heraldhq/herald/internal/log"
+	"github.com/heraldhq/herald/internal/records"
+	"github.com/heraldhq/herald/internal/vfs"
+)
+
+// Verifier says whether producer pid at epoch has partition in its ongoing
+// transaction. The coordinator provides it, so that a transactional batch
+// for a partition the coordinator does not know of (a zombie, or a
+// producer whose transaction was aborted) is refused instead of opening a
+// transaction no marker will ever close.
+type Verifier func(pid int64, epoch int16, topic string, partition int32) *kerr.Error
+
+// Manager keeps the producer state of every partition: sequence numbers
+// for idempotence, open transactions, the last stable offset and the
+// aborted transactions. A partition's state is loaded on first use from
+// its snapshot and the log after it. All methods are safe for concurrent
+// use.
+//
+// Lock order: Manager.mu, then a partition's mu, then the partition log's
+// locks. Log appends run under a partition's mu (they do not fsync);
+// WaitDurable never does.
+type Manager struct {
+	fs     vfs.FS
+	logger *slog.Logger
+	now    func() time.Time
+	verify Verifier
+
+	mu struct {
+		sync.Mutex
+		parts  map[*broker.Partition]*partState
+		closed bool
+	}
+}
+
+// partState is one partition's state and the lock that orders its checks
+// with its appends.
+type partState struct {
+	p  *broker.Partition
+	mu sync.Mutex
+	// Guarded by mu.
+	st     *state // nil until loaded
+	segs   int    // segment count at the last append, to notice rolls
+	failed error  // the load failed; every use reports it
+}
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	FS     vfs.FS // default vfs.Default
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// NewManager returns an empty manager; states load on first use.
+func NewManager(cfg ManagerConfig) *Manager {
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Manager{fs: cfg.FS, logger: cfg.Logger, now: cfg.Now}
+	m.mu.parts = map[*broker.Partition]*partState{}
+	return m
+}
+
+// SetVerifier installs the coordinator's check for transactional batches.
+// It must be called before the manager is used.
+func (m *Manager) SetVerifier(v Verifier) { m.verify = v }
+
+// lock returns p's state, loaded, with its mu held.
+func (m *Manager) lock(p *broker.Partition) (*partState, error) {
+	m.mu.Lock()
+	ps := m.mu.parts[p]
+	if ps == nil {
+		ps = &partState{p: p}
+		m.mu.parts[p] = ps
+	}
+	m.mu.Unlock()
+	ps.mu.Lock()
+	if ps.st == nil && ps.failed == nil {
+		ps.st, ps.failed = m.load(p)
+		ps.segs = p.Log.Segments()
+	}
+	if ps.failed != nil {
+		ps.mu.Unlock()
+		return nil, ps.failed
+	}
+	return ps, nil
+}
+
+// Appended is the outcome of Append.
+type Appended struct {
+	Res           hlog.AppendResult
+	LogAppendTime int64 // -1 unless the topic uses LogAppendTime
+	// Duplicate is set when the batch repeated one already in the log:
+	// Res is the original's, and nothing was appended.
+	Duplicate bool
+}
+
+// Append checks a produced batch's producer id, epoch and sequence, and
+// appends it unless it is a duplicate or refused (see state.check). The
+// caller waits for durability with Log.WaitDurable(Res) as for
+// broker.Partition.Append. Errors are *broker.Error or kerr errors.
+func (m *Manager) Append(p *broker.Partition, b []byte, now time.Time) (Appended, error) {
+	if len(b) < records.HeaderSize || records.Header(b).ProducerID() < 0 {
+		res, lat, err := p.Append(b, now)
+		return Appended{Res: res, LogAppendTime: lat}, err
+	}
+	ps, err := m.lock(p)
+	if err != nil {
+		return Appended{}, err
+	}
+	defer ps.mu.Unlock()
+	h := records.Header(b)
+	dup, kerrv := ps.st.check(h)
+	if kerrv != nil {
+		return Appended{}, kerrv
+	}
+	if dup != nil && records.CheckCRC(b) {
+		res := dup.res
+		res.BaseOffset, res.LastOffset = dup.firstOffset, dup.lastOffset
+		res.LogStartOffset = p.Log.LogStartOffset()
+		return Appended{Res: res, LogAppendTime: -1, Duplicate: true}, nil
+	}
+	if h.IsTransactional() && m.verify != nil {
+		if pr := ps.st.producers[h.ProducerID()]; pr == nil || pr.txnFirst < 0 || h.ProducerEpoch() != pr.epoch {
+			if err := m.verify(h.ProducerID(), h.ProducerEpoch(), p.Topic.Name, p.Index); err != nil {
+				return Appended{}, err
+			}
+		}
+	}
+	res, lat, err := p.Append(b, now)
+	if err != nil {
+		return Appended{}, err
+	}
+	ps.st.apply(records.Header(b), res)
+	m.maybeSnapshotLocked(ps, res.LastOffset+1)
+	return Appended{Res: res, LogAppendTime: lat}, nil
+}
+
+// maybeSnapshotLocked writes the snapshot when the log has rolled a
+// segment since the last append, so recovery scans at most about one
+// segment. ps.mu must be held.
+func (m *Manager) maybeSnapshotLocked(ps *partState, offset int64) {
+	n := ps.p.Log.Segments()
+	if n == ps.segs {
+		return
+	}
+	ps.segs = n
+	m.snapshotLocked(ps, offset)
+}
+
+// snapshotLocked writes ps's snapshot as of offset. ps.mu must be held.
+func (m *Manager) snapshotLocked(ps *partState, offset int64) {
+	if err := writeSnapshot(m.fs, ps.p.Log.Dir(), encodeSnapshot(ps.st, offset)); err != nil {
+		m.logger.Warn("write producer snapshot; recovery will scan further", "topic", ps.p.Topic.Name,
+			"partition", ps.p.Index, "err", err)
+	}
+}
+
+// Control record types, in the key of a control record. Part of the wire
+// format; do not change.
+const (
+	markerAbort  = 0
+	markerCommit = 1
+)
+
+// controlBatch builds a transaction marker: one control record whose key
+// is version int16 (0) | type int16 and whose value is version int16 (0) |
+// coordinator epoch int32.
+func controlBatch(pid int64, epoch int16, commit bool, coordEpoch int32, nowMs int64) []byte {
+	key := make([]byte, 4)
+	if commit {
+		binary.BigEndian.PutUint16(key[2:], markerCommit)
+	}
+	val := binary.BigEndian.AppendUint32(make([]byte, 2), uint32(coordEpoch))
+	return records.BuildBatch(records.BatchSpec{
+		Attributes:    records.AttrControl | records.AttrTransactional,
+		BaseTimestamp: nowMs, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
+	}, records.Record{Key: key, Value: val})
+}
+
+// WriteMarker appends a commit or abort marker for pid to p and records
+// it; the caller waits for durability with p.Log.WaitDurable(res). A
+// marker from an epoch older than p has seen is refused (PRODUCER_FENCED).
+func (m *Manager) WriteMarker(p *broker.Partition, pid int64, epoch int16, commit bool, coordEpoch int32) (hlog.AppendResult, error) {
+	ps, err := m.lock(p)
+	if err != nil {
+		return hlog.AppendResult{}, err
+	}
+	defer ps.mu.Unlock()
+	if kerrv := ps.st.checkMarker(pid, epoch); kerrv != nil {
+		return hlog.AppendResult{}, kerrv
+	}
+	res, err := p.Log.AppendNoWait(controlBatch(pid, epoch, commit, coordEpoch, m.now().UnixMilli()))
+	if err != nil {
+		return res, err
+	}
+	ps.st.applyMarker(pid, epoch, commit, res.BaseOffset)
+	m.maybeSnapshotLocked(ps, res.LastOffset+1)
+	return res, nil
+}
+
+// LastStable returns p's last stable offset (never above the high
+// watermark), for read_committed reads and ListOffsets.
+func (m *Manager) LastStable(p *broker.Partition) (int64, error) {
+	ps, err := m.lock(p)
+	if err != nil {
+		return 0, err
+	}
+	defer ps.mu.Unlock()
+	return ps.st.lso(p.Log.HighWatermark()), nil
+}
+
+// Aborted returns p's aborted transactions that overlap [from, to).
+func (m *Manager) Aborted(p *broker.Partition, from, to int64) ([]AbortedTxn, error) {
+	ps, err := m.lock(p)
+	if err != nil {
+		return nil, err
+	}
+	defer ps.mu.Unlock()
+	ps.st.trimAborted(p.Log.LogStartOffset())
+	return ps.st.abortedIn(from, to), nil
+}
+
+// Close writes a snapshot of every loaded partition as of its log end, so
+// the next start scans nothing. The broker closes the logs afterwards.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	if m.mu.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.mu.closed = true
+	parts := make([]*partState, 0, len(m.mu.parts))
+	for _, ps := range m.mu.parts {
+		parts = append(parts, ps)
+	}
+	m.mu.Unlock()
+	for _, ps := range parts {
+		ps.mu.Lock()
+		if ps.st != nil && ps.p.Topic.Partition(ps.p.Index) == ps.p {
+			m.snapshotLocked(ps, ps.p.Log.LogEndOffset())
+		}
+		ps.mu.Unlock()
+	}
+}
+
+// load rebuilds p's state: the snapshot if it is sound, then every batch
+// header after it. Only the control records are decoded.
+func (m *Manager) load(p *broker.Partition) (*state, error) {
+	l := p.Log
+	st, from := newState(), l.LogStartOffset()
+	data, err := readSnapshot(m.fs, l.Dir())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		m.logger.Warn("read producer snapshot; scanning the log", "dir", l.Dir(), "err", err)
+	default:
+		s, off, derr := decodeSnapshot(data)
+		switch {
+		case derr != nil:
+			m.logger.Warn("producer snapshot is damaged; scanning the log", "dir", l.Dir())
+		case off > l.LogEndOffset():
+			m.logger.Warn("producer snapshot is past the log end; scanning the log", "dir", l.Dir(),
+				"snapshot", off, "log_end", l.LogEndOffset())
+		default:
+			st, from = s, max(off, from)
+		}
+	}
+	if err := scanLog(l, from, st); err != nil {
+		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	st.trimAborted(l.LogStartOffset())
+	return st, nil
+}
+
+// scanLog applies every batch from offset on to st.
+func scanLog(l *hlog.Log, off int64, st *state) error {
+	var buf, scratch []byte
+	for {
+		var err error
+		buf, err = l.Read(buf[:0], off, 1<<20, true)
+		if err != nil {
+			return err
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		for b := buf; len(b) >= records.HeaderSize; {
+			size, ok := records.PeekSize(b)
+			if !ok || size > len(b) {
+				break
+			}
+			batch := b[:size]
+			b = b[size:]
+			h := records.Header(batch)
+			off = h.LastOffset() + 1
+			if !h.IsControl() {
+				st.apply(h, hlog.AppendResult{})
+				continue
+			}
+			var it records.Iter
+			it, scratch, err = records.Decode(batch, scratch)
+			if err != nil {
+				return err
+			}
+			if it.Next() {
+				if k := it.Record().Key; len(k) >= 4 {
+					st.applyMarker(h.ProducerID(), h.ProducerEpoch(), binary.BigEndian.Uint16(k[2:]) == markerCommit, h.BaseOffset())
+				}
+			}
+		}
+	}
+}
