@@ -18,7 +18,15 @@ func kafkaGoClient() client {
 		caps:       caps{binary: true, nullKeys: true, nullValues: true, recordHeaders: true, timestamps: true},
 		readsNulls: false,
 		open: func(t testing.TB, tg target) session {
-			s := &kafkaGoSession{t: t, tg: tg, writers: make(map[codec]*kafka.Writer)}
+			s := &kafkaGoSession{
+				t:       t,
+				tg:      tg,
+				writers: make(map[codec]*kafka.Writer),
+				// Not kafka.DefaultTransport: it caches metadata per
+				// address for the whole process, so a topic created
+				// after an earlier test looked it up stays unknown.
+				transport: &kafka.Transport{},
+			}
 			t.Cleanup(s.close)
 			return s
 		},
@@ -26,15 +34,17 @@ func kafkaGoClient() client {
 }
 
 type kafkaGoSession struct {
-	t       testing.TB
-	tg      target
-	writers map[codec]*kafka.Writer
+	t         testing.TB
+	tg        target
+	writers   map[codec]*kafka.Writer
+	transport *kafka.Transport
 }
 
 func (s *kafkaGoSession) close() {
 	for _, w := range s.writers {
 		_ = w.Close()
 	}
+	s.transport.CloseIdleConnections()
 }
 
 func kafkaGoCodec(c codec) compress.Compression {
@@ -59,7 +69,8 @@ func (s *kafkaGoSession) writer(c codec) *kafka.Writer {
 		return w
 	}
 	w := &kafka.Writer{
-		Addr: kafka.TCP(s.tg.seeds...),
+		Addr:      kafka.TCP(s.tg.seeds...),
+		Transport: s.transport,
 		Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int {
 			return m.Partition
 		}),
@@ -127,7 +138,7 @@ func (s *kafkaGoSession) consume(ctx context.Context, topic string, partition in
 }
 
 func (s *kafkaGoSession) createTopic(ctx context.Context, topic string, partitions int32) error {
-	cl := &kafka.Client{Addr: kafka.TCP(s.tg.seeds...)}
+	cl := &kafka.Client{Addr: kafka.TCP(s.tg.seeds...), Transport: s.transport}
 	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{
 		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1}},
 	})
@@ -138,7 +149,7 @@ func (s *kafkaGoSession) createTopic(ctx context.Context, topic string, partitio
 }
 
 func (s *kafkaGoSession) partitions(ctx context.Context, topic string) ([]int32, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(s.tg.seeds...)}
+	cl := &kafka.Client{Addr: kafka.TCP(s.tg.seeds...), Transport: s.transport}
 	resp, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, err

@@ -63,72 +63,77 @@ func TestMessageTooLarge(t *testing.T) {
 // for a topic that does not exist is UNKNOWN_TOPIC_OR_PARTITION and creates
 // nothing; with it on, producing creates the topic.
 func TestUnknownTopic(t *testing.T) {
-	t.Run("auto-create-off", func(t *testing.T) {
-		tg := startBroker(t, withAutoCreate(false))
-		if tg.autoCreate != autoCreateOff {
-			t.Skipf("%s cannot be started with auto.create.topics.enable=false", tg.name)
-		}
-		topic := topicName(t)
-		t.Run("metadata", func(t *testing.T) {
-			if code := metadataCode(t, tg, topic); code != kerr.UnknownTopicOrPartition.Code {
-				t.Errorf("metadata (allow_auto_topic_creation=true) for %s: error code %d, want UNKNOWN_TOPIC_OR_PARTITION (3)", topic, code)
-			}
-		})
-		t.Run("franz-go", func(t *testing.T) {
-			cl := newKgo(t, tg, kgo.UnknownTopicRetries(2))
-			err := cl.ProduceSync(testCtx(t, 20*time.Second), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
-			if !errors.Is(err, kerr.UnknownTopicOrPartition) {
-				t.Errorf("produce to %s: %v, want UNKNOWN_TOPIC_OR_PARTITION", topic, err)
-			}
-		})
-		t.Run("sarama", func(t *testing.T) {
-			cfg := saramaConfig(codecNone)
-			cfg.Metadata.Retry.Max = 2
-			cfg.Producer.Retry.Max = 2
-			p, err := sarama.NewSyncProducer(tg.seeds, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("v")})
-			if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-				t.Errorf("produce to %s: %v, want UNKNOWN_TOPIC_OR_PARTITION", topic, err)
-			}
-		})
-		t.Run("kafka-go", func(t *testing.T) {
-			s := kafkaGoClient().open(t, tg).(*kafkaGoSession)
-			w := s.writer(codecNone)
-			w.MaxAttempts = 2
-			err := w.WriteMessages(testCtx(t, 20*time.Second), kafka.Message{Topic: topic, Value: []byte("v")})
-			if code := s.errorCode(err); code != kerr.UnknownTopicOrPartition.Code {
-				t.Errorf("produce to %s: %v (code %d), want UNKNOWN_TOPIC_OR_PARTITION (3)", topic, err, code)
-			}
-		})
-		if tds, err := newAdmin(t, tg).ListTopics(testCtx(t, 10*time.Second), topic); err != nil || tds[topic].Err == nil {
-			t.Errorf("after the refused produce requests, metadata for %s: %v, %+v; want UNKNOWN_TOPIC_OR_PARTITION", topic, err, tds[topic])
+	t.Run("auto-create-off", testAutoCreateOff)
+	t.Run("auto-create-on", testAutoCreateOn)
+}
+
+func testAutoCreateOff(t *testing.T) {
+	tg := startBroker(t, withAutoCreate(false))
+	if tg.autoCreate != autoCreateOff {
+		t.Skipf("%s cannot be started with auto.create.topics.enable=false", tg.name)
+	}
+	topic := topicName(t)
+	const want = "want UNKNOWN_TOPIC_OR_PARTITION (3)"
+	t.Run("metadata", func(t *testing.T) {
+		if code := metadataCode(t, tg, topic); code != kerr.UnknownTopicOrPartition.Code {
+			t.Errorf("metadata (allow_auto_topic_creation=true) for %s: error code %d, %s", topic, code, want)
 		}
 	})
-	t.Run("auto-create-on", func(t *testing.T) {
-		tg := startBroker(t, withAutoCreate(true))
-		if tg.autoCreate != autoCreateOn {
-			t.Skipf("%s cannot be started with auto.create.topics.enable=true", tg.name)
-		}
-		topic := topicName(t)
-		if tg.external {
-			t.Cleanup(func() { deleteTopic(t, tg, topic) })
-		}
-		cl := newKgo(t, tg, kgo.AllowAutoTopicCreation())
-		if err := cl.ProduceSync(testCtx(t, 20*time.Second), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr(); err != nil {
-			t.Fatalf("produce to %s with auto-create on: %v", topic, err)
-		}
-		var total int64
-		for _, end := range endOffsets(t, tg, topic) {
-			total += end
-		}
-		if total != 1 {
-			t.Errorf("auto-created %s holds %d records, want 1", topic, total)
+	t.Run("franz-go", func(t *testing.T) {
+		cl := newKgo(t, tg, kgo.UnknownTopicRetries(2))
+		err := cl.ProduceSync(testCtx(t, 20*time.Second), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			t.Errorf("produce to %s: %v, %s", topic, err, want)
 		}
 	})
+	t.Run("sarama", func(t *testing.T) {
+		cfg := saramaConfig(codecNone)
+		cfg.Metadata.Retry.Max = 2
+		cfg.Producer.Retry.Max = 2
+		p, err := sarama.NewSyncProducer(tg.seeds, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("v")})
+		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			t.Errorf("produce to %s: %v, %s", topic, err, want)
+		}
+	})
+	t.Run("kafka-go", func(t *testing.T) {
+		s := kafkaGoClient().open(t, tg).(*kafkaGoSession)
+		w := s.writer(codecNone)
+		w.MaxAttempts = 2
+		err := w.WriteMessages(testCtx(t, 20*time.Second), kafka.Message{Topic: topic, Value: []byte("v")})
+		if code := s.errorCode(err); code != kerr.UnknownTopicOrPartition.Code {
+			t.Errorf("produce to %s: %v (code %d), %s", topic, err, code, want)
+		}
+	})
+	if code := metadataCode(t, tg, topic); code != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("after the refused requests, metadata for %s: error code %d, %s", topic, code, want)
+	}
+}
+
+func testAutoCreateOn(t *testing.T) {
+	tg := startBroker(t, withAutoCreate(true))
+	if tg.autoCreate != autoCreateOn {
+		t.Skipf("%s cannot be started with auto.create.topics.enable=true", tg.name)
+	}
+	topic := topicName(t)
+	if tg.external {
+		t.Cleanup(func() { deleteTopic(t, tg, topic) })
+	}
+	cl := newKgo(t, tg, kgo.AllowAutoTopicCreation())
+	if err := cl.ProduceSync(testCtx(t, 20*time.Second), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("produce to %s with auto-create on: %v", topic, err)
+	}
+	var total int64
+	for _, end := range endOffsets(t, tg, topic) {
+		total += end
+	}
+	if total != 1 {
+		t.Errorf("auto-created %s holds %d records, want 1", topic, total)
+	}
 }
 
 // metadataCode asks for topic's metadata with allow_auto_topic_creation
