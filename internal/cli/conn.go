@@ -25,7 +25,6 @@ const brokersEnv = "HERALD_BROKERS"
 // a cluster.
 type conn struct {
 	brokers []string
-	flag    *cobra.Command // the command holding --brokers, to see if it was set
 }
 
 // addConnFlags registers --brokers on cmd. persistent makes it apply to

@@ -78,6 +78,7 @@ func TestProduceConsumeErrors(t *testing.T) {
 		{"bad template", []string{"consume", "t", "--format", "{{.Nope}}"}, "invalid --format template"},
 		{"bad header", []string{"produce", "t", "--value", "x", "--header", "nokey"}, `invalid --header "nokey"`},
 		{"bad compression", []string{"produce", "t", "--value", "x", "--compression", "brotli"}, `unknown --compression "brotli"`},
+		{"partition out of range", []string{"produce", "t", "--value", "x", "--partition", "7"}, "1 records failed"},
 		{"bad on-error", []string{"produce", "t", "--json", "--on-error", "ignore"}, `invalid --on-error "ignore"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { fails(t, addr, "", tc.exp, tc.args...) })

@@ -120,6 +120,55 @@ func (r *request) later(fn func() kmsg.Response) {
 	})
 }
 
+// commitInOrder is later for an OffsetCommit: fn runs once the
+// connection's earlier commits are answered, so commits are applied in
+// request order, as Kafka applies them. Walkthrough of what goes wrong
+// otherwise: sarama's ConsumeClaim goroutines each commit, and its offset
+// manager sends a commit without waiting for the previous answer, so a
+// connection carries C1 {p: 5} then C2 {p: 6}; run concurrently, C2 is
+// applied, then C1 sets p back to 5; sarama takes C2's answer as p = 6
+// committed and never commits p again; the next owner of p starts at 5
+// and processes record 5 a second time after a clean handover.
+func (r *request) commitInOrder(fn func() kmsg.Response) {
+	prev, done := r.c.lastCommit, make(chan struct{})
+	r.c.lastCommit = done
+	r.later(func() kmsg.Response {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		return fn()
+	})
+}
+
+// afterCommits is later, with fn run once the OffsetCommits read before
+// this request on the connection are answered: a client that pipelines
+// a commit and then a JoinGroup, SyncGroup, LeaveGroup or OffsetFetch
+// sees the commit applied, as with Kafka.
+func (r *request) afterCommits(fn func() kmsg.Response) {
+	prev := r.c.lastCommit
+	r.later(func() kmsg.Response {
+		if prev != nil {
+			<-prev
+		}
+		return fn()
+	})
+}
+
+// commitsPending reports whether an OffsetCommit read earlier on the
+// connection is not answered yet.
+func (r *request) commitsPending() bool {
+	if r.c.lastCommit == nil {
+		return false
+	}
+	select {
+	case <-r.c.lastCommit:
+		return false
+	default:
+		return true
+	}
+}
+
 // noReply marks the request as one that gets no response (acks=0).
 func (r *request) noReply() { r.p.noReply = true }
 
