@@ -42,6 +42,12 @@ type conn struct {
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed by stopReading
+
+	// lastCommit is closed once the last OffsetCommit read on this
+	// connection has been answered; nil before the first. readLoop only.
+	// Kafka handles one request of a connection at a time, so clients
+	// pipeline commits and rely on their order (see request.commitInOrder).
+	lastCommit chan struct{}
 }
 
 // pending is the answer to one request.

@@ -36,7 +36,7 @@ func handleJoinGroup(s *Server, r *request) (kmsg.Response, error) {
 		j.Protocols = append(j.Protocols, group.Protocol{Name: p.Name, Metadata: append([]byte(nil), p.Metadata...)})
 	}
 	groupID, version := req.Group, r.version
-	r.later(func() kmsg.Response {
+	r.afterCommits(func() kmsg.Response {
 		res := s.groups.Join(groupID, j)
 		fillJoin(resp, res, version)
 		return resp

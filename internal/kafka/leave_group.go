@@ -25,7 +25,7 @@ func handleLeaveGroup(s *Server, r *request) (kmsg.Response, error) {
 		}
 	}
 	groupID, version, members := req.Group, r.version, req.Members
-	r.later(func() kmsg.Response {
+	r.afterCommits(func() kmsg.Response {
 		errs := s.groups.Leave(groupID, ls)
 		if version < 3 {
 			resp.ErrorCode = errCode(errs[0])

@@ -14,6 +14,7 @@ const maxOffsetMetadata = 4096
 
 // handleOffsetCommit checks the member and generation, then stores the
 // offsets in __consumer_offsets; the answer waits for them to be durable.
+// A connection's commits are applied in request order.
 func handleOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -67,7 +68,7 @@ func handleOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 	if s.groups == nil {
 		return fill(kerr.CoordinatorNotAvailable), nil
 	}
-	r.later(func() kmsg.Response {
+	r.commitInOrder(func() kmsg.Response {
 		if err := s.groups.CommitCheck(groupID, memberID, instanceID, gen); err != nil {
 			return fill(err)
 		}

@@ -16,6 +16,7 @@ type fetchedPartition struct {
 	offset      int64
 	leaderEpoch int32
 	metadata    *string
+	errCode     int16 // UNSTABLE_OFFSET_COMMIT while a transaction holds one
 }
 
 // fetchedTopic is a topic's answers.
@@ -27,7 +28,11 @@ type fetchedTopic struct {
 // committedFor answers one group: the named topics' partitions (all
 // committed ones when topics is nil). A group or partition without a
 // commit answers offset -1, not an error: librdkafka relies on that.
-func (s *Server) committedFor(groupID string, topics []kmsg.OffsetFetchRequestTopic) ([]fetchedTopic, *kerr.Error) {
+//
+// With requireStable (KIP-447), a partition for which an open transaction
+// holds an offset answers UNSTABLE_OFFSET_COMMIT: the client retries
+// rather than start from an offset the transaction is about to move.
+func (s *Server) committedFor(groupID string, topics []kmsg.OffsetFetchRequestTopic, requireStable bool) ([]fetchedTopic, *kerr.Error) {
 	if s.groups == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
@@ -51,6 +56,9 @@ func (s *Server) committedFor(groupID string, topics []kmsg.OffsetFetchRequestTo
 			if o, ok := offs[group.TopicPartition{Topic: t.Topic, Partition: p}]; ok {
 				fp.offset, fp.leaderEpoch, fp.metadata = o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
 			}
+			if requireStable && s.txn != nil && s.txn.Pending(groupID, group.TopicPartition{Topic: t.Topic, Partition: p}) {
+				fp.errCode = kerr.UnstableOffsetCommit.Code
+			}
 			ft.parts = append(ft.parts, fp)
 		}
 		out = append(out, ft)
@@ -59,12 +67,21 @@ func (s *Server) committedFor(groupID string, topics []kmsg.OffsetFetchRequestTo
 }
 
 // handleOffsetFetch answers committed offsets: one group (v0-7) or a
-// batch of groups (v8+).
+// batch of groups (v8+). It sees the commits sent before it on the
+// connection, even those not answered yet.
 func handleOffsetFetch(s *Server, r *request) (kmsg.Response, error) {
-	req := r.kreq.(*kmsg.OffsetFetchRequest)
+	req, version := r.kreq.(*kmsg.OffsetFetchRequest), r.version
+	if r.commitsPending() {
+		r.afterCommits(func() kmsg.Response { return s.offsetFetch(req, version) })
+		return nil, nil
+	}
+	return s.offsetFetch(req, version), nil
+}
+
+func (s *Server) offsetFetch(req *kmsg.OffsetFetchRequest, version int16) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	if r.version < 8 {
-		topics, err := s.committedFor(req.Group, req.Topics)
+	if version < 8 {
+		topics, err := s.committedFor(req.Group, req.Topics, version >= 7 && req.RequireStable)
 		resp.ErrorCode = errCode(err)
 		for _, ft := range topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -73,11 +90,14 @@ func handleOffsetFetch(s *Server, r *request) (kmsg.Response, error) {
 				rp := kmsg.NewOffsetFetchResponseTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = fp.partition, fp.offset, fp.leaderEpoch, fp.metadata
 				rp.ErrorCode = errCode(err)
+				if fp.errCode != 0 {
+					rp.ErrorCode = fp.errCode
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		return resp, nil
+		return resp
 	}
 	for _, g := range req.Groups {
 		var ts []kmsg.OffsetFetchRequestTopic
@@ -87,7 +107,7 @@ func handleOffsetFetch(s *Server, r *request) (kmsg.Response, error) {
 				ts = append(ts, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		topics, err := s.committedFor(g.Group, ts)
+		topics, err := s.committedFor(g.Group, ts, req.RequireStable)
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group, rg.ErrorCode = g.Group, errCode(err)
 		for _, ft := range topics {
@@ -96,11 +116,12 @@ func handleOffsetFetch(s *Server, r *request) (kmsg.Response, error) {
 			for _, fp := range ft.parts {
 				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = fp.partition, fp.offset, fp.leaderEpoch, fp.metadata
+				rp.ErrorCode = fp.errCode
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			rg.Topics = append(rg.Topics, rt)
 		}
 		resp.Groups = append(resp.Groups, rg)
 	}
-	return resp, nil
+	return resp
 }

@@ -27,7 +27,7 @@ func handleSyncGroup(s *Server, r *request) (kmsg.Response, error) {
 		}
 	}
 	groupID, version := req.Group, r.version
-	r.later(func() kmsg.Response {
+	r.afterCommits(func() kmsg.Response {
 		res := s.groups.Sync(groupID, sy)
 		resp.ErrorCode = errCode(res.Err)
 		if res.Err == nil {
