@@ -33,6 +33,13 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
+// IsInternal reports whether name is one of Kafka's internal topics, which
+// Metadata marks IsInternal: the group coordinator's __consumer_offsets
+// and the transaction coordinator's __transaction_state.
+func IsInternal(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
 func legalTopicChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		c == '.' || c == '_' || c == '-'

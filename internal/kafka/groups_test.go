@@ -76,3 +76,25 @@ func TestPipelinedOffsetCommitsInOrder(t *testing.T) {
 		t.Fatalf("committed offset %d after pipelined commits 1..%d, want %d", got, n, n)
 	}
 }
+
+// TestMetadataInternalTopics checks that Metadata marks __consumer_offsets
+// internal, as Kafka does (clients hide it, and consumers with a regex
+// subscription skip it), and user topics not.
+func TestMetadataInternalTopics(t *testing.T) {
+	ts := startGroupServer(t)
+	c := ts.dial(t)
+	createTopic(t, c, "user", 1, nil)
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	resp := c.roundTrip(req).(*kmsg.MetadataResponse)
+	got := map[string]bool{}
+	for _, mt := range resp.Topics {
+		got[*mt.Topic] = mt.IsInternal
+	}
+	if internal, ok := got["__consumer_offsets"]; !ok || !internal {
+		t.Errorf("__consumer_offsets: listed %v, internal %v; want an internal topic", ok, internal)
+	}
+	if got["user"] {
+		t.Errorf("user topic marked internal")
+	}
+}

@@ -67,6 +67,7 @@ func (s *Server) metadataTopic(t *broker.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID = &name, t.ID
+	mt.IsInternal = broker.IsInternal(name)
 	parts := t.Partitions()
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(parts))
 	replicas := []int32{s.cfg.NodeID}
