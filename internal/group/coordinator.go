@@ -211,6 +211,7 @@ func (c *Coordinator) replay() error {
 			continue
 		}
 		e.classic = Restore(id, c.cfg.Group, s, now)
+		e.emptySince = time.Time{} // members: no retention
 		if e.classic.Len() == 0 {
 			e.emptySince = time.UnixMilli(s.StateTime)
 		}
@@ -239,10 +240,17 @@ func (c *Coordinator) applyReplay(e entryRecord, metas map[string]*Snapshot) {
 		}
 		return
 	}
-	g := c.entryLocked(e.group)
+	// Until its metadata says otherwise, a group has been empty since its
+	// first commit, so that ExpireOffsets counts each offset from its own
+	// commit, as before the restart: counting from the restart (the time
+	// entryLocked sets) would let every restart extend retention.
+	g, seen := c.mu.groups[e.group]
+	if !seen {
+		g = c.entryLocked(e.group)
+	}
 	g.offsets[e.tp] = *e.offset
-	if g.emptySince.IsZero() || time.UnixMilli(e.offset.CommitTime).After(g.emptySince) {
-		g.emptySince = time.UnixMilli(e.offset.CommitTime)
+	if ct := time.UnixMilli(e.offset.CommitTime); !seen || ct.Before(g.emptySince) {
+		g.emptySince = ct
 	}
 }
 
