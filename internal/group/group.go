@@ -44,6 +44,13 @@ type Config struct {
 	// MaxMetadataBytes bounds one member's protocol metadata (all its
 	// protocols together); larger joins are refused. Default 1 MiB.
 	MaxMetadataBytes int
+	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: the first
+	// join phase of an Empty group lasts at least this long, extended by
+	// it at each new member up to the rebalance timeout, so members that
+	// start together share one rebalance instead of one each. Default 0,
+	// not Kafka's 3s: with it every first join of a group (a service
+	// scaling from zero, kcat -G, a test) waits the whole delay.
+	InitialRebalanceDelay time.Duration
 	// NewMemberID makes a member id for a client id; default
 	// clientID-<n> with a per-group counter (the coordinator passes one
 	// that adds a random part).
@@ -201,6 +208,10 @@ type Group struct {
 	// the wait for the leader's SyncGroup (CompletingRebalance).
 	rebalanceAt time.Time
 	syncAt      time.Time
+	// delayUntil holds the join phase open after an Empty group's first
+	// join: InitialRebalanceDelay after the latest new member. Zero when
+	// not delaying. Invariant: zero or at most rebalanceAt.
+	delayUntil time.Time
 }
 
 // New returns an Empty group.
@@ -270,6 +281,7 @@ func (g *Group) NextDeadline() (time.Time, bool) {
 	switch g.state {
 	case PreparingRebalance:
 		consider(g.rebalanceAt)
+		consider(g.delayUntil)
 	case CompletingRebalance:
 		consider(g.syncAt)
 	}
@@ -417,7 +429,17 @@ func (g *Group) addMember(now time.Time, id string, ev Join, out *effects) {
 	}
 	g.updateMember(now, m, ev, out)
 	g.prepareRebalance(now, out)
+	if !g.delayUntil.IsZero() { // a new member extends the initial delay
+		g.delayUntil = minTime(now.Add(g.cfg.InitialRebalanceDelay), g.rebalanceAt)
+	}
 	g.maybeCompleteJoin(now, out)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (g *Group) updateMember(now time.Time, m *member, ev Join, out *effects) {
@@ -542,13 +564,16 @@ func (g *Group) prepareRebalance(now time.Time, out *effects) {
 		timeout = max(timeout, m.rebalance)
 	}
 	g.rebalanceAt = now.Add(timeout)
+	if g.state == Empty && g.cfg.InitialRebalanceDelay > 0 {
+		g.delayUntil = minTime(now.Add(g.cfg.InitialRebalanceDelay), g.rebalanceAt)
+	}
 	g.become(now, PreparingRebalance)
 }
 
 // maybeCompleteJoin ends the join phase once every member has joined again
 // and no member id handed out is still expected.
 func (g *Group) maybeCompleteJoin(now time.Time, out *effects) {
-	if g.state != PreparingRebalance {
+	if g.state != PreparingRebalance || now.Before(g.delayUntil) {
 		return
 	}
 	for _, m := range g.members {
@@ -565,6 +590,7 @@ func (g *Group) maybeCompleteJoin(now time.Time, out *effects) {
 // completeJoin ends the join phase: members that did not join are
 // removed, the generation advances and every joined member is answered.
 func (g *Group) completeJoin(now time.Time, out *effects) {
+	g.delayUntil = time.Time{}
 	for _, m := range g.sortedMembers() {
 		if !m.awaitingJoin {
 			g.removeMember(m)
@@ -804,6 +830,9 @@ func (g *Group) stepTick(now time.Time, out *effects) {
 	}
 	switch g.state {
 	case PreparingRebalance:
+		if !now.Before(g.delayUntil) {
+			g.delayUntil = time.Time{} // else NextDeadline stays in the past
+		}
 		if !now.Before(g.rebalanceAt) {
 			g.completeJoin(now, out)
 		} else {
