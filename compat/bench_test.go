@@ -35,6 +35,7 @@ type benchPeer struct {
 	name string
 	pkg  string // main package to build
 	args func(dataDir string, port int) []string
+	env  []string // added to the environment
 }
 
 var benchPeerList = []benchPeer{
@@ -45,6 +46,9 @@ var benchPeerList = []benchPeer{
 			return []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:" + strconv.Itoa(port),
 				"--durability", "always", "--log-level", "warn"}
 		},
+		// Only the broker: other listeners have fixed default ports.
+		// Environment rather than flags, which an older herald lacks.
+		env: []string{"HERALD_REGISTRY_LISTEN="},
 	},
 	{
 		name: "kfake",
@@ -127,6 +131,7 @@ func runPeer(b *testing.B, p benchPeer, bin string) benchResult {
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, p.args(b.TempDir(), port)...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Env = append(os.Environ(), p.env...)
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start %s: %v", p.name, err)
 	}
