@@ -3,6 +3,22 @@
 // librdkafka) produce to and consume from a broker and must read back exactly
 // what they wrote. The package has no API; everything is in its tests.
 //
+// What it checks, each test across the clients that can do it:
+//
+//	TestProduceConsume    every client produces every codec (none, gzip, snappy,
+//	                      lz4, zstd) with null/empty/binary keys and values,
+//	                      headers and timestamps; every client reads every
+//	                      partition back exactly, at contiguous offsets; the
+//	                      stored batches keep the producer's codec
+//	TestMetadata          topic creation (franz-go, sarama, kafka-go) and
+//	                      metadata listing (all four, kcat -L)
+//	TestListOffsets       earliest, latest, by time, max timestamp (kadm)
+//	TestMessageTooLarge   MESSAGE_TOO_LARGE per topic and broker limit
+//	TestUnknownTopic      auto-create off: UNKNOWN_TOPIC_OR_PARTITION; on: created
+//	TestRestart           restarts between produce and consume and between two
+//	                      produce phases keep every acknowledged record
+//	TestRestartUnderLoad  a restart under continuous acks=all produce
+//
 // The broker under test is chosen by startBroker:
 //
 //	HERALD_TEST_BROKERS=host:9092,...  an external cluster (Kafka, Redpanda, a
