@@ -22,8 +22,42 @@ import (
 //	body      the kmsg-encoded request or response
 
 // keepBuf is the largest frame buffer a connection keeps between frames;
-// larger ones are dropped after use so an idle connection holds little.
+// larger ones go back to bigBufs after use, so an idle connection holds
+// little while busy ones (multi-MiB produce requests and fetch responses)
+// reuse buffers instead of allocating and zeroing one per frame.
 const keepBuf = 1 << 20
+
+// maxPooledBuf keeps unusually large buffers out of bigBufs.
+const maxPooledBuf = 64 << 20
+
+// bigBufs holds frame and response buffers larger than keepBuf, shared by
+// all connections.
+var bigBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// getBuf returns a buffer of length n, from bigBufs when one is big enough.
+func getBuf(n int) []byte {
+	bp := bigBufs.Get().(*[]byte)
+	if cap(*bp) >= n {
+		b := (*bp)[:n]
+		*bp = nil
+		bigBufs.Put(bp)
+		return b
+	}
+	bigBufs.Put(bp)
+	return make([]byte, n)
+}
+
+// putBuf gives a buffer back to bigBufs.
+func putBuf(b []byte) {
+	if cap(b) > maxPooledBuf {
+		return
+	}
+	bp := bigBufs.Get().(*[]byte)
+	if cap(*bp) < cap(b) {
+		*bp = b[:0]
+	}
+	bigBufs.Put(bp)
+}
 
 // conn is one client connection: readLoop reads frames and handles them in
 // order; writeLoop writes the answers in the same order, waiting for each
@@ -39,6 +73,9 @@ type conn struct {
 
 	rbuf []byte // frame buffer, reused; handlers must not keep it
 	wbuf []byte // encode buffer, reused by writeLoop
+	// splice is writeLoop's state for writing fetch responses without
+	// copying their batches.
+	splice fetchSplice
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed by stopReading
@@ -86,7 +123,8 @@ func (c *conn) readLoop() {
 			return
 		}
 		p := c.s.handle(c, frame)
-		if len(c.rbuf) > keepBuf {
+		if cap(c.rbuf) > keepBuf {
+			putBuf(c.rbuf)
 			c.rbuf = nil
 		}
 		c.pending <- p
@@ -130,7 +168,7 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	if cap(c.rbuf) < int(n) {
-		c.rbuf = make([]byte, n)
+		c.rbuf = getBuf(int(n))
 	}
 	c.rbuf = c.rbuf[:n]
 	if _, err := io.ReadFull(c.nc, c.rbuf); err != nil {
@@ -179,16 +217,36 @@ func (c *conn) writeLoop() {
 			p.releaseBufs()
 			continue
 		}
-		c.wbuf = appendResponse(c.wbuf[:0], p.corr, p.resp)
-		p.releaseBufs()
-		if _, err := c.nc.Write(c.wbuf); err != nil {
+		if err := c.writeResponse(p); err != nil {
 			c.s.logger.Debug("connection write failed", "remote", c.remote, "err", err)
 			return
 		}
 		if cap(c.wbuf) > keepBuf {
+			putBuf(c.wbuf)
 			c.wbuf = nil
 		}
 	}
+}
+
+// writeResponse encodes and writes one answer, then releases the buffers
+// it aliases. Large fetch responses are written with writev, their record
+// batches straight from the buffers they were read into (fetch_write.go).
+func (c *conn) writeResponse(p *pending) error {
+	defer p.releaseBufs()
+	if c.wbuf == nil {
+		c.wbuf = getBuf(0)
+	}
+	if fr, ok := p.resp.(*kmsg.FetchResponse); ok && batchBytes(fr) >= spliceMinBytes {
+		frame, iov, ok := c.splice.appendFetchFrame(c.wbuf[:0], p.corr, fr)
+		c.wbuf = frame
+		if ok {
+			_, err := iov.WriteTo(c.nc)
+			return err
+		}
+	}
+	c.wbuf = appendResponse(c.wbuf[:0], p.corr, p.resp)
+	_, err := c.nc.Write(c.wbuf)
+	return err
 }
 
 // drain waits out answers that are still being computed after the writer
