@@ -254,15 +254,22 @@ func (c *Coordinator) CommitOffsets(r OffsetCommit) *kerr.Error {
 	return nil
 }
 
-// EndTxn commits or aborts id's transaction: markers are durable in every
-// partition (and offsets committed to their groups) when it returns. A
-// retry of an end that already happened succeeds.
+// EndTxn commits or aborts id's transaction. A retry of an end that
+// already happened succeeds.
+//
+// The answer comes once the decision (Prepare*) is durable and the markers
+// are appended; their fsyncs finish in the background (see completeAsync).
 func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool, fenced *kerr.Error) *kerr.Error {
 	t, m, kerrv := c.checkTxn(id, pid, epoch, fenced)
 	if kerrv != nil {
 		return kerrv
 	}
-	defer t.op.Unlock()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			t.op.Unlock()
+		}
+	}()
 	switch {
 	case m.state == Ongoing:
 	case m.state == CompleteCommit && commit, m.state == CompleteAbort && !commit:
@@ -270,8 +277,17 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool, fen
 	default:
 		return kerr.InvalidTxnState
 	}
-	if err := c.end(t, m, commit); err != nil {
+	prep := m.clone()
+	prep.state, prep.updated = PrepareAbort, c.nowMs()
+	if commit {
+		prep.state = PrepareCommit
+	}
+	if err := c.persist(t, prep); err != nil {
 		return c.storageErr("end transaction", err)
 	}
+	if err := c.completeAsync(t, prep); err != nil {
+		return c.storageErr("end transaction", err)
+	}
+	handedOff = true
 	return nil
 }

@@ -283,19 +283,25 @@ func (c *Coordinator) persist(t *txn, m *meta, extra ...[2][]byte) error {
 // write appends one batch and, under mu, applies what it records; it
 // returns after the batch is durable.
 func (c *Coordinator) write(kvs [][2][]byte, apply func()) error {
+	res, err := c.appendRecords(kvs, apply)
+	if err != nil {
+		return err
+	}
+	return c.topic.Partitions()[0].Log.WaitDurable(res)
+}
+
+// appendRecords is write without the wait for durability.
+func (c *Coordinator) appendRecords(kvs [][2][]byte, apply func()) (hlog.AppendResult, error) {
 	p := c.topic.Partitions()[0]
 	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	res, err := p.Log.AppendNoWait(buildLogBatch(c.nowMs(), kvs))
 	if err == nil {
 		c.mu.Lock()
 		apply()
 		c.mu.Unlock()
 	}
-	c.writeMu.Unlock()
-	if err != nil {
-		return err
-	}
-	return p.Log.WaitDurable(res)
+	return res, err
 }
 
 // allocPID returns a new producer id; the block it comes from is durable
@@ -355,14 +361,50 @@ func (c *Coordinator) end(t *txn, m *meta, commit bool) error {
 // complete writes the markers of a Prepare* transaction to its
 // partitions, commits its offsets to their groups (commit), and records
 // it complete. It may run again after a crash or a failure: markers and
-// offset commits are idempotent. t.op must be held.
+// offset commits are idempotent, so the Complete* record need not be
+// durable before the answer (a crash before it is replayed as Prepare*
+// and completed again). t.op must be held.
 func (c *Coordinator) complete(t *txn, m *meta) error {
-	commit := m.state == PrepareCommit
-	type wait struct {
-		p   *broker.Partition
-		res hlog.AppendResult
+	waits, err := c.markAndCommit(m)
+	if err != nil {
+		return err
 	}
-	var waits []wait
+	return c.finish(t, m, waits)
+}
+
+// completeAsync is complete that returns once the markers are appended
+// and the offsets committed, leaving the markers' fsyncs and the
+// Complete* record to a goroutine that then unlocks t.op. The decision is
+// durable already (Prepare*), so the producer may go on; its next request
+// on the transactional id waits for t.op. Readers see the outcome when
+// the markers are durable (the last stable offset never passes the high
+// watermark). t.op must be held; the caller hands it over.
+func (c *Coordinator) completeAsync(t *txn, m *meta) error {
+	waits, err := c.markAndCommit(m)
+	if err != nil {
+		return err
+	}
+	c.wg.Go(func() {
+		defer t.op.Unlock()
+		if err := c.finish(t, m, waits); err != nil {
+			c.logger.Error("complete transaction; the next request retries", "transactional_id", m.id, "err", err)
+		}
+	})
+	return nil
+}
+
+// markerWait is a marker appended and not yet known durable.
+type markerWait struct {
+	p   *broker.Partition
+	res hlog.AppendResult
+}
+
+// markAndCommit appends m's markers and, for a commit, commits its
+// offsets to their groups (in parallel; each group commit waits for its
+// fsync).
+func (c *Coordinator) markAndCommit(m *meta) ([]markerWait, error) {
+	commit := m.state == PrepareCommit
+	var waits []markerWait
 	for _, tp := range m.partitions() {
 		tt := c.b.Topic(tp.Topic)
 		if tt == nil {
@@ -378,37 +420,68 @@ func (c *Coordinator) complete(t *txn, m *meta) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("write marker to %s-%d: %w", tp.Topic, tp.Partition, err)
+			return nil, fmt.Errorf("write marker to %s-%d: %w", tp.Topic, tp.Partition, err)
 		}
-		waits = append(waits, wait{p, res})
+		waits = append(waits, markerWait{p, res})
 	}
-	for _, w := range waits {
-		if err := w.p.Log.WaitDurable(w.res); err != nil {
-			return fmt.Errorf("sync marker to %s-%d: %w", w.p.Topic.Name, w.p.Index, err)
+	if !commit || c.cfg.Groups == nil {
+		return waits, nil
+	}
+	var (
+		wg   sync.WaitGroup
+		emu  sync.Mutex
+		errs []error
+	)
+	now := c.nowMs()
+	for g, offs := range m.offsets {
+		if len(offs) == 0 {
+			continue
 		}
-	}
-	if commit && c.cfg.Groups != nil {
-		now := c.nowMs()
-		for g, offs := range m.offsets {
-			if len(offs) == 0 {
-				continue
-			}
-			stamped := make(map[group.TopicPartition]group.Offset, len(offs))
-			for tp, o := range offs {
-				o.CommitTime = now
-				stamped[tp] = o
-			}
+		stamped := make(map[group.TopicPartition]group.Offset, len(offs))
+		for tp, o := range offs {
+			o.CommitTime = now
+			stamped[tp] = o
+		}
+		wg.Go(func() {
 			if err := c.cfg.Groups.Commit(g, stamped); err != nil {
-				return fmt.Errorf("commit offsets of group %s: %w", g, err)
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("commit offsets of group %s: %w", g, err))
+				emu.Unlock()
 			}
-		}
+		})
 	}
-	done := m.ended(commit, c.nowMs())
-	var extra [][2][]byte
+	wg.Wait()
+	return waits, errors.Join(errs...)
+}
+
+// finish waits for the markers to be durable (their fsyncs in parallel)
+// and appends the Complete* record without waiting for it.
+func (c *Coordinator) finish(t *txn, m *meta, waits []markerWait) error {
+	var (
+		wg   sync.WaitGroup
+		emu  sync.Mutex
+		errs []error
+	)
+	for _, w := range waits {
+		wg.Go(func() {
+			if err := w.p.Log.WaitDurable(w.res); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("sync marker to %s-%d: %w", w.p.Topic.Name, w.p.Index, err))
+				emu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	done := m.ended(m.state == PrepareCommit, c.nowMs())
+	kvs := [][2][]byte{{metaKey(done.id), metaValue(done)}}
 	if len(m.offsets) > 0 {
-		extra = append(extra, [2][]byte{offsetsKey(m.id), nil})
+		kvs = append(kvs, [2][]byte{offsetsKey(m.id), nil})
 	}
-	return c.persist(t, done, extra...)
+	_, err := c.appendRecords(kvs, func() { c.publishLocked(t, done) })
+	return err
 }
 
 // ---- timeouts ----

@@ -52,15 +52,30 @@ func readAll(t testing.TB, b *heraldtest.Broker, topic string, committed bool) [
 		iso = kgo.ReadCommitted()
 	}
 	adm := kadm.NewClient(newClient(t, b))
-	var ends kadm.ListedOffsets
-	var err error
-	if committed {
-		ends, err = adm.ListCommittedOffsets(ctx, topic)
-	} else {
-		ends, err = adm.ListEndOffsets(ctx, topic)
-	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if committed {
+		// EndTxn answers before the markers are durable: give the last
+		// stable offsets a moment to reach the ends (they stay below
+		// while some transaction is open).
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			stable, err := adm.ListCommittedOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := true
+			stable.Each(func(o kadm.ListedOffset) {
+				if e, _ := ends.Lookup(o.Topic, o.Partition); e.Offset != o.Offset {
+					same = false
+				}
+			})
+			if same || time.Now().After(deadline) {
+				ends = stable
+				break
+			}
+		}
 	}
 	cl := newClient(t, b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
 		kgo.FetchMaxWait(200*time.Millisecond))

@@ -1,0 +1,62 @@
+// Package txn is Herald's exactly-once machinery: producer ids and
+// per-partition sequence checks for idempotent producers, and the
+// transaction coordinator.
+//
+// # Producer state (Manager)
+//
+// Every produced batch with a producer id goes through Manager.Append,
+// which holds the partition's lock across check, append and apply:
+//
+//   - a batch that repeats one of the producer's last 5 (same epoch, same
+//     first and last sequence) is a duplicate: it is answered with the
+//     original offsets, and nothing is appended;
+//   - a gap in the sequence gets OUT_OF_ORDER_SEQUENCE_NUMBER, an older
+//     epoch INVALID_PRODUCER_EPOCH, a newer epoch must start at 0;
+//   - an unknown producer id is accepted at any sequence (Kafka 2.5+);
+//   - the first transactional batch of a producer in a partition opens a
+//     transaction there, after the coordinator confirms the partition was
+//     added (so a zombie cannot leave a transaction no marker will close).
+//
+// Each partition also keeps its open transactions (the last stable offset
+// is the first offset of the earliest one, and never above the high
+// watermark) and its aborted transactions, which read_committed fetches
+// return. A partition's state loads on first use from its snapshot
+// (producer.snapshot in the partition dir, format in snapshot.go) and the
+// batch headers after it; the snapshot is written when the log rolls a
+// segment and when the broker closes.
+//
+// # Transactions (Coordinator)
+//
+// Each transactional id moves through Empty → Ongoing → PrepareCommit /
+// PrepareAbort → CompleteCommit / CompleteAbort, recorded in the compacted
+// topic __transaction_state (records in txnlog.go) and replayed by Open.
+// Transitions are computed on copies of the state (meta.go) and published
+// only after they are written. Ending a transaction: the Prepare* record
+// is made durable (the decision), markers (control batches) are appended
+// to every partition and, for a commit, TxnOffsetCommit's offsets are
+// committed to their groups; then EndTxn answers, and the markers' fsyncs
+// and the Complete* record finish in the background. A crash anywhere in
+// between replays as Prepare* and is completed at start.
+//
+// InitProducerId with a transactional id bumps the epoch, which fences
+// older producers of the id; their open transaction is aborted at the new
+// epoch. A transaction older than its timeout is aborted the same way.
+// Producer ids come from blocks of 1000 recorded in __transaction_state
+// before use, so no id repeats across restarts.
+//
+//	pm := txn.NewManager(txn.ManagerConfig{})
+//	tc, err := txn.Open(txn.Config{Broker: b, Groups: g, Producers: pm})
+//	pid, epoch, kerr := tc.InitProducerID(txn.InitRequest{TransactionalID: &id, TimeoutMs: 60000, ProducerID: -1, Epoch: -1})
+//	a, err := pm.Append(partition, batch, time.Now()) // the produce path
+//	lso, err := pm.LastStable(partition)              // read_committed bound
+//
+// Lock order: a transactional id's op lock (held across its IO), then the
+// Manager's and a partition's lock (held across log appends, never
+// across fsync), then Coordinator.writeMu, then Coordinator.mu (maps and
+// published state only). Verify, which the produce path calls under a
+// partition lock, takes only Coordinator.mu.
+//
+// Not done: producer ids are not expired (transactional.id.expiration.ms),
+// compaction of a data partition does not know about transactions, and
+// transaction.version 2 (KIP-890 part 2) is not offered.
+package txn
