@@ -168,8 +168,8 @@ func TestSequenceChecks(t *testing.T) {
 	expect("old epoch", p.produce("seq", pid, epoch, 7, 1, "f"), kerr.InvalidProducerEpoch, 0)
 	expect("unknown producer id", p.produce("seq", pid+500, 0, 42, 1, "g"), nil, 8)
 
-	// A restart without a clean close (the snapshot is older than the
-	// log) must still know every producer.
+	// A second restart: the state comes from the snapshot written at the
+	// first restart's close plus the log after it.
 	expect("after", p.produce("seq", pid, epoch+1, 1, 2, "h"), nil, 9)
 	p.conn.Close()
 	p.conn = nil
