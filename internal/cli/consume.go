@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -38,7 +39,8 @@ func newConsumeCmd() *cobra.Command {
 that records written with ` + "`herald produce T < file`" + ` come back as the file.
 
 Without --follow, consume stops at the end of each partition as it was at
-the start. With --group, it reads as a member of the consumer group: from
+the start (or after 3s without records short of it: the rest are
+transaction markers or aborted records). With --group, it reads as a member of the consumer group: from
 the group's committed offsets (--from applies where the group has none),
 and it commits what it printed when it exits.
 
@@ -208,9 +210,11 @@ func runConsume(cmd *cobra.Command, c *conn, f *consumeFlags, topics []string) e
 	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
 	if f.group != "" {
 		opts = append(opts, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(topics...),
-			kgo.ConsumeResetOffset(spec.kgoOffset()), kgo.AutoCommitMarks())
+			kgo.ConsumeResetOffset(spec.kgoOffset()), kgo.AutoCommitMarks(),
+			kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { s.progress() }))
 	} else {
 		opts = append(opts, kgo.ConsumePartitions(atOffsets(from)))
+		s.progress()
 	}
 	cl, err := c.client(cmd, opts...)
 	if err != nil {
@@ -275,9 +279,29 @@ type consumeSession struct {
 
 	// left holds, without --follow, the end offset still to reach of
 	// each partition not yet read to its end; empty means done.
-	left  map[string]map[int32]int64
-	n     int       // records printed
-	first time.Time // when the first record was printed
+	left map[string]map[int32]int64
+	n    int // records printed
+
+	// lastProgress is when a record last arrived or partitions were
+	// assigned, in unix nanoseconds; 0 until then. Written by the
+	// group's assignment callback too, hence atomic.
+	lastProgress atomic.Int64
+}
+
+// idleEnd is how long consume without --follow waits for more records
+// before it takes the partitions it has not seen reach their end offsets
+// as read. The records between its position and the end offset it took
+// at the start are then all ones the client does not return: transaction
+// markers and aborted records (kgo reports no position past them).
+const idleEnd = 3 * time.Second
+
+func (s *consumeSession) progress() { s.lastProgress.Store(time.Now().UnixNano()) }
+
+// idle reports whether nothing has arrived for idleEnd since the
+// partitions were assigned.
+func (s *consumeSession) idle() bool {
+	last := s.lastProgress.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) >= idleEnd
 }
 
 func (s *consumeSession) trackEnds(from map[string]map[int32]int64, ends kadm.ListedOffsets) {
@@ -297,13 +321,20 @@ func (s *consumeSession) finished() bool {
 
 func (s *consumeSession) loop(ctx context.Context) error {
 	for !s.finished() {
-		fs := s.cl.PollFetches(ctx)
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if !s.f.follow {
+			pollCtx, cancel = context.WithTimeout(ctx, time.Second)
+		}
+		fs := s.cl.PollFetches(pollCtx)
+		cancel()
 		if ctx.Err() != nil {
 			return nil // Ctrl-C: a clean stop
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+			if !errors.Is(err, context.DeadlineExceeded) {
+				ferr = errors.Join(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+			}
 		})
 		if ferr != nil {
 			return ferr
@@ -321,14 +352,16 @@ func (s *consumeSession) loop(ctx context.Context) error {
 		if err := s.out.Flush(); err != nil {
 			return err
 		}
+		if fs.NumRecords() > 0 {
+			s.progress()
+		} else if !s.f.follow && s.idle() {
+			return nil
+		}
 	}
 	return nil
 }
 
 func (s *consumeSession) print(r *kgo.Record) error {
-	if s.n == 0 {
-		s.first = time.Now()
-	}
 	if err := s.pr.print(s.out, r); err != nil {
 		return err
 	}
