@@ -34,3 +34,29 @@ func FdatasyncBandwidth(dir string, d time.Duration) (float64, error) {
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
+
+// FdatasyncLatency times write+fdatasync of one 1 KiB record, appended to
+// a file in dir, for d: the floor under a one-in-flight round trip on any
+// peer that syncs before it acknowledges.
+func FdatasyncLatency(dir string, d time.Duration) (Latency, error) {
+	f, err := os.CreateTemp(dir, "fdatasync-lat-*")
+	if err != nil {
+		return Latency{}, err
+	}
+	defer os.Remove(filepath.Clean(f.Name()))
+	defer f.Close()
+	v := payload()
+	h := newHist()
+	start := time.Now()
+	for time.Since(start) < d {
+		t := time.Now()
+		if _, err := f.Write(v); err != nil {
+			return Latency{}, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return Latency{}, err
+		}
+		_ = h.RecordValue(time.Since(t).Microseconds())
+	}
+	return latencyOf(h), nil
+}

@@ -72,7 +72,9 @@ func Markdown(w io.Writer, r *Results, png string) {
 		"Produce: %d records per workload (stopped after %s: marked †). One-in-flight: up to %d round trips or %s. "+
 		"End-to-end: each offered rate held %s, open loop, latency from the *intended* send time (coordinated-omission corrected).\n\n",
 		r.CPUs, r.Elapsed.Round(1e9), PayloadSize, r.Config.Records, r.Config.ProduceCap, r.Config.RTTSamples, r.Config.RTTCap, r.Config.RateDuration)
-	fmt.Fprintf(w, "**Disk**: write+fdatasync of 1 MiB blocks in the same temp dir: **%.0f MB/s** (%.0f records/s of 1 KiB).\n\n", r.Fdatasync/1e6, r.Fdatasync/PayloadSize)
+	fmt.Fprintf(w, "**Disk**: write+fdatasync of 1 MiB blocks in the same temp dir: **%.0f MB/s** (%.0f records/s of 1 KiB). "+
+		"One 1 KiB append + fdatasync: p50 %s, p99 %s, p99.9 %s - the floor under any one-in-flight round trip that syncs.\n\n",
+		r.Fdatasync/1e6, r.Fdatasync/PayloadSize, us(r.SyncLat.P50), us(r.SyncLat.P99), us(r.SyncLat.P999))
 	fmt.Fprintf(w, "The machine is shared (other engineers' tests run concurrently), so expect noise of tens of percent.\n\n")
 
 	fmt.Fprintf(w, "## Throughput and one-in-flight latency\n\n")
@@ -103,6 +105,9 @@ func Markdown(w io.Writer, r *Results, png string) {
 			v = "built from this tree / go.mod"
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", p.Spec.Name, client, v, p.Spec.Ack)
+	}
+	if r.Profile != "" {
+		fmt.Fprintf(w, "\n## Where Herald's time goes (CPU profile of an in-process Herald, durability always; includes the kgo client)\n\n%s", r.Profile)
 	}
 	var errs []string
 	for _, p := range r.Peers {

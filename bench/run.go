@@ -34,7 +34,9 @@ type Results struct {
 	Host      string
 	CPUs      int
 	Fdatasync float64 // bytes/s
+	SyncLat   Latency // one 1 KiB write+fdatasync
 	Peers     []*PeerResult
+	Profile   string // pprof summaries of an in-process Herald; "" when not profiled
 }
 
 // Run starts each peer in turn, runs every workload against it, and stops
@@ -60,6 +62,9 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Results, error) {
 	res := &Results{Config: cfg, Started: time.Now(), Host: host, CPUs: runtime.NumCPU()}
 	fmt.Fprintf(log, "fdatasync probe (%v)\n", cfg.DiskProbe)
 	if res.Fdatasync, err = FdatasyncBandwidth(tmp, cfg.DiskProbe); err != nil {
+		return nil, fmt.Errorf("fdatasync probe: %w", err)
+	}
+	if res.SyncLat, err = FdatasyncLatency(tmp, cfg.DiskProbe); err != nil {
 		return nil, fmt.Errorf("fdatasync probe: %w", err)
 	}
 	versions := env.Versions(ctx)

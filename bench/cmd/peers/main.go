@@ -26,6 +26,7 @@ func main() {
 	peers := flag.String("peers", "", "comma-separated peers to run (default: all): "+names())
 	out := flag.String("out", "bench/results", "directory for the report and chart")
 	records := flag.Int("records", 0, "records per produce workload (default 1,000,000; 100,000 with -quick)")
+	profile := flag.Bool("profile", false, "also CPU-profile an in-process Herald (herald serve has no pprof flag); profiles go to -out")
 	tmp := flag.String("tmp", "", "parent of the peers' data dirs (default $TMPDIR)")
 	flag.Parse()
 
@@ -48,6 +49,15 @@ func main() {
 		os.Exit(1)
 	}
 	res.Quick = *quick
+	if *profile {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "peers:", err)
+			os.Exit(1)
+		}
+		if res.Profile, err = bench.ProfileHerald(ctx, cfg, *out, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "peers: profile:", err)
+		}
+	}
 	md, err := bench.WriteReport(res, *out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
