@@ -1,6 +1,11 @@
 package event
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
 
 type ctxKey struct{}
 
@@ -9,6 +14,42 @@ type ctxKey struct{}
 // handling e.
 func NewContext(ctx context.Context, e Event) context.Context {
 	return context.WithValue(ctx, ctxKey{}, e)
+}
+
+// NewRecordContext is NewContext for the event rec carries, which it
+// decodes only when FromContext asks for it, so that handlers that never
+// publish do not pay for it. A record that is not a CloudEvent carries an
+// event of only its key and data. rec must not change afterwards.
+func NewRecordContext(ctx context.Context, rec *kgo.Record) context.Context {
+	c := new(RecordContext)
+	c.Init(ctx, rec)
+	return c
+}
+
+// RecordContext is the context NewRecordContext returns, exported so that
+// a consumer can allocate many at once. Call Init before use; the zero
+// value is not a valid context.
+type RecordContext struct {
+	context.Context
+	rec *kgo.Record
+}
+
+// Init makes c the context of rec under ctx (see NewRecordContext).
+func (c *RecordContext) Init(ctx context.Context, rec *kgo.Record) {
+	c.Context, c.rec = ctx, rec
+}
+
+// Value returns the event of the record for FromContext, and defers other
+// keys to the parent context.
+func (c *RecordContext) Value(k any) any {
+	if _, ok := k.(ctxKey); !ok {
+		return c.Context.Value(k)
+	}
+	e, err := FromRecord(c.rec)
+	if errors.Is(err, ErrNotEvent) {
+		e = Event{Key: string(c.rec.Key), Data: c.rec.Value}
+	}
+	return e
 }
 
 // FromContext returns the event ctx carries, if any.

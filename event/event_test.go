@@ -177,3 +177,22 @@ func TestTypedJSON(t *testing.T) {
 		t.Fatal("want a decode error")
 	}
 }
+
+func TestRecordContext(t *testing.T) {
+	e := New("/src", "t", []byte("x"))
+	e.CorrelationID = "corr"
+	e.Key = "k"
+	ctx := NewRecordContext(context.Background(), e.Record("topic"))
+	got, ok := FromContext(ctx)
+	if !ok || got.ID != e.ID || got.CorrelationID != "corr" || got.Key != "k" {
+		t.Fatalf("FromContext = %+v, %v", got, ok)
+	}
+	plain := NewRecordContext(context.WithValue(context.Background(), "other", 1), &kgo.Record{Key: []byte("k2"), Value: []byte("v")})
+	got, ok = FromContext(plain)
+	if !ok || got.Key != "k2" || string(got.Data) != "v" || got.ID != "" {
+		t.Fatalf("FromContext of a plain record = %+v, %v", got, ok)
+	}
+	if plain.Value("other") != 1 {
+		t.Fatal("other values not passed to the parent")
+	}
+}

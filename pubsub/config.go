@@ -30,9 +30,17 @@ type RouterConfig struct {
 	// The topic must exist (or the cluster must auto-create topics).
 	DeadLetterTopic func(topic string) string
 
+	// Workers is how many handler calls of one partition run at once.
+	// Records are spread over that many workers by a hash of the key; a
+	// worker handles its records one at a time, in offset order per key.
+	// Default 16.
+	Workers int
 	// MaxPending bounds the records of one partition that are fetched but
 	// not handled; at the bound the partition's fetching pauses. Default
-	// 4096.
+	// 16384: more than a fetch of one partition holds (1 MiB) unless the
+	// records are tiny, because kgo sends the next fetch only once the
+	// last is fully taken, so a lower bound stalls the fetching while the
+	// handlers are merely busy, without saving memory.
 	MaxPending int
 	// CommitInterval is how often handled offsets are committed. Default 1s.
 	CommitInterval time.Duration
@@ -59,6 +67,9 @@ func (c RouterConfig) Validate() error {
 	if c.MaxAttempts < 0 {
 		errs = append(errs, errors.New("pubsub: RouterConfig.MaxAttempts is negative"))
 	}
+	if c.Workers < 0 {
+		errs = append(errs, errors.New("pubsub: RouterConfig.Workers is negative"))
+	}
 	if c.MaxPending < 0 {
 		errs = append(errs, errors.New("pubsub: RouterConfig.MaxPending is negative"))
 	}
@@ -77,8 +88,11 @@ func (c RouterConfig) withDefaults() RouterConfig {
 	if c.DeadLetterTopic == nil {
 		c.DeadLetterTopic = func(t string) string { return t + ".dlq" }
 	}
+	if c.Workers == 0 {
+		c.Workers = 16
+	}
 	if c.MaxPending == 0 {
-		c.MaxPending = 4096
+		c.MaxPending = 16384
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = time.Second

@@ -22,9 +22,10 @@
 //	}))
 //	err = r.Run(ctx) // until ctx is cancelled; then a graceful shutdown
 //
-// Per partition, a worker per key handles that key's records in offset
-// order; different keys run concurrently, at most MaxPending records per
-// partition (then its fetching pauses). The committed offset is the lowest
+// Per partition, Workers workers handle the records, keys spread over them
+// by hash, so one key's records are handled one at a time in offset order
+// and different keys run concurrently; at most MaxPending records per
+// partition are fetched ahead (then its fetching pauses). The committed offset is the lowest
 // record not yet handled, so a crash redelivers and never skips.
 //
 // A failed attempt is retried after an exponential backoff with jitter;

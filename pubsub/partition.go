@@ -2,100 +2,154 @@ package pubsub
 
 import (
 	"context"
-	"errors"
-	"runtime/debug"
+	"hash/maphash"
+	"math/bits"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/heraldhq/herald/event"
 )
 
-// partition dispatches one assigned partition's records to key workers and
+// partition dispatches one assigned partition's records to its workers and
 // tracks which offsets are handled.
+//
+// Records are sharded over a fixed set of workers by a hash of the key, so
+// one key's records go to one worker, which handles them in offset order.
+// Completion is tracked per fetched batch: a bitmap of handled records and
+// a count of those left, both atomic, so a handled record costs two atomic
+// operations and no lock. The partition lock is taken once per batch
+// (dispatch, completion) and at commit time.
 type partition struct {
 	r       *Router
 	tp      topicPartition
 	handler Handler
+	workers []*worker
 
 	// ctx is the handlers' context: cancelled when the partition is lost
 	// or stopping takes longer than ShutdownTimeout.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// stopping is closed by stop: workers finish the handler call they are
-	// in, start no other, and abandon backoff waits.
+	// stopping is closed by stop (and stopped set): workers finish the
+	// handler call they are in, start no other, and abandon backoff waits.
 	stopping chan struct{}
+	stopped  atomic.Bool
 	stopOnce sync.Once
-	wg       sync.WaitGroup // one per running key worker
+	wg       sync.WaitGroup // one per worker
 
 	mu struct {
 		sync.Mutex
-		// pending holds the dispatched records not yet known handled, in
-		// offset order, from index head on.
-		// Invariant: pending[i].rec.Offset < pending[i+1].rec.Offset.
-		pending []*pendingRecord
-		head    int
+		// batches holds the dispatched batches not yet known handled, in
+		// offset order. Invariant: every record before batches[0] is
+		// handled, and next is past the last of them.
+		batches []*batch
 		// next is the offset to commit: every record before it is handled.
 		// -1 until the first record is handled.
 		next      kgo.EpochOffset
 		committed int64 // last offset committed; -1 if none
-		keys      map[string]*keyQueue
-		paused    bool
+		// pending counts the records of batches that are not complete.
+		pending int
+		paused  bool
 		// drained, if not nil, is closed when pending falls to MaxPending/2.
 		drained chan struct{}
 	}
 }
 
-type pendingRecord struct {
-	rec  *kgo.Record
+// batch is the records of one partition from one poll.
+type batch struct {
+	recs []*kgo.Record
 	hwm  int64
-	done bool
+	// done has bit i%64 of word i/64 set once recs[i] is handled.
+	done []atomic.Uint64
+	// left counts the records not handled; the worker that brings it to
+	// zero reports the batch complete.
+	left atomic.Int64
 }
 
-// keyQueue holds one key's records waiting for that key's worker.
-type keyQueue struct{ recs []*pendingRecord }
+// setDone marks recs[i] handled. It does not touch left (see worker).
+func (b *batch) setDone(i int32) { b.done[i>>6].Or(1 << (i & 63)) }
+
+// firstUndone is the index of the first record not handled, or len(recs).
+func (b *batch) firstUndone() int {
+	for w := range b.done {
+		if v := ^b.done[w].Load(); v != 0 {
+			return min(w*64+bits.TrailingZeros64(v), len(b.recs))
+		}
+	}
+	return len(b.recs)
+}
 
 func newPartition(r *Router, tp topicPartition, h Handler) *partition {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &partition{r: r, tp: tp, handler: h, ctx: ctx, cancel: cancel, stopping: make(chan struct{})}
 	p.mu.next = kgo.EpochOffset{Epoch: -1, Offset: -1}
 	p.mu.committed = -1
-	p.mu.keys = make(map[string]*keyQueue)
+	p.workers = make([]*worker, r.cfg.Workers)
+	for i := range p.workers {
+		p.workers[i] = newWorker(p)
+	}
+	p.wg.Add(len(p.workers))
+	for _, w := range p.workers {
+		go w.run()
+	}
 	return p
 }
 
-// dispatch queues records (in offset order) on their keys' workers,
-// starting workers for idle keys. It never blocks, and reports whether
-// MaxPending records are outstanding (see throttle).
+// dispatch hands records (in offset order) to their keys' workers. It
+// never blocks, and reports whether MaxPending records are outstanding
+// (see throttle).
 func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, rec := range recs {
-		pr := &pendingRecord{rec: rec, hwm: hwm}
-		p.mu.pending = append(p.mu.pending, pr)
-		key := string(rec.Key)
-		if q := p.mu.keys[key]; q != nil {
-			q.recs = append(q.recs, pr)
-			continue
-		}
-		q := &keyQueue{recs: []*pendingRecord{pr}}
-		p.mu.keys[key] = q
-		p.wg.Add(1)
-		go p.work(key, q)
+	if len(recs) == 0 {
+		return false
 	}
-	return len(p.mu.pending)-p.mu.head >= p.r.cfg.MaxPending
+	b := &batch{recs: recs, hwm: hwm, done: make([]atomic.Uint64, (len(recs)+63)/64)}
+	b.left.Store(int64(len(recs)))
+	p.mu.Lock()
+	p.mu.batches = append(p.mu.batches, b)
+	p.mu.pending += len(recs)
+	full = p.mu.pending >= p.r.cfg.MaxPending
+	p.mu.Unlock()
+
+	// Counting sort of the record indexes by worker: one allocation for
+	// all workers, each worker's indexes in offset order.
+	n := len(p.workers)
+	shard := make([]int32, 2*len(recs)+n+1)
+	of, idx, start := shard[:len(recs)], shard[len(recs):2*len(recs)], shard[2*len(recs):]
+	for i, rec := range recs {
+		w := int32(maphash.Bytes(p.r.seed, rec.Key) % uint64(n))
+		of[i] = w
+		start[w+1]++
+	}
+	for w := 1; w <= n; w++ {
+		start[w] += start[w-1]
+	}
+	fill := make([]int32, n)
+	copy(fill, start[:n])
+	for i, w := range of {
+		idx[fill[w]] = int32(i)
+		fill[w]++
+	}
+	for w, wk := range p.workers {
+		if lo, hi := start[w], start[w+1]; hi > lo {
+			wk.push(item{b: b, idx: idx[lo:hi:hi]})
+		}
+	}
+	return full
 }
 
 // throttle is called when the partition is full. It waits up to wait for
 // the handlers to work the backlog down to MaxPending/2, which is all it
 // takes when they are merely busy. If they do not (a key is stuck in
 // retries), it pauses fetching the partition so that other partitions
-// flow; the last worker to bring the backlog down resumes it. (Pausing
+// flow; the worker that brings the backlog down resumes it. (Pausing
 // costs up to FetchMaxWait on resume, so it is the slow path.)
 func (p *partition) throttle(wait time.Duration) {
 	p.mu.Lock()
+	if p.mu.pending <= p.r.cfg.MaxPending/2 {
+		p.mu.Unlock() // drained already, between dispatch and now
+		return
+	}
 	if p.mu.drained == nil {
 		p.mu.drained = make(chan struct{})
 	}
@@ -112,70 +166,55 @@ func (p *partition) throttle(wait time.Duration) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.mu.paused && len(p.mu.pending)-p.mu.head > p.r.cfg.MaxPending/2 {
+	if !p.mu.paused && p.mu.pending > p.r.cfg.MaxPending/2 {
 		p.mu.paused = true
 		p.r.pause(p)
 	}
 }
 
-// work handles key's records one at a time until its queue is empty.
-func (p *partition) work(key string, q *keyQueue) {
-	defer p.wg.Done()
-	m := &Message{Group: p.r.cfg.Group}
-	for {
-		p.mu.Lock()
-		if len(q.recs) == 0 || p.isStopping() {
-			delete(p.mu.keys, key)
-			p.mu.Unlock()
-			return
-		}
-		pr := q.recs[0]
-		p.mu.Unlock()
-
-		ok := p.handle(m, pr)
-
-		p.mu.Lock()
-		q.recs = q.recs[1:]
-		if !ok {
-			// Stopped mid-record: it stays unhandled and uncommitted, and
-			// so does everything after it.
-			delete(p.mu.keys, key)
-			p.mu.Unlock()
-			return
-		}
-		resume := p.doneLocked(pr)
-		p.mu.Unlock()
-		if resume {
-			p.r.resume([]*partition{p})
-		}
+// handled records that n more records of b are handled (their done bits
+// already set), and does the batch's completion bookkeeping if they were
+// its last.
+func (p *partition) handled(b *batch, n int) {
+	if n == 0 || b.left.Add(int64(-n)) > 0 {
+		return
 	}
-}
-
-// doneLocked marks pr handled and advances the commit offset past every
-// handled record at the front. It reports whether fetching should resume.
-// mu must be held.
-func (p *partition) doneLocked(pr *pendingRecord) bool {
-	pr.done = true
-	for p.mu.head < len(p.mu.pending) && p.mu.pending[p.mu.head].done {
-		rec := p.mu.pending[p.mu.head].rec
-		p.mu.next = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
-		p.mu.pending[p.mu.head] = nil
-		p.mu.head++
-	}
-	if p.mu.head > 1024 && p.mu.head*2 > len(p.mu.pending) {
-		p.mu.pending = append(p.mu.pending[:0], p.mu.pending[p.mu.head:]...)
-		p.mu.head = 0
-	}
-	low := len(p.mu.pending)-p.mu.head <= p.r.cfg.MaxPending/2
+	p.mu.Lock()
+	p.mu.pending -= len(b.recs)
+	low := p.mu.pending <= p.r.cfg.MaxPending/2
 	if low && p.mu.drained != nil {
 		close(p.mu.drained)
 		p.mu.drained = nil
 	}
-	if p.mu.paused && low {
+	resume := p.mu.paused && low
+	if resume {
 		p.mu.paused = false
-		return true
 	}
-	return false
+	p.mu.Unlock()
+	if resume {
+		p.r.resume([]*partition{p})
+	}
+}
+
+// advanceLocked moves next past every handled record at the front and
+// drops complete batches. mu must be held.
+func (p *partition) advanceLocked() {
+	for len(p.mu.batches) > 0 {
+		b := p.mu.batches[0]
+		i := len(b.recs)
+		if b.left.Load() > 0 {
+			i = b.firstUndone()
+		}
+		if i > 0 {
+			rec := b.recs[i-1]
+			p.mu.next = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
+		}
+		if i < len(b.recs) {
+			return
+		}
+		p.mu.batches[0] = nil
+		p.mu.batches = p.mu.batches[1:]
+	}
 }
 
 // unpause clears the paused flag, reporting whether it was set.
@@ -190,6 +229,7 @@ func (p *partition) unpause() bool {
 func (p *partition) maybeCommitOffset() (kgo.EpochOffset, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.advanceLocked()
 	return p.mu.next, p.mu.next.Offset > p.mu.committed
 }
 
@@ -199,70 +239,11 @@ func (p *partition) setCommitted(off int64) {
 	p.mu.committed = max(p.mu.committed, off)
 }
 
-func (p *partition) stop() { p.stopOnce.Do(func() { close(p.stopping) }) }
-
-func (p *partition) isStopping() bool {
-	select {
-	case <-p.stopping:
-		return true
-	default:
-		return false
-	}
-}
-
-// handle runs the handler on pr until it succeeds or the record is dead
-// lettered (true), or the partition stops first (false).
-func (p *partition) handle(m *Message, pr *pendingRecord) bool {
-	*m = Message{Record: pr.rec, Group: p.r.cfg.Group, HighWatermark: pr.hwm}
-	e, decodeErr := event.FromRecord(pr.rec)
-	if errors.Is(decodeErr, event.ErrNotEvent) {
-		decodeErr = nil
-		e = event.Event{Key: string(pr.rec.Key), Data: pr.rec.Value}
-	}
-	m.Event = e
-	for attempt := 1; ; attempt++ {
-		m.Attempt = attempt
-		err := Permanent(decodeErr)
-		if err == nil {
-			err = p.call(m)
-		}
-		if err == nil {
-			return true
-		}
-		if p.ctx.Err() != nil {
-			return false // cancelled by us: not the handler's failure
-		}
-		if IsPermanent(err) || attempt >= p.r.cfg.MaxAttempts {
-			return p.deadLetter(m, err)
-		}
-		if !p.sleep(p.r.cfg.Backoff.Delay(attempt)) {
-			return false
-		}
-	}
-}
-
-// call runs the handler once, turning a panic into a *PanicError.
-func (p *partition) call(m *Message) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return p.handler(event.NewContext(p.ctx, m.Event), m)
-}
-
-// sleep waits d, or returns false early when the partition stops.
-func (p *partition) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-p.stopping:
-		return false
-	case <-p.ctx.Done():
-		return false
-	}
+func (p *partition) stop() {
+	p.stopOnce.Do(func() {
+		p.stopped.Store(true)
+		close(p.stopping)
+	})
 }
 
 // deadLetter publishes m to the dead-letter topic, retrying until it is
@@ -286,6 +267,20 @@ func (p *partition) deadLetter(m *Message, cause error) bool {
 		if !p.sleep(p.r.cfg.Backoff.Delay(failed)) {
 			return false
 		}
+	}
+}
+
+// sleep waits d, or returns false early when the partition stops.
+func (p *partition) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.stopping:
+		return false
+	case <-p.ctx.Done():
+		return false
 	}
 }
 

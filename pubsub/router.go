@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"sync"
@@ -17,9 +18,10 @@ import (
 // Router runs handlers for the topics of one consumer group.
 //
 // Within a partition, records with one key are handled one at a time in
-// offset order, and records with different keys concurrently (a worker per
-// key, at most MaxPending records per partition). Offsets are committed up
-// to the lowest record not yet handled, so a crash redelivers, never skips.
+// offset order, and records with different keys concurrently (Workers
+// workers per partition, keys spread over them by hash; at most MaxPending
+// records per partition fetched ahead). Offsets are committed up to the
+// lowest record not yet handled, so a crash redelivers, never skips.
 //
 // Register handlers with Handle and Use, then call Run once.
 type Router struct {
@@ -27,7 +29,8 @@ type Router struct {
 	handlers map[string]Handler // by topic; set before Run
 	mws      []Middleware
 
-	cl *kgo.Client // set by Run
+	cl   *kgo.Client  // set by Run
+	seed maphash.Seed // spreads keys over a partition's workers
 
 	mu struct {
 		sync.Mutex
@@ -49,7 +52,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler)}
+	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler), seed: maphash.MakeSeed()}
 	r.mu.parts = make(map[topicPartition]*partition)
 	return r, nil
 }

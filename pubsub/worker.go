@@ -1,0 +1,286 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/event"
+)
+
+// worker handles the records of the keys that hash to it, one record at a
+// time and in offset order per key.
+//
+// A key whose record failed and waits for a retry is parked: the worker
+// sets it and its later records aside, goes on with other keys, and takes
+// the key up again when its backoff timer fires. So a retrying key holds
+// back only itself, and no goroutine sleeps through a backoff.
+type worker struct {
+	p *partition
+
+	q struct {
+		sync.Mutex
+		items []item // pushed, not yet taken by run
+	}
+	wake  chan struct{} // cap 1; signalled by push
+	spare []item        // run's empty buffer, swapped with q.items
+
+	// The fields below are owned by run's goroutine.
+
+	// parked holds the keys waiting for a retry.
+	// Invariant: a parked key's records are in parked[key].recs, and in
+	// no other place but the queue's later items.
+	parked    map[string]*parkedKey
+	m         Message // the record being handled; reused
+	decodeErr error   // m.Record's event decode error
+}
+
+// item is a chunk of a batch for the worker (idx, ascending), or a parked
+// key whose backoff is over (retry).
+type item struct {
+	b     *batch
+	idx   []int32
+	retry *parkedKey
+}
+
+type recRef struct {
+	b *batch
+	i int32
+}
+
+// parkedKey is one key's records waiting for recs[0]'s retry.
+type parkedKey struct {
+	key      string
+	recs     []recRef
+	attempts int         // attempts made on recs[0]
+	ev       event.Event // recs[0] decoded
+	evErr    error       // recs[0]'s decode error, if any
+	timer    *time.Timer
+}
+
+type outcome int
+
+const (
+	outcomeDone    outcome = iota // handled or dead-lettered
+	outcomeRetry                  // failed; retry after a backoff
+	outcomeStopped                // the partition stopped first
+)
+
+func newWorker(p *partition) *worker {
+	return &worker{p: p, wake: make(chan struct{}, 1), parked: make(map[string]*parkedKey)}
+}
+
+// push queues it for the worker. It never blocks: the queue is bounded by
+// the partition's MaxPending throttle, not here.
+func (w *worker) push(it item) {
+	w.q.Lock()
+	w.q.items = append(w.q.items, it)
+	w.q.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for queued items and takes all of them, or reports false
+// when the partition stops.
+func (w *worker) next() ([]item, bool) {
+	for {
+		if w.p.stopped.Load() {
+			return nil, false
+		}
+		w.q.Lock()
+		items := w.q.items
+		if len(items) > 0 {
+			w.q.items = w.spare
+			w.q.Unlock()
+			return items, true
+		}
+		w.q.Unlock()
+		select {
+		case <-w.wake:
+		case <-w.p.stopping:
+			return nil, false
+		}
+	}
+}
+
+func (w *worker) run() {
+	defer w.p.wg.Done()
+	defer w.stopTimers()
+	for {
+		items, ok := w.next()
+		if !ok {
+			return
+		}
+		for i := range items {
+			if items[i].retry != nil {
+				ok = w.retry(items[i].retry)
+			} else {
+				ok = w.runChunk(items[i].b, items[i].idx)
+			}
+			items[i] = item{}
+			if !ok {
+				return
+			}
+		}
+		w.spare = items[:0]
+	}
+}
+
+func (w *worker) stopTimers() {
+	for _, pk := range w.parked {
+		pk.timer.Stop()
+	}
+}
+
+// runChunk handles b.recs[i] for i in idx, parking keys that fail. It
+// returns false if the partition stopped.
+//
+// The keys' strings and the handlers' contexts are allocated once for the
+// chunk, not once per record.
+func (w *worker) runChunk(b *batch, idx []int32) bool {
+	n := 0 // handled, reported to the partition once per chunk
+	defer func() { w.p.handled(b, n) }()
+	keys := chunkKeys(b, idx)
+	ctxs := make([]event.RecordContext, len(idx))
+	for j, i := range idx {
+		rec := b.recs[i]
+		key := keys[:len(rec.Key)]
+		keys = keys[len(rec.Key):]
+		if len(w.parked) > 0 {
+			if pk := w.parked[key]; pk != nil {
+				pk.recs = append(pk.recs, recRef{b, i})
+				continue
+			}
+		}
+		if w.p.stopped.Load() {
+			return false
+		}
+		w.load(b, rec, key)
+		ctxs[j].Init(w.p.ctx, rec)
+		switch w.attempt(&ctxs[j], 1) {
+		case outcomeDone:
+			b.setDone(i)
+			n++
+		case outcomeRetry:
+			pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: 1, ev: w.m.Event, evErr: w.decodeErr}
+			w.parked[key] = pk
+			w.schedule(pk)
+		case outcomeStopped:
+			return false
+		}
+	}
+	return true
+}
+
+// chunkKeys returns the keys of b.recs[i] for i in idx, concatenated.
+func chunkKeys(b *batch, idx []int32) string {
+	n := 0
+	for _, i := range idx {
+		n += len(b.recs[i].Key)
+	}
+	buf := make([]byte, 0, n)
+	for _, i := range idx {
+		buf = append(buf, b.recs[i].Key...)
+	}
+	return string(buf)
+}
+
+// retry takes a parked key up again: it retries the first record and, as
+// long as attempts succeed, handles the key's other parked records.
+func (w *worker) retry(pk *parkedKey) bool {
+	for {
+		if w.p.stopped.Load() {
+			return false
+		}
+		r := pk.recs[0]
+		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm}
+		w.decodeErr = pk.evErr
+		switch w.attempt(event.NewRecordContext(w.p.ctx, w.m.Record), pk.attempts+1) {
+		case outcomeRetry:
+			pk.attempts++
+			w.schedule(pk)
+			return true
+		case outcomeStopped:
+			return false
+		}
+		r.b.setDone(r.i)
+		w.p.handled(r.b, 1)
+		pk.recs[0] = recRef{}
+		pk.recs = pk.recs[1:]
+		if len(pk.recs) == 0 {
+			delete(w.parked, pk.key)
+			return true
+		}
+		r = pk.recs[0]
+		w.load(r.b, r.b.recs[r.i], pk.key)
+		pk.attempts, pk.ev, pk.evErr = 0, w.m.Event, w.decodeErr
+	}
+}
+
+// schedule queues pk for a retry after its backoff.
+func (w *worker) schedule(pk *parkedKey) {
+	d := w.p.r.cfg.Backoff.Delay(pk.attempts)
+	pk.timer = time.AfterFunc(d, func() { w.push(item{retry: pk}) })
+}
+
+// load sets up w.m for rec's first attempt, decoding its event (once).
+func (w *worker) load(b *batch, rec *kgo.Record, key string) {
+	m := &w.m
+	*m = Message{Record: rec, Group: w.p.r.cfg.Group, HighWatermark: b.hwm}
+	w.decodeErr = decodeEvent(&m.Event, rec, key)
+}
+
+// decodeEvent reads rec's event into the zero e; a record that is not a
+// CloudEvent gives an event of only its key and data. key is rec.Key.
+func decodeEvent(e *event.Event, rec *kgo.Record, key string) error {
+	if len(rec.Headers) > 0 {
+		var err error
+		if *e, err = event.FromRecord(rec); !errors.Is(err, event.ErrNotEvent) {
+			return err
+		}
+		*e = event.Event{}
+	}
+	e.Key, e.Data = key, rec.Value
+	return nil
+}
+
+// attempt runs the handler on w.m as attempt n and says what comes next;
+// it dead-letters the record after the last attempt.
+func (w *worker) attempt(ctx context.Context, n int) outcome {
+	m := &w.m
+	m.Attempt = n
+	err := Permanent(w.decodeErr)
+	if err == nil {
+		err = w.call(ctx, m)
+	}
+	switch {
+	case err == nil:
+		return outcomeDone
+	case w.p.ctx.Err() != nil:
+		return outcomeStopped // cancelled by us: not the handler's failure
+	case IsPermanent(err) || n >= w.p.r.cfg.MaxAttempts:
+		if w.p.deadLetter(m, err) {
+			return outcomeDone
+		}
+		return outcomeStopped
+	}
+	return outcomeRetry
+}
+
+// call runs the handler once, turning a panic into a *PanicError. ctx is
+// an event.RecordContext: it carries the record's event, decoded again
+// only if the handler asks for it (to publish a caused event).
+func (w *worker) call(ctx context.Context, m *Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return w.p.handler(ctx, m)
+}
