@@ -14,7 +14,7 @@
 //	ce_type            type              com.example.order.created
 //	ce_time            time              2024-07-01T12:00:00.123Z (RFC 3339)
 //	ce_subject         subject           order-42
-//	ce_dataschema      dataschema        https://registry/schemas/ids/7
+//	ce_dataschema      dataschema        https://registry/subjects/orders-value/versions/3
 //	content-type       datacontenttype   application/json
 //	ce_correlationid   correlationid     id of the first event of the flow
 //	ce_causationid     causationid       id of the event that caused this one
@@ -33,8 +33,8 @@
 //	...
 //	got, err := event.FromRecord(fetched)
 //
-// Typed data goes through a Codec (JSON here; the schema registry's serde
-// in Herald's registry package):
+// Typed data goes through a Codec (JSON here; Avro, JSON Schema and
+// Protobuf with a schema registry in package event/srcodec):
 //
 //	e, err := event.Encode(ctx, event.JSON, "orders", "/orders", "order.created", Order{ID: "42"})
 //	o, err := event.Decode[Order](ctx, event.JSON, e)

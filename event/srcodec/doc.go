@@ -1,0 +1,26 @@
+// Package srcodec is an event.Codec over a schema registry: event data in
+// the Confluent wire format (see registry/serde), Avro, JSON Schema or
+// Protobuf, with the schema registered on first use (AutoRegister) or
+// taken from the registry (UseLatest).
+//
+// An encoded event describes its data in its attributes:
+//
+//	datacontenttype  application/avro | application/json | application/protobuf
+//	dataschema       /subjects/<subject>/versions/<version>   (the registry's
+//	                 REST path; absolute with RegistryURL)
+//	schemaversion    <version>
+//
+// and the data itself starts with the schema id, so decoding needs no
+// attribute: Decode looks the writer's schema up by id (cached).
+//
+// Usage:
+//
+//	cl, _ := sr.NewClient(sr.URLs("http://localhost:8081"))
+//	codec := srcodec.AutoRegister(cl, sr.Schema{Type: sr.TypeAvro, Schema: orderAvro})
+//	e, err := event.Encode(ctx, codec, "orders", "/shop", "order.placed", order)
+//	...
+//	o, err := event.Decode[Order](ctx, codec, m.Event)
+//
+// The subject is the topic's value subject (TopicNameStrategy, "orders-value")
+// unless Subject says otherwise.
+package srcodec
