@@ -65,7 +65,9 @@ type Partition struct {
 func (p *Partition) SyncOnAck() bool { return p.Topic.state.Load().settings.always }
 
 // Append validates and appends one producer batch without waiting for
-// fsync (the caller waits with Log.WaitDurable before acknowledging acks=-1).
+// fsync and without waking the flusher (Log.AppendLazy): the caller waits
+// with Log.WaitDurable before acknowledging acks=-1, which leads the sync,
+// or calls Log.SyncSoon when nobody will wait (acks 0 and 1).
 // It applies max.message.bytes and message.timestamp.type; logAppendTime is
 // -1 unless the topic uses LogAppendTime. b is modified (offsets, maybe the
 // timestamp) and not retained.
@@ -88,7 +90,7 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 		logAppendTime = now.UnixMilli()
 		records.SetLogAppendTime(b, logAppendTime)
 	}
-	res, err = p.Log.AppendNoWait(b)
+	res, err = p.Log.AppendLazy(b)
 	if err != nil {
 		return res, -1, appendErr(err)
 	}

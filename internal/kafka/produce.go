@@ -131,9 +131,15 @@ func (s *Server) producePartition(t *broker.Topic, rp *kmsg.ProduceRequestTopicP
 		return durableWait{}, false
 	}
 	op.BaseOffset, op.LogAppendTime, op.LogStartOffset = res.BaseOffset, logAppendTime, res.LogStartOffset
-	if acks == -1 && p.SyncOnAck() {
+	if !p.SyncOnAck() {
+		return durableWait{}, false
+	}
+	if acks == -1 {
+		// The later goroutine's WaitDurable leads the fsync.
 		return durableWait{p: p, res: res, out: op}, true
 	}
+	// Nobody waits for this one, but readers see it only once synced.
+	p.Log.SyncSoon()
 	return durableWait{}, false
 }
 

@@ -32,6 +32,17 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 // connection pipeline several appends that one fsync then covers.
 func (l *Log) AppendNoWait(b []byte) (AppendResult, error) { return l.appendNoWait(b, true) }
 
+// AppendLazy is AppendNoWait without waking the flusher: the caller must
+// either call WaitDurable, which then leads the group-commit sync itself
+// (saving the handoff to the flusher and back on every acknowledgement),
+// or call SyncSoon. Until one of them runs, the batch is not durable and,
+// under Always, not visible to readers.
+func (l *Log) AppendLazy(b []byte) (AppendResult, error) { return l.appendNoWait(b, false) }
+
+// SyncSoon wakes the flusher to sync what has been appended; for appends
+// made with AppendLazy that nobody will wait for.
+func (l *Log) SyncSoon() { l.kickFlusher() }
+
 // appendNoWait appends; kick wakes the flusher to sync it. Append leaves
 // kick off because it leads the sync itself in WaitDurable.
 func (l *Log) appendNoWait(b []byte, kick bool) (AppendResult, error) {
