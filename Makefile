@@ -3,7 +3,7 @@ GO ?= go
 PKGS ?= ./...
 FUZZTIME ?= 15s
 
-.PHONY: help test testshort bench fuzz verify crash
+.PHONY: help test testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify crash
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,15 @@ testshort: ## quick tests without the race detector
 
 bench: ## the storage engine's benchmarks, with the fdatasync baseline in the same run
 	$(GO) test ./internal/log ./internal/records -run '^$$' -bench . -benchtime 2s -benchmem
+
+bench-kfake: ## 1M records of 1 KiB through Herald and kfake (SyncWrites) with franz-go; prints the ratios and peak RSS
+	$(GO) test ./compat -run '^$$' -bench BenchmarkPeers -benchtime 1x -count 1
+
+bench-peers: ## the peer comparison (Herald, kfake, NATS JetStream, Redis Streams); report in bench/results (ARGS=-quick for a short run)
+	$(GO) run ./bench/cmd/peers $(ARGS)
+
+bench-peers-quick: ## bench-peers -quick: under 2 minutes
+	$(GO) run ./bench/cmd/peers -quick
 
 fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
