@@ -181,6 +181,9 @@ func (p *partition) handled(b *batch, n int) {
 	}
 	p.mu.Lock()
 	p.mu.pending -= len(b.recs)
+	// Drop complete batches now rather than at the next commit, so that
+	// their records (and the fetch buffers under them) are garbage sooner.
+	p.advanceLocked()
 	low := p.mu.pending <= p.r.cfg.MaxPending/2
 	if low && p.mu.drained != nil {
 		close(p.mu.drained)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/pubsub"
@@ -262,5 +263,35 @@ func TestBackoffDelay(t *testing.T) {
 				t.Fatalf("Delay(%d) = %v, want %v ±10%%", tt.failed, d, tt.base)
 			}
 		}
+	}
+}
+
+// TestMessageFreshPerRecord checks that a handler's changes to its Message
+// do not leak into the next record's (the worker reuses the Message).
+func TestMessageFreshPerRecord(t *testing.T) {
+	b := pubsubtest.New(t)
+	topic := b.Topic("fresh", 1)
+	prod := b.Client()
+	const n = 50
+	for i := range n {
+		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got atomic.Int32
+	var bad atomic.Value
+	r := newRouter(t, testConfig(b, pubsubtest.Group("fresh")))
+	r.Handle(topic, func(_ context.Context, m *pubsub.Message) error {
+		if m.Event.Subject != "" || m.Event.Extensions != nil || m.Group == "mutated" || m.Attempt != 1 || m.Event.Key != "k" {
+			bad.Store(fmt.Sprintf("stale message: %+v", *m))
+		}
+		m.Event.Subject, m.Event.Extensions, m.Group = "x", map[string]string{"a": "b"}, "mutated"
+		got.Add(1)
+		return nil
+	})
+	defer start(t, r)()
+	waitFor(t, 10*time.Second, "all records", func() bool { return got.Load() == n })
+	if v := bad.Load(); v != nil {
+		t.Fatal(v)
 	}
 }

@@ -230,10 +230,31 @@ func (w *worker) schedule(pk *parkedKey) {
 }
 
 // load sets up w.m for rec's first attempt, decoding its event (once).
+//
+// For a record without headers whose predecessor left w.m as load sets it
+// for such a record (the usual case), load writes only the fields that
+// differ: resetting the whole Message costs a write barrier per pointer
+// field while the GC marks, which is much of the time under load.
 func (w *worker) load(b *batch, rec *kgo.Record, key string) {
 	m := &w.m
+	if len(rec.Headers) == 0 && w.decodeErr == nil && m.plain(w.p.r.cfg.Group) {
+		m.Event.Key, m.Event.Data = key, rec.Value
+		m.Record, m.Attempt, m.HighWatermark = rec, 0, b.hwm
+		return
+	}
 	*m = Message{Record: rec, Group: w.p.r.cfg.Group, HighWatermark: b.hwm}
 	w.decodeErr = decodeEvent(&m.Event, rec, key)
+}
+
+// plain reports whether m differs from a Message load sets for a record
+// without headers only in the fields load sets for one (Event.Key and
+// Data, Record, Attempt, HighWatermark). It only reads.
+func (m *Message) plain(group string) bool {
+	e := &m.Event
+	return m.Group == group && e.ID == "" && e.Source == "" && e.Type == "" &&
+		e.SpecVersion == "" && e.Time == (time.Time{}) && e.Subject == "" &&
+		e.DataContentType == "" && e.DataSchema == "" && e.CorrelationID == "" &&
+		e.CausationID == "" && e.SchemaVersion == "" && e.Extensions == nil
 }
 
 // decodeEvent reads rec's event into the zero e; a record that is not a
