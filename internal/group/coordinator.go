@@ -155,47 +155,23 @@ func (c *Coordinator) now() time.Time { return c.cfg.Now() }
 func (c *Coordinator) replay() error {
 	metas := map[string]*Snapshot{}
 	n := 0
+	var scratch []byte
 	for _, p := range c.topic.Partitions() {
-		l := p.Log
-		off, end := l.LogStartOffset(), l.HighWatermark()
-		var buf, scratch []byte
-		for off < end {
+		err := p.Log.Scan(0, func(batch []byte) error {
 			var err error
-			buf, err = l.Read(buf[:0], off, 1<<20, true)
-			if err != nil {
-				return err
-			}
-			if len(buf) == 0 {
-				break
-			}
-			for b := buf; len(b) >= records.HeaderSize; {
-				size, ok := records.PeekSize(b)
-				if !ok || size > len(b) {
-					break
-				}
-				batch := b[:size]
-				b = b[size:]
-				h := records.Header(batch)
-				off = h.LastOffset() + 1
-				if h.IsControl() {
-					continue
-				}
-				var it records.Iter
-				it, scratch, err = records.Decode(batch, scratch)
+			scratch, err = records.EachRecord(batch, scratch, func(r *records.Record) {
+				e, err := decodeEntry(r.Key, r.Value)
 				if err != nil {
-					return err
+					c.logger.Warn("skipping unreadable __consumer_offsets record", "err", err)
+					return
 				}
-				for it.Next() {
-					r := it.Record()
-					e, err := decodeEntry(r.Key, r.Value)
-					if err != nil {
-						c.logger.Warn("skipping unreadable __consumer_offsets record", "err", err)
-						continue
-					}
-					c.applyReplay(e, metas)
-					n++
-				}
-			}
+				c.applyReplay(e, metas)
+				n++
+			})
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for id, e := range c.mu.groups {
@@ -494,7 +470,7 @@ func (c *Coordinator) append(group string, kvs [][2][]byte, apply func()) error 
 	}
 	p := c.partitionFor(group)
 	c.writeMu.Lock()
-	res, err := p.Log.AppendNoWait(buildBatch(c.now().UnixMilli(), kvs))
+	res, err := p.Log.AppendNoWait(records.KeyValueBatch(c.now().UnixMilli(), kvs))
 	if err == nil {
 		c.mu.Lock()
 		apply()

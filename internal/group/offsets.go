@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/heraldhq/herald/internal/records"
 )
 
 // The __consumer_offsets topic holds one record per committed offset and
@@ -156,15 +154,4 @@ func snapshotOf(v *kmsg.GroupMetadataValue) *Snapshot {
 		s.Members = append(s.Members, sm)
 	}
 	return s
-}
-
-// buildBatch makes one batch of key/value records at time nowMs.
-func buildBatch(nowMs int64, kvs [][2][]byte) []byte {
-	recs := make([]records.Record, len(kvs))
-	for i, kv := range kvs {
-		recs[i] = records.Record{Key: kv[0], Value: kv[1]}
-	}
-	return records.BuildBatch(records.BatchSpec{
-		BaseTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-	}, recs...)
 }

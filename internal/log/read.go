@@ -171,3 +171,31 @@ func readFull(s *segment, b []byte, pos int64) error {
 	}
 	return fmt.Errorf("read segment %d at %d: %w", s.base, pos, err)
 }
+
+// Scan calls fn with every batch from offset from up to the high watermark,
+// in order; it stops at the first error fn returns. The slice passed to fn
+// is reused after fn returns. Internal topics replay themselves with it.
+func (l *Log) Scan(from int64, fn func(batch []byte) error) error {
+	var buf []byte
+	for off := max(from, l.LogStartOffset()); off < l.HighWatermark(); {
+		var err error
+		if buf, err = l.Read(buf[:0], off, 1<<20, true); err != nil {
+			return err
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		for b := buf; len(b) >= records.HeaderSize; {
+			size, ok := records.PeekSize(b)
+			if !ok || size > len(b) {
+				break
+			}
+			off = records.Header(b).LastOffset() + 1
+			if err := fn(b[:size]); err != nil {
+				return err
+			}
+			b = b[size:]
+		}
+	}
+	return nil
+}

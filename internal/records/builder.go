@@ -180,3 +180,30 @@ func BuildBatch(spec BatchSpec, recs ...Record) []byte {
 	}
 	return b
 }
+
+// KeyValueBatch builds an uncompressed batch of key/value records stamped
+// nowMs, as the broker writes to its internal topics (__consumer_offsets,
+// __transaction_state).
+func KeyValueBatch(nowMs int64, kvs [][2][]byte) []byte {
+	recs := make([]Record, len(kvs))
+	for i, kv := range kvs {
+		recs[i] = Record{Key: kv[0], Value: kv[1]}
+	}
+	return BuildBatch(BatchSpec{BaseTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs...)
+}
+
+// EachRecord calls fn with every record of a non-control batch; control
+// batches are skipped. scratch is used and returned as Decode uses it.
+func EachRecord(batch, scratch []byte, fn func(r *Record)) ([]byte, error) {
+	if Header(batch).IsControl() {
+		return scratch, nil
+	}
+	it, scratch, err := Decode(batch, scratch)
+	if err != nil {
+		return scratch, err
+	}
+	for it.Next() {
+		fn(it.Record())
+	}
+	return scratch, it.Err()
+}

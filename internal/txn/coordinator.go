@@ -189,43 +189,12 @@ func (c *Coordinator) replay() error {
 
 // eachRecord calls fn with every record of the non-control batches of l.
 func eachRecord(l *hlog.Log, fn func(key, value []byte)) error {
-	off := l.LogStartOffset()
-	var buf, scratch []byte
-	for {
+	var scratch []byte
+	return l.Scan(0, func(batch []byte) error {
 		var err error
-		buf, err = l.Read(buf[:0], off, 1<<20, true)
-		if err != nil {
-			return err
-		}
-		if len(buf) == 0 {
-			return nil
-		}
-		for b := buf; len(b) >= records.HeaderSize; {
-			size, ok := records.PeekSize(b)
-			if !ok || size > len(b) {
-				break
-			}
-			batch := b[:size]
-			b = b[size:]
-			h := records.Header(batch)
-			off = h.LastOffset() + 1
-			if h.IsControl() {
-				continue
-			}
-			var it records.Iter
-			it, scratch, err = records.Decode(batch, scratch)
-			if err != nil {
-				return err
-			}
-			for it.Next() {
-				r := it.Record()
-				fn(r.Key, r.Value)
-			}
-			if err := it.Err(); err != nil {
-				return err
-			}
-		}
-	}
+		scratch, err = records.EachRecord(batch, scratch, func(r *records.Record) { fn(r.Key, r.Value) })
+		return err
+	})
 }
 
 // ---- state access ----
@@ -295,7 +264,7 @@ func (c *Coordinator) appendRecords(kvs [][2][]byte, apply func()) (hlog.AppendR
 	p := c.topic.Partitions()[0]
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	res, err := p.Log.AppendNoWait(buildLogBatch(c.nowMs(), kvs))
+	res, err := p.Log.AppendNoWait(records.KeyValueBatch(c.nowMs(), kvs))
 	if err == nil {
 		c.mu.Lock()
 		apply()
@@ -319,7 +288,7 @@ func (c *Coordinator) allocPID() (int64, error) {
 	end := c.mu.blockEnd + pidBlockSize
 	c.mu.Unlock()
 	p := c.topic.Partitions()[0]
-	if _, err := p.Log.Append(buildLogBatch(c.nowMs(), [][2][]byte{{pidBlockKey(), pidBlockValue(end)}})); err != nil {
+	if _, err := p.Log.Append(records.KeyValueBatch(c.nowMs(), [][2][]byte{{pidBlockKey(), pidBlockValue(end)}})); err != nil {
 		return 0, err
 	}
 	c.mu.Lock()

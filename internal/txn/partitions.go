@@ -294,39 +294,23 @@ func (m *Manager) load(p *broker.Partition) (*state, error) {
 
 // scanLog applies every batch from offset on to st.
 func scanLog(l *hlog.Log, off int64, st *state) error {
-	var buf, scratch []byte
-	for {
-		var err error
-		buf, err = l.Read(buf[:0], off, 1<<20, true)
+	var scratch []byte
+	return l.Scan(off, func(batch []byte) error {
+		h := records.Header(batch)
+		if !h.IsControl() {
+			st.apply(h, hlog.AppendResult{})
+			return nil
+		}
+		it, sc, err := records.Decode(batch, scratch)
+		scratch = sc
 		if err != nil {
 			return err
 		}
-		if len(buf) == 0 {
-			return nil
-		}
-		for b := buf; len(b) >= records.HeaderSize; {
-			size, ok := records.PeekSize(b)
-			if !ok || size > len(b) {
-				break
-			}
-			batch := b[:size]
-			b = b[size:]
-			h := records.Header(batch)
-			off = h.LastOffset() + 1
-			if !h.IsControl() {
-				st.apply(h, hlog.AppendResult{})
-				continue
-			}
-			var it records.Iter
-			it, scratch, err = records.Decode(batch, scratch)
-			if err != nil {
-				return err
-			}
-			if it.Next() {
-				if k := it.Record().Key; len(k) >= 4 {
-					st.applyMarker(h.ProducerID(), h.ProducerEpoch(), binary.BigEndian.Uint16(k[2:]) == markerCommit, h.BaseOffset())
-				}
+		if it.Next() {
+			if k := it.Record().Key; len(k) >= 4 {
+				st.applyMarker(h.ProducerID(), h.ProducerEpoch(), binary.BigEndian.Uint16(k[2:]) == markerCommit, h.BaseOffset())
 			}
 		}
-	}
+		return nil
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/group"
-	"github.com/heraldhq/herald/internal/records"
 )
 
 // TopicName is the internal compacted topic that holds the transaction log.
@@ -176,15 +175,4 @@ func (r *offsetsRecord) toMap() map[string]map[group.TopicPartition]group.Offset
 		out[g] = m
 	}
 	return out
-}
-
-// buildLogBatch makes one batch of key/value records at time nowMs.
-func buildLogBatch(nowMs int64, kvs [][2][]byte) []byte {
-	recs := make([]records.Record, len(kvs))
-	for i, kv := range kvs {
-		recs[i] = records.Record{Key: kv[0], Value: kv[1]}
-	}
-	return records.BuildBatch(records.BatchSpec{
-		BaseTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-	}, recs...)
 }
