@@ -64,22 +64,14 @@ func (l *Log) latestOffsets(segs []*segment) (map[string]int64, error) {
 	var scratch []byte
 	for _, s := range segs {
 		err := eachBatch(s, s.readable.Load(), func(b []byte) error {
-			h := records.Header(b)
-			if h.IsControl() {
-				return nil
-			}
-			it, sc, err := records.Decode(b, scratch)
-			scratch = sc
-			if err != nil {
-				return err
-			}
-			for it.Next() {
-				r := it.Record()
+			base := records.Header(b).BaseOffset()
+			var err error
+			scratch, err = records.EachRecord(b, scratch, func(r *records.Record) {
 				if r.Key != nil {
-					latest[string(r.Key)] = h.BaseOffset() + int64(r.OffsetDelta)
+					latest[string(r.Key)] = base + int64(r.OffsetDelta)
 				}
-			}
-			return it.Err()
+			})
+			return err
 		})
 		if err != nil {
 			return nil, err
@@ -133,21 +125,13 @@ func countDrops(s *segment, keep keepFunc) (int, error) {
 	var scratch []byte
 	err := eachBatch(s, s.size, func(b []byte) error {
 		h := records.Header(b)
-		if h.IsControl() {
-			return nil
-		}
-		it, sc, err := records.Decode(b, scratch)
-		scratch = sc
-		if err != nil {
-			return err
-		}
-		for it.Next() {
-			r := it.Record()
+		var err error
+		scratch, err = records.EachRecord(b, scratch, func(r *records.Record) {
 			if !keep(r, h.BaseOffset()+int64(r.OffsetDelta), recordTimestamp(h, r)) {
 				drops++
 			}
-		}
-		return it.Err()
+		})
+		return err
 	})
 	return drops, err
 }

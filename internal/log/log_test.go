@@ -544,3 +544,26 @@ func TestReadIgnoresIndexEntryThatDisagrees(t *testing.T) {
 		}
 	}
 }
+
+func TestScan(t *testing.T) {
+	l := openTest(t, t.TempDir(), testConfig(), Options{})
+	for i := 0; i < 100; i++ {
+		l.Append(testBatch(3, 300, 1, records.CodecNone))
+	}
+	var bases []int64
+	err := l.Scan(150, func(b []byte) error {
+		bases = append(bases, records.Header(b).BaseOffset())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bases) != 50 || bases[0] != 150 || bases[49] != 297 {
+		t.Fatalf("scanned %d batches from %v", len(bases), bases[:min(3, len(bases))])
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := l.Scan(0, func([]byte) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("Scan did not stop at fn's error: %v after %d", err, n)
+	}
+}
