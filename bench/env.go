@@ -38,7 +38,7 @@ func PrepareEnv(ctx context.Context, binDir string, peers []PeerSpec, log io.Wri
 		}
 	}
 	if need["kfake-mem"] || need["kfake-sync"] {
-		if env.KfakeSrv, err = build("kfakeserve", "./bench/cmd/kfakeserve"); err != nil {
+		if env.KfakeSrv, err = build("kfakeserve", "./compat/cmd/kfakeserve"); err != nil {
 			return nil, err
 		}
 	}

@@ -88,12 +88,13 @@ func startHerald(ctx context.Context, env *Env, dir string) (*Proc, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	return spawn(ctx, "herald", addr, "", env.Herald, "serve", "--data-dir", filepath.Join(dir, "data"),
-		"--listen", addr, "--durability", "always", "--log-level", "warn")
+		"--listen", addr, "--durability", "always", "--log-level", "warn",
+		"--registry-listen", "") // the registry's fixed port would collide
 }
 
 func startKfake(sync bool) func(context.Context, *Env, string) (*Proc, error) {
 	return func(ctx context.Context, env *Env, dir string) (*Proc, error) {
-		args := []string{}
+		args := []string{"-auto-create"}
 		if sync {
 			args = append(args, "-data-dir", filepath.Join(dir, "data"), "-sync")
 		}

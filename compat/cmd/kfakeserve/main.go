@@ -1,6 +1,6 @@
 // Command kfakeserve runs franz-go's kfake as a one-broker Kafka cluster in
-// its own process, so that the peer benchmark in package compat can measure
-// kfake's peak memory apart from the benchmark's.
+// its own process, so that the benchmarks (compat's BenchmarkPeers and the
+// bench harness) can measure kfake's memory and CPU apart from their own.
 //
 // Usage:
 //
