@@ -12,7 +12,7 @@ test: ## install what the tests need, then go vet and go test -race on every pac
 	@bash scripts/ensure-tools.sh
 	@bash scripts/ensure-postgres.sh
 	$(GO) vet $(PKGS)
-	$(GO) test -race -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 testshort: ## quick tests without the race detector
 	$(GO) test -short $(PKGS)
