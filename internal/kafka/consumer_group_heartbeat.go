@@ -37,7 +37,9 @@ func handleConsumerGroupHeartbeat(s *Server, r *request) (kmsg.Response, error) 
 		}
 	}
 	groupID := req.Group
-	r.later(func() kmsg.Response {
+	// A heartbeat that gives partitions back must not overtake the
+	// commits the member sent before it: the next owner reads them.
+	r.afterCommits(func() kmsg.Response {
 		res := s.groups.ConsumerHeartbeat(groupID, h)
 		resp.ErrorCode = errCode(res.Err)
 		if res.Err != nil {

@@ -143,8 +143,8 @@ func (r *request) commitInOrder(fn func() kmsg.Response) {
 
 // afterCommits is later, with fn run once the OffsetCommits read before
 // this request on the connection are answered: a client that pipelines
-// a commit and then a JoinGroup, SyncGroup, LeaveGroup or OffsetFetch
-// sees the commit applied, as with Kafka.
+// a commit and then a JoinGroup, SyncGroup, LeaveGroup, OffsetFetch or
+// ConsumerGroupHeartbeat sees the commit applied, as with Kafka.
 func (r *request) afterCommits(fn func() kmsg.Response) {
 	prev := r.c.lastCommit
 	r.later(func() kmsg.Response {
