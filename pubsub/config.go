@@ -33,7 +33,8 @@ type RouterConfig struct {
 	// Workers is how many handler calls of one partition run at once.
 	// Records are spread over that many workers by a hash of the key; a
 	// worker handles its records one at a time, in offset order per key.
-	// Default 16.
+	// A handler that blocks (rather than fails, which sets its key aside
+	// for a retry) delays the other keys of its worker. Default 16.
 	Workers int
 	// MaxPending bounds the records of one partition that are fetched but
 	// not handled; at the bound the partition's fetching pauses. Default

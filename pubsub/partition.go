@@ -2,7 +2,6 @@ package pubsub
 
 import (
 	"context"
-	"hash/maphash"
 	"math/bits"
 	"strconv"
 	"sync"
@@ -117,7 +116,7 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	shard := make([]int32, 2*len(recs)+n+1)
 	of, idx, start := shard[:len(recs)], shard[len(recs):2*len(recs)], shard[2*len(recs):]
 	for i, rec := range recs {
-		w := int32(maphash.Bytes(p.r.seed, rec.Key) % uint64(n))
+		w := int32(keyHash(rec.Key) % uint64(n))
 		of[i] = w
 		start[w+1]++
 	}
@@ -329,3 +328,15 @@ func DeadLetter(m *Message, dlqTopic string, cause error) *kgo.Record {
 }
 
 func isDLQHeader(k string) bool { return len(k) > 4 && k[:4] == dlqHeaderPrefix }
+
+// keyHash is FNV-1a of a record key. It is fixed, not seeded per process,
+// so a key lands on the same worker in every run, which makes a slow key's
+// neighbours reproducible.
+func keyHash(key []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range key {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}

@@ -108,3 +108,13 @@ func TestCommitOffsetAcrossBatches(t *testing.T) {
 		t.Fatalf("%d batches kept, want 0", len(p.mu.batches))
 	}
 }
+
+// keyHash is fixed across processes; TestCommitLowestUnfinished relies on
+// where its keys land.
+func TestKeyHashFixed(t *testing.T) {
+	for key, want := range map[string]uint64{"stuck": 11, "a": 12, "b": 5, "c": 2} {
+		if got := keyHash([]byte(key)) % 16; got != want {
+			t.Errorf("key %q on worker %d of 16, want %d", key, got, want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"maps"
 	"slices"
 	"sync"
@@ -29,8 +28,7 @@ type Router struct {
 	handlers map[string]Handler // by topic; set before Run
 	mws      []Middleware
 
-	cl   *kgo.Client  // set by Run
-	seed maphash.Seed // spreads keys over a partition's workers
+	cl *kgo.Client // set by Run
 
 	mu struct {
 		sync.Mutex
@@ -52,7 +50,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler), seed: maphash.MakeSeed()}
+	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler)}
 	r.mu.parts = make(map[topicPartition]*partition)
 	return r, nil
 }
