@@ -2,6 +2,7 @@ package pubsub_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -66,7 +67,10 @@ func TestCorrelationChain(t *testing.T) {
 // TestKcatSeesHeaders: a librdkafka consumer reads the CloudEvents headers.
 func TestKcatSeesHeaders(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
-		t.Skip("kcat not installed (scripts/ensure-tools.sh installs it)")
+		if os.Getenv("HERALD_SKIP_KCAT") == "1" {
+			t.Skip("kcat not installed and HERALD_SKIP_KCAT=1")
+		}
+		t.Fatal("kcat not installed: run scripts/ensure-tools.sh (or set HERALD_SKIP_KCAT=1)")
 	}
 	b := pubsubtest.New(t)
 	topic := b.Topic("kcat", 1)

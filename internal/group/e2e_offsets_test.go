@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -149,7 +150,10 @@ func TestCommitsSurviveRestart(t *testing.T) {
 func TestKcatGroup(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
-		t.Skip("kcat not installed (scripts/ensure-tools.sh installs it)")
+		if os.Getenv("HERALD_SKIP_KCAT") == "1" {
+			t.Skip("kcat not installed and HERALD_SKIP_KCAT=1")
+		}
+		t.Fatal("kcat not installed: run scripts/ensure-tools.sh (or set HERALD_SKIP_KCAT=1)")
 	}
 	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"))
 	topic, grp := "kcat-group", "g-kcat"
