@@ -80,6 +80,23 @@ func (c *conn) admin(cmd *cobra.Command) (*kadm.Client, error) {
 	return kadm.NewClient(cl), nil
 }
 
+// batchAdmin runs one admin call over several items (topics, groups) and
+// prints a result per item; op returns them. An error of the whole call is
+// wrapped with action.
+func (c *conn) batchAdmin(cmd *cobra.Command, format, what, action string,
+	op func(ctx context.Context, adm *kadm.Client) ([]itemResult, error)) error {
+	adm, err := c.admin(cmd)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	rs, err := op(cmd.Context(), adm)
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return emitResults(cmd.OutOrStdout(), format, what, rs)
+}
+
 // probe dials the seeds in order and returns nil at the first that
 // accepts a connection, else an error naming the address that failed.
 func probe(ctx context.Context, seeds []string) error {

@@ -232,20 +232,14 @@ func newGroupDeleteCmd(c *conn) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			adm, err := c.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			resp, err := adm.DeleteGroups(cmd.Context(), groups...)
-			if err != nil {
-				return fmt.Errorf("delete groups: %w", err)
-			}
-			var rs []itemResult
-			for _, r := range resp.Sorted() {
-				rs = append(rs, itemResult{Name: r.Group, Error: kafkaErr(r.Err, r.ErrMessage)})
-			}
-			return emitResults(cmd.OutOrStdout(), format, "group", rs)
+			return c.batchAdmin(cmd, format, "group", "delete groups", func(ctx context.Context, adm *kadm.Client) ([]itemResult, error) {
+				resp, err := adm.DeleteGroups(ctx, groups...)
+				var rs []itemResult
+				for _, r := range resp.Sorted() {
+					rs = append(rs, itemResult{Name: r.Group, Error: kafkaErr(r.Err, r.ErrMessage)})
+				}
+				return rs, err
+			})
 		},
 	}
 	addFormatFlag(cmd, &format)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -87,20 +88,14 @@ func newTopicCreateCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := c.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			resp, err := adm.CreateTopics(cmd.Context(), partitions, replicas, cfg, topics...)
-			if err != nil {
-				return fmt.Errorf("create topics: %w", err)
-			}
-			var rs []itemResult
-			for _, r := range resp {
-				rs = append(rs, itemResult{Name: r.Topic, Error: kafkaErr(r.Err, r.ErrMessage)})
-			}
-			return emitResults(cmd.OutOrStdout(), format, "topic", rs)
+			return c.batchAdmin(cmd, format, "topic", "create topics", func(ctx context.Context, adm *kadm.Client) ([]itemResult, error) {
+				resp, err := adm.CreateTopics(ctx, partitions, replicas, cfg, topics...)
+				var rs []itemResult
+				for _, r := range resp {
+					rs = append(rs, itemResult{Name: r.Topic, Error: kafkaErr(r.Err, r.ErrMessage)})
+				}
+				return rs, err
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -373,20 +368,14 @@ func newTopicDeleteCmd(c *conn) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			adm, err := c.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			resp, err := adm.DeleteTopics(cmd.Context(), topics...)
-			if err != nil {
-				return fmt.Errorf("delete topics: %w", err)
-			}
-			var rs []itemResult
-			for _, r := range resp {
-				rs = append(rs, itemResult{Name: r.Topic, Error: kafkaErr(r.Err, r.ErrMessage)})
-			}
-			return emitResults(cmd.OutOrStdout(), format, "topic", rs)
+			return c.batchAdmin(cmd, format, "topic", "delete topics", func(ctx context.Context, adm *kadm.Client) ([]itemResult, error) {
+				resp, err := adm.DeleteTopics(ctx, topics...)
+				var rs []itemResult
+				for _, r := range resp {
+					rs = append(rs, itemResult{Name: r.Topic, Error: kafkaErr(r.Err, r.ErrMessage)})
+				}
+				return rs, err
+			})
 		},
 	}
 	addFormatFlag(cmd, &format)
@@ -412,20 +401,14 @@ func newTopicAlterConfigCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm, err := c.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			resp, err := adm.AlterTopicConfigs(cmd.Context(), alters, topics...)
-			if err != nil {
-				return fmt.Errorf("alter topic configs: %w", err)
-			}
-			var rs []itemResult
-			for _, r := range resp {
-				rs = append(rs, itemResult{Name: r.Name, Error: kafkaErr(r.Err, r.ErrMessage)})
-			}
-			return emitResults(cmd.OutOrStdout(), format, "topic", rs)
+			return c.batchAdmin(cmd, format, "topic", "alter topic configs", func(ctx context.Context, adm *kadm.Client) ([]itemResult, error) {
+				resp, err := adm.AlterTopicConfigs(ctx, alters, topics...)
+				var rs []itemResult
+				for _, r := range resp {
+					rs = append(rs, itemResult{Name: r.Name, Error: kafkaErr(r.Err, r.ErrMessage)})
+				}
+				return rs, err
+			})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&set, "set", "s", nil, "config key=value to set (repeatable)")
@@ -469,20 +452,14 @@ func newTopicAddPartitionsCmd(c *conn) *cobra.Command {
 			if num <= 0 {
 				return fmt.Errorf("invalid --num %d: want the number of partitions to add, at least 1", num)
 			}
-			adm, err := c.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			resp, err := adm.CreatePartitions(cmd.Context(), num, topics...)
-			if err != nil {
-				return fmt.Errorf("add partitions: %w", err)
-			}
-			var rs []itemResult
-			for _, r := range resp {
-				rs = append(rs, itemResult{Name: r.Topic, Error: kafkaErr(r.Err, r.ErrMessage)})
-			}
-			return emitResults(cmd.OutOrStdout(), format, "topic", rs)
+			return c.batchAdmin(cmd, format, "topic", "add partitions", func(ctx context.Context, adm *kadm.Client) ([]itemResult, error) {
+				resp, err := adm.CreatePartitions(ctx, num, topics...)
+				var rs []itemResult
+				for _, r := range resp {
+					rs = append(rs, itemResult{Name: r.Topic, Error: kafkaErr(r.Err, r.ErrMessage)})
+				}
+				return rs, err
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&num, "num", "n", 0, "partitions to add to each topic")
