@@ -60,6 +60,7 @@ func handleTxnOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 	if s.txn == nil {
 		return fill(kerr.CoordinatorNotAvailable), nil
 	}
-	r.later(func() kmsg.Response { return fill(s.txn.CommitOffsets(oc)) })
+	// Ordered with the connection's other commits, as OffsetCommit is.
+	r.commitInOrder(func() kmsg.Response { return fill(s.txn.CommitOffsets(oc)) })
 	return nil, nil
 }
