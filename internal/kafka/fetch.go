@@ -31,8 +31,11 @@ type fetch struct {
 	buf  *[]byte
 	// parts[i] is resp.Topics[parts[i].t].Partitions[parts[i].p].
 	parts []fetchPart
-	// waitOn are the Changed channels of the partitions read, taken
-	// before the read, so an append after it wakes the long poll.
+	// live counts the partitions read (those without an error): a
+	// fetch of none of them has nothing to wait for.
+	live int
+	// waitOn are the Changed channels of the partitions read, taken only
+	// when the fetch is about to wait (see armWait).
 	waitOn []<-chan struct{}
 	bytes  int
 }
@@ -64,7 +67,7 @@ func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 	f.plan(r.version)
 	f.read()
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
-	if f.bytes >= int(req.MinBytes) || wait <= 0 || len(f.waitOn) == 0 {
+	if f.bytes >= int(req.MinBytes) || wait <= 0 || f.live == 0 {
 		f.finish()
 		return resp, nil
 	}
@@ -119,7 +122,7 @@ func (f *fetch) plan(version int16) {
 // (KIP-74), so a consumer can always make progress.
 func (f *fetch) read() {
 	buf := (*f.buf)[:0]
-	f.bytes, f.waitOn = 0, f.waitOn[:0]
+	f.bytes, f.live = 0, 0
 	limit := int(f.req.MaxBytes)
 	if limit <= 0 {
 		limit = int(^uint32(0) >> 1)
@@ -131,7 +134,7 @@ func (f *fetch) read() {
 		}
 		op := f.partResp(fp)
 		l := fp.part.Log
-		f.waitOn = append(f.waitOn, l.Changed())
+		f.live++
 		fp.start = len(buf)
 		n := max(min(int(fp.max), limit-f.bytes), 0)
 		var err error
@@ -237,17 +240,39 @@ func (f *fetch) longPoll(deadline time.Time) {
 		if d <= 0 {
 			return
 		}
-		timer := time.NewTimer(d)
-		woke := f.waitAny(timer.C)
-		timer.Stop()
-		if !woke {
-			return
+		if !f.armWait() {
+			timer := time.NewTimer(d)
+			woke := f.waitAny(timer.C)
+			timer.Stop()
+			if !woke {
+				return
+			}
 		}
 		f.read()
-		if f.bytes >= int(f.req.MinBytes) || len(f.waitOn) == 0 {
+		if f.bytes >= int(f.req.MinBytes) || f.live == 0 {
 			return
 		}
 	}
+}
+
+// armWait takes the Changed channel of every partition read, then checks
+// that no high watermark moved since the read: an append between the read
+// and the channel would otherwise go unnoticed until max wait. It reports
+// whether one moved (read again rather than wait). Taking the channels
+// only here keeps fetches that answer at once from allocating them.
+func (f *fetch) armWait() (moved bool) {
+	f.waitOn = f.waitOn[:0]
+	for i := range f.parts {
+		fp := &f.parts[i]
+		if fp.part == nil {
+			continue
+		}
+		f.waitOn = append(f.waitOn, fp.part.Log.Changed())
+		if fp.part.Log.HighWatermark() != f.partResp(fp).HighWatermark {
+			moved = true
+		}
+	}
+	return moved
 }
 
 // waitAny blocks until one of f.waitOn closes (true), or timeout or
