@@ -4,7 +4,7 @@
 // chosen operations.
 //
 //	fs := vfs.Default
-//	f, err := fs.OpenFile(filepath.Join(dir, "00000000000000000000.log"), os.O_CREATE|os.O_RDWR, 0o644)
+//	f, err := fs.OpenFile(filepath.Join(dir, "00000000000000000000.log"), os.O_CREATE|os.O_RDWR, 0o600)
 //	if err != nil { ... }
 //	defer f.Close()
 //	if _, err := f.Write(batch); err != nil { ... }
