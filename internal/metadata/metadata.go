@@ -1,25 +1,3 @@
-// Package metadata keeps the cluster's topic metadata (names, topic ids,
-// partition counts, configs) in an append-only log of checksummed records in
-// the data dir. The log is replayed at start, so a restart finds every topic
-// and config; later it can be replicated as it is.
-//
-// The file <data-dir>/herald-metadata.log is a sequence of frames:
-//
-//	offset  size  field
-//	     0     4  length    bytes of payload (big-endian)
-//	     4     4  crc       CRC-32C of payload
-//	     8     n  payload   one Record as JSON
-//
-// A frame that is cut short or fails its checksum at the end of the file is
-// a torn write: Open truncates it and everything after it. Every Append is
-// fsynced before it returns, so a torn frame was never acknowledged.
-//
-// Usage:
-//
-//	ml, st, err := metadata.Open(vfs.Default, dataDir, logger)
-//	if err != nil { ... }
-//	for name, t := range st.Topics { ... }
-//	err = ml.Append(metadata.Record{Type: metadata.CreateTopic, Topic: "orders", ID: id, Partitions: 3})
 package metadata
 
 import (
@@ -32,9 +10,11 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/heraldhq/herald/internal/vfs"
@@ -144,57 +124,97 @@ func (s *State) byID(id TopicID) *Topic {
 	return nil
 }
 
-// Log is the open metadata log. Append is safe for concurrent use.
+// Clone returns a deep copy of s.
+func (s *State) Clone() *State {
+	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics))}
+	for n, t := range s.Topics {
+		ct := *t
+		ct.Configs = maps.Clone(t.Configs)
+		c.Topics[n] = &ct
+	}
+	return c
+}
+
+// Equal reports whether s and o hold the same cluster id and topics.
+func (s *State) Equal(o *State) bool {
+	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) {
+		return false
+	}
+	for n, t := range s.Topics {
+		u := o.Topics[n]
+		if u == nil || t.Name != u.Name || t.ID != u.ID || t.Partitions != u.Partitions || !maps.Equal(t.Configs, u.Configs) {
+			return false
+		}
+	}
+	return true
+}
+
+// Log is the open metadata log and its snapshot. Append is safe for
+// concurrent use.
 type Log struct {
-	fs   vfs.FS
-	path string
-	mu   struct {
+	fs     vfs.FS
+	dir    string
+	path   string
+	logger *slog.Logger
+	mu     struct {
 		sync.Mutex
 		f   vfs.File
 		buf []byte
+		// size is the log's length: every byte before it is a whole,
+		// fsynced frame.
+		size int64
+		// st is the state after the first size bytes; the snapshot is
+		// written from it.
+		st *State
+		// broken is set when a failed Append could not be undone: the
+		// file's tail is unknown until the next Open.
+		broken error
 	}
 }
 
-// Open opens (creating if needed) the metadata log in dir, replays it and
-// returns the state. A torn tail is truncated and logged.
+// Open opens the metadata log in dir (creating dir, the log and its
+// snapshot when the dir is new), replays it and returns the state. It
+// applies the recovery rules of the package doc: a torn tail is cut and
+// logged; damage that is not a torn tail, or a log that lost what its
+// snapshot holds, or a missing log in a dir that has data, is refused with
+// an error that errors.Is(err, ErrCorrupt) and nothing is changed.
 func Open(fs vfs.FS, dir string, logger *slog.Logger) (*Log, *State, error) {
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("metadata: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
-	f, err := fs.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	d, err := inspect(fs, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := d.refusal(); err != nil {
+		return nil, nil, err
+	}
+	if d.snapErr != nil {
+		logger.Warn("metadata snapshot is damaged; writing it again from the metadata log", "path", d.snapPath, "err", d.snapErr)
+	}
+	st := d.scan.st
+	if d.scan.records > 2*len(st.Topics)+compactSlack {
+		if err := writeLog(fs, dir, st); err != nil {
+			return nil, nil, err
+		}
+		d.data, d.scan.good = nil, -1 // re-read below
+	}
+	f, err := fs.OpenFile(d.path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metadata: %w", err)
 	}
-	data, err := io.ReadAll(f)
+	size, err := fileSize(f)
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("metadata: read %s: %w", path, err)
+		return nil, nil, err
 	}
-	st := &State{Topics: make(map[string]*Topic)}
-	nrec := 0
-	good, err := Replay(data, func(r Record) error { nrec++; return st.Apply(r) })
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("metadata: replay %s: %w", path, err)
+	good := int64(d.scan.good)
+	if good < 0 {
+		good = size // the file we just rewrote: nothing torn in it
 	}
-	if nrec > 2*len(st.Topics)+compactSlack {
-		f.Close()
-		if err := rewrite(fs, dir, st); err != nil {
-			return nil, nil, err
-		}
-		if f, err = fs.OpenFile(path, os.O_RDWR, 0o644); err != nil {
-			return nil, nil, fmt.Errorf("metadata: %w", err)
-		}
-		if good, err = fileSize(f); err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		data = data[:good] // nothing torn in a file we just wrote
-	}
-	if good < len(data) {
-		logger.Warn("metadata log: truncating torn tail", "path", path, "valid_bytes", good, "dropped_bytes", len(data)-good)
-		if err := f.Truncate(int64(good)); err != nil {
+	if good < size {
+		logger.Warn("metadata log: cutting a torn tail (a write that was never acknowledged)", "path", d.path, "valid_bytes", good, "dropped_bytes", size-good)
+		if err := f.Truncate(good); err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("metadata: truncate: %w", err)
 		}
@@ -203,7 +223,7 @@ func Open(fs vfs.FS, dir string, logger *slog.Logger) (*Log, *State, error) {
 			return nil, nil, fmt.Errorf("metadata: sync: %w", err)
 		}
 	}
-	if _, err := f.Seek(int64(good), io.SeekStart); err != nil {
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("metadata: %w", err)
 	}
@@ -211,19 +231,23 @@ func Open(fs vfs.FS, dir string, logger *slog.Logger) (*Log, *State, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("metadata: sync dir: %w", err)
 	}
-	l := &Log{fs: fs, path: path}
-	l.mu.f = f
-	return l, st, nil
+	if err := writeSnapshot(fs, dir, st, good); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	l := &Log{fs: fs, dir: dir, path: d.path, logger: logger}
+	l.mu.f, l.mu.size, l.mu.st = f, good, st
+	return l, st.Clone(), nil
 }
 
 // compactSlack is how many records beyond two per live topic the log may
 // hold before Open rewrites it as one record per topic.
 const compactSlack = 64
 
-// rewrite replaces the log with the records that rebuild st: the cluster
+// writeLog replaces the log with the records that rebuild st: the cluster
 // id and one create per topic. It writes a temporary file, fsyncs it and
 // renames it over the log, so a crash leaves the old or the new file.
-func rewrite(fs vfs.FS, dir string, st *State) error {
+func writeLog(fs vfs.FS, dir string, st *State) error {
 	var buf []byte
 	var err error
 	if st.ClusterID != "" {
@@ -231,24 +255,27 @@ func rewrite(fs vfs.FS, dir string, st *State) error {
 			return err
 		}
 	}
-	names := make([]string, 0, len(st.Topics))
-	for n := range st.Topics {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		t := st.Topics[n]
+	for _, t := range st.sorted() {
 		rec := Record{Type: CreateTopic, Topic: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
 		if buf, err = AppendFrame(buf, rec); err != nil {
 			return err
 		}
 	}
-	tmp := filepath.Join(dir, FileName+".tmp")
-	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("metadata: rewrite: %w", err)
+	if err := writeFileAtomic(fs, dir, FileName, buf); err != nil {
+		return fmt.Errorf("metadata: rewrite log: %w", err)
 	}
-	_, err = f.Write(buf)
+	return nil
+}
+
+// writeFileAtomic replaces dir/name with data: a temporary file, fsync,
+// rename, fsync of the dir. A crash leaves the old file or the new one.
+func writeFileAtomic(fs vfs.FS, dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -256,23 +283,29 @@ func rewrite(fs vfs.FS, dir string, st *State) error {
 		err = cerr
 	}
 	if err == nil {
-		err = fs.Rename(tmp, filepath.Join(dir, FileName))
+		err = fs.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err == nil {
 		err = fs.SyncDir(dir)
 	}
-	if err != nil {
-		return fmt.Errorf("metadata: rewrite: %w", err)
-	}
-	return nil
+	return err
 }
 
-func fileSize(f vfs.File) (int, error) {
+func (s *State) sorted() []*Topic {
+	out := make([]*Topic, 0, len(s.Topics))
+	for _, t := range s.Topics {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Topic) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func fileSize(f vfs.File) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("metadata: %w", err)
 	}
-	return int(fi.Size()), nil
+	return fi.Size(), nil
 }
 
 // errTorn ends a replay at a frame that is cut short or fails its checksum.
@@ -333,27 +366,59 @@ func AppendFrame(dst []byte, r Record) ([]byte, error) {
 	return append(dst, payload...), nil
 }
 
-// Append writes r and fsyncs; when it returns nil the record survives a
-// crash. After an error the log must not be used again (the file's tail is
-// unknown until the next Open).
+// Append writes r, fsyncs, and then rewrites the snapshot; when it returns
+// nil the record survives a crash. When it fails, the log is cut back to
+// where it was, so that a record reported as failed never comes back at
+// the next Open; if even that fails, every later Append fails too.
 func (l *Log) Append(r Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.f == nil {
 		return errors.New("metadata: log closed")
 	}
+	if l.mu.broken != nil {
+		return fmt.Errorf("metadata: log unusable until restart: %w", l.mu.broken)
+	}
+	next := l.mu.st.Clone()
+	if err := next.Apply(r); err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
 	var err error
 	l.mu.buf, err = AppendFrame(l.mu.buf[:0], r)
 	if err != nil {
 		return fmt.Errorf("metadata: encode: %w", err)
 	}
-	if _, err := l.mu.f.Write(l.mu.buf); err != nil {
-		return fmt.Errorf("metadata: write: %w", err)
+	if _, err = l.mu.f.Write(l.mu.buf); err == nil {
+		err = l.mu.f.Sync()
 	}
-	if err := l.mu.f.Sync(); err != nil {
-		return fmt.Errorf("metadata: sync: %w", err)
+	if err != nil {
+		l.undoLocked()
+		return fmt.Errorf("metadata: append to %s: %w", l.path, err)
+	}
+	l.mu.size += int64(len(l.mu.buf))
+	l.mu.st = next
+	if err := writeSnapshot(l.fs, l.dir, next, l.mu.size); err != nil {
+		// The record is durable in the log, which is what counts; the
+		// next Open writes the snapshot again.
+		l.logger.Error("metadata: write snapshot", "dir", l.dir, "err", err)
 	}
 	return nil
+}
+
+// undoLocked cuts the log back to its last good length after a failed
+// append. mu must be held.
+func (l *Log) undoLocked() {
+	err := l.mu.f.Truncate(l.mu.size)
+	if err == nil {
+		err = l.mu.f.Sync()
+	}
+	if err == nil {
+		_, err = l.mu.f.Seek(l.mu.size, io.SeekStart)
+	}
+	if err != nil {
+		l.mu.broken = err
+		l.logger.Error("metadata: cannot undo a failed append; later changes fail until restart", "path", l.path, "err", err)
+	}
 }
 
 // Close closes the file; it is idempotent.

@@ -168,3 +168,5 @@ func TestRewrite(t *testing.T) {
 	st.Topics["u"].Configs["a"] = "b"
 	check(st)
 }
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
