@@ -206,4 +206,3 @@ func logSize(fsys vfs.FS, path string) (int64, error) {
 	}
 	return fi.Size(), nil
 }
-

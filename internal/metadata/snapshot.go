@@ -24,7 +24,7 @@ const (
 type snapshot struct {
 	// LogBytes is how long the log was when the snapshot was written:
 	// the snapshot's state is the log's state after that many bytes.
-	LogBytes  int64 `json:"-"`
+	LogBytes  int64       `json:"-"`
 	ClusterID string      `json:"cluster_id,omitempty"`
 	Topics    []snapTopic `json:"topics"`
 }
