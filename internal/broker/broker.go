@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,6 +55,9 @@ type Broker struct {
 	adminMu sync.Mutex
 	meta    *metadata.Log
 
+	// lock is the data dir's exclusive lock, held from Open to Close.
+	lock *vfs.DirLock
+
 	// schemas checks record values on topics with
 	// herald.schema.validation; nil until SetSchemaValidator.
 	schemas atomic.Pointer[SchemaValidator]
@@ -68,8 +73,11 @@ type topicMap struct {
 	byID   map[metadata.TopicID]*Topic
 }
 
-// Open opens the data dir, replays the metadata log and opens every
-// partition log.
+// Open locks the data dir (creating it 0700 if needed), replays the
+// metadata log and opens every partition log. It fails with an error that
+// matches vfs.ErrLocked, naming the holder's pid, when another broker (or
+// `herald repair`) has the dir, and with one that matches
+// metadata.ErrCorrupt when the metadata is damaged.
 func Open(cfg Config) (*Broker, error) {
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
@@ -94,9 +102,27 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("durability: %w", err)
 	}
 	b := &Broker{cfg: cfg, durability: d, logger: cfg.Logger, stop: make(chan struct{})}
-	meta, st, err := metadata.Open(cfg.FS, cfg.DataDir, cfg.Logger)
-	if err != nil {
+	if err := cfg.FS.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if b.lock, err = vfs.LockDir(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	if err := b.openLocked(); err != nil {
+		b.lock.Unlock()
+		return nil, err
+	}
+	b.wg.Add(1)
+	go b.maintainLoop()
+	return b, nil
+}
+
+// openLocked replays the metadata and opens every partition. The data dir
+// lock must be held.
+func (b *Broker) openLocked() error {
+	meta, st, err := metadata.Open(b.cfg.FS, b.cfg.DataDir, b.logger)
+	if err != nil {
+		return err
 	}
 	b.meta = meta
 	b.clusterID = st.ClusterID
@@ -104,7 +130,7 @@ func Open(cfg Config) (*Broker, error) {
 		b.clusterID = newClusterID()
 		if err := meta.Append(metadata.Record{Type: metadata.SetClusterID, ClusterID: b.clusterID}); err != nil {
 			meta.Close()
-			return nil, err
+			return err
 		}
 	}
 	tm := &topicMap{byName: map[string]*Topic{}, byID: map[metadata.TopicID]*Topic{}}
@@ -113,15 +139,13 @@ func Open(cfg Config) (*Broker, error) {
 		if err != nil {
 			closeTopics(tm)
 			meta.Close()
-			return nil, err
+			return err
 		}
 		tm.byName[t.Name], tm.byID[t.ID] = t, t
 	}
 	b.topics.Store(tm)
 	b.warnStrayDirs(tm)
-	b.wg.Add(1)
-	go b.maintainLoop()
-	return b, nil
+	return nil
 }
 
 // Close stops maintenance and syncs and closes every partition log. It is
@@ -132,7 +156,7 @@ func (b *Broker) Close() error {
 		b.wg.Wait()
 		b.adminMu.Lock()
 		defer b.adminMu.Unlock()
-		b.closeErr = errors.Join(closeTopics(b.topics.Load()), b.meta.Close())
+		b.closeErr = errors.Join(closeTopics(b.topics.Load()), b.meta.Close(), b.lock.Unlock())
 	})
 	return b.closeErr
 }
@@ -221,12 +245,17 @@ func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]s
 	}
 	id := newTopicID()
 	configs = maps.Clone(configs)
-	if err := b.meta.Append(metadata.Record{Type: metadata.CreateTopic, Topic: name, ID: id, Partitions: partitions, Configs: configs}); err != nil {
-		return nil, err
-	}
+	// The partitions come first and the metadata record last: until the
+	// record is fsynced the topic does not exist, so a failure or a crash
+	// anywhere before leaves only new, empty directories, which are
+	// removed here or by the next create of the name.
 	t, err := b.openTopic(name, id, partitions, configs, true)
 	if err != nil {
-		return nil, err
+		return nil, storageErr(fmt.Sprintf("create topic %q", name), err)
+	}
+	if err := b.meta.Append(metadata.Record{Type: metadata.CreateTopic, Topic: name, ID: id, Partitions: partitions, Configs: configs}); err != nil {
+		b.discardPartitions(t.partitions())
+		return nil, storageErr(fmt.Sprintf("create topic %q", name), err)
 	}
 	b.publishLocked(func(m *topicMap) { m.byName[name], m.byID[id] = t, t })
 	b.logger.Info("created topic", "topic", name, "id", id, "partitions", partitions)
@@ -285,16 +314,19 @@ func (b *Broker) CreatePartitions(t *Topic, count int32, validateOnly bool) erro
 	if validateOnly {
 		return nil
 	}
-	if err := b.meta.Append(metadata.Record{Type: metadata.AddPartitions, ID: t.ID, Partitions: count}); err != nil {
-		return err
-	}
+	// As in CreateTopic: the new partitions first, the record last.
 	parts := slices.Clone(st.parts)
 	for i := have; i < count; i++ {
 		p, err := b.openPartition(t, i, st.configs, true)
 		if err != nil {
-			return err
+			b.discardPartitions(parts[have:])
+			return storageErr(fmt.Sprintf("add partitions to %q", t.Name), err)
 		}
 		parts = append(parts, p)
+	}
+	if err := b.meta.Append(metadata.Record{Type: metadata.AddPartitions, ID: t.ID, Partitions: count}); err != nil {
+		b.discardPartitions(parts[have:])
+		return storageErr(fmt.Sprintf("add partitions to %q", t.Name), err)
 	}
 	t.state.Store(&topicState{parts: parts, configs: st.configs, settings: st.settings})
 	return nil
@@ -344,14 +376,20 @@ func (b *Broker) publishLocked(change func(*topicMap)) {
 	b.topics.Store(m)
 }
 
+// openTopic opens the topic's partitions. If one fails, those opened are
+// closed, and when fresh (a new topic) their directories are removed.
 func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs map[string]string, fresh bool) (*Topic, error) {
 	t := &Topic{Name: name, ID: id, schemas: &b.schemas}
 	parts := make([]*Partition, 0, n)
 	for i := int32(0); i < n; i++ {
 		p, err := b.openPartition(t, i, configs, fresh)
 		if err != nil {
-			for _, p := range parts {
-				p.Log.Close()
+			if fresh {
+				b.discardPartitions(parts)
+			} else {
+				for _, p := range parts {
+					p.Log.Close()
+				}
 			}
 			return nil, err
 		}
@@ -362,20 +400,100 @@ func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs ma
 }
 
 // openPartition opens one partition's log. A fresh partition's directory
-// may be left over from a deleted topic of the same name whose removal was
-// interrupted; it is removed first.
+// may be left over from a create that failed or crashed before its
+// metadata record (new and empty: it is removed) or from a delete whose
+// removal was interrupted, or it may be data whose metadata was lost: a
+// directory holding any data is never wiped, it is renamed aside to
+// <dir>.orphaned.<unix nanos> and logged.
 func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fresh bool) (*Partition, error) {
 	dir := b.partitionDir(t.Name, i)
 	if fresh {
-		if err := b.cfg.FS.RemoveAll(dir); err != nil {
-			return nil, fmt.Errorf("remove stale %s: %w", dir, err)
+		if err := b.clearFreshDir(dir); err != nil {
+			return nil, err
 		}
 	}
 	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now})
 	if err != nil {
+		if fresh {
+			// The directory is ours (cleared above): leave nothing behind.
+			if rerr := b.cfg.FS.RemoveAll(dir); rerr != nil {
+				b.logger.Warn("remove partition of a failed create", "dir", dir, "err", rerr)
+			}
+		}
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}
 	return &Partition{Topic: t, Index: i, Log: l}, nil
+}
+
+// clearFreshDir makes way for a new partition at dir.
+func (b *Broker) clearFreshDir(dir string) error {
+	ents, err := b.cfg.FS.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect stale %s: %w", dir, err)
+	}
+	if isEmptyPartition(ents) {
+		if err := b.cfg.FS.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove stale %s: %w", dir, err)
+		}
+		return nil
+	}
+	aside := fmt.Sprintf("%s.orphaned.%d", dir, b.cfg.Now().UnixNano())
+	if err := b.cfg.FS.Rename(dir, aside); err != nil {
+		return fmt.Errorf("move aside stale %s: %w", dir, err)
+	}
+	if err := b.cfg.FS.SyncDir(b.cfg.DataDir); err != nil {
+		return fmt.Errorf("move aside stale %s: %w", dir, err)
+	}
+	b.logger.Warn("a new partition's directory held data that no topic owns; moved it aside, not deleted", "dir", dir, "moved_to", aside)
+	return nil
+}
+
+// isEmptyPartition reports whether a partition directory holds no record:
+// nothing, or only a first segment whose log file is empty (its indexes
+// and a producer-state snapshot of nothing may be there too).
+func isEmptyPartition(ents []os.DirEntry) bool {
+	const first = "00000000000000000000"
+	for _, e := range ents {
+		switch e.Name() {
+		case first + ".index", first + ".timeindex":
+			continue
+		case first + ".log":
+			fi, err := e.Info()
+			if err != nil || fi.Size() != 0 {
+				return false
+			}
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// discardPartitions closes and removes new partitions whose topic (or
+// partition count) never reached the metadata log.
+func (b *Broker) discardPartitions(parts []*Partition) {
+	for _, p := range parts {
+		if err := p.Log.Close(); err != nil {
+			b.logger.Warn("close partition of a failed create", "topic", p.Topic.Name, "partition", p.Index, "err", err)
+		}
+		dir := b.partitionDir(p.Topic.Name, p.Index)
+		if err := b.cfg.FS.RemoveAll(dir); err != nil {
+			b.logger.Warn("remove partition of a failed create; the next create of the topic removes it", "dir", dir, "err", err)
+		}
+	}
+}
+
+// storageErr is a failed create's error for the client:
+// KAFKA_STORAGE_ERROR with what failed, unless err already carries a code.
+func storageErr(what string, err error) error {
+	var be *Error
+	if errors.As(err, &be) {
+		return err
+	}
+	return &Error{Kafka: kerr.KafkaStorageError, Message: fmt.Sprintf("%s: %v (nothing was created)", what, err)}
 }
 
 func (b *Broker) partitionDir(topic string, i int32) string {

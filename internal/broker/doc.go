@@ -14,6 +14,23 @@
 // each is written to the metadata log and fsynced before the new snapshot is
 // published.
 //
+// The data dir is locked (vfs.LockDir: an flock on <data-dir>/herald.lock,
+// which names the holder's pid) from Open to Close, so a second broker, in
+// this process or another, and `herald repair` refuse to use it. The dir is
+// created 0700 and the broker's own files in it 0600. Open refuses damaged
+// metadata (errors.Is(err, metadata.ErrCorrupt)); see package metadata for
+// the rules and for Repair.
+//
+// Creating a topic, and adding partitions, is atomic across failures and
+// crashes: the new partitions are opened first and the metadata record is
+// appended last, so until that record is fsynced the change does not
+// exist. A failure removes the new partitions and returns
+// KAFKA_STORAGE_ERROR; a crash leaves at most new, empty directories,
+// which are logged at start and removed by the next create of the name. A
+// directory in the way of a new partition that holds records (a delete
+// that crashed before removing it, or data whose metadata was lost) is
+// never deleted: it is renamed to <dir>.orphaned.<unix nanos> and logged.
+//
 // Topic configs that take effect: retention.ms, retention.bytes,
 // segment.bytes, segment.ms, cleanup.policy, delete.retention.ms,
 // index.interval.bytes and herald.durability (handed to the log), and

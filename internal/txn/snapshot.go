@@ -152,7 +152,7 @@ func decodeSnapshot(b []byte) (*state, int64, error) {
 // rename, so a reader sees the old or the new one whole.
 func writeSnapshot(fs vfs.FS, dir string, data []byte) error {
 	tmp := filepath.Join(dir, snapshotName+".tmp")
-	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
