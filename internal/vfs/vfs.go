@@ -9,6 +9,17 @@
 //	defer f.Close()
 //	if _, err := f.Write(batch); err != nil { ... }
 //	if err := f.Sync(); err != nil { ... } // fdatasync
+//
+// Herald creates its files 0600 and its directories 0700: a data dir is
+// readable by the broker's user only.
+//
+// LockDir is the one call that bypasses FS: it takes a data dir's
+// exclusive flock on the real filesystem, because it must exclude other
+// processes.
+//
+//	lock, err := vfs.LockDir(dataDir) // errors.Is(err, vfs.ErrLocked): another herald holds it (the error names its pid)
+//	if err != nil { ... }
+//	defer lock.Unlock()
 package vfs
 
 import (
