@@ -119,6 +119,16 @@ func FuzzReplay(f *testing.F) {
 		if m, _ := Replay(b[:n], again.Apply); m != n {
 			t.Fatalf("valid prefix %d re-parses as %d", n, m)
 		}
+		// Recovery's classification: damage is reported at the end of
+		// the valid prefix, and only when a valid frame follows it.
+		sc := scanLog(b)
+		if sc.good != n || (sc.corruptAt != -1 && sc.corruptAt != n) {
+			t.Fatalf("scan: good %d corrupt at %d, valid prefix %d", sc.good, sc.corruptAt, n)
+		}
+		if (sc.corruptAt >= 0) != (sc.applyErr == nil && nextValidFrame(b, n+1) >= 0) {
+			t.Fatalf("corrupt at %d but next valid frame %d", sc.corruptAt, nextValidFrame(b, n+1))
+		}
+		decodeSnapshot(b) // must not panic
 	})
 }
 
