@@ -25,6 +25,10 @@ func TestMain(m *testing.M) {
 		lockChild(dir)
 		return
 	}
+	if dir := os.Getenv("HERALD_TEST_CREATE_CHILD"); dir != "" {
+		createChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -306,5 +310,82 @@ func TestBrokerFilePerms(t *testing.T) {
 		if fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s is %v", p, fi.Mode().Perm())
 		}
+	}
+}
+
+// createChild is the child of TestSIGKILLMidCreate: it creates topics
+// c0, c1, … (those that do not exist yet) with 8 partitions each, printing each name once its create
+// returned, until it is killed.
+func createChild(dir string) {
+	b, err := Open(Config{DataDir: dir, Logger: quietLogger()})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("c%d", i)
+		if b.Topic(name) != nil {
+			continue // made by an earlier, killed child
+		}
+		if _, err := b.CreateTopic(name, 8, nil, false); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println(name)
+	}
+}
+
+// TestSIGKILLMidCreate kills a process that creates topics as fast as it
+// can, at several moments: the restarted broker has every topic whose
+// create returned, each with all its partitions, no topic it did not
+// report except possibly the one in flight (whole), and it can create the
+// next name.
+func TestSIGKILLMidCreate(t *testing.T) {
+	dir := t.TempDir()
+	created := map[string]bool{}
+	for round := range 5 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "HERALD_TEST_CREATE_CHILD="+dir)
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		rd := bufio.NewReader(stdout)
+		// Let it create a few topics (a different number each round),
+		// then kill it in the middle of the next.
+		for range 2 + round {
+			line, err := rd.ReadString('\n')
+			if err != nil || strings.HasPrefix(line, "error") {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("child: %q %v", line, err)
+			}
+			created[strings.TrimSpace(line)] = true
+		}
+		cmd.Process.Kill()
+		rest, _ := io.ReadAll(rd) // creates acknowledged before the kill landed
+		for _, name := range strings.Fields(string(rest)) {
+			created[name] = true
+		}
+		cmd.Wait()
+
+		b := openTest(t, dir)
+		for name := range created {
+			tp := b.Topic(name)
+			if tp == nil || len(tp.Partitions()) != 8 {
+				t.Fatalf("round %d: acknowledged topic %s after restart: %v", round, name, tp)
+			}
+		}
+		for _, tp := range b.Topics() {
+			if !created[tp.Name] {
+				// The create in flight made it to disk before the kill:
+				// whole, or not at all.
+				if len(tp.Partitions()) != 8 {
+					t.Fatalf("round %d: in-flight topic %s has %d partitions", round, tp.Name, len(tp.Partitions()))
+				}
+				created[tp.Name] = true
+			}
+		}
+		b.Close()
 	}
 }
