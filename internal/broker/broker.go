@@ -320,6 +320,7 @@ func (b *Broker) CreatePartitions(t *Topic, count int32, validateOnly bool) erro
 		p, err := b.openPartition(t, i, st.configs, true)
 		if err != nil {
 			b.discardPartitions(parts[have:])
+			b.removeFailedDir(t.Name, i, err)
 			return storageErr(fmt.Sprintf("add partitions to %q", t.Name), err)
 		}
 		parts = append(parts, p)
@@ -386,6 +387,7 @@ func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs ma
 		if err != nil {
 			if fresh {
 				b.discardPartitions(parts)
+				b.removeFailedDir(t.Name, i, err)
 			} else {
 				for _, p := range parts {
 					p.Log.Close()
@@ -409,17 +411,11 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 	dir := b.partitionDir(t.Name, i)
 	if fresh {
 		if err := b.clearFreshDir(dir); err != nil {
-			return nil, err
+			return nil, &notClearedError{err}
 		}
 	}
 	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now})
 	if err != nil {
-		if fresh {
-			// The directory is ours (cleared above): leave nothing behind.
-			if rerr := b.cfg.FS.RemoveAll(dir); rerr != nil {
-				b.logger.Warn("remove partition of a failed create", "dir", dir, "err", rerr)
-			}
-		}
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}
 	return &Partition{Topic: t, Index: i, Log: l}, nil
@@ -483,6 +479,28 @@ func (b *Broker) discardPartitions(parts []*Partition) {
 		if err := b.cfg.FS.RemoveAll(dir); err != nil {
 			b.logger.Warn("remove partition of a failed create; the next create of the topic removes it", "dir", dir, "err", err)
 		}
+	}
+}
+
+// notClearedError is a fresh partition's failure to make way for itself:
+// whatever is in its directory is not the broker's to remove.
+type notClearedError struct{ error }
+
+func (e *notClearedError) Unwrap() error { return e.error }
+
+// removeFailedDir removes what a fresh partition that failed to open with
+// err left in its directory, unless the failure came before the directory
+// was cleared (and so ours). It runs after discardPartitions, whose closes
+// give back the file descriptors that running out of may have been the
+// failure.
+func (b *Broker) removeFailedDir(topic string, i int32, err error) {
+	var nc *notClearedError
+	if errors.As(err, &nc) {
+		return
+	}
+	dir := b.partitionDir(topic, i)
+	if err := b.cfg.FS.RemoveAll(dir); err != nil {
+		b.logger.Warn("remove partition of a failed create; the next create of the topic removes it", "dir", dir, "err", err)
 	}
 }
 

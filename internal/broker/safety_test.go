@@ -389,3 +389,25 @@ func TestSIGKILLMidCreate(t *testing.T) {
 		b.Close()
 	}
 }
+
+// TestFreshPartitionMoveAsideFails: when the directory in the way cannot
+// be moved aside, the create fails and the directory keeps its data.
+func TestFreshPartitionMoveAsideFails(t *testing.T) {
+	dir := t.TempDir()
+	ffs := vfs.NewFaultFS(vfs.Default)
+	b, err := Open(Config{DataDir: dir, FS: ffs, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := filepath.Join(dir, "u-0")
+	os.Mkdir(p, 0o700)
+	os.WriteFile(filepath.Join(p, "00000000000000000000.log"), []byte("precious"), 0o600)
+	ffs.FailAfter(vfs.OpRename, 0, vfs.ErrIO)
+	if _, err := b.CreateTopic("u", 1, nil, false); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("create: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(p, "00000000000000000000.log")); err != nil || string(data) != "precious" {
+		t.Fatalf("data in the way: %q %v", data, err)
+	}
+}
