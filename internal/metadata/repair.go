@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -117,7 +118,14 @@ func (d *diag) describe(rep *RepairReport, refusal error) {
 	if len(d.partDirs) > 0 {
 		add("partition directories: %d", len(d.partDirs))
 	}
-	if refusal != nil {
+	var ce *CorruptError
+	if errors.As(refusal, &ce) {
+		if ce.Pos >= 0 {
+			add("problem at byte %d: %s", ce.Pos, ce.Reason)
+		} else {
+			add("problem: %s", ce.Reason)
+		}
+	} else if refusal != nil {
 		add("problem: %v", refusal)
 	}
 }
