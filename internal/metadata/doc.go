@@ -48,8 +48,9 @@
 //     or a log with nothing valid in a dir with partition directories, is
 //     refused likewise: starting empty would hide every topic and let a new
 //     topic of the same name start on top of old data.
-//   - A damaged or missing snapshot with an intact log is logged and written
-//     again from the log.
+//   - A damaged snapshot beside an intact log is logged and written again
+//     from the log; a missing one (a data dir from before snapshots) is
+//     written.
 //   - A log with many more records than live topics is rewritten, through a
 //     temporary file and a rename, as one record per topic.
 //
