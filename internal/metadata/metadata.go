@@ -248,23 +248,33 @@ const compactSlack = 64
 // id and one create per topic. It writes a temporary file, fsyncs it and
 // renames it over the log, so a crash leaves the old or the new file.
 func writeLog(fs vfs.FS, dir string, st *State) error {
-	var buf []byte
-	var err error
-	if st.ClusterID != "" {
-		if buf, err = AppendFrame(buf, Record{Type: SetClusterID, ClusterID: st.ClusterID}); err != nil {
-			return err
-		}
-	}
-	for _, t := range st.sorted() {
-		rec := Record{Type: CreateTopic, Topic: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
-		if buf, err = AppendFrame(buf, rec); err != nil {
-			return err
-		}
+	buf, err := encodeLog(st)
+	if err != nil {
+		return err
 	}
 	if err := writeFileAtomic(fs, dir, FileName, buf); err != nil {
 		return fmt.Errorf("metadata: rewrite log: %w", err)
 	}
 	return nil
+}
+
+// encodeLog returns the log that rebuilds st: the cluster id and one
+// create per topic.
+func encodeLog(st *State) ([]byte, error) {
+	var buf []byte
+	var err error
+	if st.ClusterID != "" {
+		if buf, err = AppendFrame(buf, Record{Type: SetClusterID, ClusterID: st.ClusterID}); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range st.sorted() {
+		rec := Record{Type: CreateTopic, Topic: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
+		if buf, err = AppendFrame(buf, rec); err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // writeFileAtomic replaces dir/name with data: a temporary file, fsync,

@@ -78,21 +78,24 @@ func Repair(fsys vfs.FS, dir string, opts RepairOptions) (*RepairReport, error) 
 	if !opts.Execute {
 		return rep, nil
 	}
+	// The snapshot first: until the new log is in place, a crash leaves the
+	// damaged log beside a snapshot of the whole repaired state, and a
+	// second repair finds it there.
+	newLog, err := encodeLog(st)
+	if err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	if err := writeSnapshot(fsys, dir, st, int64(len(newLog))); err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
 	if aside != "" {
 		if err := fsys.Rename(d.path, aside); err != nil {
 			return rep, fmt.Errorf("repair: %w", err)
 		}
 		rep.MovedTo = aside
 	}
-	if err := writeLog(fsys, dir, st); err != nil {
-		return rep, fmt.Errorf("repair: %w", err)
-	}
-	size, err := logSize(fsys, d.path)
-	if err != nil {
-		return rep, fmt.Errorf("repair: %w", err)
-	}
-	if err := writeSnapshot(fsys, dir, st, size); err != nil {
-		return rep, fmt.Errorf("repair: %w", err)
+	if err := writeFileAtomic(fsys, dir, FileName, newLog); err != nil {
+		return rep, fmt.Errorf("repair: write log: %w", err)
 	}
 	rep.Executed = true
 	return rep, nil
@@ -205,12 +208,4 @@ func adoptDirs(st *State, dirs []string, rep *RepairReport) {
 		st.Topics[name] = &Topic{Name: name, ID: id, Partitions: n}
 		rep.Actions = append(rep.Actions, fmt.Sprintf("recreate topic %q with %d partitions from its directories, with default configs (its configs are not known) and a new topic id", name, n))
 	}
-}
-
-func logSize(fsys vfs.FS, path string) (int64, error) {
-	fi, err := fsys.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
 }
