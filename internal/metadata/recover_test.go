@@ -360,3 +360,32 @@ func TestFilePerms(t *testing.T) {
 		}
 	}
 }
+
+// TestRepairInterrupted: a repair that fails (or crashes) at any rename or
+// fsync leaves a dir that a second repair brings back whole.
+func TestRepairInterrupted(t *testing.T) {
+	for _, op := range []vfs.Op{vfs.OpRename, vfs.OpSync, vfs.OpSyncDir, vfs.OpWrite} {
+		for n := 0; ; n++ {
+			dir := threeTopics(t)
+			path := filepath.Join(dir, FileName)
+			data, _ := os.ReadFile(path)
+			data[frameEnds(t, data)[1]+9] ^= 0x01
+			os.WriteFile(path, data, 0o600)
+			ffs := vfs.NewFaultFS(vfs.Default)
+			ffs.FailAfter(op, n, vfs.ErrIO)
+			_, err := Repair(ffs, dir, RepairOptions{Execute: true})
+			if err == nil {
+				break
+			}
+			if _, err := Repair(vfs.Default, dir, RepairOptions{Execute: true}); err != nil {
+				t.Fatalf("%v after %d: second repair: %v", op, n, err)
+			}
+			ml, st, err := Open(vfs.Default, dir, quiet)
+			if err != nil {
+				t.Fatalf("%v after %d: open after the second repair: %v", op, n, err)
+			}
+			ml.Close()
+			wantThree(t, st)
+		}
+	}
+}
