@@ -232,8 +232,9 @@ func Open(fs vfs.FS, dir string, logger *slog.Logger) (*Log, *State, error) {
 		return nil, nil, fmt.Errorf("metadata: sync dir: %w", err)
 	}
 	if err := writeSnapshot(fs, dir, st, good); err != nil {
-		f.Close()
-		return nil, nil, err
+		// The log is what counts, and a full disk must not keep the
+		// broker from starting; the next change or start tries again.
+		logger.Error("metadata: write snapshot", "dir", dir, "err", err)
 	}
 	l := &Log{fs: fs, dir: dir, path: d.path, logger: logger}
 	l.mu.f, l.mu.size, l.mu.st = f, good, st

@@ -389,3 +389,22 @@ func TestRepairInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenWithoutRoomForSnapshot: a full disk that fails the snapshot's
+// rewrite does not keep the log from opening, and the snapshot left is the
+// old, whole one.
+func TestOpenWithoutRoomForSnapshot(t *testing.T) {
+	dir := threeTopics(t)
+	ffs := vfs.NewFaultFS(vfs.Default)
+	ffs.FailAfter(vfs.OpWrite, 0, vfs.ErrNoSpace)
+	ml, st, err := Open(ffs, dir, quiet)
+	if err != nil {
+		t.Fatalf("open on a full disk: %v", err)
+	}
+	ml.Close()
+	wantThree(t, st)
+	b, _ := os.ReadFile(filepath.Join(dir, SnapshotName))
+	if s, err := decodeSnapshot(b); err != nil || !s.state().Equal(st) {
+		t.Fatalf("snapshot after the failed rewrite: %v", err)
+	}
+}
