@@ -62,14 +62,11 @@ func LockDir(dir string) (*DirLock, error) {
 		pid, _ := strconv.Atoi(string(bytes.TrimSpace(b[:n])))
 		return nil, &LockedError{Dir: dir, PID: pid}
 	}
+	// The pid is for the message others get; failing to write it (a full
+	// disk) must not keep the broker from starting.
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
 	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(pid, 0)
-	}
-	if err != nil {
-		unlock(f)
-		f.Close()
-		return nil, fmt.Errorf("lock data dir: write pid: %w", err)
+		f.WriteAt(pid, 0)
 	}
 	return &DirLock{f: f}, nil
 }
