@@ -413,6 +413,9 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 		if err := b.clearFreshDir(dir); err != nil {
 			return nil, &notClearedError{err}
 		}
+	} else if _, err := b.cfg.FS.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		// Starting it empty would hand out its offsets again.
+		return nil, fmt.Errorf("partition %s-%d: its directory %s is missing, so its records are gone or were moved: restore it; or, to accept the loss (offsets start again at 0), create it empty and restart", t.Name, i, dir)
 	}
 	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now})
 	if err != nil {

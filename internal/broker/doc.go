@@ -30,6 +30,9 @@
 // directory in the way of a new partition that holds records (a delete
 // that crashed before removing it, or data whose metadata was lost) is
 // never deleted: it is renamed to <dir>.orphaned.<unix nanos> and logged.
+// The other way round, a topic whose partition directory is missing at Open
+// is refused (naming the directory) rather than restarted empty at offset
+// 0, which would hand out acknowledged offsets again.
 //
 // Topic configs that take effect: retention.ms, retention.bytes,
 // segment.bytes, segment.ms, cleanup.policy, delete.retention.ms,

@@ -262,8 +262,14 @@ func TestFreshPartitionNeverWipesData(t *testing.T) {
 	b.Close()
 	// The crashed delete: the record says deleted, the data is still there.
 	saved := filepath.Join(t.TempDir(), "u-0")
-	if err := os.Rename(filepath.Join(dir, "u-0"), saved); err != nil {
-		t.Fatal(err)
+	os.Mkdir(saved, 0o700)
+	ents, _ := os.ReadDir(filepath.Join(dir, "u-0"))
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join(dir, "u-0", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(saved, e.Name()), data, 0o600)
 	}
 	b = openTest(t, dir)
 	if err := b.DeleteTopic(b.Topic("u")); err != nil {
@@ -282,7 +288,7 @@ func TestFreshPartitionNeverWipesData(t *testing.T) {
 	if hw := nu.Partition(0).Log.HighWatermark(); hw != 0 {
 		t.Fatalf("new topic starts at offset %d", hw)
 	}
-	ents, _ := os.ReadDir(dir)
+	ents, _ = os.ReadDir(dir)
 	found := false
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), "u-0.orphaned.") {
@@ -410,4 +416,32 @@ func TestFreshPartitionMoveAsideFails(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(p, "00000000000000000000.log")); err != nil || string(data) != "precious" {
 		t.Fatalf("data in the way: %q %v", data, err)
 	}
+}
+
+// TestMissingPartitionDirRefused: a topic whose partition directory is
+// gone does not come back as an empty partition that hands out its offsets
+// again; Open refuses, naming the directory.
+func TestMissingPartitionDirRefused(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	if _, err := b.CreateTopic("a", 2, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	p := filepath.Join(dir, "a-1")
+	if err := os.RemoveAll(p); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Config{DataDir: dir, Logger: quietLogger()})
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("Open with a partition dir missing: %v", err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatal("Open created the missing dir")
+	}
+	// The lock was released by the failed Open; the operator's way out
+	// works.
+	os.Mkdir(p, 0o700)
+	b = openTest(t, dir)
+	b.Close()
 }
