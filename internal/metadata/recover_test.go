@@ -155,6 +155,10 @@ func TestTornAppendStillCut(t *testing.T) {
 	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	f.Write(frame[:len(frame)-5])
 	f.Close()
+	rep, err := Repair(vfs.Default, dir, RepairOptions{Execute: true})
+	if err != nil || rep.Needed || !strings.Contains(strings.Join(rep.Findings, "\n"), fmt.Sprintf("last %d bytes", len(frame)-5)) {
+		t.Fatalf("repair of a torn tail: %v %+v", err, rep)
+	}
 	var logBuf bytes.Buffer
 	ml, st, err := Open(vfs.Default, dir, slogTo(&logBuf))
 	if err != nil {

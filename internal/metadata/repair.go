@@ -121,6 +121,9 @@ func (d *diag) describe(rep *RepairReport, refusal error) {
 	if len(d.partDirs) > 0 {
 		add("partition directories: %d", len(d.partDirs))
 	}
+	if refusal == nil && d.scan.good < len(d.data) {
+		add("the last %d bytes of the log are a torn write (never acknowledged); the broker cuts them at start", len(d.data)-d.scan.good)
+	}
 	var ce *CorruptError
 	if errors.As(refusal, &ce) {
 		if ce.Pos >= 0 {
