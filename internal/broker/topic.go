@@ -69,7 +69,9 @@ func (p *Partition) SyncOnAck() bool { return p.Topic.state.Load().settings.alwa
 // with Log.WaitDurable before acknowledging acks=-1, which leads the sync,
 // or calls Log.SyncSoon when nobody will wait (acks 0 and 1).
 // It applies max.message.bytes and message.timestamp.type; logAppendTime is
-// -1 unless the topic uses LogAppendTime. b is modified (offsets, maybe the
+// -1 unless the topic uses LogAppendTime. The batch is validated (CRC
+// included) before the append time is stamped into it, so a corrupt batch
+// is CORRUPT_MESSAGE whatever the topic's timestamp type. b is modified (offsets, maybe the
 // timestamp) and not retained.
 func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logAppendTime int64, err error) {
 	st := p.Topic.state.Load()
@@ -79,6 +81,16 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	if err := checkProduceBatch(b); err != nil {
 		return res, -1, err
+	}
+	if st.settings.logAppendTime || st.settings.schemas {
+		// Validate before anything reads records or rewrites bytes:
+		// stamping the append time recomputes the CRC, which would bless
+		// a batch corrupted on the way, and the schema check would parse
+		// records the CRC has not vouched for. The log validates again,
+		// so CreateTime topics without schema checks pay for one pass.
+		if err := records.Validate(b); err != nil {
+			return res, -1, appendErr(err)
+		}
 	}
 	if st.settings.schemas {
 		if err := p.Topic.checkSchemas(b); err != nil {
