@@ -82,7 +82,7 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	if err := checkProduceBatch(b); err != nil {
 		return res, -1, err
 	}
-	if st.settings.logAppendTime || st.settings.schemas {
+	if st.settings.logAppendTime || st.settings.schemas || p.Topic.Name == RegistryTopic {
 		// Validate before anything reads records or rewrites bytes:
 		// stamping the append time recomputes the CRC, which would bless
 		// a batch corrupted on the way, and the schema check would parse
@@ -94,6 +94,11 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	if st.settings.schemas {
 		if err := p.Topic.checkSchemas(b); err != nil {
+			return res, -1, err
+		}
+	}
+	if p.Topic.Name == RegistryTopic {
+		if err := checkRegistryRecords(b); err != nil {
 			return res, -1, err
 		}
 	}

@@ -47,7 +47,8 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 			*op = kmsg.NewProduceResponseTopicPartition()
 			op.Partition = rp.Partition
 			if terr != nil {
-				op.ErrorCode = terr.Code
+				op.ErrorCode, op.ErrorMessage = broker.Code(terr)
+				op.BaseOffset = -1
 				continue
 			}
 			if w, ok := s.producePartition(t, rp, op, req.Acks, now); ok {
@@ -96,19 +97,21 @@ func firstProduceError(resp *kmsg.ProduceResponse) error {
 	return nil
 }
 
-// produceTopic resolves a request topic by name, or by id from v13.
-func (s *Server) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*broker.Topic, *kerr.Error) {
+// produceTopic resolves a request topic by name, or by id from v13. The
+// internal topics are refused as Kafka refuses them: only their
+// coordinators write them.
+func (s *Server) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*broker.Topic, error) {
 	if version < minStoredProduceVersion {
 		return nil, kerr.UnsupportedVersion
 	}
 	if version >= 13 {
 		if t := s.b.TopicByID(rt.TopicID); t != nil {
-			return t, nil
+			return t, broker.RefuseProduce(t.Name)
 		}
 		return nil, kerr.UnknownTopicID
 	}
 	if t := s.b.Topic(rt.Topic); t != nil {
-		return t, nil
+		return t, broker.RefuseProduce(t.Name)
 	}
 	if broker.ValidateTopicName(rt.Topic) != nil {
 		return nil, kerr.InvalidTopicException
