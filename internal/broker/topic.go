@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,9 @@ type Partition struct {
 	Topic *Topic
 	Index int32
 	Log   *hlog.Log
+
+	logger  *slog.Logger // the broker's; never nil
+	storage storageHealth
 }
 
 // SyncOnAck reports whether acks=-1 must wait for Log.WaitDurable (the
@@ -109,8 +113,12 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	res, err = p.Log.AppendLazy(b)
 	if err != nil {
+		if IsStorageError(err) {
+			return res, -1, p.StorageFailed(err)
+		}
 		return res, -1, appendErr(err)
 	}
+	p.StorageOK()
 	return res, logAppendTime, nil
 }
 

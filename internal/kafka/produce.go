@@ -76,8 +76,8 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 	r.later(func() kmsg.Response {
 		for _, w := range waits {
 			if err := w.p.Log.WaitDurable(w.res); err != nil {
-				s.logger.Error("produce: fsync failed", "topic", w.p.Topic.Name, "partition", w.p.Index, "err", err)
-				w.out.ErrorCode = kerr.KafkaStorageError.Code
+				// Logged once per partition, not per request.
+				w.out.ErrorCode, w.out.ErrorMessage = broker.Code(w.p.StorageFailed(err))
 				w.out.BaseOffset = -1
 			}
 		}
