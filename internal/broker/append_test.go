@@ -161,3 +161,37 @@ func TestPartitionAppend(t *testing.T) {
 func logAppend() map[string]string {
 	return map[string]string{"message.timestamp.type": "LogAppendTime"}
 }
+
+// BenchmarkPartitionAppend: the produce path's append, for both timestamp
+// types; it must not allocate (LogAppendTime validates once more).
+func BenchmarkPartitionAppend(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		configs map[string]string
+	}{{"CreateTime", nil}, {"LogAppendTime", logAppend()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			br, err := Open(Config{DataDir: b.TempDir(), Durability: "none", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer br.Close()
+			top, err := br.CreateTopic("t", 1, tc.configs, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := top.Partition(0)
+			batch := producerBatch(1, 10)
+			buf := make([]byte, len(batch))
+			now := time.Now()
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				copy(buf, batch)
+				if _, _, err := p.Append(buf, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
