@@ -75,8 +75,9 @@ func (p *Partition) SyncOnAck() bool { return p.Topic.state.Load().settings.alwa
 // It applies max.message.bytes and message.timestamp.type; logAppendTime is
 // -1 unless the topic uses LogAppendTime. The batch is validated (CRC
 // included) before the append time is stamped into it, so a corrupt batch
-// is CORRUPT_MESSAGE whatever the topic's timestamp type. b is modified (offsets, maybe the
-// timestamp) and not retained.
+// is CORRUPT_MESSAGE whatever the topic's timestamp type. A storage error
+// is KAFKA_STORAGE_ERROR, recorded in the partition's storage health. b is
+// modified (offsets, maybe the timestamp) and not retained.
 func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logAppendTime int64, err error) {
 	st := p.Topic.state.Load()
 	if len(b) > st.settings.maxMessageBytes {
