@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
+	"github.com/heraldhq/herald/internal/txn"
 	"github.com/heraldhq/herald/internal/vfs"
 )
 
@@ -48,15 +49,21 @@ func startFaultServer(t *testing.T, fs vfs.FS, logs *logBuf) (*testServer, strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	pm := txn.NewManager(txn.ManagerConfig{Logger: logger})
+	tc, err := txn.Open(txn.Config{Broker: b, Groups: co, Producers: pm, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Broker: b, Groups: co, Logger: logger, AdvertisedHost: "127.0.0.1",
+	s := New(Config{Broker: b, Groups: co, Txn: tc, Producers: pm, Logger: logger, AdvertisedHost: "127.0.0.1",
 		AdvertisedPort: int32(ln.Addr().(*net.TCPAddr).Port)})
 	go s.Serve(ln)
 	t.Cleanup(func() {
 		s.Close()
+		tc.Close()
 		co.Close()
 		b.Close()
 	})
@@ -197,5 +204,53 @@ func TestCreateTopicOnFullDisk(t *testing.T) {
 	fs.Reset()
 	if rt := createTopic(t, c, "t", 1, nil); rt.ErrorCode != 0 {
 		t.Fatalf("create topic after space returned: %v", kerr.ErrorForCode(rt.ErrorCode))
+	}
+}
+
+// TestTxnOffsetCommitOnFullDisk: a TxnOffsetCommit whose write fails with
+// ENOSPC is NOT_COORDINATOR, as Kafka's coordinators answer a storage
+// error; once space returns it succeeds.
+func TestTxnOffsetCommitOnFullDisk(t *testing.T) {
+	fs := vfs.NewFaultFS(vfs.Default)
+	logs := &logBuf{}
+	ts, _ := startFaultServer(t, fs, logs)
+	c := ts.dial(t)
+	createTopic(t, c, "t", 1, nil)
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr("tx"), 60000
+	ir := c.roundTrip(init).(*kmsg.InitProducerIDResponse)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = "tx", ir.ProducerID, ir.ProducerEpoch, "g"
+	if ar := c.roundTrip(add).(*kmsg.AddOffsetsToTxnResponse); ar.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v", kerr.ErrorForCode(ar.ErrorCode))
+	}
+	commit := func() int16 {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "tx", "g", ir.ProducerID, ir.ProducerEpoch
+		req.Generation = -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset, rp.LeaderEpoch = 5, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return c.roundTrip(req).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	fs.FailAfter(vfs.OpWrite, 0, vfs.ErrNoSpace)
+	for i := 0; i < 2; i++ {
+		if code := commit(); code != kerr.NotCoordinator.Code {
+			t.Fatalf("TxnOffsetCommit on a full disk: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
+		}
+	}
+	if n := logs.count("partition storage error"); n != 1 {
+		t.Fatalf("%d storage error log lines for 2 failed commits, want 1:\n%s", n, logs.b.String())
+	}
+	fs.Reset()
+	if code := commit(); code != 0 {
+		t.Fatalf("TxnOffsetCommit after space returned: %v", kerr.ErrorForCode(code))
 	}
 }
