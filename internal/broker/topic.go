@@ -114,10 +114,13 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	res, err = p.Log.AppendLazy(b)
 	if err != nil {
-		if IsStorageError(err) {
-			return res, -1, p.StorageFailed(err)
+		if errors.Is(err, records.ErrCorrupt) || errors.Is(err, records.ErrInvalid) || errors.Is(err, hlog.ErrClosed) {
+			return res, -1, appendErr(err)
 		}
-		return res, -1, appendErr(err)
+		// Anything else the log returns is its files' doing (a full
+		// disk, an I/O error, a short write), as Kafka treats any
+		// IOException on append.
+		return res, -1, p.StorageFailed(err)
 	}
 	p.StorageOK()
 	return res, logAppendTime, nil
