@@ -47,6 +47,13 @@
 // One registry instance writes a topic: New reads the topic once, then
 // trusts its own writes (there is no follower mode yet).
 //
+// Each write first checks that the topic still exists. If it was deleted
+// (Kafka allows that; Herald's broker refuses deletes of _schemas), the
+// registry creates it again and writes its whole in-memory state into it
+// before the write, so a restart still finds every schema, config and
+// mode. Herald's broker takes only well-formed registry records into
+// _schemas (see internal/broker.IsProtected).
+//
 // Ids are global: identical schemas (same type, text up to insignificant
 // white space, same references) share an id across subjects, registering
 // one again returns its id, and ids are never reused, even after a

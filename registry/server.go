@@ -25,7 +25,8 @@ type Config struct {
 	// Server does not close it.
 	Client *kgo.Client
 	// Topic stores the schemas; "_schemas" if empty. It is created
-	// (compacted, one partition) if missing.
+	// (compacted, one partition) if missing, and recreated from memory
+	// if it is deleted while the Server runs.
 	Topic string
 	// Listen is the address Start listens on, ":8081" if empty.
 	Listen string

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The _schemas topic holds one record per fact, keyed like Confluent
@@ -287,7 +289,24 @@ func (s *Server) commit(ctx context.Context, entries ...entry) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
-	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	// The topic may have been deleted under us (Kafka allows that).
+	// Asking first costs a metadata round trip per write, which are rare;
+	// a produce to a missing topic would instead wait out the client's
+	// unknown-topic retries.
+	gone, err := s.topicGone(ctx)
+	if err == nil && gone {
+		err = s.recreateTopic(ctx)
+	}
+	if err == nil {
+		err = s.cl.ProduceSync(ctx, recs...).FirstErr()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID) {
+		// Deleted between the check and the produce.
+		if err = s.recreateTopic(ctx); err == nil {
+			err = s.cl.ProduceSync(ctx, s.freshRecords(recs)...).FirstErr()
+		}
+	}
+	if err != nil {
 		return errStore(fmt.Errorf("write %s: %w", s.cfg.Topic, err))
 	}
 	s.mu.Lock()
@@ -299,6 +318,93 @@ func (s *Server) commit(ctx context.Context, entries ...entry) error {
 	}
 	s.gen.Add(1)
 	return nil
+}
+
+// recreateTopic creates the topic again after it was deleted and writes
+// the whole state into it (every version with its deleted flag, every
+// config and mode, the id high water), so that a restart reads back what
+// this registry serves. The caller holds writeMu, so the state cannot
+// change meanwhile.
+func (s *Server) recreateTopic(ctx context.Context) error {
+	s.cfg.Logger.Warn("registry: topic is gone; recreating it from memory", "topic", s.cfg.Topic)
+	// The client still knows the deleted topic (its id, its partitions);
+	// forget it so that the writes below look the new one up.
+	s.cl.PurgeTopicsFromClient(s.cfg.Topic)
+	if err := ensureTopic(ctx, kadm.NewClient(s.cl), s.cfg.Topic); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	entries := s.st.entries()
+	s.mu.RUnlock()
+	recs := make([]*kgo.Record, 0, len(entries))
+	for _, e := range entries {
+		r, err := e.record(s.cfg.Topic)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+	}
+	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("rewrite recreated %s: %w", s.cfg.Topic, err)
+	}
+	s.cfg.Logger.Info("registry: topic recreated", "topic", s.cfg.Topic, "records", len(recs))
+	return nil
+}
+
+// topicGone asks the cluster whether the topic still exists. It sends its
+// own Metadata request: kadm's answers may come from the client's cache.
+func (s *Server) topicGone(ctx context.Context) (bool, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(s.cfg.Topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, s.cl)
+	if err != nil {
+		return false, fmt.Errorf("describe topic %s: %w", s.cfg.Topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Topic != nil && *t.Topic == s.cfg.Topic {
+			return t.ErrorCode == kerr.UnknownTopicOrPartition.Code, nil
+		}
+	}
+	return true, nil
+}
+
+// entries is the state as records that replay to it: the id high water,
+// then the versions in id order (so identical schemas keep sharing the
+// first id), then configs and modes.
+func (st *state) entries() []entry {
+	var vs []*version
+	for _, sv := range st.subjects {
+		vs = append(vs, sv...)
+	}
+	sort.Slice(vs, func(i, j int) bool {
+		if vs[i].ID != vs[j].ID {
+			return vs[i].ID < vs[j].ID
+		}
+		return vs[i].Subject < vs[j].Subject || vs[i].Subject == vs[j].Subject && vs[i].Version < vs[j].Version
+	})
+	out := []entry{highWaterEntry(st.maxID)}
+	for _, v := range vs {
+		out = append(out, schemaEntry(v))
+	}
+	for subject, level := range st.configs {
+		out = append(out, configEntry(subject, level))
+	}
+	for subject, mode := range st.modes {
+		out = append(out, modeEntry(subject, mode))
+	}
+	return out
+}
+
+// freshRecords copies records for a second produce: a produced record
+// carries its first attempt's offset and timestamp.
+func (s *Server) freshRecords(recs []*kgo.Record) []*kgo.Record {
+	out := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		out[i] = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
+	}
+	return out
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

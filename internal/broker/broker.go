@@ -421,7 +421,7 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}
-	return &Partition{Topic: t, Index: i, Log: l}, nil
+	return &Partition{Topic: t, Index: i, Log: l, logger: b.logger}, nil
 }
 
 // clearFreshDir makes way for a new partition at dir.

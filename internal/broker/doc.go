@@ -41,6 +41,27 @@
 // standard Kafka topic configs are validated and stored but have no effect;
 // unknown names are INVALID_CONFIG, as in Kafka.
 //
+// Partition.Append validates a batch completely (CRC included) before the
+// append time of a LogAppendTime topic is stamped into it, so a corrupt
+// batch is CORRUPT_MESSAGE whatever the timestamp type.
+//
+// Protected topics: IsProtected names __consumer_offsets,
+// __transaction_state (the coordinators write them directly to the log)
+// and RegistryTopic (_schemas); the protocol handlers refuse to delete
+// them, delete their records or add partitions (RefuseProtected) and to
+// produce to the internal ones (RefuseProduce). Append takes a batch for
+// _schemas only if every record is a well-formed schema registry record:
+// the registry writes through the Kafka protocol, embedded or standalone,
+// and without authentication the broker cannot tell it from another
+// client (protected.go says more).
+//
+// Storage errors (IsStorageError: ENOSPC, EIO, a failed log) become
+// KAFKA_STORAGE_ERROR with a message that names the cause and no path.
+// Each partition keeps a storage health (StorageHealth, for metrics):
+// StorageFailed logs the first failure at ERROR with the filesystem's
+// free bytes (statfs) and counts the others, StorageOK logs the recovery
+// at INFO. The coordinators call both for their own writes.
+//
 // Errors for clients are *Error values carrying a kerr code and a message;
 // Code maps any error to the code and message a response needs.
 package broker

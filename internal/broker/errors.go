@@ -26,7 +26,9 @@ func (e *Error) Unwrap() error { return e.Kafka }
 func kafkaErr(k *kerr.Error, msg string) error { return &Error{Kafka: k, Message: msg} }
 
 // Code maps err to a Kafka error code and a message: 0 for nil, the kerr
-// code for kerr errors and *Error, UNKNOWN_SERVER_ERROR otherwise.
+// code for kerr errors and *Error, KAFKA_STORAGE_ERROR for storage errors
+// (IsStorageError; the message names the cause, never a file path),
+// UNKNOWN_SERVER_ERROR otherwise.
 func Code(err error) (int16, *string) {
 	if err == nil {
 		return 0, nil
@@ -42,6 +44,12 @@ func Code(err error) (int16, *string) {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		return ke.Code, nil
+	}
+	if IsStorageError(err) {
+		// A write the disk refused (the metadata log on a full disk):
+		// say so, without the server's file paths.
+		msg := storageCause(err)
+		return kerr.KafkaStorageError.Code, &msg
 	}
 	msg := err.Error()
 	return kerr.UnknownServerError.Code, &msg

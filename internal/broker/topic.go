@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,9 @@ type Partition struct {
 	Topic *Topic
 	Index int32
 	Log   *hlog.Log
+
+	logger  *slog.Logger // the broker's; never nil
+	storage storageHealth
 }
 
 // SyncOnAck reports whether acks=-1 must wait for Log.WaitDurable (the
@@ -69,8 +73,11 @@ func (p *Partition) SyncOnAck() bool { return p.Topic.state.Load().settings.alwa
 // with Log.WaitDurable before acknowledging acks=-1, which leads the sync,
 // or calls Log.SyncSoon when nobody will wait (acks 0 and 1).
 // It applies max.message.bytes and message.timestamp.type; logAppendTime is
-// -1 unless the topic uses LogAppendTime. b is modified (offsets, maybe the
-// timestamp) and not retained.
+// -1 unless the topic uses LogAppendTime. The batch is validated (CRC
+// included) before the append time is stamped into it, so a corrupt batch
+// is CORRUPT_MESSAGE whatever the topic's timestamp type. A storage error
+// is KAFKA_STORAGE_ERROR, recorded in the partition's storage health. b is
+// modified (offsets, maybe the timestamp) and not retained.
 func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logAppendTime int64, err error) {
 	st := p.Topic.state.Load()
 	if len(b) > st.settings.maxMessageBytes {
@@ -80,8 +87,23 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	if err := checkProduceBatch(b); err != nil {
 		return res, -1, err
 	}
+	if st.settings.logAppendTime || st.settings.schemas || p.Topic.Name == RegistryTopic {
+		// Validate before anything reads records or rewrites bytes:
+		// stamping the append time recomputes the CRC, which would bless
+		// a batch corrupted on the way, and the schema check would parse
+		// records the CRC has not vouched for. The log validates again,
+		// so CreateTime topics without schema checks pay for one pass.
+		if err := records.Validate(b); err != nil {
+			return res, -1, appendErr(err)
+		}
+	}
 	if st.settings.schemas {
 		if err := p.Topic.checkSchemas(b); err != nil {
+			return res, -1, err
+		}
+	}
+	if p.Topic.Name == RegistryTopic {
+		if err := checkRegistryRecords(b); err != nil {
 			return res, -1, err
 		}
 	}
@@ -92,8 +114,15 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	res, err = p.Log.AppendLazy(b)
 	if err != nil {
-		return res, -1, appendErr(err)
+		if errors.Is(err, records.ErrCorrupt) || errors.Is(err, records.ErrInvalid) || errors.Is(err, hlog.ErrClosed) {
+			return res, -1, appendErr(err)
+		}
+		// Anything else the log returns is its files' doing (a full
+		// disk, an I/O error, a short write), as Kafka treats any
+		// IOException on append.
+		return res, -1, p.StorageFailed(err)
 	}
+	p.StorageOK()
 	return res, logAppendTime, nil
 }
 

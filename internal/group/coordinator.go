@@ -477,10 +477,18 @@ func (c *Coordinator) append(group string, kvs [][2][]byte, apply func()) error 
 		c.mu.Unlock()
 	}
 	c.writeMu.Unlock()
-	if err != nil {
-		return err
+	if err == nil {
+		err = p.Log.WaitDurable(res)
 	}
-	return p.Log.WaitDurable(res)
+	switch {
+	case err == nil:
+		p.StorageOK()
+	case broker.IsStorageError(err):
+		// Logged once per partition by the broker; the caller answers
+		// NOT_COORDINATOR, as Kafka's coordinator does.
+		return p.StorageFailed(err)
+	}
+	return err
 }
 
 // writeMeta stores the group's metadata record (nil: a tombstone, which

@@ -20,6 +20,8 @@ func handleCreatePartitions(s *Server, r *request) (kmsg.Response, error) {
 		switch {
 		case t == nil:
 			err = kerr.UnknownTopicOrPartition
+		case broker.IsProtected(t.Name):
+			err = broker.RefuseProtected(t.Name, "add partitions to")
 		case !s.assignmentIsLocal(rt.Assignment):
 			err = &broker.Error{Kafka: kerr.InvalidReplicaAssignment, Message: "Herald is one broker: every replica list must be [0]"}
 		default:

@@ -38,6 +38,11 @@ func deleteRecords(t *broker.Topic, rp kmsg.DeleteRecordsRequestTopicPartition) 
 		op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return op
 	}
+	if err := broker.RefuseProtected(t.Name, "delete records of"); err != nil {
+		// As Kafka: INVALID_TOPIC_EXCEPTION for the internal topics.
+		op.ErrorCode, _ = broker.Code(err)
+		return op
+	}
 	before := rp.Offset
 	if before == -1 {
 		before = p.Log.HighWatermark()

@@ -8,6 +8,8 @@ import (
 )
 
 // handleDeleteTopics deletes topics by name, or from v6 by name or id.
+// The internal topics and the registry's are refused
+// (INVALID_TOPIC_EXCEPTION): see broker.IsProtected.
 func handleDeleteTopics(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
@@ -37,7 +39,9 @@ func (s *Server) deleteTopic(name *string, id [16]byte) kmsg.DeleteTopicsRespons
 	if t != nil {
 		n := t.Name
 		ot.Topic, ot.TopicID = &n, t.ID
-		err = s.b.DeleteTopic(t)
+		if err = broker.RefuseProtected(t.Name, "delete"); err == nil {
+			err = s.b.DeleteTopic(t)
+		}
 	}
 	ot.ErrorCode, ot.ErrorMessage = broker.Code(err)
 	return ot

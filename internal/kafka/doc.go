@@ -38,4 +38,21 @@
 // that connection and is logged. Per-partition problems are error codes in
 // the response and the connection stays open. A handler panic is recovered,
 // logged, and closes only its connection.
+//
+// Protected topics (broker.IsProtected): DeleteTopics, DeleteRecords and
+// CreatePartitions on __consumer_offsets, __transaction_state and
+// _schemas answer INVALID_TOPIC_EXCEPTION, and so does a Produce to the
+// two internal topics ("cannot append to internal topic", as Kafka
+// answers): only their coordinators write them, straight to the log. A
+// Produce to _schemas is taken only if every record is a schema registry
+// record. AlterConfigs on them is allowed, as in Kafka.
+//
+// Storage errors: a full disk or an I/O error is KAFKA_STORAGE_ERROR for
+// Produce (also when fsync fails), CreateTopics and the other admin
+// writes, with a message naming the cause and never a server path. An
+// OffsetCommit or TxnOffsetCommit whose write fails that way answers
+// NOT_COORDINATOR, as Kafka's coordinators map a storage error; clients
+// find the coordinator again and retry. The broker logs the first failure
+// of a partition at ERROR with the free space and its recovery at INFO,
+// and appends resume by themselves once space returns.
 package kafka

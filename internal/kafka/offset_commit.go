@@ -1,11 +1,13 @@
 package kafka
 
 import (
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 )
 
@@ -73,10 +75,23 @@ func handleOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 			return fill(err)
 		}
 		if err := s.groups.Commit(groupID, offs); err != nil {
-			s.logger.Error("offset commit: write failed", "group", groupID, "err", err)
-			return fill(kerr.CoordinatorNotAvailable)
+			return fill(commitErr(s, groupID, err))
 		}
 		return fill(nil)
 	})
 	return nil, nil
+}
+
+// commitErr is the answer to a commit whose write failed. A storage error
+// (a full disk) is NOT_COORDINATOR, as Kafka's group coordinator answers
+// it (GroupCoordinatorService maps KafkaStorageException so): the client
+// looks the coordinator up again and retries, and the commit succeeds
+// once space returns. The broker has logged it, once per partition.
+// Anything else (the coordinator closing) is COORDINATOR_NOT_AVAILABLE.
+func commitErr(s *Server, group string, err error) *kerr.Error {
+	if broker.IsStorageError(err) || errors.Is(err, kerr.KafkaStorageError) {
+		return kerr.NotCoordinator
+	}
+	s.logger.Error("offset commit: write failed", "group", group, "err", err)
+	return kerr.CoordinatorNotAvailable
 }

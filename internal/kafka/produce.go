@@ -47,7 +47,8 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 			*op = kmsg.NewProduceResponseTopicPartition()
 			op.Partition = rp.Partition
 			if terr != nil {
-				op.ErrorCode = terr.Code
+				op.ErrorCode, op.ErrorMessage = broker.Code(terr)
+				op.BaseOffset = -1
 				continue
 			}
 			if w, ok := s.producePartition(t, rp, op, req.Acks, now); ok {
@@ -75,8 +76,8 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 	r.later(func() kmsg.Response {
 		for _, w := range waits {
 			if err := w.p.Log.WaitDurable(w.res); err != nil {
-				s.logger.Error("produce: fsync failed", "topic", w.p.Topic.Name, "partition", w.p.Index, "err", err)
-				w.out.ErrorCode = kerr.KafkaStorageError.Code
+				// Logged once per partition, not per request.
+				w.out.ErrorCode, w.out.ErrorMessage = broker.Code(w.p.StorageFailed(err))
 				w.out.BaseOffset = -1
 			}
 		}
@@ -96,19 +97,21 @@ func firstProduceError(resp *kmsg.ProduceResponse) error {
 	return nil
 }
 
-// produceTopic resolves a request topic by name, or by id from v13.
-func (s *Server) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*broker.Topic, *kerr.Error) {
+// produceTopic resolves a request topic by name, or by id from v13. The
+// internal topics are refused as Kafka refuses them: only their
+// coordinators write them.
+func (s *Server) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*broker.Topic, error) {
 	if version < minStoredProduceVersion {
 		return nil, kerr.UnsupportedVersion
 	}
 	if version >= 13 {
 		if t := s.b.TopicByID(rt.TopicID); t != nil {
-			return t, nil
+			return t, broker.RefuseProduce(t.Name)
 		}
 		return nil, kerr.UnknownTopicID
 	}
 	if t := s.b.Topic(rt.Topic); t != nil {
-		return t, nil
+		return t, broker.RefuseProduce(t.Name)
 	}
 	if broker.ValidateTopicName(rt.Topic) != nil {
 		return nil, kerr.InvalidTopicException

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 )
 
@@ -112,6 +113,14 @@ func (c *Coordinator) finishForInit(t *txn, m *meta) error {
 }
 
 func (c *Coordinator) storageErr(what string, err error) *kerr.Error {
+	if broker.IsStorageError(err) {
+		// A full disk or an I/O error: NOT_COORDINATOR, as Kafka's
+		// transaction and group coordinators answer a storage error.
+		// The client finds the coordinator again and retries, which
+		// succeeds once space returns. Logged once per partition.
+		c.topic.Partitions()[0].StorageFailed(err)
+		return kerr.NotCoordinator
+	}
 	c.logger.Error(what, "err", err)
 	return kerr.CoordinatorNotAvailable
 }

@@ -256,7 +256,12 @@ func (c *Coordinator) write(kvs [][2][]byte, apply func()) error {
 	if err != nil {
 		return err
 	}
-	return c.topic.Partitions()[0].Log.WaitDurable(res)
+	p := c.topic.Partitions()[0]
+	if err := p.Log.WaitDurable(res); err != nil {
+		return err
+	}
+	p.StorageOK()
+	return nil
 }
 
 // appendRecords is write without the wait for durability.
