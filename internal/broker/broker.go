@@ -251,11 +251,11 @@ func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]s
 	// removed here or by the next create of the name.
 	t, err := b.openTopic(name, id, partitions, configs, true)
 	if err != nil {
-		return nil, storageErr(fmt.Sprintf("create topic %q", name), err)
+		return nil, b.createErr(fmt.Sprintf("create topic %q", name), err)
 	}
 	if err := b.meta.Append(metadata.Record{Type: metadata.CreateTopic, Topic: name, ID: id, Partitions: partitions, Configs: configs}); err != nil {
 		b.discardPartitions(t.partitions())
-		return nil, storageErr(fmt.Sprintf("create topic %q", name), err)
+		return nil, b.createErr(fmt.Sprintf("create topic %q", name), err)
 	}
 	b.publishLocked(func(m *topicMap) { m.byName[name], m.byID[id] = t, t })
 	b.logger.Info("created topic", "topic", name, "id", id, "partitions", partitions)
@@ -321,13 +321,13 @@ func (b *Broker) CreatePartitions(t *Topic, count int32, validateOnly bool) erro
 		if err != nil {
 			b.discardPartitions(parts[have:])
 			b.removeFailedDir(t.Name, i, err)
-			return storageErr(fmt.Sprintf("add partitions to %q", t.Name), err)
+			return b.createErr(fmt.Sprintf("add partitions to %q", t.Name), err)
 		}
 		parts = append(parts, p)
 	}
 	if err := b.meta.Append(metadata.Record{Type: metadata.AddPartitions, ID: t.ID, Partitions: count}); err != nil {
 		b.discardPartitions(parts[have:])
-		return storageErr(fmt.Sprintf("add partitions to %q", t.Name), err)
+		return b.createErr(fmt.Sprintf("add partitions to %q", t.Name), err)
 	}
 	t.state.Store(&topicState{parts: parts, configs: st.configs, settings: st.settings})
 	return nil
@@ -507,14 +507,16 @@ func (b *Broker) removeFailedDir(topic string, i int32, err error) {
 	}
 }
 
-// storageErr is a failed create's error for the client:
-// KAFKA_STORAGE_ERROR with what failed, unless err already carries a code.
-func storageErr(what string, err error) error {
+// createErr is a failed create's error for the client:
+// KAFKA_STORAGE_ERROR with what failed and its cause (never the server's
+// file paths), unless err already carries a code. The full error is logged.
+func (b *Broker) createErr(what string, err error) error {
 	var be *Error
 	if errors.As(err, &be) {
 		return err
 	}
-	return &Error{Kafka: kerr.KafkaStorageError, Message: fmt.Sprintf("%s: %v (nothing was created)", what, err)}
+	b.logger.Error(what+" failed; nothing was created", "err", err)
+	return &Error{Kafka: kerr.KafkaStorageError, Message: fmt.Sprintf("%s: %s (nothing was created)", what, storageCause(err))}
 }
 
 func (b *Broker) partitionDir(topic string, i int32) string {
