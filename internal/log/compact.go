@@ -107,7 +107,7 @@ func (l *Log) compactSegment(s *segment, keep keepFunc) error {
 		return err
 	}
 	tmpName := segmentName(l.dir, s.base, logSuffix+cleanedSuffix)
-	f, err := l.fs.OpenFile(tmpName, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
+	f, err := l.fs.OpenFile(tmpName, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}

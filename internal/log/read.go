@@ -43,6 +43,8 @@ type readTarget struct {
 	readable int64
 	// base is the base offset the batch at pos must have, or -1.
 	base int64
+	// bad is the segment's damaged ranges.
+	bad []badRange
 }
 
 func (l *Log) readOnce(dst []byte, offset int64, maxBytes int, minOne bool) ([]byte, error) {
@@ -90,7 +92,7 @@ func (l *Log) readTargets(offset int64, check bool) (targets [4]readTarget, n in
 	i = max(i, 0)
 	j := i
 	for ; j < len(segs) && n < len(targets); j++ {
-		targets[n] = readTarget{s: segs[j], readable: segs[j].readable.Load()}
+		targets[n] = readTarget{s: segs[j], readable: segs[j].readable.Load(), bad: segs[j].bad}
 		if j == i {
 			targets[n].pos, targets[n].base = segs[j].lookup(offset)
 		}
@@ -111,6 +113,15 @@ func readSegment(dst []byte, t readTarget, offset int64, maxBytes int, minOne bo
 	pos := t.pos
 	var size int
 	for {
+		if len(t.bad) > 0 {
+			if b, ok := badAt(t.bad, pos); ok {
+				if offset <= b.last {
+					return dst[:start], false, damagedErr(t.s, b)
+				}
+				pos, t.base = b.end, -1
+				continue
+			}
+		}
 		if pos+records.HeaderSize > t.readable {
 			return dst[:start], false, nil
 		}
@@ -133,7 +144,11 @@ func readSegment(dst []byte, t readTarget, offset int64, maxBytes int, minOne bo
 		}
 		pos += int64(size)
 	}
-	want := int(min(int64(maxBytes), t.readable-pos))
+	limit := t.readable
+	if len(t.bad) > 0 {
+		limit = readLimit(t.bad, pos, limit)
+	}
+	want := int(min(int64(maxBytes), limit-pos))
 	if size > want {
 		if !minOne {
 			return dst[:start], true, nil

@@ -37,7 +37,7 @@ func (l *Log) readLogStart() (int64, error) {
 // fsync, rename, directory fsync.
 func (l *Log) writeLogStart(off int64) error {
 	tmp := l.path(logStartFile + ".tmp")
-	f, err := l.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := l.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
