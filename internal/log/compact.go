@@ -29,7 +29,9 @@ type compactState struct {
 // maintMu must be held.
 func (l *Log) compact(cfg Config, now time.Time) error {
 	l.mu.RLock()
-	segs := slices.Clone(l.mu.segments)
+	// A segment with damaged ranges is left as it is: rewriting it
+	// would drop the damaged bytes.
+	segs := slices.DeleteFunc(slices.Clone(l.mu.segments), func(s *segment) bool { return len(s.bad) > 0 })
 	next := l.mu.next
 	l.mu.RUnlock()
 	if len(segs) < 2 || (next == l.compaction.lastNext && now.Sub(l.compaction.lastRun) < compactEvery) {

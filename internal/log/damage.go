@@ -20,6 +20,9 @@ import (
 // a consumer can seek past the damaged range.
 var ErrDamaged = errors.New("damaged log data")
 
+// errStopped marks a scan stopped by its throttle.
+var errStopped = errors.New("scan stopped")
+
 // damagedSuffix names the files recovery moves a damaged active-segment
 // tail into instead of deleting it: <segment base>.<byte position>.damaged.
 // Part of the on-disk format; do not change.
@@ -43,8 +46,11 @@ type Damage struct {
 
 func (d Damage) String() string {
 	offsets := "no records"
-	if d.FirstOffset >= 0 {
+	switch {
+	case d.FirstOffset >= 0 && d.LastOffset >= d.FirstOffset:
 		offsets = fmt.Sprintf("offsets %d-%d", d.FirstOffset, d.LastOffset)
+	case d.FirstOffset >= 0:
+		offsets = fmt.Sprintf("offsets from %d", d.FirstOffset)
 	}
 	return fmt.Sprintf("%s: bytes %d-%d (%d bytes), %s: %s", d.File, d.Pos, d.End, d.End-d.Pos, offsets, d.Reason)
 }
@@ -116,14 +122,16 @@ func resync(r *chunkReader, pos, size, next int64) (int64, records.Header, bool)
 // it returns the offset after the last good batch. A damaged range that
 // runs to size has last -1: the caller knows where the segment's offsets
 // end.
-func scanDamage(r *chunkReader, pos, next int64, checkCRC bool, visit func(h records.Header, pos int64)) (int64, []badRange, []error) {
+func scanDamage(r *chunkReader, pos, next int64, checkCRC bool, visit func(h records.Header, pos int64)) (int64, []badRange, []error, error) {
+	// Closed segments may have gaps where compaction dropped batches.
+	const gaps = true
 	var (
 		bad     []badRange
 		reasons []error
 	)
 	size := r.size
 	for pos < size {
-		res := scanWith(r, pos, next, checkCRC, func(h records.Header, p int64) {
+		res := scanWith(r, pos, next, checkCRC, gaps, func(h records.Header, p int64) {
 			next = h.LastOffset() + 1
 			if visit != nil {
 				visit(h, p)
@@ -132,7 +140,13 @@ func scanDamage(r *chunkReader, pos, next int64, checkCRC bool, visit func(h rec
 		if res.bad == nil {
 			break
 		}
+		if errors.Is(res.bad, errStopped) {
+			return next, bad, reasons, res.bad
+		}
 		p, h, ok := resync(r, res.end+1, size, next)
+		if r.stopped != nil {
+			return next, bad, reasons, r.stopped
+		}
 		b := badRange{pos: res.end, end: size, first: next, last: -1}
 		if ok {
 			b.end, b.last = p, h.BaseOffset()-1
@@ -144,7 +158,7 @@ func scanDamage(r *chunkReader, pos, next int64, checkCRC bool, visit func(h rec
 		}
 		pos = p
 	}
-	return next, bad, reasons
+	return next, bad, reasons, nil
 }
 
 // tail is what recovery found in the bytes of the active segment after its

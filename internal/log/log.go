@@ -362,7 +362,7 @@ func (l *Log) recoverSegmentFull(s *segment) error {
 	fileSize := s.size
 	s.size, s.index, s.times, s.sinceIndex, s.maxTs = 0, nil, nil, 0, -1
 	r := newChunkReader(s.file, fileSize, nil)
-	_, bad, reasons := scanDamage(r, 0, s.base, false, func(h records.Header, pos int64) {
+	_, bad, reasons, _ := scanDamage(r, 0, s.base, false, func(h records.Header, pos int64) {
 		s.addBatchLocked(h, pos, l.mu.cfg.IndexIntervalBytes)
 	})
 	s.size = fileSize

@@ -303,11 +303,12 @@ var errTruncated = errors.New("batch runs past the end of the file")
 // deleted segment, which a crash can leave in a file's unsynced tail).
 // Closed segments may have gaps where compaction dropped whole batches.
 func scan(f vfs.File, pos, size, next int64, checkCRC bool, visit func(h records.Header, pos int64)) scanResult {
-	return scanWith(newChunkReader(f, size, nil), pos, next, checkCRC, visit)
+	return scanWith(newChunkReader(f, size, nil), pos, next, checkCRC, !checkCRC, visit)
 }
 
-// scanWith is scan reading through r.
-func scanWith(r *chunkReader, pos, next int64, checkCRC bool, visit func(h records.Header, pos int64)) scanResult {
+// scanWith is scan reading through r; gaps allows gaps between batches'
+// offsets even with checkCRC, for verifying closed segments.
+func scanWith(r *chunkReader, pos, next int64, checkCRC, gaps bool, visit func(h records.Header, pos int64)) scanResult {
 	size := r.size
 	for pos < size {
 		hdr, err := r.at(pos, records.HeaderSize)
@@ -317,7 +318,7 @@ func scanWith(r *chunkReader, pos, next int64, checkCRC bool, visit func(h recor
 		if err := records.ValidateHeader(hdr); err != nil {
 			return scanResult{end: pos, bad: err}
 		}
-		if base := records.Header(hdr).BaseOffset(); base < next || (checkCRC && base != next) {
+		if base := records.Header(hdr).BaseOffset(); base < next || (!gaps && base != next) {
 			return scanResult{end: pos, bad: fmt.Errorf("batch at %d has base offset %d after a batch ending at %d", pos, base, next-1)}
 		}
 		n := records.Header(hdr).Size()
@@ -348,11 +349,14 @@ type chunkReader struct {
 	buf   []byte
 	start int64 // file position of buf[0]
 	// throttle, when set, is called with the bytes of every read, before
-	// it; background verification paces itself with it.
-	throttle func(n int)
+	// it; background verification paces itself with it, and stops by
+	// returning an error.
+	throttle func(n int) error
+	// stopped is the throttle's error, once it returned one.
+	stopped error
 }
 
-func newChunkReader(f vfs.File, size int64, throttle func(n int)) *chunkReader {
+func newChunkReader(f vfs.File, size int64, throttle func(n int) error) *chunkReader {
 	return &chunkReader{f: f, size: size, buf: make([]byte, 0, 1<<20), throttle: throttle}
 }
 
@@ -373,7 +377,10 @@ func (r *chunkReader) at(pos int64, n int) ([]byte, error) {
 	}
 	r.buf = r.buf[:want]
 	if r.throttle != nil {
-		r.throttle(want)
+		if err := r.throttle(want); err != nil {
+			r.buf, r.stopped = r.buf[:0], err
+			return nil, err
+		}
 	}
 	if _, err := r.f.ReadAt(r.buf, pos); err != nil && !errors.Is(err, io.EOF) {
 		r.buf = r.buf[:0]
