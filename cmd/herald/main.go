@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newRegistryCmd())
+	root.AddCommand(newServeCmd(), newRegistryCmd(), newVerifyCmd())
 	cli.AddCommands(root)
 	return root
 }

@@ -91,8 +91,24 @@ func readLimit(bad []badRange, pos, limit int64) int64 {
 	return limit
 }
 
+// DamagedError is the error a read of damaged offsets returns; it matches
+// ErrDamaged.
+type DamagedError struct {
+	// FirstOffset and LastOffset bound the damaged range: a reader seeks
+	// to LastOffset+1 to go on.
+	FirstOffset, LastOffset int64
+	Segment, Pos, End       int64
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%v: offsets %d-%d, segment %d bytes %d-%d", ErrDamaged, e.FirstOffset, e.LastOffset, e.Segment, e.Pos, e.End)
+}
+
+// Is makes errors.Is(err, ErrDamaged) hold.
+func (e *DamagedError) Is(target error) bool { return target == ErrDamaged }
+
 func damagedErr(s *segment, b badRange) error {
-	return fmt.Errorf("%w: offsets %d-%d, segment %d bytes %d-%d", ErrDamaged, b.first, b.last, s.base, b.pos, b.end)
+	return &DamagedError{FirstOffset: b.first, LastOffset: b.last, Segment: s.base, Pos: b.pos, End: b.end}
 }
 
 // resync finds the first whole, checksummed batch with a base offset of at

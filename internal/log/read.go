@@ -189,12 +189,19 @@ func readFull(s *segment, b []byte, pos int64) error {
 
 // Scan calls fn with every batch from offset from up to the high watermark,
 // in order; it stops at the first error fn returns. The slice passed to fn
-// is reused after fn returns. Internal topics replay themselves with it.
+// is reused after fn returns. Damaged ranges are skipped and logged.
+// Internal topics replay themselves with it.
 func (l *Log) Scan(from int64, fn func(batch []byte) error) error {
 	var buf []byte
 	for off := max(from, l.LogStartOffset()); off < l.HighWatermark(); {
 		var err error
 		if buf, err = l.Read(buf[:0], off, 1<<20, true); err != nil {
+			var d *DamagedError
+			if errors.As(err, &d) && d.LastOffset >= off {
+				l.logger.Error("replay skips damaged offsets", "first_offset", d.FirstOffset, "last_offset", d.LastOffset, "err", err)
+				off = d.LastOffset + 1
+				continue
+			}
 			return err
 		}
 		if len(buf) == 0 {
