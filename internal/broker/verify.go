@@ -66,13 +66,14 @@ func (b *Broker) StartVerify(cfg VerifyConfig) (cancel func()) {
 		defer wg.Done()
 		found, err := b.verifyAll(ctx, cfg)
 		switch {
-		case err != nil && ctx.Err() == nil:
-			b.logger.Error("background verification stopped", "err", err)
 		case ctx.Err() != nil:
 			return
-		case found == 0:
-			b.logger.Info("background verification found no damage")
-		case cfg.OnCorruption == OnCorruptionStop && cfg.Stop != nil:
+		case err != nil:
+			b.logger.Error("background verification stopped", "err", err)
+			return
+		}
+		b.logger.Info("background verification finished", "damaged_ranges", found)
+		if found > 0 && cfg.OnCorruption == OnCorruptionStop && cfg.Stop != nil {
 			cfg.Stop(fmt.Errorf("%w: %d damaged ranges (see the log); stopping as --on-corruption=stop asks", ErrCorruption, found))
 		}
 	}()

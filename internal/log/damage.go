@@ -325,9 +325,10 @@ func (l *Log) reportBad(s *segment, bad []badRange, reasons []error) {
 }
 
 // orphanBound returns the offset past every batch that the index files of
-// segments whose .log file is gone say existed, or -1. A deleted active
-// segment must not let its offsets be given out again.
-func (l *Log) orphanBound(names []string, have map[int64]bool) int64 {
+// segments whose .log file is gone say existed, or -1, and reports such
+// segments above first, the first segment's base. A deleted active segment
+// must not let its offsets be given out again.
+func (l *Log) orphanBound(names []string, have map[int64]bool, first int64) int64 {
 	bound := int64(-1)
 	for _, name := range names {
 		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
@@ -339,7 +340,13 @@ func (l *Log) orphanBound(names []string, have map[int64]bool) int64 {
 			if err != nil || base < 0 || have[base] {
 				continue
 			}
-			bound = max(bound, base+1, indexBound(l.fs, l.dir, base))
+			b := max(base+1, indexBound(l.fs, l.dir, base))
+			// Below the first segment it is a leftover of retention.
+			if base > first && suffix == indexSuffix {
+				l.logger.Error("segment file missing: its offsets are gone and are not given out again",
+					"segment", base, "file", segmentName(l.dir, base, logSuffix), "up_to_offset", b-1)
+			}
+			bound = max(bound, b)
 		}
 	}
 	return bound

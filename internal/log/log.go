@@ -154,7 +154,7 @@ func (l *Log) load() error {
 	}
 	l.settleDamage()
 	active := l.mu.segments[len(l.mu.segments)-1]
-	skipTo = max(skipTo, l.orphanBound(names, have))
+	skipTo = max(skipTo, l.orphanBound(names, have, bases[0]))
 	if skipTo > active.next {
 		if err := l.skipOffsets(skipTo); err != nil {
 			return err
@@ -289,6 +289,9 @@ func (l *Log) openSegment(base int64, active bool) (*segment, int64, error) {
 // which a damaged tail can push past the segment's last good batch.
 func (l *Log) recoverSegment(s *segment, active bool) (int64, error) {
 	haveIndex := s.loadIndexes(l.fs, l.dir)
+	if !haveIndex && l.indexExists(s.base) {
+		l.logger.Warn("index files disagree with the segment or fail their checksum; rebuilt from it", "segment", s.base)
+	}
 	if haveIndex && !active {
 		return 0, l.rescanClosed(s)
 	}
@@ -326,6 +329,12 @@ func (l *Log) recoverSegment(s *segment, active bool) (int64, error) {
 		skipTo, err := l.cutTail(s, res, fileSize)
 		return max(skipTo, bound), err
 	}
+}
+
+// indexExists reports whether segment base has an index file.
+func (l *Log) indexExists(base int64) bool {
+	_, err := l.fs.Stat(segmentName(l.dir, base, indexSuffix))
+	return err == nil
 }
 
 // rescanClosed fills in what the indexes of a closed segment don't hold

@@ -140,7 +140,9 @@ func (l *Log) removeSegments(segs []*segment, why string) {
 	for _, s := range segs {
 		s.removed.Store(true)
 		s.file.Close()
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		// Index files first: a crash in between leaves a .log file whose
+		// indexes are rebuilt, not indexes that look like a lost segment.
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
 			if err := l.fs.Remove(segmentName(l.dir, s.base, suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				l.logger.Warn("removing segment file", "segment", s.base, "err", err)
 			}
