@@ -37,8 +37,8 @@ type logCapture struct {
 func newLogCapture() logCapture { return logCapture{mu: new(sync.Mutex), lines: new([]string)} }
 
 func (c logCapture) Enabled(context.Context, slog.Level) bool { return true }
-func (c logCapture) WithAttrs(as []slog.Attr) slog.Handler     { return c }
-func (c logCapture) WithGroup(string) slog.Handler             { return c }
+func (c logCapture) WithAttrs(as []slog.Attr) slog.Handler    { return c }
+func (c logCapture) WithGroup(string) slog.Handler            { return c }
 func (c logCapture) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
