@@ -155,6 +155,11 @@ func (l *Log) load() error {
 	l.settleDamage()
 	active := l.mu.segments[len(l.mu.segments)-1]
 	skipTo = max(skipTo, l.orphanBound(names, have, bases[0]))
+	if end := l.readEnd(); end > max(skipTo, active.next) {
+		l.logger.Error("segment data below the log end checkpoint is missing: the offsets are not given out again",
+			"segment", active.base, "from_offset", max(skipTo, active.next), "next_offset", end)
+		skipTo = end
+	}
 	if skipTo > active.next {
 		if err := l.skipOffsets(skipTo); err != nil {
 			return err
@@ -523,6 +528,14 @@ func (l *Log) Close() error {
 		err = l.syncActive()
 		if err == nil {
 			err = l.writeActiveIndexes()
+		}
+		if err == nil {
+			l.mu.RLock()
+			next := l.mu.next
+			l.mu.RUnlock()
+			if werr := l.writeEnd(next); werr != nil {
+				l.logger.Warn("writing the log end checkpoint", "err", werr)
+			}
 		}
 	}
 	l.flush.Lock()
