@@ -255,9 +255,9 @@ func trailingZeros(f vfs.File, pos, size int64) int64 {
 // nothing an operator might recover.
 func (l *Log) keepAside(s *segment, pos, size int64) (string, error) {
 	name := segmentName(l.dir, s.base, fmt.Sprintf(".%d%s", pos, damagedSuffix))
-	for i := 1; ; i++ {
-		if _, err := l.fs.Stat(name); errors.Is(err, os.ErrNotExist) {
-			break
+	for i := 1; i < 1000; i++ {
+		if _, err := l.fs.Stat(name); err != nil {
+			break // free (or unknowable: O_EXCL below decides)
 		}
 		name = segmentName(l.dir, s.base, fmt.Sprintf(".%d.%d%s", pos, i, damagedSuffix))
 	}
