@@ -435,3 +435,60 @@ func TestOnCorruptionStop(t *testing.T) {
 		t.Fatalf("damage report missing; log:\n%s", logs.all())
 	}
 }
+
+// TestConsumerSeeksPastDamage: a franz-go consumer that keeps retryable
+// fetch errors sees CORRUPT_MESSAGE for the damaged offsets of a closed
+// segment, seeks past them with SetOffsets, and reads every other record
+// byte-identical.
+func TestConsumerSeeksPastDamage(t *testing.T) {
+	dir := t.TempDir()
+	acks := fillDamageTopic(t, dir, 60)
+	pdir := filepath.Join(dir, damageTopic+"-0")
+	bases := segmentBases(t, pdir)
+	path := filepath.Join(pdir, fmt.Sprintf("%020d.log", bases[1]))
+	data, _ := os.ReadFile(path)
+	_, damaged := batchStart(data, bases[1], 100)
+	data[100] ^= 0x40
+	os.WriteFile(path, data, 0o600)
+
+	logs := newLogCapture()
+	b := startDamageBroker(t, dir, logs, broker.OnCorruptionServe)
+	waitLog(t, logs, "background verification finished")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.KeepRetryableFetchErrors(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{damageTopic: {0: kgo.NewOffset().At(1)}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[int64][]byte{}
+	next := int64(1)
+	var corrupt []int64
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for next <= acks[len(acks)-1].offset {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed up to %d of %d; CORRUPT_MESSAGE at %v", next, acks[len(acks)-1].offset, corrupt)
+		}
+		for _, fe := range fs.Errors() {
+			if !errors.Is(fe.Err, kerr.CorruptMessage) {
+				t.Fatalf("fetch error %v", fe.Err)
+			}
+			corrupt = append(corrupt, next)
+			next++
+			cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{damageTopic: {0: {Epoch: -1, Offset: next}}})
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got[r.Offset] = r.Value
+			next = max(next, r.Offset+1)
+		})
+	}
+	if len(corrupt) != 1 || corrupt[0] != damaged {
+		t.Fatalf("CORRUPT_MESSAGE at %v, want at the damaged offset %d only", corrupt, damaged)
+	}
+	for _, a := range acks[1:] {
+		if a.offset != damaged && !bytes.Equal(got[a.offset], a.value) {
+			t.Fatalf("record %d: got %.20q, want %.20q", a.offset, got[a.offset], a.value)
+		}
+	}
+}
