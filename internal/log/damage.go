@@ -24,9 +24,74 @@ var ErrDamaged = errors.New("damaged log data")
 var errStopped = errors.New("scan stopped")
 
 // damagedSuffix names the files recovery moves a damaged active-segment
-// tail into instead of deleting it: <segment base>.<byte position>.damaged.
+// tail into instead of deleting it:
+//
+//	<segment base>.<byte position>.<first offset>-<last offset>[.<n>].damaged
+//
 // Part of the on-disk format; do not change.
 const damagedSuffix = ".damaged"
+
+func damagedName(dir string, base, pos, first, last int64, n int) string {
+	if n > 0 {
+		return segmentName(dir, base, fmt.Sprintf(".%d.%d-%d.%d%s", pos, first, last, n, damagedSuffix))
+	}
+	return segmentName(dir, base, fmt.Sprintf(".%d.%d-%d%s", pos, first, last, damagedSuffix))
+}
+
+// parseDamagedName returns the segment, position and offsets a .damaged
+// file's name records.
+func parseDamagedName(name string) (base, pos, first, last int64, ok bool) {
+	f := strings.Split(strings.TrimSuffix(name, damagedSuffix), ".")
+	if len(f) < 3 || !strings.HasSuffix(name, damagedSuffix) {
+		return 0, 0, 0, 0, false
+	}
+	first, last = -1, -1
+	r := strings.SplitN(f[2], "-", 2)
+	nums := []string{f[0], f[1]}
+	if len(r) == 2 {
+		nums = append(nums, r[0], r[1])
+	}
+	var v [4]int64
+	for i, n := range nums {
+		x, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			return 0, 0, 0, 0, false
+		}
+		v[i] = x
+	}
+	if len(nums) == 4 {
+		first, last = v[2], v[3]
+	}
+	return v[0], v[1], first, last, true
+}
+
+// lostRange is a range of offsets whose bytes recovery moved aside.
+type lostRange struct {
+	first, last int64
+	file        string
+}
+
+// loadLost registers the offsets of the .damaged files in the log dir:
+// reads of them fail with ErrDamaged.
+// mu must be held (or the log not yet shared).
+func (l *Log) loadLost(names []string) {
+	for _, name := range names {
+		if _, _, first, last, ok := parseDamagedName(name); ok && first >= 0 && last >= first {
+			l.mu.lost = append(l.mu.lost, lostRange{first: first, last: last, file: l.path(name)})
+		}
+	}
+}
+
+// lostAt returns the moved-aside range that holds offset, if any.
+// mu must be held (at least for reading).
+func (l *Log) lostAtLocked(offset int64) (lostRange, bool) {
+	for _, r := range l.mu.lost {
+		if offset >= r.first && offset <= r.last {
+			return r, true
+		}
+	}
+	return lostRange{}, false
+}
 
 // Damage is a damaged byte range of one file of a log.
 type Damage struct {
@@ -97,10 +162,15 @@ type DamagedError struct {
 	// FirstOffset and LastOffset bound the damaged range: a reader seeks
 	// to LastOffset+1 to go on.
 	FirstOffset, LastOffset int64
-	Segment, Pos, End       int64
+	// Segment, Pos and End locate the damaged bytes; all -1 for offsets
+	// whose bytes recovery moved aside into a .damaged file.
+	Segment, Pos, End int64
 }
 
 func (e *DamagedError) Error() string {
+	if e.Segment < 0 {
+		return fmt.Sprintf("%v: offsets %d-%d, moved aside by recovery", ErrDamaged, e.FirstOffset, e.LastOffset)
+	}
 	return fmt.Sprintf("%v: offsets %d-%d, segment %d bytes %d-%d", ErrDamaged, e.FirstOffset, e.LastOffset, e.Segment, e.Pos, e.End)
 }
 
@@ -250,16 +320,18 @@ func trailingZeros(f vfs.File, pos, size int64) int64 {
 	return pos
 }
 
-// keepAside copies the bytes [pos, size) of segment s into a .damaged file
-// next to it and syncs it, so that cutting them off the segment loses
-// nothing an operator might recover.
-func (l *Log) keepAside(s *segment, pos, size int64) (string, error) {
-	name := segmentName(l.dir, s.base, fmt.Sprintf(".%d%s", pos, damagedSuffix))
+// keepAside copies the bytes [pos, size) of segment s, which held offsets
+// first to last as far as recovery can tell, into a .damaged file next to
+// it and syncs it, so that cutting them off the segment loses nothing an
+// operator might recover. The file's name records the offsets: reads of
+// them fail with ErrDamaged from then on, across restarts.
+func (l *Log) keepAside(s *segment, pos, size, first, last int64) (string, error) {
+	name := damagedName(l.dir, s.base, pos, first, last, 0)
 	for i := 1; i < 1000; i++ {
 		if _, err := l.fs.Stat(name); err != nil {
 			break // free (or unknowable: O_EXCL below decides)
 		}
-		name = segmentName(l.dir, s.base, fmt.Sprintf(".%d.%d%s", pos, i, damagedSuffix))
+		name = damagedName(l.dir, s.base, pos, first, last, i)
 	}
 	out, err := l.fs.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -297,10 +369,12 @@ func (l *Log) cutTail(s *segment, res scanResult, fileSize int64) (int64, error)
 	if !t.told {
 		l.logger.Warn("torn tail cut off in recovery", attrs...)
 	} else {
-		kept, err := l.keepAside(s, res.end, fileSize)
+		kept, err := l.keepAside(s, res.end, fileSize, s.next, t.skipTo-1)
 		if err != nil {
 			return 0, err
 		}
+		// load listed the dir before this file existed.
+		l.mu.lost = append(l.mu.lost, lostRange{first: s.next, last: t.skipTo - 1, file: kept})
 		l.logger.Error("damaged tail of the active segment moved aside; its offsets are not given out again",
 			append(attrs, "kept", kept)...)
 	}

@@ -54,6 +54,9 @@ func TestRecoveryKeepsBatchesBeforeDamagedLast(t *testing.T) {
 	if b, _ := os.ReadFile(aside[0]); !bytes.Equal(b, data[len(data)-len(want[len(want)-1]):]) {
 		t.Fatalf("kept %d bytes aside, want the damaged batch's %d", len(b), len(want[len(want)-1]))
 	}
+	if _, err := l2.Read(nil, lastAcked, 1<<20, true); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("read of an offset just moved aside: %v, want ErrDamaged", err)
+	}
 	nb := testBatch(2, 10, 99, records.CodecNone)
 	res, err := l2.Append(nb)
 	if err != nil || res.BaseOffset <= lastAcked {
@@ -64,8 +67,8 @@ func TestRecoveryKeepsBatchesBeforeDamagedLast(t *testing.T) {
 	l3 := openTest(t, dir, cfg, Options{})
 	got := readAll(t, l3, 0)
 	checkBatches(t, got, append(want[:len(want)-1:len(want)-1], nb))
-	if _, err := l3.Read(nil, lastAcked, 1<<20, true); err != nil {
-		t.Fatalf("read in the gap: %v", err)
+	if _, err := l3.Read(nil, lastAcked, 1<<20, true); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("read of an offset moved aside: %v, want ErrDamaged", err)
 	}
 }
 

@@ -12,7 +12,8 @@
 //	<dir>/00000000000000004096.log        the next segment …
 //	<dir>/log-start-offset                the log start offset set by DeleteRecords
 //	<dir>/log-end-offset                  the log end offset at the last clean close
-//	<dir>/00000000000000004096.812.damaged  bytes recovery moved aside (segment 4096, from byte 812)
+//	<dir>/00000000000000004096.812.5000-5012.damaged  bytes recovery moved aside: segment 4096
+//	                                      from byte 812, which held offsets 5000 to 5012
 //
 // Files are created 0600 and the directory 0700: records are the users'
 // data.
@@ -67,7 +68,9 @@
 //   - Anything else may have held acknowledged records (a whole batch of
 //     ours failing its CRC, or good batches after the damage): the bytes
 //     are first copied into a .damaged file, synced, and logged at ERROR
-//     ("damaged tail ... moved aside").
+//     ("damaged tail ... moved aside"). The file's name records the
+//     offsets; while it exists, reads of them fail with ErrDamaged and
+//     Verify reports them. An operator who has dealt with it deletes it.
 //
 // No offset that may have been acknowledged is given out again. The next
 // offset goes past: the offsets a believable damaged header names (its

@@ -58,6 +58,9 @@ type Log struct {
 		// flusher compares it with flush.synced.
 		written uint64
 		closed  bool
+		// lost lists the offset ranges whose bytes recovery moved aside
+		// into .damaged files; reads of them fail with ErrDamaged.
+		lost []lostRange
 	}
 
 	// hw is the high watermark: the offset after the last batch readers
@@ -153,6 +156,7 @@ func (l *Log) load() error {
 		skipTo = st
 	}
 	l.settleDamage()
+	l.loadLost(names)
 	active := l.mu.segments[len(l.mu.segments)-1]
 	skipTo = max(skipTo, l.orphanBound(names, have, bases[0]))
 	if end := l.readEnd(); end > max(skipTo, active.next) {

@@ -87,6 +87,11 @@ func (l *Log) readTargets(offset int64, check bool) (targets [4]readTarget, n in
 	if offset >= hw {
 		return targets, 0, nextBase, nil
 	}
+	if len(l.mu.lost) > 0 {
+		if r, ok := l.lostAtLocked(offset); ok {
+			return targets, 0, nextBase, &DamagedError{FirstOffset: r.first, LastOffset: r.last, Segment: -1, Pos: -1, End: -1}
+		}
+	}
 	segs := l.mu.segments
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
 	i = max(i, 0)

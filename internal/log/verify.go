@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -40,9 +41,19 @@ func (l *Log) Verify(ctx context.Context, bytesPerSec int64) ([]Damage, error) {
 			ends[i] = l.hw.Load()
 		}
 	}
+	var all []Damage
+	for _, r := range l.mu.lost {
+		fi, err := l.fs.Stat(r.file)
+		size := int64(0)
+		if err == nil {
+			size = fi.Size()
+		}
+		base, pos, _, _, _ := parseDamagedName(filepath.Base(r.file))
+		all = append(all, Damage{File: r.file, Segment: base, Pos: pos, End: pos + size, FirstOffset: r.first, LastOffset: r.last,
+			Reason: "moved aside by recovery from a damaged segment tail"})
+	}
 	l.mu.RUnlock()
 	throttle := newPacer(ctx, bytesPerSec).wait
-	var all []Damage
 	for i, s := range segs {
 		limit := s.readable.Load()
 		r := newChunkReader(s.file, limit, throttle)
@@ -151,8 +162,9 @@ func VerifyDir(fsys vfs.FS, dir string) ([]Damage, error) {
 			if err != nil {
 				return out, err
 			}
-			out = append(out, Damage{File: dir + string(os.PathSeparator) + name, End: fi.Size(),
-				FirstOffset: -1, LastOffset: -1, Reason: "bytes recovery moved aside from a damaged segment tail"})
+			base, pos, first, last, _ := parseDamagedName(name)
+			out = append(out, Damage{File: dir + string(os.PathSeparator) + name, Segment: base, Pos: pos, End: pos + fi.Size(),
+				FirstOffset: first, LastOffset: last, Reason: "moved aside by recovery from a damaged segment tail"})
 		case name == logStartFile:
 			b, err := readFile(fsys, dir+string(os.PathSeparator)+name)
 			if err != nil {

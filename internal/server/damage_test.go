@@ -366,7 +366,7 @@ func runDamageCase(t *testing.T, c damageCase) {
 				a.offset, got[a.offset], a.value, lost, corrupt)
 		}
 	}
-	if c.file == "closed" && (c.how == "flip" || c.how == "zero") && !slicesContains(corrupt, lost) {
+	if (c.file == "closed" || c.file == "active") && c.how == "flip" && !slicesContains(corrupt, lost) {
 		t.Errorf("fetch of damaged offset %d did not answer CORRUPT_MESSAGE (answered at %v)", lost, corrupt)
 	}
 	if want := c.expect(); len(want) > 0 {
