@@ -82,7 +82,7 @@ func (l *Log) loadLost(names []string) {
 	}
 }
 
-// lostAt returns the moved-aside range that holds offset, if any.
+// lostAtLocked returns the moved-aside range that holds offset, if any.
 // mu must be held (at least for reading).
 func (l *Log) lostAtLocked(offset int64) (lostRange, bool) {
 	for _, r := range l.mu.lost {

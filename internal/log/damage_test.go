@@ -360,6 +360,17 @@ func runLogDamage(t *testing.T, file, how, where string) {
 		t.Fatal(err)
 	}
 
+	offline, err := VerifyDir(nil, dir)
+	if err != nil {
+		t.Fatalf("VerifyDir: %v", err)
+	}
+	// Offline, damage must show wherever bytes were flipped or zeroed,
+	// and where a closed segment or an index was cut short.
+	offlineSees := how == "flip" || how == "zero" ||
+		(how == "truncate" && (file == "closed" || file == "index" || file == "timeindex"))
+	if offlineSees && len(offline) == 0 {
+		t.Errorf("VerifyDir found nothing")
+	}
 	rec := newLogRecorder()
 	l := openTest(t, dir, testConfig(), Options{Logger: slog.New(rec)})
 	found, err := l.Verify(context.Background(), 0)

@@ -35,17 +35,23 @@ func (l *Log) readEnd() int64 {
 		return -1
 	}
 	if err == nil {
-		f := strings.Fields(string(b))
-		if len(f) == 2 {
-			n, err1 := strconv.ParseInt(f[0], 10, 64)
-			sum, err2 := strconv.ParseUint(f[1], 16, 32)
-			if err1 == nil && err2 == nil && n >= 0 && uint32(sum) == crc32.Checksum([]byte(f[0]), crcTable) {
-				return n
-			}
+		if n, ok := parseEnd(b); ok {
+			return n
 		}
 	}
 	l.logger.Error("ignoring damaged log end checkpoint; offsets past the segments' end are not protected", "file", l.path(endFile), "err", err)
 	return -1
+}
+
+// parseEnd parses an end checkpoint and checks its checksum.
+func parseEnd(b []byte) (int64, bool) {
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, false
+	}
+	n, err1 := strconv.ParseInt(f[0], 10, 64)
+	sum, err2 := strconv.ParseUint(f[1], 16, 32)
+	return n, err1 == nil && err2 == nil && n >= 0 && uint32(sum) == crc32.Checksum([]byte(f[0]), crcTable)
 }
 
 // writeEnd stores the log end offset: a temporary file, fsync, rename. The

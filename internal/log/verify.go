@@ -136,7 +136,7 @@ func (p *pacer) wait(n int) error {
 // VerifyDir checks a log directory offline, without changing anything in
 // it: every batch of every segment against its CRC, every index and time
 // index file against its checksum and the batches it points at, and the
-// log start offset file. It returns every damaged range found. Missing
+// log start and log end checkpoints. It returns every damaged range found. Missing
 // index files are not damage: they are rebuilt at open. Bytes recovery
 // moved aside (.damaged files) are returned as Damage too, with no
 // offsets, so that an operator sees them.
@@ -165,6 +165,15 @@ func VerifyDir(fsys vfs.FS, dir string) ([]Damage, error) {
 			base, pos, first, last, _ := parseDamagedName(name)
 			out = append(out, Damage{File: dir + string(os.PathSeparator) + name, Segment: base, Pos: pos, End: pos + fi.Size(),
 				FirstOffset: first, LastOffset: last, Reason: "moved aside by recovery from a damaged segment tail"})
+		case name == endFile:
+			b, err := readFile(fsys, dir+string(os.PathSeparator)+name)
+			if err != nil {
+				return out, err
+			}
+			if _, ok := parseEnd(b); !ok {
+				out = append(out, Damage{File: dir + string(os.PathSeparator) + name, End: int64(len(b)),
+					FirstOffset: -1, LastOffset: -1, Reason: "checksum mismatch; ignored at the next open"})
+			}
 		case name == logStartFile:
 			b, err := readFile(fsys, dir+string(os.PathSeparator)+name)
 			if err != nil {
