@@ -407,3 +407,33 @@ func runLogDamage(t *testing.T, file, how, where string) {
 		t.Fatalf("append after recovery: offset %d, %v; offsets up to %d were acknowledged", res.BaseOffset, err, maxAcked)
 	}
 }
+
+// TestCompactionLeavesDamagedSegment: compaction rewrites closed segments,
+// but never one with a damaged range, whose damaged bytes it would drop.
+func TestCompactionLeavesDamagedSegment(t *testing.T) {
+	dir := t.TempDir()
+	batches, bases := closedFixture(t, dir)
+	name := segmentName(dir, bases[1], logSuffix)
+	data, _ := os.ReadFile(name)
+	data[100] ^= 0x40
+	os.WriteFile(name, data, 0o600)
+	cfg := testConfig()
+	cfg.Compact, cfg.Delete = true, false
+	l := openTest(t, dir, cfg, Options{})
+	if found, err := l.Verify(context.Background(), 0); err != nil || len(found) != 1 {
+		t.Fatalf("Verify: %v, %v", found, err)
+	}
+	before := l.Size()
+	if err := l.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Size() >= before {
+		t.Fatalf("compaction did not run: %d bytes before and after", before)
+	}
+	if got, _ := os.ReadFile(name); !bytes.Equal(got, data) {
+		t.Fatalf("the damaged segment was rewritten: %d bytes, was %d", len(got), len(data))
+	}
+	if _, err := l.Read(nil, records.Header(batches[len(batches)-1]).BaseOffset(), 1<<20, true); err != nil {
+		t.Fatal(err)
+	}
+}
