@@ -36,7 +36,7 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	  done; done
 
 crash: ## the SIGKILL crash test with many more kill cycles
-	$(GO) test ./internal/log -run 'TestCrash' -count 1 -v -crash.cycles=200
+	$(GO) test ./internal/log -run 'TestCrash' -count 1 -v -crash.cycles=1000
 
 verify: ## gofmt, go vet, and go mod tidy leave nothing to change
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)

@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newRegistryCmd(), newRepairCmd())
+	root.AddCommand(newServeCmd(), newRegistryCmd(), newRepairCmd(), newVerifyCmd())
 	cli.AddCommands(root)
 	return root
 }

@@ -4,18 +4,12 @@ import (
 	"io/fs"
 	"path/filepath"
 	"testing"
-
-	"github.com/heraldhq/herald/internal/metadata"
-	"github.com/heraldhq/herald/internal/vfs"
 )
 
 // TestDataFilePerms runs a broker with topics, records and a group, and
 // checks that nothing it wrote is readable by the group or others.
-//
-// The partition logs' own files and directories (segments, indexes,
-// log-start-offset, <topic>-<n>/) are internal/log's; they are checked here
-// only once that package creates them 0600/0700 too: widen ownedByBroker to
-// every path after the merge.
+// Every path is checked: the broker's, the metadata's, the lock and
+// producer snapshot, and the partition logs' directories and files.
 func TestDataFilePerms(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	populate(t, dir)
@@ -23,9 +17,6 @@ func TestDataFilePerms(t *testing.T) {
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
-		}
-		if !ownedByBroker(dir, p, e) {
-			return nil
 		}
 		fi, err := e.Info()
 		if err != nil {
@@ -43,17 +34,4 @@ func TestDataFilePerms(t *testing.T) {
 	if n < 4 {
 		t.Fatalf("checked only %d paths", n)
 	}
-}
-
-// ownedByBroker: the data dir and the files the broker, metadata, txn and
-// lock code create (not internal/log's).
-func ownedByBroker(dir, p string, e fs.DirEntry) bool {
-	if p == dir {
-		return true
-	}
-	switch e.Name() {
-	case metadata.FileName, metadata.SnapshotName, vfs.LockName, "producer.snapshot":
-		return true
-	}
-	return false
 }

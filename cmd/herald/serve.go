@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -58,6 +59,8 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.StringVar(&f.cfg.Durability, "durability", f.cfg.Durability, `fsync policy: "always" (acks=all waits for fdatasync), "interval=<duration>" or "none"`)
 	fl.IntVar(&f.cfg.MaxConnections, "max-connections", f.cfg.MaxConnections, "most client connections at once")
 	fl.Int32Var(&f.cfg.MaxRequestBytes, "max-request-bytes", f.cfg.MaxRequestBytes, "largest request frame; larger ones close the connection")
+	fl.StringVar(&f.cfg.OnCorruption, "on-corruption", f.cfg.OnCorruption,
+		`what to do when background verification finds damaged log data (every batch's CRC is checked after start): "serve" keeps serving, answering fetches of the damaged offsets with CORRUPT_MESSAGE so consumers can seek past them; "stop" shuts the broker down with the report`)
 	fl.StringVar(&f.registryListen, "registry-listen", ":8081", `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -126,12 +129,16 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		}
 		srv.SetSchemaValidator(reg.Validator())
 	}
-	<-ctx.Done()
+	var failed error
+	select {
+	case <-ctx.Done():
+	case failed = <-srv.Failed():
+	}
 	cfg.Logger.Info("shutting down")
 	if reg != nil {
 		reg.Close()
 	}
-	return srv.Close()
+	return errors.Join(failed, srv.Close())
 }
 
 // startRegistry reads the registry's topic back and starts serving.

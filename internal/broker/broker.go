@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -433,7 +434,7 @@ func (b *Broker) clearFreshDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("inspect stale %s: %w", dir, err)
 	}
-	if isEmptyPartition(ents) {
+	if isEmptyPartition(ents, func(name string) ([]byte, error) { return readSmall(b.cfg.FS, filepath.Join(dir, name)) }) {
 		if err := b.cfg.FS.RemoveAll(dir); err != nil {
 			return fmt.Errorf("remove stale %s: %w", dir, err)
 		}
@@ -452,12 +453,18 @@ func (b *Broker) clearFreshDir(dir string) error {
 
 // isEmptyPartition reports whether a partition directory holds no record:
 // nothing, or only a first segment whose log file is empty (its indexes
-// and a producer-state snapshot of nothing may be there too).
-func isEmptyPartition(ents []os.DirEntry) bool {
+// and a log end checkpoint of 0, written at a clean close, may be there
+// too). read reads a file of the directory.
+func isEmptyPartition(ents []os.DirEntry, read func(name string) ([]byte, error)) bool {
 	const first = "00000000000000000000"
 	for _, e := range ents {
 		switch e.Name() {
 		case first + ".index", first + ".timeindex":
+			continue
+		case "log-end-offset": // internal/log's checkpoint: "<offset> <crc>"
+			if b, err := read(e.Name()); err != nil || !bytes.HasPrefix(b, []byte("0 ")) {
+				return false
+			}
 			continue
 		case first + ".log":
 			fi, err := e.Info()
@@ -469,6 +476,21 @@ func isEmptyPartition(ents []os.DirEntry) bool {
 		return false
 	}
 	return true
+}
+
+// readSmall reads the first bytes (at most 64) of a small file.
+func readSmall(fsys vfs.FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	n, err := f.ReadAt(b, 0)
+	if n > 0 {
+		err = nil
+	}
+	return b[:n], err
 }
 
 // discardPartitions closes and removes new partitions whose topic (or

@@ -62,6 +62,14 @@
 // free bytes (statfs) and counts the others, StorageOK logs the recovery
 // at INFO. The coordinators call both for their own writes.
 //
+// StartVerify checks every partition's log in the background after start,
+// one partition at a time and paced (Log.Verify), and logs each damaged
+// range at ERROR with topic, partition, offsets, file and byte range. The
+// operator's choice (VerifyConfig.OnCorruption, `herald serve
+// --on-corruption`) is "serve": fetches of the damaged offsets answer
+// CORRUPT_MESSAGE and everything else serves, or "stop": the broker shuts
+// down with the report.
+//
 // Errors for clients are *Error values carrying a kerr code and a message;
 // Code maps any error to the code and message a response needs.
 package broker

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	hlog "github.com/heraldhq/herald/internal/log"
 	"github.com/heraldhq/herald/internal/metadata"
 	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/vfs"
@@ -308,7 +309,8 @@ func TestBrokerFilePerms(t *testing.T) {
 	b := openTest(t, dir)
 	b.CreateTopic("a", 1, nil, false)
 	b.Close()
-	for _, p := range []string{dir, filepath.Join(dir, vfs.LockName), filepath.Join(dir, metadata.FileName), filepath.Join(dir, metadata.SnapshotName)} {
+	for _, p := range []string{dir, filepath.Join(dir, vfs.LockName), filepath.Join(dir, metadata.FileName), filepath.Join(dir, metadata.SnapshotName),
+		filepath.Join(dir, "a-0"), filepath.Join(dir, "a-0", "00000000000000000000.log")} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -444,4 +446,56 @@ func TestMissingPartitionDirRefused(t *testing.T) {
 	os.Mkdir(p, 0o700)
 	b = openTest(t, dir)
 	b.Close()
+}
+
+// TestStaleEmptyPartitionRemoved: a partition directory a clean close left
+// with no record (an empty first segment, its indexes and a log end
+// checkpoint of 0) is removed by a new create, not moved aside; one whose
+// checkpoint says records were written is moved aside.
+func TestStaleEmptyPartitionRemoved(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		records    int
+		movedAside bool
+	}{{"empty", 0, false}, {"had records", 3, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			openTest(t, dir).Close() // a data dir with metadata, no topic
+			l, err := hlog.Open(filepath.Join(dir, "s-0"), hlog.DefaultConfig(), hlog.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < tc.records; i++ {
+				batch := records.BuildBatch(records.BatchSpec{BaseTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+					records.Record{Value: []byte("v")})
+				if _, err := l.Append(batch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.records > 0 {
+				// Records gone, checkpoint left: the segment was
+				// emptied behind the broker's back.
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(filepath.Join(dir, "s-0", "00000000000000000000.log"), 0); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "s-0", "log-end-offset")); err != nil {
+				t.Fatalf("no log end checkpoint after a clean close: %v", err)
+			}
+			b := openTest(t, dir)
+			defer b.Close()
+			if _, err := b.CreateTopic("s", 1, nil, false); err != nil {
+				t.Fatal(err)
+			}
+			aside, _ := filepath.Glob(filepath.Join(dir, "s-0.orphaned.*"))
+			if got := len(aside) > 0; got != tc.movedAside {
+				t.Fatalf("moved aside = %v (%v), want %v", got, aside, tc.movedAside)
+			}
+		})
+	}
 }

@@ -224,6 +224,12 @@ func fetchErrCode(err error) int16 {
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, hlog.ErrClosed):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, hlog.ErrDamaged):
+		// Not KAFKA_STORAGE_ERROR, which clients take for "the log dir
+		// is offline, refresh metadata and retry": the Java consumer
+		// raises CORRUPT_MESSAGE to the application, which can seek
+		// past the damaged offsets.
+		return kerr.CorruptMessage.Code
 	}
 	return kerr.KafkaStorageError.Code
 }

@@ -29,7 +29,9 @@ type compactState struct {
 // maintMu must be held.
 func (l *Log) compact(cfg Config, now time.Time) error {
 	l.mu.RLock()
-	segs := slices.Clone(l.mu.segments)
+	// A segment with damaged ranges is left as it is: rewriting it
+	// would drop the damaged bytes.
+	segs := slices.DeleteFunc(slices.Clone(l.mu.segments), func(s *segment) bool { return len(s.bad) > 0 })
 	next := l.mu.next
 	l.mu.RUnlock()
 	if len(segs) < 2 || (next == l.compaction.lastNext && now.Sub(l.compaction.lastRun) < compactEvery) {
@@ -107,7 +109,7 @@ func (l *Log) compactSegment(s *segment, keep keepFunc) error {
 		return err
 	}
 	tmpName := segmentName(l.dir, s.base, logSuffix+cleanedSuffix)
-	f, err := l.fs.OpenFile(tmpName, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
+	f, err := l.fs.OpenFile(tmpName, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,12 @@
 //	<dir>/00000000000000000000.timeindex  sparse time index
 //	<dir>/00000000000000004096.log        the next segment …
 //	<dir>/log-start-offset                the log start offset set by DeleteRecords
+//	<dir>/log-end-offset                  the log end offset at the last clean close
+//	<dir>/00000000000000004096.812.5000-5012.damaged  bytes recovery moved aside: segment 4096
+//	                                      from byte 812, which held offsets 5000 to 5012
+//
+// Files are created 0600 and the directory 0700: records are the users'
+// data.
 //
 // A .log file holds Kafka RecordBatch v2 bytes exactly as producers sent
 // them (compressed batches stay compressed), with the base offset and leader
@@ -47,11 +53,60 @@
 //
 // # Recovery
 //
-// Open scans the active (last) segment from its last index entry to the end,
-// checking every batch's length, magic and CRC. The first torn or corrupt
-// batch and everything after it are cut off and reported, with the byte
-// count and the offset from which data was lost. Closed segments were synced
-// when they were rolled, so only their indexes are checked.
+// Open scans the active (last) segment with full checks (length, magic,
+// CRC, each base offset following the last) from its second-to-last index
+// entry: the last entry, written at a clean close, names the last batch,
+// and the scan must see the batch before a damaged last one to know where
+// the good data ends. Every intact batch before the first bad one stays.
+// What follows it is cut, and reported with the byte count, the position
+// and the offsets:
+//
+//   - A torn write (the rest is zeros; or one batch cut short by the end of
+//     the file; or a batch whose end the file's trailing zeros, 8 or more,
+//     cover; or bytes that name no offsets) was never acknowledged under
+//     Durability Always: it is cut, logged at WARN ("torn tail cut off").
+//   - Anything else may have held acknowledged records (a whole batch of
+//     ours failing its CRC, or good batches after the damage): the bytes
+//     are first copied into a .damaged file, synced, and logged at ERROR
+//     ("damaged tail ... moved aside"). The file's name records the
+//     offsets; while it exists, reads of them fail with ErrDamaged and
+//     Verify reports them. An operator who has dealt with it deletes it.
+//
+// No offset that may have been acknowledged is given out again. The next
+// offset goes past: the offsets a believable damaged header names (its
+// base offset follows the last good batch and its record count agrees
+// with its offset span), every checksummed batch found after the damage,
+// every batch the segment's index files name, the index files of a
+// segment whose .log file is gone (reported as "segment file missing"),
+// and the log-end-offset checkpoint (checksummed; written at every clean
+// close). When that leaves a gap, the active segment is closed as it is
+// and an empty segment named by the next offset starts, which keeps the
+// gap across restarts; reads step over gaps as over compaction's.
+//
+// Closed segments were synced when they were rolled, so damage in one is
+// not a torn write, and nothing in them is ever cut. Their indexes are
+// checked (checksum, order, the last entry naming a batch); when they are
+// missing or wrong ("index files disagree", WARN) the batch headers are
+// walked to rebuild them, and a bad header marks a damaged range from it
+// to the next good batch (or the segment's end), logged at ERROR ("damaged
+// range in closed segment").
+//
+// # Damage
+//
+// A damaged range is a byte range of a segment and the offsets it held.
+// Reads of those offsets fail with a *DamagedError (errors.Is ErrDamaged)
+// that names the range, so a reader can seek past it; every other offset
+// reads as before, and a read that starts before the range stops at it.
+// Compaction leaves a segment with damaged ranges alone, and Scan skips
+// them (logged).
+//
+// Recovery reads only what it must, so damage inside a closed segment, or
+// before the active segment's last index entries, is found by Verify:
+// it reads every batch of every segment against its CRC, paced to a byte
+// rate, holding no lock while it reads, and marks each damaged range it
+// finds. The broker runs it in the background after start. VerifyDir does
+// the same offline, changing nothing, and also checks the index files,
+// the checkpoints and lists .damaged files.
 //
 // # Usage
 //
@@ -60,4 +115,5 @@
 //	defer l.Close()
 //	res, err := l.Append(batch)          // durable when it returns, under Always
 //	buf, err := l.Read(buf[:0], res.BaseOffset, 1<<20, true)
+//	damage, err := l.Verify(ctx, 32<<20) // in the background; 32 MiB/s
 package log

@@ -58,6 +58,9 @@ type Log struct {
 		// flusher compares it with flush.synced.
 		written uint64
 		closed  bool
+		// lost lists the offset ranges whose bytes recovery moved aside
+		// into .damaged files; reads of them fail with ErrDamaged.
+		lost []lostRange
 	}
 
 	// hw is the high watermark: the offset after the last batch readers
@@ -109,7 +112,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.mu.cfg = cfg
 	l.flush.cond.L = &l.flush.Mutex
-	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := l.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
 	if err := l.load(); err != nil {
@@ -130,7 +133,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 
 // load opens every segment, recovers the active one, and sets the offsets.
 func (l *Log) load() error {
-	bases, err := l.listSegments()
+	bases, names, err := l.listSegments()
 	if err != nil {
 		return err
 	}
@@ -141,14 +144,32 @@ func (l *Log) load() error {
 		}
 		bases = []int64{start}
 	}
+	have := make(map[int64]bool, len(bases))
+	skipTo := int64(0)
 	for i, base := range bases {
-		s, err := l.openSegment(base, i == len(bases)-1)
+		have[base] = true
+		s, st, err := l.openSegment(base, i == len(bases)-1)
 		if err != nil {
 			return err
 		}
 		l.mu.segments = append(l.mu.segments, s)
+		skipTo = st
 	}
+	l.settleDamage()
+	l.loadLost(names)
 	active := l.mu.segments[len(l.mu.segments)-1]
+	skipTo = max(skipTo, l.orphanBound(names, have, bases[0]))
+	if end := l.readEnd(); end > max(skipTo, active.next) {
+		l.logger.Error("segment data below the log end checkpoint is missing: the offsets are not given out again",
+			"segment", active.base, "from_offset", max(skipTo, active.next), "next_offset", end)
+		skipTo = end
+	}
+	if skipTo > active.next {
+		if err := l.skipOffsets(skipTo); err != nil {
+			return err
+		}
+		active = l.mu.segments[len(l.mu.segments)-1]
+	}
 	l.mu.next = active.next
 	start, err := l.readLogStart()
 	if err != nil {
@@ -160,19 +181,69 @@ func (l *Log) load() error {
 	return nil
 }
 
+// settleDamage ends the damaged ranges that run to the end of a closed
+// segment at the offset before the next segment's base, which is also
+// where such a segment's offsets end, and reports them.
+func (l *Log) settleDamage() {
+	segs := l.mu.segments
+	for i, s := range segs[:len(segs)-1] {
+		if len(s.bad) == 0 {
+			continue
+		}
+		if b := &s.bad[len(s.bad)-1]; b.last < 0 {
+			b.last = segs[i+1].base - 1
+			s.next = segs[i+1].base
+		}
+		l.reportBad(s, s.bad, s.badReasons)
+		s.badReasons = nil
+	}
+}
+
+// skipOffsets makes next the offset of the next append, leaving a gap: the
+// active segment is closed as it is and an empty segment is started at
+// next, whose file name keeps the gap across restarts. An empty active
+// segment is replaced.
+func (l *Log) skipOffsets(next int64) error {
+	segs := l.mu.segments
+	old := segs[len(segs)-1]
+	s, err := l.createSegmentLocked(next, l.now())
+	if err != nil {
+		return err
+	}
+	if old.size == 0 {
+		old.file.Close()
+		if err := l.fs.Remove(segmentName(l.dir, old.base, logSuffix)); err != nil {
+			s.file.Close()
+			return fmt.Errorf("remove empty segment %d: %w", old.base, err)
+		}
+		l.fs.Remove(segmentName(l.dir, old.base, indexSuffix))
+		l.fs.Remove(segmentName(l.dir, old.base, timeIndexSuffix))
+		segs = segs[:len(segs)-1]
+	} else if err := old.writeIndexes(l.fs, l.dir); err != nil {
+		l.logger.Warn("writing indexes of closed segment; they will be rebuilt at open", "segment", old.base, "err", err)
+	}
+	l.mu.segments = append(segs, s)
+	l.logger.Warn("offsets skipped: they may have been acknowledged before the damage", "from_offset", old.next, "next_offset", next)
+	return nil
+}
+
 // listSegments returns the base offsets of the .log files, sorted, and
 // removes leftovers of an interrupted compaction.
-func (l *Log) listSegments() ([]int64, error) {
+func (l *Log) listSegments() ([]int64, []string, error) {
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
-		return nil, fmt.Errorf("list log dir: %w", err)
+		return nil, nil, fmt.Errorf("list log dir: %w", err)
 	}
-	var bases []int64
+	var (
+		bases []int64
+		names []string
+	)
 	for _, e := range entries {
 		name := e.Name()
+		names = append(names, name)
 		if strings.HasSuffix(name, cleanedSuffix) {
 			if err := l.fs.Remove(l.path(name)); err != nil {
-				return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+				return nil, nil, fmt.Errorf("remove leftover %s: %w", name, err)
 			}
 			continue
 		}
@@ -187,85 +258,97 @@ func (l *Log) listSegments() ([]int64, error) {
 		bases = append(bases, base)
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	return bases, nil
+	return bases, names, nil
 }
 
 func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator) + name }
 
 // openSegment opens one segment and brings its indexes up to date. The
 // active segment's tail is scanned batch by batch with CRC checks and cut
-// at the first torn or corrupt batch.
-func (l *Log) openSegment(base int64, active bool) (*segment, error) {
+// at the first torn or corrupt batch; for it, openSegment also returns the
+// lowest offset the next append may take.
+func (l *Log) openSegment(base int64, active bool) (*segment, int64, error) {
 	name := segmentName(l.dir, base, logSuffix)
-	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open segment %d: %w", base, err)
+		return nil, 0, fmt.Errorf("open segment %d: %w", base, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("stat segment %d: %w", base, err)
+		return nil, 0, fmt.Errorf("stat segment %d: %w", base, err)
 	}
 	s := newSegment(base, f, l.now())
 	s.size = fi.Size()
-	if err := l.recoverSegment(s, active); err != nil {
+	skipTo, err := l.recoverSegment(s, active)
+	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	if _, err := f.Seek(s.size, 0); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("seek segment %d: %w", base, err)
+		return nil, 0, fmt.Errorf("seek segment %d: %w", base, err)
 	}
 	s.readable.Store(s.size)
-	return s, nil
+	return s, skipTo, nil
 }
 
-// recoverSegment rebuilds s's in-memory state from its files.
-func (l *Log) recoverSegment(s *segment, active bool) error {
-	from := int64(0)
+// recoverSegment rebuilds s's in-memory state from its files. For the
+// active segment it returns the lowest offset the next append may take,
+// which a damaged tail can push past the segment's last good batch.
+func (l *Log) recoverSegment(s *segment, active bool) (int64, error) {
 	haveIndex := s.loadIndexes(l.fs, l.dir)
-	if haveIndex && !active {
-		return l.rescanClosed(s)
+	if !haveIndex && l.indexExists(s.base) {
+		l.logger.Warn("index files disagree with the segment or fail their checksum; rebuilt from it", "segment", s.base)
 	}
-	// next is the base offset of the batch at from.
-	next := s.base
-	if haveIndex && len(s.index) > 0 {
-		from = int64(s.index[len(s.index)-1].pos)
-		next = s.base + int64(s.index[len(s.index)-1].rel)
+	if haveIndex && !active {
+		return 0, l.rescanClosed(s)
+	}
+	if !active {
+		return 0, l.recoverSegmentFull(s)
+	}
+	// The active segment is scanned with full checks from its
+	// second-to-last index entry: the last one (written at a clean close)
+	// names the last batch, and when that batch is the damaged one the
+	// scan must still see the batch before it to know where the segment's
+	// good data and offsets end.
+	from, next := int64(0), s.base
+	if haveIndex && len(s.index) > 1 {
+		e := s.index[len(s.index)-2]
+		from, next = int64(e.pos), s.base+int64(e.rel)
 	} else {
 		s.index, s.times = nil, nil
 	}
+	bound := indexBound(l.fs, l.dir, s.base)
 	fileSize := s.size
-	s.size = from
-	interval := l.mu.cfg.IndexIntervalBytes
-	// Entries at and after from are re-added by the scan.
-	s.index = trimIndex(s.index, from)
-	s.times = trimTimes(s.times, from)
-	if from > 0 {
-		s.sinceIndex = interval
-	}
-	if n := len(s.times); n > 0 {
-		t := s.times[n-1]
-		s.maxTs, s.maxTsPos, s.maxTsRel = t.ts, int64(t.pos), t.rel
-	}
-	res := scan(s.file, from, fileSize, next, active, func(h records.Header, pos int64) {
-		s.addBatchLocked(h, pos, interval)
-	})
-	if res.end != fileSize {
-		if err := l.truncateTail(s, res, fileSize, active); err != nil {
-			return err
+	for {
+		s.resetTo(from, next, l.mu.cfg.IndexIntervalBytes)
+		res := scan(s.file, from, fileSize, next, true, func(h records.Header, pos int64) {
+			s.addBatchLocked(h, pos, l.mu.cfg.IndexIntervalBytes)
+		})
+		if res.end == from && from > 0 {
+			// Not even the batch at the index entry is good: where
+			// the one before it starts is unknown, so scan it all.
+			from, next, s.index, s.times = 0, s.base, nil, nil
+			continue
 		}
+		if res.end == fileSize {
+			return max(s.next, bound), nil
+		}
+		skipTo, err := l.cutTail(s, res, fileSize)
+		return max(skipTo, bound), err
 	}
-	if !active {
-		l.saveRebuiltIndexes(s)
-	}
-	return nil
+}
+
+// indexExists reports whether segment base has an index file.
+func (l *Log) indexExists(base int64) bool {
+	_, err := l.fs.Stat(segmentName(l.dir, base, indexSuffix))
+	return err == nil
 }
 
 // rescanClosed fills in what the indexes of a closed segment don't hold
-// (its end offset and max timestamp) by walking batch headers from the last
-// index entry. A closed segment was synced when it was rolled, so a bad
-// batch in it is corruption, not a torn write: it is cut and reported.
+// (its end offset and max timestamp) from the batch header the last index
+// entry names; if that header does not end the file, it scans.
 func (l *Log) rescanClosed(s *segment) error {
 	if len(s.index) == 0 {
 		return l.recoverSegmentFull(s)
@@ -288,18 +371,26 @@ func (l *Log) rescanClosed(s *segment) error {
 	return nil
 }
 
+// recoverSegmentFull rebuilds a closed segment's indexes by walking its
+// batch headers. A closed segment was synced when it was rolled, so a bad
+// batch in it is damage, not a torn write: nothing is cut. The damaged
+// range (up to the next good batch, or the end of the file) is reported
+// and reads of its offsets fail with ErrDamaged.
 func (l *Log) recoverSegmentFull(s *segment) error {
 	fileSize := s.size
 	s.size, s.index, s.times, s.sinceIndex, s.maxTs = 0, nil, nil, 0, -1
-	res := scan(s.file, 0, fileSize, s.base, false, func(h records.Header, pos int64) {
+	r := newChunkReader(s.file, fileSize, nil)
+	_, bad, reasons, _ := scanDamage(r, 0, s.base, false, func(h records.Header, pos int64) {
 		s.addBatchLocked(h, pos, l.mu.cfg.IndexIntervalBytes)
 	})
-	if res.end != fileSize {
-		if err := l.truncateTail(s, res, fileSize, false); err != nil {
-			return err
-		}
+	s.size = fileSize
+	s.bad, s.badReasons = bad, reasons
+	if len(bad) == 0 {
+		l.saveRebuiltIndexes(s)
 	}
-	l.saveRebuiltIndexes(s)
+	// Otherwise the damage is reported by load, once the next segment
+	// tells where this one's offsets end; no index is saved, so the next
+	// open looks again.
 	return nil
 }
 
@@ -311,27 +402,6 @@ func (l *Log) saveRebuiltIndexes(s *segment) {
 	if err := s.writeIndexes(l.fs, l.dir); err != nil {
 		l.logger.Warn("writing rebuilt indexes; the segment will be scanned again at the next open", "segment", s.base, "err", err)
 	}
-}
-
-// truncateTail cuts a segment at the end of its last good batch and
-// reports what was lost.
-func (l *Log) truncateTail(s *segment, res scanResult, fileSize int64, active bool) error {
-	level := slog.LevelWarn
-	msg := "torn tail cut off in recovery"
-	if !active {
-		level = slog.LevelError
-		msg = "corrupt batch in closed segment; data after it cut off"
-	}
-	l.logger.Log(nil, level, msg, "segment", s.base, "from_offset", s.next,
-		"position", res.end, "bytes", fileSize-res.end, "reason", res.bad)
-	if err := s.file.Truncate(res.end); err != nil {
-		return fmt.Errorf("truncate segment %d at %d: %w", s.base, res.end, err)
-	}
-	if err := s.file.Sync(); err != nil {
-		return fmt.Errorf("sync segment %d after truncation: %w", s.base, err)
-	}
-	s.size = res.end
-	return nil
 }
 
 func trimIndex(idx []offsetEntry, from int64) []offsetEntry {
@@ -462,6 +532,14 @@ func (l *Log) Close() error {
 		err = l.syncActive()
 		if err == nil {
 			err = l.writeActiveIndexes()
+		}
+		if err == nil {
+			l.mu.RLock()
+			next := l.mu.next
+			l.mu.RUnlock()
+			if werr := l.writeEnd(next); werr != nil {
+				l.logger.Warn("writing the log end checkpoint", "err", werr)
+			}
 		}
 	}
 	l.flush.Lock()

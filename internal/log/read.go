@@ -43,6 +43,8 @@ type readTarget struct {
 	readable int64
 	// base is the base offset the batch at pos must have, or -1.
 	base int64
+	// bad is the segment's damaged ranges.
+	bad []badRange
 }
 
 func (l *Log) readOnce(dst []byte, offset int64, maxBytes int, minOne bool) ([]byte, error) {
@@ -85,12 +87,17 @@ func (l *Log) readTargets(offset int64, check bool) (targets [4]readTarget, n in
 	if offset >= hw {
 		return targets, 0, nextBase, nil
 	}
+	if len(l.mu.lost) > 0 {
+		if r, ok := l.lostAtLocked(offset); ok {
+			return targets, 0, nextBase, &DamagedError{FirstOffset: r.first, LastOffset: r.last, Segment: -1, Pos: -1, End: -1}
+		}
+	}
 	segs := l.mu.segments
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
 	i = max(i, 0)
 	j := i
 	for ; j < len(segs) && n < len(targets); j++ {
-		targets[n] = readTarget{s: segs[j], readable: segs[j].readable.Load()}
+		targets[n] = readTarget{s: segs[j], readable: segs[j].readable.Load(), bad: segs[j].bad}
 		if j == i {
 			targets[n].pos, targets[n].base = segs[j].lookup(offset)
 		}
@@ -111,6 +118,15 @@ func readSegment(dst []byte, t readTarget, offset int64, maxBytes int, minOne bo
 	pos := t.pos
 	var size int
 	for {
+		if len(t.bad) > 0 {
+			if b, ok := badAt(t.bad, pos); ok {
+				if offset <= b.last {
+					return dst[:start], false, damagedErr(t.s, b)
+				}
+				pos, t.base = b.end, -1
+				continue
+			}
+		}
 		if pos+records.HeaderSize > t.readable {
 			return dst[:start], false, nil
 		}
@@ -133,7 +149,11 @@ func readSegment(dst []byte, t readTarget, offset int64, maxBytes int, minOne bo
 		}
 		pos += int64(size)
 	}
-	want := int(min(int64(maxBytes), t.readable-pos))
+	limit := t.readable
+	if len(t.bad) > 0 {
+		limit = readLimit(t.bad, pos, limit)
+	}
+	want := int(min(int64(maxBytes), limit-pos))
 	if size > want {
 		if !minOne {
 			return dst[:start], true, nil
@@ -174,12 +194,19 @@ func readFull(s *segment, b []byte, pos int64) error {
 
 // Scan calls fn with every batch from offset from up to the high watermark,
 // in order; it stops at the first error fn returns. The slice passed to fn
-// is reused after fn returns. Internal topics replay themselves with it.
+// is reused after fn returns. Damaged ranges are skipped and logged.
+// Internal topics replay themselves with it.
 func (l *Log) Scan(from int64, fn func(batch []byte) error) error {
 	var buf []byte
 	for off := max(from, l.LogStartOffset()); off < l.HighWatermark(); {
 		var err error
 		if buf, err = l.Read(buf[:0], off, 1<<20, true); err != nil {
+			var d *DamagedError
+			if errors.As(err, &d) && d.LastOffset >= off {
+				l.logger.Error("replay skips damaged offsets", "first_offset", d.FirstOffset, "last_offset", d.LastOffset, "err", err)
+				off = d.LastOffset + 1
+				continue
+			}
 			return err
 		}
 		if len(buf) == 0 {

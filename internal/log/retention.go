@@ -37,7 +37,7 @@ func (l *Log) readLogStart() (int64, error) {
 // fsync, rename, directory fsync.
 func (l *Log) writeLogStart(off int64) error {
 	tmp := l.path(logStartFile + ".tmp")
-	f, err := l.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := l.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,9 @@ func (l *Log) removeSegments(segs []*segment, why string) {
 	for _, s := range segs {
 		s.removed.Store(true)
 		s.file.Close()
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		// Index files first: a crash in between leaves a .log file whose
+		// indexes are rebuilt, not indexes that look like a lost segment.
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
 			if err := l.fs.Remove(segmentName(l.dir, s.base, suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				l.logger.Warn("removing segment file", "segment", s.base, "err", err)
 			}

@@ -74,6 +74,13 @@ type segment struct {
 	lastPos int64
 	lastRel uint32
 	created time.Time
+	// bad lists the segment's damaged byte ranges, sorted by position.
+	// It is replaced, never changed in place, so that a reader may keep
+	// the slice it saw under the lock.
+	bad []badRange
+	// badReasons says what was wrong with each of bad's ranges until load
+	// reports them.
+	badReasons []error
 
 	// removed is set before a deleted or replaced segment's file is
 	// closed, so that a sync racing with it knows the error is expected.
@@ -107,6 +114,22 @@ func (s *segment) addBatchLocked(h records.Header, pos int64, interval int) {
 	s.lastPos, s.lastRel = pos, rel
 	s.size = pos + int64(n)
 	s.next = h.LastOffset() + 1
+}
+
+// resetTo forgets everything about the segment from byte pos on, where the
+// batch with base offset next starts, so that a scan can add it back.
+// Log.mu must be held (or the segment not yet shared).
+func (s *segment) resetTo(pos, next int64, interval int) {
+	s.size, s.next = pos, next
+	s.index, s.times = trimIndex(s.index, pos), trimTimes(s.times, pos)
+	s.sinceIndex, s.maxTs, s.maxTsPos, s.maxTsRel, s.lastPos, s.lastRel = 0, -1, 0, 0, 0, 0
+	if pos > 0 {
+		s.sinceIndex = interval
+	}
+	if n := len(s.times); n > 0 {
+		t := s.times[n-1]
+		s.maxTs, s.maxTsPos, s.maxTsRel = t.ts, int64(t.pos), t.rel
+	}
 }
 
 func (s *segment) lastTimeEntry() int64 {
@@ -236,7 +259,7 @@ func readChecked(fs vfs.FS, name string, entrySize int) ([]byte, bool) {
 }
 
 func writeFile(fs vfs.FS, name string, data []byte) error {
-	f, err := fs.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := fs.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -280,7 +303,13 @@ var errTruncated = errors.New("batch runs past the end of the file")
 // deleted segment, which a crash can leave in a file's unsynced tail).
 // Closed segments may have gaps where compaction dropped whole batches.
 func scan(f vfs.File, pos, size, next int64, checkCRC bool, visit func(h records.Header, pos int64)) scanResult {
-	r := &chunkReader{f: f, size: size, buf: make([]byte, 0, 1<<20)}
+	return scanWith(newChunkReader(f, size, nil), pos, next, checkCRC, !checkCRC, visit)
+}
+
+// scanWith is scan reading through r; gaps allows gaps between batches'
+// offsets even with checkCRC, for verifying closed segments.
+func scanWith(r *chunkReader, pos, next int64, checkCRC, gaps bool, visit func(h records.Header, pos int64)) scanResult {
+	size := r.size
 	for pos < size {
 		hdr, err := r.at(pos, records.HeaderSize)
 		if err != nil {
@@ -289,7 +318,7 @@ func scan(f vfs.File, pos, size, next int64, checkCRC bool, visit func(h records
 		if err := records.ValidateHeader(hdr); err != nil {
 			return scanResult{end: pos, bad: err}
 		}
-		if base := records.Header(hdr).BaseOffset(); base < next || (checkCRC && base != next) {
+		if base := records.Header(hdr).BaseOffset(); base < next || (!gaps && base != next) {
 			return scanResult{end: pos, bad: fmt.Errorf("batch at %d has base offset %d after a batch ending at %d", pos, base, next-1)}
 		}
 		n := records.Header(hdr).Size()
@@ -319,6 +348,16 @@ type chunkReader struct {
 	size  int64
 	buf   []byte
 	start int64 // file position of buf[0]
+	// throttle, when set, is called with the bytes of every read, before
+	// it; background verification paces itself with it, and stops by
+	// returning an error.
+	throttle func(n int) error
+	// stopped is the throttle's error, once it returned one.
+	stopped error
+}
+
+func newChunkReader(f vfs.File, size int64, throttle func(n int) error) *chunkReader {
+	return &chunkReader{f: f, size: size, buf: make([]byte, 0, 1<<20), throttle: throttle}
 }
 
 func (r *chunkReader) at(pos int64, n int) ([]byte, error) {
@@ -337,6 +376,12 @@ func (r *chunkReader) at(pos int64, n int) ([]byte, error) {
 		r.buf = make([]byte, want)
 	}
 	r.buf = r.buf[:want]
+	if r.throttle != nil {
+		if err := r.throttle(want); err != nil {
+			r.buf, r.stopped = r.buf[:0], err
+			return nil, err
+		}
+	}
 	if _, err := r.f.ReadAt(r.buf, pos); err != nil && !errors.Is(err, io.EOF) {
 		r.buf = r.buf[:0]
 		return nil, err

@@ -45,8 +45,16 @@ type Config struct {
 	Groups group.CoordinatorConfig
 	// Txn configures the transaction coordinator (timeouts); Broker,
 	// Groups and Producers are filled in by New.
-	Txn    txn.Config
-	Logger *slog.Logger
+	Txn txn.Config
+	// OnCorruption is what the broker does when background verification
+	// finds damaged log data: "serve" (default) answers fetches of the
+	// damaged offsets with CORRUPT_MESSAGE and serves everything else;
+	// "stop" shuts the server down (Failed reports why).
+	OnCorruption string
+	// VerifyBytesPerSec paces background verification; 0 takes
+	// broker.DefaultVerifyBytesPerSec, < 0 is no limit.
+	VerifyBytesPerSec int64
+	Logger            *slog.Logger
 }
 
 // DefaultConfig is the configuration `herald serve` starts from.
@@ -59,6 +67,7 @@ func DefaultConfig() Config {
 		Durability:        "always",
 		MaxConnections:    kafka.DefaultMaxConnections,
 		MaxRequestBytes:   kafka.DefaultMaxRequestBytes,
+		OnCorruption:      broker.OnCorruptionServe,
 	}
 }
 
@@ -76,6 +85,12 @@ type Server struct {
 	k      *kafka.Server
 	served chan struct{} // closed when the accept loop returns
 	closed bool
+	// stopVerify cancels background verification; nil before Start.
+	stopVerify func()
+	// failed receives the error that stopped the server (damage under
+	// OnCorruption "stop"); buffered, sent at most once.
+	failed   chan error
+	failOnce sync.Once
 }
 
 // New opens the data dir (replaying the metadata log and opening every
@@ -89,6 +104,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if err := broker.ValidateOnCorruption(cfg.OnCorruption); err != nil {
+		return nil, err
 	}
 	b, err := broker.Open(broker.Config{
 		DataDir:           cfg.DataDir,
@@ -116,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		b.Close()
 		return nil, fmt.Errorf("open transaction coordinator: %w", err)
 	}
-	return &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc}, nil
+	return &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc, failed: make(chan error, 1)}, nil
 }
 
 // Start listens and serves in the background.
@@ -154,6 +172,11 @@ func (s *Server) Start() error {
 			s.logger.Error("kafka listener stopped", "err", err)
 		}
 	}()
+	s.stopVerify = s.b.StartVerify(broker.VerifyConfig{
+		OnCorruption: s.cfg.OnCorruption,
+		BytesPerSec:  s.cfg.VerifyBytesPerSec,
+		Stop:         s.fail,
+	})
 	s.logger.Info("herald listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
 		"data_dir", s.cfg.DataDir, "durability", s.cfg.Durability)
 	return nil
@@ -204,6 +227,18 @@ func (s *Server) SetSchemaValidator(v broker.SchemaValidator) { s.b.SetSchemaVal
 // Groups is the group coordinator (consumer lag, group state).
 func (s *Server) Groups() *group.Coordinator { return s.g }
 
+// Failed delivers the error that requires the server to stop (damaged
+// log data under OnCorruption "stop"); the owner then calls Close.
+func (s *Server) Failed() <-chan error { return s.failed }
+
+// fail reports err on Failed and stops serving.
+func (s *Server) fail(err error) {
+	s.failOnce.Do(func() {
+		s.logger.Error("herald stopping", "err", err)
+		s.failed <- err
+	})
+}
+
 // Close stops accepting, finishes in-flight requests, syncs and closes
 // every log. It is idempotent.
 func (s *Server) Close() error {
@@ -213,8 +248,11 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	k, served := s.k, s.served
+	k, served, stopVerify := s.k, s.served, s.stopVerify
 	s.mu.Unlock()
+	if stopVerify != nil {
+		stopVerify()
+	}
 	var errs []error
 	if k != nil {
 		// Requests waiting on a group (JoinGroup) hold the kafka
