@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -158,7 +159,8 @@ func (s *Server) goTracked(f func()) {
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close
-// and the accept error otherwise.
+// and otherwise the first accept error that is not passing (see
+// retryAccept): running out of descriptors only pauses accepting.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -179,17 +181,40 @@ func (s *Server) Serve(ln net.Listener) error {
 				return nil
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			if !retryAccept(err) {
+				return err
 			}
-			return err
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.die:
+				t.Stop()
+				return nil
+			}
+			continue
 		}
 		backoff = 0
 		s.accept(nc)
 	}
+}
+
+// retryAccept reports whether an accept error passes: out of descriptors
+// or memory, or a connection aborted before it was taken. The listener
+// backs off and retries, as net/http does, rather than stop serving while
+// the port stays open.
+func retryAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) accept(nc net.Conn) {
