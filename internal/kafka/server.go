@@ -100,6 +100,8 @@ type Server struct {
 	nconns atomic.Int32
 	// budget bounds the request bytes in memory across connections.
 	budget *budget
+	// autoCreate rates Metadata's topic auto-creation.
+	autoCreate *autoCreateLimiter
 	// maxWait caps fetch long polls (maxFetchWait; tests lower it).
 	maxWait time.Duration
 	wg      sync.WaitGroup // every goroutine the server starts
@@ -142,7 +144,7 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, prod: cfg.Producers, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait,
-		budget: newBudget(cfg.QueuedMaxRequestBytes)}
+		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }
