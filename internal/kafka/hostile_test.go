@@ -1,13 +1,18 @@
 package kafka
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/records"
 )
 
 // Attack tests: a client that sends hostile frames or nothing at all must
@@ -187,5 +192,66 @@ func TestSlowlorisClosed(t *testing.T) {
 	}()
 	if !c.closed() {
 		t.Fatal("a client trickling a frame at 10 bytes/s is still connected after 5s; request read timeout 300ms")
+	}
+}
+
+// zstdBomb is a produce batch of one record whose zstd-compressed records
+// section, a few KiB written as a stream (no declared content size, as
+// the Java client writes it), expands to size bytes.
+func zstdBomb(t testing.TB, size int) []byte {
+	var zb bytes.Buffer
+	zw, err := zstd.NewWriter(&zb, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1<<20)
+	for n := 0; n < size; n += len(zeros) {
+		zw.Write(zeros)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := makeBatch(1, 0, time.Now().UnixMilli())[:records.HeaderSize]
+	b = append(b, zb.Bytes()...)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint16(b[21:], uint16(records.CodecZstd))
+	records.SetCRC(b)
+	return b
+}
+
+// TestProduceDecompressionBombs: four connections at once produce a
+// 256 MiB zstd bomb of a few KiB each. Each is refused INVALID_RECORD, and
+// validating them allocates a bounded multiple of the decompression cap.
+func TestProduceDecompressionBombs(t *testing.T) {
+	const limit = 16 << 20
+	defer records.SetMaxDecompressed(records.SetMaxDecompressed(limit))
+	ts := startServer(t, nil)
+	if _, err := ts.b.CreateTopic("bomb", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	bomb := zstdBomb(t, 256<<20)
+	var clients []*client
+	for range 4 {
+		clients = append(clients, ts.dial(t))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	codes := make(chan int16, len(clients))
+	for _, c := range clients {
+		go func() {
+			req := produceReq(9, "bomb", 0, bomb)
+			corr := c.send(req)
+			codes <- c.recv(req, corr).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+		}()
+	}
+	for range clients {
+		if code := <-codes; code != kerr.InvalidRecord.Code {
+			t.Errorf("a %d-byte zstd bomb: error %d, want INVALID_RECORD", len(bomb), code)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*(3*limit+16<<20) {
+		t.Errorf("four bombs allocated %d MiB; decompression cap %d MiB", alloc>>20, limit>>20)
 	}
 }
