@@ -197,10 +197,11 @@ func TestSlowlorisClosed(t *testing.T) {
 
 // zstdBomb is a produce batch of one record whose zstd-compressed records
 // section, a few KiB written as a stream (no declared content size, as
-// the Java client writes it), expands to size bytes.
+// the Java client writes it), expands to size bytes. Its window is small,
+// so that only the output, not the window, can trip a decoder's bound.
 func zstdBomb(t testing.TB, size int) []byte {
 	var zb bytes.Buffer
-	zw, err := zstd.NewWriter(&zb, zstd.WithEncoderConcurrency(1))
+	zw, err := zstd.NewWriter(&zb, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
