@@ -61,6 +61,13 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.Int32Var(&f.cfg.MaxRequestBytes, "max-request-bytes", f.cfg.MaxRequestBytes, "largest request frame; larger ones close the connection")
 	fl.StringVar(&f.cfg.OnCorruption, "on-corruption", f.cfg.OnCorruption,
 		`what to do when background verification finds damaged log data (every batch's CRC is checked after start): "serve" keeps serving, answering fetches of the damaged offsets with CORRUPT_MESSAGE so consumers can seek past them; "stop" shuts the broker down with the report`)
+	fl.Int64Var(&f.cfg.QueuedMaxRequestBytes, "queued-max-request-bytes", f.cfg.QueuedMaxRequestBytes, "request bytes held in memory across all connections; readers wait for room (queued.max.request.bytes)")
+	fl.DurationVar(&f.cfg.IdleTimeout, "connections-max-idle", f.cfg.IdleTimeout, "close a connection with nothing in flight after this long without a request (connections.max.idle.ms)")
+	fl.DurationVar(&f.cfg.RequestReadTimeout, "request-read-timeout", f.cfg.RequestReadTimeout, "close a connection whose request frame has started but not arrived within this")
+	fl.Int32Var(&f.cfg.FetchMaxBytes, "fetch-max-bytes", f.cfg.FetchMaxBytes, "most record bytes in one fetch response, whatever the client asks (fetch.max.bytes)")
+	fl.IntVar(&f.cfg.AutoCreatePerRequest, "auto-create-per-request", f.cfg.AutoCreatePerRequest, "most topics one Metadata request may auto-create")
+	fl.IntVar(&f.cfg.AutoCreatePerSecond, "auto-create-per-second", f.cfg.AutoCreatePerSecond, "most topics auto-created a second (and burst)")
+	fl.IntVar(&f.cfg.MaxDecompressedBytes, "max-decompressed-bytes", f.cfg.MaxDecompressedBytes, "largest decompressed records section of one batch; larger batches are refused INVALID_RECORD")
 	fl.StringVar(&f.registryListen, "registry-listen", ":8081", `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 )
 
 func TestApplyEnv(t *testing.T) {
@@ -41,5 +42,25 @@ func TestApplyEnv(t *testing.T) {
 				t.Fatalf("got dir=%q partitions=%d auto=%v", dir, parts, auto)
 			}
 		})
+	}
+}
+
+func TestServeLimitFlags(t *testing.T) {
+	cmd := newServeCmd()
+	args := []string{"--connections-max-idle=250ms", "--request-read-timeout=2s", "--queued-max-request-bytes=1048576",
+		"--fetch-max-bytes=4096", "--auto-create-per-request=3", "--auto-create-per-second=7", "--max-decompressed-bytes=8192"}
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	fl := cmd.Flags()
+	idle, _ := fl.GetDuration("connections-max-idle")
+	rt, _ := fl.GetDuration("request-read-timeout")
+	queued, _ := fl.GetInt64("queued-max-request-bytes")
+	fetchMax, _ := fl.GetInt32("fetch-max-bytes")
+	perReq, _ := fl.GetInt("auto-create-per-request")
+	perSec, _ := fl.GetInt("auto-create-per-second")
+	dec, _ := fl.GetInt("max-decompressed-bytes")
+	if idle != 250*time.Millisecond || rt != 2*time.Second || queued != 1<<20 || fetchMax != 4096 || perReq != 3 || perSec != 7 || dec != 8192 {
+		t.Fatalf("got idle=%v read=%v queued=%d fetch=%d per-request=%d per-second=%d decompressed=%d", idle, rt, queued, fetchMax, perReq, perSec, dec)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,16 +27,23 @@ import (
 // larger ones go back to bigBufs after use, so an idle connection holds
 // little while busy ones (multi-MiB produce requests and fetch responses)
 // reuse buffers instead of allocating and zeroing one per frame.
-const keepBuf = 1 << 20
+const keepBuf = 256 << 10
 
-// maxPooledBuf keeps unusually large buffers out of bigBufs.
-const maxPooledBuf = 64 << 20
+// maxPooledBuf keeps unusually large buffers out of bigBufs: they go back
+// to the runtime once their frame is handled.
+const maxPooledBuf = 8 << 20
+
+// firstFrameBuf is the buffer a frame's body starts in when no buffer big
+// enough is at hand; it doubles as bytes arrive, so a size announced but
+// never sent costs nothing.
+const firstFrameBuf = 64 << 10
 
 // bigBufs holds frame and response buffers larger than keepBuf, shared by
 // all connections.
 var bigBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// getBuf returns a buffer of length n, from bigBufs when one is big enough.
+// getBuf returns a buffer of length n from bigBufs, or a new one of length
+// 0 and capacity min(n, firstFrameBuf) when none is big enough.
 func getBuf(n int) []byte {
 	bp := bigBufs.Get().(*[]byte)
 	if cap(*bp) >= n {
@@ -44,7 +53,7 @@ func getBuf(n int) []byte {
 		return b
 	}
 	bigBufs.Put(bp)
-	return make([]byte, n)
+	return make([]byte, 0, min(n, firstFrameBuf))
 }
 
 // putBuf gives a buffer back to bigBufs.
@@ -72,7 +81,10 @@ type conn struct {
 	pending chan *pending
 
 	rbuf []byte // frame buffer, reused; handlers must not keep it
-	wbuf []byte // encode buffer, reused by writeLoop
+	// charged is what the frame being read or handled took from the
+	// server's budget; readLoop only.
+	charged int64
+	wbuf    []byte // encode buffer, reused by writeLoop
 	// splice is writeLoop's state for writing fetch responses without
 	// copying their batches.
 	splice fetchSplice
@@ -85,6 +97,13 @@ type conn struct {
 	// Kafka handles one request of a connection at a time, so clients
 	// pipeline commits and rely on their order (see request.commitInOrder).
 	lastCommit chan struct{}
+
+	// inflight counts requests read and not yet answered; answered
+	// counts answers. The reader's idle check reads both: a connection
+	// waiting for its answers, or answered since the check was armed, is
+	// not idle.
+	inflight atomic.Int32
+	answered atomic.Uint64
 }
 
 // pending is the answer to one request.
@@ -123,10 +142,13 @@ func (c *conn) readLoop() {
 			return
 		}
 		p := c.s.handle(c, frame)
+		c.s.budget.release(c.charged)
+		c.charged = 0
 		if cap(c.rbuf) > keepBuf {
 			putBuf(c.rbuf)
 			c.rbuf = nil
 		}
+		c.inflight.Add(1)
 		c.pending <- p
 		if p.err != nil {
 			return
@@ -148,6 +170,10 @@ func (c *conn) logReadErr(err error) {
 		c.s.logger.Warn("closing connection: bad frame", "remote", c.remote, "err", err)
 		return
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.s.logger.Info("closing connection: frame not received in time", "remote", c.remote, "err", err)
+		return
+	}
 	c.s.logger.Debug("connection read ended", "remote", c.remote, "err", err)
 }
 
@@ -156,28 +182,131 @@ type frameError struct{ msg string }
 
 func (e *frameError) Error() string { return e.msg }
 
+// errIdle ends a connection that stayed idle for the idle timeout.
+var errIdle = errors.New("idle connection")
+
 // readFrame reads one size-prefixed frame into c.rbuf. The size is checked
-// before anything is allocated.
+// before anything is allocated, and the body's buffer grows as its bytes
+// arrive. Waiting for the frame's first byte is bounded by the idle
+// timeout; from that byte on, the whole frame must arrive within the
+// request read timeout (not counting a wait for the budget).
 func (c *conn) readFrame() ([]byte, error) {
 	var size [4]byte
-	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+	if err := c.awaitFrame(size[:1]); err != nil {
 		return nil, err
+	}
+	rt := c.s.cfg.RequestReadTimeout
+	if err := c.setReadDeadline(time.Now().Add(rt)); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(c.nc, size[1:]); err != nil {
+		return nil, frameReadErr(err, rt)
 	}
 	n, err := checkFrameSize(size, c.s.cfg.MaxRequestBytes)
 	if err != nil {
 		return nil, err
 	}
-	if cap(c.rbuf) < int(n) {
-		c.rbuf = getBuf(int(n))
-	}
-	c.rbuf = c.rbuf[:n]
-	if _, err := io.ReadFull(c.nc, c.rbuf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	if n > unbudgetedFrame {
+		if err := c.charge(int64(n)); err != nil {
+			return nil, err
 		}
-		return nil, err
+	}
+	if err := c.readBody(int(n)); err != nil {
+		c.s.budget.release(c.charged)
+		c.charged = 0
+		return nil, frameReadErr(err, rt)
 	}
 	return c.rbuf, nil
+}
+
+// unbudgetedFrame is the largest frame read without taking from the
+// budget: small requests (metadata, commits, heartbeats) keep flowing
+// while large ones wait, and are bounded by MaxConnections times this.
+const unbudgetedFrame = 64 << 10
+
+// charge takes n bytes from the server's budget, waiting for room; the
+// request read timeout restarts after a wait, which is not the client's.
+func (c *conn) charge(n int64) error {
+	b := c.s.budget
+	b.mu.Lock()
+	free := len(b.mu.waiters) == 0 && b.mu.avail >= min(n, b.size)
+	b.mu.Unlock()
+	c.charged = b.acquire(n, c.stopped)
+	if c.charged == 0 {
+		return net.ErrClosed
+	}
+	if free {
+		return nil
+	}
+	return c.setReadDeadline(time.Now().Add(c.s.cfg.RequestReadTimeout))
+}
+
+// awaitFrame reads the first byte of the next frame into b. It closes the
+// connection after the idle timeout, unless requests are in flight or
+// were answered meanwhile: a consumer in a long poll is not idle.
+func (c *conn) awaitFrame(b []byte) error {
+	idle := c.s.cfg.IdleTimeout
+	for {
+		answered := c.answered.Load()
+		if err := c.setReadDeadline(time.Now().Add(idle)); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c.nc, b)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if c.inflight.Load() == 0 && c.answered.Load() == answered {
+			c.s.logger.Debug("closing idle connection", "remote", c.remote, "idle", idle)
+			return errIdle
+		}
+	}
+}
+
+// setReadDeadline sets the read deadline unless stopReading was called,
+// whose deadline must not be overwritten.
+func (c *conn) setReadDeadline(t time.Time) error {
+	c.nc.SetReadDeadline(t)
+	select {
+	case <-c.stopped:
+		return net.ErrClosed
+	default:
+		return nil
+	}
+}
+
+// readBody reads n bytes into c.rbuf: into the buffer at hand or a pooled
+// one when big enough, else into one that doubles as the bytes arrive.
+func (c *conn) readBody(n int) error {
+	buf := c.rbuf[:0]
+	if cap(buf) < n {
+		buf = getBuf(n)[:0]
+	}
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(n, 2*cap(buf)))
+			copy(nb, buf)
+			buf = nb
+		}
+		m, err := c.nc.Read(buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			c.rbuf = buf[:0]
+			return err
+		}
+	}
+	c.rbuf = buf
+	return nil
+}
+
+// frameReadErr describes a failure to read the rest of a started frame.
+func frameReadErr(err error, rt time.Duration) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		return io.ErrUnexpectedEOF
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("frame not complete within the request read timeout %v: %w", rt, err)
+	}
+	return err
 }
 
 // minHeader is the smallest request header: key, version, correlation id
@@ -208,6 +337,8 @@ func (c *conn) writeLoop() {
 		if p.done != nil {
 			<-p.done
 		}
+		c.inflight.Add(-1)
+		c.answered.Add(1)
 		if p.err != nil {
 			c.s.logger.Warn("closing connection", "remote", c.remote, "err", p.err)
 			p.releaseBufs()

@@ -32,6 +32,40 @@
 // produce requests pipeline and share fsyncs. At most maxInFlight requests
 // per connection are read ahead of the writer.
 //
+// Limits: what one client can make the broker hold is bounded, each by a
+// Config field (a `herald serve` flag):
+//
+//	memory     a frame's body buffer grows as its bytes arrive, so a
+//	           size announced but not sent costs nothing; frames over
+//	           64 KiB first take their size from a budget shared by all
+//	           connections (QueuedMaxRequestBytes, Kafka's
+//	           queued.max.request.bytes, default 256 MiB) and give it back
+//	           once handled: a reader that finds no room stops reading its
+//	           socket until there is. Buffers over 8 MiB go back to the
+//	           runtime after use.
+//	timeouts   a connection with nothing in flight and no request for
+//	           IdleTimeout (connections.max.idle.ms, 10 minutes) is
+//	           closed; a long-poll fetch is in flight, so not idle. From a
+//	           frame's first byte, the frame must arrive within
+//	           RequestReadTimeout (60 s, not counting a wait for the
+//	           budget), so a client trickling bytes is closed.
+//	fetch      a response holds at most FetchMaxBytes of records
+//	           (fetch.max.bytes, 55 MiB) whatever the request's max bytes,
+//	           except that the first batch may exceed it (KIP-74); a
+//	           partition listed twice is answered once.
+//	topics     Metadata auto-creates at most AutoCreatePerRequest topics
+//	           per request and AutoCreatePerSecond a second (token bucket;
+//	           defaults 100 and 100), only for valid names and when the
+//	           request allows it (v4+); the rest are answered
+//	           UNKNOWN_TOPIC_OR_PARTITION, which clients retry.
+//	accept     EMFILE, ENFILE and other passing accept errors are logged
+//	           and retried with a backoff (5 ms doubling to 1 s), as
+//	           net/http does; the listener never stops while the port is
+//	           open.
+//
+// Decompression of produced batches is capped in the records package
+// (records.SetMaxDecompressed, 64 MiB by default).
+//
 // Bad input: a frame over the limit, a negative or tiny size, an unknown
 // API key, an unsupported version (except ApiVersions, answered with the
 // v0 UNSUPPORTED_VERSION response) or a malformed header or body closes

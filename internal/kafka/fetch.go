@@ -38,6 +38,9 @@ type fetch struct {
 	// when the fetch is about to wait (see armWait).
 	waitOn []<-chan struct{}
 	bytes  int
+	// index maps partitions to f.parts for fetches of many partitions
+	// (see listed); nil for few.
+	index map[*broker.Partition]int
 }
 
 type fetchPart struct {
@@ -80,13 +83,15 @@ func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 	return nil, nil
 }
 
-// plan resolves topics and partitions and lays out the response.
+// plan resolves topics and partitions and lays out the response. A
+// partition listed more than once is answered once, at its first place,
+// from its last listing's offset and max bytes: Kafka reads a fetch's
+// partitions into a map.
 func (f *fetch) plan(version int16) {
-	f.resp.Topics = make([]kmsg.FetchResponseTopic, len(f.req.Topics))
+	f.resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(f.req.Topics))
 	for i := range f.req.Topics {
 		rt := &f.req.Topics[i]
-		ot := &f.resp.Topics[i]
-		*ot = kmsg.NewFetchResponseTopic()
+		ot := kmsg.NewFetchResponseTopic()
 		ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
 		var t *broker.Topic
 		terr := kerr.UnknownTopicOrPartition
@@ -95,13 +100,12 @@ func (f *fetch) plan(version int16) {
 		} else {
 			t = f.s.b.Topic(rt.Topic)
 		}
-		ot.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		ot.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			op := &ot.Partitions[j]
-			*op = kmsg.NewFetchResponseTopicPartition()
+			op := kmsg.NewFetchResponseTopicPartition()
 			op.Partition = rp.Partition
-			fp := fetchPart{t: i, p: j, offset: rp.FetchOffset, max: rp.PartitionMaxBytes}
+			fp := fetchPart{t: len(f.resp.Topics), p: len(ot.Partitions), offset: rp.FetchOffset, max: rp.PartitionMaxBytes}
 			switch {
 			case t == nil:
 				op.ErrorCode = terr.Code
@@ -111,21 +115,57 @@ func (f *fetch) plan(version int16) {
 				op.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
 				fp.part = t.Partition(rp.Partition)
+				if k := f.listed(fp.part); k >= 0 {
+					f.parts[k].offset, f.parts[k].max = fp.offset, fp.max
+					continue
+				}
 			}
+			ot.Partitions = append(ot.Partitions, op)
 			f.parts = append(f.parts, fp)
+		}
+		if len(ot.Partitions) > 0 || len(rt.Partitions) == 0 {
+			f.resp.Topics = append(f.resp.Topics, ot)
 		}
 	}
 }
 
+// listed returns the index in f.parts of p, or -1. A scan serves the
+// usual few partitions without allocating; a map takes over for many.
+func (f *fetch) listed(p *broker.Partition) int {
+	if len(f.parts) < 16 {
+		for k := range f.parts {
+			if f.parts[k].part == p {
+				return k
+			}
+		}
+		return -1
+	}
+	if f.index == nil {
+		f.index = make(map[*broker.Partition]int, len(f.parts))
+		for k := range f.parts {
+			if f.parts[k].part != nil {
+				f.index[f.parts[k].part] = k
+			}
+		}
+	}
+	k, ok := f.index[p]
+	if !ok {
+		f.index[p] = len(f.parts)
+		return -1
+	}
+	return k
+}
+
 // read reads every partition from its fetch offset, within the
-// per-partition and response limits. The first batch read may exceed them
-// (KIP-74), so a consumer can always make progress.
+// per-partition and response limits; the response limit is the request's
+// max bytes capped by the broker's FetchMaxBytes. The first batch read may
+// exceed them (KIP-74), so a consumer can always make progress.
 func (f *fetch) read() {
 	buf := (*f.buf)[:0]
 	f.bytes, f.live = 0, 0
-	limit := int(f.req.MaxBytes)
-	if limit <= 0 {
-		limit = int(^uint32(0) >> 1)
+	limit := int(f.s.cfg.FetchMaxBytes)
+	if f.req.MaxBytes > 0 {
+		limit = min(limit, int(f.req.MaxBytes))
 	}
 	for i := range f.parts {
 		fp := &f.parts[i]

@@ -1,6 +1,9 @@
 package kafka
 
 import (
+	"sync"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -26,14 +29,52 @@ func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
 		}
 		return resp, nil
 	}
-	autoCreate := s.b.AutoCreateTopics() && (r.version < 4 || req.AllowAutoTopicCreation)
+	var autoCreate int // topics this request may still create
+	if s.b.AutoCreateTopics() && (r.version < 4 || req.AllowAutoTopicCreation) {
+		autoCreate = s.cfg.AutoCreatePerRequest
+	}
 	for _, rt := range req.Topics {
-		resp.Topics = append(resp.Topics, s.metadataRequestedTopic(rt, autoCreate))
+		resp.Topics = append(resp.Topics, s.metadataRequestedTopic(rt, &autoCreate))
 	}
 	return resp, nil
 }
 
-func (s *Server) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
+// autoCreateLimiter is a token bucket over topic auto-creation: a burst of
+// perSecond creations, refilled at perSecond a second.
+type autoCreateLimiter struct {
+	perSecond float64
+	mu        struct {
+		sync.Mutex
+		tokens float64 // Invariant: 0 <= tokens <= perSecond
+		last   time.Time
+	}
+}
+
+func newAutoCreateLimiter(perSecond int) *autoCreateLimiter {
+	l := &autoCreateLimiter{perSecond: float64(perSecond)}
+	l.mu.tokens, l.mu.last = l.perSecond, time.Now()
+	return l
+}
+
+// allow takes a token if there is one.
+func (l *autoCreateLimiter) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	l.mu.tokens = min(l.perSecond, l.mu.tokens+now.Sub(l.mu.last).Seconds()*l.perSecond)
+	l.mu.last = now
+	if l.mu.tokens < 1 {
+		return false
+	}
+	l.mu.tokens--
+	return true
+}
+
+// metadataRequestedTopic describes one requested topic. An unknown, valid
+// name is created when *autoCreate (what the request may still create) and
+// the server's rate allow; otherwise it is answered
+// UNKNOWN_TOPIC_OR_PARTITION, which clients retry.
+func (s *Server) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate *int) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil { // by id (v10+)
 		if t := s.b.TopicByID(rt.TopicID); t != nil {
 			return s.metadataTopic(t)
@@ -49,7 +90,8 @@ func (s *Server) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate
 	if t == nil {
 		if err = broker.ValidateTopicName(name); err == nil {
 			err = kerr.UnknownTopicOrPartition
-			if autoCreate {
+			if *autoCreate > 0 && s.autoCreate.allow() {
+				*autoCreate--
 				t, err = s.b.AutoCreate(name)
 			}
 		}

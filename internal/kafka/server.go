@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -17,6 +18,23 @@ import (
 const (
 	DefaultMaxConnections  = 4096
 	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
+	// DefaultQueuedMaxRequestBytes bounds the request bytes read and not
+	// yet handled across all connections (Kafka's
+	// queued.max.request.bytes, unbounded there by default).
+	DefaultQueuedMaxRequestBytes = 256 << 20
+	// DefaultIdleTimeout closes a connection with nothing in flight after
+	// this long without a request (Kafka's connections.max.idle.ms).
+	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultRequestReadTimeout bounds the time from a frame's first byte
+	// to its last.
+	DefaultRequestReadTimeout = 60 * time.Second
+	// DefaultFetchMaxBytes caps a fetch response whatever the client asks
+	// (Kafka's fetch.max.bytes).
+	DefaultFetchMaxBytes = 55 << 20
+	// DefaultAutoCreatePerRequest and DefaultAutoCreatePerSecond bound
+	// the topics Metadata requests may create.
+	DefaultAutoCreatePerRequest = 100
+	DefaultAutoCreatePerSecond  = 100
 	// maxInFlight bounds the requests one connection may have read but not
 	// yet answered; the reader stops reading when it is reached.
 	maxInFlight = 128
@@ -39,6 +57,28 @@ type Config struct {
 	Logger          *slog.Logger
 	MaxConnections  int   // connections beyond this are closed at accept; default 4096
 	MaxRequestBytes int32 // frames above this close the connection; default 100 MiB
+	// QueuedMaxRequestBytes bounds the bytes of requests being read or
+	// handled across all connections; a reader waits for room before it
+	// reads a frame's body. A frame larger than the budget waits for all
+	// of it. Default 256 MiB.
+	QueuedMaxRequestBytes int64
+	// IdleTimeout closes a connection that has no request in flight and
+	// has neither sent a request nor been answered for this long;
+	// default 10 minutes.
+	IdleTimeout time.Duration
+	// RequestReadTimeout closes a connection whose frame has started but
+	// not fully arrived after this long (a slow or stalled sender);
+	// default 60 seconds.
+	RequestReadTimeout time.Duration
+	// FetchMaxBytes caps the record bytes of one fetch response (the
+	// first batch may still exceed it, KIP-74); default 55 MiB.
+	FetchMaxBytes int32
+	// AutoCreatePerRequest and AutoCreatePerSecond bound the topics that
+	// Metadata requests create: unknown names beyond them are answered
+	// UNKNOWN_TOPIC_OR_PARTITION (retriable) without creating. Defaults
+	// 100 and 100 (a burst of 100, refilled at 100 a second).
+	AutoCreatePerRequest int
+	AutoCreatePerSecond  int
 	// AdvertisedHost and AdvertisedPort are what Metadata tells clients
 	// to connect to.
 	AdvertisedHost string
@@ -58,6 +98,10 @@ type Server struct {
 	// die is closed by Close: long polls answer at once, readers stop.
 	die    chan struct{}
 	nconns atomic.Int32
+	// budget bounds the request bytes in memory across connections.
+	budget *budget
+	// autoCreate rates Metadata's topic auto-creation.
+	autoCreate *autoCreateLimiter
 	// maxWait caps fetch long polls (maxFetchWait; tests lower it).
 	maxWait time.Duration
 	wg      sync.WaitGroup // every goroutine the server starts
@@ -78,10 +122,29 @@ func New(cfg Config) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
 	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.RequestReadTimeout <= 0 {
+		cfg.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if cfg.AutoCreatePerRequest <= 0 {
+		cfg.AutoCreatePerRequest = DefaultAutoCreatePerRequest
+	}
+	if cfg.AutoCreatePerSecond <= 0 {
+		cfg.AutoCreatePerSecond = DefaultAutoCreatePerSecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, prod: cfg.Producers, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait}
+	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, prod: cfg.Producers, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait,
+		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }
@@ -98,7 +161,8 @@ func (s *Server) goTracked(f func()) {
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close
-// and the accept error otherwise.
+// and otherwise the first accept error that is not passing (see
+// retryAccept): running out of descriptors only pauses accepting.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -119,17 +183,40 @@ func (s *Server) Serve(ln net.Listener) error {
 				return nil
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			if !retryAccept(err) {
+				return err
 			}
-			return err
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.die:
+				t.Stop()
+				return nil
+			}
+			continue
 		}
 		backoff = 0
 		s.accept(nc)
 	}
+}
+
+// retryAccept reports whether an accept error passes: out of descriptors
+// or memory, or a connection aborted before it was taken. The listener
+// backs off and retries, as net/http does, rather than stop serving while
+// the port stays open.
+func retryAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) accept(nc net.Conn) {

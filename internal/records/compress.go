@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -16,12 +17,34 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// MaxDecompressed bounds the decompressed size of one batch's records, so
-// that a small compressed batch (a "zip bomb") gets an error instead of
-// exhausting memory. Set it at startup: it is read without synchronization.
-var MaxDecompressed = 256 << 20
+// DefaultMaxDecompressed is the default bound on the decompressed size of
+// one batch's records: 64 times Kafka's default max.message.bytes.
+const DefaultMaxDecompressed = 64 << 20
 
-// ErrTooLarge marks records that decompress to more than MaxDecompressed
+// maxDecompressed bounds the decompressed size of one batch's records, so
+// that a small compressed batch (a "zip bomb") gets an error instead of
+// exhausting memory; see SetMaxDecompressed.
+var maxDecompressed atomic.Int64
+
+func init() { maxDecompressed.Store(DefaultMaxDecompressed) }
+
+// SetMaxDecompressed sets the bound on the decompressed size of one
+// batch's records that Decode, Decompress and every validation that
+// decompresses apply; n <= 0 restores DefaultMaxDecompressed. Output is
+// produced as a stream and the bound applies as it grows, so a batch over
+// it fails after allocating at most about three times n, however far it
+// would expand. It returns the previous bound.
+func SetMaxDecompressed(n int) int {
+	if n <= 0 {
+		n = DefaultMaxDecompressed
+	}
+	return int(maxDecompressed.Swap(int64(n)))
+}
+
+// MaxDecompressed returns the bound SetMaxDecompressed set.
+func MaxDecompressed() int { return int(maxDecompressed.Load()) }
+
+// ErrTooLarge marks records that decompress to more than MaxDecompressed()
 // bytes. Errors that wrap it also wrap ErrInvalid.
 var ErrTooLarge = errors.New("decompressed records too large")
 
@@ -42,12 +65,12 @@ func (e *codecError) Is(target error) bool { return target == ErrInvalid }
 // Decompress appends the decompression of src, compressed with c, to dst.
 // Snappy input may be a raw block or xerial-framed. It fails with an error
 // wrapping ErrInvalid if src is malformed or c is unknown, and also
-// ErrTooLarge if the output would exceed MaxDecompressed. On error it
+// ErrTooLarge if the output would exceed MaxDecompressed(). On error it
 // returns dst with its original length. dst and src must not overlap.
 //
 // Decompress is safe for concurrent use; codec state is pooled.
 func Decompress(c Codec, dst, src []byte) ([]byte, error) {
-	return decompress(c, dst, src, MaxDecompressed)
+	return decompress(c, dst, src, MaxDecompressed())
 }
 
 // decompress is Decompress with an explicit bound on the output size.
@@ -113,35 +136,57 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 
 // readAppend reads r to EOF, appending to dst, and fails with ErrTooLarge
 // once more than limit bytes have come out. It grows dst by at least hint
-// bytes first, so a good hint means one allocation. It reads at most one
-// byte past limit, so the output never grows far beyond it.
+// bytes first, so a good hint means one allocation; otherwise the output
+// doubles as it grows, never past limit, so a stream costs at most about
+// three times limit in allocations (twice limit live, during the last
+// copy) however much it would expand to. At limit it probes for one more
+// byte with a byte of its own.
 func readAppend(dst []byte, r io.Reader, limit, hint int) ([]byte, error) {
 	start := len(dst)
 	if hint > 0 {
-		dst = slices.Grow(dst, min(hint, limit)+1)
+		dst = growTo(dst, len(dst)+min(hint+1, limit))
 	}
 	for {
 		n := len(dst) - start
-		if n > limit {
-			return dst[:start], ErrTooLarge
+		if n >= limit {
+			var one [1]byte
+			m, err := r.Read(one[:])
+			switch {
+			case m > 0:
+				return dst[:start], ErrTooLarge
+			case errors.Is(err, io.EOF):
+				return dst, nil
+			case err != nil:
+				return dst[:start], err
+			}
+			continue
 		}
 		if len(dst) == cap(dst) {
-			dst = slices.Grow(dst, min(max(n, 4096), limit+1-n))
+			dst = growTo(dst, len(dst)+min(max(n, 4096), limit-n))
 		}
 		buf := dst[len(dst):cap(dst)]
-		buf = buf[:min(len(buf), limit+1-n)]
+		buf = buf[:min(len(buf), limit-n)]
 		m, err := r.Read(buf)
 		dst = dst[:len(dst)+m]
 		if errors.Is(err, io.EOF) {
-			if len(dst)-start > limit {
-				return dst[:start], ErrTooLarge
-			}
 			return dst, nil
 		}
 		if err != nil {
 			return dst[:start], err
 		}
 	}
+}
+
+// growTo returns dst with capacity at least c, reallocated to exactly c
+// when it is short. (append's growth rounds large slices up by steps of a
+// quarter, which would overshoot the bound readAppend keeps.)
+func growTo(dst []byte, c int) []byte {
+	if cap(dst) >= c {
+		return dst
+	}
+	nb := make([]byte, len(dst), c)
+	copy(nb, dst)
+	return nb
 }
 
 // sliceWriter is an io.Writer that appends to b.
@@ -239,19 +284,22 @@ func unsnappy(dst, src []byte, limit int) ([]byte, error) {
 }
 
 // unxerial decodes the blocks after the xerial header: each a big-endian
-// int32 length and a raw snappy block.
+// int32 length and a raw snappy block. It adds up the lengths the blocks
+// declare first, so output over limit fails before anything is allocated
+// or decoded, and the output is allocated once.
 func unxerial(dst, src []byte, limit int) ([]byte, error) {
+	total, err := xerialDecodedLen(src)
+	if err != nil {
+		return dst, err
+	}
+	if total > limit {
+		return dst, ErrTooLarge
+	}
 	start := len(dst)
+	dst = slices.Grow(dst, total)
 	for len(src) > 0 {
-		if len(src) < 4 {
-			return dst[:start], errors.New("truncated xerial block length")
-		}
-		n := int32(binary.BigEndian.Uint32(src))
+		n := int(binary.BigEndian.Uint32(src))
 		src = src[4:]
-		if n < 0 || int(n) > len(src) {
-			return dst[:start], fmt.Errorf("xerial block length %d, %d bytes left", n, len(src))
-		}
-		var err error
 		dst, err = unsnappyBlock(dst, src[:n], limit-(len(dst)-start))
 		if err != nil {
 			return dst[:start], err
@@ -259,6 +307,32 @@ func unxerial(dst, src []byte, limit int) ([]byte, error) {
 		src = src[n:]
 	}
 	return dst, nil
+}
+
+// xerialDecodedLen checks the framing of xerial blocks and adds up the
+// lengths they declare, stopping once past any int's worth.
+func xerialDecodedLen(src []byte) (int, error) {
+	total := 0
+	for len(src) > 0 {
+		if len(src) < 4 {
+			return 0, errors.New("truncated xerial block length")
+		}
+		n := int32(binary.BigEndian.Uint32(src))
+		src = src[4:]
+		if n < 0 || int(n) > len(src) {
+			return 0, fmt.Errorf("xerial block length %d, %d bytes left", n, len(src))
+		}
+		dn, err := snappy.DecodedLen(src[:n])
+		if err != nil {
+			return 0, err
+		}
+		total += dn
+		if total > 1<<40 {
+			return total, nil
+		}
+		src = src[n:]
+	}
+	return total, nil
 }
 
 // unsnappyBlock appends one raw snappy block. It checks the length the
@@ -351,8 +425,10 @@ func lz4Append(dst, src []byte) ([]byte, error) {
 
 // zstd
 
-// zstdDecoder is a pooled decoder and the output bound it was set up with.
+// zstdDecoder is a pooled streaming decoder and the output bound it was
+// set up with.
 type zstdDecoder struct {
+	src   bytes.Reader
 	d     *zstd.Decoder
 	limit int
 }
@@ -373,11 +449,11 @@ func newZstdEncoder() *zstd.Encoder {
 	return e
 }
 
-// setLimit makes the decoder reject output over limit. The decoder checks
-// a frame's declared size before allocating and bounds the window by the
-// limit too.
+// setLimit bounds the decoder's window by limit: a frame asking for a
+// larger one fails before its window is allocated. With concurrency 1 the
+// stream decodes synchronously, in the caller's goroutine.
 func (zd *zstdDecoder) setLimit(limit int) error {
-	limit = max(limit, 1) // the option rejects 0; decompress checks the rest
+	limit = max(limit, zstd.MinWindowSize)
 	if zd.d != nil && zd.limit == limit {
 		return nil
 	}
@@ -392,21 +468,37 @@ func (zd *zstdDecoder) setLimit(limit int) error {
 	return err
 }
 
+// unzstd decodes as a stream into dst, failing as soon as the output
+// passes limit. (DecodeAll checks the size of a frame without a declared
+// content size, as the Java client writes them, only after decoding the
+// whole frame: a 100 KiB frame would cost gigabytes first.) A declared
+// content size, when there is one, sizes the output up front.
 func unzstd(dst, src []byte, limit int) ([]byte, error) {
 	zd := zstdDecoders.Get().(*zstdDecoder)
 	defer zstdDecoders.Put(zd)
+	defer zd.src.Reset(nil) // do not keep src alive in the pool
 	if err := zd.setLimit(limit); err != nil {
 		zd.d = nil
 		return dst, err
 	}
-	out, err := zd.d.DecodeAll(src, dst)
+	hint := 4 * len(src)
+	var fh zstd.Header
+	if fh.Decode(src) == nil && fh.HasFCS {
+		if fh.FrameContentSize > uint64(limit) {
+			return dst, ErrTooLarge
+		}
+		hint = int(fh.FrameContentSize)
+	}
+	zd.src.Reset(src)
+	if err := zd.d.Reset(&zd.src); err != nil {
+		return dst, err
+	}
+	out, err := readAppend(dst, zd.d, limit, hint)
+	zd.d.Reset(nil) // drop the reference to src
 	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
 		return dst, fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
-	if err != nil {
-		return dst, err
-	}
-	return out, nil
+	return out, err
 }
 
 func zstdAppend(dst, src []byte) []byte {

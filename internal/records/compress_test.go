@@ -202,12 +202,11 @@ func TestCodecAllocs(t *testing.T) {
 
 func TestMaxDecompressedBoundsDecode(t *testing.T) {
 	b := BuildBatch(testSpec(CodecZstd), textRecords(64, 1024)...)
-	defer func(old int) { MaxDecompressed = old }(MaxDecompressed)
-	MaxDecompressed = 32 << 10
+	defer SetMaxDecompressed(SetMaxDecompressed(32 << 10))
 	if _, _, err := Decode(b, nil); !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Decode: %v, want ErrTooLarge", err)
 	}
-	MaxDecompressed = 1 << 20
+	SetMaxDecompressed(1 << 20)
 	if _, _, err := Decode(b, nil); err != nil {
 		t.Fatal(err)
 	}

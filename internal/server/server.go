@@ -15,10 +15,12 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
+	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -39,6 +41,18 @@ type Config struct {
 	Durability       string // "always" (default), "interval=<duration>", "none"
 	MaxConnections   int    // default 4096
 	MaxRequestBytes  int32  // default 100 MiB
+	// Limits on what one client can make the broker hold (see
+	// kafka.Config); zero values take the kafka package's defaults.
+	QueuedMaxRequestBytes int64         // request bytes in memory, all connections; default 256 MiB
+	IdleTimeout           time.Duration // connections.max.idle.ms; default 10m
+	RequestReadTimeout    time.Duration // a started frame must arrive within; default 60s
+	FetchMaxBytes         int32         // fetch.max.bytes; default 55 MiB
+	AutoCreatePerRequest  int           // topics one Metadata request may create; default 100
+	AutoCreatePerSecond   int           // topics auto-created a second; default 100
+	// MaxDecompressedBytes bounds a compressed batch's records once
+	// decompressed (records.SetMaxDecompressed, process-wide); zero
+	// keeps the current bound, 64 MiB by default.
+	MaxDecompressedBytes int
 	// Groups configures the group coordinator (session bounds, KIP-848
 	// heartbeat interval, offset retention); zero values take Kafka's
 	// defaults.
@@ -68,6 +82,14 @@ func DefaultConfig() Config {
 		MaxConnections:    kafka.DefaultMaxConnections,
 		MaxRequestBytes:   kafka.DefaultMaxRequestBytes,
 		OnCorruption:      broker.OnCorruptionServe,
+
+		QueuedMaxRequestBytes: kafka.DefaultQueuedMaxRequestBytes,
+		IdleTimeout:           kafka.DefaultIdleTimeout,
+		RequestReadTimeout:    kafka.DefaultRequestReadTimeout,
+		FetchMaxBytes:         kafka.DefaultFetchMaxBytes,
+		AutoCreatePerRequest:  kafka.DefaultAutoCreatePerRequest,
+		AutoCreatePerSecond:   kafka.DefaultAutoCreatePerSecond,
+		MaxDecompressedBytes:  records.DefaultMaxDecompressed,
 	}
 }
 
@@ -107,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := broker.ValidateOnCorruption(cfg.OnCorruption); err != nil {
 		return nil, err
+	}
+	if cfg.MaxDecompressedBytes > 0 {
+		records.SetMaxDecompressed(cfg.MaxDecompressedBytes)
 	}
 	b, err := broker.Open(broker.Config{
 		DataDir:           cfg.DataDir,
@@ -164,6 +189,13 @@ func (s *Server) Start() error {
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
 		AdvertisedHost:  host,
 		AdvertisedPort:  port,
+
+		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		RequestReadTimeout:    s.cfg.RequestReadTimeout,
+		FetchMaxBytes:         s.cfg.FetchMaxBytes,
+		AutoCreatePerRequest:  s.cfg.AutoCreatePerRequest,
+		AutoCreatePerSecond:   s.cfg.AutoCreatePerSecond,
 	})
 	s.served = make(chan struct{})
 	go func() {

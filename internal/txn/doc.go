@@ -25,6 +25,15 @@
 // batch headers after it; the snapshot is written when the log rolls a
 // segment and when the broker closes.
 //
+// LastStable, which every fetch calls, takes no lock once the partition's
+// state is loaded: each change to the open transactions publishes a copy
+// (an atomic pointer), and a transaction's first batch is published, at
+// an offset no higher than its own (the log end), before it is appended.
+// A reader takes the high watermark, the published list, and the high
+// watermark again, and retries unless the two agree, so it never counts a
+// transaction as closed before its marker is below the high watermark,
+// nor misses one whose data it could see.
+//
 // # Transactions (Coordinator)
 //
 // Each transactional id moves through Empty → Ongoing → PrepareCommit /
@@ -54,7 +63,7 @@
 // Manager's and a partition's lock (held across log appends, never
 // across fsync), then Coordinator.writeMu, then Coordinator.mu (maps and
 // published state only). Verify, which the produce path calls under a
-// partition lock, takes only Coordinator.mu.
+// partition lock, takes only Coordinator.mu. LastStable takes none (above).
 //
 // Not done: producer ids are not expired (transactional.id.expiration.ms),
 // compaction of a data partition does not know about transactions, and

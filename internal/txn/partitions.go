@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -44,6 +45,10 @@ type Manager struct {
 		parts  map[*broker.Partition]*partState
 		closed bool
 	}
+	// loaded holds the partStates of mu.parts whose state is loaded
+	// (*broker.Partition → *partState), for LastStable's lock-free
+	// lookups.
+	loaded sync.Map
 }
 
 // partState is one partition's state and the lock that orders its checks
@@ -55,6 +60,37 @@ type partState struct {
 	st     *state // nil until loaded
 	segs   int    // segment count at the last append, to notice rolls
 	failed error  // the load failed; every use reports it
+
+	// open is a copy of st.open that LastStable reads without locks; nil
+	// until loaded. It is republished under mu whenever st.open changes,
+	// and a transaction's first batch is published, at an offset no
+	// higher than its own, before it is appended: a reader that sees the
+	// batch below the high watermark therefore sees the transaction.
+	open atomic.Pointer[[]openTxn]
+}
+
+// publishLocked publishes a copy of st.open, plus extra if it is not nil.
+// ps.mu must be held.
+func (ps *partState) publishLocked(extra *openTxn) {
+	open := make([]openTxn, len(ps.st.open), len(ps.st.open)+1)
+	copy(open, ps.st.open)
+	if extra != nil {
+		open = append(open, *extra)
+	}
+	ps.open.Store(&open)
+}
+
+// lastStable is the last stable offset given the published open
+// transactions and the high watermark hw: the first offset of the earliest
+// transaction whose marker is not below hw, or hw.
+func lastStable(open []openTxn, hw int64) int64 {
+	lso := hw
+	for _, o := range open {
+		if o.marker < 0 || o.marker >= hw {
+			lso = min(lso, o.first)
+		}
+	}
+	return lso
 }
 
 // ManagerConfig configures a Manager.
@@ -97,6 +133,10 @@ func (m *Manager) lock(p *broker.Partition) (*partState, error) {
 	if ps.st == nil && ps.failed == nil {
 		ps.st, ps.failed = m.load(p)
 		ps.segs = p.Log.Segments()
+		if ps.failed == nil {
+			ps.publishLocked(nil)
+			m.loaded.Store(p, ps)
+		}
 	}
 	if ps.failed != nil {
 		ps.mu.Unlock()
@@ -146,11 +186,23 @@ func (m *Manager) Append(p *broker.Partition, b []byte, now time.Time) (Appended
 			}
 		}
 	}
+	begins := h.IsTransactional() && ps.st.beginsTxn(h.ProducerID())
+	if begins {
+		// Its offset is not known yet but is at least the log end now.
+		ps.publishLocked(&openTxn{pid: h.ProducerID(), first: p.Log.LogEndOffset(), marker: -1})
+	}
 	res, lat, err := p.Append(b, now)
 	if err != nil {
+		if begins {
+			ps.publishLocked(nil)
+		}
 		return Appended{}, err
 	}
 	ps.st.apply(records.Header(b), res)
+	if begins {
+		ps.st.lso(p.Log.HighWatermark()) // drops transactions now stable
+		ps.publishLocked(nil)
+	}
 	m.maybeSnapshotLocked(ps, res.LastOffset+1)
 	return Appended{Res: res, LogAppendTime: lat}, nil
 }
@@ -214,13 +266,31 @@ func (m *Manager) WriteMarker(p *broker.Partition, pid int64, epoch int16, commi
 		return res, err
 	}
 	ps.st.applyMarker(pid, epoch, commit, res.BaseOffset)
+	ps.publishLocked(nil)
 	m.maybeSnapshotLocked(ps, res.LastOffset+1)
 	return res, nil
 }
 
 // LastStable returns p's last stable offset (never above the high
-// watermark), for read_committed reads and ListOffsets.
+// watermark), for read_committed reads and ListOffsets. Once p's state is
+// loaded it takes no lock: it reads the published open transactions.
 func (m *Manager) LastStable(p *broker.Partition) (int64, error) {
+	if v, ok := m.loaded.Load(p); ok {
+		ps := v.(*partState)
+		// The open transactions are read between two reads of the high
+		// watermark that agree, at h. A transaction published after
+		// the read begins at or above the log end then, so at or
+		// above h: missing it is harmless. One dropped from the list
+		// before the read had its marker below the high watermark at
+		// the time, so below h: lastStable would skip it too.
+		for range 4 {
+			h := p.Log.HighWatermark()
+			open := ps.open.Load()
+			if p.Log.HighWatermark() == h {
+				return lastStable(*open, h), nil
+			}
+		}
+	}
 	ps, err := m.lock(p)
 	if err != nil {
 		return 0, err

@@ -139,6 +139,13 @@ func (s *state) apply(h records.Header, res hlog.AppendResult) {
 	}
 }
 
+// beginsTxn reports whether a transactional batch from pid would open a
+// transaction (apply adds it to open).
+func (s *state) beginsTxn(pid int64) bool {
+	pr := s.producers[pid]
+	return pr == nil || pr.txnFirst < 0
+}
+
 // producer returns pid's entry at epoch, making it or moving it to a newer
 // epoch (which forgets the old epoch's batches).
 func (s *state) producer(pid int64, epoch int16) *producer {
