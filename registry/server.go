@@ -27,7 +27,8 @@ type Config struct {
 	// Topic stores the schemas; "_schemas" if empty. It is created
 	// (compacted, one partition) if missing.
 	Topic string
-	// Listen is the address Start listens on, ":8081" if empty.
+	// Listen is the address Start listens on, "127.0.0.1:8081" (loopback:
+	// the registry has no authentication) if empty.
 	Listen string
 	// Logger logs; slog.Default() if nil.
 	Logger *slog.Logger
@@ -46,7 +47,7 @@ func (c *Config) setDefaults() {
 		c.Topic = "_schemas"
 	}
 	if c.Listen == "" {
-		c.Listen = ":8081"
+		c.Listen = "127.0.0.1:8081"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
