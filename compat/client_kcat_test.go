@@ -209,7 +209,7 @@ func kcatBytes(br *bufio.Reader, n int64) ([]byte, error) {
 		}
 	}
 	if sep, err := br.ReadByte(); err != nil || sep != kcatFieldSep {
-		return nil, fmt.Errorf("no field separator after %d bytes (%v)", n, err)
+		return nil, fmt.Errorf("no field separator after %d bytes (%w)", n, err)
 	}
 	return b, nil
 }

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -322,7 +323,7 @@ func (l *Log) truncateTail(s *segment, res scanResult, fileSize int64, active bo
 		level = slog.LevelError
 		msg = "corrupt batch in closed segment; data after it cut off"
 	}
-	l.logger.Log(nil, level, msg, "segment", s.base, "from_offset", s.next,
+	l.logger.Log(context.Background(), level, msg, "segment", s.base, "from_offset", s.next,
 		"position", res.end, "bytes", fileSize-res.end, "reason", res.bad)
 	if err := s.file.Truncate(res.end); err != nil {
 		return fmt.Errorf("truncate segment %d at %d: %w", s.base, res.end, err)
