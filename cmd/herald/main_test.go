@@ -145,3 +145,17 @@ func writeFile(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeployConfig checks that the config file the systemd unit reads
+// (deploy/herald.yaml) loads and keeps the listeners on loopback.
+func TestDeployConfig(t *testing.T) {
+	out, errOut, code := herald(t, nil, "serve", "--config", "../../deploy/herald.yaml", "--print-config")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"\ndata-dir: /var/lib/herald\n", "\nlisten: 127.0.0.1:9092\n", "\nregistry-listen: 127.0.0.1:8081\n", "\nlog-format: json\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("deploy/herald.yaml: --print-config lacks %q:\n%s", want, out)
+		}
+	}
+}
