@@ -27,6 +27,7 @@ type consumeFlags struct {
 	count        int
 	format       string
 	printHeaders bool
+	partitions   []int32
 }
 
 func newConsumeCmd() *cobra.Command {
@@ -69,6 +70,7 @@ Ctrl-C stops cleanly and prints a summary to stderr.`,
 	fl.StringVar(&f.from, "from", "beginning", "where to start: beginning, end, OFFSET, -N or @TIME")
 	fl.BoolVarP(&f.follow, "follow", "f", false, "keep waiting for new records until Ctrl-C")
 	fl.StringVarP(&f.group, "group", "g", "", "consume as a member of this consumer group and commit offsets")
+	fl.Int32SliceVarP(&f.partitions, "partition", "p", nil, "read only these partitions (comma separated or repeated; not with --group)")
 	fl.IntVarP(&f.count, "count", "n", 0, "stop after this many records (0: no limit)")
 	fl.StringVar(&f.format, "format", "text", "text, json, or a Go template such as '{{.Key}}={{.Value}}'")
 	fl.BoolVar(&f.printHeaders, "print-headers", false, "with the text format, print headers (k=v,...) and a tab before the value")
@@ -173,6 +175,9 @@ func runConsume(cmd *cobra.Command, c *conn, f *consumeFlags, topics []string) e
 	if f.count < 0 {
 		return fmt.Errorf("invalid --count %d: want 0 (no limit) or more", f.count)
 	}
+	if len(f.partitions) > 0 && f.group != "" {
+		return errors.New("--partition and --group do not mix: a group assigns partitions to its members")
+	}
 	pr, err := newRecordPrinter(f.format, f.printHeaders)
 	if err != nil {
 		return err
@@ -194,6 +199,11 @@ func runConsume(cmd *cobra.Command, c *conn, f *consumeFlags, topics []string) e
 	from, err := spec.resolve(ctx, adm, starts, ends, topics)
 	if err != nil {
 		return err
+	}
+	if len(f.partitions) > 0 {
+		if from, err = onlyPartitions(from, f.partitions); err != nil {
+			return err
+		}
 	}
 	if f.group != "" {
 		if from, err = groupPositions(ctx, adm, f.group, from); err != nil {
@@ -257,6 +267,23 @@ func groupPositions(ctx context.Context, adm *kadm.Client, group string, from ma
 		}
 	}
 	return from, nil
+}
+
+// onlyPartitions keeps the given partitions of every topic in from; each
+// must exist in every topic.
+func onlyPartitions(from map[string]map[int32]int64, parts []int32) (map[string]map[int32]int64, error) {
+	out := make(map[string]map[int32]int64, len(from))
+	for t, ps := range from {
+		out[t] = map[int32]int64{}
+		for _, p := range parts {
+			o, ok := ps[p]
+			if !ok {
+				return nil, fmt.Errorf("invalid --partition %d: topic %s has partitions 0 to %d", p, t, len(ps)-1)
+			}
+			out[t][p] = o
+		}
+	}
+	return out, nil
 }
 
 func atOffsets(from map[string]map[int32]int64) map[string]map[int32]kgo.Offset {
@@ -398,7 +425,7 @@ func (s *consumeSession) finish(cmd *cobra.Command, err error) error {
 		}
 		s.cl.Close()
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", s.n)
+	fmt.Fprintf(cmd.ErrOrStderr(), "consumed %s\n", plural(s.n, "record"))
 	return err
 }
 

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -28,6 +28,7 @@ type produceFlags struct {
 	compression string
 	json        bool
 	onError     string
+	maxBytes    int32 // --max-message-bytes; 0: the topic's max.message.bytes
 }
 
 func newProduceCmd() *cobra.Command {
@@ -68,6 +69,7 @@ bar while reading a file.`,
 	fl.StringVar(&f.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fl.BoolVar(&f.json, "json", false, "each input line is a JSON object with key, value, headers, partition, timestamp")
 	fl.StringVar(&f.onError, "on-error", "stop", "on a malformed --json line: stop or skip")
+	fl.Int32Var(&f.maxBytes, "max-message-bytes", 0, "largest record batch to send (default: the topic's max.message.bytes)")
 	return cmd
 }
 
@@ -112,25 +114,29 @@ func runProduce(cmd *cobra.Command, c *conn, f *produceFlags, topic string) erro
 	if err != nil {
 		return err
 	}
-	// Records sticky-batch per partition unless --partition names one,
-	// which needs the manual partitioner.
-	partitioner := kgo.UniformBytesPartitioner(64<<10, true, true, nil)
-	if f.partition >= 0 {
-		partitioner = kgo.ManualPartitioner()
+	ti, err := c.topicLimits(cmd, topic)
+	if err != nil {
+		return err
+	}
+	if f.partition >= ti.partitions {
+		return fmt.Errorf("invalid --partition %d: %s", f.partition, ti.partitionRange(topic))
+	}
+	maxBytes, limitFrom := ti.maxMessageBytes, "the topic's max.message.bytes"
+	if f.maxBytes > 0 {
+		maxBytes, limitFrom = f.maxBytes, "--max-message-bytes"
 	}
 	cl, err := c.client(cmd,
 		kgo.ProducerBatchCompression(codec),
-		kgo.RecordPartitioner(partitioner),
+		kgo.RecordPartitioner(recordPartitioner{kgo.UniformBytesPartitioner(64<<10, true, true, nil)}),
 		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(maxBytes),
 	)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := checkTopics(cmd.Context(), kadm.NewClient(cl), topic); err != nil {
-		return err
-	}
-	p := &producer{cl: cl, topic: topic, f: f, headers: headers, start: time.Now()}
+	p := &producer{cl: cl, topic: topic, f: f, headers: headers, start: time.Now(),
+		partitions: ti.partitions, maxBytes: maxBytes, limitFrom: limitFrom}
 	if cmd.Flags().Changed("value") {
 		p.send(cmd.Context(), p.record([]byte(f.value)))
 	} else if err := p.readLines(cmd, cmd.InOrStdin()); err != nil {
@@ -141,7 +147,7 @@ func runProduce(cmd *cobra.Command, c *conn, f *produceFlags, topic string) erro
 	p.flush(cmd.Context())
 	p.summary(cmd.ErrOrStderr())
 	if err := p.firstErr(); err != nil {
-		return fmt.Errorf("produce to %s: %d records failed, first error: %w", topic, p.failed, err)
+		return fmt.Errorf("produce to %s: %s failed, first error: %w", topic, plural(p.failed, "record"), err)
 	}
 	return nil
 }
@@ -154,6 +160,10 @@ type producer struct {
 	headers []kgo.RecordHeader
 	start   time.Time
 	skipped int
+
+	partitions int32  // the topic's partition count
+	maxBytes   int32  // the largest batch the client sends
+	limitFrom  string // where maxBytes comes from, for errors
 
 	mu     sync.Mutex
 	ok     int
@@ -171,19 +181,48 @@ func (p *producer) record(value []byte) *kgo.Record {
 }
 
 func (p *producer) send(ctx context.Context, r *kgo.Record) {
+	if size := recordBatchSize(r); size > int(p.maxBytes) {
+		p.fail(fmt.Errorf("a record of %d bytes (in a batch of its own) is larger than the client's limit of %d bytes, %s; "+
+			"raise it with `herald topic alter-config %s --set max.message.bytes=N` or --max-message-bytes (not sent)",
+			len(r.Key)+len(r.Value), p.maxBytes, p.limitFrom, p.topic))
+		return
+	}
 	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
+		if errors.Is(err, kerr.MessageTooLarge) {
+			err = fmt.Errorf("the broker refused a record of %d bytes as too large (its message.max.bytes or the topic's max.message.bytes): %w",
+				len(r.Key)+len(r.Value), err)
+		}
 		if err != nil {
-			p.failed++
-			if p.err == nil {
-				p.err = err
-			}
+			p.fail(err)
 			return
 		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		p.ok++
 		p.bytes += int64(len(r.Key) + len(r.Value))
 	})
+}
+
+// fail counts a record that was not written.
+func (p *producer) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failed++
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+// recordBatchSize bounds the size of a batch holding r alone: the batch
+// header (61 bytes), the record's own framing (at most 5 varints and
+// attributes, 26 bytes) and its key, value and headers with their length
+// varints.
+func recordBatchSize(r *kgo.Record) int {
+	n := 61 + 26 + len(r.Key) + len(r.Value) + 10
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value) + 10
+	}
+	return n
 }
 
 func (p *producer) flush(ctx context.Context) {
@@ -285,8 +324,8 @@ func (p *producer) parseJSON(line []byte) (*kgo.Record, error) {
 	}
 	r.Headers = append(r.Headers, hs...)
 	if jr.Partition != nil {
-		if p.f.partition < 0 {
-			return nil, errors.New(`"partition" needs --partition on the command line (the manual partitioner)`)
+		if *jr.Partition < 0 || *jr.Partition >= p.partitions {
+			return nil, fmt.Errorf(`"partition" %d: %s`, *jr.Partition, topicInfo{partitions: p.partitions}.partitionRange(p.topic))
 		}
 		r.Partition = *jr.Partition
 	}
@@ -372,13 +411,13 @@ func (p *producer) summary(w io.Writer) {
 	defer p.mu.Unlock()
 	el := time.Since(p.start)
 	rate := float64(p.ok) / max(el.Seconds(), 1e-9)
-	fmt.Fprintf(w, "produced %d records (%s) to %s in %s (%s records/s)",
-		p.ok, humanBytes(p.bytes), p.topic, el.Round(time.Millisecond), strconv.FormatFloat(rate, 'f', 0, 64))
+	fmt.Fprintf(w, "produced %s (%s) to %s in %s (%s records/s)",
+		plural(p.ok, "record"), humanBytes(p.bytes), p.topic, el.Round(time.Millisecond), strconv.FormatFloat(rate, 'f', 0, 64))
 	if p.failed > 0 {
 		fmt.Fprintf(w, ", %d failed", p.failed)
 	}
 	if p.skipped > 0 {
-		fmt.Fprintf(w, ", %d malformed lines skipped", p.skipped)
+		fmt.Fprintf(w, ", %s skipped", plural(p.skipped, "malformed line"))
 	}
 	fmt.Fprintln(w)
 }
@@ -394,6 +433,47 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// recordPartitioner sends a record that names its partition (--partition
+// or a --json line's "partition") there, and every other record as the
+// wrapped partitioner does (by key hash, or in sticky batches).
+type recordPartitioner struct{ inner kgo.Partitioner }
+
+func (p recordPartitioner) ForTopic(t string) kgo.TopicPartitioner {
+	return &topicPartitioner{inner: p.inner.ForTopic(t)}
+}
+
+type topicPartitioner struct{ inner kgo.TopicPartitioner }
+
+func (p *topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || p.inner.RequiresConsistency(r)
+}
+
+func (p *topicPartitioner) Partition(r *kgo.Record, n int) int {
+	if r.Partition >= 0 {
+		return int(r.Partition)
+	}
+	return p.inner.Partition(r, n)
+}
+
+// PartitionByBackup is how kgo asks a load-aware partitioner (such as
+// UniformBytesPartitioner, which panics on Partition) for a partition.
+func (p *topicPartitioner) PartitionByBackup(r *kgo.Record, n int, it kgo.TopicBackupIter) int {
+	if r.Partition >= 0 {
+		return int(r.Partition)
+	}
+	if bp, ok := p.inner.(kgo.TopicBackupPartitioner); ok {
+		return bp.PartitionByBackup(r, n, it)
+	}
+	return p.inner.Partition(r, n)
+}
+
+// OnNewBatch lets the wrapped partitioner move its sticky partition.
+func (p *topicPartitioner) OnNewBatch() {
+	if nb, ok := p.inner.(kgo.TopicPartitionerOnNewBatch); ok {
+		nb.OnNewBatch()
+	}
 }
 
 // progressReader draws a progress bar on a terminal while a regular file

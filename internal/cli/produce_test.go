@@ -55,7 +55,7 @@ func TestProduceJSON(t *testing.T) {
 
 	bad := "{\"value\":\"ok\"}\n{not json\n{\"value\":\"after\"}\n{\"valeu\":\"typo\"}\n"
 	stderr := fails(t, addr, bad, "line 2: invalid JSON record", "produce", "j", "--json")
-	if !strings.Contains(stderr, "produced 1 records") {
+	if !strings.Contains(stderr, "produced 1 record (") {
 		t.Fatalf("stop: want the record before line 2 produced, stderr:\n%s", stderr)
 	}
 	r := ok(t, addr, bad, "produce", "j", "--json", "--on-error", "skip")
@@ -78,10 +78,17 @@ func TestProduceConsumeErrors(t *testing.T) {
 		{"bad template", []string{"consume", "t", "--format", "{{.Nope}}"}, "invalid --format template"},
 		{"bad header", []string{"produce", "t", "--value", "x", "--header", "nokey"}, `invalid --header "nokey"`},
 		{"bad compression", []string{"produce", "t", "--value", "x", "--compression", "brotli"}, `unknown --compression "brotli"`},
-		{"partition out of range", []string{"produce", "t", "--value", "x", "--partition", "7"}, "1 records failed"},
+		{"partition out of range", []string{"produce", "t", "--value", "x", "--partition", "7"}, "invalid --partition 7: topic t has partitions 0 to 0"},
+		{"json partition out of range", []string{"produce", "t", "--json"}, `line 1: "partition" 3: topic t has partitions 0 to 0`},
+		{"consume partition out of range", []string{"consume", "t", "-p", "4"}, "invalid --partition 4: topic t has partitions 0 to 0"},
+		{"consume partition and group", []string{"consume", "t", "-p", "0", "-g", "g"}, "--partition and --group do not mix"},
 		{"bad on-error", []string{"produce", "t", "--json", "--on-error", "ignore"}, `invalid --on-error "ignore"`},
 	} {
-		t.Run(tc.name, func(t *testing.T) { fails(t, addr, "", tc.exp, tc.args...) })
+		in := ""
+		if tc.name == "json partition out of range" {
+			in = `{"value":"x","partition":3}` + "\n"
+		}
+		t.Run(tc.name, func(t *testing.T) { fails(t, addr, in, tc.exp, tc.args...) })
 	}
 }
 
@@ -111,4 +118,59 @@ func TestProduceConsumeFile(t *testing.T) {
 	if got != buf.String() {
 		t.Fatalf("consumed %d bytes, produced %d: not identical", len(got), buf.Len())
 	}
+}
+
+// TestPartitions checks produce --json's "partition" field without
+// --partition, consume --partition, and the counts' singular.
+func TestPartitions(t *testing.T) {
+	addr := newHerald(t)
+	ok(t, addr, "", "topic", "create", "p3", "-p", "3")
+	in := `{"value":"two","partition":2}
+{"value":"one","partition":1}
+{"key":"k","value":"keyed"}
+{"value":"two-again","partition":2}
+`
+	if r := ok(t, addr, in, "produce", "p3", "--json"); !strings.Contains(r.errOut, "produced 4 records") {
+		t.Fatalf("produce --json with partitions: %s", r.errOut)
+	}
+	// The keyed record goes where its key hashes; the others where named.
+	if got := strings.ReplaceAll(ok(t, addr, "", "consume", "p3", "-p", "2").out, "keyed\n", ""); got != "two\ntwo-again\n" {
+		t.Fatalf("consume -p 2: %q", got)
+	}
+	if got := ok(t, addr, "", "consume", "p3").out; strings.Count(got, "\n") != 4 || !strings.Contains(got, "keyed\n") {
+		t.Fatalf("consume all: %q", got)
+	}
+	if got := strings.ReplaceAll(ok(t, addr, "", "consume", "p3", "--partition", "1").out, "keyed\n", ""); got != "one\n" {
+		t.Fatalf("consume --partition 1: %q", got)
+	}
+	if got := ok(t, addr, "", "consume", "p3", "-p", "1,2", "--format", "{{.Partition}}:{{.Value}}").out; !strings.Contains(got, "1:one\n") || !strings.Contains(got, "2:two\n") || strings.Contains(got, "0:") {
+		t.Fatalf("consume -p 1,2: %q", got)
+	}
+	// --partition still wins over the key, and a line's field over the flag.
+	ok(t, addr, `{"value":"flag"}`+"\n"+`{"value":"field","partition":1}`+"\n", "produce", "p3", "--json", "--partition", "0")
+	if got := ok(t, addr, "", "consume", "p3", "-p", "0").out; !strings.HasSuffix(got, "flag\n") || strings.Contains(got, "field") {
+		t.Fatalf("consume -p 0 after --partition 0: %q", got)
+	}
+	if r := ok(t, addr, "", "produce", "p3", "--value", "x", "-p", "0"); !strings.Contains(r.errOut, "produced 1 record (") {
+		t.Fatalf("singular: %q", r.errOut)
+	}
+	if r := ok(t, addr, "", "consume", "p3", "-p", "1", "--count", "1"); !strings.HasSuffix(r.errOut, "consumed 1 record\n") {
+		t.Fatalf("singular: %q", r.errOut)
+	}
+}
+
+// TestProduceLargeRecord checks that produce follows the topic's
+// max.message.bytes (or --max-message-bytes) and says which side refused
+// a record too large.
+func TestProduceLargeRecord(t *testing.T) {
+	addr := newHerald(t)
+	ok(t, addr, "", "topic", "create", "big", "-p", "1", "--config", "max.message.bytes=3000000")
+	ok(t, addr, "", "topic", "create", "small", "-p", "1")
+	value := strings.Repeat("v", 2<<20)
+	ok(t, addr, "", "produce", "big", "--value", value)
+	if got := ok(t, addr, "", "consume", "big", "--format", "{{len .Value}}").out; got != "2097152\n" {
+		t.Fatalf("consume big: %q", got)
+	}
+	fails(t, addr, "", "larger than the client's limit of 1048588 bytes, the topic's max.message.bytes", "produce", "small", "--value", value)
+	fails(t, addr, "", "the broker refused a record of 2097152 bytes as too large", "produce", "small", "--value", value, "--max-message-bytes", "3000000")
 }
