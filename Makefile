@@ -35,7 +35,7 @@ bench-kfake: ## 1M records of 1 KiB through Herald and kfake (SyncWrites) with f
 bench-peers: ## the peer comparison (Herald, kfake, NATS JetStream, Redis Streams); report in bench/results (ARGS=-quick for a short run)
 	$(GO) run ./bench/cmd/peers $(ARGS)
 
-bench-peers-quick: ## bench-peers -quick: under 2 minutes
+bench-peers-quick: ## bench-peers -quick: under 2 minutes, ratios only (no targets table: too noisy to judge)
 	$(GO) run ./bench/cmd/peers -quick
 
 fuzz: ## run every fuzz target briefly (FUZZTIME each)
