@@ -137,14 +137,19 @@ func runProduce(cmd *cobra.Command, c *conn, f *produceFlags, topic string) erro
 	defer cl.Close()
 	p := &producer{cl: cl, topic: topic, f: f, headers: headers, start: time.Now(),
 		partitions: ti.partitions, maxBytes: maxBytes, limitFrom: limitFrom}
+	// Ctrl-C (the command's context) stops reading input; what was read
+	// is still sent and acknowledged, and the summary says so.
+	sendCtx := context.WithoutCancel(cmd.Context())
 	if cmd.Flags().Changed("value") {
-		p.send(cmd.Context(), p.record([]byte(f.value)))
-	} else if err := p.readLines(cmd, cmd.InOrStdin()); err != nil {
-		p.flush(cmd.Context())
+		p.send(sendCtx, p.record([]byte(f.value)))
+	} else if err := p.readLines(cmd, sendCtx, cmd.InOrStdin()); errors.Is(err, errInterrupted) {
+		p.interrupted = true
+	} else if err != nil {
+		p.flush(sendCtx)
 		p.summary(cmd.ErrOrStderr())
 		return err
 	}
-	p.flush(cmd.Context())
+	p.flush(sendCtx)
 	p.summary(cmd.ErrOrStderr())
 	if err := p.firstErr(); err != nil {
 		return fmt.Errorf("produce to %s: %s failed, first error: %w", topic, plural(p.failed, "record"), err)
@@ -160,6 +165,8 @@ type producer struct {
 	headers []kgo.RecordHeader
 	start   time.Time
 	skipped int
+
+	interrupted bool // Ctrl-C stopped the input
 
 	partitions int32  // the topic's partition count
 	maxBytes   int32  // the largest batch the client sends
@@ -225,7 +232,13 @@ func recordBatchSize(r *kgo.Record) int {
 	return n
 }
 
+// flushTimeout bounds how long produce waits for acknowledgements at the
+// end, also after Ctrl-C.
+const flushTimeout = 30 * time.Second
+
 func (p *producer) flush(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
 	if err := p.cl.Flush(ctx); err != nil {
 		p.mu.Lock()
 		if p.err == nil {
@@ -241,21 +254,54 @@ func (p *producer) firstErr() error {
 	return p.err
 }
 
-// readLines produces one record per input line. A line is everything up
-// to '\n' (which is not part of the value), so `herald consume` printing
-// each value and a newline gives the input back byte for byte.
-func (p *producer) readLines(cmd *cobra.Command, in io.Reader) error {
+// errInterrupted is readLines' answer when the command's context ended
+// (Ctrl-C) before the input did.
+var errInterrupted = errors.New("interrupted")
+
+// inputLine is one line read from the input, or the error that ended it.
+type inputLine struct {
+	b   []byte
+	err error
+}
+
+// readLines produces one record per input line, sending with sendCtx. A
+// line is everything up to '\n' (which is not part of the value), so
+// `herald consume` printing each value and a newline gives the input back
+// byte for byte. Lines are read in a goroutine so that Ctrl-C stops at
+// once even while the input (a pipe, a terminal) has nothing to read.
+func (p *producer) readLines(cmd *cobra.Command, sendCtx context.Context, in io.Reader) error {
 	ctx := cmd.Context()
 	in = maybeProgress(in, cmd.ErrOrStderr())
 	if pr, ok := in.(*progressReader); ok {
 		defer pr.done()
 	}
-	br := bufio.NewReaderSize(in, 1<<20)
+	lines := make(chan inputLine, 256)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		br := bufio.NewReaderSize(in, 1<<20)
+		for {
+			line, err := br.ReadBytes('\n')
+			select {
+			case lines <- inputLine{line, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(line, []byte{'\n'})
-			if perr := p.line(ctx, n, line); perr != nil {
+		var l inputLine
+		select {
+		case l = <-lines:
+		case <-ctx.Done():
+			return errInterrupted
+		}
+		if len(l.b) > 0 {
+			line := bytes.TrimSuffix(l.b, []byte{'\n'})
+			if perr := p.line(sendCtx, n, line); perr != nil {
 				if p.f.onError == "stop" {
 					return fmt.Errorf("%w (stopped; --on-error skip goes on past bad lines)", perr)
 				}
@@ -263,14 +309,11 @@ func (p *producer) readLines(cmd *cobra.Command, in io.Reader) error {
 				fmt.Fprintf(cmd.ErrOrStderr(), "herald: skipped %v\n", perr)
 			}
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(l.err, io.EOF) {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("read input line %d: %w", n, err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if l.err != nil {
+			return fmt.Errorf("read input line %d: %w", n, l.err)
 		}
 	}
 }
@@ -419,6 +462,9 @@ func (p *producer) summary(w io.Writer) {
 	if p.skipped > 0 {
 		fmt.Fprintf(w, ", %s skipped", plural(p.skipped, "malformed line"))
 	}
+	if p.interrupted {
+		fmt.Fprint(w, "; interrupted, the rest of the input was not read")
+	}
 	fmt.Fprintln(w)
 }
 
@@ -476,18 +522,24 @@ func (p *topicPartitioner) OnNewBatch() {
 	}
 }
 
-// progressReader draws a progress bar on a terminal while a regular file
-// is read.
+// progressReader draws, on a terminal, a progress bar while a regular
+// file is read, or a heartbeat (bytes read so far) while a pipe is. Read
+// runs in readLines' reading goroutine, done in the command's: mu guards
+// the counters.
 type progressReader struct {
 	r    io.Reader
 	w    io.Writer
-	size int64
-	read int64
-	last time.Time
+	size int64 // 0: unknown (a pipe), draw a heartbeat
+
+	mu    sync.Mutex
+	read  int64
+	lines int64
+	last  time.Time
 }
 
-// maybeProgress wraps in with a progress bar when in is a regular file
-// and errOut is a terminal; otherwise it returns in unchanged.
+// maybeProgress wraps in with a progress display when errOut is a
+// terminal and in is a file or a pipe (not a terminal: someone typing
+// needs no progress); otherwise it returns in unchanged.
 func maybeProgress(in io.Reader, errOut io.Writer) io.Reader {
 	f, ok := in.(*os.File)
 	ef, eok := errOut.(*os.File)
@@ -496,31 +548,47 @@ func maybeProgress(in io.Reader, errOut io.Writer) io.Reader {
 	}
 	st, err := f.Stat()
 	est, eerr := ef.Stat()
-	if err != nil || eerr != nil || !st.Mode().IsRegular() || est.Mode()&os.ModeCharDevice == 0 || st.Size() == 0 {
+	if err != nil || eerr != nil || est.Mode()&os.ModeCharDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
 		return in
 	}
-	return &progressReader{r: f, w: ef, size: st.Size()}
+	size := int64(0)
+	if st.Mode().IsRegular() {
+		if size = st.Size(); size == 0 {
+			return in
+		}
+	}
+	return &progressReader{r: f, w: ef, size: size}
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.read += int64(n)
+	p.lines += int64(bytes.Count(b[:n], []byte{'\n'}))
 	if now := time.Now(); now.Sub(p.last) > 200*time.Millisecond {
 		p.last = now
-		p.draw()
+		p.drawLocked()
 	}
 	return n, err
 }
 
-func (p *progressReader) draw() {
+// drawLocked draws the bar or the heartbeat. p.mu must be held.
+func (p *progressReader) drawLocked() {
+	if p.size == 0 {
+		fmt.Fprintf(p.w, "\rread %s, %s", humanBytes(p.read), plural(int(p.lines), "line"))
+		return
+	}
 	const width = 30
-	frac := float64(p.read) / float64(p.size)
+	frac := min(float64(p.read)/float64(p.size), 1)
 	done := int(frac * width)
 	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s / %s", strings.Repeat("=", done), strings.Repeat(" ", width-done),
 		frac*100, humanBytes(p.read), humanBytes(p.size))
 }
 
 func (p *progressReader) done() {
-	p.draw()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drawLocked()
 	fmt.Fprintln(p.w)
 }

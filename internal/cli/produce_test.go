@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestProduceConsume(t *testing.T) {
@@ -173,4 +176,68 @@ func TestProduceLargeRecord(t *testing.T) {
 	}
 	fails(t, addr, "", "larger than the client's limit of 1048588 bytes, the topic's max.message.bytes", "produce", "small", "--value", value)
 	fails(t, addr, "", "the broker refused a record of 2097152 bytes as too large", "produce", "small", "--value", value, "--max-message-bytes", "3000000")
+}
+
+// TestProduceInterrupt cancels produce (Ctrl-C) while its input, a pipe,
+// is still open: it stops at once, sends what it read, prints the summary
+// and exits 0, as consume does.
+func TestProduceInterrupt(t *testing.T) {
+	addr := newHerald(t)
+	ok(t, addr, "", "topic", "create", "ctrlc", "-p", "1")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"produce", "ctrlc", "--brokers", addr}, pr, &out, &errOut)
+	}()
+	if _, err := io.WriteString(pw, "a\nb\nc\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the three lines are acknowledged, then interrupt.
+	deadline := time.Now().Add(20 * time.Second)
+	for ok(t, addr, "", "consume", "ctrlc").out != "a\nb\nc\n" {
+		if time.Now().After(deadline) {
+			t.Fatal("the three lines never arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after Ctrl-C: %s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("produce did not stop after Ctrl-C while its input was open")
+	}
+	got := errOut.String()
+	if !strings.Contains(got, "produced 3 records") || !strings.Contains(got, "interrupted") || strings.Contains(got, "context canceled") {
+		t.Fatalf("summary after Ctrl-C: %q", got)
+	}
+}
+
+// TestProgressHeartbeat checks what produce shows on a terminal while it
+// reads a pipe (bytes and lines so far) and a file (a bar).
+func TestProgressHeartbeat(t *testing.T) {
+	var w bytes.Buffer
+	p := &progressReader{r: strings.NewReader("one\ntwo\nthree\n"), w: &w}
+	if _, err := io.ReadAll(p); err != nil {
+		t.Fatal(err)
+	}
+	p.done()
+	if got := w.String(); !strings.HasSuffix(got, "\rread 14 B, 3 lines\n") {
+		t.Fatalf("pipe heartbeat: %q", got)
+	}
+	w.Reset()
+	p = &progressReader{r: strings.NewReader("0123456789"), w: &w, size: 10}
+	if _, err := io.ReadAll(p); err != nil {
+		t.Fatal(err)
+	}
+	p.done()
+	if got := w.String(); !strings.HasSuffix(got, "] 100% 10 B / 10 B\n") {
+		t.Fatalf("file bar: %q", got)
+	}
 }
