@@ -45,7 +45,11 @@ with --json a JSON object:
 
 where every field is optional, key and value may also be any JSON value
 (written compacted), headers may also be a list of {"key","value"}
-objects, and timestamp may also be unix milliseconds. A malformed line is
+objects, and timestamp may also be unix milliseconds. With "encoding":
+"base64" or "hex", key, value and header values are strings in that
+encoding. A line with "partition" goes to that partition. The lines that
+` + "`herald consume --format json`" + ` writes are valid input (topic and offset
+are ignored), so binary records survive the round trip. A malformed line is
 reported with its line number; --on-error stop (the default) stops there
 and exits non-zero, --on-error skip reports it and goes on.
 
@@ -339,6 +343,13 @@ type jsonRecord struct {
 	Headers   json.RawMessage `json:"headers"`
 	Partition *int32          `json:"partition"`
 	Timestamp json.RawMessage `json:"timestamp"`
+	// Encoding, "base64" or "hex", says key, value and header values are
+	// strings in that encoding, as consume --format json writes them.
+	Encoding string `json:"encoding"`
+	// Topic and offset, as consume --format json writes them, are
+	// accepted and ignored, so its output can be produced again.
+	Topic  json.RawMessage `json:"topic"`
+	Offset json.RawMessage `json:"offset"`
 }
 
 func (p *producer) parseJSON(line []byte) (*kgo.Record, error) {
@@ -351,19 +362,31 @@ func (p *producer) parseJSON(line []byte) (*kgo.Record, error) {
 	if dec.More() {
 		return nil, errors.New("invalid JSON record: more than one value on the line")
 	}
+	enc := jr.Encoding
+	if enc == "" {
+		enc = encUTF8
+	}
+	if err := checkEncoding(enc); err != nil {
+		return nil, fmt.Errorf(`"encoding" %q: want base64 or hex`, jr.Encoding)
+	}
 	r := p.record(nil)
 	var err error
 	if jr.Key != nil {
-		if r.Key, err = jsonBytes(jr.Key); err != nil {
+		if r.Key, err = jsonBytes(jr.Key, enc); err != nil {
 			return nil, fmt.Errorf("key: %w", err)
 		}
 	}
-	if r.Value, err = jsonBytes(jr.Value); err != nil {
+	if r.Value, err = jsonBytes(jr.Value, enc); err != nil {
 		return nil, fmt.Errorf("value: %w", err)
 	}
 	hs, err := jsonHeaders(jr.Headers)
 	if err != nil {
 		return nil, err
+	}
+	for i := range hs {
+		if hs[i].Value, err = decodeBytes(enc, string(hs[i].Value)); err != nil {
+			return nil, fmt.Errorf("header %q: %s: %w", hs[i].Key, enc, err)
+		}
 	}
 	r.Headers = append(r.Headers, hs...)
 	if jr.Partition != nil {
@@ -380,9 +403,9 @@ func (p *producer) parseJSON(line []byte) (*kgo.Record, error) {
 	return r, nil
 }
 
-// jsonBytes is a JSON string's text, nil for null or absent, or any other
-// JSON value compacted.
-func jsonBytes(raw json.RawMessage) ([]byte, error) {
+// jsonBytes is a JSON string's text (decoded from base64 or hex when enc
+// says so), nil for null or absent, or any other JSON value compacted.
+func jsonBytes(raw json.RawMessage, enc string) ([]byte, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
@@ -391,7 +414,17 @@ func jsonBytes(raw json.RawMessage) ([]byte, error) {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, err
 		}
+		if enc != encUTF8 {
+			b, err := decodeBytes(enc, s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", enc, err)
+			}
+			return b, nil
+		}
 		return []byte(s), nil
+	}
+	if enc != encUTF8 {
+		return nil, fmt.Errorf("with \"encoding\": %q, want a string", enc)
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
