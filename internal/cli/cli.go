@@ -20,6 +20,7 @@ func AddCommands(root *cobra.Command) {
 	}
 	for _, c := range cmds {
 		rejectUnknownSubcommands(c)
+		addCompletions(c)
 	}
 	root.AddCommand(cmds...)
 }
