@@ -98,7 +98,9 @@ func (c *conn) batchAdmin(cmd *cobra.Command, format, what, action string,
 		return err
 	}
 	defer adm.Close()
+	stop := heartbeat(cmd.ErrOrStderr(), action)
 	rs, err := op(cmd.Context(), adm)
+	stop()
 	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)
 	}
