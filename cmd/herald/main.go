@@ -1,4 +1,8 @@
-// Command herald is Herald's one binary: `herald serve` runs the broker.
+// Command herald is Herald's one binary: `herald serve` runs the broker,
+// `herald registry` the schema registry alone, `herald version` (and
+// --version) prints the build's version, and the operator commands come
+// from internal/cli. serve and registry read their settings from flags,
+// HERALD_* variables and a --config YAML file (config.go).
 package main
 
 import (
