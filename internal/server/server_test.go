@@ -39,40 +39,50 @@ func TestDefaultListenIsLoopback(t *testing.T) {
 	}
 }
 
-// TestStartLogs starts a server on loopback and on every interface: both
-// log the version, only the second warns that it is exposed.
+// TestStartLogs starts a server on loopback: it logs the version and no
+// exposure warning.
 func TestStartLogs(t *testing.T) {
+	var logs syncBuffer
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.ListenAddr, cfg.Durability = t.TempDir(), "127.0.0.1:0", "none"
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, buildinfo.Read().String()) {
+		t.Errorf("start log does not name the version %q:\n%s", buildinfo.Read().String(), out)
+	}
+	if strings.Contains(out, "without authentication") {
+		t.Errorf("loopback listener logged the exposure warning:\n%s", out)
+	}
+}
+
+// TestWarnIfExposed checks which listener addresses get the warning
+// (without listening on other interfaces in a test).
+func TestWarnIfExposed(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		listen string
-		warn   bool
+		addr net.Addr
+		warn bool
 	}{
-		{name: "loopback", listen: "127.0.0.1:0"},
-		{name: "every interface", listen: ":0", warn: true},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9092}, false},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9092}, false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9092}, true},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 9092}, true},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9092}, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
-			cfg := DefaultConfig()
-			cfg.DataDir, cfg.ListenAddr, cfg.Durability = t.TempDir(), tc.listen, "none"
-			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			srv, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				srv.Close()
-				t.Fatal(err)
-			}
-			if err := srv.Close(); err != nil {
-				t.Fatal(err)
-			}
-			out := logs.String()
-			if !strings.Contains(out, buildinfo.Read().String()) {
-				t.Errorf("start log does not name the version %q:\n%s", buildinfo.Read().String(), out)
-			}
-			if got := strings.Contains(out, "without authentication"); got != tc.warn {
-				t.Errorf("exposure warning logged %v, want %v:\n%s", got, tc.warn, out)
-			}
-		})
+		var logs syncBuffer
+		WarnIfExposed(slog.New(slog.NewTextHandler(&logs, nil)), "kafka", tc.addr)
+		if got := strings.Contains(logs.String(), "without authentication"); got != tc.warn {
+			t.Errorf("%s: warning %v, want %v: %s", tc.addr, got, tc.warn, logs.String())
+		}
 	}
 }
