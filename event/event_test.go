@@ -192,7 +192,7 @@ func TestRecordContext(t *testing.T) {
 	if !ok || got.Key != "k2" || string(got.Data) != "v" || got.ID != "" {
 		t.Fatalf("FromContext of a plain record = %+v, %v", got, ok)
 	}
-	if plain.Value("other") != 1 {
+	if plain.Value(otherKey{}) != 1 {
 		t.Fatal("other values not passed to the parent")
 	}
 }
