@@ -2,17 +2,26 @@
 GO ?= go
 PKGS ?= ./...
 FUZZTIME ?= 15s
+# golangci-lint runs through `go run` at this version (it builds with the go
+# in go.mod); its configuration is .golangci.yml.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+# make test turns a missing kcat or PostgreSQL into a test failure; a plain
+# go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
+HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help test testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify crash
+.PHONY: help build test testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify lint crash
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: ## install what the tests need, then go vet and go test -race on every package
+build: ## build ./herald, stamped with the VCS revision that `herald version` prints
+	$(GO) build -buildvcs=auto -o herald ./cmd/herald
+
+test: ## install what the tests need (as root: apt-get, PostgreSQL), then go vet and go test -race on every package
 	@bash scripts/ensure-tools.sh
 	@bash scripts/ensure-postgres.sh
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 testshort: ## quick tests without the race detector
 	$(GO) test -short $(PKGS)
@@ -26,7 +35,7 @@ bench-kfake: ## 1M records of 1 KiB through Herald and kfake (SyncWrites) with f
 bench-peers: ## the peer comparison (Herald, kfake, NATS JetStream, Redis Streams); report in bench/results (ARGS=-quick for a short run)
 	$(GO) run ./bench/cmd/peers $(ARGS)
 
-bench-peers-quick: ## bench-peers -quick: under 2 minutes
+bench-peers-quick: ## bench-peers -quick: under 2 minutes, ratios only (no targets table: too noisy to judge)
 	$(GO) run ./bench/cmd/peers -quick
 
 fuzz: ## run every fuzz target briefly (FUZZTIME each)
@@ -38,10 +47,13 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 crash: ## the SIGKILL crash test with many more kill cycles
 	$(GO) test ./internal/log -run 'TestCrash' -count 1 -v -crash.cycles=1000
 
-verify: ## gofmt, go vet, and go mod tidy leave nothing to change
+verify: lint ## gofmt, go vet, golangci-lint, and go mod tidy leave nothing to change
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet $(PKGS)
 	@cp go.mod /tmp/herald.go.mod.bak; cp go.sum /tmp/herald.go.sum.bak; \
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
 	  cp /tmp/herald.go.mod.bak go.mod; cp /tmp/herald.go.sum.bak go.sum; exit 1; fi
+
+lint: ## golangci-lint (GOLANGCI_LINT_VERSION, config .golangci.yml)
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run $(PKGS)

@@ -183,7 +183,7 @@ func spawn(ctx context.Context, name, addr, readyPrefix, bin string, args ...str
 		case a := <-addrCh:
 			p.Addr = a
 		case <-p.done:
-			return nil, fmt.Errorf("%s exited during start: %v\n%s", name, p.err, p.out.String())
+			return nil, fmt.Errorf("%s exited during start: %w\n%s", name, p.err, p.out.String())
 		case <-deadline.C:
 			p.Stop()
 			return nil, fmt.Errorf("%s not ready after 20s\n%s", name, p.out.String())

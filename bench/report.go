@@ -140,6 +140,21 @@ func ratios(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", p.Spec.Name, div(h.Produce1.PerSec(), p.Produce1.PerSec()),
 			div(h.Produce4.PerSec(), p.Produce4.PerSec()), div(h.Consume.PerSec(), p.Consume.PerSec()), div(p.RTT.P99, h.RTT.P99))
 	}
+	targets(w, r, h)
+}
+
+// quickNoTargets is what a quick report says instead of the targets.
+const quickNoTargets = "Not judged in quick mode: 100,000 records and short windows give ratios " +
+	"that swing between runs (consume from 0.56x to 2.2x of the full run's on the same code), " +
+	"too much to say whether a target is met. `make bench-peers` (the full run) reports them."
+
+// targets writes the table of the project's performance targets, or in
+// quick mode a line saying why there is none.
+func targets(w io.Writer, r *Results, h *PeerResult) {
+	if r.Quick {
+		fmt.Fprintf(w, "\n## Targets\n\n%s\n", quickNoTargets)
+		return
+	}
 	fmt.Fprintf(w, "\n## Targets (reported, not asserted)\n\n| target | measured | met |\n|---|---|---|\n")
 	target := func(name string, got, want float64, format string, higher bool) {
 		if got == 0 {

@@ -253,7 +253,7 @@ func EndToEnd(ctx context.Context, c Client, topic string, rate int, dur time.Du
 		cerr = <-consumed
 	}
 	if received.Load() < int64(sent) {
-		err = fmt.Errorf("consumer stopped after %d of %d: %v", received.Load(), sent, cerr)
+		err = fmt.Errorf("consumer stopped after %d of %d: %w", received.Load(), sent, cerr)
 	}
 	res.Received = int(received.Load())
 	for _, v := range unsent {

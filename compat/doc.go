@@ -31,7 +31,8 @@
 //	                                   random port with a temporary data dir
 //
 // kcat must be installed (scripts/ensure-tools.sh installs it); without it the
-// kcat tests fail, unless HERALD_SKIP_KCAT=1.
+// kcat tests skip under a plain go test and fail under make test, which
+// sets HERALD_REQUIRE_TOOLS=1.
 //
 // Usage:
 //

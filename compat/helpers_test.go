@@ -94,7 +94,7 @@ func waitForTopic(t testing.TB, tg target, topic string, partitions int32) {
 		}
 		for _, p := range td.Partitions {
 			if p.Leader < 0 || p.Err != nil {
-				return fmt.Errorf("topic %s partition %d: leader %d, err %v", topic, p.Partition, p.Leader, p.Err)
+				return fmt.Errorf("topic %s partition %d: leader %d, err %w", topic, p.Partition, p.Leader, p.Err)
 			}
 		}
 		return nil

@@ -129,7 +129,7 @@ func TestFromRecordErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := FromRecord(tt.in)
 			var de *DecodeError
-			switch want := tt.want.(type) {
+			switch want := tt.want.(type) { //nolint:errorlint // the wanted error's type picks the check; err is checked with errors.As/Is
 			case *DecodeError:
 				if !errors.As(err, &de) {
 					t.Fatalf("got %v, want a DecodeError", err)
@@ -187,12 +187,15 @@ func TestRecordContext(t *testing.T) {
 	if !ok || got.ID != e.ID || got.CorrelationID != "corr" || got.Key != "k" {
 		t.Fatalf("FromContext = %+v, %v", got, ok)
 	}
-	plain := NewRecordContext(context.WithValue(context.Background(), "other", 1), &kgo.Record{Key: []byte("k2"), Value: []byte("v")})
+	plain := NewRecordContext(context.WithValue(context.Background(), otherKey{}, 1), &kgo.Record{Key: []byte("k2"), Value: []byte("v")})
 	got, ok = FromContext(plain)
 	if !ok || got.Key != "k2" || string(got.Data) != "v" || got.ID != "" {
 		t.Fatalf("FromContext of a plain record = %+v, %v", got, ok)
 	}
-	if plain.Value("other") != 1 {
+	if plain.Value(otherKey{}) != 1 {
 		t.Fatal("other values not passed to the parent")
 	}
 }
+
+// otherKey is a context key of another package.
+type otherKey struct{}

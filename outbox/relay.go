@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -48,10 +47,9 @@ func (c RelayConfig) Validate() error {
 // published again: delivery is at least once, and consumers deduplicate by
 // event id (see pubsub/dedup). Several relays may run on one table.
 type Relay struct {
-	store  Store
-	cl     *kgo.Client
-	cfg    RelayConfig
-	closed atomic.Bool
+	store Store
+	cl    *kgo.Client
+	cfg   RelayConfig
 }
 
 // NewRelay returns a relay from s to the cluster cl talks to. The caller

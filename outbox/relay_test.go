@@ -60,7 +60,7 @@ func backends(lease time.Duration) map[string]func(t *testing.T) backend {
 			table := pubsubtest.UniqueName("outbox")
 			s, err := postgres.New(context.Background(), db, postgres.Config{Table: table})
 			if err != nil {
-				t.Fatalf("postgres (run scripts/ensure-postgres.sh, or HERALD_SKIP_POSTGRES=1): %v", err)
+				t.Fatalf("postgres (run scripts/ensure-postgres.sh as root): %v", err)
 			}
 			t.Cleanup(func() { db.Exec("DROP TABLE " + table) })
 			return backend{db: db, store: s, crashReleases: true}

@@ -2,7 +2,6 @@ package pubsub_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/pubsub"
 	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
@@ -66,12 +66,7 @@ func TestCorrelationChain(t *testing.T) {
 
 // TestKcatSeesHeaders: a librdkafka consumer reads the CloudEvents headers.
 func TestKcatSeesHeaders(t *testing.T) {
-	if _, err := exec.LookPath("kcat"); err != nil {
-		if os.Getenv("HERALD_SKIP_KCAT") == "1" {
-			t.Skip("kcat not installed and HERALD_SKIP_KCAT=1")
-		}
-		t.Fatal("kcat not installed: run scripts/ensure-tools.sh (or set HERALD_SKIP_KCAT=1)")
-	}
+	testenv.Tool(t, "kcat", "scripts/ensure-tools.sh (as root) installs the Debian package kcat")
 	b := pubsubtest.New(t)
 	topic := b.Topic("kcat", 1)
 	pub := pubsub.NewPublisher(b.Client(), pubsub.WithSource("/kcat"))

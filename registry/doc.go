@@ -10,7 +10,7 @@
 //	srv, err := registry.New(ctx, registry.Config{
 //		Brokers: []string{"localhost:9092"}, // or Client: an existing *kgo.Client
 //		Topic:   "_schemas",                 // the default
-//		Listen:  ":8081",                    // the default
+//		Listen:  "127.0.0.1:8081",           // the default
 //		Logger:  slog.Default(),
 //	})
 //	if err != nil { ... }   // New has read _schemas back to its end

@@ -10,7 +10,7 @@ import (
 // Confluent error code and a message. The body is
 // {"error_code":40401,"message":"Subject 'x' not found."}.
 type Error struct {
-	Status  int    // HTTP status
+	Status  int    `json:"-"` // HTTP status; not part of the body
 	Code    int    `json:"error_code"`
 	Message string `json:"message"`
 }

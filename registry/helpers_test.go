@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -107,7 +108,7 @@ func ctxT(t testing.TB) context.Context {
 
 // srCode is the Confluent error code of an sr client error, 0 if none.
 func srCode(err error) int {
-	if re, ok := err.(*sr.ResponseError); ok {
+	if re := (*sr.ResponseError)(nil); errors.As(err, &re) {
 		return re.ErrorCode
 	}
 	return 0

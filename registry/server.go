@@ -28,7 +28,8 @@ type Config struct {
 	// (compacted, one partition) if missing, and recreated from memory
 	// if it is deleted while the Server runs.
 	Topic string
-	// Listen is the address Start listens on, ":8081" if empty.
+	// Listen is the address Start listens on, "127.0.0.1:8081" (loopback:
+	// the registry has no authentication) if empty.
 	Listen string
 	// Logger logs; slog.Default() if nil.
 	Logger *slog.Logger
@@ -47,7 +48,7 @@ func (c *Config) setDefaults() {
 		c.Topic = "_schemas"
 	}
 	if c.Listen == "" {
-		c.Listen = ":8081"
+		c.Listen = "127.0.0.1:8081"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -5,7 +5,9 @@
 # PostgreSQL with apt-get when it is missing, and is silent when all is
 # well, so `make test` can call it every time.
 #
-# Set HERALD_SKIP_POSTGRES=1 to skip (the PostgreSQL tests then skip too).
+# apt-get waits up to 10 minutes for the package manager's lock. Set
+# HERALD_SKIP_POSTGRES=1 to skip; the PostgreSQL tests then fail under make
+# test unless HERALD_REQUIRE_TOOLS=0 lets them skip.
 # Set HERALD_TEST_POSTGRES to use another server: this script then does
 # nothing.
 set -eu
@@ -34,8 +36,8 @@ installed() { ls /etc/postgresql/*/main >/dev/null 2>&1; }
 install() {
 	log "installing postgresql"
 	out=$(mktemp)
-	if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$out" 2>&1 ||
-		! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >>"$out" 2>&1; then
+	if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >"$out" 2>&1 ||
+		! as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq postgresql >>"$out" 2>&1; then
 		cat "$out" >&2; rm -f "$out"
 		log "apt-get install postgresql failed; install it by hand or set HERALD_SKIP_POSTGRES=1"
 		return 1

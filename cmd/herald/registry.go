@@ -22,15 +22,19 @@ func newRegistryCmd() *cobra.Command {
 		Short: "Run the schema registry alone against any Kafka cluster",
 		Long: `Run the schema registry (Confluent Schema Registry's REST API) against a
 Kafka cluster, storing schemas in a compacted topic. ` + "`herald serve`" + ` already
-runs one on :8081 next to its broker; use this command for a registry in
+runs one on 127.0.0.1:8081 next to its broker; use this command for a registry in
 front of Apache Kafka or Redpanda.
 
-Flags can also be set with HERALD_* environment variables (HERALD_BROKERS).`,
-		Example: `  herald registry --brokers kafka-1:9092,kafka-2:9092 --listen :8081
+It listens on loopback unless told otherwise (--listen :8081 is every
+interface, and logs a warning: the registry has no authentication).
+
+Flags can also be set with HERALD_* environment variables (HERALD_BROKERS)
+or as keys of a YAML file given with --config, as for herald serve.`,
+		Example: `  herald registry -b kafka-1:9092,kafka-2:9092 --listen 0.0.0.0:8081
   curl localhost:8081/subjects`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags(), os.LookupEnv); err != nil {
+			if printed, err := loadSettings(cmd, os.LookupEnv, cmd.OutOrStdout()); err != nil || printed {
 				return err
 			}
 			logger, err := newLogger(logLevel, logFormat)
@@ -53,12 +57,13 @@ Flags can also be set with HERALD_* environment variables (HERALD_BROKERS).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&brokers, "brokers", "localhost:9092", "comma-separated seed brokers")
-	fl.StringVar(&listen, "listen", ":8081", "REST API listen address")
+	fl.StringVarP(&brokers, "brokers", "b", "localhost:9092", "comma-separated seed brokers")
+	fl.StringVar(&listen, "listen", defaultRegistryListen, "REST API listen address")
 	fl.StringVar(&topic, "topic", "_schemas", "compacted topic that stores the schemas")
 	fl.BoolVar(&lenient, "lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&logFormat, "log-format", "text", "text or json")
+	addConfigFlags(cmd)
 	return cmd
 }
 

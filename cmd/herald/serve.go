@@ -18,7 +18,8 @@ import (
 
 // serveFlags are `herald serve`'s settings. Every flag can also be set by
 // an environment variable, HERALD_ and the flag's name in upper case with
-// '-' as '_' (HERALD_DATA_DIR); a flag given on the command line wins.
+// '-' as '_' (HERALD_DATA_DIR), or by a key of the --config file; a flag
+// given on the command line wins, then the environment (see config.go).
 type serveFlags struct {
 	cfg            server.Config
 	registryListen string
@@ -31,15 +32,26 @@ func newServeCmd() *cobra.Command {
 	f := &serveFlags{cfg: server.DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the broker: the Kafka protocol on :9092",
+		Short: "Run the broker: the Kafka protocol on 127.0.0.1:9092",
 		Long: `Run the broker. Any Kafka client can connect to the listen address.
 
+Herald has no authentication, so it listens on loopback (127.0.0.1) unless
+told otherwise: --listen :9092 listens on every interface (and logs a
+warning), as --registry-listen :8081 does for the schema registry.
+
 Every flag can also be set with an environment variable named HERALD_ plus
-the flag name in upper case with dashes as underscores, e.g. HERALD_DATA_DIR.
+the flag name in upper case with dashes as underscores, e.g. HERALD_DATA_DIR,
+or as a key of a YAML file given with --config (data-dir: /var/lib/herald).
+The command line wins over the environment, which wins over the file.
+--print-config prints the effective settings in that file's format.
 SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.`,
+		Example: `  herald serve
+  herald serve --data-dir /var/lib/herald --listen 0.0.0.0:9092 --advertised-addr kafka.example.com:9092
+  herald serve --config /etc/herald/herald.yaml
+  herald serve --print-config > herald.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags(), os.LookupEnv); err != nil {
+			if printed, err := loadSettings(cmd, os.LookupEnv, cmd.OutOrStdout()); err != nil || printed {
 				return err
 			}
 			logger, err := newLogger(f.logLevel, f.logFormat)
@@ -68,12 +80,17 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.IntVar(&f.cfg.AutoCreatePerRequest, "auto-create-per-request", f.cfg.AutoCreatePerRequest, "most topics one Metadata request may auto-create")
 	fl.IntVar(&f.cfg.AutoCreatePerSecond, "auto-create-per-second", f.cfg.AutoCreatePerSecond, "most topics auto-created a second (and burst)")
 	fl.IntVar(&f.cfg.MaxDecompressedBytes, "max-decompressed-bytes", f.cfg.MaxDecompressedBytes, "largest decompressed records section of one batch; larger batches are refused INVALID_RECORD")
-	fl.StringVar(&f.registryListen, "registry-listen", ":8081", `schema registry (Confluent REST API) listen address; "" turns it off`)
+	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	addConfigFlags(cmd)
 	return cmd
 }
+
+// defaultRegistryListen is the schema registry's address unless
+// configured: loopback, as the broker's.
+const defaultRegistryListen = "127.0.0.1:8081"
 
 // applyEnv sets every flag not given on the command line from its
 // HERALD_* environment variable.
@@ -159,6 +176,7 @@ func startRegistry(ctx context.Context, cfg registry.Config) (*registry.Server, 
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	cfg.Logger.Info("schema registry listening", "addr", reg.Addr().String())
+	server.WarnIfExposed(cfg.Logger, "schema registry", reg.Addr())
 	return reg, nil
 }
 

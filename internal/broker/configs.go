@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/buildinfo"
 	hlog "github.com/heraldhq/herald/internal/log"
 )
 
@@ -303,6 +304,8 @@ func (b *Broker) DescribeBrokerConfigs() []ConfigEntry {
 	return []ConfigEntry{
 		{Name: "auto.create.topics.enable", Value: strconv.FormatBool(b.cfg.AutoCreateTopics), Source: src, Type: kmsg.ConfigTypeBoolean},
 		{Name: "broker.id", Value: "0", Source: src, Type: kmsg.ConfigTypeInt},
+		{Name: buildinfo.ConfigName, Value: buildinfo.Read().Software(), Source: src, Type: kmsg.ConfigTypeString,
+			Doc: "the Herald version this broker runs (read-only; the Kafka protocol has no server-version field)"},
 		{Name: DurabilityConfig, Value: b.durability.String(), Source: src, Type: kmsg.ConfigTypeString},
 		{Name: "log.dirs", Value: b.cfg.DataDir, Source: src, Type: kmsg.ConfigTypeString},
 		{Name: "log.retention.ms", Value: "604800000", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeLong},

@@ -10,14 +10,47 @@ import (
 
 // AddCommands adds the operator commands to root.
 func AddCommands(root *cobra.Command) {
-	root.AddCommand(
+	cmds := []*cobra.Command{
 		newTopicCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
 		newGroupCmd(),
 		newClusterCmd(),
 		newDLQCmd(),
-	)
+	}
+	for _, c := range cmds {
+		rejectUnknownSubcommands(c)
+		addCompletions(c)
+	}
+	root.AddCommand(cmds...)
+}
+
+// rejectUnknownSubcommands makes every noun under cmd (a command that
+// only groups subcommands, such as topic) fail on an unknown verb with
+// "unknown command" and cobra's suggestions, instead of printing help and
+// exiting 0. A noun alone still prints its help. cobra does this for the
+// root command only.
+func rejectUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		rejectUnknownSubcommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's default, set only on its own path
+		}
+		if sug := cmd.SuggestionsFor(args[0]); len(sug) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", sug[0])
+		}
+		return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+	}
 }
 
 // Run runs one `herald` command line with the given streams and returns

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/buildinfo"
 )
 
 func newClusterCmd() *cobra.Command {
@@ -39,9 +41,14 @@ type brokerInfo struct {
 
 type brokerVersion struct {
 	Broker int32 `json:"broker" yaml:"broker"`
+	// Software is what the broker runs: "herald <version>" from a Herald
+	// broker's read-only herald.version config, else "Kafka <guess>
+	// (guessed from API versions)".
+	Software string `json:"software" yaml:"software"`
 	// KafkaVersion is franz-go's guess of the Kafka release whose API
-	// versions match the broker's, e.g. "v3.7" or "unknown".
-	KafkaVersion string       `json:"kafka_version_guess" yaml:"kafka_version_guess"`
+	// versions match the broker's, e.g. "v3.7" or "unknown"; only for
+	// brokers that do not say what they are.
+	KafkaVersion string       `json:"kafka_version_guess,omitempty" yaml:"kafka_version_guess,omitempty"`
 	APIs         []apiVersion `json:"apis" yaml:"apis"`
 	Error        string       `json:"error,omitempty" yaml:"error,omitempty"`
 }
@@ -105,10 +112,16 @@ func describeCluster(cmd *cobra.Command, adm *kadm.Client) (clusterInfo, error) 
 	if err != nil {
 		return clusterInfo{}, fmt.Errorf("api versions: %w", err)
 	}
+	herald := heraldVersions(cmd, adm, md.Brokers.NodeIDs())
 	for _, v := range vs.Sorted() {
 		bv := brokerVersion{Broker: v.NodeID, Error: errString(v.Err), APIs: []apiVersion{}}
-		if v.Err == nil {
+		if hv, ok := herald[v.NodeID]; ok {
+			bv.Software = "herald " + hv
+		} else if v.Err == nil {
 			bv.KafkaVersion = v.VersionGuess()
+			bv.Software = "Kafka " + bv.KafkaVersion + " (guessed from API versions)"
+		}
+		if v.Err == nil {
 			v.EachKeySorted(func(key, minV, maxV int16) {
 				bv.APIs = append(bv.APIs, apiVersion{Key: key, Name: kmsg.NameForKey(key), Min: minV, Max: maxV})
 			})
@@ -116,6 +129,30 @@ func describeCluster(cmd *cobra.Command, adm *kadm.Client) (clusterInfo, error) 
 		info.Versions = append(info.Versions, bv)
 	}
 	return info, nil
+}
+
+// heraldVersions asks each broker for its herald.version config, which
+// only Herald brokers have (the Kafka protocol carries no server version).
+// A broker that fails or lacks it is left out.
+func heraldVersions(cmd *cobra.Command, adm *kadm.Client, ids []int32) map[int32]string {
+	out := map[int32]string{}
+	for _, id := range ids {
+		rcs, err := adm.DescribeBrokerConfigs(cmd.Context(), id)
+		if err != nil {
+			continue
+		}
+		for _, rc := range rcs {
+			if rc.Err != nil {
+				continue
+			}
+			for _, c := range rc.Configs {
+				if c.Key == buildinfo.ConfigName && c.Value != nil && *c.Value != "" {
+					out[id] = *c.Value
+				}
+			}
+		}
+	}
+	return out
 }
 
 func writeClusterInfo(w io.Writer, info clusterInfo, showAPIs bool) error {
@@ -129,9 +166,9 @@ func writeClusterInfo(w io.Writer, info clusterInfo, showAPIs bool) error {
 	}
 	rows = nil
 	for _, v := range info.Versions {
-		rows = append(rows, []string{strconv.Itoa(int(v.Broker)), strconv.Itoa(len(v.APIs)), dash(v.KafkaVersion), dash(v.Error)})
+		rows = append(rows, []string{strconv.Itoa(int(v.Broker)), strconv.Itoa(len(v.APIs)), dash(v.Software), dash(v.Error)})
 	}
-	if err := writeSection(w, "VERSIONS", []string{"BROKER", "API-KEYS", "KAFKA-VERSION-GUESS", "ERROR"}, rows); err != nil {
+	if err := writeSection(w, "VERSIONS", []string{"BROKER", "API-KEYS", "SOFTWARE", "ERROR"}, rows); err != nil {
 		return err
 	}
 	if !showAPIs {

@@ -3,9 +3,14 @@ package cli
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/buildinfo"
 )
 
 func TestClusterInfo(t *testing.T) {
@@ -90,4 +95,59 @@ func newTestRoot() *cobra.Command {
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	return root
+}
+
+// TestClusterInfoVersion checks that cluster info names Herald's own
+// version, read from the broker's herald.version config, and falls back
+// to the guess from API versions against another Kafka.
+func TestClusterInfoVersion(t *testing.T) {
+	addr := newHerald(t)
+	var info clusterInfo
+	if err := json.Unmarshal([]byte(ok(t, addr, "", "cluster", "info", "-o", "json").out), &info); err != nil {
+		t.Fatal(err)
+	}
+	want := "herald " + buildinfo.Read().Software()
+	if len(info.Versions) != 1 || info.Versions[0].Software != want || info.Versions[0].KafkaVersion != "" {
+		t.Fatalf("herald versions: %+v, want software %q and no guess", info.Versions, want)
+	}
+	if out := ok(t, addr, "", "cluster", "info").out; !strings.Contains(out, want) || strings.Contains(out, "GUESS") {
+		t.Fatalf("cluster info text does not show %q:\n%s", want, out)
+	}
+
+	kf := newKfake(t)
+	info = clusterInfo{}
+	if err := json.Unmarshal([]byte(ok(t, kf, "", "cluster", "info", "-o", "json").out), &info); err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Versions) != 1 || !strings.HasPrefix(info.Versions[0].Software, "Kafka ") || !strings.Contains(info.Versions[0].Software, "guessed") {
+		t.Fatalf("kfake versions: %+v, want a guessed Kafka version", info.Versions)
+	}
+}
+
+// TestClientSoftware checks that the CLI names itself and its version in
+// ApiVersions (KIP-511), as the broker sees it.
+func TestClientSoftware(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	seen := map[string]bool{} // "name version" of every ApiVersions
+	c.ControlKey(int16(kmsg.ApiVersions), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.ApiVersionsRequest)
+		mu.Lock()
+		seen[req.ClientSoftwareName+" "+req.ClientSoftwareVersion] = true
+		mu.Unlock()
+		return nil, nil, false
+	})
+	ok(t, c.ListenAddrs()[0], "", "cluster", "info")
+	mu.Lock()
+	defer mu.Unlock()
+	// The connection's own ApiVersions names the CLI; kadm's explicit
+	// ApiVersions request (for the table) names kadm.
+	if want := "herald-cli " + buildinfo.Read().Software(); !seen[want] {
+		t.Fatalf("ApiVersions client software seen %v, want %q", seen, want)
+	}
 }

@@ -13,10 +13,15 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/internal/buildinfo"
 )
 
 // defaultBrokers is used when neither --brokers nor HERALD_BROKERS is set.
 const defaultBrokers = "localhost:9092"
+
+// clientSoftwareName is the CLI's ClientSoftwareName in ApiVersions.
+const clientSoftwareName = "herald-cli"
 
 // brokersEnv overrides the default seed brokers; --brokers overrides it.
 const brokersEnv = "HERALD_BROKERS"
@@ -62,6 +67,9 @@ func (c *conn) client(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) 
 	opts = append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.RetryTimeout(15 * time.Second),
+		// ApiVersions v3+ carries the client's name and version (KIP-511);
+		// brokers show them in their connection logs and metrics.
+		kgo.SoftwareNameAndVersion(clientSoftwareName, buildinfo.Read().Software()),
 	}, opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -90,7 +98,9 @@ func (c *conn) batchAdmin(cmd *cobra.Command, format, what, action string,
 		return err
 	}
 	defer adm.Close()
+	stop := heartbeat(cmd.ErrOrStderr(), action)
 	rs, err := op(cmd.Context(), adm)
+	stop()
 	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)
 	}

@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"sync/atomic"
 	"text/template"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -27,6 +30,8 @@ type consumeFlags struct {
 	count        int
 	format       string
 	printHeaders bool
+	partitions   []int32
+	encoding     string
 }
 
 func newConsumeCmd() *cobra.Command {
@@ -69,9 +74,11 @@ Ctrl-C stops cleanly and prints a summary to stderr.`,
 	fl.StringVar(&f.from, "from", "beginning", "where to start: beginning, end, OFFSET, -N or @TIME")
 	fl.BoolVarP(&f.follow, "follow", "f", false, "keep waiting for new records until Ctrl-C")
 	fl.StringVarP(&f.group, "group", "g", "", "consume as a member of this consumer group and commit offsets")
+	fl.Int32SliceVarP(&f.partitions, "partition", "p", nil, "read only these partitions (comma separated or repeated; not with --group)")
 	fl.IntVarP(&f.count, "count", "n", 0, "stop after this many records (0: no limit)")
 	fl.StringVar(&f.format, "format", "text", "text, json, or a Go template such as '{{.Key}}={{.Value}}'")
 	fl.BoolVar(&f.printHeaders, "print-headers", false, "with the text format, print headers (k=v,...) and a tab before the value")
+	fl.StringVar(&f.encoding, "encoding", encUTF8, `with --format json, how keys, values and header values are written: utf8 (records that are not valid UTF-8 are written in base64), base64 or hex; the object's "encoding" field says which`)
 	return cmd
 }
 
@@ -173,7 +180,10 @@ func runConsume(cmd *cobra.Command, c *conn, f *consumeFlags, topics []string) e
 	if f.count < 0 {
 		return fmt.Errorf("invalid --count %d: want 0 (no limit) or more", f.count)
 	}
-	pr, err := newRecordPrinter(f.format, f.printHeaders)
+	if len(f.partitions) > 0 && f.group != "" {
+		return errors.New("--partition and --group do not mix: a group assigns partitions to its members")
+	}
+	pr, err := newRecordPrinter(f.format, f.printHeaders, f.encoding)
 	if err != nil {
 		return err
 	}
@@ -194,6 +204,11 @@ func runConsume(cmd *cobra.Command, c *conn, f *consumeFlags, topics []string) e
 	from, err := spec.resolve(ctx, adm, starts, ends, topics)
 	if err != nil {
 		return err
+	}
+	if len(f.partitions) > 0 {
+		if from, err = onlyPartitions(from, f.partitions); err != nil {
+			return err
+		}
 	}
 	if f.group != "" {
 		if from, err = groupPositions(ctx, adm, f.group, from); err != nil {
@@ -257,6 +272,23 @@ func groupPositions(ctx context.Context, adm *kadm.Client, group string, from ma
 		}
 	}
 	return from, nil
+}
+
+// onlyPartitions keeps the given partitions of every topic in from; each
+// must exist in every topic.
+func onlyPartitions(from map[string]map[int32]int64, parts []int32) (map[string]map[int32]int64, error) {
+	out := make(map[string]map[int32]int64, len(from))
+	for t, ps := range from {
+		out[t] = map[int32]int64{}
+		for _, p := range parts {
+			o, ok := ps[p]
+			if !ok {
+				return nil, fmt.Errorf("invalid --partition %d: topic %s has partitions 0 to %d", p, t, len(ps)-1)
+			}
+			out[t][p] = o
+		}
+	}
+	return out, nil
 }
 
 func atOffsets(from map[string]map[int32]int64) map[string]map[int32]kgo.Offset {
@@ -398,35 +430,96 @@ func (s *consumeSession) finish(cmd *cobra.Command, err error) error {
 		}
 		s.cl.Close()
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", s.n)
+	fmt.Fprintf(cmd.ErrOrStderr(), "consumed %s\n", plural(s.n, "record"))
 	return err
 }
 
-// recordView is what --format templates and json see of a record.
+// recordView is what --format json writes of a record. Encoding is ""
+// for text (UTF-8) keys, values and header values, else "base64" or
+// "hex", which all three are written in; produce --json reads it back.
 type recordView struct {
 	Topic     string         `json:"topic"`
 	Partition int32          `json:"partition"`
 	Offset    int64          `json:"offset"`
 	Timestamp time.Time      `json:"timestamp"`
+	Encoding  string         `json:"encoding,omitempty"`
 	Key       *string        `json:"key"`
 	Value     *string        `json:"value"`
 	Headers   []recordHeader `json:"headers"`
 }
 
-func viewOf(r *kgo.Record) recordView {
+// The --encoding names.
+const (
+	encUTF8   = "utf8"
+	encBase64 = "base64"
+	encHex    = "hex"
+)
+
+func checkEncoding(enc string) error {
+	switch enc {
+	case encUTF8, encBase64, encHex:
+		return nil
+	}
+	return fmt.Errorf("unknown --encoding %q: want utf8, base64 or hex", enc)
+}
+
+// encodeBytes is b in enc (base64 or hex), or as text.
+func encodeBytes(enc string, b []byte) string {
+	switch enc {
+	case encBase64:
+		return base64.StdEncoding.EncodeToString(b)
+	case encHex:
+		return hex.EncodeToString(b)
+	}
+	return string(b)
+}
+
+// decodeBytes is encodeBytes' inverse.
+func decodeBytes(enc, s string) ([]byte, error) {
+	switch enc {
+	case encBase64:
+		return base64.StdEncoding.DecodeString(s)
+	case encHex:
+		return hex.DecodeString(s)
+	}
+	return []byte(s), nil
+}
+
+// viewOf is r as JSON sees it. Under utf8, a record whose key, value or a
+// header value is not valid UTF-8 is written in base64 instead, so that
+// no byte is lost (JSON strings would turn it into U+FFFD).
+func viewOf(r *kgo.Record, enc string) recordView {
+	if enc == encUTF8 && !textRecord(r) {
+		enc = encBase64
+	}
 	v := recordView{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UTC(), Headers: []recordHeader{}}
+	if enc != encUTF8 {
+		v.Encoding = enc
+	}
 	if r.Key != nil {
-		k := string(r.Key)
+		k := encodeBytes(enc, r.Key)
 		v.Key = &k
 	}
 	if r.Value != nil {
-		val := string(r.Value)
+		val := encodeBytes(enc, r.Value)
 		v.Value = &val
 	}
 	for _, h := range r.Headers {
-		v.Headers = append(v.Headers, recordHeader{Key: h.Key, Value: string(h.Value)})
+		v.Headers = append(v.Headers, recordHeader{Key: h.Key, Value: encodeBytes(enc, h.Value)})
 	}
 	return v
+}
+
+func textRecord(r *kgo.Record) bool {
+	if !utf8.Valid(r.Key) || !utf8.Valid(r.Value) {
+		return false
+	}
+	for _, h := range r.Headers {
+		if !utf8.Valid(h.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // templateView is recordView with plain strings, so that templates print
@@ -443,18 +536,28 @@ type templateView struct {
 
 // recordPrinter writes records in the --format.
 type recordPrinter struct {
-	mode    string // "text", "json" or "template"
-	headers bool
-	tmpl    *template.Template
-	newline bool // add '\n' after a template's output
+	mode     string // "text", "json" or "template"
+	encoding string // json's --encoding
+	headers  bool
+	tmpl     *template.Template
+	newline  bool // add '\n' after a template's output
 }
 
-func newRecordPrinter(format string, headers bool) (*recordPrinter, error) {
+func newRecordPrinter(format string, headers bool, encoding string) (*recordPrinter, error) {
+	if err := checkEncoding(encoding); err != nil {
+		return nil, err
+	}
 	switch format {
 	case "text", "":
+		if encoding != encUTF8 {
+			return nil, errors.New("--encoding applies to --format json; text writes the bytes as they are")
+		}
 		return &recordPrinter{mode: "text", headers: headers}, nil
 	case "json":
-		return &recordPrinter{mode: "json"}, nil
+		return &recordPrinter{mode: "json", encoding: encoding}, nil
+	}
+	if encoding != encUTF8 {
+		return nil, errors.New("--encoding applies to --format json; templates see the bytes as they are")
 	}
 	unescaped := strings.NewReplacer(`\n`, "\n", `\t`, "\t", `\r`, "\r").Replace(format)
 	t, err := template.New("format").Option("missingkey=error").Parse(unescaped)
@@ -471,7 +574,7 @@ func newRecordPrinter(format string, headers bool) (*recordPrinter, error) {
 func (p *recordPrinter) print(w *bufio.Writer, r *kgo.Record) error {
 	switch p.mode {
 	case "json":
-		b, err := json.Marshal(viewOf(r))
+		b, err := json.Marshal(viewOf(r, p.encoding))
 		if err != nil {
 			return err
 		}

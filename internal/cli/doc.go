@@ -16,5 +16,10 @@
 //
 // Every command writes results to the command's output stream and
 // progress or summaries to its error stream, so that stdout stays clean
-// for pipes (`herald consume T > file`).
+// for pipes (`herald consume T > file`); progress bars and heartbeats are
+// drawn only when that stream is a terminal. AddCommands also makes a
+// mistyped verb (`herald topic lst`) fail with "unknown command" and a
+// suggestion, and makes shell completion offer the broker's topic and
+// group names. The CLI names itself "herald-cli" with Herald's version in
+// ApiVersions (KIP-511).
 package cli

@@ -340,14 +340,14 @@ func runReset(cmd *cobra.Command, c *conn, f *resetFlags, group string) error {
 			return fmt.Errorf("group %q has no committed offsets: name the topics with --topic", group)
 		}
 	}
+	stop := heartbeat(cmd.ErrOrStderr(), "resetting offsets of group "+group)
 	plan, err := f.plan(ctx, adm, cmd, committed, topics, milli)
+	if err == nil && f.execute {
+		err = commitPlan(ctx, adm, group, plan)
+	}
+	stop()
 	if err != nil {
 		return err
-	}
-	if f.execute {
-		if err := commitPlan(ctx, adm, group, plan); err != nil {
-			return err
-		}
 	}
 	if err := emitPlan(cmd.OutOrStdout(), f.format, plan, f.execute); err != nil {
 		return err

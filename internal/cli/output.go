@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
+
+	"github.com/heraldhq/herald/internal/buildinfo"
 )
 
 // The output formats of every listing. Human tables are the default;
@@ -90,4 +92,16 @@ func status(err error) string {
 		return "OK"
 	}
 	return err.Error()
+}
+
+// PrintVersion writes a build's version in format (text, json or yaml),
+// for `herald version`.
+func PrintVersion(w io.Writer, format string, in buildinfo.Info) error {
+	if err := checkFormat(format); err != nil {
+		return err
+	}
+	return emit(w, format, in, func(w io.Writer) error {
+		_, err := fmt.Fprintln(w, in.String())
+		return err
+	})
 }

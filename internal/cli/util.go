@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -56,4 +57,61 @@ func sortStrings(s []string) { sort.Strings(s) }
 type recordHeader struct {
 	Key   string `json:"key" yaml:"key"`
 	Value string `json:"value" yaml:"value"`
+}
+
+// plural is "1 record" or "n records": n and the word, with an s unless
+// n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// topicInfo is what produce needs to know of a topic before sending.
+type topicInfo struct {
+	partitions      int32
+	maxMessageBytes int32 // the topic's max.message.bytes
+}
+
+func (ti topicInfo) partitionRange(topic string) string {
+	return fmt.Sprintf("topic %s has partitions 0 to %d", topic, ti.partitions-1)
+}
+
+// defaultMaxMessageBytes is Kafka's default max.message.bytes, for a
+// cluster that does not report the topic's.
+const defaultMaxMessageBytes = 1048588
+
+// topicLimits checks that topic exists and returns its partition count
+// and max.message.bytes.
+func (c *conn) topicLimits(cmd *cobra.Command, topic string) (topicInfo, error) {
+	adm, err := c.admin(cmd)
+	if err != nil {
+		return topicInfo{}, err
+	}
+	defer adm.Close()
+	ctx := cmd.Context()
+	if err := checkTopics(ctx, adm, topic); err != nil {
+		return topicInfo{}, err
+	}
+	tds, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return topicInfo{}, fmt.Errorf("look up topic %s: %w", topic, err)
+	}
+	ti := topicInfo{partitions: int32(len(tds[topic].Partitions)), maxMessageBytes: defaultMaxMessageBytes}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return ti, nil // the default limit; the broker still enforces its own
+	}
+	for _, rc := range rcs {
+		for _, cf := range rc.Configs {
+			if cf.Key != "max.message.bytes" || cf.Value == nil {
+				continue
+			}
+			if n, err := strconv.ParseInt(*cf.Value, 10, 32); err == nil && n > 0 {
+				ti.maxMessageBytes = int32(n)
+			}
+		}
+	}
+	return ti, nil
 }

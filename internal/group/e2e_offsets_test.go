@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 func produceN(t *testing.T, cl *kgo.Client, topic string, partition int32, n int) {
@@ -148,13 +148,7 @@ func TestCommitsSurviveRestart(t *testing.T) {
 
 // TestKcatGroup consumes with librdkafka's balanced consumer (kcat -G).
 func TestKcatGroup(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("HERALD_SKIP_KCAT") == "1" {
-			t.Skip("kcat not installed and HERALD_SKIP_KCAT=1")
-		}
-		t.Fatal("kcat not installed: run scripts/ensure-tools.sh (or set HERALD_SKIP_KCAT=1)")
-	}
+	kcat := testenv.Tool(t, "kcat", "scripts/ensure-tools.sh (as root) installs the Debian package kcat")
 	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"))
 	topic, grp := "kcat-group", "g-kcat"
 	createTopic(t, b.Addr(), topic, 3)

@@ -73,13 +73,12 @@ func (l *ledger) duplicates() int {
 
 // producer writes records "0", "1", ... to topic until stopped.
 type producer struct {
-	cl     *kgo.Client
-	topic  string
-	mu     sync.Mutex
-	n      int
-	stop   chan struct{}
-	done   chan struct{}
-	paused bool
+	cl    *kgo.Client
+	topic string
+	mu    sync.Mutex
+	n     int
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 func startProducer(t *testing.T, addr, topic string) *producer {

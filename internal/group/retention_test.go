@@ -153,7 +153,7 @@ func TestExpireOffsets(t *testing.T) {
 
 	// Day 8: live's member is still there; the broker restarts. A
 	// restart keeps what has not expired, and not what has.
-	now = r.clock.add(day)
+	r.clock.add(day)
 	if err := r.c.Heartbeat("live", Heartbeat{MemberID: j.MemberID, Generation: j.Generation}); err != nil {
 		t.Fatal(err)
 	}

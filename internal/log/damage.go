@@ -1,6 +1,7 @@
 package log
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -394,7 +395,7 @@ func (l *Log) reportBad(s *segment, bad []badRange, reasons []error) {
 	for i, b := range bad {
 		d := Damage{File: segmentName(l.dir, s.base, logSuffix), Segment: s.base, Pos: b.pos, End: b.end,
 			FirstOffset: b.first, LastOffset: b.last, Reason: fmt.Sprint(reasons[i])}
-		l.logger.Log(nil, slog.LevelError, "damaged range in closed segment; reads of its offsets fail", d.LogAttrs()...)
+		l.logger.Log(context.Background(), slog.LevelError, "damaged range in closed segment; reads of its offsets fail", d.LogAttrs()...)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package server is the composition root of `herald serve`: it opens the
 // broker on the data dir, listens, and serves the Kafka protocol.
 //
-//	srv, err := server.New(server.Config{DataDir: "./herald-data", ListenAddr: ":9092"})
+//	srv, err := server.New(server.Config{DataDir: "./herald-data", ListenAddr: "127.0.0.1:9092"})
 //	if err != nil { ... }
 //	if err := srv.Start(); err != nil { ... }
 //	defer srv.Close()
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/buildinfo"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/records"
@@ -27,7 +28,10 @@ import (
 // Config configures a Server. Zero values take the defaults noted.
 type Config struct {
 	DataDir string // default "./herald-data"
-	// ListenAddr is the Kafka listener, host:port; default ":9092".
+	// ListenAddr is the Kafka listener, host:port; default
+	// "127.0.0.1:9092", loopback only. Herald has no authentication, so
+	// listening on another interface must be asked for (":9092" is every
+	// interface), and Start logs a warning when it is.
 	ListenAddr string
 	// AdvertisedAddr is the host:port Metadata tells clients to use;
 	// default the listener's address (with localhost for an unspecified
@@ -71,11 +75,14 @@ type Config struct {
 	Logger            *slog.Logger
 }
 
+// DefaultListenAddr is the Kafka listener unless configured: loopback.
+const DefaultListenAddr = "127.0.0.1:9092"
+
 // DefaultConfig is the configuration `herald serve` starts from.
 func DefaultConfig() Config {
 	return Config{
 		DataDir:           "./herald-data",
-		ListenAddr:        ":9092",
+		ListenAddr:        DefaultListenAddr,
 		DefaultPartitions: 1,
 		AutoCreateTopics:  true,
 		Durability:        "always",
@@ -122,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.DataDir = "./herald-data"
 	}
 	if cfg.ListenAddr == "" {
-		cfg.ListenAddr = ":9092"
+		cfg.ListenAddr = DefaultListenAddr
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -210,8 +217,33 @@ func (s *Server) Start() error {
 		Stop:         s.fail,
 	})
 	s.logger.Info("herald listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
-		"data_dir", s.cfg.DataDir, "durability", s.cfg.Durability)
+		"data_dir", s.cfg.DataDir, "durability", s.cfg.Durability, "version", buildinfo.Read().String())
+	WarnIfExposed(s.logger, "kafka", ln.Addr())
 	return nil
+}
+
+// Exposed reports whether addr accepts connections from other hosts: any
+// listener not bound to a loopback address.
+func Exposed(addr net.Addr) bool {
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		return !ta.IP.IsLoopback()
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
+// WarnIfExposed logs a warning when the listener named what is reachable
+// from other hosts: Herald has no authentication, so anyone who can reach
+// it can read, write and delete every topic.
+func WarnIfExposed(logger *slog.Logger, what string, addr net.Addr) {
+	if Exposed(addr) {
+		logger.Warn("listening on a non-loopback address without authentication: anyone who can reach it can read, write and delete all data; "+
+			"restrict it with a firewall, or listen on 127.0.0.1", "listener", what, "addr", addr.String())
+	}
 }
 
 // advertised resolves the address Metadata reports.

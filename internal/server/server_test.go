@@ -1,35 +1,88 @@
 package server
 
 import (
-	"io"
+	"bytes"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
-	"time"
+
+	"github.com/heraldhq/herald/internal/buildinfo"
 )
 
-// TestLimitsReachTheListener: the connection limits in Config reach the
-// Kafka listener: with a short idle timeout a silent client is closed.
-func TestLimitsReachTheListener(t *testing.T) {
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDefaultListenIsLoopback(t *testing.T) {
+	host, _, err := net.SplitHostPort(DefaultConfig().ListenAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		t.Fatalf("default listen address %q is not loopback", DefaultConfig().ListenAddr)
+	}
+}
+
+// TestStartLogs starts a server on loopback: it logs the version and no
+// exposure warning.
+func TestStartLogs(t *testing.T) {
+	var logs syncBuffer
 	cfg := DefaultConfig()
-	cfg.DataDir, cfg.ListenAddr = t.TempDir(), "127.0.0.1:0"
-	cfg.IdleTimeout = 200 * time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.DataDir, cfg.ListenAddr, cfg.Durability = t.TempDir(), "127.0.0.1:0", "none"
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
 	if err := srv.Start(); err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
-	nc, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
+	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("silent client: read %v, want EOF once the 200ms idle timeout passes", err)
+	out := logs.String()
+	if !strings.Contains(out, buildinfo.Read().String()) {
+		t.Errorf("start log does not name the version %q:\n%s", buildinfo.Read().String(), out)
+	}
+	if strings.Contains(out, "without authentication") {
+		t.Errorf("loopback listener logged the exposure warning:\n%s", out)
+	}
+}
+
+// TestWarnIfExposed checks which listener addresses get the warning
+// (without listening on other interfaces in a test).
+func TestWarnIfExposed(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		warn bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9092}, false},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9092}, false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9092}, true},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 9092}, true},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9092}, true},
+	} {
+		var logs syncBuffer
+		WarnIfExposed(slog.New(slog.NewTextHandler(&logs, nil)), "kafka", tc.addr)
+		if got := strings.Contains(logs.String(), "without authentication"); got != tc.warn {
+			t.Errorf("%s: warning %v, want %v: %s", tc.addr, got, tc.warn, logs.String())
+		}
 	}
 }

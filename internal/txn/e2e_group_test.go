@@ -28,7 +28,6 @@ func startWorker(t *testing.T, addr, txnID string, commits *atomic.Int64) *worke
 		kgo.ConsumerGroup("pipeline"),
 		kgo.ConsumeTopics("in"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.SessionTimeout(6*time.Second),
 		kgo.RebalanceTimeout(10*time.Second),
 		kgo.FetchMaxWait(200*time.Millisecond),

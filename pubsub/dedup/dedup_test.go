@@ -62,7 +62,7 @@ func stores(t *testing.T) map[string]dedup.Store {
 	table := pubsubtest.UniqueName("dedup")
 	ps, err := dedup.NewSQL(ctx, pg, dedup.Postgres, table)
 	if err != nil {
-		t.Fatalf("postgres (run scripts/ensure-postgres.sh, or HERALD_SKIP_POSTGRES=1): %v", err)
+		t.Fatalf("postgres (run scripts/ensure-postgres.sh as root): %v", err)
 	}
 	t.Cleanup(func() { pg.Exec("DROP TABLE " + table) })
 	return map[string]dedup.Store{"memory": dedup.NewMemory(time.Hour), "sqlite": ls, "postgres": ps}

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -105,19 +106,17 @@ func Group(prefix string) string {
 }
 
 // PostgresDSN returns the PostgreSQL server for tests: HERALD_TEST_POSTGRES,
-// default postgres://postgres@127.0.0.1:5432/test?sslmode=disable. It skips
-// the test when HERALD_SKIP_POSTGRES=1. It does not check the server: a
-// test that cannot reach it must fail, not skip (scripts/ensure-postgres.sh
-// starts or installs it).
+// default postgres://postgres@127.0.0.1:5432/test?sslmode=disable. When
+// nothing listens there the test skips with a message under a plain go
+// test, and fails under make test, which sets HERALD_REQUIRE_TOOLS=1
+// (scripts/ensure-postgres.sh starts or installs the server).
 func PostgresDSN(tb testing.TB) string {
 	tb.Helper()
-	if os.Getenv("HERALD_SKIP_POSTGRES") == "1" {
-		tb.Skip("HERALD_SKIP_POSTGRES=1")
+	dsn := os.Getenv("HERALD_TEST_POSTGRES")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
-	if dsn := os.Getenv("HERALD_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	return testenv.Postgres(tb, dsn)
 }
 
 // UniqueName returns a SQL identifier unique to this test run, starting

@@ -22,7 +22,7 @@ import (
 )
 
 func main() {
-	quick := flag.Bool("quick", false, "development mode: 100,000 records, short latency windows (< 2 min)")
+	quick := flag.Bool("quick", false, "development mode: 100,000 records, short latency windows (< 2 min); its report has no targets table, the ratios swing too much to judge")
 	peers := flag.String("peers", "", "comma-separated peers to run (default: all): "+names())
 	out := flag.String("out", "bench/results", "directory for the report and chart")
 	records := flag.Int("records", 0, "records per produce workload (default 1,000,000; 100,000 with -quick)")
