@@ -327,13 +327,23 @@ type consumeSession struct {
 // markers and aborted records (kgo reports no position past them).
 const idleEnd = 3 * time.Second
 
+// idleStart replaces idleEnd until the first record arrives: on a busy
+// machine the first fetch of a large backlog can take longer than
+// idleEnd, and giving up then would print nothing from a partition that
+// has records.
+const idleStart = 15 * time.Second
+
 func (s *consumeSession) progress() { s.lastProgress.Store(time.Now().UnixNano()) }
 
-// idle reports whether nothing has arrived for idleEnd since the
-// partitions were assigned.
+// idle reports whether nothing has arrived for idleEnd (idleStart before
+// the first record) since the partitions were assigned or the last record.
 func (s *consumeSession) idle() bool {
 	last := s.lastProgress.Load()
-	return last != 0 && time.Since(time.Unix(0, last)) >= idleEnd
+	wait := idleEnd
+	if s.n == 0 {
+		wait = idleStart
+	}
+	return last != 0 && time.Since(time.Unix(0, last)) >= wait
 }
 
 func (s *consumeSession) trackEnds(from map[string]map[int32]int64, ends kadm.ListedOffsets) {

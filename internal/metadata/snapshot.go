@@ -85,7 +85,7 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	dec := json.NewDecoder(bytes.NewReader(b[snapHeader:]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadSnapshot, err)
+		return nil, fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
 	s.LogBytes = int64(binary.BigEndian.Uint64(b[8:]))
 	if s.LogBytes < 0 {

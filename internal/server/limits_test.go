@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -29,7 +30,7 @@ func TestLimitsReachTheListener(t *testing.T) {
 	}
 	defer nc.Close()
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
+	if _, err := nc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("silent client: read %v, want EOF once the 200ms idle timeout passes", err)
 	}
 }
