@@ -3,16 +3,24 @@ GO ?= go
 PKGS ?= ./...
 FUZZTIME ?= 15s
 
-.PHONY: help test testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify crash
+.PHONY: help test testmod testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify crash
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: ## install what the tests need, then go vet and go test -race on every package
+# USERMOD is a module outside Herald's that uses its public API only
+# (heraldtest, the SDK); ./... skips it, being under testdata.
+USERMOD = heraldtest/testdata/usermod
+
+test: ## install what the tests need, then go vet and go test -race on every package, and testmod
 	@bash scripts/ensure-tools.sh
 	@bash scripts/ensure-postgres.sh
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory testmod
+
+testmod: ## build, vet and test the separate module that uses Herald's public API only (heraldtest/testdata/usermod)
+	cd $(USERMOD) && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 testshort: ## quick tests without the race detector
 	$(GO) test -short $(PKGS)
@@ -38,10 +46,13 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 crash: ## the SIGKILL crash test with many more kill cycles
 	$(GO) test ./internal/log -run 'TestCrash' -count 1 -v -crash.cycles=1000
 
-verify: ## gofmt, go vet, and go mod tidy leave nothing to change
+verify: ## gofmt, go vet, and go mod tidy (here and in USERMOD) leave nothing to change
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet $(PKGS)
 	@cp go.mod /tmp/herald.go.mod.bak; cp go.sum /tmp/herald.go.sum.bak; \
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
 	  cp /tmp/herald.go.mod.bak go.mod; cp /tmp/herald.go.sum.bak go.sum; exit 1; fi
+	@cd $(USERMOD) && cp go.mod /tmp/herald.usermod.go.mod.bak && cp go.sum /tmp/herald.usermod.go.sum.bak && $(GO) mod tidy && \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes $(USERMOD)/go.mod or go.sum:"; git --no-pager diff -- go.mod go.sum; \
+	  cp /tmp/herald.usermod.go.mod.bak go.mod; cp /tmp/herald.usermod.go.sum.bak go.sum; exit 1; fi
