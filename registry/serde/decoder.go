@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/heraldhq/herald/registry/avro"
+	"github.com/heraldhq/herald/registry/protobuf"
 )
 
 // Decoder decodes values written with any registered schema into the
@@ -61,7 +62,11 @@ func (s *Serde) Decoder(ctx context.Context, reader sr.Schema) (*Decoder, error)
 			return nil, fmt.Errorf("serde: reader schema: %w", err)
 		}
 	case sr.TypeProtobuf:
-		// The message type decoded into is the reader's schema.
+		// The message type decoded into is the reader's schema; the
+		// text is only checked.
+		if _, err := protobuf.Parse(reader.Schema, refs); err != nil {
+			return nil, fmt.Errorf("serde: reader schema: %w", err)
+		}
 	default:
 		return nil, fmt.Errorf("serde: reader schema: unknown schema type %v", reader.Type)
 	}
