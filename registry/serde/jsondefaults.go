@@ -15,6 +15,10 @@ import (
 // filler follows, so a cyclic schema cannot loop.
 const maxRefDepth = 32
 
+// maxFillSteps bounds the schemas one document's filling visits, so a
+// schema whose allOfs refer back to themselves cannot blow up.
+const maxFillSteps = 10000
+
 // jsonDefaults fills, in a decoded document, the properties a reader's
 // JSON schema gives a "default" and the document lacks.
 type jsonDefaults struct {
@@ -54,19 +58,28 @@ func (d *jsonDefaults) apply(doc []byte) ([]byte, error) {
 		return nil, err
 	}
 	obj, ok := v.(map[string]any)
-	if !ok || !d.fill(obj, d.root, d.root, 0) {
+	f := filler{d: d, steps: maxFillSteps}
+	if !ok || !f.fill(obj, d.root, d.root, 0) {
 		return doc, nil
 	}
 	return json.Marshal(obj)
 }
 
+// filler is one document's filling, with its budget of steps.
+type filler struct {
+	d     *jsonDefaults
+	steps int
+}
+
 // fill sets the defaults schema names on obj, following "$ref" (root is
 // the document local refs point into) and "allOf", and recursing into
 // nested objects. It reports whether it set anything.
-func (d *jsonDefaults) fill(obj map[string]any, schema, root any, depth int) bool {
-	if depth > maxRefDepth {
+func (f *filler) fill(obj map[string]any, schema, root any, depth int) bool {
+	if depth > maxRefDepth || f.steps <= 0 {
 		return false
 	}
+	f.steps--
+	d := f.d
 	s, root := d.deref(schema, root, depth)
 	m, ok := s.(map[string]any)
 	if !ok {
@@ -75,7 +88,7 @@ func (d *jsonDefaults) fill(obj map[string]any, schema, root any, depth int) boo
 	changed := false
 	if all, ok := m["allOf"].([]any); ok {
 		for _, sub := range all {
-			changed = d.fill(obj, sub, root, depth+1) || changed
+			changed = f.fill(obj, sub, root, depth+1) || changed
 		}
 	}
 	props, _ := m["properties"].(map[string]any)
@@ -91,7 +104,7 @@ func (d *jsonDefaults) fill(obj map[string]any, schema, root any, depth int) boo
 			continue
 		}
 		if child, ok := cur.(map[string]any); ok {
-			changed = d.fill(child, ps, proot, depth+1) || changed
+			changed = f.fill(child, ps, proot, depth+1) || changed
 		}
 	}
 	return changed
