@@ -9,10 +9,14 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify lint crash
+.PHONY: help build test testmod testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify lint crash
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+# USERMOD is a module outside Herald's that uses its public API only
+# (heraldtest, the SDK); ./... skips it, being under testdata.
+USERMOD = heraldtest/testdata/usermod
 
 build: ## build ./herald, stamped with the VCS revision that `herald version` prints
 	$(GO) build -buildvcs=auto -o herald ./cmd/herald
@@ -22,6 +26,10 @@ test: ## install what the tests need (as root: apt-get, PostgreSQL), then go vet
 	@bash scripts/ensure-postgres.sh
 	$(GO) vet $(PKGS)
 	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory testmod
+
+testmod: ## build, vet and test the separate module that uses Herald's public API only (heraldtest/testdata/usermod)
+	cd $(USERMOD) && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 testshort: ## quick tests without the race detector
 	$(GO) test -short $(PKGS)
@@ -47,13 +55,16 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 crash: ## the SIGKILL crash test with many more kill cycles
 	$(GO) test ./internal/log -run 'TestCrash' -count 1 -v -crash.cycles=1000
 
-verify: lint ## gofmt, go vet, golangci-lint, and go mod tidy leave nothing to change
+verify: lint ## gofmt, go vet, golangci-lint, and go mod tidy (here and in USERMOD) leave nothing to change
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet $(PKGS)
 	@cp go.mod /tmp/herald.go.mod.bak; cp go.sum /tmp/herald.go.sum.bak; \
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
 	  cp /tmp/herald.go.mod.bak go.mod; cp /tmp/herald.go.sum.bak go.sum; exit 1; fi
+	@cd $(USERMOD) && cp go.mod /tmp/herald.usermod.go.mod.bak && cp go.sum /tmp/herald.usermod.go.sum.bak && $(GO) mod tidy && \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changes $(USERMOD)/go.mod or go.sum:"; git --no-pager diff -- go.mod go.sum; \
+	  cp /tmp/herald.usermod.go.mod.bak go.mod; cp /tmp/herald.usermod.go.sum.bak go.sum; exit 1; fi
 
 lint: ## golangci-lint (GOLANGCI_LINT_VERSION, config .golangci.yml)
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run $(PKGS)

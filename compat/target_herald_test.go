@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/heraldtest"
-	"github.com/heraldhq/herald/internal/server"
 )
 
 // startHerald starts an in-process Herald (durability "always") on a random
@@ -16,7 +15,7 @@ func startHerald(t testing.TB, o brokerOpts) target {
 	if o.autoCreate != autoCreateUnknown {
 		on := o.autoCreate == autoCreateOn
 		autoCreate = o.autoCreate
-		opts = append(opts, heraldtest.WithConfig(func(c *server.Config) { c.AutoCreateTopics = on }))
+		opts = append(opts, heraldtest.WithAutoCreate(on))
 	}
 	b := heraldtest.NewBroker(t, opts...)
 	return target{

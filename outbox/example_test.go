@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/outbox/sqlite"
 )
@@ -28,9 +28,9 @@ func Example() {
 	_ = outbox.Write(ctx, tx, store, "orders", e)
 	_ = tx.Commit()
 
-	cluster, _ := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	defer cluster.Close()
-	cl, _ := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("orders"))
+	broker, _ := heraldtest.Start(heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "orders"))
+	defer broker.Close()
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(broker.Addr()), kgo.ConsumeTopics("orders"))
 	defer cl.Close()
 	relay, _ := outbox.NewRelay(store, cl, outbox.RelayConfig{})
 	n, err := relay.RunOnce(ctx)

@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/pubsub"
 )
 
-// A publisher and a router on an in-memory cluster: one event, handled.
+// A publisher and a router on an in-process broker: one event, handled.
 func Example() {
-	cluster, _ := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	defer cluster.Close()
-	cl, _ := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	broker, _ := heraldtest.Start(heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "orders"))
+	defer broker.Close()
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(broker.Addr()))
 	defer cl.Close()
 
 	type Order struct{ ID string }
@@ -27,7 +27,7 @@ func Example() {
 		return
 	}
 
-	r, _ := pubsub.NewRouter(pubsub.RouterConfig{Brokers: cluster.ListenAddrs(), Group: "billing", Logger: quiet})
+	r, _ := pubsub.NewRouter(pubsub.RouterConfig{Brokers: []string{broker.Addr()}, Group: "billing", Logger: quiet})
 	done := make(chan struct{})
 	r.Handle("orders", pubsub.Typed(event.JSON, func(_ context.Context, m *pubsub.Message, o Order) error {
 		fmt.Println(m.Event.Type, m.Event.Source, o.ID)

@@ -12,8 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
-
-	"github.com/heraldhq/herald/heraldtest"
 )
 
 // TestBrokerSchemaValidation runs the registry on Herald's broker with the
@@ -22,7 +20,7 @@ import (
 func TestBrokerSchemaValidation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := heraldtest.NewBroker(t)
+	b := newTestBroker(t, "")
 	reg, err := New(ctx, Config{Brokers: []string{b.Addr()}, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,9 @@
 //	cl, _ := sr.NewClient(sr.URLs("http://localhost:8081"))
 //	ss, err := cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: orderAvro})
 //
-// and encode record values with registry/serde.
+// and encode and decode record values with registry/serde (a serde.Decoder
+// reads every version as the reader's schema). heraldtest.WithRegistry
+// starts a registry next to an in-process broker for tests.
 //
 // # Broker-side validation
 //

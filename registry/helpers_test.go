@@ -13,8 +13,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr"
-
-	"github.com/heraldhq/herald/heraldtest"
 )
 
 // testBrokers picks the cluster a test runs against: HERALD_TEST_BROKERS
@@ -26,7 +24,7 @@ func testBrokers(t testing.TB) []string {
 		return strings.Split(s, ",")
 	}
 	if os.Getenv("HERALD_TEST_KFAKE") == "" {
-		return []string{heraldtest.NewBroker(t, heraldtest.WithDurability("none")).Addr()}
+		return []string{newTestBroker(t, "none").Addr()}
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sr"
-
-	"github.com/heraldhq/herald/heraldtest"
 )
 
 const (
@@ -122,7 +120,7 @@ func TestSRAvroLifecycle(t *testing.T) {
 // TestBrokerRestart restarts Herald's broker under a running registry's
 // feet, then opens a new registry: what was acknowledged is all there.
 func TestBrokerRestart(t *testing.T) {
-	b := heraldtest.NewBroker(t) // durable: acks=all waits for fsync
+	b := newTestBroker(t, "") // durable: acks=all waits for fsync
 	tr := &testRegistry{t: t, brokers: []string{b.Addr()}, topic: "_schemas"}
 	tr.cfg = Config{Brokers: tr.brokers, Topic: tr.topic}
 	tr.start()

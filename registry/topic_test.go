@@ -7,8 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
-
-	"github.com/heraldhq/herald/heraldtest"
 )
 
 // registryWrites runs every kind of write the registry makes, then
@@ -58,7 +56,7 @@ func registryWrites(t *testing.T, tr *testRegistry) {
 // TestRegistryOnHeraldSchemasTopic: the broker takes only registry records
 // into _schemas; every write the registry makes is one.
 func TestRegistryOnHeraldSchemasTopic(t *testing.T) {
-	brokers := []string{heraldtest.NewBroker(t).Addr()}
+	brokers := []string{newTestBroker(t, "").Addr()}
 	tr := &testRegistry{t: t, brokers: brokers, topic: "_schemas", cfg: Config{Brokers: brokers}}
 	tr.start()
 	t.Cleanup(tr.stop)

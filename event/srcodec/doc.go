@@ -11,7 +11,15 @@
 //	schemaversion    <version>
 //
 // and the data itself starts with the schema id, so decoding needs no
-// attribute: Decode looks the writer's schema up by id (cached).
+// attribute: Decode looks the writer's schema up by id (cached) and reads
+// the data as the codec's reader schema: AutoRegister's schema, or the one
+// ReaderSchema gives. A v2 reader of v1 events gets v2's defaults for the
+// fields v1 lacks (Avro schema resolution, JSON Schema "default"s), and a
+// v1 reader of v2 events skips what it does not know (Protobuf keeps it in
+// the unknown fields). Data the reader's schema cannot read (an Avro
+// writer's schema that does not resolve, another format) is an error that
+// errors.Is serde.ErrIncompatible, not zero values. A UseLatest codec
+// without ReaderSchema reads data exactly as its writer wrote it.
 //
 // Usage:
 //

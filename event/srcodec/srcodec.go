@@ -30,9 +30,11 @@ type Codec struct {
 	useLatest bool
 	subject   func(topic, eventType string) string
 	baseURL   string
+	reader    *sr.Schema // the schema Decode reads as; nil: the writer's
 
 	mu   sync.Mutex
 	encs map[string]*encoder // by subject
+	dec  *serde.Decoder      // for reader, made on the first Decode
 }
 
 type encoder struct {
@@ -54,13 +56,20 @@ func Subject(f func(topic, eventType string) string) Option {
 // address) instead of a path.
 func RegistryURL(base string) Option { return func(c *Codec) { c.baseURL = base } }
 
+// ReaderSchema makes Decode read every event's data as schema (the
+// schema the program was built for) rather than as the schema it was
+// written with: see serde.Decoder for what that means per format. The
+// default is AutoRegister's schema; UseLatest codecs have no reader schema
+// unless this option gives one.
+func ReaderSchema(schema sr.Schema) Option { return func(c *Codec) { c.reader = &schema } }
+
 // WithSerde shares a Serde (and its schema cache) with other users.
 func WithSerde(s *serde.Serde) Option { return func(c *Codec) { c.s = s } }
 
 // AutoRegister returns a codec that registers schema under each subject
 // it encodes for (or finds it registered already) and encodes with it.
 func AutoRegister(cl *sr.Client, schema sr.Schema, opts ...Option) *Codec {
-	c := newCodec(cl, schema.Type, opts)
+	c := newCodec(cl, schema.Type, append([]Option{ReaderSchema(schema)}, opts...))
 	c.schema = schema
 	return c
 }
@@ -119,12 +128,35 @@ func (c *Codec) Encode(ctx context.Context, topic, typ string, v any) (event.Enc
 }
 
 // Decode decodes e.Data into v (a pointer for Avro and JSON, a
-// proto.Message for Protobuf) with the schema whose id the data carries.
+// proto.Message for Protobuf): written with the schema whose id the data
+// carries, read as the codec's reader schema if it has one (see
+// ReaderSchema), so fields the writer lacked take the reader's defaults.
 func (c *Codec) Decode(ctx context.Context, e event.Event, v any) error {
-	if err := c.s.Decode(ctx, e.Data, v); err != nil {
+	err := c.decode(ctx, e.Data, v)
+	if err != nil {
 		return fmt.Errorf("srcodec: decode %s: %w", e.Type, err)
 	}
 	return nil
+}
+
+func (c *Codec) decode(ctx context.Context, b []byte, v any) error {
+	if c.reader == nil {
+		return c.s.Decode(ctx, b, v)
+	}
+	c.mu.Lock()
+	dec := c.dec
+	c.mu.Unlock()
+	if dec == nil {
+		// Two first Decodes may both make one; either is correct.
+		var err error
+		if dec, err = c.s.Decoder(ctx, *c.reader); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.dec = dec
+		c.mu.Unlock()
+	}
+	return dec.Decode(ctx, b, v)
 }
 
 func (c *Codec) dataSchema(subject string, version int) string {

@@ -42,7 +42,8 @@ func (c avroCodec) decode(b []byte, v any) error {
 
 type jsonCodec struct {
 	s        *jsonschema.Schema
-	validate bool // on decode
+	validate bool          // on decode
+	defaults *jsonDefaults // the reader's, filled in on decode; nil for none
 }
 
 func newJSONCodec(text string, refs []compat.Ref, validateOnDecode bool) (codec, error) {
@@ -50,7 +51,7 @@ func newJSONCodec(text string, refs []compat.Ref, validateOnDecode bool) (codec,
 	if err != nil {
 		return nil, err
 	}
-	return jsonCodec{p, validateOnDecode}, nil
+	return jsonCodec{s: p, validate: validateOnDecode}, nil
 }
 
 func (c jsonCodec) check(doc []byte) error {
@@ -77,6 +78,13 @@ func (c jsonCodec) decode(b []byte, v any) error {
 		if err := c.check(b); err != nil {
 			return fmt.Errorf("serde: json value does not match its schema: %w", err)
 		}
+	}
+	if c.defaults != nil {
+		filled, err := c.defaults.apply(b)
+		if err != nil {
+			return fmt.Errorf("serde: json decode: %w", err)
+		}
+		b = filled
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("serde: json decode: %w", err)

@@ -20,6 +20,15 @@
 //	var o Order
 //	err = s.Decode(ctx, b, &o) // looks the writer schema up by id, cached
 //
+// Decode reads a value exactly as its writer's schema wrote it. A program
+// built for one version of a schema reads every version through a Decoder
+// for that version (the reader's schema): Avro schema resolution, JSON
+// Schema defaults, Protobuf's unknown fields (see Decoder):
+//
+//	dec, err := s.Decoder(ctx, sr.Schema{Schema: orderAvroV2}) // the reader's schema
+//	var o OrderV2
+//	err = dec.Decode(ctx, v1Bytes, &o) // fields v1 lacks take v2's defaults
+//
 // With UseLatest the encoder takes the subject's latest schema from the
 // registry instead of registering one:
 //
@@ -55,6 +64,10 @@ var (
 	// ErrWrongType: the value does not suit the schema type (e.g. not a
 	// proto.Message for a Protobuf schema).
 	ErrWrongType = errors.New("serde: value type does not suit the schema type")
+	// ErrIncompatible: a Decoder's reader schema cannot read what the
+	// writer's schema wrote (another format, or an Avro schema that does
+	// not resolve).
+	ErrIncompatible = errors.New("serde: the reader's schema cannot read the writer's")
 )
 
 // Serde encodes and decodes with one registry. Safe for concurrent use.
