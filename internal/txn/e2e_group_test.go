@@ -14,9 +14,10 @@ import (
 
 // worker is one consume-transform-produce process of the pipeline.
 type worker struct {
-	sess *kgo.GroupTransactSession
-	kill chan struct{} // closed to kill the worker mid-transaction
-	done chan struct{}
+	sess   *kgo.GroupTransactSession
+	kill   chan struct{} // closed to kill the worker mid-transaction
+	done   chan struct{}
+	failed atomic.Bool // the worker stopped on an error; replace it
 }
 
 func startWorker(t *testing.T, addr, txnID string, commits *atomic.Int64) *worker {
@@ -64,6 +65,7 @@ func (w *worker) run(t *testing.T, commits *atomic.Int64) {
 		}
 		if err := w.sess.Begin(); err != nil {
 			t.Logf("begin: %v", err)
+			w.failed.Store(true)
 			return
 		}
 		fs.EachRecord(func(r *kgo.Record) {
@@ -74,11 +76,17 @@ func (w *worker) run(t *testing.T, commits *atomic.Int64) {
 			return // killed mid-transaction: the transaction stays open
 		}
 		committed, err := w.sess.End(ctx, kgo.TryCommit)
-		if err != nil {
-			t.Logf("end: %v", err)
-		}
 		if committed {
 			commits.Add(1)
+		}
+		if err != nil {
+			// franz-go: no error End returns is retryable and the
+			// session should not go on (e.g. a broker restart that
+			// outlasted the client's retries). As an application
+			// would, the worker stops and is replaced.
+			t.Logf("end: %v; the worker is replaced", err)
+			w.failed.Store(true)
+			return
 		}
 	}
 }
@@ -141,8 +149,27 @@ func TestGroupTransactSession(t *testing.T) {
 		}
 	}()
 
+	// replaceFailed replaces the workers that stopped on an error, as a
+	// supervisor restarts a crashed process.
+	replaceFailed := func() {
+		for i := range 3 {
+			mu.Lock()
+			w := workers[i]
+			mu.Unlock()
+			select {
+			case <-w.done:
+				if w.failed.Load() {
+					w.stop()
+					start(i)
+				}
+			default:
+			}
+		}
+	}
+
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for round := range 6 {
+		replaceFailed()
 		time.Sleep(time.Duration(400+rnd.IntN(600)) * time.Millisecond)
 		if round%2 == 0 {
 			t.Logf("round %d: restarting the broker", round)
@@ -169,6 +196,7 @@ func TestGroupTransactSession(t *testing.T) {
 			break
 		}
 		t.Logf("output holds %d of %d transforms; waiting", len(got), n)
+		replaceFailed()
 		time.Sleep(2 * time.Second)
 	}
 	missing := 0
