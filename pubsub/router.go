@@ -27,6 +27,7 @@ type Router struct {
 	cfg      RouterConfig
 	handlers map[string]Handler // by topic; set before Run
 	mws      []Middleware
+	regErrs  []error // Handle's refusals; Run returns them
 
 	cl *kgo.Client // set by Run
 
@@ -59,10 +60,26 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 func (r *Router) Use(mws ...Middleware) { r.mws = append(r.mws, mws...) }
 
 // Handle binds h to topic, wrapped in mws (inside the router's Use
-// middleware). Call it before Run; a second handler for a topic replaces
-// the first.
-func (r *Router) Handle(topic string, h Handler, mws ...Middleware) {
+// middleware). Call it before Run. A topic has one handler: a second
+// Handle for it is refused, as are an empty topic and a nil h; a refused
+// Handle returns an error, and so does Run afterwards, so that ignoring
+// the error does not leave a topic silently unhandled.
+func (r *Router) Handle(topic string, h Handler, mws ...Middleware) error {
+	var err error
+	switch {
+	case topic == "":
+		err = errors.New("pubsub: Router.Handle: empty topic")
+	case h == nil:
+		err = fmt.Errorf("pubsub: Router.Handle(%q): nil handler", topic)
+	case r.handlers[topic] != nil:
+		err = fmt.Errorf("pubsub: Router.Handle(%q): the topic has a handler already; a topic has one handler (compose with Chain or route inside it)", topic)
+	}
+	if err != nil {
+		r.regErrs = append(r.regErrs, err)
+		return err
+	}
 	r.handlers[topic] = Chain(h, mws...)
+	return nil
 }
 
 // Run joins the group and handles records until ctx is cancelled or Close
@@ -98,6 +115,8 @@ func (r *Router) start(stop context.CancelFunc) error {
 		return ErrClosed
 	case r.mu.running:
 		return errors.New("pubsub: Router.Run called twice")
+	case len(r.regErrs) > 0:
+		return errors.Join(r.regErrs...)
 	case len(r.handlers) == 0:
 		return errors.New("pubsub: Router has no handlers")
 	}
