@@ -29,8 +29,12 @@
 // record not yet handled, so a crash redelivers and never skips.
 //
 // A failed attempt is retried after an exponential backoff with jitter;
-// only the failing key waits, other keys flow. After MaxAttempts (or at
-// once for a Permanent error) the record goes to the dead-letter topic
+// only the failing key waits, other keys flow. A Transient error (a
+// dependency is down: network, 5xx, a schema registry that cannot be
+// reached, an open circuit breaker) is retried the same way but does not
+// count as an attempt, so an outage never dead-letters good messages.
+// After MaxAttempts failed attempts (or at once for a Permanent error:
+// bad data, bad schema) the record goes to the dead-letter topic
 // (topic + ".dlq" by default) with these headers added:
 //
 //	dlq_error      the error text        dlq_partition  origin partition
