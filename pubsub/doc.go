@@ -42,6 +42,19 @@
 //	dlq_topic      origin topic          dlq_group      consumer group
 //	dlq_time       RFC 3339              dlq_redrives   times re-driven before
 //
+// Middleware for failing dependencies and pacing, each a Middleware for
+// Router.Use (the whole router) or Handle (one handler):
+//
+//	pubsub.Timeout(5*time.Second)             // deadline per attempt; late = failed attempt
+//	pubsub.Throttle(100, 10)                  // token bucket: 100 attempts/s, bursts of 10
+//	pubsub.CircuitBreaker(5, 30*time.Second)  // open after 5 failures in a row, trial after 30s
+//	pubsub.Delay(time.Minute)                 // not before the record's timestamp + 1m
+//
+// An open circuit and an early message (Delay) fail the attempt
+// transiently, so the key waits, parked, and nothing is dead-lettered for
+// them; put Delay first in Use so that Logging and Metrics do not count
+// its waits as failures.
+//
 // Redrive publishes dead letters back to their origin topics. A handler
 // panic is recovered and counts as a failed attempt.
 //
