@@ -167,12 +167,16 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 		}
 		w.load(b, rec, key)
 		ctxs[j].Init(w.p.ctx, rec)
-		switch o := w.attempt(&ctxs[j], 1); o {
+		prior := 0
+		if w.p.prior != nil || w.p.careful.Load() {
+			prior = w.p.priorAttempts(rec.Offset)
+		}
+		switch o := w.attempt(&ctxs[j], prior+1); o {
 		case outcomeDone:
 			b.setDone(i)
 			n++
 		case outcomeRetry, outcomeWait:
-			pk := &parkedKey{key: key, recs: []recRef{{b, i}}, ev: w.m.Event, evErr: w.decodeErr}
+			pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: prior, ev: w.m.Event, evErr: w.decodeErr}
 			w.parked[key] = pk
 			w.failed(pk, o)
 		case outcomeStopped:
@@ -223,6 +227,9 @@ func (w *worker) retry(pk *parkedKey) bool {
 		r = pk.recs[0]
 		w.load(r.b, r.b.recs[r.i], pk.key)
 		pk.attempts, pk.tries, pk.ev, pk.evErr = 0, 0, w.m.Event, w.decodeErr
+		if w.p.prior != nil || w.p.careful.Load() {
+			pk.attempts = w.p.priorAttempts(r.b.recs[r.i].Offset)
+		}
 	}
 }
 
@@ -231,6 +238,8 @@ func (w *worker) retry(pk *parkedKey) bool {
 func (w *worker) failed(pk *parkedKey, o outcome) {
 	if o == outcomeRetry {
 		pk.attempts++
+		r := pk.recs[0]
+		w.p.noteAttempts(r.b.recs[r.i].Offset, pk.attempts) // for the attempt record
 	}
 	pk.tries++
 	pk.wait = w.wait
@@ -295,6 +304,26 @@ func (w *worker) attempt(ctx context.Context, n int) outcome {
 	m := &w.m
 	m.Attempt = n
 	w.wait = 0
+	if n > w.p.r.cfg.MaxAttempts {
+		// Earlier owners used the attempts up, and never saw the last end.
+		m.Attempt = n - 1
+		if w.p.deadLetter(m, errInterrupted) {
+			return outcomeDone
+		}
+		return outcomeStopped
+	}
+	if w.p.suspect(m.Record.Offset) {
+		// Committed before it begins: if it crashes the process, the next
+		// owner knows.
+		w.p.noteAttempts(m.Record.Offset, n)
+		if !w.p.r.commitNow(w.p) {
+			w.p.noteAttempts(m.Record.Offset, n-1)
+			if w.p.ctx.Err() != nil {
+				return outcomeStopped
+			}
+			return outcomeWait // not begun; again after the backoff
+		}
+	}
 	err := Permanent(w.decodeErr)
 	if err == nil {
 		err = w.call(ctx, m)
