@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,4 +150,44 @@ func poisonChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = r.Run(context.Background())
+}
+
+// TestAttemptsSurviveRebalance: a message fails twice in one router,
+// which then stops (its partition goes to another member); the next
+// router goes on from attempt 3 and dead-letters it after MaxAttempts in
+// all.
+func TestAttemptsSurviveRebalance(t *testing.T) {
+	b := pubsubtest.New(t)
+	topic := b.Topic("rebalance", 1)
+	dlq := topic + ".dlq"
+	b.CreateTopic(dlq, 1)
+	publish(t, pubsub.NewPublisher(b.Client()), topic, seqEvent("k", 0))
+	cfg := testConfig(b, pubsubtest.Group("rebalance"))
+	cfg.MaxAttempts = 4
+	// The second retry would come after an hour: the router stops first.
+	cfg.Backoff = pubsub.Backoff{Initial: time.Millisecond, Multiplier: 1e7, Max: time.Hour}
+	var first atomic.Int32
+	r1 := newRouter(t, cfg)
+	r1.Handle(topic, func(context.Context, *pubsub.Message) error { first.Add(1); return errors.New("fails") })
+	stop := start(t, r1)
+	waitFor(t, 10*time.Second, "two failed attempts", func() bool { return first.Load() == 2 })
+	stop()
+
+	var mu sync.Mutex
+	var seen []int
+	cfg.Backoff = pubsub.Backoff{Initial: time.Millisecond}
+	r2 := newRouter(t, cfg)
+	r2.Handle(topic, func(_ context.Context, m *pubsub.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, m.Attempt)
+		return errors.New("fails")
+	})
+	start(t, r2)
+	l := readAll(t, b, dlq, 1)[0]
+	mu.Lock()
+	defer mu.Unlock()
+	if h := headerMap(l); h[pubsub.HeaderDLQAttempts] != "4" || !slices.Equal(seen, []int{3, 4}) || first.Load() != 2 {
+		t.Fatalf("first router %d attempts, second saw attempts %v, DLQ attempts %q; want 2, [3 4], 4", first.Load(), seen, h[pubsub.HeaderDLQAttempts])
+	}
 }
