@@ -22,6 +22,8 @@ type RouterConfig struct {
 
 	// MaxAttempts is how many times a handler is given a message before it
 	// goes to the dead-letter topic. Default 5; 1 means no retries.
+	// Attempts are counted across restarts and rebalances (see the package
+	// doc); Transient failures are not counted.
 	MaxAttempts int
 	// Backoff is the delay between attempts.
 	Backoff Backoff

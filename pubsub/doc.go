@@ -58,6 +58,40 @@
 // Redrive publishes dead letters back to their origin topics. A handler
 // panic is recovered and counts as a failed attempt.
 //
+// # Attempts across restarts
+//
+// Attempt counts survive restarts and rebalances: they are kept in the
+// metadata string of each partition's committed offset (format in
+// attempts.go), so they move with the offset to whichever member gets the
+// partition, on any Kafka cluster, with no store of their own. Retry
+// topics (Spring Kafka, Uber) were the other choice; they give up the
+// per-key order this router keeps, and still lose count of a message that
+// crashes the process, since a crash reports no failure.
+//
+//   - A failed attempt's count is committed with the next commit (every
+//     CommitInterval, and at revoke and shutdown), so a stopped or
+//     rebalanced router's successor goes on from it (Message.Attempt).
+//   - Before it hands a record past its dispatch mark to a handler, the
+//     router commits a new mark (PollRecords ahead: one commit per
+//     PollRecords records of a partition). A clean stop clears the mark.
+//   - A successor that finds a mark (its predecessor crashed, was killed,
+//     or lost the partition with a handler running) treats the records up
+//     to it as suspects: until they are handled, the partition's records
+//     go to one worker, one at a time, and the count of each attempt on a
+//     suspect is committed before the attempt begins. A suspect with no
+//     count is taken to have had one attempt (the predecessor may have
+//     been in it), but always gets at least one attempt here.
+//   - A record whose counted attempts reach MaxAttempts without the last
+//     one ever ending is dead-lettered with the error "the last attempts
+//     did not finish".
+//
+// So a message that crashes the process (or keeps its handler past
+// Timeout; the attempt fails) reaches the dead-letter topic after
+// MaxAttempts attempts (MaxAttempts 1: 2, as the first crash is not told
+// from an innocent record). Costs: one commit round trip per PollRecords
+// records of a partition, and, after an unclean stop only, one commit per
+// attempt on a suspect record.
+//
 // Shutdown (ctx cancelled or Close): fetching stops, in-flight handler
 // calls finish (ShutdownTimeout, then their contexts are cancelled),
 // offsets are committed, and the router leaves the group.

@@ -22,7 +22,8 @@ type Message struct {
 	// Record is the Kafka record the event came in.
 	Record *kgo.Record
 	// Attempt is the number of this attempt: 1 plus the failed attempts
-	// made before. Transient failures are not counted, so after one the
+	// made before, by this router or, through the attempt record in the
+	// committed offset, by earlier owners of the partition. Transient failures are not counted, so after one the
 	// message comes again with the same Attempt.
 	Attempt int
 	// Group is the router's consumer group.
