@@ -332,8 +332,10 @@ func (w *worker) attempt(ctx context.Context, n int) outcome {
 	case err == nil:
 		return outcomeDone
 	case w.p.ctx.Err() != nil:
-		return outcomeStopped // cancelled by us: not the handler's failure
+		w.uncount(n) // cancelled by us: not the handler's failure
+		return outcomeStopped
 	case IsTransient(err):
+		w.uncount(n)
 		w.wait = retryAfter(err)
 		return outcomeWait
 	case IsPermanent(err) || n >= w.p.r.cfg.MaxAttempts:
@@ -343,6 +345,14 @@ func (w *worker) attempt(ctx context.Context, n int) outcome {
 		return outcomeStopped
 	}
 	return outcomeRetry
+}
+
+// uncount takes back the attempt n recorded before it began, for a
+// suspect record (see attempt), as it did not count.
+func (w *worker) uncount(n int) {
+	if off := w.m.Record.Offset; w.p.suspect(off) {
+		w.p.noteAttempts(off, n-1)
+	}
 }
 
 // call runs the handler once, turning a panic into a *PanicError. ctx is
