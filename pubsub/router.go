@@ -65,13 +65,19 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 func (r *Router) Use(mws ...Middleware) { r.mws = append(r.mws, mws...) }
 
 // Handle binds h to topic, wrapped in mws (inside the router's Use
-// middleware). Call it before Run. A topic has one handler: a second
-// Handle for it is refused, as are an empty topic and a nil h; a refused
-// Handle returns an error, and so does Run afterwards, so that ignoring
-// the error does not leave a topic silently unhandled.
+// middleware). Call it before Run (after, it returns an error and changes
+// nothing). A topic has one handler: a second Handle for it is refused,
+// as are an empty topic and a nil h; a refused Handle returns an error,
+// and so does Run afterwards, so that ignoring the error does not leave a
+// topic silently unhandled.
 func (r *Router) Handle(topic string, h Handler, mws ...Middleware) error {
+	r.mu.Lock()
+	running := r.mu.running
+	r.mu.Unlock()
 	var err error
 	switch {
+	case running:
+		return fmt.Errorf("pubsub: Router.Handle(%q) after Run", topic)
 	case topic == "":
 		err = errors.New("pubsub: Router.Handle: empty topic")
 	case h == nil:
