@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/heraldhq/herald/pubsub"
 	"github.com/heraldhq/herald/pubsub/pubsubtest"
@@ -20,7 +23,9 @@ import (
 // records at a time with kgo's default fetch settings, and are timed from
 // their first record to their last, so that the group join, which is the
 // same fixed cost for both, does not count. The metrics are records/s of
-// each and router/raw (goal >= 0.8).
+// each and router/raw (goal >= 0.8). The sub-benchmark mw runs the router
+// with the Metrics and Tracing middleware on (an SDK tracer provider that
+// samples every span, with no exporter).
 func BenchmarkRouterVsRaw(b *testing.B) {
 	const records, partitions, keys = 300_000, 4, 1000
 	br := pubsubtest.New(b)
@@ -36,15 +41,29 @@ func BenchmarkRouterVsRaw(b *testing.B) {
 	if err := prod.Flush(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	var rawRate, routerRate float64
-	for range b.N {
-		rawRate += rawConsume(b, br, topic, records)
-		routerRate += routerConsume(b, br, topic, records)
+	metrics, err := pubsub.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(rawRate/float64(b.N), "raw-rec/s")
-	b.ReportMetric(routerRate/float64(b.N), "router-rec/s")
-	b.ReportMetric(routerRate/rawRate, "router/raw")
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	for _, bc := range []struct {
+		name string
+		mws  []pubsub.Middleware
+	}{
+		{"plain", nil},
+		{"mw", []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(tp, propagation.TraceContext{})}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var rawRate, routerRate float64
+			for range b.N {
+				rawRate += rawConsume(b, br, topic, records)
+				routerRate += routerConsume(b, br, topic, records, bc.mws...)
+			}
+			b.ReportMetric(rawRate/float64(b.N), "raw-rec/s")
+			b.ReportMetric(routerRate/float64(b.N), "router-rec/s")
+			b.ReportMetric(routerRate/rawRate, "router/raw")
+		})
+	}
 }
 
 func rawConsume(b *testing.B, br *pubsubtest.Broker, topic string, n int) float64 {
@@ -69,11 +88,12 @@ func rawConsume(b *testing.B, br *pubsubtest.Broker, topic string, n int) float6
 	return float64(n) / time.Since(first).Seconds()
 }
 
-func routerConsume(b *testing.B, br *pubsubtest.Broker, topic string, n int) float64 {
+func routerConsume(b *testing.B, br *pubsubtest.Broker, topic string, n int, mws ...pubsub.Middleware) float64 {
 	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: br.Seeds, Group: pubsubtest.Group("bench"), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
+	r.Use(mws...)
 	var got atomic.Int64
 	var first atomic.Pointer[time.Time]
 	done := make(chan time.Time, 1)

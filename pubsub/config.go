@@ -22,6 +22,8 @@ type RouterConfig struct {
 
 	// MaxAttempts is how many times a handler is given a message before it
 	// goes to the dead-letter topic. Default 5; 1 means no retries.
+	// Attempts are counted across restarts and rebalances (see the package
+	// doc); Transient failures are not counted.
 	MaxAttempts int
 	// Backoff is the delay between attempts.
 	Backoff Backoff
@@ -113,25 +115,35 @@ func (c RouterConfig) withDefaults() RouterConfig {
 // Backoff is exponential backoff with jitter: attempt n (n >= 1 failed
 // attempts) waits Initial*Multiplier^(n-1), at most Max, spread by ±Jitter
 // of itself so that many retrying keys do not wake together.
+//
+// The zero Backoff is DefaultBackoff(). In any other Backoff a zero
+// Initial, Max or Multiplier takes its default, but Jitter is taken as it
+// is: Jitter 0 means no jitter.
 type Backoff struct {
 	Initial    time.Duration // default 100ms
 	Max        time.Duration // default 10s
 	Multiplier float64       // default 2
-	Jitter     float64       // in [0, 1]; default 0.2
+	Jitter     float64       // in [0, 1]; 0 is none (the zero Backoff has 0.2)
+}
+
+// DefaultBackoff is 100ms doubling up to 10s, with ±20% jitter.
+func DefaultBackoff() Backoff {
+	return Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
 }
 
 func (b Backoff) withDefaults() Backoff {
+	if b == (Backoff{}) {
+		return DefaultBackoff()
+	}
+	d := DefaultBackoff()
 	if b.Initial == 0 {
-		b.Initial = 100 * time.Millisecond
+		b.Initial = d.Initial
 	}
 	if b.Max == 0 {
-		b.Max = 10 * time.Second
+		b.Max = d.Max
 	}
 	if b.Multiplier == 0 {
-		b.Multiplier = 2
-	}
-	if b.Jitter == 0 {
-		b.Jitter = 0.2
+		b.Multiplier = d.Multiplier
 	}
 	return b
 }
@@ -158,6 +170,8 @@ func (b Backoff) Delay(failed int) time.Duration {
 		d *= b.Multiplier
 	}
 	d = min(d, float64(b.Max))
-	d *= 1 + b.Jitter*(2*rand.Float64()-1)
+	if b.Jitter > 0 {
+		d *= 1 + b.Jitter*(2*rand.Float64()-1)
+	}
 	return time.Duration(d)
 }

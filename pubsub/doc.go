@@ -29,8 +29,12 @@
 // record not yet handled, so a crash redelivers and never skips.
 //
 // A failed attempt is retried after an exponential backoff with jitter;
-// only the failing key waits, other keys flow. After MaxAttempts (or at
-// once for a Permanent error) the record goes to the dead-letter topic
+// only the failing key waits, other keys flow. A Transient error (a
+// dependency is down: network, 5xx, a schema registry that cannot be
+// reached, an open circuit breaker) is retried the same way but does not
+// count as an attempt, so an outage never dead-letters good messages.
+// After MaxAttempts failed attempts (or at once for a Permanent error:
+// bad data, bad schema) the record goes to the dead-letter topic
 // (topic + ".dlq" by default) with these headers added:
 //
 //	dlq_error      the error text        dlq_partition  origin partition
@@ -38,8 +42,55 @@
 //	dlq_topic      origin topic          dlq_group      consumer group
 //	dlq_time       RFC 3339              dlq_redrives   times re-driven before
 //
+// Middleware for failing dependencies and pacing, each a Middleware for
+// Router.Use (the whole router) or Handle (one handler):
+//
+//	pubsub.Timeout(5*time.Second)             // deadline per attempt; late = failed attempt
+//	pubsub.Throttle(100, 10)                  // token bucket: 100 attempts/s, bursts of 10
+//	pubsub.CircuitBreaker(5, 30*time.Second)  // open after 5 failures in a row, trial after 30s
+//	pubsub.Delay(time.Minute)                 // not before the record's timestamp + 1m
+//
+// An open circuit and an early message (Delay) fail the attempt
+// transiently, so the key waits, parked, and nothing is dead-lettered for
+// them; put Delay first in Use so that Logging and Metrics do not count
+// its waits as failures.
+//
 // Redrive publishes dead letters back to their origin topics. A handler
 // panic is recovered and counts as a failed attempt.
+//
+// # Attempts across restarts
+//
+// Attempt counts survive restarts and rebalances: they are kept in the
+// metadata string of each partition's committed offset (format in
+// attempts.go), so they move with the offset to whichever member gets the
+// partition, on any Kafka cluster, with no store of their own. Retry
+// topics (Spring Kafka, Uber) were the other choice; they give up the
+// per-key order this router keeps, and still lose count of a message that
+// crashes the process, since a crash reports no failure.
+//
+//   - A failed attempt's count is committed with the next commit (every
+//     CommitInterval, and at revoke and shutdown), so a stopped or
+//     rebalanced router's successor goes on from it (Message.Attempt).
+//   - Before it hands a record past its dispatch mark to a handler, the
+//     router commits a new mark (PollRecords ahead: one commit per
+//     PollRecords records of a partition). A clean stop clears the mark.
+//   - A successor that finds a mark (its predecessor crashed, was killed,
+//     or lost the partition with a handler running) treats the records up
+//     to it as suspects: until they are handled, the partition's records
+//     go to one worker, one at a time, and the count of each attempt on a
+//     suspect is committed before the attempt begins. A suspect with no
+//     count is taken to have had one attempt (the predecessor may have
+//     been in it), but always gets at least one attempt here.
+//   - A record whose counted attempts reach MaxAttempts without the last
+//     one ever ending is dead-lettered with the error "the last attempts
+//     did not finish".
+//
+// So a message that crashes the process (or keeps its handler past
+// Timeout; the attempt fails) reaches the dead-letter topic after
+// MaxAttempts attempts (MaxAttempts 1: 2, as the first crash is not told
+// from an innocent record). Costs: one commit round trip per PollRecords
+// records of a partition, and, after an unclean stop only, one commit per
+// attempt on a suspect record.
 //
 // Shutdown (ctx cancelled or Close): fetching stops, in-flight handler
 // calls finish (ShutdownTimeout, then their contexts are cancelled),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -20,8 +21,10 @@ type Message struct {
 	Event event.Event
 	// Record is the Kafka record the event came in.
 	Record *kgo.Record
-	// Attempt counts deliveries to the handler: 1 the first time, 2 on the
-	// first retry, and so on.
+	// Attempt is the number of this attempt: 1 plus the failed attempts
+	// made before, by this router or, through the attempt record in the
+	// committed offset, by earlier owners of the partition. Transient failures are not counted, so after one the
+	// message comes again with the same Attempt.
 	Attempt int
 	// Group is the router's consumer group.
 	Group string
@@ -42,7 +45,8 @@ func (m *Message) Lag() int64 {
 // Handler handles one message. Returning nil acknowledges it; an error
 // makes the router retry it (after a backoff, holding back only later
 // events with the same key) and, after the last attempt or at once for a
-// Permanent error, send it to the dead-letter topic.
+// Permanent error, send it to the dead-letter topic. A Transient error is
+// retried without counting as an attempt (see PermanentError).
 //
 // ctx carries the message's event (event.FromContext), so events published
 // with ctx are linked to it. ctx is cancelled when the router loses the
@@ -60,6 +64,26 @@ func Chain(h Handler, mws ...Middleware) Handler {
 	}
 	return h
 }
+
+// Failures are of three kinds, told apart by the error a handler returns:
+//
+//   - Permanent(err) (or an error wrapping a *PermanentError): retrying
+//     cannot fix it, the message itself is at fault. The router sends it
+//     to the dead-letter topic at once.
+//   - Transient(err) (or an error wrapping one with a method
+//     Transient() bool that returns true, such as srcodec's DecodeError
+//     when the registry cannot be reached): the message is not at fault, a
+//     dependency is (network, 5xx, a call that timed out). The router
+//     retries it after the backoff for as long as it lasts; it does not
+//     count toward MaxAttempts and never sends the message to the
+//     dead-letter topic. Mark only what is really transient: a message
+//     whose failures are all transient holds back its key until it
+//     succeeds.
+//   - Any other error: a failed attempt. The router retries it after the
+//     backoff, and sends the message to the dead-letter topic after
+//     MaxAttempts failed attempts.
+//
+// Permanent wins over Transient when an error is marked both ways.
 
 // PermanentError marks a failure that retrying cannot fix: the router sends
 // the message to the dead-letter topic without further attempts.
@@ -82,6 +106,35 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &pe)
 }
 
+// TransientError marks a failure that is not the message's fault: the
+// router retries the message without counting the attempt (see above).
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return "transient: " + e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// Transient reports true: the error is transient.
+func (e *TransientError) Transient() bool { return true }
+
+// Transient wraps err as a TransientError. Transient(nil) is nil.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &TransientError{Err: err}
+}
+
+// IsTransient reports whether err is marked transient: it is not
+// Permanent, and the first error in its chain with a method
+// Transient() bool reports true.
+func IsTransient(err error) bool {
+	if err == nil || IsPermanent(err) {
+		return false
+	}
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
+}
+
 // PanicError is the failure a recovered handler panic becomes.
 type PanicError struct {
 	Value any
@@ -97,13 +150,39 @@ func (e *PanicError) Unwrap() error {
 }
 
 // Typed adapts a handler of decoded values: the event data is decoded into
-// a T with codec c. Data that does not decode is a Permanent failure.
+// a T with codec c. Data that does not decode is a Permanent failure,
+// unless the codec marks its error transient (IsTransient; srcodec does
+// when the schema registry cannot be reached or answers 5xx): then it is
+// retried, without counting, until the registry answers.
 func Typed[T any](c event.Codec, h func(ctx context.Context, m *Message, v T) error) Handler {
 	return func(ctx context.Context, m *Message) error {
 		v, err := event.Decode[T](ctx, c, m.Event)
 		if err != nil {
+			if IsTransient(err) {
+				return err
+			}
 			return Permanent(err)
 		}
 		return h(ctx, m, v)
 	}
+}
+
+// retryAfterError is a transient failure that asks for its retry after a
+// given wait rather than the backoff (see Delay).
+type retryAfterError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *retryAfterError) Error() string   { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error   { return e.err }
+func (e *retryAfterError) Transient() bool { return true }
+
+// retryAfter is the wait err asks for, or 0 for the backoff.
+func retryAfter(err error) time.Duration {
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return ra.wait
+	}
+	return 0
 }

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"maps"
 	"math/bits"
 	"strconv"
 	"sync"
@@ -37,6 +38,18 @@ type partition struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup // one per worker
 
+	// prior holds the attempts an earlier owner recorded, by offset; read
+	// only after newPartition. nil if none.
+	prior map[int64]int
+	// careful is set while the records up to suspectEnd (the earlier
+	// owner's dispatch mark: it stopped uncleanly, maybe in a handler) are
+	// handled: all records then go to one worker, and each attempt of a
+	// record up to suspectEnd is committed to the attempt record before it
+	// begins, so that one that crashes the process is counted. It is
+	// cleared at a dispatch that finds nothing pending past suspectEnd.
+	careful    atomic.Bool
+	suspectEnd int64
+
 	mu struct {
 		sync.Mutex
 		// batches holds the dispatched batches not yet known handled, in
@@ -52,6 +65,17 @@ type partition struct {
 		paused  bool
 		// drained, if not nil, is closed when pending falls to MaxPending/2.
 		drained chan struct{}
+
+		// first is the first dispatched offset, -1 until a dispatch.
+		first int64
+		// mark is the dispatch mark committed (attempt record); no record
+		// past it is dispatched before a higher mark is committed.
+		mark int64
+		// counts holds attempts begun on records not handled yet, for the
+		// attempt record: the earlier owners' and the failed ones here.
+		counts map[int64]int
+		// meta is the metadata last committed.
+		meta string
 	}
 }
 
@@ -79,11 +103,23 @@ func (b *batch) firstUndone() int {
 	return len(b.recs)
 }
 
-func newPartition(r *Router, tp topicPartition, h Handler) *partition {
+// newPartition starts the partition's workers. rec is the attempt record
+// committed with committed, its committed offset (-1 if none).
+func newPartition(r *Router, tp topicPartition, h Handler, rec attemptRecord, committed int64) *partition {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &partition{r: r, tp: tp, handler: h, ctx: ctx, cancel: cancel, stopping: make(chan struct{})}
 	p.mu.next = kgo.EpochOffset{Epoch: -1, Offset: -1}
 	p.mu.committed = -1
+	p.mu.first, p.mu.mark = -1, -1
+	p.mu.counts = make(map[int64]int)
+	if len(rec.counts) > 0 {
+		p.prior = rec.counts
+		maps.Copy(p.mu.counts, rec.counts)
+	}
+	if rec.mark >= 0 && rec.mark >= committed {
+		p.suspectEnd = rec.mark
+		p.careful.Store(true)
+	}
 	p.workers = make([]*worker, r.cfg.Workers)
 	for i := range p.workers {
 		p.workers[i] = newWorker(p)
@@ -104,11 +140,36 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	}
 	b := &batch{recs: recs, hwm: hwm, done: make([]atomic.Uint64, (len(recs)+63)/64)}
 	b.left.Store(int64(len(recs)))
+	last := recs[len(recs)-1].Offset
 	p.mu.Lock()
+	if p.mu.first < 0 {
+		p.mu.first = recs[0].Offset
+	}
+	if p.careful.Load() && p.mu.pending == 0 && recs[0].Offset > p.suspectEnd {
+		p.careful.Store(false) // every suspect is handled
+	}
+	careful := p.careful.Load()
 	p.mu.batches = append(p.mu.batches, b)
 	p.mu.pending += len(recs)
 	full = p.mu.pending >= p.r.cfg.MaxPending
+	markNeeded := last > p.mu.mark
+	if markNeeded {
+		// Ahead of need, so that a mark is committed once per PollRecords
+		// records, not per poll.
+		p.mu.mark = last + int64(p.r.cfg.PollRecords)
+	}
 	p.mu.Unlock()
+	if markNeeded {
+		p.r.commitNow(p)
+	}
+	if careful {
+		idx := make([]int32, len(recs))
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		p.workers[0].push(item{b: b, idx: idx})
+		return full
+	}
 
 	// Counting sort of the record indexes by worker: one allocation for
 	// all workers, each worker's indexes in offset order.
@@ -228,18 +289,63 @@ func (p *partition) unpause() bool {
 	return was
 }
 
-func (p *partition) maybeCommitOffset() (kgo.EpochOffset, bool) {
+// maybeCommitOffset returns the offset to commit and its attempt record
+// (with no dispatch mark if clean), if either is new.
+func (p *partition) maybeCommitOffset(clean bool) (kgo.EpochOffset, string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.advanceLocked()
-	return p.mu.next, p.mu.next.Offset > p.mu.committed
+	eo := p.mu.next
+	if eo.Offset < 0 {
+		if p.mu.first < 0 {
+			return eo, "", false // nothing dispatched: nothing to say
+		}
+		eo = kgo.EpochOffset{Epoch: -1, Offset: p.mu.first}
+	}
+	for off := range p.mu.counts {
+		if off < eo.Offset {
+			delete(p.mu.counts, off)
+		}
+	}
+	mark := p.mu.mark
+	if clean {
+		mark = -1
+	}
+	meta := encodeAttempts(mark, p.mu.counts, eo.Offset)
+	return eo, meta, eo.Offset > p.mu.committed || meta != p.mu.meta
 }
 
-func (p *partition) setCommitted(off int64) {
+func (p *partition) setCommitted(off int64, meta string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.committed = max(p.mu.committed, off)
+	p.mu.meta = meta
 }
+
+// priorAttempts is how many attempts the record at off had before this
+// owner: as recorded, or, for a suspect the record does not name, one
+// (the owner that stopped uncleanly may have begun it), capped so that
+// it still gets an attempt here.
+func (p *partition) priorAttempts(off int64) int {
+	if n, ok := p.prior[off]; ok {
+		return n
+	}
+	if p.careful.Load() && off <= p.suspectEnd {
+		return min(1, p.r.cfg.MaxAttempts-1)
+	}
+	return 0
+}
+
+// noteAttempts sets the attempts begun on the record at off.
+func (p *partition) noteAttempts(off int64, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mu.counts[off] = n
+}
+
+// suspect reports whether attempts on the record at off must be recorded
+// before they begin.
+func (p *partition) suspect(off int64) bool { return p.careful.Load() && off <= p.suspectEnd }
 
 func (p *partition) stop() {
 	p.stopOnce.Do(func() {

@@ -31,7 +31,7 @@ func BenchmarkPartition(b *testing.B) {
 					done <- struct{}{}
 				}
 				return nil
-			})
+			}, attemptRecord{mark: -1}, -1)
 			defer func() { p.stop(); p.wg.Wait() }()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -56,6 +56,7 @@ func TestCommitOffsetAcrossBatches(t *testing.T) {
 	p := &partition{r: r}
 	p.mu.next = kgo.EpochOffset{Epoch: -1, Offset: -1}
 	p.mu.committed = -1
+	p.mu.first, p.mu.mark = -1, -1
 	mk := func(from, n int) *batch {
 		b := &batch{done: make([]atomic.Uint64, (n+63)/64)}
 		for i := range n {
@@ -74,12 +75,12 @@ func TestCommitOffsetAcrossBatches(t *testing.T) {
 	}
 	check := func(want int64) {
 		t.Helper()
-		eo, ok := p.maybeCommitOffset()
+		eo, meta, ok := p.maybeCommitOffset(false)
 		if want < 0 && ok || want >= 0 && eo.Offset != want {
 			t.Fatalf("commit offset %d (%v), want %d", eo.Offset, ok, want)
 		}
 		if ok {
-			p.setCommitted(eo.Offset)
+			p.setCommitted(eo.Offset, meta)
 		}
 	}
 	check(-1)

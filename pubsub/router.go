@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,8 +28,13 @@ type Router struct {
 	cfg      RouterConfig
 	handlers map[string]Handler // by topic; set before Run
 	mws      []Middleware
+	regErrs  []error // Handle's refusals; Run returns them
 
 	cl *kgo.Client // set by Run
+
+	// commitMu serialises commits, so that an attempt record committed
+	// later is never overwritten by one built earlier.
+	commitMu sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -59,10 +65,32 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 func (r *Router) Use(mws ...Middleware) { r.mws = append(r.mws, mws...) }
 
 // Handle binds h to topic, wrapped in mws (inside the router's Use
-// middleware). Call it before Run; a second handler for a topic replaces
-// the first.
-func (r *Router) Handle(topic string, h Handler, mws ...Middleware) {
+// middleware). Call it before Run (after, it returns an error and changes
+// nothing). A topic has one handler: a second Handle for it is refused,
+// as are an empty topic and a nil h; a refused Handle returns an error,
+// and so does Run afterwards, so that ignoring the error does not leave a
+// topic silently unhandled.
+func (r *Router) Handle(topic string, h Handler, mws ...Middleware) error {
+	r.mu.Lock()
+	running := r.mu.running
+	r.mu.Unlock()
+	var err error
+	switch {
+	case running:
+		return fmt.Errorf("pubsub: Router.Handle(%q) after Run", topic)
+	case topic == "":
+		err = errors.New("pubsub: Router.Handle: empty topic")
+	case h == nil:
+		err = fmt.Errorf("pubsub: Router.Handle(%q): nil handler", topic)
+	case r.handlers[topic] != nil:
+		err = fmt.Errorf("pubsub: Router.Handle(%q): the topic has a handler already; a topic has one handler (compose with Chain or route inside it)", topic)
+	}
+	if err != nil {
+		r.regErrs = append(r.regErrs, err)
+		return err
+	}
 	r.handlers[topic] = Chain(h, mws...)
+	return nil
 }
 
 // Run joins the group and handles records until ctx is cancelled or Close
@@ -98,6 +126,8 @@ func (r *Router) start(stop context.CancelFunc) error {
 		return ErrClosed
 	case r.mu.running:
 		return errors.New("pubsub: Router.Run called twice")
+	case len(r.regErrs) > 0:
+		return errors.Join(r.regErrs...)
 	case len(r.handlers) == 0:
 		return errors.New("pubsub: Router has no handlers")
 	}
@@ -174,23 +204,56 @@ func (r *Router) partition(topic string, part int32) *partition {
 	return r.mu.parts[topicPartition{topic, part}]
 }
 
-func (r *Router) assigned(_ context.Context, _ *kgo.Client, tps map[string][]int32) {
+func (r *Router) assigned(ctx context.Context, cl *kgo.Client, tps map[string][]int32) {
+	recs, committed := r.attemptRecords(ctx, cl, tps)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for t, ps := range tps {
 		for _, p := range ps {
 			tp := topicPartition{t, p}
 			if r.mu.parts[tp] == nil {
-				r.mu.parts[tp] = newPartition(r, tp, r.handlers[t])
+				r.mu.parts[tp] = newPartition(r, tp, r.handlers[t], recs[tp], committed[tp])
 			}
 		}
 	}
 }
 
+// attemptRecords reads the attempt records committed for the partitions.
+// Without them (the fetch failed) the partitions start with none.
+func (r *Router) attemptRecords(ctx context.Context, cl *kgo.Client, tps map[string][]int32) (map[topicPartition]attemptRecord, map[topicPartition]int64) {
+	recs := make(map[topicPartition]attemptRecord)
+	committed := make(map[topicPartition]int64)
+	for t, ps := range tps {
+		for _, p := range ps {
+			recs[topicPartition{t, p}] = attemptRecord{mark: -1}
+			committed[topicPartition{t, p}] = -1
+		}
+	}
+	resps, err := kadm.NewClient(cl).FetchOffsets(ctx, r.cfg.Group)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		r.cfg.Logger.Warn("pubsub: reading the attempt records failed; attempts before this assignment are not counted", "group", r.cfg.Group, "err", err)
+		return recs, committed
+	}
+	resps.Each(func(o kadm.OffsetResponse) {
+		tp := topicPartition{o.Topic, o.Partition}
+		if _, ok := recs[tp]; !ok {
+			return
+		}
+		committed[tp] = o.At
+		if rec, ok := parseAttempts(o.Metadata); ok {
+			recs[tp] = rec
+		}
+	})
+	return recs, committed
+}
+
 func (r *Router) revoked(ctx context.Context, cl *kgo.Client, tps map[string][]int32) {
 	parts := r.take(tps)
 	r.stopPartitions(parts)
-	r.commit(ctx, parts)
+	r.commit(ctx, parts, true)
 }
 
 func (r *Router) lost(_ context.Context, _ *kgo.Client, tps map[string][]int32) {
@@ -251,7 +314,7 @@ func (r *Router) shutdown() {
 	r.stopPartitions(parts)
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
 	defer cancel()
-	r.commit(ctx, parts)
+	r.commit(ctx, parts, true)
 }
 
 func (r *Router) commitLoop(ctx context.Context) {
@@ -265,35 +328,65 @@ func (r *Router) commitLoop(ctx context.Context) {
 			r.mu.Lock()
 			parts := slices.Collect(maps.Values(r.mu.parts))
 			r.mu.Unlock()
-			r.commit(ctx, parts)
+			r.commit(ctx, parts, false)
 		}
 	}
 }
 
-// commit commits each partition's handled offsets that are not committed
-// yet, and waits for the commit.
-func (r *Router) commit(ctx context.Context, parts []*partition) {
+// commitNow commits p's offset and attempt record, and reports whether
+// the commit succeeded.
+func (r *Router) commitNow(p *partition) bool {
+	if r.cl == nil {
+		return false // a partition tested alone, without Run
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, r.cfg.ShutdownTimeout)
+	defer cancel()
+	return r.commit(ctx, []*partition{p}, false)
+}
+
+// commit commits each partition's handled offsets and attempt records
+// (without dispatch marks if clean: the partitions stopped with no
+// handler running) that are not committed yet, and waits for the commit.
+// It reports whether every one was committed.
+func (r *Router) commit(ctx context.Context, parts []*partition, clean bool) bool {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
 	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	metas := make(map[topicPartition]string)
 	for _, p := range parts {
-		if eo, ok := p.maybeCommitOffset(); ok {
+		if eo, meta, ok := p.maybeCommitOffset(clean); ok {
 			if offsets[p.tp.topic] == nil {
 				offsets[p.tp.topic] = make(map[int32]kgo.EpochOffset)
 			}
 			offsets[p.tp.topic][p.tp.partition] = eo
+			metas[p.tp] = meta
 		}
 	}
 	if len(offsets) == 0 {
-		return
+		return true
 	}
+	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if m, ok := metas[topicPartition{t.Topic, t.Partitions[j].Partition}]; ok {
+					t.Partitions[j].Metadata = &m
+				}
+			}
+		}
+		return nil
+	})
 	var failed error
 	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		failed = err
 		if err != nil {
+			clear(offsets) // none committed
 			return
 		}
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					failed = err
 					delete(offsets[t.Topic], p.Partition)
 				}
 			}
@@ -302,13 +395,13 @@ func (r *Router) commit(ctx context.Context, parts []*partition) {
 	if failed != nil {
 		// Retried at the next tick with the same or a higher offset.
 		r.cfg.Logger.Warn("pubsub: commit failed", "group", r.cfg.Group, "err", failed)
-		return
 	}
 	for _, p := range parts {
 		if eo, ok := offsets[p.tp.topic][p.tp.partition]; ok {
-			p.setCommitted(eo.Offset)
+			p.setCommitted(eo.Offset, metas[p.tp])
 		}
 	}
+	return failed == nil
 }
 
 func (r *Router) pause(p *partition) {

@@ -35,8 +35,9 @@ type worker struct {
 	// Invariant: a parked key's records are in parked[key].recs, and in
 	// no other place but the queue's later items.
 	parked    map[string]*parkedKey
-	m         Message // the record being handled; reused
-	decodeErr error   // m.Record's event decode error
+	m         Message       // the record being handled; reused
+	decodeErr error         // m.Record's event decode error
+	wait      time.Duration // set by attempt: the wait an error asked for (RetryAfter)
 }
 
 // item is a chunk of a batch for the worker (idx, ascending), or a parked
@@ -56,9 +57,11 @@ type recRef struct {
 type parkedKey struct {
 	key      string
 	recs     []recRef
-	attempts int         // attempts made on recs[0]
-	ev       event.Event // recs[0] decoded
-	evErr    error       // recs[0]'s decode error, if any
+	attempts int           // failed attempts made on recs[0], counted toward MaxAttempts
+	tries    int           // failures of recs[0], transient ones too; sizes the backoff
+	wait     time.Duration // if > 0, the next retry's wait instead of the backoff
+	ev       event.Event   // recs[0] decoded
+	evErr    error         // recs[0]'s decode error, if any
 	timer    *time.Timer
 }
 
@@ -67,6 +70,7 @@ type outcome int
 const (
 	outcomeDone    outcome = iota // handled or dead-lettered
 	outcomeRetry                  // failed; retry after a backoff
+	outcomeWait                   // failed transiently; retry, not counting the attempt
 	outcomeStopped                // the partition stopped first
 )
 
@@ -163,14 +167,18 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 		}
 		w.load(b, rec, key)
 		ctxs[j].Init(w.p.ctx, rec)
-		switch w.attempt(&ctxs[j], 1) {
+		prior := 0
+		if w.p.prior != nil || w.p.careful.Load() {
+			prior = w.p.priorAttempts(rec.Offset)
+		}
+		switch o := w.attempt(&ctxs[j], prior+1); o {
 		case outcomeDone:
 			b.setDone(i)
 			n++
-		case outcomeRetry:
-			pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: 1, ev: w.m.Event, evErr: w.decodeErr}
+		case outcomeRetry, outcomeWait:
+			pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: prior, ev: w.m.Event, evErr: w.decodeErr}
 			w.parked[key] = pk
-			w.schedule(pk)
+			w.failed(pk, o)
 		case outcomeStopped:
 			return false
 		}
@@ -201,10 +209,9 @@ func (w *worker) retry(pk *parkedKey) bool {
 		r := pk.recs[0]
 		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm}
 		w.decodeErr = pk.evErr
-		switch w.attempt(event.NewRecordContext(w.p.ctx, w.m.Record), pk.attempts+1) {
-		case outcomeRetry:
-			pk.attempts++
-			w.schedule(pk)
+		switch o := w.attempt(event.NewRecordContext(w.p.ctx, w.m.Record), pk.attempts+1); o {
+		case outcomeRetry, outcomeWait:
+			w.failed(pk, o)
 			return true
 		case outcomeStopped:
 			return false
@@ -219,13 +226,33 @@ func (w *worker) retry(pk *parkedKey) bool {
 		}
 		r = pk.recs[0]
 		w.load(r.b, r.b.recs[r.i], pk.key)
-		pk.attempts, pk.ev, pk.evErr = 0, w.m.Event, w.decodeErr
+		pk.attempts, pk.tries, pk.ev, pk.evErr = 0, 0, w.m.Event, w.decodeErr
+		if w.p.prior != nil || w.p.careful.Load() {
+			pk.attempts = w.p.priorAttempts(r.b.recs[r.i].Offset)
+		}
 	}
 }
 
-// schedule queues pk for a retry after its backoff.
+// failed counts a failure of pk's first record (an attempt only for
+// outcomeRetry) and schedules its retry.
+func (w *worker) failed(pk *parkedKey, o outcome) {
+	if o == outcomeRetry {
+		pk.attempts++
+		r := pk.recs[0]
+		w.p.noteAttempts(r.b.recs[r.i].Offset, pk.attempts) // for the attempt record
+	}
+	pk.tries++
+	pk.wait = w.wait
+	w.schedule(pk)
+}
+
+// schedule queues pk for a retry after its backoff (or the wait its error
+// asked for).
 func (w *worker) schedule(pk *parkedKey) {
-	d := w.p.r.cfg.Backoff.Delay(pk.attempts)
+	d := pk.wait
+	if d <= 0 {
+		d = w.p.r.cfg.Backoff.Delay(pk.tries)
+	}
 	pk.timer = time.AfterFunc(d, func() { w.push(item{retry: pk}) })
 }
 
@@ -276,6 +303,27 @@ func decodeEvent(e *event.Event, rec *kgo.Record, key string) error {
 func (w *worker) attempt(ctx context.Context, n int) outcome {
 	m := &w.m
 	m.Attempt = n
+	w.wait = 0
+	if n > w.p.r.cfg.MaxAttempts {
+		// Earlier owners used the attempts up, and never saw the last end.
+		m.Attempt = n - 1
+		if w.p.deadLetter(m, errInterrupted) {
+			return outcomeDone
+		}
+		return outcomeStopped
+	}
+	if w.p.suspect(m.Record.Offset) {
+		// Committed before it begins: if it crashes the process, the next
+		// owner knows.
+		w.p.noteAttempts(m.Record.Offset, n)
+		if !w.p.r.commitNow(w.p) {
+			w.p.noteAttempts(m.Record.Offset, n-1)
+			if w.p.ctx.Err() != nil {
+				return outcomeStopped
+			}
+			return outcomeWait // not begun; again after the backoff
+		}
+	}
 	err := Permanent(w.decodeErr)
 	if err == nil {
 		err = w.call(ctx, m)
@@ -284,7 +332,12 @@ func (w *worker) attempt(ctx context.Context, n int) outcome {
 	case err == nil:
 		return outcomeDone
 	case w.p.ctx.Err() != nil:
-		return outcomeStopped // cancelled by us: not the handler's failure
+		w.uncount(n) // cancelled by us: not the handler's failure
+		return outcomeStopped
+	case IsTransient(err):
+		w.uncount(n)
+		w.wait = retryAfter(err)
+		return outcomeWait
 	case IsPermanent(err) || n >= w.p.r.cfg.MaxAttempts:
 		if w.p.deadLetter(m, err) {
 			return outcomeDone
@@ -292,6 +345,14 @@ func (w *worker) attempt(ctx context.Context, n int) outcome {
 		return outcomeStopped
 	}
 	return outcomeRetry
+}
+
+// uncount takes back the attempt n recorded before it began, for a
+// suspect record (see attempt), as it did not count.
+func (w *worker) uncount(n int) {
+	if off := w.m.Record.Offset; w.p.suspect(off) {
+		w.p.noteAttempts(off, n-1)
+	}
 }
 
 // call runs the handler once, turning a panic into a *PanicError. ctx is

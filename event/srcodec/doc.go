@@ -29,6 +29,13 @@
 //	...
 //	o, err := event.Decode[Order](ctx, codec, m.Event)
 //
+// Decode's errors are *DecodeError. DecodeError.Transient reports whether
+// the registry could not be asked (network errors, timeouts, the context,
+// 5xx, 408, 429, 401/403): such a failure is the registry's, and
+// pubsub.Typed retries it without counting an attempt. Bytes not in the
+// wire format, an id the registry does not have (40403), a schema that
+// does not parse and data that does not decode are permanent.
+//
 // The subject is the topic's value subject (TopicNameStrategy, "orders-value")
 // unless Subject says otherwise.
 package srcodec

@@ -2,7 +2,10 @@ package srcodec
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
@@ -131,10 +134,10 @@ func (c *Codec) Encode(ctx context.Context, topic, typ string, v any) (event.Enc
 // proto.Message for Protobuf): written with the schema whose id the data
 // carries, read as the codec's reader schema if it has one (see
 // ReaderSchema), so fields the writer lacked take the reader's defaults.
+// Its errors are *DecodeError, which say whether the failure is transient.
 func (c *Codec) Decode(ctx context.Context, e event.Event, v any) error {
-	err := c.decode(ctx, e.Data, v)
-	if err != nil {
-		return fmt.Errorf("srcodec: decode %s: %w", e.Type, err)
+	if err := c.decode(ctx, e.Data, v); err != nil {
+		return &DecodeError{Type: e.Type, Err: err, transient: isTransient(err)}
 	}
 	return nil
 }
@@ -157,6 +160,41 @@ func (c *Codec) decode(ctx context.Context, b []byte, v any) error {
 		c.mu.Unlock()
 	}
 	return dec.Decode(ctx, b, v)
+}
+
+// DecodeError is a failure of Decode. It is transient when the registry
+// could not be asked, not when the data is bad: see Transient.
+type DecodeError struct {
+	Type      string // the event's type
+	Err       error
+	transient bool
+}
+
+func (e *DecodeError) Error() string { return fmt.Sprintf("srcodec: decode %s: %v", e.Type, e.Err) }
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Transient reports whether retrying may succeed: the schema could not be
+// fetched because of the transport (a network error, a timeout, the
+// context) or the registry (5xx, 408, 429, or 401/403, which are the
+// consumer's configuration, not the data's). Bytes not in the wire format,
+// a schema id the registry says does not exist (404, 40403), a schema that
+// does not parse, and data that does not decode with its schema are
+// permanent. pubsub.Typed retries a transient error without counting it as
+// an attempt, and dead-letters a permanent one at once.
+func (e *DecodeError) Transient() bool { return e.transient }
+
+func isTransient(err error) bool {
+	var re *sr.ResponseError
+	if errors.As(err, &re) {
+		switch c := re.StatusCode; {
+		case c >= 500, c == http.StatusRequestTimeout, c == http.StatusTooManyRequests,
+			c == http.StatusUnauthorized, c == http.StatusForbidden:
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
 }
 
 func (c *Codec) dataSchema(subject string, version int) string {
