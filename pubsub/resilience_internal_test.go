@@ -231,7 +231,7 @@ func TestTimeoutFailsAttempt(t *testing.T) {
 		}
 		return want
 	})
-	if err := quick(context.Background(), testMessage(time.Now())); err != want {
+	if err := quick(context.Background(), testMessage(time.Now())); !errors.Is(err, want) {
 		t.Fatalf("quick handler: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
