@@ -217,7 +217,7 @@ func (l *Log) rollLocked(now time.Time) (*segment, error) {
 // mu must be held.
 func (l *Log) createSegmentLocked(base int64, now time.Time) (*segment, error) {
 	name := segmentName(l.dir, base, logSuffix)
-	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	f, err := l.openFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", base, err)
 	}

@@ -35,13 +35,14 @@ func benchBatch(n int) []byte {
 
 // openBench opens a log with 1 GiB segments, so that rolls do not
 // dominate, in a temporary directory on the same disk as the baseline's.
+// Its files go through a descriptor cache, as the broker's do.
 func openBench(b *testing.B, d Durability) *Log {
 	b.Helper()
 	cfg := DefaultConfig()
 	cfg.Durability = d
 	cfg.SegmentBytes = 1 << 30
 	cfg.RetentionMs = -1
-	return openTest(b, b.TempDir(), cfg, Options{})
+	return openTest(b, b.TempDir(), cfg, Options{Files: NewFileCache(64)})
 }
 
 var benchDurabilities = []struct {
@@ -225,7 +226,7 @@ func BenchmarkProduceFetch4x4(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 1 << 20
 	cfg.RetentionMs = -1
-	l := openTest(b, b.TempDir(), cfg, Options{})
+	l := openTest(b, b.TempDir(), cfg, Options{Files: NewFileCache(64)})
 	proto := benchBatch(16)
 	var appended, read atomic.Int64
 	stop := make(chan struct{})

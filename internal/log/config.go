@@ -112,6 +112,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Files, when set, opens the segment files through this shared
+	// descriptor cache (see FileCache); otherwise each stays open while
+	// the log is.
+	Files *FileCache
 }
 
 func (o *Options) setDefaults() {

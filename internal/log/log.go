@@ -40,6 +40,7 @@ type Log struct {
 	fs     vfs.FS
 	logger *slog.Logger
 	now    func() time.Time
+	files  *FileCache // nil: segment files stay open
 
 	// maintMu serializes Maintain and DeleteRecords, the two things that
 	// remove or replace closed segments.
@@ -108,7 +109,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now,
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now, files: opts.Files,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.mu.cfg = cfg
 	l.flush.cond.L = &l.flush.Mutex
@@ -261,6 +262,24 @@ func (l *Log) listSegments() ([]int64, []string, error) {
 	return bases, names, nil
 }
 
+// openFile opens a segment file, through the descriptor cache if the log
+// has one.
+func (l *Log) openFile(name string, flag int) (vfs.File, error) {
+	if l.files != nil {
+		return l.files.open(l.fs, name, flag, 0o600)
+	}
+	return l.fs.OpenFile(name, flag, 0o600)
+}
+
+// cacheFile puts f, already open as name, under the descriptor cache if
+// the log has one.
+func (l *Log) cacheFile(f vfs.File, name string) vfs.File {
+	if l.files != nil {
+		return l.files.adopt(l.fs, name, f)
+	}
+	return f
+}
+
 func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator) + name }
 
 // openSegment opens one segment and brings its indexes up to date. The
@@ -269,7 +288,7 @@ func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator)
 // lowest offset the next append may take.
 func (l *Log) openSegment(base int64, active bool) (*segment, int64, error) {
 	name := segmentName(l.dir, base, logSuffix)
-	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := l.openFile(name, os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open segment %d: %w", base, err)
 	}
