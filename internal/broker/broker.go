@@ -33,9 +33,15 @@ type Config struct {
 	// MaintainInterval is how often every partition's Log.Maintain runs
 	// (retention, compaction, segment age); default 30s.
 	MaintainInterval time.Duration
-	FS               vfs.FS
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// MaxOpenFiles bounds the segment files open at once across every
+	// partition (a descriptor cache, log.FileCache): idle files are
+	// closed and reopened on use. Default (0): the soft RLIMIT_NOFILE
+	// less a quarter of it, and at least 256, for connections and the
+	// broker's other files; at least 64.
+	MaxOpenFiles int
+	FS           vfs.FS
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Broker owns the topics and their partition logs. All methods are safe for
@@ -55,6 +61,10 @@ type Broker struct {
 	// before any log's internal locks.
 	adminMu sync.Mutex
 	meta    *metadata.Log
+
+	// files is the descriptor cache every partition's segment files go
+	// through.
+	files *hlog.FileCache
 
 	// lock is the data dir's exclusive lock, held from Open to Close.
 	lock *vfs.DirLock
@@ -102,7 +112,11 @@ func Open(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("durability: %w", err)
 	}
-	b := &Broker{cfg: cfg, durability: d, logger: cfg.Logger, stop: make(chan struct{})}
+	if cfg.MaxOpenFiles <= 0 {
+		cfg.MaxOpenFiles = defaultMaxOpenFiles(fileLimit())
+	}
+	b := &Broker{cfg: cfg, durability: d, logger: cfg.Logger, stop: make(chan struct{}),
+		files: hlog.NewFileCache(cfg.MaxOpenFiles)}
 	if err := cfg.FS.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -263,6 +277,19 @@ func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]s
 	return t, nil
 }
 
+// defaultMaxOpenFiles is Config.MaxOpenFiles's default for a soft
+// RLIMIT_NOFILE of limit (0: unknown).
+func defaultMaxOpenFiles(limit uint64) int {
+	const most = 1 << 20
+	if limit == 0 || limit > most {
+		limit = most
+	}
+	return max(64, int(limit)-max(256, int(limit)/4))
+}
+
+// FileStats returns the segment file descriptor cache's counters.
+func (b *Broker) FileStats() hlog.FileCacheStats { return b.files.Stats() }
+
 // MaxPartitions bounds a topic's partition count.
 const MaxPartitions = 100000
 
@@ -418,7 +445,7 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 		// Starting it empty would hand out its offsets again.
 		return nil, fmt.Errorf("partition %s-%d: its directory %s is missing, so its records are gone or were moved: restore it; or, to accept the loss (offsets start again at 0), create it empty and restart", t.Name, i, dir)
 	}
-	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now})
+	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now, Files: b.files})
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}

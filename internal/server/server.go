@@ -108,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 	if err := broker.ValidateOnCorruption(cfg.OnCorruption); err != nil {
 		return nil, err
 	}
+	broker.RaiseFileLimit(cfg.Logger)
 	b, err := broker.Open(broker.Config{
 		DataDir:           cfg.DataDir,
 		DefaultPartitions: cfg.DefaultPartitions,
