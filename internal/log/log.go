@@ -32,9 +32,8 @@ var (
 
 // Log is one partition's log. All methods are safe for concurrent use.
 //
-// Lock order: maintMu, then mu, then flush.mu. No fsync runs under mu
-// except the one at a segment roll, which is rare and must finish before
-// the next segment exists.
+// Lock order: maintMu, then mu, then flush.mu. No fsync runs under mu: a
+// segment roll syncs the old segment with mu released (see rollLocked).
 type Log struct {
 	dir    string
 	fs     vfs.FS
@@ -62,6 +61,11 @@ type Log struct {
 		// lost lists the offset ranges whose bytes recovery moved aside
 		// into .damaged files; reads of them fail with ErrDamaged.
 		lost []lostRange
+		// rolling is set while a roll does its IO with mu released;
+		// appends, rolls and Close wait for rolled (whose L is mu's
+		// write lock) until it is clear.
+		rolling bool
+		rolled  sync.Cond
 	}
 
 	// hw is the high watermark: the offset after the last batch readers
@@ -112,6 +116,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now, files: opts.Files,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.mu.cfg = cfg
+	l.mu.rolled.L = &l.mu.RWMutex
 	l.flush.cond.L = &l.flush.Mutex
 	if err := l.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
@@ -207,7 +212,7 @@ func (l *Log) settleDamage() {
 func (l *Log) skipOffsets(next int64) error {
 	segs := l.mu.segments
 	old := segs[len(segs)-1]
-	s, err := l.createSegmentLocked(next, l.now())
+	s, err := l.createSegment(next, l.now())
 	if err != nil {
 		return err
 	}
@@ -538,6 +543,7 @@ func (l *Log) Close() error {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	l.mu.Lock()
+	l.waitRollLocked()
 	if l.mu.closed {
 		l.mu.Unlock()
 		return nil
