@@ -61,6 +61,15 @@ type Broker struct {
 	// before any log's internal locks.
 	adminMu sync.Mutex
 	meta    *metadata.Log
+	// creating holds the topics being created, by collision key (see
+	// create.go), and growing the topics getting partitions; closing
+	// refuses new ones. Guarded by adminMu.
+	creating map[string]*pendingCreate
+	growing  map[metadata.TopicID]bool
+	closing  bool
+	// creates counts creates and partition additions running; Close
+	// waits for them (they stop early when b.stop closes).
+	creates sync.WaitGroup
 
 	// files is the descriptor cache every partition's segment files go
 	// through.
@@ -116,7 +125,7 @@ func Open(cfg Config) (*Broker, error) {
 		cfg.MaxOpenFiles = defaultMaxOpenFiles(fileLimit())
 	}
 	b := &Broker{cfg: cfg, durability: d, logger: cfg.Logger, stop: make(chan struct{}),
-		files: hlog.NewFileCache(cfg.MaxOpenFiles)}
+		files: hlog.NewFileCache(cfg.MaxOpenFiles), creating: map[string]*pendingCreate{}, growing: map[metadata.TopicID]bool{}}
 	if err := cfg.FS.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -169,6 +178,10 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.stop)
 		b.wg.Wait()
+		b.adminMu.Lock()
+		b.closing = true
+		b.adminMu.Unlock()
+		b.creates.Wait()
 		b.adminMu.Lock()
 		defer b.adminMu.Unlock()
 		b.closeErr = errors.Join(closeTopics(b.topics.Load()), b.meta.Close(), b.lock.Unlock())
@@ -225,58 +238,6 @@ func (b *Broker) Topics() []*Topic {
 	return out
 }
 
-// CreateTopic creates a topic with partitions partitions (-1: the default)
-// and the given configs. With validateOnly it checks everything and changes
-// nothing. Errors are *Error with INVALID_TOPIC_EXCEPTION,
-// TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS or INVALID_CONFIG.
-func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (*Topic, error) {
-	if err := ValidateTopicName(name); err != nil {
-		return nil, err
-	}
-	if partitions == -1 {
-		partitions = b.cfg.DefaultPartitions
-	}
-	if partitions <= 0 || partitions > MaxPartitions {
-		return nil, kafkaErr(kerr.InvalidPartitions, fmt.Sprintf("partition count %d is not between 1 and %d", partitions, MaxPartitions))
-	}
-	if err := b.validateConfigs(configs); err != nil {
-		return nil, err
-	}
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	tm := b.topics.Load()
-	if _, ok := tm.byName[name]; ok {
-		return nil, kafkaErr(kerr.TopicAlreadyExists, fmt.Sprintf("topic %q already exists", name))
-	}
-	key := collisionKey(name)
-	for other := range tm.byName {
-		if collisionKey(other) == key {
-			return nil, kafkaErr(kerr.InvalidTopicException,
-				fmt.Sprintf("topic %q collides with existing topic %q ('.' and '_' are equivalent)", name, other))
-		}
-	}
-	if validateOnly {
-		return nil, nil
-	}
-	id := newTopicID()
-	configs = maps.Clone(configs)
-	// The partitions come first and the metadata record last: until the
-	// record is fsynced the topic does not exist, so a failure or a crash
-	// anywhere before leaves only new, empty directories, which are
-	// removed here or by the next create of the name.
-	t, err := b.openTopic(name, id, partitions, configs, true)
-	if err != nil {
-		return nil, b.createErr(fmt.Sprintf("create topic %q", name), err)
-	}
-	if err := b.meta.Append(metadata.Record{Type: metadata.CreateTopic, Topic: name, ID: id, Partitions: partitions, Configs: configs}); err != nil {
-		b.discardPartitions(t.partitions())
-		return nil, b.createErr(fmt.Sprintf("create topic %q", name), err)
-	}
-	b.publishLocked(func(m *topicMap) { m.byName[name], m.byID[id] = t, t })
-	b.logger.Info("created topic", "topic", name, "id", id, "partitions", partitions)
-	return t, nil
-}
-
 // defaultMaxOpenFiles is Config.MaxOpenFiles's default for a soft
 // RLIMIT_NOFILE of limit (0: unknown).
 func defaultMaxOpenFiles(limit uint64) int {
@@ -301,6 +262,7 @@ func (b *Broker) AutoCreate(name string) (*Topic, error) {
 	}
 	t, err := b.CreateTopic(name, -1, nil, false)
 	if errors.Is(err, kerr.TopicAlreadyExists) {
+		b.waitCreate(name)
 		if t := b.Topic(name); t != nil {
 			return t, nil
 		}
@@ -325,40 +287,6 @@ func (b *Broker) DeleteTopic(t *Topic) error {
 	}
 	b.logger.Info("deleted topic", "topic", t.Name, "id", t.ID)
 	return errors.Join(errs...)
-}
-
-// CreatePartitions raises t's partition count to count.
-func (b *Broker) CreatePartitions(t *Topic, count int32, validateOnly bool) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	if b.topics.Load().byID[t.ID] != t {
-		return kafkaErr(kerr.UnknownTopicOrPartition, "")
-	}
-	st := t.state.Load()
-	have := int32(len(st.parts))
-	if count <= have || count > MaxPartitions {
-		return kafkaErr(kerr.InvalidPartitions, fmt.Sprintf("topic %q has %d partitions; the new count %d must be more (and at most %d)", t.Name, have, count, MaxPartitions))
-	}
-	if validateOnly {
-		return nil
-	}
-	// As in CreateTopic: the new partitions first, the record last.
-	parts := slices.Clone(st.parts)
-	for i := have; i < count; i++ {
-		p, err := b.openPartition(t, i, st.configs, true)
-		if err != nil {
-			b.discardPartitions(parts[have:])
-			b.removeFailedDir(t.Name, i, err)
-			return b.createErr(fmt.Sprintf("add partitions to %q", t.Name), err)
-		}
-		parts = append(parts, p)
-	}
-	if err := b.meta.Append(metadata.Record{Type: metadata.AddPartitions, ID: t.ID, Partitions: count}); err != nil {
-		b.discardPartitions(parts[have:])
-		return b.createErr(fmt.Sprintf("add partitions to %q", t.Name), err)
-	}
-	t.state.Store(&topicState{parts: parts, configs: st.configs, settings: st.settings})
-	return nil
 }
 
 // SetTopicConfigs replaces t's configs (those not given return to their
@@ -409,9 +337,27 @@ func (b *Broker) publishLocked(change func(*topicMap)) {
 // closed, and when fresh (a new topic) their directories are removed.
 func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs map[string]string, fresh bool) (*Topic, error) {
 	t := &Topic{Name: name, ID: id, schemas: &b.schemas}
-	parts := make([]*Partition, 0, n)
-	for i := int32(0); i < n; i++ {
-		p, err := b.openPartition(t, i, configs, fresh)
+	parts, err := b.openPartitions(t, 0, n, configs, fresh)
+	if err != nil {
+		return nil, err
+	}
+	t.state.Store(&topicState{parts: parts, configs: configs, settings: b.parseSettings(configs)})
+	return t, nil
+}
+
+// openPartitions opens t's partitions from to n-1, logging progress when
+// it takes a while. If one fails, those opened are closed, and when fresh
+// (new partitions) their directories are removed. A fresh open stops
+// early when the broker is closing.
+func (b *Broker) openPartitions(t *Topic, from, n int32, configs map[string]string, fresh bool) ([]*Partition, error) {
+	parts := make([]*Partition, 0, n-from)
+	prog := b.newProgress(t.Name, from, n, fresh)
+	for i := from; i < n; i++ {
+		var p *Partition
+		err := b.stopping(fresh)
+		if err == nil {
+			p, err = b.openPartition(t, i, configs, fresh)
+		}
 		if err != nil {
 			if fresh {
 				b.discardPartitions(parts)
@@ -424,9 +370,10 @@ func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs ma
 			return nil, err
 		}
 		parts = append(parts, p)
+		prog.step(i + 1)
 	}
-	t.state.Store(&topicState{parts: parts, configs: configs, settings: b.parseSettings(configs)})
-	return t, nil
+	prog.done()
+	return parts, nil
 }
 
 // openPartition opens one partition's log. A fresh partition's directory
