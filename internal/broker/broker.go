@@ -189,15 +189,30 @@ func (b *Broker) Close() error {
 	return b.closeErr
 }
 
+// closeTopics closes every partition, openWorkers at a time (each close
+// fsyncs the log end checkpoint).
 func closeTopics(tm *topicMap) error {
-	var errs []error
+	var all []*Partition
 	for _, t := range tm.byName {
-		for _, p := range t.partitions() {
-			if err := p.Log.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close %s-%d: %w", t.Name, p.Index, err))
-			}
-		}
+		all = append(all, t.partitions()...)
 	}
+	errs := make([]error, len(all))
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(openWorkers, len(all)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(all)); i = next.Add(1) - 1 {
+				if err := all[i].Log.Close(); err != nil {
+					errs[i] = fmt.Errorf("close %s-%d: %w", all[i].Topic.Name, all[i].Index, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -345,36 +360,68 @@ func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs ma
 	return t, nil
 }
 
-// openPartitions opens t's partitions from to n-1, logging progress when
-// it takes a while. If one fails, those opened are closed, and when fresh
-// (new partitions) their directories are removed. A fresh open stops
-// early when the broker is closing.
+// openPartitions opens t's partitions from to n-1, openWorkers at a time
+// (opening a log is mostly directory fsyncs, which the filesystem's
+// journal commits together), logging progress when it takes a while. If
+// one fails, those opened are closed, and when fresh (new partitions)
+// their directories are removed. A fresh open stops early when the broker
+// is closing.
 func (b *Broker) openPartitions(t *Topic, from, n int32, configs map[string]string, fresh bool) ([]*Partition, error) {
-	parts := make([]*Partition, 0, n-from)
+	parts := make([]*Partition, n-from)
+	errs := make([]error, n-from)
 	prog := b.newProgress(t.Name, from, n, fresh)
-	for i := from; i < n; i++ {
-		var p *Partition
-		err := b.stopping(fresh)
-		if err == nil {
-			p, err = b.openPartition(t, i, configs, fresh)
-		}
-		if err != nil {
-			if fresh {
-				b.discardPartitions(parts)
-				b.removeFailedDir(t.Name, i, err)
-			} else {
-				for _, p := range parts {
-					p.Log.Close()
+	var (
+		next   atomic.Int32
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	next.Store(from)
+	for range min(openWorkers, int(n-from)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < n && !failed.Load(); i = next.Add(1) - 1 {
+				err := b.stopping(fresh)
+				if err == nil {
+					parts[i-from], err = b.openPartition(t, i, configs, fresh)
 				}
+				if err != nil {
+					errs[i-from] = err
+					failed.Store(true)
+					return
+				}
+				prog.step()
 			}
-			return nil, err
-		}
-		parts = append(parts, p)
-		prog.step(i + 1)
+		}()
 	}
-	prog.done()
-	return parts, nil
+	wg.Wait()
+	if !failed.Load() {
+		prog.done()
+		return parts, nil
+	}
+	var opened []*Partition
+	for _, p := range parts {
+		if p != nil {
+			opened = append(opened, p)
+		}
+	}
+	if !fresh {
+		for _, p := range opened {
+			p.Log.Close()
+		}
+		return nil, errors.Join(errs...)
+	}
+	b.discardPartitions(opened)
+	for i, err := range errs {
+		if err != nil {
+			b.removeFailedDir(t.Name, from+int32(i), err)
+		}
+	}
+	return nil, errors.Join(errs...)
 }
+
+// openWorkers is how many partitions of a topic open at once.
+const openWorkers = 16
 
 // openPartition opens one partition's log. A fresh partition's directory
 // may be left over from a create that failed or crashed before its

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -272,14 +274,17 @@ func (b *Broker) stopping(fresh bool) error {
 }
 
 // progress logs how far opening a topic's partitions is, every
-// progressEvery, and at the end if it took longer than that.
+// progressEvery, and at the end if it took longer than that. Safe for
+// concurrent use.
 type progress struct {
-	b         *Broker
-	topic     string
-	verb      string
-	from, n   int32
-	start     time.Time
-	lastShown time.Time
+	b       *Broker
+	topic   string
+	verb    string
+	total   int32
+	start   time.Time
+	opened  atomic.Int32
+	mu      sync.Mutex
+	shownAt time.Time
 }
 
 func (b *Broker) newProgress(topic string, from, n int32, fresh bool) *progress {
@@ -288,21 +293,29 @@ func (b *Broker) newProgress(topic string, from, n int32, fresh bool) *progress 
 		verb = "creating partitions"
 	}
 	now := time.Now()
-	return &progress{b: b, topic: topic, verb: verb, from: from, n: n, start: now, lastShown: now}
+	return &progress{b: b, topic: topic, verb: verb, total: n - from, start: now, shownAt: now}
 }
 
-func (p *progress) step(done int32) {
+// step counts one partition opened.
+func (p *progress) step() {
+	done := p.opened.Add(1)
 	if done&63 != 0 {
 		return
 	}
-	if now := time.Now(); now.Sub(p.lastShown) >= progressEvery {
-		p.lastShown = now
-		p.b.logger.Info(p.verb, "topic", p.topic, "done", done-p.from, "of", p.n-p.from, "elapsed", now.Sub(p.start).Round(time.Millisecond))
+	now := time.Now()
+	p.mu.Lock()
+	show := now.Sub(p.shownAt) >= progressEvery
+	if show {
+		p.shownAt = now
+	}
+	p.mu.Unlock()
+	if show {
+		p.b.logger.Info(p.verb, "topic", p.topic, "done", done, "of", p.total, "elapsed", now.Sub(p.start).Round(time.Millisecond))
 	}
 }
 
 func (p *progress) done() {
 	if d := time.Since(p.start); d >= progressEvery {
-		p.b.logger.Info(p.verb+": done", "topic", p.topic, "partitions", p.n-p.from, "elapsed", d.Round(time.Millisecond))
+		p.b.logger.Info(p.verb+": done", "topic", p.topic, "partitions", p.total, "elapsed", d.Round(time.Millisecond))
 	}
 }
