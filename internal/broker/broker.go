@@ -396,6 +396,13 @@ func (b *Broker) openPartitions(t *Topic, from, n int32, configs map[string]stri
 	}
 	wg.Wait()
 	if !failed.Load() {
+		// The partitions' directory entries in the data dir.
+		if err := b.cfg.FS.SyncDir(b.cfg.DataDir); err != nil {
+			errs[0] = fmt.Errorf("sync data dir: %w", err)
+			failed.Store(true)
+		}
+	}
+	if !failed.Load() {
 		prog.done()
 		return parts, nil
 	}
@@ -413,7 +420,7 @@ func (b *Broker) openPartitions(t *Topic, from, n int32, configs map[string]stri
 	}
 	b.discardPartitions(opened)
 	for i, err := range errs {
-		if err != nil {
+		if err != nil && parts[i] == nil {
 			b.removeFailedDir(t.Name, from+int32(i), err)
 		}
 	}
@@ -439,7 +446,9 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 		// Starting it empty would hand out its offsets again.
 		return nil, fmt.Errorf("partition %s-%d: its directory %s is missing, so its records are gone or were moved: restore it; or, to accept the loss (offsets start again at 0), create it empty and restart", t.Name, i, dir)
 	}
-	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now, Files: b.files})
+	// openPartitions syncs the data dir once for all the partitions.
+	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now,
+		Files: b.files, SkipParentSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}

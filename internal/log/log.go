@@ -126,7 +126,11 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		return nil, err
 	}
 	// A new directory or first segment must survive a crash too.
-	for _, d := range []string{dir, filepath.Dir(dir)} {
+	dirs := []string{dir, filepath.Dir(dir)}
+	if opts.SkipParentSync {
+		dirs = dirs[:1]
+	}
+	for _, d := range dirs {
 		if err := l.fs.SyncDir(d); err != nil {
 			l.closeFiles()
 			return nil, fmt.Errorf("sync log dir: %w", err)
