@@ -158,7 +158,13 @@ func (b *Broker) openLocked() error {
 		}
 	}
 	tm := &topicMap{byName: map[string]*Topic{}, byID: map[metadata.TopicID]*Topic{}}
-	for _, mt := range st.Topics {
+	start, shown, parts := time.Now(), time.Now(), 0
+	for i, mt := range st.Topics {
+		if time.Since(shown) >= progressEvery {
+			shown = time.Now()
+			b.logger.Info("opening topics", "done", i, "of", len(st.Topics), "partitions", parts, "elapsed", time.Since(start).Round(time.Millisecond))
+		}
+		parts += int(mt.Partitions)
 		t, err := b.openTopic(mt.Name, mt.ID, mt.Partitions, mt.Configs, false)
 		if err != nil {
 			closeTopics(tm)
@@ -168,6 +174,7 @@ func (b *Broker) openLocked() error {
 		tm.byName[t.Name], tm.byID[t.ID] = t, t
 	}
 	b.topics.Store(tm)
+	b.logger.Info("opened topics", "topics", len(tm.byName), "partitions", parts, "elapsed", time.Since(start).Round(time.Millisecond))
 	b.warnStrayDirs(tm)
 	return nil
 }

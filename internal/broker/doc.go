@@ -17,7 +17,9 @@
 // Creating a topic or adding partitions opens the new partitions without
 // adminMu (the name is reserved first), so one create of 100,000
 // partitions does not hold up the others; it logs its progress every few
-// seconds. CreateTopicWithin and CreatePartitionsWithin return after the
+// seconds (as does Open, over all topics). Partitions open 16 at a time,
+// and the data dir is synced once for all of them rather than once each.
+// CreateTopicWithin and CreatePartitionsWithin return after the
 // request's timeout at the latest: REQUEST_TIMED_OUT for a create still
 // running, which then completes in the background (create.go).
 //
