@@ -91,13 +91,14 @@ func validate(b []byte) error {
 // first if needed.
 // mu must be held.
 func (l *Log) appendLocked(b []byte) (AppendResult, bool, error) {
+	// First, since Close may run while this waits.
+	l.waitRollLocked()
 	switch {
 	case l.mu.closed:
 		return AppendResult{}, false, ErrClosed
 	case l.failed.Load():
 		return AppendResult{}, false, ErrFailed
 	}
-	l.waitRollLocked()
 	now := l.now()
 	s := l.mu.segments[len(l.mu.segments)-1]
 	if l.shouldRollLocked(s, len(b), now) {
