@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-kfake bench-peers bench-peers-quick fuzz verify lint crash
+.PHONY: help build test testmod testshort bench bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ testshort: ## quick tests without the race detector
 
 bench: ## the storage engine's benchmarks, with the fdatasync baseline in the same run
 	$(GO) test ./internal/log ./internal/records -run '^$$' -bench . -benchtime 2s -benchmem
+
+PARTITIONS ?= 100000
+TOPICS ?= 1000
+bench-partitions: ## PARTITIONS (100000) over TOPICS (1000) under RLIMIT_NOFILE 1024: create, restart, RSS, produce/consume to a random 1%
+	HERALD_SCALE_PARTITIONS=$(PARTITIONS) HERALD_SCALE_TOPICS=$(TOPICS) $(GO) test ./internal/kafka -run '^TestScalePartitions$$' -count 1 -v -timeout 120m
 
 bench-kfake: ## 1M records of 1 KiB through Herald and kfake (SyncWrites) with franz-go; prints the ratios and peak RSS
 	$(GO) test ./compat -run '^$$' -bench BenchmarkPeers -benchtime 1x -count 1

@@ -33,9 +33,15 @@ type Config struct {
 	// MaintainInterval is how often every partition's Log.Maintain runs
 	// (retention, compaction, segment age); default 30s.
 	MaintainInterval time.Duration
-	FS               vfs.FS
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// MaxOpenFiles bounds the segment files open at once across every
+	// partition (a descriptor cache, log.FileCache): idle files are
+	// closed and reopened on use. Default (0): the soft RLIMIT_NOFILE
+	// less a quarter of it, and at least 256, for connections and the
+	// broker's other files; at least 64.
+	MaxOpenFiles int
+	FS           vfs.FS
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Broker owns the topics and their partition logs. All methods are safe for
@@ -55,6 +61,19 @@ type Broker struct {
 	// before any log's internal locks.
 	adminMu sync.Mutex
 	meta    *metadata.Log
+	// creating holds the topics being created, by collision key (see
+	// create.go), and growing the topics getting partitions; closing
+	// refuses new ones. Guarded by adminMu.
+	creating map[string]*pendingCreate
+	growing  map[metadata.TopicID]bool
+	closing  bool
+	// creates counts creates and partition additions running; Close
+	// waits for them (they stop early when b.stop closes).
+	creates sync.WaitGroup
+
+	// files is the descriptor cache every partition's segment files go
+	// through.
+	files *hlog.FileCache
 
 	// lock is the data dir's exclusive lock, held from Open to Close.
 	lock *vfs.DirLock
@@ -102,7 +121,11 @@ func Open(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("durability: %w", err)
 	}
-	b := &Broker{cfg: cfg, durability: d, logger: cfg.Logger, stop: make(chan struct{})}
+	if cfg.MaxOpenFiles <= 0 {
+		cfg.MaxOpenFiles = defaultMaxOpenFiles(fileLimit())
+	}
+	b := &Broker{cfg: cfg, durability: d, logger: cfg.Logger, stop: make(chan struct{}),
+		files: hlog.NewFileCache(cfg.MaxOpenFiles), creating: map[string]*pendingCreate{}, growing: map[metadata.TopicID]bool{}}
 	if err := cfg.FS.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -135,7 +158,13 @@ func (b *Broker) openLocked() error {
 		}
 	}
 	tm := &topicMap{byName: map[string]*Topic{}, byID: map[metadata.TopicID]*Topic{}}
-	for _, mt := range st.Topics {
+	start, shown, parts := time.Now(), time.Now(), 0
+	for i, mt := range st.Topics {
+		if time.Since(shown) >= progressEvery {
+			shown = time.Now()
+			b.logger.Info("opening topics", "done", i, "of", len(st.Topics), "partitions", parts, "elapsed", time.Since(start).Round(time.Millisecond))
+		}
+		parts += int(mt.Partitions)
 		t, err := b.openTopic(mt.Name, mt.ID, mt.Partitions, mt.Configs, false)
 		if err != nil {
 			closeTopics(tm)
@@ -145,6 +174,7 @@ func (b *Broker) openLocked() error {
 		tm.byName[t.Name], tm.byID[t.ID] = t, t
 	}
 	b.topics.Store(tm)
+	b.logger.Info("opened topics", "topics", len(tm.byName), "partitions", parts, "elapsed", time.Since(start).Round(time.Millisecond))
 	b.warnStrayDirs(tm)
 	return nil
 }
@@ -156,21 +186,40 @@ func (b *Broker) Close() error {
 		close(b.stop)
 		b.wg.Wait()
 		b.adminMu.Lock()
+		b.closing = true
+		b.adminMu.Unlock()
+		b.creates.Wait()
+		b.adminMu.Lock()
 		defer b.adminMu.Unlock()
 		b.closeErr = errors.Join(closeTopics(b.topics.Load()), b.meta.Close(), b.lock.Unlock())
 	})
 	return b.closeErr
 }
 
+// closeTopics closes every partition, openWorkers at a time (each close
+// fsyncs the log end checkpoint).
 func closeTopics(tm *topicMap) error {
-	var errs []error
+	var all []*Partition
 	for _, t := range tm.byName {
-		for _, p := range t.partitions() {
-			if err := p.Log.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close %s-%d: %w", t.Name, p.Index, err))
-			}
-		}
+		all = append(all, t.partitions()...)
 	}
+	errs := make([]error, len(all))
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(openWorkers, len(all)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(all)); i = next.Add(1) - 1 {
+				if err := all[i].Log.Close(); err != nil {
+					errs[i] = fmt.Errorf("close %s-%d: %w", all[i].Topic.Name, all[i].Index, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -211,57 +260,18 @@ func (b *Broker) Topics() []*Topic {
 	return out
 }
 
-// CreateTopic creates a topic with partitions partitions (-1: the default)
-// and the given configs. With validateOnly it checks everything and changes
-// nothing. Errors are *Error with INVALID_TOPIC_EXCEPTION,
-// TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS or INVALID_CONFIG.
-func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]string, validateOnly bool) (*Topic, error) {
-	if err := ValidateTopicName(name); err != nil {
-		return nil, err
+// defaultMaxOpenFiles is Config.MaxOpenFiles's default for a soft
+// RLIMIT_NOFILE of limit (0: unknown).
+func defaultMaxOpenFiles(limit uint64) int {
+	const most = 1 << 20
+	if limit == 0 || limit > most {
+		limit = most
 	}
-	if partitions == -1 {
-		partitions = b.cfg.DefaultPartitions
-	}
-	if partitions <= 0 || partitions > MaxPartitions {
-		return nil, kafkaErr(kerr.InvalidPartitions, fmt.Sprintf("partition count %d is not between 1 and %d", partitions, MaxPartitions))
-	}
-	if err := b.validateConfigs(configs); err != nil {
-		return nil, err
-	}
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	tm := b.topics.Load()
-	if _, ok := tm.byName[name]; ok {
-		return nil, kafkaErr(kerr.TopicAlreadyExists, fmt.Sprintf("topic %q already exists", name))
-	}
-	key := collisionKey(name)
-	for other := range tm.byName {
-		if collisionKey(other) == key {
-			return nil, kafkaErr(kerr.InvalidTopicException,
-				fmt.Sprintf("topic %q collides with existing topic %q ('.' and '_' are equivalent)", name, other))
-		}
-	}
-	if validateOnly {
-		return nil, nil
-	}
-	id := newTopicID()
-	configs = maps.Clone(configs)
-	// The partitions come first and the metadata record last: until the
-	// record is fsynced the topic does not exist, so a failure or a crash
-	// anywhere before leaves only new, empty directories, which are
-	// removed here or by the next create of the name.
-	t, err := b.openTopic(name, id, partitions, configs, true)
-	if err != nil {
-		return nil, b.createErr(fmt.Sprintf("create topic %q", name), err)
-	}
-	if err := b.meta.Append(metadata.Record{Type: metadata.CreateTopic, Topic: name, ID: id, Partitions: partitions, Configs: configs}); err != nil {
-		b.discardPartitions(t.partitions())
-		return nil, b.createErr(fmt.Sprintf("create topic %q", name), err)
-	}
-	b.publishLocked(func(m *topicMap) { m.byName[name], m.byID[id] = t, t })
-	b.logger.Info("created topic", "topic", name, "id", id, "partitions", partitions)
-	return t, nil
+	return max(64, int(limit)-max(256, int(limit)/4))
 }
+
+// FileStats returns the segment file descriptor cache's counters.
+func (b *Broker) FileStats() hlog.FileCacheStats { return b.files.Stats() }
 
 // MaxPartitions bounds a topic's partition count.
 const MaxPartitions = 100000
@@ -274,6 +284,7 @@ func (b *Broker) AutoCreate(name string) (*Topic, error) {
 	}
 	t, err := b.CreateTopic(name, -1, nil, false)
 	if errors.Is(err, kerr.TopicAlreadyExists) {
+		b.waitCreate(name)
 		if t := b.Topic(name); t != nil {
 			return t, nil
 		}
@@ -298,40 +309,6 @@ func (b *Broker) DeleteTopic(t *Topic) error {
 	}
 	b.logger.Info("deleted topic", "topic", t.Name, "id", t.ID)
 	return errors.Join(errs...)
-}
-
-// CreatePartitions raises t's partition count to count.
-func (b *Broker) CreatePartitions(t *Topic, count int32, validateOnly bool) error {
-	b.adminMu.Lock()
-	defer b.adminMu.Unlock()
-	if b.topics.Load().byID[t.ID] != t {
-		return kafkaErr(kerr.UnknownTopicOrPartition, "")
-	}
-	st := t.state.Load()
-	have := int32(len(st.parts))
-	if count <= have || count > MaxPartitions {
-		return kafkaErr(kerr.InvalidPartitions, fmt.Sprintf("topic %q has %d partitions; the new count %d must be more (and at most %d)", t.Name, have, count, MaxPartitions))
-	}
-	if validateOnly {
-		return nil
-	}
-	// As in CreateTopic: the new partitions first, the record last.
-	parts := slices.Clone(st.parts)
-	for i := have; i < count; i++ {
-		p, err := b.openPartition(t, i, st.configs, true)
-		if err != nil {
-			b.discardPartitions(parts[have:])
-			b.removeFailedDir(t.Name, i, err)
-			return b.createErr(fmt.Sprintf("add partitions to %q", t.Name), err)
-		}
-		parts = append(parts, p)
-	}
-	if err := b.meta.Append(metadata.Record{Type: metadata.AddPartitions, ID: t.ID, Partitions: count}); err != nil {
-		b.discardPartitions(parts[have:])
-		return b.createErr(fmt.Sprintf("add partitions to %q", t.Name), err)
-	}
-	t.state.Store(&topicState{parts: parts, configs: st.configs, settings: st.settings})
-	return nil
 }
 
 // SetTopicConfigs replaces t's configs (those not given return to their
@@ -382,25 +359,83 @@ func (b *Broker) publishLocked(change func(*topicMap)) {
 // closed, and when fresh (a new topic) their directories are removed.
 func (b *Broker) openTopic(name string, id metadata.TopicID, n int32, configs map[string]string, fresh bool) (*Topic, error) {
 	t := &Topic{Name: name, ID: id, schemas: &b.schemas}
-	parts := make([]*Partition, 0, n)
-	for i := int32(0); i < n; i++ {
-		p, err := b.openPartition(t, i, configs, fresh)
-		if err != nil {
-			if fresh {
-				b.discardPartitions(parts)
-				b.removeFailedDir(t.Name, i, err)
-			} else {
-				for _, p := range parts {
-					p.Log.Close()
-				}
-			}
-			return nil, err
-		}
-		parts = append(parts, p)
+	parts, err := b.openPartitions(t, 0, n, configs, fresh)
+	if err != nil {
+		return nil, err
 	}
 	t.state.Store(&topicState{parts: parts, configs: configs, settings: b.parseSettings(configs)})
 	return t, nil
 }
+
+// openPartitions opens t's partitions from to n-1, openWorkers at a time
+// (opening a log is mostly directory fsyncs, which the filesystem's
+// journal commits together), logging progress when it takes a while. If
+// one fails, those opened are closed, and when fresh (new partitions)
+// their directories are removed. A fresh open stops early when the broker
+// is closing.
+func (b *Broker) openPartitions(t *Topic, from, n int32, configs map[string]string, fresh bool) ([]*Partition, error) {
+	parts := make([]*Partition, n-from)
+	errs := make([]error, n-from)
+	prog := b.newProgress(t.Name, from, n, fresh)
+	var (
+		next   atomic.Int32
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	next.Store(from)
+	for range min(openWorkers, int(n-from)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < n && !failed.Load(); i = next.Add(1) - 1 {
+				err := b.stopping(fresh)
+				if err == nil {
+					parts[i-from], err = b.openPartition(t, i, configs, fresh)
+				}
+				if err != nil {
+					errs[i-from] = err
+					failed.Store(true)
+					return
+				}
+				prog.step()
+			}
+		}()
+	}
+	wg.Wait()
+	if !failed.Load() {
+		// The partitions' directory entries in the data dir.
+		if err := b.cfg.FS.SyncDir(b.cfg.DataDir); err != nil {
+			errs[0] = fmt.Errorf("sync data dir: %w", err)
+			failed.Store(true)
+		}
+	}
+	if !failed.Load() {
+		prog.done()
+		return parts, nil
+	}
+	var opened []*Partition
+	for _, p := range parts {
+		if p != nil {
+			opened = append(opened, p)
+		}
+	}
+	if !fresh {
+		for _, p := range opened {
+			p.Log.Close()
+		}
+		return nil, errors.Join(errs...)
+	}
+	b.discardPartitions(opened)
+	for i, err := range errs {
+		if err != nil && parts[i] == nil {
+			b.removeFailedDir(t.Name, from+int32(i), err)
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// openWorkers is how many partitions of a topic open at once.
+const openWorkers = 16
 
 // openPartition opens one partition's log. A fresh partition's directory
 // may be left over from a create that failed or crashed before its
@@ -418,7 +453,9 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 		// Starting it empty would hand out its offsets again.
 		return nil, fmt.Errorf("partition %s-%d: its directory %s is missing, so its records are gone or were moved: restore it; or, to accept the loss (offsets start again at 0), create it empty and restart", t.Name, i, dir)
 	}
-	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now})
+	// openPartitions syncs the data dir once for all the partitions.
+	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now,
+		Files: b.files, SkipParentSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}

@@ -14,6 +14,23 @@
 // each is written to the metadata log and fsynced before the new snapshot is
 // published.
 //
+// Creating a topic or adding partitions opens the new partitions without
+// adminMu (the name is reserved first), so one create of 100,000
+// partitions does not hold up the others; it logs its progress every few
+// seconds (as does Open, over all topics). Partitions open 16 at a time,
+// and the data dir is synced once for all of them rather than once each.
+// CreateTopicWithin and CreatePartitionsWithin return after the
+// request's timeout at the latest: REQUEST_TIMED_OUT for a create still
+// running, which then completes in the background (create.go).
+//
+// Every partition's segment files go through one descriptor cache
+// (log.FileCache) of Config.MaxOpenFiles files, by default the soft
+// RLIMIT_NOFILE less a quarter (at least 256) for connections and other
+// files; idle files are closed and reopened on use, so the number of
+// partitions is not bounded by the descriptor limit. RaiseFileLimit, called
+// at start by the server, raises the soft limit to the hard one and logs
+// both.
+//
 // The data dir is locked (vfs.LockDir: an flock on <data-dir>/herald.lock,
 // which names the holder's pid) from Open to Close, so a second broker, in
 // this process or another, and `herald repair` refuse to use it. The dir is

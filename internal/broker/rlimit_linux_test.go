@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -26,7 +27,8 @@ func rlimitChild(dir string) {
 		fmt.Println("setrlimit:", err)
 		os.Exit(1)
 	}
-	b, err := Open(Config{DataDir: dir, Logger: quietLogger()})
+	// A descriptor cache larger than the limit: the create runs out.
+	b, err := Open(Config{DataDir: dir, Logger: quietLogger(), MaxOpenFiles: 100000})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(1)
@@ -68,5 +70,35 @@ func TestCreateTopicTooManyOpenFiles(t *testing.T) {
 	defer b.Close()
 	if b.Topic("big") != nil || b.Topic("keep") == nil {
 		t.Fatal("wrong topics after restart")
+	}
+}
+
+// TestRaiseFileLimit: in a child process whose soft RLIMIT_NOFILE is below
+// its hard limit, RaiseFileLimit raises the soft limit to the hard one and
+// logs both, with the soft limit it found.
+func TestRaiseFileLimit(t *testing.T) {
+	if os.Getenv("HERALD_TEST_RAISE_CHILD") != "" {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 512, Max: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		var buf strings.Builder
+		RaiseFileLimit(slog.New(slog.NewTextHandler(&buf, nil)))
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("limit now %d/%d\n%s", lim.Cur, lim.Max, buf.String())
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRaiseFileLimit$")
+	cmd.Env = append(os.Environ(), "HERALD_TEST_RAISE_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, want := range []string{"limit now 1000/1000", "soft_before=512 soft=1000 hard=1000", "RLIMIT_NOFILE"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("child output lacks %q:\n%s", want, out)
+		}
 	}
 }

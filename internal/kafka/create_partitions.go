@@ -8,10 +8,13 @@ import (
 )
 
 // handleCreatePartitions raises topics' partition counts. An explicit
-// assignment must put every new partition on this broker.
+// assignment must put every new partition on this broker. As for
+// CreateTopics, an addition still running when the request's timeout
+// expires is REQUEST_TIMED_OUT and completes in the background.
 func handleCreatePartitions(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	deadline := requestDeadline(req.TimeoutMillis)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewCreatePartitionsResponseTopic()
 		ot.Topic = rt.Topic
@@ -25,7 +28,7 @@ func handleCreatePartitions(s *Server, r *request) (kmsg.Response, error) {
 		case !s.assignmentIsLocal(rt.Assignment):
 			err = &broker.Error{Kafka: kerr.InvalidReplicaAssignment, Message: "Herald is one broker: every replica list must be [0]"}
 		default:
-			err = s.b.CreatePartitions(t, rt.Count, req.ValidateOnly)
+			_, err = s.b.CreatePartitionsWithin(untilDeadline(deadline), t, rt.Count, req.ValidateOnly)
 		}
 		ot.ErrorCode, ot.ErrorMessage = broker.Code(err)
 		resp.Topics = append(resp.Topics, ot)

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -13,9 +14,15 @@ import (
 // it. Herald is one broker: a replication factor other than -1 or 1, or an
 // assignment naming another broker, is INVALID_REPLICATION_FACTOR or
 // INVALID_REPLICA_ASSIGNMENT.
+//
+// The request's timeout bounds the whole answer: a create still running
+// when it expires is REQUEST_TIMED_OUT and completes in the background
+// (Metadata shows the topic once it is done), as in Kafka. A timeout of 0
+// or less waits for the creates to finish.
 func handleCreateTopics(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	deadline := requestDeadline(req.TimeoutMillis)
 	seen := make(map[string]int, len(req.Topics))
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -28,7 +35,7 @@ func handleCreateTopics(s *Server, r *request) (kmsg.Response, error) {
 		if seen[rt.Topic] > 1 {
 			err = &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("topic %q is listed more than once", rt.Topic)}
 		} else {
-			err = s.createTopic(rt, req.ValidateOnly, &ot)
+			err = s.createTopic(rt, req.ValidateOnly, deadline, &ot)
 		}
 		ot.ErrorCode, ot.ErrorMessage = broker.Code(err)
 		if err != nil {
@@ -39,7 +46,26 @@ func handleCreateTopics(s *Server, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func (s *Server) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool, ot *kmsg.CreateTopicsResponseTopic) error {
+// requestDeadline is when an admin request with timeoutMs must be
+// answered; the zero time for none.
+func requestDeadline(timeoutMs int32) time.Time {
+	if timeoutMs <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
+}
+
+// untilDeadline is how long is left before deadline: 0 for no deadline,
+// and at least a millisecond otherwise (the create then answers
+// REQUEST_TIMED_OUT unless it is done at once).
+func untilDeadline(deadline time.Time) time.Duration {
+	if deadline.IsZero() {
+		return 0
+	}
+	return max(time.Until(deadline), time.Millisecond)
+}
+
+func (s *Server) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool, deadline time.Time, ot *kmsg.CreateTopicsResponseTopic) error {
 	n, err := s.checkAssignment(rt)
 	if err != nil {
 		return err
@@ -51,7 +77,7 @@ func (s *Server) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly boo
 		}
 		configs[c.Name] = *c.Value
 	}
-	t, err := s.b.CreateTopic(rt.Topic, n, configs, validateOnly)
+	t, err := s.b.CreateTopicWithin(untilDeadline(deadline), rt.Topic, n, configs, validateOnly)
 	if err != nil {
 		return err
 	}

@@ -91,13 +91,14 @@ func validate(b []byte) error {
 // first if needed.
 // mu must be held.
 func (l *Log) appendLocked(b []byte) (AppendResult, bool, error) {
+	// First, since Close may run while this waits.
+	l.waitRollLocked()
 	switch {
 	case l.mu.closed:
 		return AppendResult{}, false, ErrClosed
 	case l.failed.Load():
 		return AppendResult{}, false, ErrFailed
 	}
-	cfg := &l.mu.cfg
 	now := l.now()
 	s := l.mu.segments[len(l.mu.segments)-1]
 	if l.shouldRollLocked(s, len(b), now) {
@@ -105,7 +106,12 @@ func (l *Log) appendLocked(b []byte) (AppendResult, bool, error) {
 		if s, err = l.rollLocked(now); err != nil {
 			return AppendResult{}, false, err
 		}
+		// mu was released during the roll.
+		if l.failed.Load() {
+			return AppendResult{}, false, ErrFailed
+		}
 	}
+	cfg := &l.mu.cfg
 	base := l.mu.next
 	records.SetBaseOffset(b, base)
 	records.SetLeaderEpoch(b, cfg.LeaderEpoch)
@@ -187,37 +193,65 @@ func (l *Log) shouldRollLocked(s *segment, n int, now time.Time) bool {
 // rollLocked closes the active segment and starts a new one at the log
 // end offset. The old segment is synced first, so that only the last
 // segment can ever hold a torn write; its indexes are written.
-// mu must be held.
+//
+// That sync, the index files and the new segment's creation (a directory
+// fsync) run with mu released: mu.rolling keeps appends and other rolls
+// waiting meanwhile (they cannot go anywhere until the new segment exists),
+// while reads, the flusher and offset queries go on. Nothing else changes
+// the active segment: Close waits for the roll, and retention and
+// compaction touch only closed segments.
+// mu must be held; it is released and taken again.
 func (l *Log) rollLocked(now time.Time) (*segment, error) {
+	l.waitRollLocked()
 	old := l.mu.segments[len(l.mu.segments)-1]
 	if old.size == 0 {
 		return old, nil
 	}
+	l.mu.rolling = true
+	written, next := l.mu.written, l.mu.next
+	l.mu.Unlock()
+	s, err := l.rollUnlocked(old, next, now)
+	l.mu.Lock()
+	l.mu.rolling = false
+	l.mu.rolled.Broadcast()
+	if err != nil {
+		return nil, err
+	}
+	old.readable.Store(old.size)
+	l.advanceHW(next)
+	l.markSynced(written)
+	l.mu.segments = append(l.mu.segments, s)
+	return s, nil
+}
+
+// rollUnlocked is the IO of a roll: sync old, write its indexes, and
+// create the segment that starts at next.
+// mu must not be held; mu.rolling must be set by the caller.
+func (l *Log) rollUnlocked(old *segment, next int64, now time.Time) (*segment, error) {
 	if err := old.file.Sync(); err != nil {
 		err = fmt.Errorf("sync segment %d before roll: %w", old.base, err)
 		l.fail(err)
 		return nil, errors.Join(err, ErrFailed)
 	}
-	old.readable.Store(old.size)
-	l.advanceHW(l.mu.next)
-	l.markSynced(l.mu.written)
 	if err := old.writeIndexes(l.fs, l.dir); err != nil {
 		l.logger.Warn("writing indexes of closed segment; they will be rebuilt at open", "segment", old.base, "err", err)
 	}
-	s, err := l.createSegmentLocked(l.mu.next, now)
-	if err != nil {
-		return nil, err
-	}
-	l.mu.segments = append(l.mu.segments, s)
-	return s, nil
+	return l.createSegment(next, now)
 }
 
-// createSegmentLocked creates an empty segment file and makes its
-// directory entry durable.
-// mu must be held.
-func (l *Log) createSegmentLocked(base int64, now time.Time) (*segment, error) {
+// waitRollLocked waits until no roll is running.
+// mu must be held (for writing).
+func (l *Log) waitRollLocked() {
+	for l.mu.rolling {
+		l.mu.rolled.Wait()
+	}
+}
+
+// createSegment creates an empty segment file and makes its directory
+// entry durable. It needs no lock: only a roll (or Open) creates segments.
+func (l *Log) createSegment(base int64, now time.Time) (*segment, error) {
 	name := segmentName(l.dir, base, logSuffix)
-	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	f, err := l.openFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", base, err)
 	}

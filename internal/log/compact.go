@@ -195,6 +195,7 @@ func (l *Log) swapSegment(old, ns *segment, tmpName string) error {
 		l.fs.Remove(tmpName)
 		return err
 	}
+	ns.file = l.cacheFile(ns.file, segmentName(l.dir, old.base, logSuffix))
 	segs := slices.Clone(l.mu.segments)
 	for i := range segs {
 		if segs[i] == old {

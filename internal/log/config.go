@@ -112,6 +112,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Files, when set, opens the segment files through this shared
+	// descriptor cache (see FileCache); otherwise each stays open while
+	// the log is.
+	Files *FileCache
+	// SkipParentSync leaves the fsync of the log directory's parent (which
+	// makes a new log directory's entry durable) to the caller, who must
+	// do it before relying on the log: the broker syncs the data dir once
+	// for all the partitions it opens.
+	SkipParentSync bool
 }
 
 func (o *Options) setDefaults() {

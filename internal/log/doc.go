@@ -51,6 +51,21 @@
 // Under an interval policy appends are acknowledged once written, and the
 // flusher syncs every interval.
 //
+// A segment roll syncs the old segment before the new one exists, so that
+// only the last segment can hold a torn write; that sync runs with the
+// log's lock released (appends wait for the new segment, reads go on).
+//
+// # Open files
+//
+// With Options.Files the segment files go through a FileCache shared by
+// many logs (the broker has one), which bounds how many are open at once:
+// an idle file is closed when the cache needs room and reopened on its
+// next use, transparently; a failed reopen (EMFILE) is an error of that
+// one read or append. A file is not closed while an operation on it runs,
+// and one with writes not yet synced is evicted last, and synced first,
+// so that no writeback error is lost with its descriptor. The indexes are
+// in memory, so a closed file costs nothing until it is read.
+//
 // # Recovery
 //
 // Open scans the active (last) segment with full checks (length, magic,
@@ -110,7 +125,8 @@
 //
 // # Usage
 //
-//	l, err := log.Open(dir, log.DefaultConfig(), log.Options{})
+//	files := log.NewFileCache(768)       // shared by every log
+//	l, err := log.Open(dir, log.DefaultConfig(), log.Options{Files: files})
 //	if err != nil { ... }
 //	defer l.Close()
 //	res, err := l.Append(batch)          // durable when it returns, under Always

@@ -49,10 +49,17 @@ func testConfig() Config {
 	return c
 }
 
+// testFiles, when set, is the descriptor cache openTest gives logs opened
+// without one (see TestSuitesWithFileCache).
+var testFiles *FileCache
+
 func openTest(t testing.TB, dir string, cfg Config, opts Options) *Log {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
+	}
+	if opts.Files == nil {
+		opts.Files = testFiles
 	}
 	l, err := Open(dir, cfg, opts)
 	if err != nil {

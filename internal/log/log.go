@@ -32,14 +32,14 @@ var (
 
 // Log is one partition's log. All methods are safe for concurrent use.
 //
-// Lock order: maintMu, then mu, then flush.mu. No fsync runs under mu
-// except the one at a segment roll, which is rare and must finish before
-// the next segment exists.
+// Lock order: maintMu, then mu, then flush.mu. No fsync runs under mu: a
+// segment roll syncs the old segment with mu released (see rollLocked).
 type Log struct {
 	dir    string
 	fs     vfs.FS
 	logger *slog.Logger
 	now    func() time.Time
+	files  *FileCache // nil: segment files stay open
 
 	// maintMu serializes Maintain and DeleteRecords, the two things that
 	// remove or replace closed segments.
@@ -61,6 +61,11 @@ type Log struct {
 		// lost lists the offset ranges whose bytes recovery moved aside
 		// into .damaged files; reads of them fail with ErrDamaged.
 		lost []lostRange
+		// rolling is set while a roll does its IO with mu released;
+		// appends, rolls and Close wait for rolled (whose L is mu's
+		// write lock) until it is clear.
+		rolling bool
+		rolled  sync.Cond
 	}
 
 	// hw is the high watermark: the offset after the last batch readers
@@ -108,9 +113,10 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now,
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now, files: opts.Files,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.mu.cfg = cfg
+	l.mu.rolled.L = &l.mu.RWMutex
 	l.flush.cond.L = &l.flush.Mutex
 	if err := l.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
@@ -120,7 +126,11 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		return nil, err
 	}
 	// A new directory or first segment must survive a crash too.
-	for _, d := range []string{dir, filepath.Dir(dir)} {
+	dirs := []string{dir, filepath.Dir(dir)}
+	if opts.SkipParentSync {
+		dirs = dirs[:1]
+	}
+	for _, d := range dirs {
 		if err := l.fs.SyncDir(d); err != nil {
 			l.closeFiles()
 			return nil, fmt.Errorf("sync log dir: %w", err)
@@ -206,7 +216,7 @@ func (l *Log) settleDamage() {
 func (l *Log) skipOffsets(next int64) error {
 	segs := l.mu.segments
 	old := segs[len(segs)-1]
-	s, err := l.createSegmentLocked(next, l.now())
+	s, err := l.createSegment(next, l.now())
 	if err != nil {
 		return err
 	}
@@ -261,6 +271,24 @@ func (l *Log) listSegments() ([]int64, []string, error) {
 	return bases, names, nil
 }
 
+// openFile opens a segment file, through the descriptor cache if the log
+// has one.
+func (l *Log) openFile(name string, flag int) (vfs.File, error) {
+	if l.files != nil {
+		return l.files.open(l.fs, name, flag, 0o600)
+	}
+	return l.fs.OpenFile(name, flag, 0o600)
+}
+
+// cacheFile puts f, already open as name, under the descriptor cache if
+// the log has one.
+func (l *Log) cacheFile(f vfs.File, name string) vfs.File {
+	if l.files != nil {
+		return l.files.adopt(l.fs, name, f)
+	}
+	return f
+}
+
 func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator) + name }
 
 // openSegment opens one segment and brings its indexes up to date. The
@@ -269,7 +297,7 @@ func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator)
 // lowest offset the next append may take.
 func (l *Log) openSegment(base int64, active bool) (*segment, int64, error) {
 	name := segmentName(l.dir, base, logSuffix)
-	f, err := l.fs.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := l.openFile(name, os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open segment %d: %w", base, err)
 	}
@@ -519,6 +547,7 @@ func (l *Log) Close() error {
 	l.maintMu.Lock()
 	defer l.maintMu.Unlock()
 	l.mu.Lock()
+	l.waitRollLocked()
 	if l.mu.closed {
 		l.mu.Unlock()
 		return nil

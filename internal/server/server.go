@@ -140,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxDecompressedBytes > 0 {
 		records.SetMaxDecompressed(cfg.MaxDecompressedBytes)
 	}
+	broker.RaiseFileLimit(cfg.Logger)
 	b, err := broker.Open(broker.Config{
 		DataDir:           cfg.DataDir,
 		DefaultPartitions: cfg.DefaultPartitions,
