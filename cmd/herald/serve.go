@@ -80,6 +80,8 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.IntVar(&f.cfg.AutoCreatePerRequest, "auto-create-per-request", f.cfg.AutoCreatePerRequest, "most topics one Metadata request may auto-create")
 	fl.IntVar(&f.cfg.AutoCreatePerSecond, "auto-create-per-second", f.cfg.AutoCreatePerSecond, "most topics auto-created a second (and burst)")
 	fl.IntVar(&f.cfg.MaxDecompressedBytes, "max-decompressed-bytes", f.cfg.MaxDecompressedBytes, "largest decompressed records section of one batch; larger batches are refused INVALID_RECORD")
+	fl.DurationVar(&f.cfg.Groups.Group.InitialRebalanceDelay, "group-initial-rebalance-delay", f.cfg.Groups.Group.InitialRebalanceDelay,
+		"how long a new consumer group's first rebalance waits for more members, extended at each join up to the rebalance timeout (group.initial.rebalance.delay.ms); 0 forms it at the first join")
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

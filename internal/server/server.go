@@ -59,7 +59,9 @@ type Config struct {
 	MaxDecompressedBytes int
 	// Groups configures the group coordinator (session bounds, KIP-848
 	// heartbeat interval, offset retention); zero values take Kafka's
-	// defaults.
+	// defaults, except Groups.Group.InitialRebalanceDelay
+	// (group.initial.rebalance.delay.ms), whose zero is no delay:
+	// DefaultConfig sets Kafka's 3s.
 	Groups group.CoordinatorConfig
 	// Txn configures the transaction coordinator (timeouts); Broker,
 	// Groups and Producers are filled in by New.
@@ -97,8 +99,15 @@ func DefaultConfig() Config {
 		AutoCreatePerRequest:  kafka.DefaultAutoCreatePerRequest,
 		AutoCreatePerSecond:   kafka.DefaultAutoCreatePerSecond,
 		MaxDecompressedBytes:  records.DefaultMaxDecompressed,
+		Groups:                group.CoordinatorConfig{Group: group.Config{InitialRebalanceDelay: DefaultInitialRebalanceDelay}},
 	}
 }
+
+// DefaultInitialRebalanceDelay is Kafka's group.initial.rebalance.delay.ms:
+// a new group's first generation waits this long (more for each member
+// that joins meanwhile, up to the rebalance timeout), so consumers that
+// start together get one rebalance, not one each.
+const DefaultInitialRebalanceDelay = 3 * time.Second
 
 // Server is a running Herald broker.
 type Server struct {
