@@ -25,6 +25,9 @@ func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 			}
 			d, err := s.groups.DescribeConsumer(id)
 			g.ErrorCode = errCode(err)
+			if err == kerr.GroupIDNotFound {
+				g.ErrorMessage = kmsg.StringPtr("Group " + id + " is not a consumer group.")
+			}
 			if err == nil {
 				g.State, g.Epoch, g.AssignmentEpoch, g.AssignorName = d.State, d.Epoch, d.AssignmentEpoch, "uniform"
 				for _, m := range d.Members {
