@@ -12,12 +12,12 @@ import (
 func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	groups := req.Groups
+	groups, include := req.Groups, req.IncludeAuthorizedOperations
 	r.later(func() kmsg.Response {
 		for _, id := range groups {
 			g := kmsg.NewConsumerGroupDescribeResponseGroup()
 			g.Group = id
-			g.AuthorizedOperations = -2147483648
+			g.AuthorizedOperations = authorizedOps(include, groupOps)
 			if s.groups == nil {
 				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				resp.Groups = append(resp.Groups, g)
