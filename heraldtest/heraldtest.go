@@ -81,6 +81,10 @@ func WithTopics(partitions int, names ...string) Option {
 // it on topics with herald.schema.validation=true.
 func WithRegistry() Option { return func(o *options) { o.registry = true } }
 
+// WithNodeID sets the broker's node id (default 0); Kafka test suites
+// and tools often assume 1.
+func WithNodeID(id int32) Option { return func(o *options) { o.cfg.NodeID = id } }
+
 // WithInitialRebalanceDelay sets group.initial.rebalance.delay.ms: how
 // long a new group's first rebalance waits for more members. The default
 // here is 0 (the first join forms the group at once), for fast tests;

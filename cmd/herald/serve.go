@@ -66,6 +66,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.StringVar(&f.cfg.DataDir, "data-dir", f.cfg.DataDir, "directory for topic data and metadata")
 	fl.StringVar(&f.cfg.ListenAddr, "listen", f.cfg.ListenAddr, "Kafka protocol listen address (host:port)")
 	fl.StringVar(&f.cfg.AdvertisedAddr, "advertised-addr", "", "host:port clients are told to connect to (default: the listen address)")
+	fl.Int32Var(&f.cfg.NodeID, "node-id", f.cfg.NodeID, "this broker's node id (node.id), as Metadata, FindCoordinator and DescribeCluster name it; replica assignments must name it")
 	fl.Int32Var(&f.cfg.DefaultPartitions, "default-partitions", f.cfg.DefaultPartitions, "partitions of auto-created topics and of CreateTopics with -1")
 	fl.BoolVar(&f.cfg.AutoCreateTopics, "auto-create-topics", f.cfg.AutoCreateTopics, "create unknown topics when clients ask for their metadata")
 	fl.StringVar(&f.cfg.Durability, "durability", f.cfg.Durability, `fsync policy: "always" (acks=all waits for fdatasync), "interval=<duration>" or "none"`)

@@ -82,3 +82,19 @@ func TestServeGroupInitialRebalanceDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestServeNodeIDFlag: --node-id sets the broker's node id; default 0.
+func TestServeNodeIDFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		exp  int32
+	}{{nil, 0}, {[]string{"--node-id=1"}, 1}} {
+		cmd := newServeCmd()
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := cmd.Flags().GetInt32("node-id"); err != nil || got != tc.exp {
+			t.Fatalf("%v: node id %d (%v), want %d", tc.args, got, err, tc.exp)
+		}
+	}
+}

@@ -57,6 +57,10 @@ type Config struct {
 	// decompressed (records.SetMaxDecompressed, process-wide); zero
 	// keeps the current bound, 64 MiB by default.
 	MaxDecompressedBytes int
+	// NodeID is this broker's node.id: Metadata, DescribeCluster,
+	// FindCoordinator and every answer that names a broker name this one;
+	// replica assignments must name it. Default 0; must not be negative.
+	NodeID int32
 	// Groups configures the group coordinator (session bounds, KIP-848
 	// heartbeat interval, offset retention); zero values take Kafka's
 	// defaults, except Groups.Group.InitialRebalanceDelay
@@ -146,6 +150,9 @@ func New(cfg Config) (*Server, error) {
 	if err := broker.ValidateOnCorruption(cfg.OnCorruption); err != nil {
 		return nil, err
 	}
+	if cfg.NodeID < 0 {
+		return nil, fmt.Errorf("node id %d: must be 0 or more", cfg.NodeID)
+	}
 	if cfg.MaxDecompressedBytes > 0 {
 		records.SetMaxDecompressed(cfg.MaxDecompressedBytes)
 	}
@@ -205,6 +212,7 @@ func (s *Server) Start() error {
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
 		AdvertisedHost:  host,
 		AdvertisedPort:  port,
+		NodeID:          s.cfg.NodeID,
 
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
@@ -226,7 +234,7 @@ func (s *Server) Start() error {
 		Stop:         s.fail,
 	})
 	s.logger.Info("herald listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
-		"data_dir", s.cfg.DataDir, "durability", s.cfg.Durability, "version", buildinfo.Read().String())
+		"node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir, "durability", s.cfg.Durability, "version", buildinfo.Read().String())
 	WarnIfExposed(s.logger, "kafka", ln.Addr())
 	return nil
 }
