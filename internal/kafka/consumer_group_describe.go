@@ -34,6 +34,9 @@ func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 					rm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 					rm.MemberID, rm.MemberEpoch, rm.ClientID, rm.ClientHost = m.ID, m.Epoch, m.ClientID, m.ClientHost
 					rm.SubscribedTopics = m.Subscribed
+					if m.SubscribedRegex != "" {
+						rm.SubscribedTopicRegex = kmsg.StringPtr(m.SubscribedRegex)
+					}
 					if m.InstanceID != "" {
 						rm.InstanceID = kmsg.StringPtr(m.InstanceID)
 					}
