@@ -41,6 +41,23 @@ func TestCompactedTopicRefusesKeylessRecords(t *testing.T) {
 			}
 		})
 	}
+	for _, c := range clients() {
+		t.Run(c.name, func(t *testing.T) {
+			if !c.caps.nullKeys {
+				t.Skipf("%s cannot send a null key", c.name)
+			}
+			topic := topicName(t)
+			createTopic(t, tg, topic, 1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")})
+			s := c.open(t, tg)
+			_, err := s.produce(testCtx(t, 20*time.Second), topic, codecNone, []record{{Value: []byte("keyless")}})
+			if code := s.errorCode(err); code != kerr.InvalidRecord.Code {
+				t.Fatalf("producing a keyless record to a compacted topic: %v (code %d), want INVALID_RECORD (87)", err, code)
+			}
+			if _, err := s.produce(testCtx(t, 20*time.Second), topic, codecNone, []record{{Key: []byte("k"), Value: []byte("keyed")}}); err != nil {
+				t.Fatalf("producing a keyed record after INVALID_RECORD: %v", err)
+			}
+		})
+	}
 	t.Run("delete-policy", func(t *testing.T) {
 		topic := topicName(t)
 		createTopic(t, tg, topic, 1, nil)
