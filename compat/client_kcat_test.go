@@ -281,12 +281,13 @@ func (s *kcatSession) partitions(ctx context.Context, topic string) ([]int32, er
 
 // kcatCodes maps librdkafka's broker error strings to Kafka error codes.
 var kcatCodes = map[string]int16{
-	"Broker: Message size too large":      10,
-	"Broker: Unknown topic or partition":  3,
-	"Broker: Invalid topic":               17,
-	"Broker: Record batch too large":      18,
-	"Broker: Not enough in-sync replicas": 19,
-	"Broker: Corrupt message":             2,
+	"Broker: Message size too large":           10,
+	"Broker: Unknown topic or partition":       3,
+	"Broker: Invalid topic":                    17,
+	"Broker: Record batch too large":           18,
+	"Broker: Not enough in-sync replicas":      19,
+	"Broker: Corrupt message":                  2,
+	"Broker: Broker failed to validate record": 87, // INVALID_RECORD
 }
 
 func (s *kcatSession) errorCode(err error) int16 {

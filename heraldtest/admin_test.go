@@ -83,8 +83,9 @@ func TestAdmin(t *testing.T) {
 	if len(want) != 0 {
 		t.Fatalf("configs not described: %v", want)
 	}
-	// LogAppendTime now replaces producer timestamps.
-	pr := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("lat"), Timestamp: base})
+	// LogAppendTime now replaces producer timestamps; the topic is
+	// compacted now, so the record needs a key.
+	pr := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte("lat"), Timestamp: base})
 	if _, err := pr.First(); err != nil {
 		t.Fatal(err)
 	}

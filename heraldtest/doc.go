@@ -25,7 +25,9 @@
 //	defer b.Close()
 //
 // Options: WithDurability, WithPartitions (of auto-created topics),
-// WithAutoCreate, WithTopics, WithRegistry, WithDataDir, WithLogger.
+// WithAutoCreate, WithTopics, WithRegistry, WithDataDir, WithLogger,
+// WithNodeID, WithInitialRebalanceDelay (0 by default here, so groups form at their
+// first join; herald serve waits Kafka's 3s).
 // WithConfig and Broker.Server are for Herald's own tests: their types
 // are internal to Herald's module.
 package heraldtest

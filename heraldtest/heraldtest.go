@@ -81,6 +81,18 @@ func WithTopics(partitions int, names ...string) Option {
 // it on topics with herald.schema.validation=true.
 func WithRegistry() Option { return func(o *options) { o.registry = true } }
 
+// WithNodeID sets the broker's node id (default 0); Kafka test suites
+// and tools often assume 1.
+func WithNodeID(id int32) Option { return func(o *options) { o.cfg.NodeID = id } }
+
+// WithInitialRebalanceDelay sets group.initial.rebalance.delay.ms: how
+// long a new group's first rebalance waits for more members. The default
+// here is 0 (the first join forms the group at once), for fast tests;
+// herald serve's and server.DefaultConfig's is Kafka's 3s.
+func WithInitialRebalanceDelay(d time.Duration) Option {
+	return func(o *options) { o.cfg.Groups.Group.InitialRebalanceDelay = d }
+}
+
 // WithLogger sends the broker's and the registry's logs to l. By default
 // they are discarded, or written to the test log under go test -v.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.cfg.Logger = l } }
@@ -142,6 +154,10 @@ func newOptions(logger *slog.Logger, opts []Option) options {
 	o := options{cfg: server.DefaultConfig()}
 	o.cfg.ListenAddr = "127.0.0.1:0"
 	o.cfg.Logger = logger
+	// No initial rebalance delay (herald serve's default is Kafka's 3s):
+	// a test's group forms at its first join instead of 3s later.
+	// WithInitialRebalanceDelay sets it.
+	o.cfg.Groups.Group.InitialRebalanceDelay = 0
 	for _, opt := range opts {
 		opt(&o)
 	}

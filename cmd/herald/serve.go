@@ -66,6 +66,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.StringVar(&f.cfg.DataDir, "data-dir", f.cfg.DataDir, "directory for topic data and metadata")
 	fl.StringVar(&f.cfg.ListenAddr, "listen", f.cfg.ListenAddr, "Kafka protocol listen address (host:port)")
 	fl.StringVar(&f.cfg.AdvertisedAddr, "advertised-addr", "", "host:port clients are told to connect to (default: the listen address)")
+	fl.Int32Var(&f.cfg.NodeID, "node-id", f.cfg.NodeID, "this broker's node id (node.id), as Metadata, FindCoordinator and DescribeCluster name it; replica assignments must name it")
 	fl.Int32Var(&f.cfg.DefaultPartitions, "default-partitions", f.cfg.DefaultPartitions, "partitions of auto-created topics and of CreateTopics with -1")
 	fl.BoolVar(&f.cfg.AutoCreateTopics, "auto-create-topics", f.cfg.AutoCreateTopics, "create unknown topics when clients ask for their metadata")
 	fl.StringVar(&f.cfg.Durability, "durability", f.cfg.Durability, `fsync policy: "always" (acks=all waits for fdatasync), "interval=<duration>" or "none"`)
@@ -80,6 +81,8 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.IntVar(&f.cfg.AutoCreatePerRequest, "auto-create-per-request", f.cfg.AutoCreatePerRequest, "most topics one Metadata request may auto-create")
 	fl.IntVar(&f.cfg.AutoCreatePerSecond, "auto-create-per-second", f.cfg.AutoCreatePerSecond, "most topics auto-created a second (and burst)")
 	fl.IntVar(&f.cfg.MaxDecompressedBytes, "max-decompressed-bytes", f.cfg.MaxDecompressedBytes, "largest decompressed records section of one batch; larger batches are refused INVALID_RECORD")
+	fl.DurationVar(&f.cfg.Groups.Group.InitialRebalanceDelay, "group-initial-rebalance-delay", f.cfg.Groups.Group.InitialRebalanceDelay,
+		"how long a new consumer group's first rebalance waits for more members, extended at each join up to the rebalance timeout (group.initial.rebalance.delay.ms); 0 forms it at the first join")
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -64,3 +64,37 @@ func TestServeLimitFlags(t *testing.T) {
 		t.Fatalf("got idle=%v read=%v queued=%d fetch=%d per-request=%d per-second=%d decompressed=%d", idle, rt, queued, fetchMax, perReq, perSec, dec)
 	}
 }
+
+// TestServeGroupInitialRebalanceDelay: the flag defaults to Kafka's
+// group.initial.rebalance.delay.ms (3s) and sets the group config.
+func TestServeGroupInitialRebalanceDelay(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		exp  time.Duration
+	}{{nil, 3 * time.Second}, {[]string{"--group-initial-rebalance-delay=250ms"}, 250 * time.Millisecond}, {[]string{"--group-initial-rebalance-delay=0"}, 0}} {
+		cmd := newServeCmd()
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		got, err := cmd.Flags().GetDuration("group-initial-rebalance-delay")
+		if err != nil || got != tc.exp {
+			t.Fatalf("%v: delay %v (%v), want %v", tc.args, got, err, tc.exp)
+		}
+	}
+}
+
+// TestServeNodeIDFlag: --node-id sets the broker's node id; default 0.
+func TestServeNodeIDFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		exp  int32
+	}{{nil, 0}, {[]string{"--node-id=1"}, 1}} {
+		cmd := newServeCmd()
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := cmd.Flags().GetInt32("node-id"); err != nil || got != tc.exp {
+			t.Fatalf("%v: node id %d (%v), want %d", tc.args, got, err, tc.exp)
+		}
+	}
+}

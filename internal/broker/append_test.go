@@ -168,7 +168,7 @@ func BenchmarkPartitionAppend(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		configs map[string]string
-	}{{"CreateTime", nil}, {"LogAppendTime", logAppend()}} {
+	}{{"CreateTime", nil}, {"LogAppendTime", logAppend()}, {"Compact", map[string]string{"cleanup.policy": "compact"}}} {
 		b.Run(tc.name, func(b *testing.B) {
 			br, err := Open(Config{DataDir: b.TempDir(), Durability: "none", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {

@@ -181,6 +181,7 @@ type settings struct {
 	logAppendTime   bool
 	always          bool // herald.durability is always: acks=-1 waits for fsync
 	schemas         bool // herald.schema.validation
+	compact         bool // cleanup.policy has compact: every record needs a key
 }
 
 // parseSettings and logConfig read configs that ValidateConfigs accepted,
@@ -192,6 +193,7 @@ func (b *Broker) parseSettings(c map[string]string) settings {
 	}
 	s.logAppendTime = c["message.timestamp.type"] == "LogAppendTime"
 	s.schemas = c[SchemaValidationConfig] == "true"
+	s.compact = b.logConfig(c).Compact
 	return s
 }
 

@@ -70,7 +70,10 @@
 // _schemas only if every record is a well-formed schema registry record:
 // the registry writes through the Kafka protocol, embedded or standalone,
 // and without authentication the broker cannot tell it from another
-// client (protected.go says more).
+// client (protected.go says more). On a compacted topic
+// (cleanup.policy has compact) Append refuses a batch holding a record
+// with a null key with INVALID_RECORD, as Kafka does; an empty key is a
+// key.
 //
 // Storage errors (IsStorageError: ENOSPC, EIO, a failed log) become
 // KAFKA_STORAGE_ERROR with a message that names the cause and no path.

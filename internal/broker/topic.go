@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,7 +88,7 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	if err := checkProduceBatch(b); err != nil {
 		return res, -1, err
 	}
-	if st.settings.logAppendTime || st.settings.schemas || p.Topic.Name == RegistryTopic {
+	if st.settings.logAppendTime || st.settings.schemas || st.settings.compact || p.Topic.Name == RegistryTopic {
 		// Validate before anything reads records or rewrites bytes:
 		// stamping the append time recomputes the CRC, which would bless
 		// a batch corrupted on the way, and the schema check would parse
@@ -104,6 +105,11 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	if p.Topic.Name == RegistryTopic {
 		if err := checkRegistryRecords(b); err != nil {
+			return res, -1, err
+		}
+	}
+	if st.settings.compact {
+		if err := checkKeys(b); err != nil {
 			return res, -1, err
 		}
 	}
@@ -124,6 +130,46 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	p.StorageOK()
 	return res, logAppendTime, nil
+}
+
+// compactScratch holds decompression buffers for checkKeys, so that
+// compressed batches on compacted topics do not allocate one each.
+var compactScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// checkKeys refuses a batch with a record without a key (a null key; an
+// empty one is a key) with INVALID_RECORD, as Kafka does on compacted
+// topics: compaction keeps the last record per key, and a keyless one has
+// none. b passed Validate. Control batches carry their own keys.
+func checkKeys(b []byte) error {
+	h := records.Header(b)
+	if h.IsControl() {
+		return nil
+	}
+	var it records.Iter
+	if h.Codec() == records.CodecNone {
+		it = records.NewIter(b[records.HeaderSize:], int(h.RecordCount()))
+	} else {
+		sp := compactScratch.Get().(*[]byte)
+		defer func() {
+			if cap(*sp) <= 4<<20 {
+				compactScratch.Put(sp)
+			}
+		}()
+		var err error
+		if it, *sp, err = records.Decode(b, *sp); err != nil {
+			return kafkaErr(kerr.InvalidRecord, err.Error())
+		}
+	}
+	for i := 0; it.Next(); i++ {
+		if it.Record().Key == nil {
+			return kafkaErr(kerr.InvalidRecord, fmt.Sprintf(
+				"record %d has no key; a compacted topic (cleanup.policy=compact) accepts only records with keys", i))
+		}
+	}
+	if err := it.Err(); err != nil {
+		return kafkaErr(kerr.InvalidRecord, err.Error())
+	}
+	return nil
 }
 
 // checkProduceBatch checks what the log's validation cannot tell apart:

@@ -258,7 +258,8 @@ func (c *Coordinator) Describe(group string) (d Description, ok bool) {
 	return d, true
 }
 
-// DescribeConsumer describes a consumer-protocol group.
+// DescribeConsumer describes a consumer-protocol group; a classic group
+// is GROUP_ID_NOT_FOUND, as no group at all.
 func (c *Coordinator) DescribeConsumer(group string) (CDescription, *kerr.Error) {
 	e := c.group(group, false)
 	if e == nil {
@@ -268,10 +269,9 @@ func (c *Coordinator) DescribeConsumer(group string) (CDescription, *kerr.Error)
 	var err *kerr.Error
 	if !e.do(func() {
 		if e.consumer == nil {
+			// A classic group is not found too, as in Kafka: admin
+			// clients then fall back to DescribeGroups.
 			err = kerr.GroupIDNotFound
-			if e.classic != nil && e.classic.Len() > 0 {
-				err = kerr.InconsistentGroupProtocol
-			}
 			return
 		}
 		d = e.consumer.Describe()

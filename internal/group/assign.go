@@ -10,7 +10,7 @@ func uniformAssign(members []*cmember, topics []string, infos map[string]TopicIn
 	subscribed := map[string][]*cmember{}
 	for _, m := range members {
 		out[m.id] = map[tp]bool{}
-		for _, t := range m.subscribed {
+		for _, t := range m.topics {
 			subscribed[t] = append(subscribed[t], m)
 		}
 	}
@@ -38,7 +38,7 @@ func uniformAssign(members []*cmember, topics []string, infos map[string]TopicIn
 	// P mod M members to reach it may keep one more.
 	quota, extra := len(all)/n, len(all)%n
 	eligible := func(m *cmember, p tp) bool {
-		for _, t := range m.subscribed {
+		for _, t := range m.topics {
 			if info, ok := infos[t]; ok && info.ID == p.id {
 				return true
 			}

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,10 @@ type ConsumerConfig struct {
 	Session           time.Duration // group.consumer.session.timeout.ms; default 45s
 	HeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms; default 5s
 	NewMemberID       func(clientID string) string
+	// TopicNames lists every topic, for members that subscribe by
+	// regular expression; it must not block. The coordinator sets it;
+	// nil matches no topic.
+	TopicNames func() []string
 }
 
 // CHeartbeat is a ConsumerGroupHeartbeat request.
@@ -45,6 +50,7 @@ type CHeartbeat struct {
 	ClientID, ClientHost string
 	Rebalance            time.Duration
 	Subscribed           []string          // nil: unchanged
+	SubscribedRegex      *string           // RE2, matched against whole topic names; nil: unchanged, "": none
 	Owned                []TopicPartitions // nil: unchanged
 }
 
@@ -74,10 +80,15 @@ type cmember struct {
 	id, instanceID, rack string
 	clientID, clientHost string
 	subscribed           []string
-	rebalance            time.Duration
-	epoch, prevEpoch     int32
-	seq                  int
-	deadline             time.Time // session expiry
+	regex                string         // as the member sent it; "" for none
+	re                   *regexp.Regexp // regex anchored to whole names; nil for none
+	// topics is subscribed plus the topic names re matches, sorted, as
+	// maybeAssign last resolved them; the assignor reads it.
+	topics           []string
+	rebalance        time.Duration
+	epoch, prevEpoch int32
+	seq              int
+	deadline         time.Time // session expiry
 	// assigned is what the member was last told it owns; revoking is what
 	// it was told to drop and has not yet confirmed dropping.
 	// Invariant: assigned and revoking are disjoint, and no partition is
@@ -189,8 +200,15 @@ func (g *ConsumerGroup) heartbeat(now time.Time, ev CHeartbeat) CResult {
 	}
 	m := g.members[ev.MemberID]
 	joined := false
+	var re *regexp.Regexp
+	if ev.SubscribedRegex != nil && *ev.SubscribedRegex != "" {
+		var err error
+		if re, err = regexp.Compile(`^(?:` + *ev.SubscribedRegex + `)$`); err != nil {
+			return fail(kerr.InvalidRegularExpression)
+		}
+	}
 	if ev.MemberEpoch == 0 {
-		if ev.Subscribed == nil {
+		if ev.Subscribed == nil && ev.SubscribedRegex == nil {
 			return fail(kerr.InvalidRequest)
 		}
 		joined = g.members[ev.MemberID] == nil
@@ -209,6 +227,10 @@ func (g *ConsumerGroup) heartbeat(now time.Time, ev CHeartbeat) CResult {
 	}
 	if ev.Subscribed != nil && !slices.Equal(sortedCopy(ev.Subscribed), m.subscribed) {
 		m.subscribed = sortedCopy(ev.Subscribed)
+		joined = true
+	}
+	if ev.SubscribedRegex != nil && *ev.SubscribedRegex != m.regex {
+		m.regex, m.re = *ev.SubscribedRegex, re
 		joined = true
 	}
 	if joined {
@@ -293,9 +315,10 @@ func (g *ConsumerGroup) released(m *cmember, owned []TopicPartitions) {
 // maybeAssign recomputes the target assignment when the group epoch or
 // the subscribed topics' partition counts changed.
 func (g *ConsumerGroup) maybeAssign() {
+	g.resolve()
 	subs := map[string]bool{}
 	for _, m := range g.members {
-		for _, t := range m.subscribed {
+		for _, t := range m.topics {
 			subs[t] = true
 		}
 	}
@@ -321,6 +344,30 @@ func (g *ConsumerGroup) maybeAssign() {
 	g.meta = sig.String()
 	g.target = uniformAssign(g.sorted(), names, infos, g.target)
 	g.assignEpoch = g.epoch
+}
+
+// resolve sets each member's topics: its names and, when it subscribes by
+// regex, every topic whose name the regex matches now, so that a topic
+// created later joins the subscription at the next heartbeat (its name
+// changes maybeAssign's signature, which recomputes the target).
+func (g *ConsumerGroup) resolve() {
+	var all []string
+	for _, m := range g.members {
+		if m.re == nil {
+			m.topics = m.subscribed
+			continue
+		}
+		if all == nil && g.cfg.TopicNames != nil {
+			all = g.cfg.TopicNames()
+		}
+		topics := slices.Clone(m.subscribed)
+		for _, n := range all {
+			if m.re.MatchString(n) {
+				topics = append(topics, n)
+			}
+		}
+		m.topics = sortedCopy(topics)
+	}
 }
 
 // reconcile moves m toward its target: first it is told to drop what it
@@ -412,6 +459,7 @@ type CMemberDescription struct {
 	ClientID, ClientHost   string
 	Epoch                  int32
 	Subscribed             []string
+	SubscribedRegex        string
 	Assigned, Target       []TopicPartitions
 }
 
@@ -430,7 +478,7 @@ func (g *ConsumerGroup) Describe() CDescription {
 		}
 		d.Members = append(d.Members, CMemberDescription{
 			ID: m.id, InstanceID: m.instanceID, RackID: m.rack, ClientID: m.clientID, ClientHost: m.clientHost,
-			Epoch: m.epoch, Subscribed: m.subscribed,
+			Epoch: m.epoch, Subscribed: m.subscribed, SubscribedRegex: m.regex,
 			Assigned: toTopicPartitions(m.assigned), Target: toTopicPartitions(g.target[m.id]),
 		})
 	}
@@ -441,7 +489,7 @@ func (g *ConsumerGroup) Describe() CDescription {
 func (g *ConsumerGroup) SubscribedTopics() map[string]bool {
 	out := map[string]bool{}
 	for _, m := range g.members {
-		for _, t := range m.subscribed {
+		for _, t := range m.topics {
 			out[t] = true
 		}
 	}

@@ -439,9 +439,23 @@ func (e *entry) ensureConsumer() *kerr.Error {
 	}
 	e.classic = nil
 	if e.consumer == nil {
-		e.consumer = NewConsumer(e.id, e.c.cfg.Consumer, e.c.lookupTopic)
+		cfg := e.c.cfg.Consumer
+		cfg.TopicNames = e.c.topicNames
+		e.consumer = NewConsumer(e.id, cfg, e.c.lookupTopic)
 	}
 	return nil
+}
+
+// topicNames lists every topic's name, for regex subscriptions. As in
+// Kafka, internal topics are not skipped: a regex that matches one whole
+// gets it.
+func (c *Coordinator) topicNames() []string {
+	ts := c.b.Topics()
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return names
 }
 
 func (c *Coordinator) lookupTopic(name string) (TopicInfo, bool) {

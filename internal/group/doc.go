@@ -5,7 +5,8 @@
 // protocol (JoinGroup/SyncGroup/Heartbeat/LeaveGroup; Empty,
 // PreparingRebalance, CompletingRebalance, Stable, Dead) and ConsumerGroup
 // for KIP-848 (ConsumerGroupHeartbeat, server-side uniform assignor,
-// incremental handover). Step(now, event) returns effects: replies to
+// incremental handover, subscriptions by RE2 regex matched against whole
+// topic names and re-resolved at each heartbeat, so new topics join). Step(now, event) returns effects: replies to
 // requests (by Token) and group metadata to persist. Tests drive them
 // with scenario files in testdata (go test -run TestScenarios -rewrite).
 //

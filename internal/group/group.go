@@ -47,9 +47,9 @@ type Config struct {
 	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: the first
 	// join phase of an Empty group lasts at least this long, extended by
 	// it at each new member up to the rebalance timeout, so members that
-	// start together share one rebalance instead of one each. Default 0,
-	// not Kafka's 3s: with it every first join of a group (a service
-	// scaling from zero, kcat -G, a test) waits the whole delay.
+	// start together share one rebalance instead of one each. Zero is no
+	// delay; the server's default (server.DefaultConfig, herald serve
+	// --group-initial-rebalance-delay) is Kafka's 3s.
 	InitialRebalanceDelay time.Duration
 	// NewMemberID makes a member id for a client id; default
 	// clientID-<n> with a per-group counter (the coordinator passes one

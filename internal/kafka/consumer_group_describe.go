@@ -12,12 +12,12 @@ import (
 func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	groups := req.Groups
+	groups, include := req.Groups, req.IncludeAuthorizedOperations
 	r.later(func() kmsg.Response {
 		for _, id := range groups {
 			g := kmsg.NewConsumerGroupDescribeResponseGroup()
 			g.Group = id
-			g.AuthorizedOperations = -2147483648
+			g.AuthorizedOperations = authorizedOps(include, groupOps)
 			if s.groups == nil {
 				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				resp.Groups = append(resp.Groups, g)
@@ -25,12 +25,18 @@ func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 			}
 			d, err := s.groups.DescribeConsumer(id)
 			g.ErrorCode = errCode(err)
+			if err == kerr.GroupIDNotFound {
+				g.ErrorMessage = kmsg.StringPtr("Group " + id + " is not a consumer group.")
+			}
 			if err == nil {
 				g.State, g.Epoch, g.AssignmentEpoch, g.AssignorName = d.State, d.Epoch, d.AssignmentEpoch, "uniform"
 				for _, m := range d.Members {
 					rm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 					rm.MemberID, rm.MemberEpoch, rm.ClientID, rm.ClientHost = m.ID, m.Epoch, m.ClientID, m.ClientHost
 					rm.SubscribedTopics = m.Subscribed
+					if m.SubscribedRegex != "" {
+						rm.SubscribedTopicRegex = kmsg.StringPtr(m.SubscribedRegex)
+					}
 					if m.InstanceID != "" {
 						rm.InstanceID = kmsg.StringPtr(m.InstanceID)
 					}

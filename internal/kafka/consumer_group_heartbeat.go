@@ -18,17 +18,12 @@ func handleConsumerGroupHeartbeat(s *Server, r *request) (kmsg.Response, error) 
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil
 	}
-	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		resp.ErrorMessage = kmsg.StringPtr("Herald does not support regex subscriptions in consumer groups yet")
-		return resp, nil
-	}
 	h := group.CHeartbeat{
 		MemberID: req.MemberID, MemberEpoch: req.MemberEpoch,
 		InstanceID: deref(req.InstanceID), RackID: deref(req.RackID),
 		ClientID: r.clientID, ClientHost: hostOf(r.c.remote),
 		Rebalance:  time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,
-		Subscribed: req.SubscribedTopicNames,
+		Subscribed: req.SubscribedTopicNames, SubscribedRegex: req.SubscribedTopicRegex,
 	}
 	if req.Topics != nil {
 		h.Owned = []group.TopicPartitions{}

@@ -11,6 +11,7 @@ func handleDescribeCluster(s *Server, r *request) (kmsg.Response, error) {
 	resp.ClusterID = s.b.ClusterID()
 	resp.ControllerID = s.cfg.NodeID
 	resp.EndpointType = req.EndpointType
+	resp.ClusterAuthorizedOperations = authorizedOps(req.IncludeClusterAuthorizedOperations, clusterOps)
 	b := kmsg.NewDescribeClusterResponseBroker()
 	b.NodeID, b.Host, b.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
 	resp.Brokers = append(resp.Brokers, b)

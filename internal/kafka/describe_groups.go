@@ -11,12 +11,12 @@ import (
 func handleDescribeGroups(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	groups := req.Groups
+	groups, include := req.Groups, req.IncludeAuthorizedOperations
 	r.later(func() kmsg.Response {
 		for _, id := range groups {
 			g := kmsg.NewDescribeGroupsResponseGroup()
 			g.Group = id
-			g.AuthorizedOperations = -2147483648
+			g.AuthorizedOperations = authorizedOps(include, groupOps)
 			if s.groups == nil {
 				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				resp.Groups = append(resp.Groups, g)

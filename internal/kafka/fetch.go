@@ -55,11 +55,14 @@ type fetchPart struct {
 // handleFetch answers at once when min bytes are there, the client will
 // not wait, or the server is closing; otherwise it long-polls until an
 // append brings enough bytes or max wait passes. Fetch sessions are
-// declined by answering session id 0, so every fetch is a full fetch.
+// declined by answering session id 0, so every fetch is a full fetch. A
+// fetch naming a session with epoch -1 or 0 is a full fetch in Kafka (it
+// closes that session, and epoch -1 asks for none anew; segmentio/kafka-go
+// sends it), so it is served like one.
 func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.SessionID != 0 {
+	if req.SessionID != 0 && req.SessionEpoch > 0 {
 		// We never hand out sessions, so an incremental fetch names
 		// one we do not have; the client starts over with a full fetch.
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code

@@ -22,11 +22,13 @@ func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
 	cid := s.b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = s.cfg.NodeID
+	resp.AuthorizedOperations = authorizedOps(req.IncludeClusterAuthorizedOperations, clusterOps)
 
 	if req.Topics == nil || (r.version == 0 && len(req.Topics) == 0) {
 		for _, t := range s.b.Topics() {
 			resp.Topics = append(resp.Topics, s.metadataTopic(t))
 		}
+		setTopicOps(resp, req.IncludeTopicAuthorizedOperations)
 		return resp, nil
 	}
 	var autoCreate int // topics this request may still create
@@ -36,7 +38,16 @@ func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
 	for _, rt := range req.Topics {
 		resp.Topics = append(resp.Topics, s.metadataRequestedTopic(rt, &autoCreate))
 	}
+	setTopicOps(resp, req.IncludeTopicAuthorizedOperations)
 	return resp, nil
+}
+
+// setTopicOps answers every topic's authorized operations, as Kafka does
+// for each topic it describes (with no authorizer, none is hidden).
+func setTopicOps(resp *kmsg.MetadataResponse, asked bool) {
+	for i := range resp.Topics {
+		resp.Topics[i].AuthorizedOperations = authorizedOps(asked, topicOps)
+	}
 }
 
 // autoCreateLimiter is a token bucket over topic auto-creation: a burst of

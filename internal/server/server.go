@@ -57,9 +57,15 @@ type Config struct {
 	// decompressed (records.SetMaxDecompressed, process-wide); zero
 	// keeps the current bound, 64 MiB by default.
 	MaxDecompressedBytes int
+	// NodeID is this broker's node.id: Metadata, DescribeCluster,
+	// FindCoordinator and every answer that names a broker name this one;
+	// replica assignments must name it. Default 0; must not be negative.
+	NodeID int32
 	// Groups configures the group coordinator (session bounds, KIP-848
 	// heartbeat interval, offset retention); zero values take Kafka's
-	// defaults.
+	// defaults, except Groups.Group.InitialRebalanceDelay
+	// (group.initial.rebalance.delay.ms), whose zero is no delay:
+	// DefaultConfig sets Kafka's 3s.
 	Groups group.CoordinatorConfig
 	// Txn configures the transaction coordinator (timeouts); Broker,
 	// Groups and Producers are filled in by New.
@@ -97,8 +103,15 @@ func DefaultConfig() Config {
 		AutoCreatePerRequest:  kafka.DefaultAutoCreatePerRequest,
 		AutoCreatePerSecond:   kafka.DefaultAutoCreatePerSecond,
 		MaxDecompressedBytes:  records.DefaultMaxDecompressed,
+		Groups:                group.CoordinatorConfig{Group: group.Config{InitialRebalanceDelay: DefaultInitialRebalanceDelay}},
 	}
 }
+
+// DefaultInitialRebalanceDelay is Kafka's group.initial.rebalance.delay.ms:
+// a new group's first generation waits this long (more for each member
+// that joins meanwhile, up to the rebalance timeout), so consumers that
+// start together get one rebalance, not one each.
+const DefaultInitialRebalanceDelay = 3 * time.Second
 
 // Server is a running Herald broker.
 type Server struct {
@@ -136,6 +149,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := broker.ValidateOnCorruption(cfg.OnCorruption); err != nil {
 		return nil, err
+	}
+	if cfg.NodeID < 0 {
+		return nil, fmt.Errorf("node id %d: must be 0 or more", cfg.NodeID)
 	}
 	if cfg.MaxDecompressedBytes > 0 {
 		records.SetMaxDecompressed(cfg.MaxDecompressedBytes)
@@ -197,6 +213,7 @@ func (s *Server) Start() error {
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
 		AdvertisedHost:  host,
 		AdvertisedPort:  port,
+		NodeID:          s.cfg.NodeID,
 
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
@@ -218,7 +235,7 @@ func (s *Server) Start() error {
 		Stop:         s.fail,
 	})
 	s.logger.Info("herald listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
-		"data_dir", s.cfg.DataDir, "durability", s.cfg.Durability, "version", buildinfo.Read().String())
+		"node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir, "durability", s.cfg.Durability, "version", buildinfo.Read().String())
 	WarnIfExposed(s.logger, "kafka", ln.Addr())
 	return nil
 }
