@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/internal/metadata"
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/internal/vfs"
 )
 
@@ -64,7 +65,7 @@ func TestMetadataDamageMatrix(t *testing.T) {
 					if err := d.apply(path, p.at(int(fi.Size()))); err != nil {
 						t.Fatal(err)
 					}
-					var logs syncBuffer
+					var logs testenv.Buffer
 					srv, err := openServer(dir, &logs)
 					if file == metadata.SnapshotName {
 						// The log is intact: start, say so, rewrite the copy.

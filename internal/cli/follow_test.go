@@ -1,31 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestFollowStopsCleanly: consume --follow prints records as they come
 // and, when its context ends (Ctrl-C), commits, prints a summary and
@@ -35,7 +17,7 @@ func TestFollowStopsCleanly(t *testing.T) {
 	ok(t, addr, "", "topic", "create", "live", "-p", "1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut testenv.Buffer
 	done := make(chan int)
 	go func() {
 		done <- Run(ctx, []string{"consume", "live", "--follow", "--group", "tail", "--brokers", addr}, nil, &out, &errOut)

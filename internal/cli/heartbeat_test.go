@@ -3,27 +3,11 @@ package cli
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestHeartbeat(t *testing.T) {
 	// Off a terminal: nothing.
@@ -33,7 +17,7 @@ func TestHeartbeat(t *testing.T) {
 		t.Fatalf("heartbeat off a terminal wrote %q", quiet.String())
 	}
 	// On one: the line comes back until stop, which clears it.
-	var w lockedBuffer
+	var w testenv.Buffer
 	stop := startHeartbeat(&w, "creating topics", 5*time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(w.String(), "\rcreating topics... ") < 2 {

@@ -3,7 +3,6 @@
 package kafka_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,36 +24,8 @@ import (
 	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/internal/testenv"
 )
-
-// syncBuf collects log output from the broker's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines returns the log lines holding every one of subs.
-func (s *syncBuf) lines(subs ...string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-next:
-	for _, l := range strings.Split(s.b.String(), "\n") {
-		for _, sub := range subs {
-			if !strings.Contains(l, sub) {
-				continue next
-			}
-		}
-		n++
-	}
-	return n
-}
 
 // mountTmpfs mounts a tmpfs of size bytes on a new temp dir, unmounted at
 // cleanup (after anything registered later, such as a broker, is closed).
@@ -111,7 +81,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	logs := &syncBuf{}
+	logs := &testenv.Buffer{}
 	b := heraldtest.NewBroker(t, heraldtest.WithDataDir(data), heraldtest.WithConfig(func(c *server.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}))
@@ -212,11 +182,11 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("commit on a full disk: partition %d %v, want NOT_COORDINATOR", p.Partition, kerr.ErrorForCode(p.ErrorCode))
 		}
 	}
-	if n := logs.lines("partition storage error", "topic=orders", "partition=0"); n != 1 {
-		t.Fatalf("%d storage error log lines for orders-0, want 1:\n%s", n, logs.b.String())
+	if n := logs.Lines("partition storage error", "topic=orders", "partition=0"); n != 1 {
+		t.Fatalf("%d storage error log lines for orders-0, want 1:\n%s", n, logs.String())
 	}
-	if n := logs.lines("partition storage error", "free_bytes="); n < 1 {
-		t.Fatalf("no storage error log line gives the free space:\n%s", logs.b.String())
+	if n := logs.Lines("partition storage error", "free_bytes="); n < 1 {
+		t.Fatalf("no storage error log line gives the free space:\n%s", logs.String())
 	}
 
 	checkAcked := func(when string) {
@@ -260,8 +230,8 @@ func TestDiskFull(t *testing.T) {
 	if err := adm.CommitAllOffsets(ctx, "g", commitOffs(3)); err != nil {
 		t.Fatalf("commit after space returned: %v", err)
 	}
-	if n := logs.lines("partition storage recovered", "topic=orders", "partition=0"); n != 1 {
-		t.Fatalf("%d recovery log lines for orders-0, want 1:\n%s", n, logs.b.String())
+	if n := logs.Lines("partition storage recovered", "topic=orders", "partition=0"); n != 1 {
+		t.Fatalf("%d recovery log lines for orders-0, want 1:\n%s", n, logs.String())
 	}
 	checkAcked("after space returned")
 

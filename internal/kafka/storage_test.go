@@ -1,11 +1,9 @@
 package kafka
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,31 +11,14 @@ import (
 
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/internal/txn"
 	"github.com/heraldhq/herald/internal/vfs"
 )
 
-// logBuf is a concurrency-safe log sink for counting log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), substr)
-}
-
 // startFaultServer is startServer on a FaultFS, with a group coordinator
 // and a logger writing to logs.
-func startFaultServer(t *testing.T, fs vfs.FS, logs *logBuf) (*testServer, string) {
+func startFaultServer(t *testing.T, fs vfs.FS, logs *testenv.Buffer) (*testServer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(logs, nil))
@@ -83,7 +64,7 @@ func produceAnswer(t *testing.T, c *client, topic string, batch []byte) kmsg.Pro
 // its recovery once, when space returns.
 func TestProduceOnFullDisk(t *testing.T) {
 	fs := vfs.NewFaultFS(vfs.Default)
-	logs := &logBuf{}
+	logs := &testenv.Buffer{}
 	ts, dir := startFaultServer(t, fs, logs)
 	c := ts.dial(t)
 	createTopic(t, c, "t", 1, nil)
@@ -102,11 +83,11 @@ func TestProduceOnFullDisk(t *testing.T) {
 		}
 	}
 	part := ts.b.Topic("t").Partition(0)
-	if n := logs.count("partition storage error"); n != 1 {
-		t.Fatalf("%d storage error log lines for 3 failed produces, want 1:\n%s", n, logs.b.String())
+	if n := logs.Count("partition storage error"); n != 1 {
+		t.Fatalf("%d storage error log lines for 3 failed produces, want 1:\n%s", n, logs.String())
 	}
-	if logs.count("free_bytes=") != 1 {
-		t.Fatalf("the storage error log line does not give the free space:\n%s", logs.b.String())
+	if logs.Count("free_bytes=") != 1 {
+		t.Fatalf("the storage error log line does not give the free space:\n%s", logs.String())
 	}
 	if failing, n := part.StorageHealth(); !failing || n != 3 {
 		t.Fatalf("StorageHealth = %v, %d; want true, 3", failing, n)
@@ -120,8 +101,8 @@ func TestProduceOnFullDisk(t *testing.T) {
 	if p.ErrorCode != 0 || p.BaseOffset != 2 {
 		t.Fatalf("produce after space returned: %v at %d, want offset 2", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
 	}
-	if n := logs.count("partition storage recovered"); n != 1 {
-		t.Fatalf("%d recovery log lines, want 1:\n%s", n, logs.b.String())
+	if n := logs.Count("partition storage recovered"); n != 1 {
+		t.Fatalf("%d recovery log lines, want 1:\n%s", n, logs.String())
 	}
 	if failing, _ := part.StorageHealth(); failing {
 		t.Fatal("StorageHealth still failing after a successful write")
@@ -132,7 +113,7 @@ func TestProduceOnFullDisk(t *testing.T) {
 // KAFKA_STORAGE_ERROR, without paths.
 func TestProduceFsyncError(t *testing.T) {
 	fs := vfs.NewFaultFS(vfs.Default)
-	logs := &logBuf{}
+	logs := &testenv.Buffer{}
 	ts, dir := startFaultServer(t, fs, logs)
 	c := ts.dial(t)
 	createTopic(t, c, "t", 1, nil)
@@ -144,8 +125,8 @@ func TestProduceFsyncError(t *testing.T) {
 	if p.ErrorMessage == nil || strings.Contains(*p.ErrorMessage, dir) {
 		t.Fatalf("error message %v: want one without the data dir", p.ErrorMessage)
 	}
-	if n := logs.count("partition storage error"); n != 1 {
-		t.Fatalf("%d storage error log lines, want 1:\n%s", n, logs.b.String())
+	if n := logs.Count("partition storage error"); n != 1 {
+		t.Fatalf("%d storage error log lines, want 1:\n%s", n, logs.String())
 	}
 }
 
@@ -154,7 +135,7 @@ func TestProduceFsyncError(t *testing.T) {
 // the offset stays what it was; once space returns the commit succeeds.
 func TestCommitOnFullDisk(t *testing.T) {
 	fs := vfs.NewFaultFS(vfs.Default)
-	logs := &logBuf{}
+	logs := &testenv.Buffer{}
 	ts, _ := startFaultServer(t, fs, logs)
 	c := ts.dial(t)
 	createTopic(t, c, "t", 1, nil)
@@ -171,8 +152,8 @@ func TestCommitOnFullDisk(t *testing.T) {
 			t.Fatalf("commit on a full disk: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
 		}
 	}
-	if n := logs.count("partition storage error"); n != 1 {
-		t.Fatalf("%d storage error log lines for 2 failed commits, want 1:\n%s", n, logs.b.String())
+	if n := logs.Count("partition storage error"); n != 1 {
+		t.Fatalf("%d storage error log lines for 2 failed commits, want 1:\n%s", n, logs.String())
 	}
 	fetch := kmsg.NewPtrOffsetFetchRequest()
 	fetch.SetVersion(7)
@@ -191,7 +172,7 @@ func TestCommitOnFullDisk(t *testing.T) {
 // KAFKA_STORAGE_ERROR with the cause, not UNKNOWN_SERVER_ERROR with a path.
 func TestCreateTopicOnFullDisk(t *testing.T) {
 	fs := vfs.NewFaultFS(vfs.Default)
-	ts, dir := startFaultServer(t, fs, &logBuf{})
+	ts, dir := startFaultServer(t, fs, &testenv.Buffer{})
 	c := ts.dial(t)
 	fs.FailAfter(vfs.OpWrite, 0, vfs.ErrNoSpace)
 	rt := createTopic(t, c, "t", 1, nil)
@@ -212,7 +193,7 @@ func TestCreateTopicOnFullDisk(t *testing.T) {
 // error; once space returns it succeeds.
 func TestTxnOffsetCommitOnFullDisk(t *testing.T) {
 	fs := vfs.NewFaultFS(vfs.Default)
-	logs := &logBuf{}
+	logs := &testenv.Buffer{}
 	ts, _ := startFaultServer(t, fs, logs)
 	c := ts.dial(t)
 	createTopic(t, c, "t", 1, nil)
@@ -246,8 +227,8 @@ func TestTxnOffsetCommitOnFullDisk(t *testing.T) {
 			t.Fatalf("TxnOffsetCommit on a full disk: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
 		}
 	}
-	if n := logs.count("partition storage error"); n != 1 {
-		t.Fatalf("%d storage error log lines for 2 failed commits, want 1:\n%s", n, logs.b.String())
+	if n := logs.Count("partition storage error"); n != 1 {
+		t.Fatalf("%d storage error log lines for 2 failed commits, want 1:\n%s", n, logs.String())
 	}
 	fs.Reset()
 	if code := commit(); code != 0 {

@@ -1,33 +1,14 @@
 package server
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/buildinfo"
+	"github.com/heraldhq/herald/internal/testenv"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestDefaultListenIsLoopback(t *testing.T) {
 	host, _, err := net.SplitHostPort(DefaultConfig().ListenAddr)
@@ -42,7 +23,7 @@ func TestDefaultListenIsLoopback(t *testing.T) {
 // TestStartLogs starts a server on loopback: it logs the version and no
 // exposure warning.
 func TestStartLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	cfg := DefaultConfig()
 	cfg.DataDir, cfg.ListenAddr, cfg.Durability = t.TempDir(), "127.0.0.1:0", "none"
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -79,7 +60,7 @@ func TestWarnIfExposed(t *testing.T) {
 		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 9092}, true},
 		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9092}, true},
 	} {
-		var logs syncBuffer
+		var logs testenv.Buffer
 		WarnIfExposed(slog.New(slog.NewTextHandler(&logs, nil)), "kafka", tc.addr)
 		if got := strings.Contains(logs.String(), "without authentication"); got != tc.warn {
 			t.Errorf("%s: warning %v, want %v: %s", tc.addr, got, tc.warn, logs.String())
