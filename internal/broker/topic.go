@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,12 +87,12 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	if err := checkProduceBatch(b); err != nil {
 		return res, -1, err
 	}
-	if st.settings.logAppendTime || st.settings.schemas || st.settings.compact || p.Topic.Name == RegistryTopic {
-		// Validate before anything reads records or rewrites bytes:
-		// stamping the append time recomputes the CRC, which would bless
-		// a batch corrupted on the way, and the schema check would parse
-		// records the CRC has not vouched for. The log validates again,
-		// so CreateTime topics without schema checks pay for one pass.
+	if st.settings.schemas || p.Topic.Name == RegistryTopic {
+		// The schema and registry checks parse records: validate first,
+		// so that they never read bytes the CRC has not vouched for.
+		// The log validates again; only these topics pay twice. The
+		// append time and the compacted topic's keys are applied by the
+		// log in its own validation pass (hlog.Produce).
 		if err := records.Validate(b); err != nil {
 			return res, -1, appendErr(err)
 		}
@@ -108,17 +107,11 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 			return res, -1, err
 		}
 	}
-	if st.settings.compact {
-		if err := checkKeys(b); err != nil {
-			return res, -1, err
-		}
-	}
 	logAppendTime = -1
 	if st.settings.logAppendTime {
 		logAppendTime = now.UnixMilli()
-		records.SetLogAppendTime(b, logAppendTime)
 	}
-	res, err = p.Log.AppendLazy(b)
+	res, err = p.Log.AppendLazy(b, hlog.Produce{LogAppendTime: logAppendTime, RequireKeys: st.settings.compact})
 	if err != nil {
 		if errors.Is(err, records.ErrCorrupt) || errors.Is(err, records.ErrInvalid) || errors.Is(err, hlog.ErrClosed) {
 			return res, -1, appendErr(err)
@@ -130,46 +123,6 @@ func (p *Partition) Append(b []byte, now time.Time) (res hlog.AppendResult, logA
 	}
 	p.StorageOK()
 	return res, logAppendTime, nil
-}
-
-// compactScratch holds decompression buffers for checkKeys, so that
-// compressed batches on compacted topics do not allocate one each.
-var compactScratch = sync.Pool{New: func() any { return new([]byte) }}
-
-// checkKeys refuses a batch with a record without a key (a null key; an
-// empty one is a key) with INVALID_RECORD, as Kafka does on compacted
-// topics: compaction keeps the last record per key, and a keyless one has
-// none. b passed Validate. Control batches carry their own keys.
-func checkKeys(b []byte) error {
-	h := records.Header(b)
-	if h.IsControl() {
-		return nil
-	}
-	var it records.Iter
-	if h.Codec() == records.CodecNone {
-		it = records.NewIter(b[records.HeaderSize:], int(h.RecordCount()))
-	} else {
-		sp := compactScratch.Get().(*[]byte)
-		defer func() {
-			if cap(*sp) <= 4<<20 {
-				compactScratch.Put(sp)
-			}
-		}()
-		var err error
-		if it, *sp, err = records.Decode(b, *sp); err != nil {
-			return kafkaErr(kerr.InvalidRecord, err.Error())
-		}
-	}
-	for i := 0; it.Next(); i++ {
-		if it.Record().Key == nil {
-			return kafkaErr(kerr.InvalidRecord, fmt.Sprintf(
-				"record %d has no key; a compacted topic (cleanup.policy=compact) accepts only records with keys", i))
-		}
-	}
-	if err := it.Err(); err != nil {
-		return kafkaErr(kerr.InvalidRecord, err.Error())
-	}
-	return nil
 }
 
 // checkProduceBatch checks what the log's validation cannot tell apart:

@@ -20,7 +20,7 @@ import (
 // records.ErrInvalid (and records.ErrCorrupt for a CRC mismatch) and
 // leaves the log unchanged.
 func (l *Log) Append(b []byte) (AppendResult, error) {
-	res, err := l.appendNoWait(b, false)
+	res, err := l.appendNoWait(b, false, Produce{LogAppendTime: -1})
 	if err != nil {
 		return res, err
 	}
@@ -30,14 +30,32 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 // AppendNoWait is Append without the wait for durability: the caller must
 // call WaitDurable before acknowledging the batch. This lets one producer
 // connection pipeline several appends that one fsync then covers.
-func (l *Log) AppendNoWait(b []byte) (AppendResult, error) { return l.appendNoWait(b, true) }
+func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
+	return l.appendNoWait(b, true, Produce{LogAppendTime: -1})
+}
 
 // AppendLazy is AppendNoWait without waking the flusher: the caller must
 // either call WaitDurable, which then leads the group-commit sync itself
 // (saving the handoff to the flusher and back on every acknowledgement),
 // or call SyncSoon. Until one of them runs, the batch is not durable and,
 // under Always, not visible to readers.
-func (l *Log) AppendLazy(b []byte) (AppendResult, error) { return l.appendNoWait(b, false) }
+// p says what the topic asks of the batch beyond validation.
+func (l *Log) AppendLazy(b []byte, p Produce) (AppendResult, error) {
+	return l.appendNoWait(b, false, p)
+}
+
+// Produce is what a topic asks of a produced batch on top of the log's
+// validation, applied in the same pass so that nothing reads or rewrites
+// the batch before its CRC has vouched for it.
+type Produce struct {
+	// LogAppendTime, when not negative, is stamped into the batch as
+	// its max timestamp with the LogAppendTime attribute, after the
+	// batch is validated (message.timestamp.type=LogAppendTime).
+	LogAppendTime int64
+	// RequireKeys refuses, with records.ErrInvalid, a batch holding a
+	// record without a key (cleanup.policy=compact, as Kafka does).
+	RequireKeys bool
+}
 
 // SyncSoon wakes the flusher to sync what has been appended; for appends
 // made with AppendLazy that nobody will wait for.
@@ -45,9 +63,12 @@ func (l *Log) SyncSoon() { l.kickFlusher() }
 
 // appendNoWait appends; kick wakes the flusher to sync it. Append leaves
 // kick off because it leads the sync itself in WaitDurable.
-func (l *Log) appendNoWait(b []byte, kick bool) (AppendResult, error) {
-	if err := validate(b); err != nil {
+func (l *Log) appendNoWait(b []byte, kick bool, p Produce) (AppendResult, error) {
+	if err := validate(b, p.RequireKeys); err != nil {
 		return AppendResult{}, err
+	}
+	if p.LogAppendTime >= 0 {
+		records.SetLogAppendTime(b, p.LogAppendTime)
 	}
 	l.mu.Lock()
 	res, always, err := l.appendLocked(b)
@@ -71,20 +92,39 @@ var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 // header, CRC and uncompressed records; a compressed batch is decompressed
 // and its records checked too, as Kafka's broker does, so that no consumer
 // is ever handed a batch it cannot parse.
-func validate(b []byte) error {
+func validate(b []byte, requireKeys bool) error {
 	if err := records.Validate(b); err != nil {
 		return err
 	}
-	if records.Header(b).Codec() == records.CodecNone {
+	h := records.Header(b)
+	if h.Codec() == records.CodecNone {
+		if requireKeys && !h.IsControl() {
+			return checkKeys(records.NewIter(b[records.HeaderSize:], int(h.RecordCount())))
+		}
 		return nil
 	}
 	sp := scratchPool.Get().(*[]byte)
-	_, scratch, err := records.Decode(b, *sp)
+	it, scratch, err := records.Decode(b, *sp)
+	if err == nil && requireKeys && !h.IsControl() {
+		err = checkKeys(it)
+	}
 	if cap(scratch) <= 8<<20 {
 		*sp = scratch[:0]
 		scratchPool.Put(sp)
 	}
 	return err
+}
+
+// checkKeys walks a validated batch's records and refuses one without a
+// key. An empty key is a key.
+func checkKeys(it records.Iter) error {
+	for i := 0; it.Next(); i++ {
+		if it.Record().Key == nil {
+			return &records.BatchError{Reason: fmt.Sprintf(
+				"record %d has no key; a compacted topic (cleanup.policy=compact) accepts only records with keys", i)}
+		}
+	}
+	return it.Err()
 }
 
 // appendLocked writes a validated batch to the active segment, rolling
