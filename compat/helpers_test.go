@@ -11,24 +11,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
-// checkFor calls cond until it returns nil, and fails the test with cond's
-// last error when timeout passes first. Use it instead of sleeping.
-func checkFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
+// checkFor polls cond until it returns nil; see testenv.CheckFor.
+var checkFor = testenv.CheckFor
 
 // testCtx returns a context that ends after d or when the test ends, so
 // that no wait in the suite is unbounded.

@@ -16,23 +16,11 @@ import (
 
 	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
-// checkFor polls cond until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// checkFor polls cond until it returns nil; see testenv.CheckFor.
+var checkFor = testenv.CheckFor
 
 // ledger records which records were processed, and how often.
 type ledger struct {

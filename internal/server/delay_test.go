@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // TestInitialRebalanceDelayDefault: with the default config (Kafka's
@@ -88,19 +90,5 @@ func mustClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// eventually calls cond until it returns nil, failing with its last error
-// after timeout.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually polls cond until it returns nil; see testenv.CheckFor.
+var eventually = testenv.CheckFor

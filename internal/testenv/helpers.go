@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"testing"
+	"time"
 )
 
 // Buffer is a bytes.Buffer that a test may read while other goroutines
@@ -44,4 +46,21 @@ next:
 		n++
 	}
 	return n
+}
+
+// CheckFor calls cond until it returns nil, and fails the test with cond's
+// last error when timeout passes first. Tests use it instead of sleeping.
+func CheckFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
