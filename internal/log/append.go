@@ -104,7 +104,7 @@ func validate(b []byte, requireKeys bool) error {
 		return nil
 	}
 	sp := scratchPool.Get().(*[]byte)
-	it, scratch, err := records.Decode(b, *sp)
+	it, scratch, err := records.DecodeValidated(b, *sp) // Validate checked the CRC
 	if err == nil && requireKeys && !h.IsControl() {
 		err = checkKeys(it)
 	}

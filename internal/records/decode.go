@@ -19,6 +19,10 @@ func Decode(batch, scratch []byte) (Iter, []byte, error) {
 	return decodeValid(batch, scratch)
 }
 
+// DecodeValidated is Decode for a batch that already passed Validate or
+// ValidateStored: it skips the second CRC pass.
+func DecodeValidated(batch, scratch []byte) (Iter, []byte, error) { return decodeValid(batch, scratch) }
+
 // decodeValid is Decode for a batch that passed ValidateStored.
 func decodeValid(batch, scratch []byte) (Iter, []byte, error) {
 	h := Header(batch)
