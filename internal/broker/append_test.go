@@ -111,7 +111,7 @@ func TestPartitionAppend(t *testing.T) {
 			}
 			p := top.Partition(0)
 			batch := tc.batch()
-			res, lat, err := p.Append(batch, now)
+			a, err := p.Append(batch, now, AckAll)
 			if tc.want != nil {
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("Append = %v, want %s", err, tc.want.Message)
@@ -119,10 +119,10 @@ func TestPartitionAppend(t *testing.T) {
 				if code, _ := Code(err); code != tc.want.Code {
 					t.Fatalf("Code = %d, want %d", code, tc.want.Code)
 				}
-				if leo := p.Log.LogEndOffset(); leo != 0 {
+				if leo := p.log.LogEndOffset(); leo != 0 {
 					t.Fatalf("log end offset %d after a refused batch, want 0", leo)
 				}
-				if n := p.Log.Size(); n != 0 {
+				if n := p.log.Size(); n != 0 {
 					t.Fatalf("log holds %d bytes after a refused batch", n)
 				}
 				return
@@ -130,13 +130,13 @@ func TestPartitionAppend(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Append: %v", err)
 			}
-			if res.BaseOffset != 0 || res.LastOffset != 2 {
-				t.Fatalf("appended at %d..%d, want 0..2", res.BaseOffset, res.LastOffset)
+			if a.BaseOffset != 0 || a.LastOffset != 2 {
+				t.Fatalf("appended at %d..%d, want 0..2", a.BaseOffset, a.LastOffset)
 			}
-			if err := p.Log.WaitDurable(res); err != nil {
+			if err := a.Durable(); err != nil {
 				t.Fatal(err)
 			}
-			got, err := p.Log.Read(nil, 0, 1<<20, true)
+			got, err := p.log.Read(nil, 0, 1<<20, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,10 +149,10 @@ func TestPartitionAppend(t *testing.T) {
 				t.Fatalf("stored batch LogAppendTime bit = %v, want %v", stamped, wantStamp)
 			}
 			switch {
-			case stamped && (lat != now.UnixMilli() || h.MaxTimestamp() != now.UnixMilli()):
-				t.Fatalf("LogAppendTime: answered %d, stored maxTimestamp %d, want %d", lat, h.MaxTimestamp(), now.UnixMilli())
-			case !stamped && (lat != -1 || h.MaxTimestamp() != ts):
-				t.Fatalf("CreateTime: answered logAppendTime %d (want -1), stored maxTimestamp %d (want %d)", lat, h.MaxTimestamp(), ts)
+			case stamped && (a.LogAppendTime != now.UnixMilli() || h.MaxTimestamp() != now.UnixMilli()):
+				t.Fatalf("LogAppendTime: answered %d, stored maxTimestamp %d, want %d", a.LogAppendTime, h.MaxTimestamp(), now.UnixMilli())
+			case !stamped && (a.LogAppendTime != -1 || h.MaxTimestamp() != ts):
+				t.Fatalf("CreateTime: answered logAppendTime %d (want -1), stored maxTimestamp %d (want %d)", a.LogAppendTime, h.MaxTimestamp(), ts)
 			}
 		})
 	}
@@ -188,7 +188,7 @@ func BenchmarkPartitionAppend(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				copy(buf, batch)
-				if _, _, err := p.Append(buf, now); err != nil {
+				if _, err := p.Append(buf, now, AckAll); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -78,6 +78,10 @@ type Broker struct {
 	// lock is the data dir's exclusive lock, held from Open to Close.
 	lock *vfs.DirLock
 
+	// producers is the idempotence and transaction state every
+	// partition consults (SetProducerState); nil without one.
+	producers ProducerState
+
 	// schemas checks record values on topics with
 	// herald.schema.validation; nil until SetSchemaValidator.
 	schemas atomic.Pointer[SchemaValidator]
@@ -213,7 +217,7 @@ func closeTopics(tm *topicMap) error {
 		go func() {
 			defer wg.Done()
 			for i := next.Add(1) - 1; i < int64(len(all)); i = next.Add(1) - 1 {
-				if err := all[i].Log.Close(); err != nil {
+				if err := all[i].log.Close(); err != nil {
 					errs[i] = fmt.Errorf("close %s-%d: %w", all[i].Topic.Name, all[i].Index, err)
 				}
 			}
@@ -228,11 +232,16 @@ func (b *Broker) Sync() error {
 	var errs []error
 	for _, t := range b.topics.Load().byName {
 		for _, p := range t.partitions() {
-			errs = append(errs, p.Log.Sync())
+			errs = append(errs, p.log.Sync())
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// SetProducerState installs the producer state (txn.Manager) that every
+// partition's appends and reads consult. It must be called before the
+// broker is used.
+func (b *Broker) SetProducerState(ps ProducerState) { b.producers = ps }
 
 // ClusterID is the data dir's cluster id, made when the dir was new.
 func (b *Broker) ClusterID() string { return b.clusterID }
@@ -305,7 +314,7 @@ func (b *Broker) DeleteTopic(t *Topic) error {
 	b.publishLocked(func(m *topicMap) { delete(m.byName, t.Name); delete(m.byID, t.ID) })
 	var errs []error
 	for _, p := range t.partitions() {
-		errs = append(errs, p.Log.Remove())
+		errs = append(errs, p.log.Remove())
 	}
 	b.logger.Info("deleted topic", "topic", t.Name, "id", t.ID)
 	return errors.Join(errs...)
@@ -333,7 +342,7 @@ func (b *Broker) SetTopicConfigs(t *Topic, configs map[string]string, validateOn
 	lc := b.logConfig(configs)
 	var errs []error
 	for _, p := range st.parts {
-		if err := p.Log.SetConfig(lc); err != nil {
+		if err := p.log.SetConfig(lc); err != nil {
 			errs = append(errs, fmt.Errorf("partition %d: %w", p.Index, err))
 		}
 	}
@@ -421,7 +430,7 @@ func (b *Broker) openPartitions(t *Topic, from, n int32, configs map[string]stri
 	}
 	if !fresh {
 		for _, p := range opened {
-			p.Log.Close()
+			p.log.Close()
 		}
 		return nil, errors.Join(errs...)
 	}
@@ -459,7 +468,7 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}
-	return &Partition{Topic: t, Index: i, Log: l, logger: b.logger}, nil
+	return &Partition{Topic: t, Index: i, log: l, logger: b.logger, prod: &b.producers}, nil
 }
 
 // clearFreshDir makes way for a new partition at dir.
@@ -534,7 +543,7 @@ func readSmall(fsys vfs.FS, name string) ([]byte, error) {
 // partition count) never reached the metadata log.
 func (b *Broker) discardPartitions(parts []*Partition) {
 	for _, p := range parts {
-		if err := p.Log.Close(); err != nil {
+		if err := p.log.Close(); err != nil {
 			b.logger.Warn("close partition of a failed create", "topic", p.Topic.Name, "partition", p.Index, "err", err)
 		}
 		dir := b.partitionDir(p.Topic.Name, p.Index)
@@ -621,7 +630,7 @@ func (b *Broker) maintainLoop() {
 func (b *Broker) maintain() {
 	for _, t := range b.topics.Load().byName {
 		for _, p := range t.partitions() {
-			if err := p.Log.Maintain(); err != nil && !errors.Is(err, hlog.ErrClosed) {
+			if err := p.log.Maintain(); err != nil && !errors.Is(err, hlog.ErrClosed) {
 				b.logger.Error("maintain partition", "topic", t.Name, "partition", p.Index, "err", err)
 			}
 		}

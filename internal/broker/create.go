@@ -245,7 +245,7 @@ func (b *Broker) runAddPartitions(t *Topic, st *topicState, count int32) error {
 	if !maps.Equal(cur.configs, st.configs) {
 		lc := b.logConfig(cur.configs)
 		for _, p := range added {
-			if err := p.Log.SetConfig(lc); err != nil {
+			if err := p.log.SetConfig(lc); err != nil {
 				b.logger.Error("apply topic configs to a new partition", "topic", t.Name, "partition", p.Index, "err", err)
 			}
 		}

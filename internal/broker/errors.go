@@ -11,6 +11,9 @@ import (
 type Error struct {
 	Kafka   *kerr.Error
 	Message string
+	// cause is the error behind a storage error (an errno, a failed
+	// log), kept for IsStorageError but never shown to the client.
+	cause error
 }
 
 func (e *Error) Error() string {
@@ -20,8 +23,14 @@ func (e *Error) Error() string {
 	return e.Kafka.Message + ": " + e.Message
 }
 
-// Unwrap lets errors.Is match the kerr value.
-func (e *Error) Unwrap() error { return e.Kafka }
+// Unwrap lets errors.Is match the kerr value, and the cause of a storage
+// error.
+func (e *Error) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.Kafka}
+	}
+	return []error{e.Kafka, e.cause}
+}
 
 func kafkaErr(k *kerr.Error, msg string) error { return &Error{Kafka: k, Message: msg} }
 

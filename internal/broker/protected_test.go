@@ -48,15 +48,15 @@ func TestRegistryTopicRecords(t *testing.T) {
 			good := records.Record{Key: []byte(`{"keytype":"NOOP","magic":0}`)}
 			batch := records.BuildBatch(records.BatchSpec{BaseTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, good, r)
 			p := top.Partition(0)
-			_, _, err = p.Append(batch, time.Now())
+			_, err = p.Append(batch, time.Now(), AckAll)
 			if tc.ok != (err == nil) {
 				t.Fatalf("Append = %v, want ok=%v", err, tc.ok)
 			}
 			if err != nil && !errors.Is(err, kerr.InvalidRecord) {
 				t.Fatalf("Append = %v, want INVALID_RECORD", err)
 			}
-			if !tc.ok && p.Log.LogEndOffset() != 0 {
-				t.Fatalf("refused batch appended: log end offset %d", p.Log.LogEndOffset())
+			if !tc.ok && p.log.LogEndOffset() != 0 {
+				t.Fatalf("refused batch appended: log end offset %d", p.log.LogEndOffset())
 			}
 		})
 	}

@@ -257,7 +257,7 @@ func TestFreshPartitionNeverWipesData(t *testing.T) {
 	}
 	batch := records.BuildBatch(records.BatchSpec{BaseTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
 		records.Record{Key: []byte("k"), Value: []byte("precious")})
-	if _, _, err := u.Partition(0).Append(batch, time.Now()); err != nil {
+	if _, err := u.Partition(0).Append(batch, time.Now(), AckAll); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
@@ -286,7 +286,7 @@ func TestFreshPartitionNeverWipesData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hw := nu.Partition(0).Log.HighWatermark(); hw != 0 {
+	if hw := nu.Partition(0).log.HighWatermark(); hw != 0 {
 		t.Fatalf("new topic starts at offset %d", hw)
 	}
 	ents, _ = os.ReadDir(dir)

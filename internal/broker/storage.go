@@ -41,7 +41,7 @@ func IsStorageError(err error) bool {
 // KAFKA_STORAGE_ERROR (retriable, as Kafka's) with the cause but never the
 // server's file paths, which the underlying error carries.
 func storageErr(err error) error {
-	return kafkaErr(kerr.KafkaStorageError, storageCause(err))
+	return &Error{Kafka: kerr.KafkaStorageError, Message: storageCause(err), cause: err}
 }
 
 func storageCause(err error) string {
@@ -57,25 +57,24 @@ func storageCause(err error) string {
 	return "I/O error on the broker's disk"
 }
 
-// StorageFailed records that a write to the partition failed with err, a
+// storageFailed records that a write to the partition failed with err, a
 // storage error, and returns the error for the client (KAFKA_STORAGE_ERROR).
 // The first failure after a success is logged at ERROR with the free
 // space of the partition's filesystem; the ones after it are only counted.
-// The group and transaction coordinators call it for their own writes.
-func (p *Partition) StorageFailed(err error) error {
+func (p *Partition) storageFailed(err error) error {
 	p.storage.failures.Add(1)
 	if p.storage.failing.CompareAndSwap(false, true) {
 		p.logger.Error("partition storage error: writes answer KAFKA_STORAGE_ERROR until one succeeds",
-			"topic", p.Topic.Name, "partition", p.Index, "free_bytes", freeBytes(p.Log.Dir()), "err", err)
+			"topic", p.Topic.Name, "partition", p.Index, "free_bytes", freeBytes(p.log.Dir()), "err", err)
 	}
 	return storageErr(err)
 }
 
-// StorageOK records a successful write: a partition whose writes were
+// storageOK records a successful write: a partition whose writes were
 // failing logs its recovery once, at INFO. It costs an atomic load.
-func (p *Partition) StorageOK() {
+func (p *Partition) storageOK() {
 	if p.storage.failing.Load() && p.storage.failing.CompareAndSwap(true, false) {
 		p.logger.Info("partition storage recovered: writes succeed again",
-			"topic", p.Topic.Name, "partition", p.Index, "free_bytes", freeBytes(p.Log.Dir()))
+			"topic", p.Topic.Name, "partition", p.Index, "free_bytes", freeBytes(p.log.Dir()))
 	}
 }

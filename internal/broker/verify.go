@@ -103,7 +103,7 @@ func (b *Broker) verifyAll(ctx context.Context, cfg VerifyConfig) (int, error) {
 	found := 0
 	for _, name := range names {
 		for _, p := range tm.byName[name].partitions() {
-			damage, err := p.Log.Verify(ctx, rate)
+			damage, err := p.log.Verify(ctx, rate)
 			if errors.Is(err, hlog.ErrClosed) {
 				continue // deleted meanwhile
 			}

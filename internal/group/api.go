@@ -378,12 +378,12 @@ func (c *Coordinator) Lag(group string) (lags []PartitionLag, ok bool) {
 			continue
 		}
 		for _, p := range t.Partitions() {
-			l := PartitionLag{Topic: name, Partition: p.Index, Committed: -1, End: p.Log.HighWatermark()}
+			l := PartitionLag{Topic: name, Partition: p.Index, Committed: -1, End: p.HighWatermark()}
 			if o, ok := offs[TopicPartition{name, p.Index}]; ok {
 				l.Committed = o.Offset
 				l.Lag = max(l.End-o.Offset, 0)
 			} else {
-				l.Lag = l.End - p.Log.LogStartOffset()
+				l.Lag = l.End - p.LogStartOffset()
 			}
 			lags = append(lags, l)
 		}

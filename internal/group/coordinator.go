@@ -157,7 +157,7 @@ func (c *Coordinator) replay() error {
 	n := 0
 	var scratch []byte
 	for _, p := range c.topic.Partitions() {
-		err := p.Log.Scan(0, func(batch []byte) error {
+		err := p.Scan(0, func(batch []byte) error {
 			var err error
 			scratch, err = records.EachRecord(batch, scratch, func(r *records.Record) {
 				e, err := decodeEntry(r.Key, r.Value)
@@ -482,27 +482,26 @@ func (c *Coordinator) append(group string, kvs [][2][]byte, apply func()) error 
 		apply()
 		return nil
 	}
+	batch, err := records.KeyValueBatch(c.now().UnixMilli(), kvs)
+	if err != nil {
+		return err
+	}
 	p := c.partitionFor(group)
 	c.writeMu.Lock()
-	res, err := p.Log.AppendNoWait(records.KeyValueBatch(c.now().UnixMilli(), kvs))
+	a, err := p.Write(batch)
 	if err == nil {
 		c.mu.Lock()
 		apply()
 		c.mu.Unlock()
 	}
 	c.writeMu.Unlock()
-	if err == nil {
-		err = p.Log.WaitDurable(res)
+	if err != nil {
+		// A storage error is logged once per partition by the
+		// broker; the caller answers NOT_COORDINATOR, as Kafka's
+		// coordinator does.
+		return err
 	}
-	switch {
-	case err == nil:
-		p.StorageOK()
-	case broker.IsStorageError(err):
-		// Logged once per partition by the broker; the caller answers
-		// NOT_COORDINATOR, as Kafka's coordinator does.
-		return p.StorageFailed(err)
-	}
-	return err
+	return a.Durable()
 }
 
 // writeMeta stores the group's metadata record (nil: a tombstone, which

@@ -45,9 +45,9 @@ func deleteRecords(t *broker.Topic, rp kmsg.DeleteRecordsRequestTopicPartition) 
 	}
 	before := rp.Offset
 	if before == -1 {
-		before = p.Log.HighWatermark()
+		before = p.HighWatermark()
 	}
-	start, err := p.Log.DeleteRecords(before)
+	start, err := p.DeleteRecords(before)
 	switch {
 	case err == nil:
 		op.LowWatermark = start

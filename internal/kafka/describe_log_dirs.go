@@ -40,7 +40,7 @@ func logDirTopic(t *broker.Topic, only []int32) kmsg.DescribeLogDirsResponseDirT
 			continue
 		}
 		op := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		op.Partition, op.Size = p.Index, p.Log.Size()
+		op.Partition, op.Size = p.Index, p.Size()
 		ot.Partitions = append(ot.Partitions, op)
 	}
 	return ot

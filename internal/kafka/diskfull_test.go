@@ -143,7 +143,8 @@ func TestDiskFull(t *testing.T) {
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic, rt.TopicID = "orders", tds["orders"].ID // by id from v13
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = records.KeyValueBatch(time.Now().UnixMilli(), [][2][]byte{{nil, pad}})
+	rp.Records = records.BuildBatch(records.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1,
+		BaseSequence: -1}, records.Record{Value: pad})
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	presp, err := req.RequestWith(ctx, cl)

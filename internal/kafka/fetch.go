@@ -11,7 +11,6 @@ import (
 
 	"github.com/heraldhq/herald/internal/broker"
 	hlog "github.com/heraldhq/herald/internal/log"
-	"github.com/heraldhq/herald/internal/records"
 )
 
 // fetchBufs recycles the buffers fetch responses read stored batches into;
@@ -176,30 +175,25 @@ func (f *fetch) read() {
 			continue
 		}
 		op := f.partResp(fp)
-		l := fp.part.Log
 		f.live++
 		fp.start = len(buf)
 		n := max(min(int(fp.max), limit-f.bytes), 0)
-		var err error
-		hw := l.HighWatermark()
-		lso, lerr := f.lastStable(fp.part, hw)
-		buf, err = l.Read(buf, fp.offset, n, f.bytes == 0)
-		if err == nil {
-			err = lerr
-		}
+		var (
+			rr  broker.ReadResult
+			err error
+		)
+		buf, rr, err = fp.part.Read(buf, broker.ReadRequest{Offset: fp.offset, MaxBytes: n, MinOne: f.bytes == 0,
+			Committed: f.req.IsolationLevel == readCommitted})
 		op.AbortedTransactions = nil
 		if f.req.IsolationLevel == readCommitted && err == nil {
-			buf = buf[:fp.start+belowOffset(buf[fp.start:], lso)]
-			op.AbortedTransactions, err = f.aborted(fp.part, fp.offset, buf[fp.start:])
+			op.AbortedTransactions = abortedOf(rr.Aborted)
 		}
 		fp.end = len(buf)
 		f.bytes += fp.end - fp.start
-		op.HighWatermark, op.LastStableOffset, op.LogStartOffset = hw, lso, l.LogStartOffset()
+		op.HighWatermark, op.LastStableOffset, op.LogStartOffset = rr.HighWatermark, rr.LastStable, rr.LogStart
 		op.ErrorCode = 0
 		if err != nil {
 			op.ErrorCode = fetchErrCode(err)
-			fp.end = fp.start
-			buf = buf[:fp.start]
 		}
 	}
 	*f.buf = buf
@@ -209,56 +203,16 @@ func (f *fetch) read() {
 // offset and lists aborted transactions.
 const readCommitted = 1
 
-// lastStable is p's last stable offset, or hw without producer state.
-func (f *fetch) lastStable(p *broker.Partition, hw int64) (int64, error) {
-	if f.s.prod == nil {
-		return hw, nil
-	}
-	lso, err := f.s.prod.LastStable(p)
-	return min(lso, hw), err
-}
-
-// aborted lists the aborted transactions that overlap the batches read
-// from offset.
-func (f *fetch) aborted(p *broker.Partition, offset int64, read []byte) ([]kmsg.FetchResponseTopicPartitionAbortedTransaction, error) {
-	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-	if f.s.prod == nil || len(read) == 0 {
-		return out, nil
-	}
-	upper := lastOffset(read) + 1
-	abs, err := f.s.prod.Aborted(p, offset, upper)
+// abortedOf is the aborted transactions in the protocol's form: never
+// nil, as Kafka answers an empty list at read_committed.
+func abortedOf(abs []broker.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(abs))
 	for _, a := range abs {
 		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
 		out = append(out, at)
 	}
-	return out, err
-}
-
-// belowOffset returns the length of the prefix of whole batches in b whose
-// base offsets are below off.
-func belowOffset(b []byte, off int64) int {
-	n := 0
-	for {
-		size, ok := records.PeekSize(b[n:])
-		if !ok || n+size > len(b) || records.Header(b[n:]).BaseOffset() >= off {
-			return n
-		}
-		n += size
-	}
-}
-
-// lastOffset is the last offset of the last whole batch in b.
-func lastOffset(b []byte) int64 {
-	last := int64(-1)
-	for n := 0; ; {
-		size, ok := records.PeekSize(b[n:])
-		if !ok || n+size > len(b) {
-			return last
-		}
-		last = records.Header(b[n:]).LastOffset()
-		n += size
-	}
+	return out
 }
 
 func fetchErrCode(err error) int16 {
@@ -316,8 +270,8 @@ func (f *fetch) armWait() (moved bool) {
 		if fp.part == nil {
 			continue
 		}
-		f.waitOn = append(f.waitOn, fp.part.Log.Changed())
-		if fp.part.Log.HighWatermark() != f.partResp(fp).HighWatermark {
+		f.waitOn = append(f.waitOn, fp.part.Changed())
+		if fp.part.HighWatermark() != f.partResp(fp).HighWatermark {
 			moved = true
 		}
 	}

@@ -32,8 +32,8 @@ func handleListOffsets(s *Server, r *request) (kmsg.Response, error) {
 		for j := range rt.Partitions {
 			ot.Partitions[j] = listOffset(t, &rt.Partitions[j])
 			if op := &ot.Partitions[j]; req.IsolationLevel == readCommitted && rt.Partitions[j].Timestamp == listLatest &&
-				op.ErrorCode == 0 && s.prod != nil {
-				lso, err := s.prod.LastStable(t.Partition(op.Partition))
+				op.ErrorCode == 0 {
+				lso, err := t.Partition(op.Partition).LastStable()
 				op.Offset = min(lso, op.Offset)
 				op.ErrorCode, _ = broker.Code(err)
 			}
@@ -59,7 +59,7 @@ func listOffset(t *broker.Topic, rp *kmsg.ListOffsetsRequestTopicPartition) kmsg
 		return op
 	}
 	op.LeaderEpoch = 0
-	l := p.Log
+	l := p
 	switch ts := rp.Timestamp; {
 	case ts == listLatest:
 		op.Offset = l.HighWatermark()

@@ -29,7 +29,8 @@ func BenchmarkProduceFetchOnePartition(b *testing.B) {
 		b.Fatal(err)
 	}
 	pm := txn.NewManager(txn.ManagerConfig{Logger: quiet})
-	s := New(Config{Broker: br, Producers: pm, Logger: quiet})
+	br.SetProducerState(pm)
+	s := New(Config{Broker: br, Logger: quiet})
 	b.Cleanup(func() { s.Close(); pm.Close(); br.Close() })
 	var next atomic.Int64
 	b.SetParallelism(4) // 8 goroutines on 2 cores; 4 on 1

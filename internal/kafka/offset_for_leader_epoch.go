@@ -30,7 +30,7 @@ func handleOffsetForLeaderEpoch(s *Server, r *request) (kmsg.Response, error) {
 			case rp.CurrentLeaderEpoch > 0:
 				op.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.LeaderEpoch <= 0:
-				op.LeaderEpoch, op.EndOffset = 0, p.Log.LogEndOffset()
+				op.LeaderEpoch, op.EndOffset = 0, p.LogEndOffset()
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}

@@ -8,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/broker"
-	hlog "github.com/heraldhq/herald/internal/log"
 )
 
 // Produce versions 0-2 carry message sets v0/v1, which Herald does not
@@ -17,10 +16,9 @@ import (
 // 0, so advertising 3 would cost every librdkafka client its compression.
 const minStoredProduceVersion = 3
 
-// durableWait is an acks=-1 append waiting for fsync before its answer.
+// durableWait is an append whose answer waits for it to be durable.
 type durableWait struct {
-	p   *broker.Partition
-	res hlog.AppendResult
+	a   broker.Appended
 	out *kmsg.ProduceResponseTopicPartition
 }
 
@@ -70,14 +68,15 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 	}
 	// The later goroutine leads the first partition's fsync itself; the
 	// others' flushers sync at the same time rather than one after another.
-	for _, w := range waits[1:] {
-		w.p.Log.SyncSoon()
+	for i := range waits[1:] {
+		waits[1+i].a.SyncSoon()
 	}
 	r.later(func() kmsg.Response {
-		for _, w := range waits {
-			if err := w.p.Log.WaitDurable(w.res); err != nil {
+		for i := range waits {
+			w := &waits[i]
+			if err := w.a.Durable(); err != nil {
 				// Logged once per partition, not per request.
-				w.out.ErrorCode, w.out.ErrorMessage = broker.Code(w.p.StorageFailed(err))
+				w.out.ErrorCode, w.out.ErrorMessage = broker.Code(err)
 				w.out.BaseOffset = -1
 			}
 		}
@@ -120,7 +119,8 @@ func (s *Server) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*bro
 }
 
 // producePartition appends one batch and fills op; it returns a wait when
-// the answer must wait for fsync.
+// the answer must wait for the batch to be durable (the partition says
+// so, from the topic's durability and the acks).
 func (s *Server) producePartition(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition,
 	op *kmsg.ProduceResponseTopicPartition, acks int16, now time.Time) (durableWait, bool) {
 	p := t.Partition(rp.Partition)
@@ -128,37 +128,30 @@ func (s *Server) producePartition(t *broker.Topic, rp *kmsg.ProduceRequestTopicP
 		op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return durableWait{}, false
 	}
-	if acks != 0 && acks != 1 && acks != -1 {
+	ack, ok := ackOf(acks)
+	if !ok {
 		op.ErrorCode = kerr.InvalidRequiredAcks.Code
 		return durableWait{}, false
 	}
-	res, logAppendTime, err := s.append(p, rp.Records, now)
+	a, err := p.Append(rp.Records, now, ack)
 	if err != nil {
 		op.ErrorCode, op.ErrorMessage = broker.Code(err)
 		op.BaseOffset = -1
 		return durableWait{}, false
 	}
-	op.BaseOffset, op.LogAppendTime, op.LogStartOffset = res.BaseOffset, logAppendTime, res.LogStartOffset
-	if !p.SyncOnAck() {
-		return durableWait{}, false
-	}
-	if acks == -1 {
-		// The later goroutine's WaitDurable leads the fsync.
-		return durableWait{p: p, res: res, out: op}, true
-	}
-	// Nobody waits for this one, but readers see it only once synced.
-	p.Log.SyncSoon()
-	return durableWait{}, false
+	op.BaseOffset, op.LogAppendTime, op.LogStartOffset = a.BaseOffset, a.LogAppendTime, a.LogStartOffset
+	return durableWait{a: a, out: op}, a.Wait
 }
 
-// append appends through the producer state (sequence checks, duplicate
-// answers, transactions) when the server has one. A duplicate answers
-// with the original batch's offsets; its wait covers the original's
-// fsync.
-func (s *Server) append(p *broker.Partition, b []byte, now time.Time) (hlog.AppendResult, int64, error) {
-	if s.prod == nil {
-		return p.Append(b, now)
+// ackOf maps a produce request's acks to what the partition is told.
+func ackOf(acks int16) (broker.Ack, bool) {
+	switch acks {
+	case 0:
+		return broker.AckNone, true
+	case 1:
+		return broker.AckLeader, true
+	case -1:
+		return broker.AckAll, true
 	}
-	a, err := s.prod.Append(p, b, now)
-	return a.Res, a.LogAppendTime, err
+	return 0, false
 }

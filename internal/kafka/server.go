@@ -49,11 +49,11 @@ const (
 type Config struct {
 	Broker *broker.Broker
 	Groups *group.Coordinator // nil: group requests answer COORDINATOR_NOT_AVAILABLE
-	// Txn is the transaction coordinator and Producers the producer state
-	// of the partitions; nil: transactional requests answer
-	// COORDINATOR_NOT_AVAILABLE and produce does no sequence checks.
+	// Txn is the transaction coordinator; nil: transactional requests
+	// answer COORDINATOR_NOT_AVAILABLE. The producer state (sequence
+	// checks, last stable offsets) is the broker's own
+	// (Broker.SetProducerState).
 	Txn             *txn.Coordinator
-	Producers       *txn.Manager
 	Logger          *slog.Logger
 	MaxConnections  int   // connections beyond this are closed at accept; default 4096
 	MaxRequestBytes int32 // frames above this close the connection; default 100 MiB
@@ -92,7 +92,6 @@ type Server struct {
 	b      *broker.Broker
 	groups *group.Coordinator
 	txn    *txn.Coordinator
-	prod   *txn.Manager
 	logger *slog.Logger
 
 	// die is closed by Close: long polls answer at once, readers stop.
@@ -143,7 +142,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, prod: cfg.Producers, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait,
+	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait,
 		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})
 	return s

@@ -39,7 +39,8 @@ func startFaultServer(t *testing.T, fs vfs.FS, logs *testenv.Buffer) (*testServe
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Broker: b, Groups: co, Txn: tc, Producers: pm, Logger: logger, AdvertisedHost: "127.0.0.1",
+	b.SetProducerState(pm)
+	s := New(Config{Broker: b, Groups: co, Txn: tc, Logger: logger, AdvertisedHost: "127.0.0.1",
 		AdvertisedPort: int32(ln.Addr().(*net.TCPAddr).Port)})
 	go s.Serve(ln)
 	t.Cleanup(func() {
@@ -92,7 +93,7 @@ func TestProduceOnFullDisk(t *testing.T) {
 	if failing, n := part.StorageHealth(); !failing || n != 3 {
 		t.Fatalf("StorageHealth = %v, %d; want true, 3", failing, n)
 	}
-	if leo := part.Log.LogEndOffset(); leo != 2 {
+	if leo := part.LogEndOffset(); leo != 2 {
 		t.Fatalf("log end offset %d after refused appends, want 2", leo)
 	}
 

@@ -158,10 +158,12 @@ func putHeader(b []byte, spec *BatchSpec, lastDelta, count, size int32) {
 	be.PutUint32(b[offRecordCount:], uint32(count))
 }
 
-// BuildBatch builds a batch as a producer would, for tests: record i gets
-// offset delta i, LastOffsetDelta is derived, and a zero MaxTimestamp
-// becomes the largest record timestamp. It panics on error.
-func BuildBatch(spec BatchSpec, recs ...Record) []byte {
+// NewBatch builds a batch as a producer would: record i gets offset delta
+// i, LastOffsetDelta is derived, and a zero MaxTimestamp becomes the
+// largest record timestamp. Errors (a spec AppendBatch refuses, a batch
+// too large) wrap ErrInvalid. The server's paths build their batches with
+// it.
+func NewBatch(spec BatchSpec, recs ...Record) ([]byte, error) {
 	var raw []byte
 	maxDelta := int64(math.MinInt64)
 	for i := range recs {
@@ -174,7 +176,12 @@ func BuildBatch(spec BatchSpec, recs ...Record) []byte {
 	if spec.MaxTimestamp == 0 && len(recs) > 0 {
 		spec.MaxTimestamp = spec.BaseTimestamp + maxDelta
 	}
-	b, err := AppendBatch(nil, spec, raw, len(recs))
+	return AppendBatch(nil, spec, raw, len(recs))
+}
+
+// BuildBatch is NewBatch for tests: it panics on error.
+func BuildBatch(spec BatchSpec, recs ...Record) []byte {
+	b, err := NewBatch(spec, recs...)
 	if err != nil {
 		panic(err)
 	}
@@ -184,12 +191,12 @@ func BuildBatch(spec BatchSpec, recs ...Record) []byte {
 // KeyValueBatch builds an uncompressed batch of key/value records stamped
 // nowMs, as the broker writes to its internal topics (__consumer_offsets,
 // __transaction_state).
-func KeyValueBatch(nowMs int64, kvs [][2][]byte) []byte {
+func KeyValueBatch(nowMs int64, kvs [][2][]byte) ([]byte, error) {
 	recs := make([]Record, len(kvs))
 	for i, kv := range kvs {
 		recs[i] = Record{Key: kv[0], Value: kv[1]}
 	}
-	return BuildBatch(BatchSpec{BaseTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs...)
+	return NewBatch(BatchSpec{BaseTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs...)
 }
 
 // EachRecord calls fn with every record of a non-control batch; control

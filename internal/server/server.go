@@ -175,6 +175,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open group coordinator: %w", err)
 	}
 	pm := txn.NewManager(txn.ManagerConfig{Logger: cfg.Logger})
+	b.SetProducerState(pm)
 	tcfg := cfg.Txn
 	tcfg.Broker, tcfg.Groups, tcfg.Producers, tcfg.Logger = b, g, pm, cfg.Logger
 	tc, err := txn.Open(tcfg)
@@ -207,7 +208,6 @@ func (s *Server) Start() error {
 		Broker:          s.b,
 		Groups:          s.g,
 		Txn:             s.tc,
-		Producers:       s.pm,
 		Logger:          s.logger,
 		MaxConnections:  s.cfg.MaxConnections,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,

@@ -117,8 +117,7 @@ func (c *Coordinator) storageErr(what string, err error) *kerr.Error {
 		// A full disk or an I/O error: NOT_COORDINATOR, as Kafka's
 		// transaction and group coordinators answer a storage error.
 		// The client finds the coordinator again and retries, which
-		// succeeds once space returns. Logged once per partition.
-		c.topic.Partitions()[0].StorageFailed(err)
+		// succeeds once space returns. The partition logged it.
 		return kerr.NotCoordinator
 	}
 	c.logger.Error(what, "err", err)

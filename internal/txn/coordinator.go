@@ -13,7 +13,6 @@ import (
 
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
-	hlog "github.com/heraldhq/herald/internal/log"
 	"github.com/heraldhq/herald/internal/records"
 )
 
@@ -143,7 +142,7 @@ func (c *Coordinator) replay() error {
 	pending := map[string]*offsetsRecord{}
 	n := 0
 	for _, p := range c.topic.Partitions() {
-		err := eachRecord(p.Log, func(key, value []byte) {
+		err := eachRecord(p, func(key, value []byte) {
 			e, err := decodeLogEntry(key, value)
 			if err != nil {
 				c.logger.Warn("skipping unreadable __transaction_state record", "err", err)
@@ -187,10 +186,10 @@ func (c *Coordinator) replay() error {
 	return nil
 }
 
-// eachRecord calls fn with every record of the non-control batches of l.
-func eachRecord(l *hlog.Log, fn func(key, value []byte)) error {
+// eachRecord calls fn with every record of the non-control batches of p.
+func eachRecord(p *broker.Partition, fn func(key, value []byte)) error {
 	var scratch []byte
-	return l.Scan(0, func(batch []byte) error {
+	return p.Scan(0, func(batch []byte) error {
 		var err error
 		scratch, err = records.EachRecord(batch, scratch, func(r *records.Record) { fn(r.Key, r.Value) })
 		return err
@@ -252,30 +251,29 @@ func (c *Coordinator) persist(t *txn, m *meta, extra ...[2][]byte) error {
 // write appends one batch and, under mu, applies what it records; it
 // returns after the batch is durable.
 func (c *Coordinator) write(kvs [][2][]byte, apply func()) error {
-	res, err := c.appendRecords(kvs, apply)
+	a, err := c.appendRecords(kvs, apply)
 	if err != nil {
 		return err
 	}
-	p := c.topic.Partitions()[0]
-	if err := p.Log.WaitDurable(res); err != nil {
-		return err
-	}
-	p.StorageOK()
-	return nil
+	return a.Durable()
 }
 
 // appendRecords is write without the wait for durability.
-func (c *Coordinator) appendRecords(kvs [][2][]byte, apply func()) (hlog.AppendResult, error) {
+func (c *Coordinator) appendRecords(kvs [][2][]byte, apply func()) (broker.Appended, error) {
+	batch, err := records.KeyValueBatch(c.nowMs(), kvs)
+	if err != nil {
+		return broker.Appended{}, err
+	}
 	p := c.topic.Partitions()[0]
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	res, err := p.Log.AppendNoWait(records.KeyValueBatch(c.nowMs(), kvs))
+	a, err := p.Write(batch)
 	if err == nil {
 		c.mu.Lock()
 		apply()
 		c.mu.Unlock()
 	}
-	return res, err
+	return a, err
 }
 
 // allocPID returns a new producer id; the block it comes from is durable
@@ -292,8 +290,15 @@ func (c *Coordinator) allocPID() (int64, error) {
 	}
 	end := c.mu.blockEnd + pidBlockSize
 	c.mu.Unlock()
-	p := c.topic.Partitions()[0]
-	if _, err := p.Log.Append(records.KeyValueBatch(c.nowMs(), [][2][]byte{{pidBlockKey(), pidBlockValue(end)}})); err != nil {
+	batch, err := records.KeyValueBatch(c.nowMs(), [][2][]byte{{pidBlockKey(), pidBlockValue(end)}})
+	if err != nil {
+		return 0, err
+	}
+	a, err := c.topic.Partitions()[0].Write(batch)
+	if err == nil {
+		err = a.Durable()
+	}
+	if err != nil {
 		return 0, err
 	}
 	c.mu.Lock()
@@ -369,8 +374,8 @@ func (c *Coordinator) completeAsync(t *txn, m *meta) error {
 
 // markerWait is a marker appended and not yet known durable.
 type markerWait struct {
-	p   *broker.Partition
-	res hlog.AppendResult
+	p *broker.Partition
+	a broker.Appended
 }
 
 // markAndCommit appends m's markers and, for a commit, commits its
@@ -388,7 +393,7 @@ func (c *Coordinator) markAndCommit(m *meta) ([]markerWait, error) {
 		if p == nil {
 			continue
 		}
-		res, err := c.pm.WriteMarker(p, m.pid, m.epoch, commit, 0)
+		a, err := c.pm.WriteMarker(p, m.pid, m.epoch, commit, 0)
 		if errors.Is(err, kerr.ProducerFenced) {
 			c.logger.Warn("marker from an older epoch skipped", "transactional_id", m.id, "topic", tp.Topic, "partition", tp.Partition)
 			continue
@@ -396,7 +401,7 @@ func (c *Coordinator) markAndCommit(m *meta) ([]markerWait, error) {
 		if err != nil {
 			return nil, fmt.Errorf("write marker to %s-%d: %w", tp.Topic, tp.Partition, err)
 		}
-		waits = append(waits, markerWait{p, res})
+		waits = append(waits, markerWait{p, a})
 	}
 	if !commit || c.cfg.Groups == nil {
 		return waits, nil
@@ -438,7 +443,7 @@ func (c *Coordinator) finish(t *txn, m *meta, waits []markerWait) error {
 	)
 	for _, w := range waits {
 		wg.Go(func() {
-			if err := w.p.Log.WaitDurable(w.res); err != nil {
+			if err := w.a.Durable(); err != nil {
 				emu.Lock()
 				errs = append(errs, fmt.Errorf("sync marker to %s-%d: %w", w.p.Topic.Name, w.p.Index, err))
 				emu.Unlock()

@@ -28,6 +28,7 @@ func TestLastStableTakesNoPartitionLock(t *testing.T) {
 	p := top.Partition(0)
 	m := NewManager(ManagerConfig{Logger: quiet})
 	defer m.Close()
+	b.SetProducerState(m)
 	lso := func() int64 {
 		t.Helper()
 		v, err := m.LastStable(p)
@@ -37,7 +38,7 @@ func TestLastStableTakesNoPartitionLock(t *testing.T) {
 		return v
 	}
 	plain := records.BuildBatch(records.BatchSpec{ProducerID: -1, BaseSequence: -1}, records.Record{Value: []byte("a")})
-	if _, err := m.Append(p, plain, time.Now()); err != nil {
+	if _, err := p.Append(plain, time.Now(), broker.AckLeader); err != nil {
 		t.Fatal(err)
 	}
 	if got := lso(); got != 1 {
@@ -45,7 +46,7 @@ func TestLastStableTakesNoPartitionLock(t *testing.T) {
 	}
 	txnBatch := records.BuildBatch(records.BatchSpec{Attributes: records.AttrTransactional, ProducerID: 7, BaseSequence: 0},
 		records.Record{Value: []byte("t")})
-	if _, err := m.Append(p, txnBatch, time.Now()); err != nil {
+	if _, err := p.Append(txnBatch, time.Now(), broker.AckLeader); err != nil {
 		t.Fatal(err)
 	}
 	if got := lso(); got != 1 {
@@ -97,9 +98,10 @@ func BenchmarkLastStable(b *testing.B) {
 	p := top.Partition(0)
 	m := NewManager(ManagerConfig{Logger: quiet})
 	defer m.Close()
+	br.SetProducerState(m)
 	txnBatch := records.BuildBatch(records.BatchSpec{Attributes: records.AttrTransactional, ProducerID: 7, BaseSequence: 0},
 		records.Record{Value: []byte("t")})
-	if _, err := m.Append(p, txnBatch, time.Now()); err != nil {
+	if _, err := p.Append(txnBatch, time.Now(), broker.AckLeader); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -60,6 +60,9 @@ type partState struct {
 	st     *state // nil until loaded
 	segs   int    // segment count at the last append, to notice rolls
 	failed error  // the load failed; every use reports it
+	// begins is set between Check and Done when the batch opens a
+	// transaction, published ahead of its append.
+	begins bool
 
 	// open is a copy of st.open that LastStable reads without locks; nil
 	// until loaded. It is republished under mu whenever st.open changes,
@@ -132,7 +135,7 @@ func (m *Manager) lock(p *broker.Partition) (*partState, error) {
 	ps.mu.Lock()
 	if ps.st == nil && ps.failed == nil {
 		ps.st, ps.failed = m.load(p)
-		ps.segs = p.Log.Segments()
+		ps.segs = p.Segments()
 		if ps.failed == nil {
 			ps.publishLocked(nil)
 			m.loaded.Store(p, ps)
@@ -145,73 +148,71 @@ func (m *Manager) lock(p *broker.Partition) (*partState, error) {
 	return ps, nil
 }
 
-// Appended is the outcome of Append.
-type Appended struct {
-	Res           hlog.AppendResult
-	LogAppendTime int64 // -1 unless the topic uses LogAppendTime
-	// Duplicate is set when the batch repeated one already in the log:
-	// Res is the original's, and nothing was appended.
-	Duplicate bool
-}
-
-// Append checks a produced batch's producer id, epoch and sequence, and
-// appends it unless it is a duplicate or refused (see state.check). The
-// caller waits for durability with Log.WaitDurable(Res) as for
-// broker.Partition.Append. Errors are *broker.Error or kerr errors.
-func (m *Manager) Append(p *broker.Partition, b []byte, now time.Time) (Appended, error) {
-	if len(b) < records.HeaderSize || records.Header(b).ProducerID() < 0 {
-		res, lat, err := p.Append(b, now)
-		return Appended{Res: res, LogAppendTime: lat}, err
-	}
+// Check checks a produced batch's producer id, epoch and sequence before
+// the partition appends it (broker.ProducerState): a duplicate of one of
+// the producer's last batches answers the original's result, a refused
+// batch an error (see state.check). Otherwise p's state stays locked until
+// Done, so that check, append and apply are one step. Errors are
+// *broker.Error or kerr errors.
+func (m *Manager) Check(p *broker.Partition, h records.Header, b []byte) (broker.ProducerCheck, error) {
 	ps, err := m.lock(p)
 	if err != nil {
-		return Appended{}, err
+		return broker.ProducerCheck{}, err
 	}
-	defer ps.mu.Unlock()
-	h := records.Header(b)
 	dup, kerrv := ps.st.check(h)
 	if kerrv != nil {
-		return Appended{}, kerrv
+		ps.mu.Unlock()
+		return broker.ProducerCheck{}, kerrv
 	}
 	if dup != nil && records.CheckCRC(b) {
 		res := dup.res
 		res.BaseOffset, res.LastOffset = dup.firstOffset, dup.lastOffset
-		res.LogStartOffset = p.Log.LogStartOffset()
-		return Appended{Res: res, LogAppendTime: -1, Duplicate: true}, nil
+		ps.mu.Unlock()
+		return broker.ProducerCheck{Duplicate: true, Original: res}, nil
 	}
 	if h.IsTransactional() && m.verify != nil {
 		if pr := ps.st.producers[h.ProducerID()]; pr == nil || pr.txnFirst < 0 || h.ProducerEpoch() != pr.epoch {
 			if err := m.verify(h.ProducerID(), h.ProducerEpoch(), p.Topic.Name, p.Index); err != nil {
-				return Appended{}, err
+				ps.mu.Unlock()
+				return broker.ProducerCheck{}, err
 			}
 		}
 	}
-	begins := h.IsTransactional() && ps.st.beginsTxn(h.ProducerID())
-	if begins {
+	if h.IsTransactional() && ps.st.beginsTxn(h.ProducerID()) {
 		// Its offset is not known yet but is at least the log end now.
-		ps.publishLocked(&openTxn{pid: h.ProducerID(), first: p.Log.LogEndOffset(), marker: -1})
+		ps.begins = true
+		ps.publishLocked(&openTxn{pid: h.ProducerID(), first: p.LogEndOffset(), marker: -1})
 	}
-	res, lat, err := p.Append(b, now)
+	return broker.ProducerCheck{State: ps}, nil
+}
+
+// Done applies an appended batch to its partition's producer state (or
+// withdraws the transaction Check published for a batch that failed) and
+// unlocks it.
+func (m *Manager) Done(c broker.ProducerCheck, h records.Header, res hlog.AppendResult, err error) {
+	ps := c.State.(*partState)
+	defer ps.mu.Unlock()
+	begins := ps.begins
+	ps.begins = false
 	if err != nil {
 		if begins {
 			ps.publishLocked(nil)
 		}
-		return Appended{}, err
+		return
 	}
-	ps.st.apply(records.Header(b), res)
+	ps.st.apply(h, res)
 	if begins {
-		ps.st.lso(p.Log.HighWatermark()) // drops transactions now stable
+		ps.st.lso(ps.p.HighWatermark()) // drops transactions now stable
 		ps.publishLocked(nil)
 	}
 	m.maybeSnapshotLocked(ps, res.LastOffset+1)
-	return Appended{Res: res, LogAppendTime: lat}, nil
 }
 
 // maybeSnapshotLocked writes the snapshot when the log has rolled a
 // segment since the last append, so recovery scans at most about one
 // segment. ps.mu must be held.
 func (m *Manager) maybeSnapshotLocked(ps *partState, offset int64) {
-	n := ps.p.Log.Segments()
+	n := ps.p.Segments()
 	if n == ps.segs {
 		return
 	}
@@ -221,7 +222,7 @@ func (m *Manager) maybeSnapshotLocked(ps *partState, offset int64) {
 
 // snapshotLocked writes ps's snapshot as of offset. ps.mu must be held.
 func (m *Manager) snapshotLocked(ps *partState, offset int64) {
-	if err := writeSnapshot(m.fs, ps.p.Log.Dir(), encodeSnapshot(ps.st, offset)); err != nil {
+	if err := writeSnapshot(m.fs, ps.p.Dir(), encodeSnapshot(ps.st, offset)); err != nil {
 		m.logger.Warn("write producer snapshot; recovery will scan further", "topic", ps.p.Topic.Name,
 			"partition", ps.p.Index, "err", err)
 	}
@@ -237,38 +238,42 @@ const (
 // controlBatch builds a transaction marker: one control record whose key
 // is version int16 (0) | type int16 and whose value is version int16 (0) |
 // coordinator epoch int32.
-func controlBatch(pid int64, epoch int16, commit bool, coordEpoch int32, nowMs int64) []byte {
+func controlBatch(pid int64, epoch int16, commit bool, coordEpoch int32, nowMs int64) ([]byte, error) {
 	key := make([]byte, 4)
 	if commit {
 		binary.BigEndian.PutUint16(key[2:], markerCommit)
 	}
 	val := binary.BigEndian.AppendUint32(make([]byte, 2), uint32(coordEpoch))
-	return records.BuildBatch(records.BatchSpec{
+	return records.NewBatch(records.BatchSpec{
 		Attributes:    records.AttrControl | records.AttrTransactional,
 		BaseTimestamp: nowMs, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
 	}, records.Record{Key: key, Value: val})
 }
 
 // WriteMarker appends a commit or abort marker for pid to p and records
-// it; the caller waits for durability with p.Log.WaitDurable(res). A
+// it; the caller waits for durability with the result's Durable. A
 // marker from an epoch older than p has seen is refused (PRODUCER_FENCED).
-func (m *Manager) WriteMarker(p *broker.Partition, pid int64, epoch int16, commit bool, coordEpoch int32) (hlog.AppendResult, error) {
+func (m *Manager) WriteMarker(p *broker.Partition, pid int64, epoch int16, commit bool, coordEpoch int32) (broker.Appended, error) {
 	ps, err := m.lock(p)
 	if err != nil {
-		return hlog.AppendResult{}, err
+		return broker.Appended{}, err
 	}
 	defer ps.mu.Unlock()
 	if kerrv := ps.st.checkMarker(pid, epoch); kerrv != nil {
-		return hlog.AppendResult{}, kerrv
+		return broker.Appended{}, kerrv
 	}
-	res, err := p.Log.AppendNoWait(controlBatch(pid, epoch, commit, coordEpoch, m.now().UnixMilli()))
+	batch, err := controlBatch(pid, epoch, commit, coordEpoch, m.now().UnixMilli())
 	if err != nil {
-		return res, err
+		return broker.Appended{}, err
 	}
-	ps.st.applyMarker(pid, epoch, commit, res.BaseOffset)
+	a, err := p.Write(batch)
+	if err != nil {
+		return a, err
+	}
+	ps.st.applyMarker(pid, epoch, commit, a.BaseOffset)
 	ps.publishLocked(nil)
-	m.maybeSnapshotLocked(ps, res.LastOffset+1)
-	return res, nil
+	m.maybeSnapshotLocked(ps, a.LastOffset+1)
+	return a, nil
 }
 
 // LastStable returns p's last stable offset (never above the high
@@ -284,9 +289,9 @@ func (m *Manager) LastStable(p *broker.Partition) (int64, error) {
 		// before the read had its marker below the high watermark at
 		// the time, so below h: lastStable would skip it too.
 		for range 4 {
-			h := p.Log.HighWatermark()
+			h := p.HighWatermark()
 			open := ps.open.Load()
-			if p.Log.HighWatermark() == h {
+			if p.HighWatermark() == h {
 				return lastStable(*open, h), nil
 			}
 		}
@@ -296,17 +301,17 @@ func (m *Manager) LastStable(p *broker.Partition) (int64, error) {
 		return 0, err
 	}
 	defer ps.mu.Unlock()
-	return ps.st.lso(p.Log.HighWatermark()), nil
+	return ps.st.lso(p.HighWatermark()), nil
 }
 
 // Aborted returns p's aborted transactions that overlap [from, to).
-func (m *Manager) Aborted(p *broker.Partition, from, to int64) ([]AbortedTxn, error) {
+func (m *Manager) Aborted(p *broker.Partition, from, to int64) ([]broker.AbortedTxn, error) {
 	ps, err := m.lock(p)
 	if err != nil {
 		return nil, err
 	}
 	defer ps.mu.Unlock()
-	ps.st.trimAborted(p.Log.LogStartOffset())
+	ps.st.trimAborted(p.LogStartOffset())
 	return ps.st.abortedIn(from, to), nil
 }
 
@@ -327,7 +332,7 @@ func (m *Manager) Close() {
 	for _, ps := range parts {
 		ps.mu.Lock()
 		if ps.st != nil && ps.p.Topic.Partition(ps.p.Index) == ps.p {
-			m.snapshotLocked(ps, ps.p.Log.LogEndOffset())
+			m.snapshotLocked(ps, ps.p.LogEndOffset())
 		}
 		ps.mu.Unlock()
 	}
@@ -336,36 +341,35 @@ func (m *Manager) Close() {
 // load rebuilds p's state: the snapshot if it is sound, then every batch
 // header after it. Only the control records are decoded.
 func (m *Manager) load(p *broker.Partition) (*state, error) {
-	l := p.Log
-	st, from := newState(), l.LogStartOffset()
-	data, err := readSnapshot(m.fs, l.Dir())
+	st, from := newState(), p.LogStartOffset()
+	data, err := readSnapshot(m.fs, p.Dir())
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		m.logger.Warn("read producer snapshot; scanning the log", "dir", l.Dir(), "err", err)
+		m.logger.Warn("read producer snapshot; scanning the log", "dir", p.Dir(), "err", err)
 	default:
 		s, off, derr := decodeSnapshot(data)
 		switch {
 		case derr != nil:
-			m.logger.Warn("producer snapshot is damaged; scanning the log", "dir", l.Dir())
-		case off > l.LogEndOffset():
-			m.logger.Warn("producer snapshot is past the log end; scanning the log", "dir", l.Dir(),
-				"snapshot", off, "log_end", l.LogEndOffset())
+			m.logger.Warn("producer snapshot is damaged; scanning the log", "dir", p.Dir())
+		case off > p.LogEndOffset():
+			m.logger.Warn("producer snapshot is past the log end; scanning the log", "dir", p.Dir(),
+				"snapshot", off, "log_end", p.LogEndOffset())
 		default:
 			st, from = s, max(off, from)
 		}
 	}
-	if err := scanLog(l, from, st); err != nil {
+	if err := scanLog(p, from, st); err != nil {
 		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
-	st.trimAborted(l.LogStartOffset())
+	st.trimAborted(p.LogStartOffset())
 	return st, nil
 }
 
 // scanLog applies every batch from offset on to st.
-func scanLog(l *hlog.Log, off int64, st *state) error {
+func scanLog(p *broker.Partition, off int64, st *state) error {
 	var scratch []byte
-	return l.Scan(off, func(batch []byte) error {
+	return p.Scan(off, func(batch []byte) error {
 		h := records.Header(batch)
 		if !h.IsControl() {
 			st.apply(h, hlog.AppendResult{})

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/heraldhq/herald/internal/broker"
 	hlog "github.com/heraldhq/herald/internal/log"
 	"github.com/heraldhq/herald/internal/records"
 )
@@ -50,8 +51,9 @@ type openTxn struct {
 	marker int64 // -1 while no marker is appended
 }
 
-// AbortedTxn is one aborted transaction of a partition: read_committed
-// fetches return it so consumers can drop its records.
+// AbortedTxn is one aborted transaction of a partition, kept until the
+// log start passes its marker: read_committed fetches return it (as a
+// broker.AbortedTxn) so consumers can drop its records.
 type AbortedTxn struct {
 	ProducerID  int64
 	FirstOffset int64
@@ -205,8 +207,8 @@ func (s *state) lso(hw int64) int64 {
 
 // abortedIn returns the aborted transactions that overlap [from, to): a
 // read_committed consumer reading those offsets needs them.
-func (s *state) abortedIn(from, to int64) []AbortedTxn {
-	var out []AbortedTxn
+func (s *state) abortedIn(from, to int64) []broker.AbortedTxn {
+	var out []broker.AbortedTxn
 	// aborted is ordered by LastOffset; skip those that end before from.
 	lo, hi := 0, len(s.aborted)
 	for lo < hi {
@@ -219,7 +221,7 @@ func (s *state) abortedIn(from, to int64) []AbortedTxn {
 	}
 	for _, a := range s.aborted[lo:] {
 		if a.FirstOffset < to {
-			out = append(out, a)
+			out = append(out, broker.AbortedTxn{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
 		}
 	}
 	return out
