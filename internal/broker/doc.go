@@ -6,7 +6,33 @@
 //	if err != nil { ... }
 //	defer b.Close()
 //	t, err := b.CreateTopic("orders", 3, map[string]string{"retention.ms": "-1"}, false)
-//	res, _, err := t.Partition(0).Append(batch, time.Now()) // then Log.WaitDurable(res) for acks=-1
+//	a, err := t.Partition(0).Append(batch, time.Now(), broker.AckAll)
+//	if err == nil && a.Wait { err = a.Durable() } // durable and visible
+//
+// # The partition API
+//
+// A Partition's methods are the only way to its log; its *log.Log is not
+// exported. Every path goes down through them and back once:
+//
+//   - Append takes a produced batch: max.message.bytes, the batch's shape,
+//     schema and _schemas checks, then, for a batch with a producer id,
+//     the producer state's Check (sequence, epoch, transaction; held
+//     across the append) and Done, with the log's own validation (CRC,
+//     LogAppendTime stamp, compacted keys) in between. The Appended it
+//     returns says whether the answer must wait (Wait) and waits
+//     (Durable, which leads the group-commit fsync itself).
+//   - Write takes a batch the broker built (coordinator records,
+//     transaction markers); its sync starts at once, Durable waits for it.
+//   - Read returns whole batches with the high watermark, last stable
+//     offset, log start and (read_committed) aborted transactions, taken
+//     in that order in one call.
+//
+// The durability decision is made once, from the topic's effective config
+// (herald.durability, defaulting to the broker's): the log's flush policy
+// and Appended.Wait both come from it; the protocol layer only says what
+// the producer asked for (Ack). The producer state (txn.Manager) plugs in
+// through the ProducerState interface (Broker.SetProducerState), so the
+// broker never imports the transaction package.
 //
 // Lookups (Topic, TopicByID, Topics) read an immutable snapshot and take no
 // lock, so the produce and fetch paths never wait for an admin change.
@@ -58,7 +84,7 @@
 // standard Kafka topic configs are validated and stored but have no effect;
 // unknown names are INVALID_CONFIG, as in Kafka.
 //
-// Partition.Append validates a batch completely (CRC included) before the
+// Append validates a batch completely (CRC included) before the
 // append time of a LogAppendTime topic is stamped into it, so a corrupt
 // batch is CORRUPT_MESSAGE whatever the timestamp type.
 //
@@ -76,11 +102,12 @@
 // key.
 //
 // Storage errors (IsStorageError: ENOSPC, EIO, a failed log) become
-// KAFKA_STORAGE_ERROR with a message that names the cause and no path.
-// Each partition keeps a storage health (StorageHealth, for metrics):
-// StorageFailed logs the first failure at ERROR with the filesystem's
-// free bytes (statfs) and counts the others, StorageOK logs the recovery
-// at INFO. The coordinators call both for their own writes.
+// KAFKA_STORAGE_ERROR with a message that names the cause and no path
+// (the cause stays reachable with errors.As for IsStorageError). Each
+// partition keeps a storage health (StorageHealth, for metrics), updated
+// by its own Append, Write and Durable: the first failure is logged at
+// ERROR with the filesystem's free bytes (statfs) and the others
+// counted, and the recovery is logged at INFO.
 //
 // StartVerify checks every partition's log in the background after start,
 // one partition at a time and paced (Log.Verify), and logs each damaged

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"runtime"
 	"testing"
@@ -241,9 +242,13 @@ func TestProduceDecompressionBombs(t *testing.T) {
 	codes := make(chan int16, len(clients))
 	for _, c := range clients {
 		go func() {
-			req := produceReq(9, "bomb", 0, bomb)
-			corr := c.send(req)
-			codes <- c.recv(req, corr).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+			// No t.Fatal here (it would end this goroutine and leave
+			// the test waiting): an error is reported as code -1.
+			code, err := produceCode(c, produceReq(9, "bomb", 0, bomb))
+			if err != nil {
+				t.Errorf("produce a bomb: %v", err)
+			}
+			codes <- code
 		}()
 	}
 	for range clients {
@@ -255,4 +260,24 @@ func TestProduceDecompressionBombs(t *testing.T) {
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*(3*limit+16<<20) {
 		t.Errorf("four bombs allocated %d MiB; decompression cap %d MiB", alloc>>20, limit>>20)
 	}
+}
+
+// produceCode sends req on c and returns the first partition's error code,
+// or -1 and the error; unlike send and recv it never calls t.Fatal, so
+// goroutines may use it.
+func produceCode(c *client, req *kmsg.ProduceRequest) (int16, error) {
+	c.corr++
+	b := kmsg.NewRequestFormatter(kmsg.FormatterClientID("test")).AppendRequest(nil, req, c.corr)
+	if _, err := c.nc.Write(b); err != nil {
+		return -1, err
+	}
+	body, err := c.readFrame()
+	if err != nil {
+		return -1, fmt.Errorf("read response: %w", err)
+	}
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if err := resp.ReadFrom(body[4+1:]); err != nil { // correlation id, empty header tags (v9 is flexible)
+		return -1, fmt.Errorf("decode response: %w", err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode, nil
 }

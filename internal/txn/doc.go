@@ -4,8 +4,11 @@
 //
 // # Producer state (Manager)
 //
-// Every produced batch with a producer id goes through Manager.Append,
-// which holds the partition's lock across check, append and apply:
+// The Manager is the broker's producer state (broker.ProducerState,
+// installed with Broker.SetProducerState): Partition.Append calls its
+// Check before appending a batch with a producer id and its Done after,
+// and the partition's lock is held from one to the other, across check,
+// append and apply:
 //
 //   - a batch that repeats one of the producer's last 5 (same epoch, same
 //     first and last sequence) is a duplicate: it is answered with the
@@ -56,8 +59,9 @@
 //	pm := txn.NewManager(txn.ManagerConfig{})
 //	tc, err := txn.Open(txn.Config{Broker: b, Groups: g, Producers: pm})
 //	pid, epoch, kerr := tc.InitProducerID(txn.InitRequest{TransactionalID: &id, TimeoutMs: 60000, ProducerID: -1, Epoch: -1})
-//	a, err := pm.Append(partition, batch, time.Now()) // the produce path
-//	lso, err := pm.LastStable(partition)              // read_committed bound
+//	b.SetProducerState(pm)
+//	a, err := partition.Append(batch, time.Now(), broker.AckAll) // the produce path, through pm.Check/Done
+//	lso, err := partition.LastStable()                           // read_committed bound, from pm
 //
 // Lock order: a transactional id's op lock (held across its IO), then the
 // Manager's and a partition's lock (held across log appends, never
