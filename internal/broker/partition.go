@@ -61,6 +61,21 @@ type ProducerState interface {
 	LastStable(p *Partition) (int64, error)
 	// Aborted lists p's aborted transactions that overlap [from, to).
 	Aborted(p *Partition, from, to int64) ([]AbortedTxn, error)
+	// Producers lists p's active producers (DescribeProducers).
+	Producers(p *Partition) ([]ActiveProducer, error)
+}
+
+// ActiveProducer is what a partition knows of one producer id.
+type ActiveProducer struct {
+	ProducerID int64
+	Epoch      int16
+	// LastSequence is the sequence of its last record, or -1.
+	LastSequence int32
+	// LastTimestamp is the max timestamp of its last batch appended since
+	// the broker started, or -1.
+	LastTimestamp int64
+	// TxnStartOffset is the first offset of its open transaction, or -1.
+	TxnStartOffset int64
 }
 
 // ProducerCheck is ProducerState.Check's verdict on a batch.
@@ -354,6 +369,16 @@ func lastOffset(b []byte) int64 {
 		last = records.Header(b[n:]).LastOffset()
 		n += size
 	}
+}
+
+// Producers lists the partition's active producers, by producer id; none
+// without a producer state.
+func (p *Partition) Producers() ([]ActiveProducer, error) {
+	ps := *p.prod
+	if ps == nil {
+		return nil, nil
+	}
+	return ps.Producers(p)
 }
 
 // Scan calls fn with every batch from offset on, in order; for the

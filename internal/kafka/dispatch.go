@@ -64,13 +64,18 @@ func init() {
 		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
 		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
 		{key: 42, min: 0, max: 2, handle: handleDeleteGroups},
+		{key: 43, min: 0, max: 2, handle: handleElectLeaders},
 		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
+		{key: 45, min: 0, max: 1, handle: handleAlterPartitionReassignments},
+		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
 		{key: 60, min: 0, max: 2, handle: handleDescribeCluster},
+		{key: 61, min: 0, max: 0, handle: handleDescribeProducers},
 		{key: 65, min: 0, max: 0, handle: handleDescribeTransactions},
 		{key: 66, min: 0, max: 2, handle: handleListTransactions},
 		{key: 68, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},
 		{key: 69, min: 0, max: 1, handle: handleConsumerGroupDescribe},
+		{key: 75, min: 0, max: 0, handle: handleDescribeTopicPartitions},
 	}
 	apiTable = make(map[int16]*api, len(apis))
 	for i := range apis {

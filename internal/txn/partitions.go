@@ -315,6 +315,16 @@ func (m *Manager) Aborted(p *broker.Partition, from, to int64) ([]broker.Aborted
 	return ps.st.abortedIn(from, to), nil
 }
 
+// Producers lists p's producers (broker.ProducerState).
+func (m *Manager) Producers(p *broker.Partition) ([]broker.ActiveProducer, error) {
+	ps, err := m.lock(p)
+	if err != nil {
+		return nil, err
+	}
+	defer ps.mu.Unlock()
+	return ps.st.active(), nil
+}
+
 // Close writes a snapshot of every loaded partition as of its log end, so
 // the next start scans nothing. The broker closes the logs afterwards.
 func (m *Manager) Close() {

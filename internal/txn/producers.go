@@ -1,7 +1,9 @@
 package txn
 
 import (
+	"cmp"
 	"math"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -33,6 +35,9 @@ type producer struct {
 	// txnFirst is the first offset of the producer's open transaction in
 	// this partition, or -1.
 	txnFirst int64
+	// lastTimestamp is the max timestamp of its last batch appended or
+	// scanned since the broker started (it is not in the snapshot), or 0.
+	lastTimestamp int64
 }
 
 func (p *producer) lastSeq() int32 {
@@ -135,6 +140,7 @@ func (s *state) apply(h records.Header, res hlog.AppendResult) {
 		pr.batches = pr.batches[:maxBatches-1]
 	}
 	pr.batches = append(pr.batches, bm)
+	pr.lastTimestamp = h.MaxTimestamp()
 	if h.IsTransactional() && pr.txnFirst < 0 {
 		pr.txnFirst = h.BaseOffset()
 		s.open = append(s.open, openTxn{pid: pid, first: h.BaseOffset(), marker: -1})
@@ -237,4 +243,19 @@ func (s *state) trimAborted(start int64) {
 	if i > 0 {
 		s.aborted = append(s.aborted[:0], s.aborted[i:]...)
 	}
+}
+
+// active lists the producers for DescribeProducers, by producer id.
+func (s *state) active() []broker.ActiveProducer {
+	out := make([]broker.ActiveProducer, 0, len(s.producers))
+	for pid, pr := range s.producers {
+		ts := pr.lastTimestamp
+		if ts == 0 {
+			ts = -1
+		}
+		out = append(out, broker.ActiveProducer{ProducerID: pid, Epoch: pr.epoch, LastSequence: pr.lastSeq(),
+			LastTimestamp: ts, TxnStartOffset: pr.txnFirst})
+	}
+	slices.SortFunc(out, func(a, b broker.ActiveProducer) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
 }
