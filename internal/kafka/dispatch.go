@@ -3,9 +3,11 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -101,6 +103,9 @@ type request struct {
 	clientID string
 	kreq     kmsg.Request
 	p        *pending
+	// unsupported is the UNSUPPORTED_VERSION answer to a request whose
+	// key or version Herald does not serve (see unsupportedResponse).
+	unsupported kmsg.Response
 }
 
 // later finishes the answer in a tracked goroutine: fn computes the
@@ -198,6 +203,10 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 				"panic", v, "stack", string(debug.Stack()))
 		}
 	}()
+	if r.unsupported != nil {
+		p.resp = r.unsupported
+		return p
+	}
 	if r.kreq == nil { // ApiVersions at a version we do not know
 		p.resp = unsupportedApiVersions(s)
 		return p
@@ -215,11 +224,13 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 	return p
 }
 
-// parseRequest decodes the header and the body. An unknown key, an
-// unsupported version or a malformed header or body is an error (the
-// connection closes), except ApiVersions at an unknown version, which
-// returns a request with nil kreq: Kafka answers it with the v0
-// UNSUPPORTED_VERSION response so the client can pick a version.
+// parseRequest decodes the header and the body. A key or version Herald
+// does not serve is answered UNSUPPORTED_VERSION when the protocol allows
+// it (unsupportedResponse); ApiVersions at an unknown version returns a
+// request with nil kreq: Kafka answers it with the v0 UNSUPPORTED_VERSION
+// response so the client can pick a version. Anything else that cannot be
+// answered (a key or version no Kafka response format is known for, a
+// malformed header or body) is an error, and the connection closes.
 func parseRequest(frame []byte) (*request, error) {
 	rd := kbin.Reader{Src: frame}
 	r := &request{key: rd.Int16(), version: rd.Int16(), corr: rd.Int32()}
@@ -231,10 +242,16 @@ func parseRequest(frame []byte) (*request, error) {
 	}
 	a, ok := apiTable[r.key]
 	if !ok {
+		if r.unsupported = unsupportedResponse(r.key, r.version); r.unsupported != nil {
+			return r, nil
+		}
 		return nil, fmt.Errorf("unknown api key %d", r.key)
 	}
 	if r.version < a.min || r.version > a.max {
 		if r.key == apiVersionsKey {
+			return r, nil
+		}
+		if r.unsupported = unsupportedResponse(r.key, r.version); r.unsupported != nil {
 			return r, nil
 		}
 		return nil, fmt.Errorf("api key %d version %d is outside the supported %d-%d", r.key, r.version, a.min, a.max)
@@ -252,4 +269,36 @@ func parseRequest(frame []byte) (*request, error) {
 	}
 	r.kreq = kreq
 	return r, nil
+}
+
+// unsupportedResponse is the answer to a request for a key or version
+// Herald does not serve, when one can be given: a response of the key at
+// the request's version whose top-level error code says
+// UNSUPPORTED_VERSION, so that the client gets an error for that request
+// and keeps its connection. It is nil when no such answer exists: a key or
+// version kmsg has no format for, or a response that has no top-level
+// error code at that version (an empty answer there would read as
+// success), in which case the connection closes.
+func unsupportedResponse(key, version int16) kmsg.Response {
+	resp := kmsg.ResponseForKey(key)
+	if resp == nil || version < 0 || version > resp.MaxVersion() {
+		return nil
+	}
+	resp.SetVersion(version)
+	f := reflect.ValueOf(resp).Elem().FieldByName("ErrorCode")
+	if !f.IsValid() || f.Kind() != reflect.Int16 {
+		return nil
+	}
+	f.SetInt(int64(kerr.UnsupportedVersion.Code))
+	// The field exists in the struct for every version; it is on the
+	// wire only from the version that added it. Check that it survives.
+	check := kmsg.ResponseForKey(key)
+	check.SetVersion(version)
+	if err := check.ReadFrom(resp.AppendTo(nil)); err != nil {
+		return nil
+	}
+	if reflect.ValueOf(check).Elem().FieldByName("ErrorCode").Int() != int64(kerr.UnsupportedVersion.Code) {
+		return nil
+	}
+	return resp
 }

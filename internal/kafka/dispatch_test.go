@@ -329,3 +329,27 @@ func TestAcksZero(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestUnsupportedKeyAnswered: a request for an API Herald does not serve,
+// whose response has a top-level error code (DescribeAcls here), is
+// answered UNSUPPORTED_VERSION and the connection stays usable, as the
+// protocol allows; one whose response cannot carry the error closes.
+func TestUnsupportedKeyAnswered(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t)
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.SetVersion(1)
+	resp := c.roundTrip(req).(*kmsg.DescribeACLsResponse)
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("DescribeAcls: error %v, want UNSUPPORTED_VERSION", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if r := c.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+		t.Fatalf("ApiVersions after the unsupported request: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if unsupportedResponse(1, 3) != nil {
+		t.Fatal("Fetch v3 has no top-level error code, yet an answer was made")
+	}
+	if unsupportedResponse(999, 0) != nil {
+		t.Fatal("an unknown key got an answer")
+	}
+}

@@ -66,10 +66,13 @@
 // Decompression of produced batches is capped in the records package
 // (records.SetMaxDecompressed, 64 MiB by default).
 //
-// Bad input: a frame over the limit, a negative or tiny size, an unknown
-// API key, an unsupported version (except ApiVersions, answered with the
-// v0 UNSUPPORTED_VERSION response) or a malformed header or body closes
-// that connection and is logged. Per-partition problems are error codes in
+// A key or version Herald does not serve is answered UNSUPPORTED_VERSION
+// where the protocol allows it: ApiVersions with its v0 response, and any
+// other request whose response carries a top-level error code at that
+// version (DescribeAcls, say); the connection stays open. Bad input: a
+// frame over the limit, a negative or tiny size, a key or version that
+// cannot be answered so, or a malformed header or body closes that
+// connection and is logged. Per-partition problems are error codes in
 // the response and the connection stays open. A handler panic is recovered,
 // logged, and closes only its connection.
 //
