@@ -78,6 +78,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.DurationVar(&f.cfg.IdleTimeout, "connections-max-idle", f.cfg.IdleTimeout, "close a connection with nothing in flight after this long without a request (connections.max.idle.ms)")
 	fl.DurationVar(&f.cfg.RequestReadTimeout, "request-read-timeout", f.cfg.RequestReadTimeout, "close a connection whose request frame has started but not arrived within this")
 	fl.Int32Var(&f.cfg.FetchMaxBytes, "fetch-max-bytes", f.cfg.FetchMaxBytes, "most record bytes in one fetch response, whatever the client asks (fetch.max.bytes)")
+	fl.IntVar(&f.cfg.MaxFetchSessions, "max-fetch-sessions", f.cfg.MaxFetchSessions, "incremental fetch sessions (KIP-227) kept at once; -1 turns them off (max.incremental.fetch.session.cache.slots)")
 	fl.IntVar(&f.cfg.AutoCreatePerRequest, "auto-create-per-request", f.cfg.AutoCreatePerRequest, "most topics one Metadata request may auto-create")
 	fl.IntVar(&f.cfg.AutoCreatePerSecond, "auto-create-per-second", f.cfg.AutoCreatePerSecond, "most topics auto-created a second (and burst)")
 	fl.IntVar(&f.cfg.MaxDecompressedBytes, "max-decompressed-bytes", f.cfg.MaxDecompressedBytes, "largest decompressed records section of one batch; larger batches are refused INVALID_RECORD")

@@ -66,6 +66,11 @@
 // Decompression of produced batches is capped in the records package
 // (records.SetMaxDecompressed, 64 MiB by default).
 //
+// Fetch sessions (KIP-227, fetch_session.go): a full fetch with epoch 0
+// opens a session of its partitions, and the consumer's incremental
+// fetches then list and get only what changed; the cache keeps
+// Config.MaxFetchSessions sessions.
+//
 // A key or version Herald does not serve is answered UNSUPPORTED_VERSION
 // where the protocol allows it: ApiVersions with its v0 response, and any
 // other request whose response carries a top-level error code at that

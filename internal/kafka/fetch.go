@@ -53,33 +53,56 @@ type fetchPart struct {
 
 // handleFetch answers at once when min bytes are there, the client will
 // not wait, or the server is closing; otherwise it long-polls until an
-// append brings enough bytes or max wait passes. Fetch sessions are
-// declined by answering session id 0, so every fetch is a full fetch. A
-// fetch naming a session with epoch -1 or 0 is a full fetch in Kafka (it
-// closes that session, and epoch -1 asks for none anew; segmentio/kafka-go
-// sends it), so it is served like one.
+// append brings enough bytes or max wait passes. A fetch in an incremental
+// fetch session (KIP-227, fetch_session.go) reads every partition of its
+// session and answers only those with something new.
 func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.SessionID != 0 && req.SessionEpoch > 0 {
-		// We never hand out sessions, so an incremental fetch names
-		// one we do not have; the client starts over with a full fetch.
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	sp := s.sessions.begin(req, r.version)
+	if sp.errCode != 0 {
+		resp.ErrorCode = sp.errCode
 		return resp, nil
 	}
+	switch {
+	case sp.incremental:
+		sp.sess.update(req)
+		full := *req
+		full.Topics, full.ForgottenTopics = sp.sess.request(r.version), nil
+		req = &full
+	case sp.sess != nil:
+		sp.sess.record(req)
+	}
+	// The session stays locked until the answer is made, whichever
+	// goroutine makes it, and is unlocked even if that panics.
+	later := false
+	defer func() {
+		if !later {
+			sp.end()
+		}
+	}()
 	f := &fetch{s: s, req: req, resp: resp, buf: fetchBufs.Get().(*[]byte)}
 	r.p.release = f.release
 	f.plan(r.version)
 	f.read()
+	done := func() {
+		f.finish()
+		if sp.sess != nil {
+			sp.sess.answered(resp, sp.incremental)
+			resp.SessionID = sp.sess.id
+		}
+	}
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if f.bytes >= int(req.MinBytes) || wait <= 0 || f.live == 0 {
-		f.finish()
+		done()
 		return resp, nil
 	}
 	deadline := time.Now().Add(min(wait, s.maxWait))
+	later = true
 	r.later(func() kmsg.Response {
+		defer sp.end()
 		f.longPoll(deadline)
-		f.finish()
+		done()
 		return resp
 	})
 	return nil, nil

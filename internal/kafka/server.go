@@ -70,6 +70,10 @@ type Config struct {
 	// not fully arrived after this long (a slow or stalled sender);
 	// default 60 seconds.
 	RequestReadTimeout time.Duration
+	// MaxFetchSessions is the size of the incremental fetch session cache
+	// (KIP-227); 0 means DefaultMaxFetchSessions, below 0 turns sessions
+	// off (every fetch is a full fetch).
+	MaxFetchSessions int
 	// FetchMaxBytes caps the record bytes of one fetch response (the
 	// first batch may still exceed it, KIP-74); default 55 MiB.
 	FetchMaxBytes int32
@@ -101,6 +105,8 @@ type Server struct {
 	budget *budget
 	// autoCreate rates Metadata's topic auto-creation.
 	autoCreate *autoCreateLimiter
+	// sessions are the incremental fetch sessions.
+	sessions *fetchSessions
 	// maxWait caps fetch long polls (maxFetchWait; tests lower it).
 	maxWait time.Duration
 	wg      sync.WaitGroup // every goroutine the server starts
@@ -130,6 +136,9 @@ func New(cfg Config) *Server {
 	if cfg.RequestReadTimeout <= 0 {
 		cfg.RequestReadTimeout = DefaultRequestReadTimeout
 	}
+	if cfg.MaxFetchSessions == 0 {
+		cfg.MaxFetchSessions = DefaultMaxFetchSessions
+	}
 	if cfg.FetchMaxBytes <= 0 {
 		cfg.FetchMaxBytes = DefaultFetchMaxBytes
 	}
@@ -143,7 +152,8 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait,
-		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
+		sessions: newFetchSessions(cfg.MaxFetchSessions),
+		budget:   newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }

@@ -51,6 +51,7 @@ type Config struct {
 	IdleTimeout           time.Duration // connections.max.idle.ms; default 10m
 	RequestReadTimeout    time.Duration // a started frame must arrive within; default 60s
 	FetchMaxBytes         int32         // fetch.max.bytes; default 55 MiB
+	MaxFetchSessions      int           // incremental fetch session cache size (max.incremental.fetch.session.cache.slots); default 1000, -1 off
 	AutoCreatePerRequest  int           // topics one Metadata request may create; default 100
 	AutoCreatePerSecond   int           // topics auto-created a second; default 100
 	// MaxDecompressedBytes bounds a compressed batch's records once
@@ -100,6 +101,7 @@ func DefaultConfig() Config {
 		IdleTimeout:           kafka.DefaultIdleTimeout,
 		RequestReadTimeout:    kafka.DefaultRequestReadTimeout,
 		FetchMaxBytes:         kafka.DefaultFetchMaxBytes,
+		MaxFetchSessions:      kafka.DefaultMaxFetchSessions,
 		AutoCreatePerRequest:  kafka.DefaultAutoCreatePerRequest,
 		AutoCreatePerSecond:   kafka.DefaultAutoCreatePerSecond,
 		MaxDecompressedBytes:  records.DefaultMaxDecompressed,
@@ -219,6 +221,7 @@ func (s *Server) Start() error {
 		IdleTimeout:           s.cfg.IdleTimeout,
 		RequestReadTimeout:    s.cfg.RequestReadTimeout,
 		FetchMaxBytes:         s.cfg.FetchMaxBytes,
+		MaxFetchSessions:      s.cfg.MaxFetchSessions,
 		AutoCreatePerRequest:  s.cfg.AutoCreatePerRequest,
 		AutoCreatePerSecond:   s.cfg.AutoCreatePerSecond,
 	})
