@@ -419,7 +419,6 @@ func (s *Machine) blockWritten(ev BlockWritten) {
 	s.pidWaiters = nil
 	for _, k := range ws {
 		if ev.Err != nil {
-			s.log(slog.LevelError, "allocate producer id", "", ev.Err)
 			k(-1, ev.Err)
 			continue
 		}
@@ -620,7 +619,6 @@ func (s *Machine) checked(e *entry, tok Token, pid int64, epoch int16, fenced *k
 	}
 	s.complete(e, e.m, nil, func(err error) {
 		if err != nil {
-			s.log(slog.LevelError, "complete transaction", e.id, err)
 			s.finish(e, tok, code(err))
 			return
 		}
