@@ -176,7 +176,8 @@ func (h *harness) kerrNamed(name, def string) *kerr.Error {
 		name = def
 	}
 	for code := int16(-1); code < 200; code++ {
-		if e, ok := kerr.ErrorForCode(code).(*kerr.Error); ok && e.Message == name {
+		var e *kerr.Error
+		if errors.As(kerr.ErrorForCode(code), &e) && e.Message == name {
 			return e
 		}
 	}
