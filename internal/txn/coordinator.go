@@ -55,6 +55,8 @@ type Coordinator struct {
 	ready   chan struct{} // closed once the replayed Prepare* are completed
 	once    sync.Once
 
+	ioWG sync.WaitGroup // the I/O goroutines
+
 	// driver only
 	sm      *Machine
 	waiters map[Token]chan any
@@ -127,6 +129,7 @@ func Open(cfg Config) (*Coordinator, error) {
 func (c *Coordinator) Close() {
 	c.once.Do(func() { close(c.closing) })
 	<-c.done
+	c.ioWG.Wait()
 }
 
 // ---- the driver ----
@@ -234,8 +237,8 @@ func (c *Coordinator) writeState(w WriteState) {
 }
 
 // goIO runs fn, which posts completions, off the driver. The driver does
-// not exit while the machine waits for them.
-func (c *Coordinator) goIO(fn func()) { go fn() }
+// not exit while the machine waits for them; Close waits for fn to return.
+func (c *Coordinator) goIO(fn func()) { c.ioWG.Go(fn) }
 
 // complete accounts for err and posts ev to the driver.
 func (c *Coordinator) complete(what string, ev any, err error) {
