@@ -41,15 +41,7 @@ func (c *Coordinator) InitProducerID(r InitRequest) (pid int64, epoch int16, ker
 // UNKNOWN_TOPIC_OR_PARTITION and then the others OPERATION_NOT_ATTEMPTED,
 // as in Kafka; a request-wide error applies to all.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []group.TopicPartition, fenced *kerr.Error) (map[group.TopicPartition]*kerr.Error, *kerr.Error) {
-	var unknown map[group.TopicPartition]bool
-	for _, tp := range tps {
-		if tt := c.b.Topic(tp.Topic); tt == nil || tt.Partition(tp.Partition) == nil || tp.Topic == TopicName {
-			if unknown == nil {
-				unknown = map[group.TopicPartition]bool{}
-			}
-			unknown[tp] = true
-		}
-	}
+	unknown := c.io.unknownPartitions(tps)
 	resp, ok := c.call(func(t Token) any {
 		return AddPartitions{Token: t, ID: id, PID: pid, Epoch: epoch, Partitions: tps, Unknown: unknown, Fenced: fenced}
 	})

@@ -44,7 +44,6 @@ type Config struct {
 // Manager may call Verify under a partition lock.
 type Coordinator struct {
 	cfg    Config
-	b      *broker.Broker
 	logger *slog.Logger
 	io     *stateIO
 	tokens atomic.Uint64
@@ -103,7 +102,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Coordinator{cfg: cfg, b: cfg.Broker, logger: cfg.Logger,
+	c := &Coordinator{cfg: cfg, logger: cfg.Logger,
 		io:    &stateIO{b: cfg.Broker, pm: cfg.Producers, groups: cfg.Groups, logger: cfg.Logger, now: cfg.Now, topic: t},
 		inbox: make(chan any, 64), closing: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
 		sm: NewMachine(cfg.MaxTimeout), waiters: map[Token]chan any{}}

@@ -102,6 +102,21 @@ func (o *stateIO) failed(what string, err error) {
 	o.logger.Error(what, "err", err)
 }
 
+// unknownPartitions returns the partitions of tps that do not exist (or
+// are __transaction_state's), or nil.
+func (o *stateIO) unknownPartitions(tps []group.TopicPartition) map[group.TopicPartition]bool {
+	var unknown map[group.TopicPartition]bool
+	for _, tp := range tps {
+		if tt := o.b.Topic(tp.Topic); tt == nil || tt.Partition(tp.Partition) == nil || tp.Topic == TopicName {
+			if unknown == nil {
+				unknown = map[group.TopicPartition]bool{}
+			}
+			unknown[tp] = true
+		}
+	}
+	return unknown
+}
+
 // markerWait is a marker appended and not yet known durable.
 type markerWait struct {
 	p   *broker.Partition
