@@ -42,12 +42,31 @@
 // Each transactional id moves through Empty → Ongoing → PrepareCommit /
 // PrepareAbort → CompleteCommit / CompleteAbort, recorded in the compacted
 // topic __transaction_state (records in txnlog.go) and replayed by Open.
-// Transitions are computed on copies of the state (meta.go) and published
-// only after they are written. Ending a transaction: the Prepare* record
-// is made durable (the decision), markers (control batches) are appended
-// to every partition and, for a commit, TxnOffsetCommit's offsets are
-// committed to their groups; then EndTxn answers, and the markers' fsyncs
-// and the Complete* record finish in the background. A crash anywhere in
+//
+// The coordinator is a Machine (machine.go) that does no I/O, takes no
+// locks and reads no clock: Step(now, event) returns effects. Events are
+// the requests (Init, AddPartitions, AddOffsets, TxnOffsetCommit, EndTxn),
+// Tick, Loaded (the replay) and I/O completions (StateWritten,
+// MarkersWritten, MarkersDurable, GroupChecked, BlockWritten); effects are
+// Reply, WriteState, WriteMarkers, CheckGroup, AllocatePIDBlock, Publish
+// and Log. A transactional id runs one operation at a time, a chain of
+// steps joined by completions; requests arriving meanwhile wait in its
+// queue. Transitions are computed on copies of the state (meta.go) and
+// become the state only once written. The scenario files in testdata
+// drive the Machine step by step (scenario_test.go).
+//
+// One driver goroutine (coordinator.go) owns the Machine: it steps
+// requests, completions and a Tick every AbortCheck, and carries out the
+// effects. Appends to __transaction_state happen on the driver, so the
+// log holds them in the Machine's order; waits for durability, markers
+// and group commits run on goroutines that post their completion back.
+// Every call that touches a partition or a log is in io.go.
+//
+// Ending a transaction: the Prepare* record is made durable (the
+// decision), markers (control batches) are appended to every partition
+// and, for a commit, TxnOffsetCommit's offsets are committed to their
+// groups; then EndTxn answers, and the markers' fsyncs and the Complete*
+// record finish before the id's next request runs. A crash anywhere in
 // between replays as Prepare* and is completed at start.
 //
 // InitProducerId with a transactional id bumps the epoch, which fences
@@ -63,11 +82,11 @@
 //	a, err := partition.Append(batch, time.Now(), broker.AckAll) // the produce path, through pm.Check/Done
 //	lso, err := partition.LastStable()                           // read_committed bound, from pm
 //
-// Lock order: a transactional id's op lock (held across its IO), then the
-// Manager's and a partition's lock (held across log appends, never
-// across fsync), then Coordinator.writeMu, then Coordinator.mu (maps and
-// published state only). Verify, which the produce path calls under a
-// partition lock, takes only Coordinator.mu. LastStable takes none (above).
+// Lock order: the Manager's mu, then a partition's lock (held across log
+// appends, never across fsync), then the coordinator's view mutex, which
+// Verify takes under a partition lock and which guards only the published
+// states (map access, no I/O). The Machine needs no lock; the driver holds
+// none while it performs effects. LastStable takes none (above).
 //
 // Not done: producer ids are not expired (transactional.id.expiration.ms),
 // compaction of a data partition does not know about transactions, and

@@ -68,3 +68,47 @@ func BenchmarkTxnProduce(b *testing.B) {
 	b.ReportMetric(recs/tTxn.Seconds(), "txn-rec/s")
 	b.ReportMetric(tIdem.Seconds()/tTxn.Seconds(), "txn/idem")
 }
+
+// BenchmarkTxnSmall measures the coordinator's share: transactions of one
+// record each (AddPartitions, Produce, EndTxn, and the next
+// transaction's wait for the markers' fsyncs), against the same record
+// produced idempotently, interleaved in the same run.
+//
+//	go test -run '^$' -bench TxnSmall -benchtime 200x ./internal/txn
+func BenchmarkTxnSmall(b *testing.B) {
+	br := newBroker(b)
+	createTopic(b, br, "small-idem", 1)
+	createTopic(b, br, "small-txn", 1)
+	ctx := context.Background()
+	idem := newClient(b, br, kgo.DefaultProduceTopic("small-idem"))
+	txn := newClient(b, br, kgo.DefaultProduceTopic("small-txn"), kgo.TransactionalID("small"))
+	one := func(cl *kgo.Client) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	oneTxn := func() {
+		if err := txn.BeginTransaction(); err != nil {
+			b.Fatal(err)
+		}
+		one(txn)
+		if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	one(idem)
+	oneTxn()
+	b.ReportAllocs()
+	var tIdem, tTxn time.Duration
+	for b.Loop() {
+		start := time.Now()
+		one(idem)
+		tIdem += time.Since(start)
+		start = time.Now()
+		oneTxn()
+		tTxn += time.Since(start)
+	}
+	b.ReportMetric(float64(tIdem.Microseconds())/float64(b.N), "idem-us/op")
+	b.ReportMetric(float64(tTxn.Microseconds())/float64(b.N), "txn-us/op")
+	b.ReportMetric(tTxn.Seconds()/tIdem.Seconds(), "txn/idem")
+}

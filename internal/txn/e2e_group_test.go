@@ -190,15 +190,15 @@ func TestGroupTransactSession(t *testing.T) {
 
 	// Wait for the pipeline to drain: every input transformed once.
 	var got map[string]int
-	for {
+	pollUntil(ctx, time.Hour, 2*time.Second, func() bool {
 		got = values(readAll(t, b, "out", true))
-		if len(got) == n || ctx.Err() != nil {
-			break
+		if len(got) == n {
+			return true
 		}
 		t.Logf("output holds %d of %d transforms; waiting", len(got), n)
 		replaceFailed()
-		time.Sleep(2 * time.Second)
-	}
+		return false
+	})
 	missing := 0
 	for i := range n {
 		if got[fmt.Sprintf("T(v%d)", i)] == 0 {

@@ -57,25 +57,26 @@ func readAll(t testing.TB, b *heraldtest.Broker, topic string, committed bool) [
 		t.Fatal(err)
 	}
 	if committed {
+		ends0 := ends
 		// EndTxn answers before the markers are durable: give the last
 		// stable offsets a moment to reach the ends (they stay below
 		// while some transaction is open).
-		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// A transaction that stays open (a killed worker's) keeps them
+		// below: after 3s the read stops at the last stable offsets.
+		pollUntil(ctx, 3*time.Second, 20*time.Millisecond, func() bool {
 			stable, err := adm.ListCommittedOffsets(ctx, topic)
 			if err != nil {
 				t.Fatal(err)
 			}
+			ends = stable
 			same := true
 			stable.Each(func(o kadm.ListedOffset) {
-				if e, _ := ends.Lookup(o.Topic, o.Partition); e.Offset != o.Offset {
+				if e, _ := ends0.Lookup(o.Topic, o.Partition); e.Offset != o.Offset {
 					same = false
 				}
 			})
-			if same || time.Now().After(deadline) {
-				ends = stable
-				break
-			}
-		}
+			return same
+		})
 	}
 	cl := newClient(t, b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
 		kgo.FetchMaxWait(200*time.Millisecond))
@@ -127,6 +128,25 @@ func readAll(t testing.TB, b *heraldtest.Broker, topic string, committed bool) [
 		})
 	}
 	return out
+}
+
+// pollUntil calls cond every interval until it is true (true), or until
+// timeout passes or ctx ends (false).
+func pollUntil(ctx context.Context, timeout, interval time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 func values(rs []*kgo.Record) map[string]int {

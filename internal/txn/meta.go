@@ -48,10 +48,10 @@ func (s State) String() string {
 	return "Unknown"
 }
 
-// meta is one transactional id's state. The coordinator treats a meta as a
-// value: a transition copies it (clone), changes the copy, persists it and
-// then publishes it, so readers under Coordinator.mu never see a state
-// that is not in the log.
+// meta is one transactional id's state. The machine treats a meta as a
+// value: a transition copies it (clone), changes the copy, writes it and
+// only then makes it the id's state and publishes it, so readers of the
+// published view never see a state that is not in the log.
 type meta struct {
 	id        string
 	pid       int64
@@ -70,9 +70,6 @@ type meta struct {
 	// timeout and bumped the epoch: the producer may still re-initialize
 	// from the epoch before (KIP-588). Not persisted.
 	timedOut bool
-	// fencedNow is set, for the rest of one InitProducerId, when ending
-	// the old producer's transaction already bumped the epoch.
-	fencedNow bool
 }
 
 func (m *meta) clone() *meta {
@@ -121,12 +118,12 @@ func (m *meta) checkProducer(pid int64, epoch int16, fenced *kerr.Error) *kerr.E
 	return nil
 }
 
-// bumped returns m at the next epoch, or at a new producer id (from
-// newPID) when the epoch is exhausted.
-func (m *meta) bumped(newPID func() int64) *meta {
+// bumped returns m at the next epoch, or at producer id pid when the
+// epoch is exhausted (Machine.bump allocates pid then).
+func (m *meta) bumped(pid int64) *meta {
 	c := m.clone()
 	if c.epoch >= math.MaxInt16-1 {
-		c.pid, c.epoch = newPID(), 0
+		c.pid, c.epoch = pid, 0
 	} else {
 		c.epoch++
 	}
