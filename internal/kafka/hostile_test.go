@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"testing"
@@ -271,8 +272,15 @@ func produceCode(c *client, req *kmsg.ProduceRequest) (int16, error) {
 	if _, err := c.nc.Write(b); err != nil {
 		return -1, err
 	}
-	body, err := c.readFrame()
-	if err != nil {
+	// Four 16 MiB decompressions under -race on a loaded machine can
+	// take longer than readFrame's 10 s: give the answer a minute.
+	c.nc.SetReadDeadline(time.Now().Add(time.Minute))
+	var size [4]byte
+	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+		return -1, fmt.Errorf("read response: %w", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c.nc, body); err != nil {
 		return -1, fmt.Errorf("read response: %w", err)
 	}
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
