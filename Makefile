@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash
+.PHONY: help build test testmod testshort bench bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench-peers: ## the peer comparison (Herald, kfake, NATS JetStream, Redis Stream
 
 bench-peers-quick: ## bench-peers -quick: under 2 minutes, ratios only (no targets table: too noisy to judge)
 	$(GO) run ./bench/cmd/peers -quick
+
+compat-kgo: ## franz-go's own kgo integration suite against a Herald built from this checkout (about 6 minutes; ARGS go to go test)
+	bash scripts/kgo-suite.sh $(ARGS)
 
 fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
