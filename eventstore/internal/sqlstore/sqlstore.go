@@ -1,0 +1,351 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/eventstore"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Prefix names the tables: Prefix (events), Prefix_streams,
+	// Prefix_head, Prefix_snapshots.
+	Prefix string
+	// MaxEventBytes bounds an event's data; default 1 MiB.
+	MaxEventBytes int
+	// Hooks run in every append's transaction (see eventstore.TxHook).
+	Hooks []eventstore.TxHook
+	// Naive gives positions from a sequence without the head lock: the
+	// high-water-mark bug, for tests that prove they catch it.
+	Naive bool
+}
+
+// Store is the SQL event store.
+type Store struct {
+	db  *sql.DB
+	d   *Dialect
+	cfg Config
+	q   queries
+
+	mu struct {
+		sync.Mutex
+		wake chan struct{} // closed and replaced at every commit
+	}
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// New creates the tables if needed and returns the store.
+func New(ctx context.Context, db *sql.DB, d *Dialect, cfg Config) (*Store, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "herald_events"
+	}
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = 1 << 20
+	}
+	if err := CheckIdent(cfg.Prefix); err != nil {
+		return nil, err
+	}
+	for _, q := range d.DDL(cfg.Prefix) {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("eventstore: create tables %s on %s: %w", cfg.Prefix, d.Name, err)
+		}
+	}
+	s := &Store{db: db, d: d, cfg: cfg, q: newQueries(d, cfg.Prefix)}
+	s.mu.wake = make(chan struct{})
+	return s, nil
+}
+
+// DB returns the store's database.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Notify returns a channel closed at the next commit of an append made
+// through this Store value (other processes' appends are not seen).
+func (s *Store) Notify() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.wake
+}
+
+func (s *Store) wakeAll() {
+	s.mu.Lock()
+	close(s.mu.wake)
+	s.mu.wake = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, evs ...event.Event) (eventstore.AppendResult, error) {
+	res, err := s.AppendMulti(ctx, eventstore.StreamAppend{Stream: stream, Expected: expected, Events: evs})
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return res[0], nil
+}
+
+// AppendMulti implements eventstore.Store.
+func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if err := s.validate(appends); err != nil {
+		return nil, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: append: begin: %w", err)
+	}
+	results, wrote, err := s.appendTx(ctx, tx, appends)
+	if err != nil {
+		return nil, errors.Join(err, rollback(tx))
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("eventstore: append: commit (the append may or may not have happened; retrying with the same event ids is safe): %w", err)
+	}
+	if wrote {
+		s.wakeAll()
+	}
+	return results, nil
+}
+
+func rollback(tx *sql.Tx) error {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("eventstore: rollback: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) validate(appends []eventstore.StreamAppend) error {
+	if len(appends) == 0 {
+		return errors.New("eventstore: append: no streams")
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, a := range appends {
+		if err := eventstore.CheckStream(a.Stream); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[a.Stream] {
+			errs = append(errs, fmt.Errorf("eventstore: stream %q appears twice in one append", a.Stream))
+		}
+		seen[a.Stream] = true
+		if len(a.Events) == 0 {
+			errs = append(errs, fmt.Errorf("eventstore: stream %q: no events to append", a.Stream))
+		}
+		ids := map[string]bool{}
+		for _, e := range a.Events {
+			errs = append(errs, s.validateEvent(a.Stream, e, ids))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) validateEvent(stream string, e event.Event, ids map[string]bool) error {
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("eventstore: stream %q: event %q: %w", stream, e.ID, err)
+	}
+	if len(e.Data) > s.cfg.MaxEventBytes {
+		return fmt.Errorf("%w: stream %q: event %q: %d bytes, limit %d", eventstore.ErrTooLarge, stream, e.ID, len(e.Data), s.cfg.MaxEventBytes)
+	}
+	if ids[e.ID] {
+		return fmt.Errorf("eventstore: stream %q: event id %q twice in one append", stream, e.ID)
+	}
+	ids[e.ID] = true
+	return nil
+}
+
+// streamState is a stream's row, locked for the append.
+type streamState struct {
+	version int64
+	deleted int // 0 live, 1 soft-deleted, 2 hard-deleted (tombstone)
+}
+
+// appendTx runs an append in tx. Stream rows are locked in name order and
+// the head row last (unless the dialect locks it first), so two appends
+// never wait on each other in a cycle.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, appends []eventstore.StreamAppend) ([]eventstore.AppendResult, bool, error) {
+	if s.d.LockFirst {
+		if _, err := tx.ExecContext(ctx, s.q.lockHead); err != nil {
+			return nil, false, fmt.Errorf("eventstore: append: lock: %w", err)
+		}
+	}
+	order := make([]int, len(appends))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(appends[a].Stream, appends[b].Stream) })
+	results := make([]eventstore.AppendResult, len(appends))
+	states := make([]streamState, len(appends))
+	total := 0
+	for _, i := range order {
+		st, res, err := s.prepare(ctx, tx, appends[i])
+		if err != nil {
+			return nil, false, err
+		}
+		states[i], results[i] = st, res
+		if !res.Duplicate {
+			total += len(appends[i].Events)
+		}
+	}
+	if total == 0 {
+		return results, false, nil
+	}
+	recs, err := s.write(ctx, tx, appends, states, results, total)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, h := range s.cfg.Hooks {
+		if err := h(ctx, tx, recs); err != nil {
+			return nil, false, fmt.Errorf("eventstore: append: hook: %w", err)
+		}
+	}
+	return results, true, nil
+}
+
+// prepare locks a stream's row, answers a repeated append from what it
+// wrote, and checks the expected version.
+func (s *Store) prepare(ctx context.Context, tx *sql.Tx, a eventstore.StreamAppend) (streamState, eventstore.AppendResult, error) {
+	res := eventstore.AppendResult{Stream: a.Stream}
+	if _, err := tx.ExecContext(ctx, s.q.ensureStream, a.Stream); err != nil {
+		return streamState{}, res, fmt.Errorf("eventstore: append to %q: %w", a.Stream, err)
+	}
+	var st streamState
+	if err := tx.QueryRowContext(ctx, s.q.lockStream, a.Stream).Scan(&st.version, &st.deleted); err != nil {
+		return st, res, fmt.Errorf("eventstore: append to %q: %w", a.Stream, err)
+	}
+	if st.deleted == 2 {
+		return st, res, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, a.Stream)
+	}
+	if st.version >= 0 {
+		dup, ok, err := s.duplicate(ctx, tx, a)
+		if err != nil || ok {
+			return st, dup, err
+		}
+	}
+	if !a.Expected.Check(st.version) {
+		return st, res, &eventstore.ConflictError{Stream: a.Stream, Expected: a.Expected, Actual: st.version}
+	}
+	return st, res, nil
+}
+
+// duplicate looks the append's event ids up in the stream.
+func (s *Store) duplicate(ctx context.Context, tx *sql.Tx, a eventstore.StreamAppend) (eventstore.AppendResult, bool, error) {
+	res := eventstore.AppendResult{Stream: a.Stream, FirstVersion: -1}
+	args := []any{a.Stream}
+	for _, e := range a.Events {
+		args = append(args, e.ID)
+	}
+	q := s.d.Rebind(fmt.Sprintf(s.q.findIDs, placeholders(len(a.Events))))
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return res, false, fmt.Errorf("eventstore: append to %q: look up ids: %w", a.Stream, err)
+	}
+	defer rows.Close()
+	found := 0
+	for rows.Next() {
+		var v, p int64
+		if err := rows.Scan(&v, &p); err != nil {
+			return res, false, err
+		}
+		if found == 0 {
+			res.FirstVersion, res.FirstPosition = v, p
+		}
+		res.LastVersion, res.LastPosition = v, p
+		found++
+	}
+	if err := rows.Err(); err != nil {
+		return res, false, err
+	}
+	switch found {
+	case 0:
+		return res, false, nil
+	case len(a.Events):
+		res.Duplicate = true
+		return res, true, nil
+	}
+	return res, false, fmt.Errorf("%w: stream %q: %d of %d", eventstore.ErrPartialDuplicate, a.Stream, found, len(a.Events))
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// write takes positions (under the head row's lock, held to the commit:
+// that is what makes position order commit order), inserts the events and
+// moves the streams' versions.
+func (s *Store) write(ctx context.Context, tx *sql.Tx, appends []eventstore.StreamAppend, states []streamState,
+	results []eventstore.AppendResult, total int) ([]eventstore.Recorded, error) {
+	pos, err := s.positions(ctx, tx, total)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	recs := make([]eventstore.Recorded, 0, total)
+	k := 0
+	for i, a := range appends {
+		if results[i].Duplicate {
+			continue
+		}
+		first := len(recs)
+		for j, e := range a.Events {
+			recs = append(recs, eventstore.Recorded{Event: e, Stream: a.Stream,
+				Version: states[i].version + 1 + int64(j), Position: pos[k], Recorded: now})
+			k++
+		}
+		last := len(recs) - 1
+		results[i] = eventstore.AppendResult{Stream: a.Stream,
+			FirstVersion: recs[first].Version, LastVersion: recs[last].Version,
+			FirstPosition: recs[first].Position, LastPosition: recs[last].Position}
+		if _, err := tx.ExecContext(ctx, s.q.setVersion, recs[last].Version, a.Stream); err != nil {
+			return nil, fmt.Errorf("eventstore: append to %q: %w", a.Stream, err)
+		}
+	}
+	if err := s.insert(ctx, tx, recs); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+func (s *Store) positions(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	out := make([]int64, n)
+	if s.cfg.Naive {
+		for i := range out {
+			if err := tx.QueryRowContext(ctx, s.q.naivePos).Scan(&out[i]); err != nil {
+				return nil, fmt.Errorf("eventstore: append: position: %w", err)
+			}
+		}
+		return out, nil
+	}
+	var last int64
+	if err := tx.QueryRowContext(ctx, s.q.takeHead, n).Scan(&last); err != nil {
+		return nil, fmt.Errorf("eventstore: append: position: %w", err)
+	}
+	for i := range out {
+		out[i] = last - int64(n) + 1 + int64(i)
+	}
+	return out, nil
+}
+
+const insertChunk = 500
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, recs []eventstore.Recorded) error {
+	for len(recs) > 0 {
+		n := min(len(recs), insertChunk)
+		args := make([]any, 0, n*8)
+		for _, r := range recs[:n] {
+			args = append(args, r.Position, r.Stream, r.Version, r.ID, r.Type,
+				r.Recorded.UnixMicro(), encodeHeaders(r.Event), r.Data)
+		}
+		vals := strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?),", n), ",")
+		if _, err := tx.ExecContext(ctx, s.d.Rebind(s.q.insertEvents+vals), args...); err != nil {
+			return fmt.Errorf("eventstore: append: insert events: %w", err)
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
