@@ -87,6 +87,10 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (eventstore.Store, error) 
 }
 
 func newStore(ctx context.Context, db *sql.DB, cfg Config, naive bool) (eventstore.Store, error) {
-	return sqlstore.New(ctx, db, dialect, sqlstore.Config{Prefix: cfg.Prefix, MaxEventBytes: cfg.MaxEventBytes,
+	s, err := sqlstore.New(ctx, db, dialect, sqlstore.Config{Prefix: cfg.Prefix, MaxEventBytes: cfg.MaxEventBytes,
 		Hooks: cfg.Hooks, Naive: naive})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }

@@ -47,6 +47,7 @@ type Config struct {
 var dialect = &sqlstore.Dialect{
 	Name:      "sqlite",
 	LockFirst: true,
+	OneWriter: true,
 	DDL: func(p string) []string {
 		return []string{
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (position INTEGER PRIMARY KEY, stream TEXT NOT NULL,
@@ -67,7 +68,11 @@ var dialect = &sqlstore.Dialect{
 // New returns the store on db, creating its tables if needed. db should
 // be opened with a busy_timeout (Open does that).
 func New(ctx context.Context, db *sql.DB, cfg Config) (eventstore.Store, error) {
-	return sqlstore.New(ctx, db, dialect, sqlstore.Config{Prefix: cfg.Prefix, MaxEventBytes: cfg.MaxEventBytes, Hooks: cfg.Hooks})
+	s, err := sqlstore.New(ctx, db, dialect, sqlstore.Config{Prefix: cfg.Prefix, MaxEventBytes: cfg.MaxEventBytes, Hooks: cfg.Hooks})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Open opens the SQLite file at path in WAL mode with a 10 s busy

@@ -21,6 +21,10 @@ type Dialect struct {
 	// failing later with SQLITE_BUSY). Without it the head row is locked
 	// last, after the stream rows (PostgreSQL: the shortest hold).
 	LockFirst bool
+	// OneWriter serialises appends through this Store value in the
+	// process (SQLite: writers queue on a mutex instead of sleeping in the
+	// busy handler; other processes still wait through busy_timeout).
+	OneWriter bool
 	// ForUpdate is appended to the stream row's SELECT in an append.
 	ForUpdate string
 	// DDL returns the statements that create the tables of prefix.

@@ -35,6 +35,10 @@ type Store struct {
 	cfg Config
 	q   queries
 
+	// writer is held across an append's transaction when the dialect
+	// has OneWriter. Lock order: writer, then mu.
+	writer sync.Mutex
+
 	mu struct {
 		sync.Mutex
 		wake chan struct{} // closed and replaced at every commit
@@ -95,6 +99,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
 	if err := s.validate(appends); err != nil {
 		return nil, err
+	}
+	if s.d.OneWriter {
+		s.writer.Lock()
+		defer s.writer.Unlock()
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
