@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/eventstore"
 	"github.com/heraldhq/herald/eventstore/eventstoretest"
 	"github.com/heraldhq/herald/eventstore/postgres"
@@ -312,3 +313,5 @@ func TestBadProjection(t *testing.T) {
 		t.Errorf("step of an unknown projection: %v", err)
 	}
 }
+
+func eventEv(typ string) event.Event { return eventstoretest.Event(typ, "") }

@@ -79,8 +79,22 @@ func (r *Runner) replay(ctx context.Context, p *Projection, token string) (int64
 }
 
 // rebuildBatch applies one batch to generation gen and moves the
-// rebuild's position, in tx if given (the switch) or in its own.
+// rebuild's position, in tx if given (the switch) or in its own. On its
+// own it reads the events before taking the projection's lock, so the
+// lock (SQLite: the database's write lock) is held only to apply them.
 func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, gen int64, tx *sql.Tx) (int, error) {
+	var recs []eventstore.Recorded
+	var from int64 = -1
+	if tx == nil {
+		c, err := r.peekCheckpoint(ctx, p.Name)
+		if err != nil {
+			return 0, err
+		}
+		from = c.rebuildPosition
+		if recs, err = r.store.ReadAll(ctx, from, r.cfg.Batch); err != nil || len(recs) == 0 {
+			return 0, err
+		}
+	}
 	var n int
 	f := func(tx *sql.Tx) error {
 		c, err := r.readCheckpoint(ctx, tx, p.Name)
@@ -90,9 +104,10 @@ func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, 
 		if c.rebuildToken != token {
 			return fmt.Errorf("%w: the rebuild's claim was taken over", ErrRebuilding)
 		}
-		recs, err := r.store.ReadAll(ctx, c.rebuildPosition, r.cfg.Batch)
-		if err != nil || len(recs) == 0 {
-			return err
+		if from != c.rebuildPosition {
+			if recs, err = r.store.ReadAll(ctx, c.rebuildPosition, r.cfg.Batch); err != nil || len(recs) == 0 {
+				return err
+			}
 		}
 		pos, k, poison, err := r.applyCareful(ctx, tx, p, tableName(p.Name, gen), recs)
 		n = k
@@ -106,6 +121,18 @@ func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, 
 		return n, f(tx)
 	}
 	return n, r.inTx(ctx, p.Name, true, f)
+}
+
+// peekCheckpoint reads a projection's row without locking it.
+func (r *Runner) peekCheckpoint(ctx context.Context, name string) (checkpoint, error) {
+	var c checkpoint
+	var stopped int
+	err := r.db.QueryRowContext(ctx, r.q.get, name).Scan(&c.position, &c.generation, &stopped, &c.rebuildToken, &c.rebuildPosition)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("%w: %q has no checkpoint", ErrUnknown, name)
+	}
+	c.stopped = stopped != 0
+	return c, err
 }
 
 // switchTo catches generation gen up to the head and switches to it, in
