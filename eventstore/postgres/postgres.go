@@ -27,7 +27,7 @@
 //	                         stream TEXT, version BIGINT   -- UNIQUE (stream, version), from 0
 //	                         id TEXT, type TEXT            -- index (stream, id) for idempotent appends
 //	                         recorded_at BIGINT            -- unix microseconds
-//	                         headers TEXT                  -- JSON [{"k","v"}]: CloudEvents ce_* attributes
+//	                         headers TEXT                  -- ce_* attributes: <len>:<key><len>:<value>...
 //	                         data BYTEA
 //	herald_events_streams    stream TEXT PRIMARY KEY, version, deleted (0 live, 1 soft, 2 tombstone),
 //	                         max_count, max_age_ms, truncate_before

@@ -17,7 +17,7 @@
 //	                         stream TEXT, version INTEGER  -- UNIQUE (stream, version), from 0
 //	                         id TEXT, type TEXT            -- index (stream, id) for idempotent appends
 //	                         recorded_at INTEGER           -- unix microseconds
-//	                         headers TEXT                  -- JSON [{"k","v"}]: CloudEvents ce_* attributes
+//	                         headers TEXT                  -- ce_* attributes: <len>:<key><len>:<value>...
 //	                         data BLOB
 //	herald_events_streams    stream TEXT PRIMARY KEY, version, deleted (0 live, 1 soft, 2 tombstone),
 //	                         max_count, max_age_ms, truncate_before

@@ -3,10 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -130,31 +131,57 @@ func scanEvents(rows *sql.Rows) ([]eventstore.Recorded, error) {
 	return out, nil
 }
 
-// header is the stored form of an event attribute (a CloudEvents Kafka
-// binary-binding header).
-type header struct {
-	K string `json:"k"`
-	V string `json:"v"`
+// encodeHeaders stores an event's attributes (its CloudEvents Kafka
+// binary-binding headers) as one text value of length-prefixed strings,
+// key then value, back to back:
+//
+//	<len(k)>:<k><len(v)>:<v>...   e.g. 5:ce_id3:abc7:ce_type1:x
+//
+// Lengths are decimal byte counts. Part of the stored format; do not
+// change.
+func encodeHeaders(e event.Event) string {
+	var b strings.Builder
+	for _, h := range e.Headers() {
+		for _, s := range []string{h.Key, string(h.Value)} {
+			b.WriteString(strconv.Itoa(len(s)))
+			b.WriteByte(':')
+			b.WriteString(s)
+		}
+	}
+	return b.String()
 }
 
-func encodeHeaders(e event.Event) string {
-	hs := e.Headers()
-	out := make([]header, len(hs))
-	for i, h := range hs {
-		out[i] = header{K: h.Key, V: string(h.Value)}
+// decodeHeaders reads what encodeHeaders wrote.
+func decodeHeaders(s string) ([]kgo.RecordHeader, error) {
+	hs := make([]kgo.RecordHeader, 0, 8)
+	for s != "" {
+		k, rest, err := cutString(s)
+		if err != nil {
+			return nil, err
+		}
+		v, rest, err := cutString(rest)
+		if err != nil {
+			return nil, err
+		}
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		s = rest
 	}
-	b, _ := json.Marshal(out) // strings only: cannot fail
-	return string(b)
+	return hs, nil
+}
+
+func cutString(s string) (string, string, error) {
+	n, rest, ok := strings.Cut(s, ":")
+	l, err := strconv.Atoi(n)
+	if !ok || err != nil || l < 0 || l > len(rest) {
+		return "", "", errors.New("stored attributes are malformed")
+	}
+	return rest[:l], rest[l:], nil
 }
 
 func decodeEvent(stream, s string, data []byte) (event.Event, error) {
-	var in []header
-	if err := json.Unmarshal([]byte(s), &in); err != nil {
-		return event.Event{}, fmt.Errorf("stored attributes: %w", err)
-	}
-	hs := make([]kgo.RecordHeader, len(in))
-	for i, h := range in {
-		hs[i] = kgo.RecordHeader{Key: h.K, Value: []byte(h.V)}
+	hs, err := decodeHeaders(s)
+	if err != nil {
+		return event.Event{}, err
 	}
 	return event.FromRecord(&kgo.Record{Key: []byte(stream), Headers: hs, Value: data})
 }
