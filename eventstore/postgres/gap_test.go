@@ -21,13 +21,15 @@ import (
 // The test runs twice: against the naive store (positions from a sequence,
 // read ORDER BY position), where B commits first with the higher position
 // and the reader skips A for good, which proves the test can catch the bug;
-// and against the real store, where B waits for A's commit on the head
-// row and the reader sees A then B.
+// and against the real store in both of its modes: positions in the
+// append (B waits for A's commit on the head row; the reader sees A then
+// B) and positions after the commit (B commits and is numbered first, A
+// gets the next position when it commits; the reader sees B then A).
 func TestNoSkippedPosition(t *testing.T) {
-	for _, naive := range []bool{true, false} {
-		name := map[bool]string{true: "naive", false: "headlock"}[naive]
-		t.Run(name, func(t *testing.T) {
-			seen := interleave(t, naive)
+	for _, mode := range []string{"naive", "headlock", "sequencer"} {
+		t.Run(mode, func(t *testing.T) {
+			naive := mode == "naive"
+			seen := interleave(t, naive, mode == "sequencer")
 			if naive && seen != 1 {
 				t.Fatalf("the naive store's reader saw %d of 2 events: the test did not reproduce the skip", seen)
 			}
@@ -40,7 +42,7 @@ func TestNoSkippedPosition(t *testing.T) {
 
 // interleave runs the scenario and returns how many events the
 // checkpointing reader saw.
-func interleave(t *testing.T, naive bool) int {
+func interleave(t *testing.T, naive, sequencer bool) int {
 	ctx := context.Background()
 	db, prefix := newDB(t)
 	aIn := make(chan int, 1) // A's backend pid, once A has its position
@@ -57,7 +59,7 @@ func interleave(t *testing.T, naive bool) int {
 		<-release
 		return nil
 	}
-	s, err := newStore(ctx, db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}}, naive)
+	s, err := newStore(ctx, db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}}, naive, sequencer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,10 +64,13 @@ var dialect = &sqlstore.Dialect{
 			ix = p[i+1:]
 		}
 		return []string{
-			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (position BIGINT PRIMARY KEY, stream TEXT NOT NULL,
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (seq BIGSERIAL PRIMARY KEY, position BIGINT UNIQUE,
+				tx xid8 NOT NULL DEFAULT pg_current_xact_id(), stream TEXT NOT NULL,
 				version BIGINT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, recorded_at BIGINT NOT NULL,
 				headers TEXT NOT NULL, data BYTEA, UNIQUE (stream, version))`, p),
 			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %[2]s_ids ON %[1]s (stream, id)`, p, ix),
+			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %[2]s_unsequenced ON %[1]s (seq) WHERE position IS NULL`, p, ix),
+			fmt.Sprintf(sequencer, p),
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_streams (stream TEXT PRIMARY KEY, version BIGINT NOT NULL,
 				deleted INT NOT NULL, max_count BIGINT NOT NULL, max_age_ms BIGINT NOT NULL,
 				truncate_before BIGINT NOT NULL)`, p),
@@ -79,16 +82,43 @@ var dialect = &sqlstore.Dialect{
 		}
 	},
 	NaivePositions: func(p string) string { return fmt.Sprintf("nextval('%s_naive_seq')", p) },
+	Sequence:       func(p string) string { return fmt.Sprintf("SELECT %s_sequence()", p) },
 }
+
+// sequencer is the function that gives positions to committed events
+// without one. Each statement of a VOLATILE PL/pgSQL function takes a new
+// snapshot: the pending rows are read after the head row's lock is held,
+// so no row is numbered twice. A call that finds nothing pending writes
+// nothing (and so costs no WAL flush).
+const sequencer = `CREATE OR REPLACE FUNCTION %[1]s_sequence() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+	h bigint;
+	n bigint;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM %[1]s WHERE position IS NULL) THEN
+		RETURN 0;
+	END IF;
+	SELECT position INTO h FROM %[1]s_head WHERE id = 0 FOR UPDATE;
+	WITH pending AS (
+		SELECT seq, row_number() OVER (ORDER BY tx, seq) AS rn FROM %[1]s WHERE position IS NULL
+	), upd AS (
+		UPDATE %[1]s e SET position = h + pending.rn FROM pending
+		WHERE e.seq = pending.seq AND e.position IS NULL RETURNING 1
+	)
+	SELECT count(*) INTO n FROM upd;
+	UPDATE %[1]s_head SET position = h + n WHERE id = 0;
+	RETURN n;
+END
+$fn$`
 
 // New returns the store on db, creating its tables if needed.
 func New(ctx context.Context, db *sql.DB, cfg Config) (eventstore.Store, error) {
 	return newStore(ctx, db, cfg, false)
 }
 
-func newStore(ctx context.Context, db *sql.DB, cfg Config, naive bool) (eventstore.Store, error) {
+func newStore(ctx context.Context, db *sql.DB, cfg Config, naive bool, sequencer ...bool) (eventstore.Store, error) {
 	s, err := sqlstore.New(ctx, db, dialect, sqlstore.Config{Prefix: cfg.Prefix, MaxEventBytes: cfg.MaxEventBytes,
-		Hooks: cfg.Hooks, Naive: naive})
+		Hooks: cfg.Hooks, Naive: naive, Sequencer: len(sequencer) > 0 && sequencer[0]})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"testing"
 
 	"github.com/heraldhq/herald/eventstore"
@@ -43,4 +44,24 @@ func newStoreT(t testing.TB) eventstore.Store {
 
 func TestConformance(t *testing.T) {
 	eventstoretest.Run(t, func(t *testing.T) eventstore.Store { return newStoreT(t) })
+}
+
+// TestConformanceWithHooks runs the suite on a store with a hook, whose
+// appends take their positions in the transaction (the head-row lock)
+// instead of from the sequencer after the commit.
+func TestConformanceWithHooks(t *testing.T) {
+	eventstoretest.Run(t, func(t *testing.T) eventstore.Store {
+		db, prefix := newDB(t)
+		hook := func(_ context.Context, _ *sql.Tx, recs []eventstore.Recorded) error {
+			if recs[0].Position == 0 {
+				return errors.New("hook sees no position")
+			}
+			return nil
+		}
+		s, err := New(context.Background(), db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

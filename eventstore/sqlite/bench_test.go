@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -41,5 +40,4 @@ func BenchmarkReadStream(b *testing.B) {
 		benchutil.RawScan(b, db, `SELECT position, stream, version, id, type, recorded_at, headers, data
 			FROM herald_events WHERE stream = ? ORDER BY version`, n, "long")
 	})
-	_ = context.Background
 }

@@ -29,6 +29,10 @@ type Dialect struct {
 	ForUpdate string
 	// DDL returns the statements that create the tables of prefix.
 	DDL func(prefix string) []string
+	// Sequence, if set, returns the statement that gives positions to
+	// committed events that have none yet (see Store). A dialect with it
+	// inserts events without positions unless the store has hooks.
+	Sequence func(prefix string) string
 	// NaivePositions, if set, is an expression that gives each event a
 	// position without the head lock (a sequence). Tests use it to show
 	// what the head lock prevents; no store should run with it.

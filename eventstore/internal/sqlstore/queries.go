@@ -11,6 +11,7 @@ type queries struct {
 	streamInfo, readFwd, readBwd, readAll       string
 	setMeta, softDelete, hardDelete, dropEvents string
 	saveSnap, loadSnap                          string
+	sequence, insertUnsequenced, positionsOf    string
 }
 
 // Columns of the events table that reads scan, in order.
@@ -43,6 +44,11 @@ func newQueries(d *Dialect, p string) queries {
 			ON CONFLICT (stream) DO UPDATE SET version = excluded.version, schema_version = excluded.schema_version, data = excluded.data`),
 		loadSnap: f(`SELECT version, schema_version, data FROM %s_snapshots WHERE stream = ?`),
 	}
+	if d.Sequence != nil {
+		q.sequence = d.Sequence(p)
+		q.insertUnsequenced = fmt.Sprintf(`INSERT INTO %s (stream, version, id, type, recorded_at, headers, data) VALUES `, p)
+	}
+	q.positionsOf = f(`SELECT min(position), max(position) FROM %s WHERE stream = ? AND version >= ? AND version <= ?`)
 	if d.NaivePositions != nil {
 		q.naivePos = "SELECT " + d.NaivePositions(p)
 	}

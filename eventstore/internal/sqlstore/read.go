@@ -78,12 +78,24 @@ func (s *Store) ReadStream(ctx context.Context, stream string, o eventstore.Read
 	if o.Max > 0 {
 		limit = int64(o.Max)
 	}
-	rows, err := s.db.QueryContext(ctx, q, stream, from, to, minAt, maxAt, limit)
-	if err != nil {
-		return nil, fmt.Errorf("eventstore: read %q: %w", stream, err)
+	args := []any{stream, from, to, minAt, maxAt, limit}
+	for attempt := 0; ; attempt++ {
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: read %q: %w", stream, err)
+		}
+		recs, err := scanEvents(rows)
+		if !errors.Is(err, errUnsequenced) || attempt > 0 {
+			return recs, err
+		}
+		if err := s.sequence(ctx); err != nil {
+			return nil, err
+		}
 	}
-	return scanEvents(rows)
 }
+
+// errUnsequenced: a read found a committed event without a position yet.
+var errUnsequenced = errors.New("eventstore: event not sequenced yet")
 
 // visible returns the range of versions the stream's bounds leave.
 func visible(info eventstore.StreamInfo) (lo, hi int64) {
@@ -99,6 +111,9 @@ func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore
 	if max <= 0 {
 		max = math.MaxInt32
 	}
+	if err := s.sequence(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.QueryContext(ctx, s.q.readAll, after, max)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
@@ -113,10 +128,15 @@ func scanEvents(rows *sql.Rows) ([]eventstore.Recorded, error) {
 		var r eventstore.Recorded
 		var id, typ, headers string
 		var at int64
+		var pos sql.NullInt64
 		var data []byte
-		if err := rows.Scan(&r.Position, &r.Stream, &r.Version, &id, &typ, &at, &headers, &data); err != nil {
+		if err := rows.Scan(&pos, &r.Stream, &r.Version, &id, &typ, &at, &headers, &data); err != nil {
 			return nil, fmt.Errorf("eventstore: scan: %w", err)
 		}
+		if !pos.Valid {
+			return nil, errUnsequenced
+		}
+		r.Position = pos.Int64
 		e, err := decodeEvent(r.Stream, headers, data)
 		if err != nil {
 			return nil, fmt.Errorf("eventstore: event at position %d (%s): %w", r.Position, id, err)

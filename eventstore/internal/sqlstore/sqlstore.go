@@ -26,14 +26,38 @@ type Config struct {
 	// Naive gives positions from a sequence without the head lock: the
 	// high-water-mark bug, for tests that prove they catch it.
 	Naive bool
+	// Sequencer makes appends insert events without positions and give
+	// them positions after the commit even when there are hooks (which
+	// then see Position 0). Without hooks a dialect with Sequence always
+	// does that.
+	Sequencer bool
 }
 
 // Store is the SQL event store.
+//
+// Positions are given out in one of two ways; either way a position is
+// only ever given out under the head row's lock by a transaction that
+// holds it to its commit, and always above every position given out
+// before, so a reader that saw position p never sees a new event below p.
+//
+//   - In the append (SQLite; PostgreSQL with hooks, which must see the
+//     positions): the append takes the head row last and keeps it to its
+//     commit. Appends that write events commit one at a time.
+//   - After the commit (PostgreSQL without hooks: seqMode): the append
+//     inserts its events without positions and commits (in parallel with
+//     other appends, sharing their WAL flushes), then runs the sequencer,
+//     which takes the head row and numbers every committed event without
+//     a position, ordered by transaction id then insertion order, so one
+//     append's events stay together and an append that started after
+//     another committed comes after it. Readers of $all run the sequencer
+//     first, so events of an appender that died between its commit and
+//     its sequencing get positions too.
 type Store struct {
-	db  *sql.DB
-	d   *Dialect
-	cfg Config
-	q   queries
+	db      *sql.DB
+	d       *Dialect
+	cfg     Config
+	q       queries
+	seqMode bool // positions after the commit (see above)
 
 	// writer is held across an append's transaction when the dialect
 	// has OneWriter. Lock order: writer, then mu.
@@ -64,6 +88,7 @@ func New(ctx context.Context, db *sql.DB, d *Dialect, cfg Config) (*Store, error
 		}
 	}
 	s := &Store{db: db, d: d, cfg: cfg, q: newQueries(d, cfg.Prefix)}
+	s.seqMode = d.Sequence != nil && !cfg.Naive && (len(cfg.Hooks) == 0 || cfg.Sequencer)
 	s.mu.wake = make(chan struct{})
 	return s, nil
 }
@@ -115,10 +140,57 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("eventstore: append: commit (the append may or may not have happened; retrying with the same event ids is safe): %w", err)
 	}
+	if missingPositions(results) {
+		if err := s.fillPositions(ctx, results); err != nil {
+			return nil, fmt.Errorf("eventstore: append committed, but its positions are not known yet (retry with the same event ids to get them): %w", err)
+		}
+	}
 	if wrote {
 		s.wakeAll()
 	}
 	return results, nil
+}
+
+func missingPositions(results []eventstore.AppendResult) bool {
+	for _, r := range results {
+		if r.LastPosition == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// sequence gives positions to committed events that have none.
+func (s *Store) sequence(ctx context.Context) error {
+	if s.q.sequence == "" {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.sequence); err != nil {
+		return fmt.Errorf("eventstore: sequence: %w", err)
+	}
+	return nil
+}
+
+// fillPositions sequences, then reads the positions of the appended
+// events into results.
+func (s *Store) fillPositions(ctx context.Context, results []eventstore.AppendResult) error {
+	if err := s.sequence(ctx); err != nil {
+		return err
+	}
+	for i, r := range results {
+		if r.LastPosition != 0 {
+			continue
+		}
+		var first, last sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, s.q.positionsOf, r.Stream, r.FirstVersion, r.LastVersion).Scan(&first, &last); err != nil {
+			return err
+		}
+		if !first.Valid || !last.Valid {
+			return fmt.Errorf("stream %q versions %d-%d have no positions after sequencing", r.Stream, r.FirstVersion, r.LastVersion)
+		}
+		results[i].FirstPosition, results[i].LastPosition = first.Int64, last.Int64
+	}
+	return nil
 }
 
 func rollback(tx *sql.Tx) error {
@@ -256,10 +328,12 @@ func (s *Store) duplicate(ctx context.Context, tx *sql.Tx, a eventstore.StreamAp
 	defer rows.Close()
 	found := 0
 	for rows.Next() {
-		var v, p int64
-		if err := rows.Scan(&v, &p); err != nil {
+		var v int64
+		var np sql.NullInt64
+		if err := rows.Scan(&v, &np); err != nil {
 			return res, false, err
 		}
+		p := np.Int64 // 0 if not sequenced yet: filled after the commit
 		if found == 0 {
 			res.FirstVersion, res.FirstPosition = v, p
 		}
@@ -274,6 +348,10 @@ func (s *Store) duplicate(ctx context.Context, tx *sql.Tx, a eventstore.StreamAp
 		return res, false, nil
 	case len(a.Events):
 		res.Duplicate = true
+		if res.FirstPosition == 0 || res.LastPosition == 0 {
+			// Not sequenced yet: filled after the commit.
+			res.FirstPosition, res.LastPosition = 0, 0
+		}
 		return res, true, nil
 	}
 	return res, false, fmt.Errorf("%w: stream %q: %d of %d", eventstore.ErrPartialDuplicate, a.Stream, found, len(a.Events))
@@ -288,9 +366,12 @@ func placeholders(n int) string {
 // moves the streams' versions.
 func (s *Store) write(ctx context.Context, tx *sql.Tx, appends []eventstore.StreamAppend, states []streamState,
 	results []eventstore.AppendResult, total int) ([]eventstore.Recorded, error) {
-	pos, err := s.positions(ctx, tx, total)
-	if err != nil {
-		return nil, err
+	pos := make([]int64, total)
+	if !s.seqMode {
+		var err error
+		if pos, err = s.positions(ctx, tx, total); err != nil {
+			return nil, err
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	recs := make([]eventstore.Recorded, 0, total)
@@ -345,12 +426,19 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, recs []eventstore.Record
 	for len(recs) > 0 {
 		n := min(len(recs), insertChunk)
 		args := make([]any, 0, n*8)
+		row := "(?,?,?,?,?,?,?,?),"
+		ins := s.q.insertEvents
 		for _, r := range recs[:n] {
-			args = append(args, r.Position, r.Stream, r.Version, r.ID, r.Type,
-				r.Recorded.UnixMicro(), encodeHeaders(r.Event), r.Data)
+			if !s.seqMode {
+				args = append(args, r.Position)
+			}
+			args = append(args, r.Stream, r.Version, r.ID, r.Type, r.Recorded.UnixMicro(), encodeHeaders(r.Event), r.Data)
 		}
-		vals := strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?),", n), ",")
-		if _, err := tx.ExecContext(ctx, s.d.Rebind(s.q.insertEvents+vals), args...); err != nil {
+		if s.seqMode {
+			row, ins = "(?,?,?,?,?,?,?),", s.q.insertUnsequenced
+		}
+		vals := strings.TrimSuffix(strings.Repeat(row, n), ",")
+		if _, err := tx.ExecContext(ctx, s.d.Rebind(ins+vals), args...); err != nil {
 			return fmt.Errorf("eventstore: append: insert events: %w", err)
 		}
 		recs = recs[n:]
