@@ -83,6 +83,22 @@ func (r *Runner) replay(ctx context.Context, p *Projection, token string) (int64
 // own it reads the events before taking the projection's lock, so the
 // lock (SQLite: the database's write lock) is held only to apply them.
 func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, gen int64, tx *sql.Tx) (int, error) {
+	if tx != nil {
+		// Inside the switch: a failed fast try cannot be rolled back
+		// alone, so apply carefully.
+		return r.rebuildBatchMode(ctx, p, token, gen, tx, true)
+	}
+	n, err := r.rebuildBatchMode(ctx, p, token, gen, nil, false)
+	var he *handlerError
+	if errors.As(err, &he) {
+		return r.rebuildBatchMode(ctx, p, token, gen, nil, true)
+	}
+	return n, err
+}
+
+// rebuildBatchMode is rebuildBatch with the fast path (no savepoints; a
+// handler error rolls the batch back) or the careful one.
+func (r *Runner) rebuildBatchMode(ctx context.Context, p *Projection, token string, gen int64, tx *sql.Tx, careful bool) (int, error) {
 	var recs []eventstore.Recorded
 	var from int64 = -1
 	if tx == nil {
@@ -109,8 +125,13 @@ func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, 
 				return err
 			}
 		}
-		pos, k, poison, err := r.applyCareful(ctx, tx, p, tableName(p.Name, gen), recs)
-		n = k
+		var pos int64
+		var poison error
+		if careful {
+			pos, n, poison, err = r.applyCareful(ctx, tx, p, tableName(p.Name, gen), recs)
+		} else {
+			pos, n, err = r.applyFast(ctx, tx, p, tableName(p.Name, gen), recs)
+		}
 		if err != nil || poison != nil {
 			return errors.Join(err, poison)
 		}
