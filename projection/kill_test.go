@@ -31,7 +31,7 @@ import (
 // must have no holes, and the projection, run on from its checkpoint, must
 // count every stored event exactly once.
 const (
-	killChildEnv   = "HERALD_ES_KILL_CHILD"   // "sqlite:<path>" or "postgres:<schema>"
+	killChildEnv   = "HERALD_ES_KILL_CHILD" // "sqlite:<path>" or "postgres:<schema>"
 	killCycles     = 3
 	killWriters    = 4
 	killStreams    = 6

@@ -137,8 +137,7 @@ func TestRebuildPoisonKeepsOldTable(t *testing.T) {
 func TestInline(t *testing.T) {
 	for _, d := range []projection.Dialect{projection.SQLite, projection.Postgres} {
 		t.Run(map[projection.Dialect]string{projection.SQLite: "sqlite", projection.Postgres: "postgres"}[d], func(t *testing.T) {
-			var e *env
-			e = newEnv(t, d, func(self *env) []eventstore.TxHook {
+			e := newEnv(t, d, func(self *env) []eventstore.TxHook {
 				return []eventstore.TxHook{func(ctx context.Context, tx *sql.Tx, recs []eventstore.Recorded) error {
 					return self.runner.Inline(self.schema+"inl")(ctx, tx, recs)
 				}}

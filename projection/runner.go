@@ -212,7 +212,7 @@ func (r *Runner) step(ctx context.Context, p *Projection, careful bool) (int, er
 			return err
 		}
 		table := tableName(p.Name, c.generation)
-		pos := c.position
+		var pos int64
 		if careful {
 			pos, n, poison, err = r.applyCareful(ctx, tx, p, table, recs)
 		} else {
