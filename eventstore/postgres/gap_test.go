@@ -59,12 +59,18 @@ func interleave(t *testing.T, naive, sequencer bool) int {
 		<-release
 		return nil
 	}
+	// A and B append through two Store values, as two processes would:
+	// one Store would put both appends in one transaction.
+	sA, err := newStore(ctx, db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}}, naive, sequencer)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := newStore(ctx, db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}}, naive, sequencer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	aDone, bDone := make(chan error, 1), make(chan error, 1)
-	go func() { _, err := s.Append(ctx, "slow", eventstore.Any, eventstoretest.Event("a", "")); aDone <- err }()
+	go func() { _, err := sA.Append(ctx, "slow", eventstore.Any, eventstoretest.Event("a", "")); aDone <- err }()
 	pidA := <-aIn
 	go func() { _, err := s.Append(ctx, "fast", eventstore.Any, eventstoretest.Event("b", "")); bDone <- err }()
 	// Wait until B has committed or is blocked by A.
