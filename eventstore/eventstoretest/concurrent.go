@@ -17,7 +17,7 @@ import (
 const (
 	concWriters = 8
 	concStreams = 3
-	concAppends = 40
+	concAppends = 25
 )
 
 // testConcurrent runs 8 writers that append to 3 shared streams with the
