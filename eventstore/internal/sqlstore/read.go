@@ -84,7 +84,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, o eventstore.Read
 		if err != nil {
 			return nil, fmt.Errorf("eventstore: read %q: %w", stream, err)
 		}
-		recs, err := scanEvents(rows)
+		recs, err := scanEvents(rows, min(limit, to-from+1))
 		if !errors.Is(err, errUnsequenced) || attempt > 0 {
 			return recs, err
 		}
@@ -118,12 +118,15 @@ func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
 	}
-	return scanEvents(rows)
+	return scanEvents(rows, int64(min(max, 1024)))
 }
 
-func scanEvents(rows *sql.Rows) ([]eventstore.Recorded, error) {
+// scanEvents reads event rows; hint is how many there will likely be
+// (it sizes the slice, capped so that a large bound allocates nothing
+// up front).
+func scanEvents(rows *sql.Rows, hint int64) ([]eventstore.Recorded, error) {
 	defer rows.Close()
-	var out []eventstore.Recorded
+	out := make([]eventstore.Recorded, 0, max(0, min(hint, 1<<14)))
 	for rows.Next() {
 		var r eventstore.Recorded
 		var id, typ, headers string
