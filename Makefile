@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo
+.PHONY: help build test testmod testshort bench bench-eventstore bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	  done; done
+
+EVENTS ?= 1000000
+bench-eventstore: ## event store and projection benchmarks beside raw SQL baselines (SQLite, PostgreSQL); rebuild over EVENTS (1000000)
+	$(GO) test ./eventstore/sqlite ./eventstore/postgres -run '^$$' -bench . -benchtime 3s
+	HERALD_PROJECTION_BENCH_EVENTS=$(EVENTS) $(GO) test ./projection -run '^$$' -bench Rebuild -benchtime 1x -timeout 60m
 
 crash: ## the SIGKILL crash test with many more kill cycles
 	$(GO) test ./internal/log -run 'TestCrash' -count 1 -v -crash.cycles=1000

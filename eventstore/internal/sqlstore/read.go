@@ -1,0 +1,291 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/eventstore"
+)
+
+// Head implements eventstore.Store.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var p int64
+	if err := s.db.QueryRowContext(ctx, s.q.head).Scan(&p); err != nil {
+		return 0, fmt.Errorf("eventstore: head: %w", err)
+	}
+	return p, nil
+}
+
+// Stream implements eventstore.Store.
+func (s *Store) Stream(ctx context.Context, stream string) (eventstore.StreamInfo, error) {
+	info := eventstore.StreamInfo{Stream: stream, Version: eventstore.NoVersion}
+	var deleted int
+	var ageMS int64
+	err := s.db.QueryRowContext(ctx, s.q.streamInfo, stream).Scan(&info.Version, &deleted,
+		&info.Meta.MaxCount, &ageMS, &info.Meta.TruncateBefore)
+	if errors.Is(err, sql.ErrNoRows) {
+		return info, nil
+	}
+	if err != nil {
+		return info, fmt.Errorf("eventstore: stream %q: %w", stream, err)
+	}
+	info.Meta.MaxAge = time.Duration(ageMS) * time.Millisecond
+	info.Deleted = deleted == 1
+	if deleted == 2 {
+		return info, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, stream)
+	}
+	return info, nil
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, o eventstore.ReadOptions) ([]eventstore.Recorded, error) {
+	info, err := s.Stream(ctx, stream)
+	if err != nil || info.Version < 0 {
+		return nil, err
+	}
+	lo, hi := visible(info)
+	if o.Until > 0 && o.Until-1 < hi {
+		hi = o.Until - 1
+	}
+	from, to := lo, hi
+	q := s.q.readFwd
+	if o.Direction == eventstore.Backward {
+		q = s.q.readBwd
+		if o.From >= 0 && o.From < to {
+			to = o.From
+		}
+	} else if o.From > from {
+		from = o.From
+	}
+	minAt := int64(math.MinInt64)
+	if info.Meta.MaxAge > 0 {
+		minAt = time.Now().Add(-info.Meta.MaxAge).UnixMicro()
+	}
+	maxAt := int64(math.MaxInt64)
+	if !o.Before.IsZero() {
+		maxAt = o.Before.UnixMicro()
+	}
+	limit := int64(math.MaxInt32)
+	if o.Max > 0 {
+		limit = int64(o.Max)
+	}
+	args := []any{stream, from, to, minAt, maxAt, limit}
+	for attempt := 0; ; attempt++ {
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: read %q: %w", stream, err)
+		}
+		recs, err := scanEvents(rows, min(limit, to-from+1))
+		if !errors.Is(err, errUnsequenced) || attempt > 0 {
+			return recs, err
+		}
+		if err := s.sequence(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// errUnsequenced: a read found a committed event without a position yet.
+var errUnsequenced = errors.New("eventstore: event not sequenced yet")
+
+// visible returns the range of versions the stream's bounds leave.
+func visible(info eventstore.StreamInfo) (lo, hi int64) {
+	lo, hi = info.Meta.TruncateBefore, info.Version
+	if n := info.Meta.MaxCount; n > 0 && hi-n+1 > lo {
+		lo = hi - n + 1
+	}
+	return lo, hi
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore.Recorded, error) {
+	if max <= 0 {
+		max = math.MaxInt32
+	}
+	if err := s.sequence(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.readAll, after, max)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
+	}
+	return scanEvents(rows, int64(min(max, 1024)))
+}
+
+// scanEvents reads event rows; hint is how many there will likely be
+// (it sizes the slice, capped so that a large bound allocates nothing
+// up front).
+func scanEvents(rows *sql.Rows, hint int64) ([]eventstore.Recorded, error) {
+	defer rows.Close()
+	out := make([]eventstore.Recorded, 0, max(0, min(hint, 1<<14)))
+	for rows.Next() {
+		var r eventstore.Recorded
+		var id, typ, headers string
+		var at int64
+		var pos sql.NullInt64
+		var data []byte
+		if err := rows.Scan(&pos, &r.Stream, &r.Version, &id, &typ, &at, &headers, &data); err != nil {
+			return nil, fmt.Errorf("eventstore: scan: %w", err)
+		}
+		if !pos.Valid {
+			return nil, errUnsequenced
+		}
+		r.Position = pos.Int64
+		e, err := decodeEvent(r.Stream, headers, data)
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: event at position %d (%s): %w", r.Position, id, err)
+		}
+		r.Event = e
+		r.Recorded = time.UnixMicro(at).UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("eventstore: scan: %w", err)
+	}
+	return out, nil
+}
+
+// encodeHeaders stores an event's attributes (its CloudEvents Kafka
+// binary-binding headers) as one text value of length-prefixed strings,
+// key then value, back to back:
+//
+//	<len(k)>:<k><len(v)>:<v>...   e.g. 5:ce_id3:abc7:ce_type1:x
+//
+// Lengths are decimal byte counts. Part of the stored format; do not
+// change.
+func encodeHeaders(e event.Event) string {
+	var b strings.Builder
+	for _, h := range e.Headers() {
+		for _, s := range []string{h.Key, string(h.Value)} {
+			b.WriteString(strconv.Itoa(len(s)))
+			b.WriteByte(':')
+			b.WriteString(s)
+		}
+	}
+	return b.String()
+}
+
+// decodeHeaders reads what encodeHeaders wrote.
+func decodeHeaders(s string) ([]kgo.RecordHeader, error) {
+	hs := make([]kgo.RecordHeader, 0, 8)
+	for s != "" {
+		k, rest, err := cutString(s)
+		if err != nil {
+			return nil, err
+		}
+		v, rest, err := cutString(rest)
+		if err != nil {
+			return nil, err
+		}
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		s = rest
+	}
+	return hs, nil
+}
+
+func cutString(s string) (string, string, error) {
+	n, rest, ok := strings.Cut(s, ":")
+	l, err := strconv.Atoi(n)
+	if !ok || err != nil || l < 0 || l > len(rest) {
+		return "", "", errors.New("stored attributes are malformed")
+	}
+	return rest[:l], rest[l:], nil
+}
+
+func decodeEvent(stream, s string, data []byte) (event.Event, error) {
+	hs, err := decodeHeaders(s)
+	if err != nil {
+		return event.Event{}, err
+	}
+	return event.FromRecord(&kgo.Record{Key: []byte(stream), Headers: hs, Value: data})
+}
+
+// SetMeta implements eventstore.Store.
+func (s *Store) SetMeta(ctx context.Context, stream string, m eventstore.StreamMeta) error {
+	if err := eventstore.CheckStream(stream); err != nil {
+		return err
+	}
+	if m.MaxCount < 0 || m.MaxAge < 0 || m.TruncateBefore < 0 {
+		return fmt.Errorf("eventstore: stream %q: negative bound in %+v", stream, m)
+	}
+	return s.inTx(ctx, "set meta of "+stream, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q.ensureStream, stream); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q.setMeta, m.MaxCount, m.MaxAge.Milliseconds(), m.TruncateBefore, stream)
+		return err
+	})
+}
+
+// Delete implements eventstore.Store.
+func (s *Store) Delete(ctx context.Context, stream string, hard bool) error {
+	if err := eventstore.CheckStream(stream); err != nil {
+		return err
+	}
+	return s.inTx(ctx, "delete "+stream, func(tx *sql.Tx) error {
+		if !hard {
+			_, err := tx.ExecContext(ctx, s.q.softDelete, stream)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.ensureStream, stream); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.hardDelete, stream); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q.dropEvents, stream)
+		return err
+	})
+}
+
+// SaveSnapshot implements eventstore.Store.
+func (s *Store) SaveSnapshot(ctx context.Context, sn eventstore.Snapshot) error {
+	if err := eventstore.CheckStream(sn.Stream); err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.saveSnap, sn.Stream, sn.Version, sn.SchemaVersion, sn.Data); err != nil {
+		return fmt.Errorf("eventstore: save snapshot of %q: %w", sn.Stream, err)
+	}
+	return nil
+}
+
+// LoadSnapshot implements eventstore.Store.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+	sn := eventstore.Snapshot{Stream: stream}
+	err := s.db.QueryRowContext(ctx, s.q.loadSnap, stream).Scan(&sn.Version, &sn.SchemaVersion, &sn.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sn, false, nil
+	}
+	if err != nil {
+		return sn, false, fmt.Errorf("eventstore: load snapshot of %q: %w", stream, err)
+	}
+	return sn, true, nil
+}
+
+func (s *Store) inTx(ctx context.Context, what string, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("eventstore: %s: %w", what, err)
+	}
+	if s.d.LockFirst {
+		if _, err := tx.ExecContext(ctx, s.q.lockHead); err != nil {
+			return errors.Join(fmt.Errorf("eventstore: %s: %w", what, err), rollback(tx))
+		}
+	}
+	if err := f(tx); err != nil {
+		return errors.Join(fmt.Errorf("eventstore: %s: %w", what, err), rollback(tx))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("eventstore: %s: commit: %w", what, err)
+	}
+	return nil
+}

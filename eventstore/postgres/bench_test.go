@@ -1,0 +1,42 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/heraldhq/herald/eventstore/internal/benchutil"
+)
+
+// BenchmarkAppend: 1 event to one of 10,000 streams with the expected
+// version, 4 writers, against a raw INSERT loop (4 writers, autocommit)
+// into a table of the same columns in the same database.
+func BenchmarkAppend(b *testing.B) {
+	b.Run("store", func(b *testing.B) {
+		benchutil.Append(b, newStoreT(b))
+	})
+	b.Run("raw", func(b *testing.B) {
+		db, prefix := newDB(b)
+		if _, err := db.Exec(`CREATE TABLE ` + prefix + `_raw (position BIGSERIAL PRIMARY KEY, stream TEXT NOT NULL,
+			version BIGINT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, recorded_at BIGINT NOT NULL, headers TEXT NOT NULL, data BYTEA)`); err != nil {
+			b.Fatal(err)
+		}
+		benchutil.RawInsert(b, db, `INSERT INTO `+prefix+`_raw (stream, version, id, type, recorded_at, headers, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`)
+	})
+}
+
+// BenchmarkReadStream: a 10,000-event stream read whole (and decoded),
+// against a raw SELECT and scan of the same rows.
+func BenchmarkReadStream(b *testing.B) {
+	const n = 10000
+	db, prefix := newDB(b)
+	s, err := New(context.Background(), db, Config{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchutil.Fill(b, s, "long", n)
+	b.Run("store", func(b *testing.B) { benchutil.ReadStream(b, s, "long", n) })
+	b.Run("raw", func(b *testing.B) {
+		benchutil.RawScan(b, db, `SELECT position, stream, version, id, type, recorded_at, headers, data
+			FROM `+prefix+` WHERE stream = $1 ORDER BY version`, n, "long")
+	})
+}

@@ -1,0 +1,143 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/eventstore"
+)
+
+// Dialect is the SQL database the read models and checkpoints live in.
+type Dialect int
+
+// The supported databases.
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+// Handler applies one event to the read model in tx, writing to table
+// (the projection's current table, or the new one during a rebuild). It
+// must use tx only: its writes commit with the checkpoint or not at all.
+type Handler func(ctx context.Context, tx *sql.Tx, table string, r eventstore.Recorded) error
+
+// Policy is what a runner does with an event whose handler keeps failing.
+type Policy int
+
+// The poison policies.
+const (
+	// Stop stops the projection at the event, with its position and the
+	// error in Status; other projections go on. Resume restarts it.
+	Stop Policy = iota
+	// Skip records the event and the error in the skipped table and goes
+	// on with the next event.
+	Skip
+)
+
+// Projection is a read model built from $all.
+type Projection struct {
+	// Name identifies the projection and is the view readers query: a
+	// plain SQL identifier, optionally schema-qualified.
+	Name string
+	// Setup creates the read model's table named table in tx.
+	Setup func(ctx context.Context, tx *sql.Tx, table string) error
+	// Apply applies one event.
+	Apply Handler
+	// OnPoison says what happens when Apply fails Retries+1 times on one
+	// event; default Stop.
+	OnPoison Policy
+	// Retries is the number of retries of a failed event; default 2.
+	Retries int
+}
+
+// Status is a projection's state as the operator sees it.
+type Status struct {
+	Name       string
+	Table      string // the table behind the view
+	Position   int64  // the last event applied
+	Head       int64  // the store's last position when Status ran
+	Lag        int64  // Head - Position
+	Stopped    bool   // stopped at a poisoned event
+	Error      string // the poisoned event's error
+	ErrorAt    int64  // the poisoned event's position
+	Rebuilding bool   // a rebuild is under way
+	Skipped    int64  // events skipped under the Skip policy
+}
+
+// Errors of the projection runner.
+var (
+	// ErrRebuilding: a rebuild of the projection is already running.
+	ErrRebuilding = errors.New("projection: a rebuild of this projection is already running")
+	// ErrUnknown: no projection of that name is registered.
+	ErrUnknown = errors.New("projection: unknown projection")
+	// ErrStopped: the projection is stopped at a poisoned event.
+	ErrStopped = errors.New("projection: stopped at a poisoned event")
+)
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+
+func checkIdent(what, name string) error {
+	if !identRE.MatchString(name) {
+		return fmt.Errorf("projection: bad %s %q: want a plain SQL identifier", what, name)
+	}
+	return nil
+}
+
+func (d Dialect) rebind(q string) string {
+	if d != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// tableName is the table of a projection's generation g.
+func tableName(name string, g int64) string { return name + "_g" + strconv.FormatInt(g, 10) }
+
+func (p *Projection) validate() error {
+	var errs []error
+	if err := checkIdent("projection name", p.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if p.Setup == nil || p.Apply == nil {
+		errs = append(errs, fmt.Errorf("projection %s: Setup and Apply are required", p.Name))
+	}
+	if p.Retries < 0 {
+		errs = append(errs, fmt.Errorf("projection %s: negative Retries", p.Name))
+	}
+	return errors.Join(errs...)
+}
+
+// apply runs the handler, turning a panic into an error.
+func (p *Projection) apply(ctx context.Context, tx *sql.Tx, table string, r eventstore.Recorded) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("projection %s: handler panicked: %v", p.Name, v)
+		}
+	}()
+	return p.Apply(ctx, tx, table, r)
+}
+
+func (p *Projection) retries() int {
+	if p.Retries == 0 {
+		return 2
+	}
+	return p.Retries
+}
+
+func nowMS() int64 { return time.Now().UnixMilli() }
