@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Logging logs every attempt: Debug on success, Warn on failure.
@@ -86,25 +88,38 @@ func (mt *Metrics) Middleware() Middleware {
 }
 
 // Tracing continues the trace whose context the record's traceparent
-// header carries (written by a Publisher) with a consumer span per
-// attempt, and leaves the span in the handler's context, so events the
-// handler publishes carry it on.
+// header carries (written by a Publisher or an outbox relay) with a
+// consumer span per attempt ("<topic> process", OpenTelemetry messaging
+// conventions): a child of the producer's span and linked to it, so every
+// attempt of one message is in the producer's trace. The span is in the
+// handler's context, so events the handler publishes carry it on.
+//
+// It costs little where no span is recorded: with a no-op provider it
+// does nothing; when the record's trace context is not sampled it starts
+// no span (the context is passed on, so the trace stays unsampled
+// downstream); and a span that the sampler drops gets no attributes.
 func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middleware {
+	if _, ok := tp.(noop.TracerProvider); ok || tp == nil {
+		return func(next Handler) Handler { return next }
+	}
 	tracer := tp.Tracer("github.com/heraldhq/herald/pubsub")
+	start := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	return func(next Handler) Handler {
+		var names spanNames
 		return func(ctx context.Context, m *Message) error {
-			ctx = prop.Extract(ctx, HeaderCarrier{Headers: &m.Record.Headers})
-			ctx, span := tracer.Start(ctx, m.Record.Topic+" process",
-				trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(
-					attribute.String("messaging.system", "kafka"),
-					attribute.String("messaging.destination.name", m.Record.Topic),
-					attribute.Int("messaging.destination.partition.id", int(m.Record.Partition)),
-					attribute.Int64("messaging.kafka.offset", m.Record.Offset),
-					attribute.String("messaging.message.id", m.Event.ID),
-					attribute.String("messaging.consumer.group.name", m.Group),
-					attribute.Int("herald.attempt", m.Attempt),
-				))
+			if len(m.Record.Headers) > 0 {
+				ctx = prop.Extract(ctx, HeaderCarrier{Headers: &m.Record.Headers})
+			}
+			parent := trace.SpanContextFromContext(ctx)
+			if parent.IsValid() && !parent.IsSampled() {
+				return next(ctx, m)
+			}
+			ctx, span := tracer.Start(ctx, names.of(m.Record.Topic), start...)
+			if !span.IsRecording() {
+				span.End()
+				return next(ctx, m)
+			}
+			setConsumerAttrs(span, m, parent)
 			defer span.End()
 			err := next(ctx, m)
 			if err != nil {
@@ -114,4 +129,35 @@ func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middle
 			return err
 		}
 	}
+}
+
+func setConsumerAttrs(span trace.Span, m *Message, parent trace.SpanContext) {
+	if parent.IsValid() {
+		span.AddLink(trace.Link{SpanContext: parent})
+	}
+	span.SetAttributes(
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.operation.type", "process"),
+		attribute.String("messaging.destination.name", m.Record.Topic),
+		attribute.Int("messaging.destination.partition.id", int(m.Record.Partition)),
+		attribute.Int64("messaging.kafka.offset", m.Record.Offset),
+		attribute.String("messaging.message.id", m.Event.ID),
+		attribute.String("messaging.consumer.group.name", m.Group),
+		attribute.Int("herald.attempt", m.Attempt),
+	)
+}
+
+// spanNames caches "<topic> process" for the topics a handler sees (one,
+// usually), so that naming a span does not allocate.
+type spanNames struct {
+	last atomic.Pointer[[2]string] // topic, name
+}
+
+func (n *spanNames) of(topic string) string {
+	if l := n.last.Load(); l != nil && l[0] == topic {
+		return l[1]
+	}
+	l := &[2]string{topic, topic + " process"}
+	n.last.Store(l)
+	return l[1]
 }
