@@ -28,7 +28,7 @@
 //	tracestate  TEXT
 //
 // New adds the trace columns to a table created before they existed
-// (ALTER TABLE ... ADD COLUMN IF NOT EXISTS; old rows get '').
+// (ALTER TABLE ... ADD COLUMN IF NOT EXISTS; old rows get ”).
 //
 // Order per key assumes that writers of one key do not commit out of Seq
 // order (true when the business change locks the aggregate's row).

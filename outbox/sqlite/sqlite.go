@@ -29,7 +29,7 @@
 //
 // New adds the trace columns to a table created before they existed
 // (ALTER TABLE ADD COLUMN for each one PRAGMA table_info lacks; old rows
-// get '').
+// get ”).
 package sqlite
 
 import (
