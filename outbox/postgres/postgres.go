@@ -24,11 +24,11 @@
 //	headers     TEXT     JSON [{"k":..,"v":..}]
 //	value       BYTEA
 //	created_at  TIMESTAMPTZ
-//	traceparent TEXT     W3C trace context of the writer ('' if none)
+//	traceparent TEXT     W3C trace context of the writer (empty if none)
 //	tracestate  TEXT
 //
 // New adds the trace columns to a table created before they existed
-// (ALTER TABLE ... ADD COLUMN IF NOT EXISTS; old rows get ”).
+// (ALTER TABLE ... ADD COLUMN IF NOT EXISTS; old rows get empty values).
 //
 // Order per key assumes that writers of one key do not commit out of Seq
 // order (true when the business change locks the aggregate's row).

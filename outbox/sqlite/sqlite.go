@@ -24,12 +24,12 @@
 //	created_at    INTEGER  unix ms
 //	claimed_by    TEXT     relay id, '' if free
 //	claimed_until INTEGER  unix ms; the claim holds while now < it
-//	traceparent   TEXT     W3C trace context of the writer ('' if none)
+//	traceparent   TEXT     W3C trace context of the writer (empty if none)
 //	tracestate    TEXT
 //
 // New adds the trace columns to a table created before they existed
 // (ALTER TABLE ADD COLUMN for each one PRAGMA table_info lacks; old rows
-// get ”).
+// get empty values).
 package sqlite
 
 import (
