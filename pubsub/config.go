@@ -65,6 +65,11 @@ type RouterConfig struct {
 	// or DeadLetterUnknown.
 	UnknownType UnknownType
 
+	// Metrics, if set, receives the router's metrics (see Metrics): the
+	// router adds Metrics.Middleware outermost, counts dead letters and
+	// keeps the lag gauges.
+	Metrics *Metrics
+
 	// Logger receives the router's own logs. Default slog.Default().
 	Logger *slog.Logger
 }

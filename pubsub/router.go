@@ -139,8 +139,12 @@ func (r *Router) start(stop context.CancelFunc) error {
 	for t, tt := range r.types {
 		r.handlers[t] = tt.handler(r.cfg.UnknownType)
 	}
+	mws := r.mws
+	if r.cfg.Metrics != nil {
+		mws = append([]Middleware{r.cfg.Metrics.Middleware()}, mws...)
+	}
 	for t, h := range r.handlers {
-		r.handlers[t] = Chain(h, r.mws...)
+		r.handlers[t] = Chain(h, mws...)
 	}
 	return nil
 }
@@ -278,6 +282,9 @@ func (r *Router) take(tps map[string][]int32) []*partition {
 		if tps == nil || slices.Contains(tps[tp.topic], tp.partition) {
 			out = append(out, p)
 			delete(r.mu.parts, tp)
+			if r.cfg.Metrics != nil {
+				r.cfg.Metrics.dropLag(tp)
+			}
 		}
 	}
 	return out
