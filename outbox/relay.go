@@ -34,6 +34,8 @@ type RelayConfig struct {
 	// span's context. Unset, the record carries the stored context as it
 	// is.
 	TracerProvider trace.TracerProvider
+	// Metrics, if set, receives the relay's metrics (see Metrics).
+	Metrics *Metrics
 }
 
 // Validate reports every problem with the config, joined.
@@ -110,6 +112,7 @@ func (r *Relay) Run(ctx context.Context) error {
 // RunOnce runs one round and returns how many rows it published and
 // removed.
 func (r *Relay) RunOnce(ctx context.Context) (int, error) {
+	defer r.observeBacklog(context.WithoutCancel(ctx))
 	b, err := r.store.Claim(ctx, r.cfg.ID, r.cfg.BatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: claim: %w", err)
@@ -139,7 +142,18 @@ func (r *Relay) publish(ctx context.Context, msgs []Message) ([]int64, error) {
 		m, spans[i] = r.startSpan(ctx, m)
 		recs[i] = m.Record()
 	}
+	t0 := time.Now()
 	results := r.cl.ProduceSync(ctx, recs...)
+	if mt := r.cfg.Metrics; mt != nil {
+		mt.publish.Observe(time.Since(t0).Seconds())
+		for _, res := range results {
+			if res.Err != nil {
+				mt.failed.Inc()
+			} else {
+				mt.published.Inc()
+			}
+		}
+	}
 	failedKey := map[string]bool{}
 	var done []int64
 	var errs []error

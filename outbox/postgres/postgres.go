@@ -58,7 +58,7 @@ type Store struct {
 	table string
 }
 
-var _ outbox.Store = (*Store)(nil)
+var _ outbox.StatsStore = (*Store)(nil)
 
 // New returns a store on db, creating the table if needed.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
@@ -160,3 +160,17 @@ func (b *batch) Done(ctx context.Context, published []int64) error {
 
 // Release rolls the claim back.
 func (b *batch) Release(context.Context) error { return b.tx.Rollback() }
+
+// Stats implements outbox.StatsStore.
+func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
+	var st outbox.Stats
+	var oldest sql.NullTime
+	q := fmt.Sprintf("SELECT count(*), min(created_at) FROM %s", s.table)
+	if err := s.db.QueryRowContext(ctx, q).Scan(&st.Pending, &oldest); err != nil {
+		return st, fmt.Errorf("outbox: stats of %s: %w", s.table, err)
+	}
+	if oldest.Valid {
+		st.Oldest = oldest.Time
+	}
+	return st, nil
+}

@@ -59,7 +59,7 @@ type Store struct {
 	lease time.Duration
 }
 
-var _ outbox.Store = (*Store)(nil)
+var _ outbox.StatsStore = (*Store)(nil)
 
 // New returns a store on db, creating the table if needed.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
@@ -260,4 +260,18 @@ func sortBySeq(ms []outbox.Message) []outbox.Message {
 	// RETURNING gives no order guarantee.
 	slices.SortFunc(ms, func(a, b outbox.Message) int { return cmp.Compare(a.Seq, b.Seq) })
 	return ms
+}
+
+// Stats implements outbox.StatsStore.
+func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
+	var st outbox.Stats
+	var oldest int64
+	q := fmt.Sprintf("SELECT count(*), COALESCE(min(created_at), 0) FROM %s", s.table)
+	if err := s.db.QueryRowContext(ctx, q).Scan(&st.Pending, &oldest); err != nil {
+		return st, fmt.Errorf("outbox: stats of %s: %w", s.table, err)
+	}
+	if st.Pending > 0 {
+		st.Oldest = time.UnixMilli(oldest)
+	}
+	return st, nil
 }
