@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -50,10 +51,16 @@ func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middle
 	}
 	tracer := tp.Tracer("github.com/heraldhq/herald/pubsub")
 	start := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	_, w3c := prop.(propagation.TraceContext)
 	return func(next Handler) Handler {
 		var names spanNames
 		return func(ctx context.Context, m *Message) error {
 			if len(m.Record.Headers) > 0 {
+				if sc, ok := unsampledParent(m.Record.Headers); w3c && ok {
+					// The common case under sampling, made cheap: no
+					// span, and the context passed on as it came.
+					return next(trace.ContextWithRemoteSpanContext(ctx, sc), m)
+				}
 				ctx = prop.Extract(ctx, HeaderCarrier{Headers: &m.Record.Headers})
 			}
 			parent := trace.SpanContextFromContext(ctx)
@@ -107,3 +114,58 @@ func (n *spanNames) of(topic string) string {
 	n.last.Store(l)
 	return l[1]
 }
+
+// unsampledParent returns the span context of a W3C traceparent header
+// (version 00) whose sampled flag is off, if the record has one and no
+// tracestate: what propagation.TraceContext would extract, parsed
+// without allocating.
+func unsampledParent(hs []kgo.RecordHeader) (trace.SpanContext, bool) {
+	var tp []byte
+	for _, h := range hs {
+		switch h.Key {
+		case "traceparent":
+			tp = h.Value
+		case "tracestate":
+			if len(h.Value) > 0 {
+				return trace.SpanContext{}, false
+			}
+		}
+	}
+	// 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>
+	if len(tp) != 55 || tp[0] != '0' || tp[1] != '0' || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	var cfg trace.SpanContextConfig
+	var flags [1]byte
+	if !lowerHex(tp[3:35], cfg.TraceID[:]) || !lowerHex(tp[36:52], cfg.SpanID[:]) || !lowerHex(tp[53:55], flags[:]) || flags[0]&1 != 0 {
+		return trace.SpanContext{}, false
+	}
+	cfg.TraceFlags, cfg.Remote = trace.TraceFlags(flags[0]), true
+	sc := trace.NewSpanContext(cfg)
+	return sc, sc.IsValid()
+}
+
+// lowerHex decodes lower-case hex src into dst (len(src) == 2*len(dst)).
+func lowerHex(src, dst []byte) bool {
+	bad := byte(0)
+	for i := range dst {
+		hi, lo := hexVal[src[2*i]], hexVal[src[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0xf
+	}
+	return bad&0xf0 == 0
+}
+
+// hexVal maps a lower-case hex digit to its value, anything else to 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c] = c - 'a' + 10
+	}
+	return t
+}()

@@ -240,3 +240,28 @@ func TestTimeoutFailsAttempt(t *testing.T) {
 		t.Fatalf("cancelled parent: %v; not a timeout", err)
 	}
 }
+
+func TestUnsampledParent(t *testing.T) {
+	for _, tc := range []struct {
+		tp, ts string
+		ok     bool
+	}{
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "", true},
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "", false}, // sampled
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "a=b", false},
+		{"00-0AF7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "", false}, // upper case
+		{"00-00000000000000000000000000000000-b7ad6b7169203331-00", "", false}, // invalid id
+		{"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "", false},
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333g-00", "", false},
+	} {
+		hs := []kgo.RecordHeader{{Key: "traceparent", Value: []byte(tc.tp)}, {Key: "tracestate", Value: []byte(tc.ts)}}
+		sc, ok := unsampledParent(hs)
+		if ok != tc.ok {
+			t.Errorf("%s %q: ok %v, want %v", tc.tp, tc.ts, ok, tc.ok)
+			continue
+		}
+		if ok && (sc.TraceID().String() != tc.tp[3:35] || sc.SpanID().String() != tc.tp[36:52] || sc.IsSampled() || !sc.IsRemote()) {
+			t.Errorf("%s: parsed %v", tc.tp, sc)
+		}
+	}
+}
