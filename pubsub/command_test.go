@@ -70,7 +70,7 @@ func TestRequestReply(t *testing.T) {
 				order := fmt.Sprintf("o%d-%d", i, j)
 				res, err := pubsub.Request[chargeResult](ctx, q, "billing.charge", order, chargeCmd{Order: order, Amount: j + 1})
 				if want := fmt.Sprintf("r-%s-%d", order, j+1); err != nil || res.Receipt != want {
-					errs <- fmt.Errorf("request %s: %+v, %v; want %s", order, res, err, want)
+					errs <- fmt.Errorf("request %s: %+v, %w; want %s", order, res, err, want)
 				}
 			})
 		}
