@@ -38,8 +38,10 @@ import (
 //
 // Metrics are registered with the registerer given to NewMetrics, never
 // the global default unless that is what is passed. One Metrics may serve
-// several routers (of different groups, as the lag gauge has no group
-// label only when each topic-partition is consumed by one of them).
+// several routers of a process; as the metrics have no group label, give
+// routers of different groups that read one topic a Metrics each (on
+// registries of their own, or wrapped with prometheus.WrapRegistererWith
+// a group label).
 type Metrics struct {
 	handled, failed, retried, skipped, deduplicated, deadLettered *prometheus.CounterVec
 	inFlight                                                      *inFlight
