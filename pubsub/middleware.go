@@ -56,10 +56,11 @@ func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middle
 		var names spanNames
 		return func(ctx context.Context, m *Message) error {
 			if len(m.Record.Headers) > 0 {
-				if sc, ok := unsampledParent(m.Record.Headers); w3c && ok {
+				if tp, ok := unsampledTraceparent(m.Record.Headers); w3c && ok {
 					// The common case under sampling, made cheap: no
-					// span, and the context passed on as it came.
-					return next(trace.ContextWithRemoteSpanContext(ctx, sc), m)
+					// span, and the parent passed on, parsed only if
+					// asked for (to publish a follow-up, say).
+					return next(&unsampledCtx{Context: ctx, tp: tp}, m)
 				}
 				ctx = prop.Extract(ctx, HeaderCarrier{Headers: &m.Record.Headers})
 			}
@@ -115,11 +116,11 @@ func (n *spanNames) of(topic string) string {
 	return l[1]
 }
 
-// unsampledParent returns the span context of a W3C traceparent header
-// (version 00) whose sampled flag is off, if the record has one and no
-// tracestate: what propagation.TraceContext would extract, parsed
-// without allocating.
-func unsampledParent(hs []kgo.RecordHeader) (trace.SpanContext, bool) {
+// unsampledTraceparent returns a record's W3C traceparent header
+// (version 00) if its sampled flag is off and the record has no
+// tracestate. It checks the layout only; the ids are parsed (and
+// checked) by parseTraceparent when the context is asked for them.
+func unsampledTraceparent(hs []kgo.RecordHeader) ([]byte, bool) {
 	var tp []byte
 	for _, h := range hs {
 		switch h.Key {
@@ -127,23 +128,76 @@ func unsampledParent(hs []kgo.RecordHeader) (trace.SpanContext, bool) {
 			tp = h.Value
 		case "tracestate":
 			if len(h.Value) > 0 {
-				return trace.SpanContext{}, false
+				return nil, false
 			}
 		}
 	}
 	// 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>
 	if len(tp) != 55 || tp[0] != '0' || tp[1] != '0' || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
-		return trace.SpanContext{}, false
+		return nil, false
 	}
+	flags := hexVal[tp[54]]
+	return tp, hexVal[tp[53]] < 16 && flags < 16 && flags&1 == 0
+}
+
+// parseTraceparent returns the remote span context of a traceparent that
+// unsampledTraceparent accepted, if its ids are valid.
+func parseTraceparent(tp []byte) (trace.SpanContext, bool) {
 	var cfg trace.SpanContextConfig
 	var flags [1]byte
-	if !lowerHex(tp[3:35], cfg.TraceID[:]) || !lowerHex(tp[36:52], cfg.SpanID[:]) || !lowerHex(tp[53:55], flags[:]) || flags[0]&1 != 0 {
+	if !lowerHex(tp[3:35], cfg.TraceID[:]) || !lowerHex(tp[36:52], cfg.SpanID[:]) || !lowerHex(tp[53:55], flags[:]) {
 		return trace.SpanContext{}, false
 	}
 	cfg.TraceFlags, cfg.Remote = trace.TraceFlags(flags[0]), true
 	sc := trace.NewSpanContext(cfg)
 	return sc, sc.IsValid()
 }
+
+// unsampledCtx is a handler's context under an unsampled remote parent:
+// it answers otel's span lookup (trace.SpanFromContext) with the parent,
+// parsed from the traceparent at the lookup, as
+// trace.ContextWithRemoteSpanContext would; so a handler that publishes
+// nothing never parses it. One allocation instead of the parse and two.
+type unsampledCtx struct {
+	context.Context
+	tp []byte
+}
+
+// Value implements context.Context.
+func (c *unsampledCtx) Value(k any) any {
+	if k == otelSpanKey {
+		if sc, ok := parseTraceparent(c.tp); ok {
+			return remoteSpan{sc: sc}
+		}
+	}
+	return c.Context.Value(k)
+}
+
+// remoteSpan is a remote parent in a context, not recording (the value
+// trace.ContextWithRemoteSpanContext stores).
+type remoteSpan struct {
+	noop.Span
+	sc trace.SpanContext
+}
+
+// SpanContext returns the parent's span context.
+func (s remoteSpan) SpanContext() trace.SpanContext { return s.sc }
+
+// otelSpanKey is the context key under which otel's trace package keeps
+// the current span, learnt by asking a context that records the key it
+// is asked for.
+var otelSpanKey = func() any {
+	spy := &keySpy{Context: context.Background()}
+	trace.SpanFromContext(spy)
+	return spy.key
+}()
+
+type keySpy struct {
+	context.Context
+	key any
+}
+
+func (s *keySpy) Value(k any) any { s.key = k; return nil }
 
 // lowerHex decodes lower-case hex src into dst (len(src) == 2*len(dst)).
 func lowerHex(src, dst []byte) bool {
