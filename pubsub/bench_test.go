@@ -27,6 +27,8 @@ import (
 // each and router/raw (goal >= 0.8). The cases:
 //
 //	plain        no middleware
+//	plain-traced no middleware, on the records of mw-sampled (with a
+//	             traceparent header each): its baseline
 //	mw-sampled   RouterConfig.Metrics and Tracing, records carrying the
 //	             traceparent of producers that sample 1% of traces, an SDK
 //	             tracer provider that follows them (ParentBased) and
@@ -77,6 +79,7 @@ func BenchmarkRouterVsRaw(b *testing.B) {
 		mws     []pubsub.Middleware
 	}{
 		{"plain", plainTopic, nil, nil},
+		{"plain-traced", tracedTopic, nil, nil},
 		{"mw-sampled", tracedTopic, metrics, []pubsub.Middleware{pubsub.Tracing(sampled, prop)}},
 		{"mw-always", plainTopic, metrics, []pubsub.Middleware{pubsub.Tracing(always, prop)}},
 	} {
