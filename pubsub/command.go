@@ -79,9 +79,13 @@ func (b *CommandBus) build(ctx context.Context, typ, key string, cmd any, ext ma
 // HandleRequest binds h to the commands of type typ on topic (as On), and
 // publishes h's result with pub as the reply to a command that asks for
 // one (sent by Request). A Permanent error from h is replied as a
-// *RemoteError and the command is acknowledged; any other error fails the
-// attempt as usual (retried; the requester may time out first, and a
-// command dead-lettered after MaxAttempts gets no reply).
+// *RemoteError and the command is acknowledged (a command sent with
+// CommandBus.Send, which asks for no reply, is dead-lettered instead); a
+// command whose data does not decode is replied as a *RemoteError too,
+// and dead-lettered; any
+// other error fails the attempt as usual (retried; the requester may time
+// out first, and a command dead-lettered after MaxAttempts gets no
+// reply).
 //
 // Delivery is at least once: a command may be handled, and replied to,
 // twice; the requester takes the first reply. Make h idempotent (see
@@ -90,20 +94,40 @@ func HandleRequest[C, R any](r *Router, pub *Publisher, topic, typ string, h fun
 	if h == nil || pub == nil {
 		return r.refuse(fmt.Errorf("pubsub: HandleRequest(%q, %q): nil handler or publisher", topic, typ))
 	}
-	return OnMessage(r, topic, typ, func(ctx context.Context, m *Message, cmd C) error {
+	codec := r.cfg.Codec
+	return r.on(topic, typ, Chain(func(ctx context.Context, m *Message) error {
+		cmd, err := event.Decode[C](ctx, codec, m.Event)
+		if err != nil {
+			if IsTransient(err) {
+				return err
+			}
+			return replyFailure(ctx, pub, m, typ, Permanent(fmt.Errorf("decode command %s: %w", m.Event.ID, err)))
+		}
 		res, err := h(ctx, cmd)
 		if err != nil && !IsPermanent(err) {
 			return err
 		}
 		return reply(ctx, pub, m, typ, res, err)
-	}, mws...)
+	}, mws...))
 }
 
-// reply publishes the reply to m's command, if it asks for one.
+// replyFailure replies failed (permanent) to m's command and returns it,
+// so that the command is dead-lettered; if the reply cannot be published
+// it returns that error, so that the attempt is retried.
+func replyFailure(ctx context.Context, pub *Publisher, m *Message, typ string, failed error) error {
+	if err := reply(ctx, pub, m, typ, nil, failed); err != nil {
+		return err // failed, or the reply's publish error: retried
+	}
+	return failed
+}
+
+// reply publishes the reply to m's command (res, or failed if not nil)
+// and returns the publish error; for a command that asks for no reply
+// (sent with CommandBus.Send) it returns failed, which dead-letters it.
 func reply(ctx context.Context, pub *Publisher, m *Message, typ string, res any, failed error) error {
 	to := m.Event.Extensions[ExtReplyTo]
 	if to == "" {
-		return failed // sent without Request: nobody waits
+		return failed
 	}
 	var e event.Event
 	if failed != nil {
@@ -263,6 +287,9 @@ func (q *Requester) Send(ctx context.Context, typ, key string, cmd any) (event.E
 	ch := make(chan event.Event, 1)
 	e, err := q.register(ctx, typ, key, cmd, ch)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("command %s (%s) not sent in time: %w", e.ID, typ, errors.Join(ErrRequestTimeout, err))
+		}
 		return event.Event{}, err
 	}
 	defer q.forget(e.ID)

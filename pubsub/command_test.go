@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,11 +25,13 @@ type chargeResult struct {
 // TestRequestReply: two requesters (two instances of a service) share a
 // reply topic of two partitions and send requests at once; each gets the
 // replies to its own requests, matched by command id. A Permanent
-// failure comes back as a *RemoteError, a plain Send gets no reply, and
-// a command nobody handles times out with ErrRequestTimeout.
+// failure and a command that does not decode come back as a
+// *RemoteError, a plain Send gets no reply, and a command nobody handles
+// times out with ErrRequestTimeout.
 func TestRequestReply(t *testing.T) {
 	b := pubsubtest.New(t)
 	cmds := b.Topic("billing.charge", 3)
+	b.CreateTopic(cmds+".dlq", 1)
 	replies := b.Topic("replies", 2)
 	pub := pubsub.NewPublisher(b.Client(), pubsub.WithSource("/shop"))
 	bus := pubsub.NewCommandBus(pub, func(string) string { return cmds })
@@ -87,13 +90,18 @@ func TestRequestReply(t *testing.T) {
 		t.Errorf("failed command: err %v, want a RemoteError", err)
 	}
 
+	_, err = pubsub.Request[chargeResult](ctx, qs[1], "billing.charge", "garbled", "not a charge")
+	if !errors.As(err, &re) || !strings.Contains(re.Msg, "decode command") {
+		t.Errorf("undecodable command: err %v, want a RemoteError", err)
+	}
+
 	if _, err := bus.Send(ctx, "billing.charge", "x", chargeCmd{Order: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the plain command", func() bool { mu.Lock(); defer mu.Unlock(); return sent == 1 })
 
 	lost := pubsub.NewCommandBus(pub, func(string) string { return b.Topic("nobody", 1) })
-	q, err := pubsub.NewRequester(ctx, lost, pubsub.RequesterConfig{Brokers: b.Seeds, ReplyTopic: replies, Timeout: 300 * time.Millisecond, Logger: quiet})
+	q, err := pubsub.NewRequester(ctx, lost, pubsub.RequesterConfig{Brokers: b.Seeds, ReplyTopic: replies, Timeout: time.Second, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
