@@ -28,6 +28,8 @@
 // WithAutoCreate, WithTopics, WithRegistry, WithDataDir, WithLogger,
 // WithNodeID, WithInitialRebalanceDelay (0 by default here, so groups form at their
 // first join; herald serve waits Kafka's 3s).
-// WithConfig and Broker.Server are for Herald's own tests: their types
-// are internal to Herald's module.
+// Every option and method uses public types only, so a module outside
+// Herald can use all of heraldtest (testdata/usermod does). Herald's own
+// tests reach the server config and the running server through
+// internal/heraldtestutil.
 package heraldtest

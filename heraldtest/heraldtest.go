@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/heraldhq/herald/internal/heraldtestutil/hooks"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/registry"
 )
@@ -97,13 +98,14 @@ func WithInitialRebalanceDelay(d time.Duration) Option {
 // they are discarded, or written to the test log under go test -v.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.cfg.Logger = l } }
 
-// WithConfig edits the server config after the other options; a
-// ListenAddr set here replaces the random port.
-//
-// It is for Herald's own tests: its type is internal to Herald's module,
-// so a module outside it cannot write the function; use the other options.
-func WithConfig(f func(*server.Config)) Option {
-	return func(o *options) { o.edits = append(o.edits, f) }
+// The hooks for Herald's own tests (internal/heraldtestutil): they use
+// internal types, which a module outside Herald cannot name, so they are
+// not part of this package's API.
+func init() {
+	hooks.WithConfig = func(f func(*server.Config)) any {
+		return Option(func(o *options) { o.edits = append(o.edits, f) })
+	}
+	hooks.Server = func(b any) *server.Server { return b.(*Broker).server() }
 }
 
 // NewBroker starts a broker (and registry, with WithRegistry) and
@@ -262,10 +264,8 @@ func (b *Broker) RegistryURL() string {
 	return b.url
 }
 
-// Server is the running server, or nil after Close.
-//
-// It is for Herald's own tests: its type is internal to Herald's module.
-func (b *Broker) Server() *server.Server {
+// server is the running server, or nil after Close.
+func (b *Broker) server() *server.Server {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.srv

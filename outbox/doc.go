@@ -26,6 +26,16 @@
 //     lease in the row); a relay publishes a row only if no earlier row of
 //     its key is held by another relay.
 //
+// # Tracing and metrics
+//
+// Write keeps the trace context of ctx (W3C traceparent and tracestate)
+// in the row, and the relay publishes it as record headers, so the trace
+// of the request that wrote the row runs on to every consumer. With
+// RelayConfig.TracerProvider the relay also starts a producer span per
+// row, a child of the stored context, and the record carries that span's
+// context instead. RelayConfig.Metrics records pending rows, the oldest
+// row's age, publish latency and published rows (see Metrics).
+//
 // Stores: outbox/sqlite (modernc.org/sqlite, the embedded default) and
 // outbox/postgres (pgx through database/sql). Their packages document the
 // table layouts.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/heraldhq/herald/event"
 )
@@ -19,6 +20,11 @@ type Message struct {
 	Key     string // the aggregate: rows with one key are published in Seq order
 	Headers []kgo.RecordHeader
 	Value   []byte
+	// TraceParent and TraceState are the W3C trace context of the
+	// context that wrote the row (empty if it had none); the relay
+	// publishes them as the record's traceparent and tracestate headers,
+	// so that a trace runs from the write to every consumer.
+	TraceParent, TraceState string
 }
 
 // Store is an outbox table.
@@ -48,9 +54,13 @@ type Batch interface {
 
 // Write adds events to the outbox within tx, for topic. Events get
 // correlation and causation ids from ctx (see event.Link), so writing from
-// a handler links them to the handled event.
+// a handler links them to the handled event, and the rows keep ctx's
+// trace context (its span's traceparent and tracestate), which the relay
+// publishes with them.
 func Write(ctx context.Context, tx *sql.Tx, s Store, topic string, evs ...event.Event) error {
 	msgs := make([]Message, 0, len(evs))
+	tc := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, tc)
 	var errs []error
 	for _, e := range evs {
 		if e.SpecVersion == "" {
@@ -61,7 +71,8 @@ func Write(ctx context.Context, tx *sql.Tx, s Store, topic string, evs ...event.
 			errs = append(errs, fmt.Errorf("outbox: event %s: %w", e.ID, err))
 			continue
 		}
-		msgs = append(msgs, Message{ID: e.ID, Topic: topic, Key: e.Key, Headers: e.Headers(), Value: e.Data})
+		msgs = append(msgs, Message{ID: e.ID, Topic: topic, Key: e.Key, Headers: e.Headers(), Value: e.Data,
+			TraceParent: tc[headerTraceParent], TraceState: tc[headerTraceState]})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -69,9 +80,28 @@ func Write(ctx context.Context, tx *sql.Tx, s Store, topic string, evs ...event.
 	return s.Insert(ctx, tx, msgs)
 }
 
-// Record returns the Kafka record for m.
+// The W3C trace context headers (part of the wire format; do not change).
+const (
+	headerTraceParent = "traceparent"
+	headerTraceState  = "tracestate"
+)
+
+// Record returns the Kafka record for m, with m's trace context in the
+// traceparent and tracestate headers (replacing any in m.Headers).
 func (m Message) Record() *kgo.Record {
-	r := &kgo.Record{Topic: m.Topic, Headers: m.Headers, Value: m.Value}
+	hs := make([]kgo.RecordHeader, 0, len(m.Headers)+2)
+	for _, h := range m.Headers {
+		if m.TraceParent == "" || (h.Key != headerTraceParent && h.Key != headerTraceState) {
+			hs = append(hs, h)
+		}
+	}
+	if m.TraceParent != "" {
+		hs = append(hs, kgo.RecordHeader{Key: headerTraceParent, Value: []byte(m.TraceParent)})
+		if m.TraceState != "" {
+			hs = append(hs, kgo.RecordHeader{Key: headerTraceState, Value: []byte(m.TraceState)})
+		}
+	}
+	r := &kgo.Record{Topic: m.Topic, Headers: hs, Value: m.Value}
 	if m.Key != "" {
 		r.Key = []byte(m.Key)
 	}

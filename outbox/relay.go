@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/event"
 )
@@ -24,6 +28,14 @@ type RelayConfig struct {
 	PollInterval time.Duration
 	// Logger receives errors of Run. Default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider, if set, gives each published row a producer span
+	// ("<topic> publish", OpenTelemetry messaging conventions), a child of
+	// the trace context stored with the row, and the record carries the
+	// span's context. Unset, the record carries the stored context as it
+	// is.
+	TracerProvider trace.TracerProvider
+	// Metrics, if set, receives the relay's metrics (see Metrics).
+	Metrics *Metrics
 }
 
 // Validate reports every problem with the config, joined.
@@ -47,9 +59,10 @@ func (c RelayConfig) Validate() error {
 // published again: delivery is at least once, and consumers deduplicate by
 // event id (see pubsub/dedup). Several relays may run on one table.
 type Relay struct {
-	store Store
-	cl    *kgo.Client
-	cfg   RelayConfig
+	store  Store
+	cl     *kgo.Client
+	cfg    RelayConfig
+	tracer trace.Tracer // nil without a TracerProvider
 }
 
 // NewRelay returns a relay from s to the cluster cl talks to. The caller
@@ -70,7 +83,11 @@ func NewRelay(s Store, cl *kgo.Client, cfg RelayConfig) (*Relay, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Relay{store: s, cl: cl, cfg: cfg}, nil
+	r := &Relay{store: s, cl: cl, cfg: cfg}
+	if cfg.TracerProvider != nil {
+		r.tracer = cfg.TracerProvider.Tracer("github.com/heraldhq/herald/outbox")
+	}
+	return r, nil
 }
 
 // Run relays until ctx is cancelled, and returns nil then. Errors of a
@@ -95,6 +112,7 @@ func (r *Relay) Run(ctx context.Context) error {
 // RunOnce runs one round and returns how many rows it published and
 // removed.
 func (r *Relay) RunOnce(ctx context.Context) (int, error) {
+	defer r.observeBacklog(context.WithoutCancel(ctx))
 	b, err := r.store.Claim(ctx, r.cfg.ID, r.cfg.BatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: claim: %w", err)
@@ -119,14 +137,28 @@ func (r *Relay) publish(ctx context.Context, msgs []Message) ([]int64, error) {
 		return nil, nil
 	}
 	recs := make([]*kgo.Record, len(msgs))
+	spans := make([]trace.Span, len(msgs))
 	for i, m := range msgs {
+		m, spans[i] = r.startSpan(ctx, m)
 		recs[i] = m.Record()
 	}
+	t0 := time.Now()
 	results := r.cl.ProduceSync(ctx, recs...)
+	if mt := r.cfg.Metrics; mt != nil {
+		mt.publish.Observe(time.Since(t0).Seconds())
+		for _, res := range results {
+			if res.Err != nil {
+				mt.failed.Inc()
+			} else {
+				mt.published.Inc()
+			}
+		}
+	}
 	failedKey := map[string]bool{}
 	var done []int64
 	var errs []error
 	for i, res := range results {
+		endSpan(spans[i], res.Record, res.Err)
 		key := msgs[i].Key
 		if res.Err != nil {
 			failedKey[key] = true
@@ -138,4 +170,42 @@ func (r *Relay) publish(ctx context.Context, msgs []Message) ([]int64, error) {
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// startSpan starts m's producer span, a child of m's stored trace context,
+// and returns m carrying the span's context instead. Without a tracer it
+// returns m and nil.
+func (r *Relay) startSpan(ctx context.Context, m Message) (Message, trace.Span) {
+	if r.tracer == nil {
+		return m, nil
+	}
+	prop := propagation.TraceContext{}
+	ctx = prop.Extract(ctx, propagation.MapCarrier{headerTraceParent: m.TraceParent, headerTraceState: m.TraceState})
+	ctx, span := r.tracer.Start(ctx, m.Topic+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", m.Topic),
+			attribute.String("messaging.message.id", m.ID),
+			attribute.String("messaging.kafka.message.key", m.Key),
+		))
+	tc := propagation.MapCarrier{}
+	prop.Inject(ctx, tc)
+	m.TraceParent, m.TraceState = tc[headerTraceParent], tc[headerTraceState]
+	return m, span
+}
+
+// endSpan ends a producer span (if any) with the outcome of its record.
+func endSpan(span trace.Span, rec *kgo.Record, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	} else {
+		span.SetAttributes(attribute.Int("messaging.destination.partition.id", int(rec.Partition)),
+			attribute.Int64("messaging.kafka.offset", rec.Offset))
+	}
+	span.End()
 }

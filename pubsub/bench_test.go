@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/heraldhq/herald/pubsub"
 	"github.com/heraldhq/herald/pubsub/pubsubtest"
@@ -23,20 +24,41 @@ import (
 // records at a time with kgo's default fetch settings, and are timed from
 // their first record to their last, so that the group join, which is the
 // same fixed cost for both, does not count. The metrics are records/s of
-// each and router/raw (goal >= 0.8). The sub-benchmark mw runs the router
-// with the Metrics and Tracing middleware on (an SDK tracer provider that
-// samples every span, with no exporter).
+// each and router/raw (goal >= 0.8). The cases:
+//
+//	plain        no middleware
+//	plain-traced no middleware, on the records of mw-sampled (with a
+//	             traceparent header each): its baseline
+//	mw-sampled   RouterConfig.Metrics and Tracing, records carrying the
+//	             traceparent of producers that sample 1% of traces, an SDK
+//	             tracer provider that follows them (ParentBased) and
+//	             exports the sampled spans in batches to an in-memory
+//	             exporter: tracing as it is usually deployed
+//	mw-always    RouterConfig.Metrics and Tracing, records without trace
+//	             context, a provider that samples every span (a root per
+//	             record) into the in-memory exporter: the worst case
 func BenchmarkRouterVsRaw(b *testing.B) {
 	const records, partitions, keys = 300_000, 4, 1000
 	br := pubsubtest.New(b)
-	topic := br.Topic("bench", partitions)
+	plainTopic := br.Topic("bench", partitions)
+	tracedTopic := br.Topic("bench-traced", partitions)
 	prod := br.Client(kgo.ProducerLinger(5 * time.Millisecond))
 	// Random values, so that batches do not compress to nothing and the
 	// records take several fetches, as real data does.
 	vals := make([]byte, records*100)
 	cryptorand.Read(vals)
+	ids := make([]byte, 24)
 	for i := range records {
-		prod.Produce(context.Background(), &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%d", i%keys), Value: vals[i*100 : (i+1)*100]}, nil)
+		key, val := fmt.Appendf(nil, "k%d", i%keys), vals[i*100:(i+1)*100]
+		prod.Produce(context.Background(), &kgo.Record{Topic: plainTopic, Key: key, Value: val}, nil)
+		cryptorand.Read(ids)
+		flags := 0
+		if i%100 == 0 {
+			flags = 1
+		}
+		tp := fmt.Appendf(nil, "00-%x-%x-%02x", ids[:16], ids[16:], flags)
+		prod.Produce(context.Background(), &kgo.Record{Topic: tracedTopic, Key: key, Value: val,
+			Headers: []kgo.RecordHeader{{Key: "traceparent", Value: tp}}}, nil)
 	}
 	if err := prod.Flush(context.Background()); err != nil {
 		b.Fatal(err)
@@ -45,19 +67,28 @@ func BenchmarkRouterVsRaw(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	exp := tracetest.NewInMemoryExporter()
+	sampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))), sdktrace.WithBatcher(exp))
+	always := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(exp))
+	b.Cleanup(func() { _ = sampled.Shutdown(context.Background()); _ = always.Shutdown(context.Background()) })
+	prop := propagation.TraceContext{}
 	for _, bc := range []struct {
-		name string
-		mws  []pubsub.Middleware
+		name    string
+		topic   string
+		metrics *pubsub.Metrics
+		mws     []pubsub.Middleware
 	}{
-		{"plain", nil},
-		{"mw", []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(tp, propagation.TraceContext{})}},
+		{"plain", plainTopic, nil, nil},
+		{"plain-traced", tracedTopic, nil, nil},
+		{"mw-sampled", tracedTopic, metrics, []pubsub.Middleware{pubsub.Tracing(sampled, prop)}},
+		{"mw-always", plainTopic, metrics, []pubsub.Middleware{pubsub.Tracing(always, prop)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var rawRate, routerRate float64
 			for range b.N {
-				rawRate += rawConsume(b, br, topic, records)
-				routerRate += routerConsume(b, br, topic, records, bc.mws...)
+				rawRate += rawConsume(b, br, bc.topic, records)
+				routerRate += routerConsume(b, br, bc.topic, records, bc.metrics, bc.mws...)
+				exp.Reset()
 			}
 			b.ReportMetric(rawRate/float64(b.N), "raw-rec/s")
 			b.ReportMetric(routerRate/float64(b.N), "router-rec/s")
@@ -88,8 +119,8 @@ func rawConsume(b *testing.B, br *pubsubtest.Broker, topic string, n int) float6
 	return float64(n) / time.Since(first).Seconds()
 }
 
-func routerConsume(b *testing.B, br *pubsubtest.Broker, topic string, n int, mws ...pubsub.Middleware) float64 {
-	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: br.Seeds, Group: pubsubtest.Group("bench"), Logger: quiet})
+func routerConsume(b *testing.B, br *pubsubtest.Broker, topic string, n int, metrics *pubsub.Metrics, mws ...pubsub.Middleware) float64 {
+	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: br.Seeds, Group: pubsubtest.Group("bench"), Logger: quiet, Metrics: metrics})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,11 +2,14 @@ package pubsub
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/event"
 )
 
 // RouterConfig configures a Router. Zero fields take the defaults noted.
@@ -54,6 +57,19 @@ type RouterConfig struct {
 	// PollRecords is how many records one poll takes at most. Default 4096.
 	PollRecords int
 
+	// Codec decodes the data of events for handlers bound with On.
+	// Default event.JSON.
+	Codec event.Codec
+	// UnknownType is what a topic dispatched by type (On) does with an
+	// event whose type has no handler there: SkipUnknown (the default)
+	// or DeadLetterUnknown.
+	UnknownType UnknownType
+
+	// Metrics, if set, receives the router's metrics (see Metrics): the
+	// router adds Metrics.Middleware outermost, counts dead letters and
+	// keeps the lag gauges.
+	Metrics *Metrics
+
 	// Logger receives the router's own logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -78,6 +94,9 @@ func (c RouterConfig) Validate() error {
 	}
 	if c.CommitInterval < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("pubsub: RouterConfig durations must not be negative"))
+	}
+	if c.UnknownType != SkipUnknown && c.UnknownType != DeadLetterUnknown {
+		errs = append(errs, fmt.Errorf("pubsub: RouterConfig.UnknownType %d is not SkipUnknown or DeadLetterUnknown", c.UnknownType))
 	}
 	errs = append(errs, c.Backoff.problems()...)
 	return errors.Join(errs...)
@@ -108,6 +127,9 @@ func (c RouterConfig) withDefaults() RouterConfig {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Codec == nil {
+		c.Codec = event.JSON
 	}
 	return c
 }

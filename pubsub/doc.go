@@ -14,8 +14,9 @@
 //
 // # Handling
 //
-//	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: seeds, Group: "billing"})
-//	r.Use(pubsub.Logging(logger), metrics.Middleware(), pubsub.Tracing(tp, prop), dedup.Middleware(store))
+//	metrics, _ := pubsub.NewMetrics(promRegistry)
+//	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: seeds, Group: "billing", Metrics: metrics})
+//	r.Use(pubsub.Logging(logger), pubsub.Tracing(tp, prop), dedup.Middleware(store))
 //	r.Handle("orders", pubsub.Typed(event.JSON, func(ctx context.Context, m *pubsub.Message, o Order) error {
 //		_, err := pub.PublishValue(ctx, "payments", "payment.requested", o.ID, Payment{...})
 //		return err // correlation id carried over, causation id = the order event's id
@@ -57,6 +58,40 @@
 //
 // Redrive publishes dead letters back to their origin topics. A handler
 // panic is recovered and counts as a failed attempt.
+//
+// # Dispatch by event type
+//
+// A topic that carries several event types is dispatched by CloudEvents
+// type to typed handlers, the data decoded with RouterConfig.Codec:
+//
+//	pubsub.On(r, "orders", "order.placed", func(ctx context.Context, o OrderPlaced) error { ... })
+//	pubsub.On(r, "orders", "order.cancelled", func(ctx context.Context, o OrderCancelled) error { ... })
+//
+// An event of a type with no handler is skipped (SkipUnknown, the default;
+// counted in herald_pubsub_skipped_total) or dead-lettered at once
+// (DeadLetterUnknown), as RouterConfig.UnknownType says.
+//
+// # Commands and request/reply
+//
+// A CommandBus sends commands (events that ask for something) to the
+// topic of their type; HandleRequest handles them and replies; a
+// Requester sends them and waits for the reply, matched by command id,
+// on a reply topic that several instances may share:
+//
+//	bus := pubsub.NewCommandBus(pub, nil) // topic = command type
+//	pubsub.HandleRequest(r, pub, "billing.charge", "billing.charge", func(ctx context.Context, c Charge) (Receipt, error) { ... })
+//	q, _ := pubsub.NewRequester(ctx, bus, pubsub.RequesterConfig{Brokers: seeds, ReplyTopic: "shop.replies"})
+//	receipt, err := pubsub.Request[Receipt](ctx, q, "billing.charge", order.ID, Charge{...}) // ErrRequestTimeout, *RemoteError
+//
+// # Metrics and tracing
+//
+// RouterConfig.Metrics records handled, failed, retried, skipped,
+// deduplicated, dead-lettered and in-flight messages, handler latency and
+// a lag gauge per partition (see Metrics). Tracing starts a consumer span
+// per attempt, the child of the producer span whose context the record
+// carries (a Publisher WithTracerProvider, or the outbox relay, makes
+// them), so one trace runs from the request that wrote the outbox row to
+// every consumer, retries included.
 //
 // # Attempts across restarts
 //

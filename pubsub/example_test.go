@@ -90,3 +90,67 @@ func ExampleChain() {
 	// enter inner
 	// handler
 }
+
+// Typed handlers for the event types of one topic.
+func ExampleOn() {
+	broker, _ := heraldtest.Start(heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "orders"))
+	defer broker.Close()
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(broker.Addr()))
+	defer cl.Close()
+
+	type OrderPlaced struct{ ID string }
+	type OrderCancelled struct{ ID, Reason string }
+	pub := pubsub.NewPublisher(cl, pubsub.WithSource("/shop"))
+	ctx := context.Background()
+	_, _ = pub.PublishValue(ctx, "orders", "order.placed", "o-1", OrderPlaced{ID: "o-1"})
+	_, _ = pub.PublishValue(ctx, "orders", "order.shipped", "o-1", struct{}{}) // no handler: skipped
+	_, _ = pub.PublishValue(ctx, "orders", "order.cancelled", "o-1", OrderCancelled{ID: "o-1", Reason: "late"})
+
+	r, _ := pubsub.NewRouter(pubsub.RouterConfig{Brokers: []string{broker.Addr()}, Group: "billing", Logger: quiet})
+	done := make(chan struct{})
+	_ = pubsub.On(r, "orders", "order.placed", func(_ context.Context, o OrderPlaced) error {
+		fmt.Println("placed", o.ID)
+		return nil
+	})
+	_ = pubsub.On(r, "orders", "order.cancelled", func(_ context.Context, o OrderCancelled) error {
+		fmt.Println("cancelled", o.ID, o.Reason)
+		close(done)
+		return nil
+	})
+	go r.Run(ctx)
+	<-done
+	r.Close()
+	// Output:
+	// placed o-1
+	// cancelled o-1 late
+}
+
+// A command sent with a Requester, handled and replied to by a router.
+func ExampleRequest() {
+	broker, _ := heraldtest.Start(heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "billing.charge", "shop.replies"))
+	defer broker.Close()
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(broker.Addr()))
+	defer cl.Close()
+	ctx := context.Background()
+
+	type Charge struct{ Order string }
+	type Receipt struct{ Number string }
+	pub := pubsub.NewPublisher(cl, pubsub.WithSource("/shop"))
+	r, _ := pubsub.NewRouter(pubsub.RouterConfig{Brokers: []string{broker.Addr()}, Group: "billing", Logger: quiet})
+	_ = pubsub.HandleRequest(r, pub, "billing.charge", "billing.charge", func(_ context.Context, c Charge) (Receipt, error) {
+		return Receipt{Number: "R-" + c.Order}, nil
+	})
+	go r.Run(ctx)
+	defer r.Close()
+
+	bus := pubsub.NewCommandBus(pub, nil) // the topic is the command type
+	q, err := pubsub.NewRequester(ctx, bus, pubsub.RequesterConfig{Brokers: []string{broker.Addr()}, ReplyTopic: "shop.replies", Timeout: 20 * time.Second, Logger: quiet})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer q.Close()
+	receipt, err := pubsub.Request[Receipt](ctx, q, "billing.charge", "o-7", Charge{Order: "o-7"})
+	fmt.Println(receipt.Number, err)
+	// Output: R-o-7 <nil>
+}

@@ -31,6 +31,8 @@ type Message struct {
 	// HighWatermark is the partition's end offset when the record was
 	// fetched; HighWatermark-Record.Offset-1 records were behind it.
 	HighWatermark int64
+
+	outcome Outcome // see SetOutcome
 }
 
 // Lag is how many records of the partition were after this one when it was

@@ -3,14 +3,15 @@ package pubsub
 import (
 	"context"
 	"log/slog"
-	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Logging logs every attempt: Debug on success, Warn on failure.
@@ -33,78 +34,46 @@ func Logging(l *slog.Logger) Middleware {
 	}
 }
 
-// Metrics are the router's Prometheus metrics, labelled by topic:
-//
-//	herald_pubsub_handled_total   attempts that succeeded
-//	herald_pubsub_failed_total    attempts that failed
-//	herald_pubsub_retried_total   attempts after the first
-//	herald_pubsub_handle_seconds  handler latency
-//	herald_pubsub_lag             records behind the partition end (also by partition)
-type Metrics struct {
-	handled, failed, retried *prometheus.CounterVec
-	latency                  *prometheus.HistogramVec
-	lag                      *prometheus.GaugeVec
-}
-
-// NewMetrics creates the metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		handled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_pubsub_handled_total", Help: "Handler attempts that succeeded."}, []string{"topic"}),
-		failed:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_pubsub_failed_total", Help: "Handler attempts that failed."}, []string{"topic"}),
-		retried: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_pubsub_retried_total", Help: "Handler attempts after the first."}, []string{"topic"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_pubsub_handle_seconds", Help: "Handler latency.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"topic"}),
-		lag:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "herald_pubsub_lag", Help: "Records behind the partition end when fetched."}, []string{"topic", "partition"}),
-	}
-	for _, c := range []prometheus.Collector{m.handled, m.failed, m.retried, m.latency, m.lag} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-// Middleware records the metrics of every attempt.
-func (mt *Metrics) Middleware() Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, m *Message) error {
-			topic := m.Record.Topic
-			if m.Attempt > 1 {
-				mt.retried.WithLabelValues(topic).Inc()
-			}
-			mt.lag.WithLabelValues(topic, strconv.Itoa(int(m.Record.Partition))).Set(float64(m.Lag()))
-			start := time.Now()
-			err := next(ctx, m)
-			mt.latency.WithLabelValues(topic).Observe(time.Since(start).Seconds())
-			if err != nil {
-				mt.failed.WithLabelValues(topic).Inc()
-			} else {
-				mt.handled.WithLabelValues(topic).Inc()
-			}
-			return err
-		}
-	}
-}
-
 // Tracing continues the trace whose context the record's traceparent
-// header carries (written by a Publisher) with a consumer span per
-// attempt, and leaves the span in the handler's context, so events the
-// handler publishes carry it on.
+// header carries (written by a Publisher or an outbox relay) with a
+// consumer span per attempt ("<topic> process", OpenTelemetry messaging
+// conventions): a child of the producer's span and linked to it, so every
+// attempt of one message is in the producer's trace. The span is in the
+// handler's context, so events the handler publishes carry it on.
+//
+// It costs little where no span is recorded: with a no-op provider it
+// does nothing; when the record's trace context is not sampled it starts
+// no span (the context is passed on, so the trace stays unsampled
+// downstream); and a span that the sampler drops gets no attributes.
 func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middleware {
+	if _, ok := tp.(noop.TracerProvider); ok || tp == nil {
+		return func(next Handler) Handler { return next }
+	}
 	tracer := tp.Tracer("github.com/heraldhq/herald/pubsub")
+	start := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	_, w3c := prop.(propagation.TraceContext)
 	return func(next Handler) Handler {
+		var names spanNames
 		return func(ctx context.Context, m *Message) error {
-			ctx = prop.Extract(ctx, HeaderCarrier{Headers: &m.Record.Headers})
-			ctx, span := tracer.Start(ctx, m.Record.Topic+" process",
-				trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(
-					attribute.String("messaging.system", "kafka"),
-					attribute.String("messaging.destination.name", m.Record.Topic),
-					attribute.Int("messaging.destination.partition.id", int(m.Record.Partition)),
-					attribute.Int64("messaging.kafka.offset", m.Record.Offset),
-					attribute.String("messaging.message.id", m.Event.ID),
-					attribute.String("messaging.consumer.group.name", m.Group),
-					attribute.Int("herald.attempt", m.Attempt),
-				))
+			if len(m.Record.Headers) > 0 {
+				if tp, ok := unsampledTraceparent(m.Record.Headers); w3c && ok {
+					// The common case under sampling, made cheap: no
+					// span, and the parent passed on, parsed only if
+					// asked for (to publish a follow-up, say).
+					return next(&unsampledCtx{Context: ctx, tp: tp}, m)
+				}
+				ctx = prop.Extract(ctx, HeaderCarrier{Headers: &m.Record.Headers})
+			}
+			parent := trace.SpanContextFromContext(ctx)
+			if parent.IsValid() && !parent.IsSampled() {
+				return next(ctx, m)
+			}
+			ctx, span := tracer.Start(ctx, names.of(m.Record.Topic), start...)
+			if !span.IsRecording() {
+				span.End()
+				return next(ctx, m)
+			}
+			setConsumerAttrs(span, m, parent)
 			defer span.End()
 			err := next(ctx, m)
 			if err != nil {
@@ -115,3 +84,142 @@ func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middle
 		}
 	}
 }
+
+func setConsumerAttrs(span trace.Span, m *Message, parent trace.SpanContext) {
+	if parent.IsValid() {
+		span.AddLink(trace.Link{SpanContext: parent})
+	}
+	span.SetAttributes(
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.operation.type", "process"),
+		attribute.String("messaging.destination.name", m.Record.Topic),
+		attribute.Int("messaging.destination.partition.id", int(m.Record.Partition)),
+		attribute.Int64("messaging.kafka.offset", m.Record.Offset),
+		attribute.String("messaging.message.id", m.Event.ID),
+		attribute.String("messaging.consumer.group.name", m.Group),
+		attribute.Int("herald.attempt", m.Attempt),
+	)
+}
+
+// spanNames caches "<topic> process" for the topics a handler sees (one,
+// usually), so that naming a span does not allocate.
+type spanNames struct {
+	last atomic.Pointer[[2]string] // topic, name
+}
+
+func (n *spanNames) of(topic string) string {
+	if l := n.last.Load(); l != nil && l[0] == topic {
+		return l[1]
+	}
+	l := &[2]string{topic, topic + " process"}
+	n.last.Store(l)
+	return l[1]
+}
+
+// unsampledTraceparent returns a record's W3C traceparent header
+// (version 00) if its sampled flag is off and the record has no
+// tracestate. It checks the layout only; the ids are parsed (and
+// checked) by parseTraceparent when the context is asked for them.
+func unsampledTraceparent(hs []kgo.RecordHeader) ([]byte, bool) {
+	var tp []byte
+	for _, h := range hs {
+		switch h.Key {
+		case "traceparent":
+			tp = h.Value
+		case "tracestate":
+			if len(h.Value) > 0 {
+				return nil, false
+			}
+		}
+	}
+	// 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>
+	if len(tp) != 55 || tp[0] != '0' || tp[1] != '0' || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
+		return nil, false
+	}
+	flags := hexVal[tp[54]]
+	return tp, hexVal[tp[53]] < 16 && flags < 16 && flags&1 == 0
+}
+
+// parseTraceparent returns the remote span context of a traceparent that
+// unsampledTraceparent accepted, if its ids are valid.
+func parseTraceparent(tp []byte) (trace.SpanContext, bool) {
+	var cfg trace.SpanContextConfig
+	var flags [1]byte
+	if !lowerHex(tp[3:35], cfg.TraceID[:]) || !lowerHex(tp[36:52], cfg.SpanID[:]) || !lowerHex(tp[53:55], flags[:]) {
+		return trace.SpanContext{}, false
+	}
+	cfg.TraceFlags, cfg.Remote = trace.TraceFlags(flags[0]), true
+	sc := trace.NewSpanContext(cfg)
+	return sc, sc.IsValid()
+}
+
+// unsampledCtx is a handler's context under an unsampled remote parent:
+// it answers otel's span lookup (trace.SpanFromContext) with the parent,
+// parsed from the traceparent at the lookup, as
+// trace.ContextWithRemoteSpanContext would; so a handler that publishes
+// nothing never parses it. One allocation instead of the parse and two.
+type unsampledCtx struct {
+	context.Context
+	tp []byte
+}
+
+// Value implements context.Context.
+func (c *unsampledCtx) Value(k any) any {
+	if k == otelSpanKey {
+		if sc, ok := parseTraceparent(c.tp); ok {
+			return remoteSpan{sc: sc}
+		}
+	}
+	return c.Context.Value(k)
+}
+
+// remoteSpan is a remote parent in a context, not recording (the value
+// trace.ContextWithRemoteSpanContext stores).
+type remoteSpan struct {
+	noop.Span
+	sc trace.SpanContext
+}
+
+// SpanContext returns the parent's span context.
+func (s remoteSpan) SpanContext() trace.SpanContext { return s.sc }
+
+// otelSpanKey is the context key under which otel's trace package keeps
+// the current span, learnt by asking a context that records the key it
+// is asked for.
+var otelSpanKey = func() any {
+	spy := &keySpy{Context: context.Background()}
+	trace.SpanFromContext(spy)
+	return spy.key
+}()
+
+type keySpy struct {
+	context.Context
+	key any
+}
+
+func (s *keySpy) Value(k any) any { s.key = k; return nil }
+
+// lowerHex decodes lower-case hex src into dst (len(src) == 2*len(dst)).
+func lowerHex(src, dst []byte) bool {
+	bad := byte(0)
+	for i := range dst {
+		hi, lo := hexVal[src[2*i]], hexVal[src[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0xf
+	}
+	return bad&0xf0 == 0
+}
+
+// hexVal maps a lower-case hex digit to its value, anything else to 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c] = c - 'a' + 10
+	}
+	return t
+}()

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -76,7 +77,16 @@ type partition struct {
 		counts map[int64]int
 		// meta is the metadata last committed.
 		meta string
+		// hwm is the high watermark of the last fetch; 0 before one.
+		hwm int64
+		// base is the offset committed when the partition was assigned,
+		// for the lag before this owner commits; -1 if none.
+		base int64
 	}
+	// lag is the partition's lag gauge (RouterConfig.Metrics), nil
+	// without metrics. Set under mu, so that a fetch and a commit do not
+	// write it out of order.
+	lag prometheus.Gauge
 }
 
 // batch is the records of one partition from one poll.
@@ -110,7 +120,12 @@ func newPartition(r *Router, tp topicPartition, h Handler, rec attemptRecord, co
 	p := &partition{r: r, tp: tp, handler: h, ctx: ctx, cancel: cancel, stopping: make(chan struct{})}
 	p.mu.next = kgo.EpochOffset{Epoch: -1, Offset: -1}
 	p.mu.committed = -1
+	p.mu.base = committed
 	p.mu.first, p.mu.mark = -1, -1
+	if r.cfg.Metrics != nil {
+		p.lag = r.cfg.Metrics.lagGauge(tp)
+		p.setLagLocked()
+	}
 	p.mu.counts = make(map[int64]int)
 	if len(rec.counts) > 0 {
 		p.prior = rec.counts
@@ -145,6 +160,8 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	if p.mu.first < 0 {
 		p.mu.first = recs[0].Offset
 	}
+	p.mu.hwm = max(p.mu.hwm, hwm)
+	p.setLagLocked()
 	if p.careful.Load() && p.mu.pending == 0 && recs[0].Offset > p.suspectEnd {
 		p.careful.Store(false) // every suspect is handled
 	}
@@ -320,6 +337,18 @@ func (p *partition) setCommitted(off int64, meta string) {
 	defer p.mu.Unlock()
 	p.mu.committed = max(p.mu.committed, off)
 	p.mu.meta = meta
+	p.setLagLocked()
+}
+
+// setLagLocked sets the lag gauge: the records from the committed offset
+// to the high watermark, as kadm.Lag computes them from the broker. mu
+// must be held.
+func (p *partition) setLagLocked() {
+	if p.lag == nil {
+		return
+	}
+	committed := max(p.mu.committed, p.mu.base, 0)
+	p.lag.Set(float64(max(p.mu.hwm-committed, 0)))
 }
 
 // priorAttempts is how many attempts the record at off had before this
@@ -356,10 +385,17 @@ func (p *partition) stop() {
 
 // deadLetter publishes m to the dead-letter topic, retrying until it is
 // written or the partition stops.
-func (p *partition) deadLetter(m *Message, cause error) bool {
+func (p *partition) deadLetter(m *Message, cause error) (sent bool) {
 	log := p.r.cfg.Logger.With("topic", p.tp.topic, "partition", p.tp.partition,
 		"offset", m.Record.Offset, "attempts", m.Attempt, "err", cause)
 	dlq := p.r.cfg.DeadLetterTopic(p.tp.topic)
+	if mt := p.r.cfg.Metrics; mt != nil {
+		defer func() {
+			if sent {
+				mt.forTopic(p.tp.topic).deadLettered.Inc()
+			}
+		}()
+	}
 	if dlq == "" {
 		log.Error("pubsub: handler failed; no dead-letter topic, dropping")
 		return true

@@ -8,7 +8,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/event"
 )
@@ -44,6 +47,7 @@ type Publisher struct {
 	source string
 	codec  event.Codec
 	prop   propagation.TextMapPropagator
+	tracer trace.Tracer // nil: no producer spans
 	closed atomic.Bool
 }
 
@@ -60,6 +64,20 @@ func WithCodec(c event.Codec) PublisherOption { return func(p *Publisher) { p.co
 // the default is otel's global propagator. nil writes none.
 func WithPropagator(tp propagation.TextMapPropagator) PublisherOption {
 	return func(p *Publisher) { p.prop = tp }
+}
+
+// WithTracerProvider makes the publisher start a producer span per event
+// ("<topic> publish", OpenTelemetry messaging conventions), a child of the
+// span in the publishing ctx, and write the producer span's context into
+// the record (with the propagator), so that consumer spans are its
+// children. Without it no spans are made and the record carries ctx's
+// trace context.
+func WithTracerProvider(tp trace.TracerProvider) PublisherOption {
+	return func(p *Publisher) {
+		if tp != nil {
+			p.tracer = tp.Tracer("github.com/heraldhq/herald/pubsub")
+		}
+	}
 }
 
 // NewPublisher returns a publisher that produces through cl. The caller
@@ -80,15 +98,21 @@ func (p *Publisher) Publish(ctx context.Context, topic string, evs ...event.Even
 		return ErrClosed
 	}
 	recs := make([]*kgo.Record, 0, len(evs))
+	spans := make([]trace.Span, 0, len(evs))
 	for _, e := range evs {
-		r, err := p.record(ctx, topic, e)
+		r, span, err := p.record(ctx, topic, e)
 		if err != nil {
+			for _, s := range spans {
+				endSpan(s, nil, err)
+			}
 			return err
 		}
 		recs = append(recs, r)
+		spans = append(spans, span)
 	}
 	var errs []error
 	for i, res := range p.cl.ProduceSync(ctx, recs...) {
+		endSpan(spans[i], res.Record, res.Err)
 		if res.Err != nil {
 			errs = append(errs, &PublishError{Topic: topic, EventID: evs[i].ID, Err: res.Err})
 		}
@@ -107,12 +131,13 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, e event.Even
 		done(e, ErrClosed)
 		return
 	}
-	r, err := p.record(ctx, topic, e)
+	r, span, err := p.record(ctx, topic, e)
 	if err != nil {
 		done(e, err)
 		return
 	}
-	p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		endSpan(span, r, err)
 		if err != nil {
 			err = &PublishError{Topic: topic, EventID: e.ID, Err: err}
 		}
@@ -144,19 +169,47 @@ func (p *Publisher) Close() error {
 	return p.cl.Flush(context.Background())
 }
 
-func (p *Publisher) record(ctx context.Context, topic string, e event.Event) (*kgo.Record, error) {
+// record returns e's record, and its producer span if the publisher
+// makes them.
+func (p *Publisher) record(ctx context.Context, topic string, e event.Event) (*kgo.Record, trace.Span, error) {
 	if e.SpecVersion == "" {
 		e.SpecVersion = event.SpecVersion
 	}
 	e = event.Link(ctx, e)
 	if err := e.Validate(); err != nil {
-		return nil, &PublishError{Topic: topic, EventID: e.ID, Err: err}
+		return nil, nil, &PublishError{Topic: topic, EventID: e.ID, Err: err}
 	}
 	r := e.Record(topic)
+	var span trace.Span
+	if p.tracer != nil {
+		ctx, span = p.tracer.Start(ctx, topic+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				attribute.String("messaging.system", "kafka"),
+				attribute.String("messaging.operation.type", "send"),
+				attribute.String("messaging.destination.name", topic),
+				attribute.String("messaging.message.id", e.ID),
+				attribute.String("messaging.kafka.message.key", e.Key),
+			))
+	}
 	if p.prop != nil {
 		p.prop.Inject(ctx, HeaderCarrier{Headers: &r.Headers})
 	}
-	return r, nil
+	return r, span, nil
+}
+
+// endSpan ends a producer span (if any) with the outcome of its record.
+func endSpan(span trace.Span, rec *kgo.Record, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	} else if rec != nil {
+		span.SetAttributes(attribute.Int("messaging.destination.partition.id", int(rec.Partition)),
+			attribute.Int64("messaging.kafka.offset", rec.Offset))
+	}
+	span.End()
 }
 
 // HeaderCarrier adapts record headers to otel's TextMapCarrier.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // fakeClock moves only when told to.
@@ -238,5 +240,40 @@ func TestTimeoutFailsAttempt(t *testing.T) {
 	cancel()
 	if err := slow(ctx, testMessage(time.Now())); errors.Is(err, ErrHandlerTimeout) {
 		t.Fatalf("cancelled parent: %v; not a timeout", err)
+	}
+}
+
+// TestUnsampledParent: an unsampled W3C traceparent is taken without an
+// Extract, and the handler's context gives the same span context that
+// propagation.TraceContext would (what a follow-up event carries); a
+// sampled one, a tracestate, or a malformed header are left to Extract.
+func TestUnsampledParent(t *testing.T) {
+	for _, tc := range []struct {
+		tp, ts string
+		ok     bool // taken by the fast path
+		parent bool // a parent in the context
+	}{
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "", true, true},
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "", false, true}, // sampled
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "a=b", false, true},
+		{"00-0AF7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "", true, false}, // upper case
+		{"00-00000000000000000000000000000000-b7ad6b7169203331-00", "", true, false}, // invalid id
+		{"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "", false, true},
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333g-00", "", true, false},
+	} {
+		hs := []kgo.RecordHeader{{Key: "traceparent", Value: []byte(tc.tp)}, {Key: "tracestate", Value: []byte(tc.ts)}}
+		_, ok := unsampledTraceparent(hs)
+		if ok != tc.ok {
+			t.Errorf("%s %q: fast path %v, want %v", tc.tp, tc.ts, ok, tc.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		want := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": tc.tp}))
+		got := trace.SpanContextFromContext(&unsampledCtx{Context: context.Background(), tp: []byte(tc.tp)})
+		if !got.Equal(want) || got.IsValid() != tc.parent {
+			t.Errorf("%s: context has %v, Extract gives %v", tc.tp, got, want)
+		}
 	}
 }

@@ -26,7 +26,8 @@ import (
 // Register handlers with Handle and Use, then call Run once.
 type Router struct {
 	cfg      RouterConfig
-	handlers map[string]Handler // by topic; set before Run
+	handlers map[string]Handler    // by topic; set before Run
+	types    map[string]*typeTable // topics dispatched by event type (On); set before Run
 	mws      []Middleware
 	regErrs  []error // Handle's refusals; Run returns them
 
@@ -56,7 +57,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler)}
+	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler), types: make(map[string]*typeTable)}
 	r.mu.parts = make(map[topicPartition]*partition)
 	return r, nil
 }
@@ -83,11 +84,12 @@ func (r *Router) Handle(topic string, h Handler, mws ...Middleware) error {
 	case h == nil:
 		err = fmt.Errorf("pubsub: Router.Handle(%q): nil handler", topic)
 	case r.handlers[topic] != nil:
-		err = fmt.Errorf("pubsub: Router.Handle(%q): the topic has a handler already; a topic has one handler (compose with Chain or route inside it)", topic)
+		err = fmt.Errorf("pubsub: Router.Handle(%q): the topic has a handler already; a topic has one handler (compose with Chain, or dispatch by type with On)", topic)
+	case r.types[topic] != nil:
+		err = fmt.Errorf("pubsub: Router.Handle(%q): the topic is dispatched by type (On); a topic is dispatched by type or by one handler", topic)
 	}
 	if err != nil {
-		r.regErrs = append(r.regErrs, err)
-		return err
+		return r.refuse(err)
 	}
 	r.handlers[topic] = Chain(h, mws...)
 	return nil
@@ -128,14 +130,21 @@ func (r *Router) start(stop context.CancelFunc) error {
 		return errors.New("pubsub: Router.Run called twice")
 	case len(r.regErrs) > 0:
 		return errors.Join(r.regErrs...)
-	case len(r.handlers) == 0:
+	case len(r.handlers) == 0 && len(r.types) == 0:
 		return errors.New("pubsub: Router has no handlers")
 	}
 	r.mu.running = true
 	r.mu.stop = stop
 	r.mu.done = make(chan struct{})
+	for t, tt := range r.types {
+		r.handlers[t] = tt.handler(r.cfg.UnknownType)
+	}
+	mws := r.mws
+	if r.cfg.Metrics != nil {
+		mws = append([]Middleware{r.cfg.Metrics.Middleware()}, mws...)
+	}
 	for t, h := range r.handlers {
-		r.handlers[t] = Chain(h, r.mws...)
+		r.handlers[t] = Chain(h, mws...)
 	}
 	return nil
 }
@@ -273,6 +282,9 @@ func (r *Router) take(tps map[string][]int32) []*partition {
 		if tps == nil || slices.Contains(tps[tp.topic], tp.partition) {
 			out = append(out, p)
 			delete(r.mu.parts, tp)
+			if r.cfg.Metrics != nil {
+				r.cfg.Metrics.dropLag(tp)
+			}
 		}
 	}
 	return out

@@ -303,6 +303,7 @@ func decodeEvent(e *event.Event, rec *kgo.Record, key string) error {
 func (w *worker) attempt(ctx context.Context, n int) outcome {
 	m := &w.m
 	m.Attempt = n
+	m.outcome = Handled
 	w.wait = 0
 	if n > w.p.r.cfg.MaxAttempts {
 		// Earlier owners used the attempts up, and never saw the last end.

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/heraldtestutil"
 )
 
 // TestRebalanceAfterLeave measures the time from a member leaving (its
@@ -46,7 +47,7 @@ func TestRebalanceAfterLeave(t *testing.T) {
 				}()
 			}
 			stable := func(want int) error {
-				d, _ := b.Server().Groups().Describe(grp)
+				d, _ := heraldtestutil.Server(b).Groups().Describe(grp)
 				if d.State.String() != "Stable" || len(d.Members) != want {
 					return fmt.Errorf("%s with %d members", d.State, len(d.Members))
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/heraldtestutil"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -93,7 +94,7 @@ func TestCommitsSurviveRestart(t *testing.T) {
 	}
 
 	checkLag := func(when string) {
-		lags, ok := b.Server().Groups().Lag(grp)
+		lags, ok := heraldtestutil.Server(b).Groups().Lag(grp)
 		if !ok || len(lags) != 2 || lags[0].Lag != 3 || lags[1].Lag != 0 || lags[0].End != 10 {
 			t.Fatalf("%s: lag %+v", when, lags)
 		}
@@ -141,7 +142,7 @@ func TestCommitsSurviveRestart(t *testing.T) {
 		return r.Err
 	})
 	b.Restart()
-	if _, ok := b.Server().Groups().Committed(grp); ok {
+	if _, ok := heraldtestutil.Server(b).Groups().Committed(grp); ok {
 		t.Fatal("deleted group came back after restart")
 	}
 }
@@ -181,7 +182,7 @@ func TestKcatGroup(t *testing.T) {
 	}
 	// kcat committed as it consumed (auto commit on close).
 	checkFor(t, 5*time.Second, func() error {
-		lags, ok := b.Server().Groups().Lag(grp)
+		lags, ok := heraldtestutil.Server(b).Groups().Lag(grp)
 		if !ok {
 			return fmt.Errorf("group %s has no commits", grp)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/heraldtestutil"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/internal/testenv"
 )
@@ -211,7 +212,7 @@ func testGroupChurnDups(t *testing.T, mk func(t *testing.T, addr, group, topic s
 	time.Sleep(500 * time.Millisecond)
 	ms = append(ms, mk(t, b.Addr(), grp, topic, l), mk(t, b.Addr(), grp, topic, l))
 	time.Sleep(1500 * time.Millisecond)
-	for _, g := range b.Server().Groups().List() {
+	for _, g := range heraldtestutil.Server(b).Groups().List() {
 		if g.ID == grp {
 			t.Logf("group %s: type %s, state %s", g.ID, g.Type, g.State)
 			if want := groupTypeFor(t); g.Type != want {
@@ -287,7 +288,7 @@ func groupTypeFor(t *testing.T) string {
 // assigns partitions and moves them incrementally.
 func TestFranzKIP848(t *testing.T) {
 	testGroupChurn(t, franzFactory(kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer())),
-		heraldtest.WithConfig(func(c *server.Config) {
+		heraldtestutil.WithConfig(func(c *server.Config) {
 			c.Groups.Consumer.HeartbeatInterval = 200 * time.Millisecond
 			c.Groups.Consumer.Session = 6 * time.Second
 		}))
@@ -317,7 +318,7 @@ func TestFranzCrash(t *testing.T) {
 			ms[0].close(true)
 			start := time.Now()
 			checkFor(t, 15*time.Second, func() error {
-				d, _ := b.Server().Groups().Describe(grp)
+				d, _ := heraldtestutil.Server(b).Groups().Describe(grp)
 				if len(d.Members) != 2 || d.State.String() != "Stable" {
 					return fmt.Errorf("group %s with %d members", d.State, len(d.Members))
 				}

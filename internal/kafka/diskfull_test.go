@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/heraldtestutil"
 	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/internal/testenv"
@@ -82,7 +83,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	logs := &testenv.Buffer{}
-	b := heraldtest.NewBroker(t, heraldtest.WithDataDir(data), heraldtest.WithConfig(func(c *server.Config) {
+	b := heraldtest.NewBroker(t, heraldtest.WithDataDir(data), heraldtestutil.WithConfig(func(c *server.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

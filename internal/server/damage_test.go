@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/heraldtestutil"
 	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/server"
 )
@@ -90,7 +91,7 @@ const damageTopic = "dmg"
 
 func startDamageBroker(t *testing.T, dir string, c logCapture, mode string) *heraldtest.Broker {
 	t.Helper()
-	return heraldtest.NewBroker(t, heraldtest.WithDataDir(dir), heraldtest.WithConfig(func(cfg *server.Config) {
+	return heraldtest.NewBroker(t, heraldtest.WithDataDir(dir), heraldtestutil.WithConfig(func(cfg *server.Config) {
 		cfg.Logger = slog.New(c)
 		cfg.OnCorruption = mode
 		cfg.VerifyBytesPerSec = -1
@@ -424,7 +425,7 @@ func TestOnCorruptionStop(t *testing.T) {
 	logs := newLogCapture()
 	b := startDamageBroker(t, dir, logs, broker.OnCorruptionStop)
 	select {
-	case err := <-b.Server().Failed():
+	case err := <-heraldtestutil.Server(b).Failed():
 		if !errors.Is(err, broker.ErrCorruption) {
 			t.Fatalf("server failed with %v, want ErrCorruption", err)
 		}

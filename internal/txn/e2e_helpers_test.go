@@ -11,11 +11,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/heraldtestutil"
 	"github.com/heraldhq/herald/internal/server"
 )
 
 func newBroker(t testing.TB, opts ...heraldtest.Option) *heraldtest.Broker {
-	opts = append([]heraldtest.Option{heraldtest.WithConfig(func(c *server.Config) {
+	opts = append([]heraldtest.Option{heraldtestutil.WithConfig(func(c *server.Config) {
 		c.Txn.AbortCheck = 200 * time.Millisecond
 	})}, opts...)
 	return heraldtest.NewBroker(t, opts...)

@@ -24,6 +24,11 @@
 //	headers     TEXT     JSON [{"k":..,"v":..}]
 //	value       BYTEA
 //	created_at  TIMESTAMPTZ
+//	traceparent TEXT     W3C trace context of the writer (empty if none)
+//	tracestate  TEXT
+//
+// New adds the trace columns to a table created before they existed
+// (ALTER TABLE ... ADD COLUMN IF NOT EXISTS; old rows get empty values).
 //
 // Order per key assumes that writers of one key do not commit out of Seq
 // order (true when the business change locks the aggregate's row).
@@ -53,7 +58,7 @@ type Store struct {
 	table string
 }
 
-var _ outbox.Store = (*Store)(nil)
+var _ outbox.StatsStore = (*Store)(nil)
 
 // New returns a store on db, creating the table if needed.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
@@ -72,6 +77,9 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 			created_at TIMESTAMPTZ NOT NULL DEFAULT now())`, s.table),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (msg_key, seq)`, idx, s.table),
 	}
+	for _, c := range sqlrow.TraceColumns {
+		ddl = append(ddl, fmt.Sprintf(`ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s`, s.table, c[0], c[1]))
+	}
 	for _, q := range ddl {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("outbox: create %s: %w", s.table, err)
@@ -82,9 +90,9 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 
 // Insert implements outbox.Store.
 func (s *Store) Insert(ctx context.Context, tx *sql.Tx, msgs []outbox.Message) error {
-	q := fmt.Sprintf(`INSERT INTO %s (id, topic, msg_key, headers, value) VALUES ($1, $2, $3, $4, $5)`, s.table)
+	q := fmt.Sprintf(`INSERT INTO %s (id, topic, msg_key, headers, value, traceparent, tracestate) VALUES ($1, $2, $3, $4, $5, $6, $7)`, s.table)
 	for _, m := range msgs {
-		if _, err := tx.ExecContext(ctx, q, m.ID, m.Topic, m.Key, sqlrow.EncodeHeaders(m.Headers), m.Value); err != nil {
+		if _, err := tx.ExecContext(ctx, q, m.ID, m.Topic, m.Key, sqlrow.EncodeHeaders(m.Headers), m.Value, m.TraceParent, m.TraceState); err != nil {
 			return fmt.Errorf("outbox: insert %s: %w", m.ID, err)
 		}
 	}
@@ -152,3 +160,17 @@ func (b *batch) Done(ctx context.Context, published []int64) error {
 
 // Release rolls the claim back.
 func (b *batch) Release(context.Context) error { return b.tx.Rollback() }
+
+// Stats implements outbox.StatsStore.
+func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
+	var st outbox.Stats
+	var oldest sql.NullTime
+	q := fmt.Sprintf("SELECT count(*), min(created_at) FROM %s", s.table)
+	if err := s.db.QueryRowContext(ctx, q).Scan(&st.Pending, &oldest); err != nil {
+		return st, fmt.Errorf("outbox: stats of %s: %w", s.table, err)
+	}
+	if oldest.Valid {
+		st.Oldest = oldest.Time
+	}
+	return st, nil
+}

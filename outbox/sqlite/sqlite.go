@@ -24,6 +24,12 @@
 //	created_at    INTEGER  unix ms
 //	claimed_by    TEXT     relay id, '' if free
 //	claimed_until INTEGER  unix ms; the claim holds while now < it
+//	traceparent   TEXT     W3C trace context of the writer (empty if none)
+//	tracestate    TEXT
+//
+// New adds the trace columns to a table created before they existed
+// (ALTER TABLE ADD COLUMN for each one PRAGMA table_info lacks; old rows
+// get empty values).
 package sqlite
 
 import (
@@ -53,7 +59,7 @@ type Store struct {
 	lease time.Duration
 }
 
-var _ outbox.Store = (*Store)(nil)
+var _ outbox.StatsStore = (*Store)(nil)
 
 // New returns a store on db, creating the table if needed.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
@@ -80,15 +86,49 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("outbox: create %s: %w", s.table, err)
 		}
 	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("outbox: migrate %s: %w", s.table, err)
+	}
 	return s, nil
+}
+
+// migrate adds the columns a table made by an earlier release lacks.
+func (s *Store) migrate(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf("SELECT name FROM pragma_table_info('%s')", s.table))
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		have[name] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, c := range sqlrow.TraceColumns {
+		if have[c[0]] {
+			continue
+		}
+		// A concurrent New may add it first: then the error says so, and
+		// the column is there.
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", s.table, c[0], c[1])); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			return err
+		}
+	}
+	return nil
 }
 
 // Insert implements outbox.Store.
 func (s *Store) Insert(ctx context.Context, tx *sql.Tx, msgs []outbox.Message) error {
-	q := fmt.Sprintf(`INSERT INTO %s (id, topic, msg_key, headers, value, created_at) VALUES (?, ?, ?, ?, ?, ?)`, s.table)
+	q := fmt.Sprintf(`INSERT INTO %s (id, topic, msg_key, headers, value, created_at, traceparent, tracestate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.table)
 	now := time.Now().UnixMilli()
 	for _, m := range msgs {
-		if _, err := tx.ExecContext(ctx, q, m.ID, m.Topic, m.Key, sqlrow.EncodeHeaders(m.Headers), m.Value, now); err != nil {
+		if _, err := tx.ExecContext(ctx, q, m.ID, m.Topic, m.Key, sqlrow.EncodeHeaders(m.Headers), m.Value, now, m.TraceParent, m.TraceState); err != nil {
 			return fmt.Errorf("outbox: insert %s: %w", m.ID, err)
 		}
 	}
@@ -220,4 +260,18 @@ func sortBySeq(ms []outbox.Message) []outbox.Message {
 	// RETURNING gives no order guarantee.
 	slices.SortFunc(ms, func(a, b outbox.Message) int { return cmp.Compare(a.Seq, b.Seq) })
 	return ms
+}
+
+// Stats implements outbox.StatsStore.
+func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
+	var st outbox.Stats
+	var oldest int64
+	q := fmt.Sprintf("SELECT count(*), COALESCE(min(created_at), 0) FROM %s", s.table)
+	if err := s.db.QueryRowContext(ctx, q).Scan(&st.Pending, &oldest); err != nil {
+		return st, fmt.Errorf("outbox: stats of %s: %w", s.table, err)
+	}
+	if st.Pending > 0 {
+		st.Oldest = time.UnixMilli(oldest)
+	}
+	return st, nil
 }

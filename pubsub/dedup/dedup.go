@@ -17,8 +17,16 @@
 // after the handler succeeds, so a failed attempt is retried, not skipped.
 // Two deliveries of one id that run at the same moment (on two instances
 // during a rebalance) can both run; the router's per-key ordering makes
-// that rare, and a handler that must exclude it should record the id in
-// the same transaction as its effects.
+// that rare. A handler that must exclude it records the id in the same
+// transaction as its effects, with SQL.InTx:
+//
+//	r.Handle("orders", store.InTx(func(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error {
+//		_, err := tx.ExecContext(ctx, "UPDATE stock SET n = n - 1 WHERE sku = ?", sku(m))
+//		return err // the id and the update commit together, or neither
+//	}))
+//
+// Skipped duplicates end with Outcome Deduplicated, which Metrics counts
+// apart from handled messages.
 package dedup
 
 import (
@@ -57,6 +65,7 @@ func Middleware(store Store) pubsub.Middleware {
 				return fmt.Errorf("dedup: check %s: %w", id, err)
 			}
 			if seen {
+				m.SetOutcome(pubsub.Deduplicated)
 				return nil
 			}
 			if err := next(ctx, m); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/event/srcodec"
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/pubsub"
 )
 
 type orderV1 struct {
@@ -105,5 +106,53 @@ func TestFromAnotherModule(t *testing.T) {
 	ss, err := rcl.SchemaByVersion(ctx, "orders-value", 2)
 	if err != nil || ss.Schema.Schema != avroV2 {
 		t.Fatalf("version 2 after restart: %v", err)
+	}
+}
+
+type charge struct {
+	Order string `json:"order"`
+}
+
+type receipt struct {
+	Number string `json:"number"`
+}
+
+// TestSDKFromAnotherModule: typed dispatch and request/reply through the
+// public API of pubsub.
+func TestSDKFromAnotherModule(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(2, "billing.charge", "replies"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pub := pubsub.NewPublisher(cl, pubsub.WithSource("/usermod"))
+	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: []string{b.Addr()}, Group: "billing", UnknownType: pubsub.DeadLetterUnknown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pubsub.HandleRequest(r, pub, "billing.charge", "billing.charge", func(_ context.Context, c charge) (receipt, error) {
+		return receipt{Number: "R-" + c.Order}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(ctx) }()
+	defer func() {
+		r.Close()
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}()
+	q, err := pubsub.NewRequester(ctx, pubsub.NewCommandBus(pub, nil), pubsub.RequesterConfig{Brokers: []string{b.Addr()}, ReplyTopic: "replies"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	got, err := pubsub.Request[receipt](ctx, q, "billing.charge", "o-9", charge{Order: "o-9"})
+	if err != nil || got.Number != "R-o-9" {
+		t.Fatalf("Request = %+v, %v", got, err)
 	}
 }

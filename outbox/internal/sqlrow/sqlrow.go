@@ -14,7 +14,15 @@ import (
 )
 
 // Columns are the outbox columns Scan reads, in order.
-const Columns = "seq, id, topic, msg_key, headers, value"
+const Columns = "seq, id, topic, msg_key, headers, value, traceparent, tracestate"
+
+// TraceColumns are the columns added after the first release, which
+// stores add to an existing table that lacks them (name, then SQL type
+// and default).
+var TraceColumns = [][2]string{
+	{"traceparent", "TEXT NOT NULL DEFAULT ''"},
+	{"tracestate", "TEXT NOT NULL DEFAULT ''"},
+}
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 
@@ -61,7 +69,7 @@ func Scan(rows *sql.Rows) ([]outbox.Message, error) {
 	for rows.Next() {
 		var m outbox.Message
 		var hs string
-		if err := rows.Scan(&m.Seq, &m.ID, &m.Topic, &m.Key, &hs, &m.Value); err != nil {
+		if err := rows.Scan(&m.Seq, &m.ID, &m.Topic, &m.Key, &hs, &m.Value, &m.TraceParent, &m.TraceState); err != nil {
 			return nil, err
 		}
 		var err error

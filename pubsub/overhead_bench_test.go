@@ -1,0 +1,58 @@
+package pubsub_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/heraldhq/herald/pubsub"
+)
+
+// BenchmarkMiddlewareOverhead is the per-message cost of the metrics and
+// tracing middleware around a no-op handler, without a broker: the part
+// of BenchmarkRouterVsRaw's mw cases that the middleware adds, measured
+// without the noise of fetching. none is the baseline.
+func BenchmarkMiddlewareOverhead(b *testing.B) {
+	metrics, err := pubsub.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	prop := propagation.TraceContext{}
+	sampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	always := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = sampled.Shutdown(context.Background()); _ = always.Shutdown(context.Background()) })
+	unsampled := []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")}}
+	for _, bc := range []struct {
+		name    string
+		headers []kgo.RecordHeader
+		mws     []pubsub.Middleware
+	}{
+		{"none", nil, nil},
+		{"metrics", nil, []pubsub.Middleware{metrics.Middleware()}},
+		{"tracing-noop", nil, []pubsub.Middleware{pubsub.Tracing(noop.NewTracerProvider(), prop)}},
+		{"tracing-unsampled-parent", unsampled, []pubsub.Middleware{pubsub.Tracing(sampled, prop)}},
+		{"metrics+tracing-1%-root", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(sampled, prop)}},
+		{"metrics+tracing-always", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(always, prop)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := pubsub.Chain(func(context.Context, *pubsub.Message) error { return nil }, bc.mws...)
+			m := &pubsub.Message{Record: &kgo.Record{Topic: "bench", Key: []byte("k"), Value: []byte("v"), Headers: bc.headers}, Attempt: 1, Group: "g"}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Record.Offset++
+				if err := h(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
