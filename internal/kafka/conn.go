@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/access"
 )
 
 // A frame on the wire, in both directions:
@@ -75,6 +77,10 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	remote string
+	host   string // remote's IP address, without the port
+	// principal is who the connection acts as: access.Anonymous until
+	// SASL authenticates it.
+	principal access.Principal
 
 	// pending carries every read request's answer slot from readLoop to
 	// writeLoop in request order; its capacity bounds requests in flight.
@@ -117,8 +123,9 @@ type pending struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
 	return &conn{
-		s: s, nc: nc, remote: nc.RemoteAddr().String(),
+		s: s, nc: nc, remote: remote, host: clientHost(remote), principal: access.Anonymous,
 		pending: make(chan *pending, maxInFlight),
 		stopped: make(chan struct{}),
 	}

@@ -4,11 +4,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/group"
 )
 
 // handleConsumerGroupDescribe describes KIP-848 groups: epochs, members,
-// their current and target assignments.
+// their current and target assignments. A group r may not DESCRIBE
+// answers GROUP_AUTHORIZATION_FAILED.
 func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
@@ -17,7 +19,12 @@ func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 		for _, id := range groups {
 			g := kmsg.NewConsumerGroupDescribeResponseGroup()
 			g.Group = id
-			g.AuthorizedOperations = authorizedOps(include, groupOps)
+			if denied := s.access(r, access.Describe, access.Group, id); denied != nil {
+				g.ErrorCode = denied.Code
+				resp.Groups = append(resp.Groups, g)
+				continue
+			}
+			g.AuthorizedOperations = s.authorizedOps(r, include, access.Group, id)
 			if s.groups == nil {
 				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				resp.Groups = append(resp.Groups, g)
