@@ -84,7 +84,7 @@ type Config struct {
 	// (access.AllowAll). There is no flag for it yet: ACLs come with
 	// SASL.
 	Authorizer access.Authorizer
-	Logger            *slog.Logger
+	Logger     *slog.Logger
 }
 
 // DefaultListenAddr is the Kafka listener unless configured: loopback.
