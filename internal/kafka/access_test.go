@@ -25,7 +25,9 @@ type grant struct {
 	name      string
 }
 
-func (g grant) String() string { return g.principal + " " + g.op.String() + " " + g.rt.String() + " " + g.name }
+func (g grant) String() string {
+	return g.principal + " " + g.op.String() + " " + g.rt.String() + " " + g.name
+}
 
 // anon is a grant to the only principal there is until SASL.
 func anon(op access.Operation, rt access.ResourceType, name string) grant {
@@ -126,10 +128,10 @@ func startSeamServer(t *testing.T) *seamServer {
 // (empty, classic), and the ids of an idempotent producer and of
 // transactional id "tx".
 type fixture struct {
-	idemPID       int64
-	idemEpoch     int16
-	txPID         int64
-	txEpoch       int16
+	idemPID    int64
+	idemEpoch  int16
+	txPID      int64
+	txEpoch    int16
 	member     string // a member of classic group "jg", when joined
 	generation int32
 }
@@ -270,7 +272,9 @@ func seamCases() []seamCase {
 		},
 		{
 			name: "ProduceIdempotent", needs: []grant{topicT(access.Write), clusterOp(access.IdempotentWrite)},
-			req:  func(fx *fixture) kmsg.Request { return produceReq(9, "t", 0, producerBatch(fx.idemPID, fx.idemEpoch, false)) },
+			req: func(fx *fixture) kmsg.Request {
+				return produceReq(9, "t", 0, producerBatch(fx.idemPID, fx.idemEpoch, false))
+			},
 			code: firstProduce,
 		},
 		{
@@ -340,7 +344,7 @@ func seamCases() []seamCase {
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.MetadataResponse).Topics[0].ErrorCode },
 		},
 		{
-			name: "MetadataAutoCreate",
+			name:  "MetadataAutoCreate",
 			needs: []grant{anon(access.Describe, access.Topic, "auto"), anon(access.Create, access.Topic, "auto")},
 			req: func(*fixture) kmsg.Request {
 				req := kmsg.NewPtrMetadataRequest()
@@ -519,7 +523,7 @@ func seamCases() []seamCase {
 		},
 		{
 			name: "AddPartitionsToTxn", needs: []grant{txnTX(access.Write), topicT(access.Write)},
-			req:  func(fx *fixture) kmsg.Request { return addPartitionsReq(fx) },
+			req: func(fx *fixture) kmsg.Request { return addPartitionsReq(fx) },
 			code: func(r kmsg.Response) int16 {
 				return r.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
 			},
