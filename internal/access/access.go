@@ -66,11 +66,12 @@ type Request struct {
 }
 
 // Action is one question for an Authorizer: may the request do Op to the
-// resource (Type, Name)? The Authorizer answers in Allowed.
+// resource (Type, Name)? The Authorizer answers in Allowed. (Name comes
+// first so that an Action is 24 bytes.)
 type Action struct {
+	Name string // ClusterName for Cluster
 	Op   Operation
 	Type ResourceType
-	Name string // ClusterName for Cluster
 	// Filter is set when a denial hides the resource from a listing
 	// (Metadata of all topics, ListGroups, ListTransactions, the
 	// authorized-operations bitfields) rather than failing the request:

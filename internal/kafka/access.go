@@ -42,11 +42,9 @@ func (s *Server) decide(r *request, acts []access.Action) {
 }
 
 // access asks whether r may do op to the resource (rt, name): nil when it
-// may, else the resource type's *_AUTHORIZATION_FAILED. It uses r's
-// one-action buffer, so it allocates nothing; a handler and its later
-// function call it one after the other, never at once.
+// may, else the resource type's *_AUTHORIZATION_FAILED.
 func (s *Server) access(r *request, op access.Operation, rt access.ResourceType, name string) *kerr.Error {
-	acts := r.act[:]
+	acts := r.oneAction()
 	acts[0] = access.Action{Op: op, Type: rt, Name: name}
 	s.decide(r, acts)
 	if acts[0].Allowed {
@@ -58,10 +56,23 @@ func (s *Server) access(r *request, op access.Operation, rt access.ResourceType,
 // allowed reports whether r may do op to (rt, name), as access; a denial
 // hides the resource from a listing (Action.Filter).
 func (s *Server) allowed(r *request, op access.Operation, rt access.ResourceType, name string) bool {
-	acts := r.act[:]
+	acts := r.oneAction()
 	acts[0] = access.Action{Op: op, Type: rt, Name: name, Filter: true}
 	s.decide(r, acts)
 	return acts[0].Allowed
+}
+
+// oneAction is a buffer for one action. A handler still on the reader
+// goroutine (it has not called r.later, so p.done is nil) uses the
+// connection's, which only that goroutine touches: the produce and fetch
+// paths check without allocating, and the request struct does not grow.
+// Later functions, which may run alongside the next request's handler,
+// get a new one.
+func (r *request) oneAction() []access.Action {
+	if r.p != nil && r.p.done == nil {
+		return r.c.act[:]
+	}
+	return make([]access.Action, 1)
 }
 
 // allowedNames decides op on each of names (of type rt) in one batch, as

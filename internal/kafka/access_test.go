@@ -980,7 +980,7 @@ func TestAccessCheckAllocatesNothing(t *testing.T) {
 	defer nc.Close()
 	defer peer.Close()
 	c := newConn(ts.s, nc)
-	r := &request{c: c, key: 0, version: 9}
+	r := &request{c: c, key: 0, version: 9, p: &pending{}}
 	if n := testing.AllocsPerRun(100, func() {
 		if err := ts.s.access(r, access.Write, access.Topic, "t"); err != nil {
 			t.Fatal(err)

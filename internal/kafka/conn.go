@@ -98,6 +98,10 @@ type conn struct {
 	stopOnce sync.Once
 	stopped  chan struct{} // closed by stopReading
 
+	// act is the one-action buffer of the access checks made on the
+	// reader goroutine (see Server.access); readLoop only.
+	act [1]access.Action
+
 	// lastCommit is closed once the last OffsetCommit read on this
 	// connection has been answered; nil before the first. readLoop only.
 	// Kafka handles one request of a connection at a time, so clients

@@ -7,8 +7,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/heraldhq/herald/internal/access"
 )
 
 // handler answers one parsed request. It returns the response, or nil after
@@ -98,9 +96,6 @@ type request struct {
 	clientID string
 	kreq     kmsg.Request
 	p        *pending
-	// act is access's one-action buffer, kept here so that a check
-	// allocates nothing (see Server.access).
-	act [1]access.Action
 }
 
 // later finishes the answer in a tracked goroutine: fn computes the
