@@ -989,3 +989,47 @@ func TestAccessCheckAllocatesNothing(t *testing.T) {
 		t.Errorf("access with AllowAll: %v allocations, want 0", n)
 	}
 }
+
+// TestAccessPartial: a denied topic fails only its own partitions, as in
+// Kafka: the others of the same request are produced and committed, except
+// in AddPartitionsToTxn, where nothing is added (OPERATION_NOT_ATTEMPTED).
+func TestAccessPartial(t *testing.T) {
+	ts := startSeamServer(t)
+	c := ts.dial(t)
+	fx := makeFixture(t, ts, c)
+	if _, err := ts.b.CreateTopic("u", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	ts.auth.allowOnly(topicT(access.Write), topicT(access.Read), groupG(access.Read), txnTX(access.Write))
+
+	pr := produceReq(9, "t", 0, makeBatch(1, 10, 1))
+	pr.Topics = append(pr.Topics, produceReq(9, "u", 0, makeBatch(1, 10, 1)).Topics[0])
+	presp := c.roundTrip(pr).(*kmsg.ProduceResponse)
+	if got := []int16{presp.Topics[0].Partitions[0].ErrorCode, presp.Topics[1].Partitions[0].ErrorCode}; !slices.Equal(got, []int16{0, kerr.TopicAuthorizationFailed.Code}) {
+		t.Errorf("produce to t and u: codes %v, want [0 TOPIC_AUTHORIZATION_FAILED]", got)
+	}
+	if hw := ts.b.Topic("u").Partition(0).HighWatermark(); hw != 0 {
+		t.Errorf("u's high watermark %d after a denied produce, want 0", hw)
+	}
+
+	cr := commitReq("g", "t", 2)
+	cr.Topics = append(cr.Topics, commitReq("g", "u", 2).Topics[0])
+	cresp := c.roundTrip(cr).(*kmsg.OffsetCommitResponse)
+	if got := []int16{cresp.Topics[0].Partitions[0].ErrorCode, cresp.Topics[1].Partitions[0].ErrorCode}; !slices.Equal(got, []int16{0, kerr.TopicAuthorizationFailed.Code}) {
+		t.Errorf("commit of t and u: codes %v, want [0 TOPIC_AUTHORIZATION_FAILED]", got)
+	}
+
+	ar := addPartitionsReq(fx)
+	ar.Topics = append(ar.Topics, kmsg.AddPartitionsToTxnRequestTopic{Topic: "u", Partitions: []int32{0}})
+	aresp := c.roundTrip(ar).(*kmsg.AddPartitionsToTxnResponse)
+	want := []int16{kerr.OperationNotAttempted.Code, kerr.TopicAuthorizationFailed.Code}
+	if got := []int16{aresp.Topics[0].Partitions[0].ErrorCode, aresp.Topics[1].Partitions[0].ErrorCode}; !slices.Equal(got, want) {
+		t.Errorf("add t and u to a transaction: codes %v, want %v", got, want)
+	}
+	ts.auth.allowOnly(txnTX(access.Describe), topicT(access.Describe))
+	dr := kmsg.NewPtrDescribeTransactionsRequest()
+	dr.TransactionalIDs = []string{"tx"}
+	if st := c.roundTrip(dr).(*kmsg.DescribeTransactionsResponse).TransactionStates[0]; st.ErrorCode != 0 || len(st.Topics) != 0 {
+		t.Errorf("describe tx after the refused add: %v, topics %v, want none added", kerr.ErrorForCode(st.ErrorCode), st.Topics)
+	}
+}
