@@ -685,14 +685,23 @@ func seamCases() []seamCase {
 		},
 		{
 			name: "ConsumerGroupHeartbeat", needs: []grant{anon(access.Read, access.Group, "cg"), topicT(access.Describe)},
+			req:  func(*fixture) kmsg.Request { return cgHeartbeatReq() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode },
+		},
+		{
+			name:  "ConsumerGroupDescribeTopics",
+			needs: []grant{anon(access.Describe, access.Group, "cg"), topicT(access.Describe)},
+			setup: func(t *testing.T, c *client, _ *fixture) {
+				mustAnswer(t, c, cgHeartbeatReq(), func(r kmsg.Response) int16 {
+					return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode
+				})
+			},
 			req: func(*fixture) kmsg.Request {
-				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
-				req.Group, req.MemberID, req.MemberEpoch = "cg", "m1-aaaaaaaaaaaaaaaaaaaa", 0
-				req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 30000, []string{"t"}
-				req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+				req := kmsg.NewPtrConsumerGroupDescribeRequest()
+				req.Groups = []string{"cg"}
 				return req
 			},
-			code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.ConsumerGroupDescribeResponse).Groups[0].ErrorCode },
 		},
 		{
 			// "g" is a classic group: allowed, the answer is Kafka's
@@ -707,6 +716,15 @@ func seamCases() []seamCase {
 			ok:   kerr.GroupIDNotFound.Code,
 		},
 	}
+}
+
+// cgHeartbeatReq joins a member to KIP-848 group "cg", subscribed to t.
+func cgHeartbeatReq() *kmsg.ConsumerGroupHeartbeatRequest {
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group, req.MemberID, req.MemberEpoch = "cg", "m1-aaaaaaaaaaaaaaaaaaaa", 0
+	req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 30000, []string{"t"}
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	return req
 }
 
 func describeConfigsReq(typ kmsg.ConfigResourceType, name string) *kmsg.DescribeConfigsRequest {
