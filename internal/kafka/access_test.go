@@ -840,11 +840,10 @@ func listMetadata(c *client) *kmsg.MetadataResponse {
 func TestAccessListings(t *testing.T) {
 	ts := startSeamServer(t)
 	c := ts.dial(t)
-	fx := makeFixture(t, ts, c)
+	makeFixture(t, ts, c)
 	if _, err := ts.b.CreateTopic("hidden", 1, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	_ = fx
 	ts.auth.allowOnly(topicT(access.Describe), topicT(access.Read), groupG(access.Describe))
 
 	t.Run("Metadata", func(t *testing.T) {
@@ -936,6 +935,21 @@ func TestAccessListings(t *testing.T) {
 			resp := c.roundTrip(kmsg.NewPtrListTransactionsRequest()).(*kmsg.ListTransactionsResponse)
 			if resp.ErrorCode != 0 || len(resp.TransactionStates) != tc.want {
 				t.Errorf("grants %v: %v, %d transactions, want %d", tc.grants, kerr.ErrorForCode(resp.ErrorCode), len(resp.TransactionStates), tc.want)
+			}
+		}
+	})
+
+	t.Run("OffsetFetchAll", func(t *testing.T) {
+		for _, tc := range []struct {
+			grants []grant
+			want   int
+		}{{[]grant{groupG(access.Describe)}, 0}, {[]grant{groupG(access.Describe), topicT(access.Describe)}, 1}} {
+			ts.auth.allowOnly(tc.grants...)
+			req := kmsg.NewPtrOffsetFetchRequest()
+			req.Version, req.Group, req.Topics = 7, "g", nil
+			resp := c.roundTrip(req).(*kmsg.OffsetFetchResponse)
+			if resp.ErrorCode != 0 || len(resp.Topics) != tc.want {
+				t.Errorf("grants %v: %v, %d topics, want %d", tc.grants, kerr.ErrorForCode(resp.ErrorCode), len(resp.Topics), tc.want)
 			}
 		}
 	})

@@ -59,21 +59,21 @@ func (s *Server) committedFor(r *request, groupID string, topics []kmsg.OffsetFe
 		slices.SortFunc(topics, func(a, b kmsg.OffsetFetchRequestTopic) int { return strings.Compare(a.Topic, b.Topic) })
 	}
 	out := make([]fetchedTopic, 0, len(topics))
-	for _, t := range topics {
-		ft := fetchedTopic{topic: t.Topic}
-		tdenied := s.access(r, access.Describe, access.Topic, t.Topic)
-		if tdenied != nil && all {
+	for i, t := range topics {
+		if all && !s.allowed(r, access.Describe, access.Topic, t.Topic) {
 			continue
 		}
+		if !all {
+			if denied := s.access(r, access.Describe, access.Topic, t.Topic); denied != nil {
+				out = append(out, deniedTopics(topics[i:i+1], denied)...)
+				continue
+			}
+		}
+		ft := fetchedTopic{topic: t.Topic}
 		for _, p := range t.Partitions {
 			fp := fetchedPartition{partition: p, offset: -1, leaderEpoch: -1}
 			if o, ok := offs[group.TopicPartition{Topic: t.Topic, Partition: p}]; ok {
 				fp.offset, fp.leaderEpoch, fp.metadata = o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
-			}
-			if tdenied != nil {
-				fp.offset, fp.leaderEpoch, fp.metadata, fp.errCode = -1, -1, nil, tdenied.Code
-				ft.parts = append(ft.parts, fp)
-				continue
 			}
 			if requireStable && s.txn != nil && s.txn.Pending(groupID, group.TopicPartition{Topic: t.Topic, Partition: p}) {
 				fp.errCode = kerr.UnstableOffsetCommit.Code
