@@ -4,12 +4,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/group"
 )
 
 // handleAddPartitionsToTxn adds partitions to a transaction: v0-3 one
 // transaction from a producer; v4 (KIP-890) a batch of transactions, the
 // form brokers use. VerifyOnly (v4) checks without adding.
+//
+// Access, as Kafka: v0-3 need WRITE on the transactional id (else every
+// partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on each
+// topic (a denied topic's partitions answer TOPIC_AUTHORIZATION_FAILED,
+// the others OPERATION_NOT_ATTEMPTED, and nothing is added); v4, a
+// broker's request, needs CLUSTER_ACTION on the cluster.
 func handleAddPartitionsToTxn(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.AddPartitionsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
@@ -17,8 +24,12 @@ func handleAddPartitionsToTxn(s *Server, r *request) (kmsg.Response, error) {
 	if r.version < 4 {
 		tps := requestPartitions(req.Topics)
 		id, pid, epoch := req.TransactionalID, req.ProducerID, req.ProducerEpoch
+		denied := s.addPartitionsAccess(r, req)
 		r.later(func() kmsg.Response {
-			errs := s.addPartitions(id, pid, epoch, false, tps, fenced)
+			errs := denied
+			if errs == nil {
+				errs = s.addPartitions(id, pid, epoch, false, tps, fenced)
+			}
 			for _, t := range req.Topics {
 				rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 				rt.Topic = t.Topic
@@ -32,6 +43,10 @@ func handleAddPartitionsToTxn(s *Server, r *request) (kmsg.Response, error) {
 			return resp
 		})
 		return nil, nil
+	}
+	if denied := s.accessCluster(r, access.ClusterAction); denied != nil {
+		resp.ErrorCode = denied.Code
+		return resp, nil
 	}
 	r.later(func() kmsg.Response {
 		for _, tx := range req.Transactions {
@@ -59,6 +74,39 @@ func handleAddPartitionsToTxn(s *Server, r *request) (kmsg.Response, error) {
 		return resp
 	})
 	return nil, nil
+}
+
+// addPartitionsAccess answers every partition of a v0-3 request
+// that is denied (see handleAddPartitionsToTxn), or nil when all are
+// allowed.
+func (s *Server) addPartitionsAccess(r *request, req *kmsg.AddPartitionsToTxnRequest) map[group.TopicPartition]int16 {
+	all := func(code func(topic string) int16) map[group.TopicPartition]int16 {
+		out := map[group.TopicPartition]int16{}
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				out[group.TopicPartition{Topic: t.Topic, Partition: p}] = code(t.Topic)
+			}
+		}
+		return out
+	}
+	if denied := s.access(r, access.Write, access.TransactionalID, req.TransactionalID); denied != nil {
+		return all(func(string) int16 { return denied.Code })
+	}
+	deniedTopics := map[string]bool{}
+	for _, t := range req.Topics {
+		if s.access(r, access.Write, access.Topic, t.Topic) != nil {
+			deniedTopics[t.Topic] = true
+		}
+	}
+	if len(deniedTopics) == 0 {
+		return nil
+	}
+	return all(func(topic string) int16 {
+		if deniedTopics[topic] {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+		return kerr.OperationNotAttempted.Code
+	})
 }
 
 func requestPartitions(ts []kmsg.AddPartitionsToTxnRequestTopic) []group.TopicPartition {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
@@ -20,11 +21,14 @@ import (
 // handleElectLeaders answers ELECTION_NOT_NEEDED for every partition that
 // exists: its leader is already its preferred (and only) replica. Asked
 // for all partitions (null topics), Kafka lists only those whose election
-// did something, so the answer is empty.
+// did something, so the answer is empty. It needs ALTER on the cluster.
 func handleElectLeaders(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ElectLeadersRequest)
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
-	if req.Version >= 1 && req.ElectionType != 0 && req.ElectionType != 1 {
+	denied := s.accessCluster(r, access.Alter)
+	if denied != nil {
+		resp.ErrorCode = denied.Code
+	} else if req.Version >= 1 && req.ElectionType != 0 && req.ElectionType != 1 {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
 	}
@@ -35,9 +39,13 @@ func handleElectLeaders(s *Server, r *request) (kmsg.Response, error) {
 		for _, i := range rt.Partitions {
 			op := kmsg.NewElectLeadersResponseTopicPartition()
 			op.Partition = i
-			op.ErrorCode = kerr.ElectionNotNeeded.Code
-			if t == nil || t.Partition(i) == nil {
+			switch {
+			case denied != nil:
+				op.ErrorCode = denied.Code
+			case t == nil || t.Partition(i) == nil:
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				op.ErrorCode = kerr.ElectionNotNeeded.Code
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}
@@ -47,20 +55,30 @@ func handleElectLeaders(s *Server, r *request) (kmsg.Response, error) {
 }
 
 // handleListPartitionReassignments answers that no reassignment is in
-// progress: on one node there is nowhere to move a replica to.
+// progress: on one node there is nowhere to move a replica to. It needs
+// DESCRIBE on the cluster.
 func handleListPartitionReassignments(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ListPartitionReassignmentsRequest)
-	return req.ResponseKind(), nil
+	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if denied := s.accessCluster(r, access.Describe); denied != nil {
+		resp.ErrorCode = denied.Code
+	}
+	return resp, nil
 }
 
 // handleAlterPartitionReassignments accepts a target of exactly this node
 // (there is nothing to move), answers NO_REASSIGNMENT_IN_PROGRESS to a
 // cancellation (null replicas), and INVALID_REPLICA_ASSIGNMENT to any
-// other target, which names a broker that does not exist.
+// other target, which names a broker that does not exist. It needs ALTER
+// on the cluster.
 func handleAlterPartitionReassignments(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	if denied := s.accessCluster(r, access.Alter); denied != nil {
+		resp.ErrorCode = denied.Code
+		return resp, nil
+	}
 	for _, rt := range req.Topics {
 		ot := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		ot.Topic = rt.Topic
@@ -91,13 +109,15 @@ func (s *Server) isThisNode(replicas []int32) bool {
 }
 
 // handleDescribeProducers lists each partition's active producers: their
-// id, epoch, last sequence and the start of their open transaction.
+// id, epoch, last sequence and the start of their open transaction. It
+// needs READ on the topic.
 func handleDescribeProducers(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewDescribeProducersResponseTopic()
 		ot.Topic = rt.Topic
+		denied := s.access(r, access.Read, access.Topic, rt.Topic)
 		t := s.b.Topic(rt.Topic)
 		for _, i := range rt.Partitions {
 			op := kmsg.NewDescribeProducersResponseTopicPartition()
@@ -105,6 +125,11 @@ func handleDescribeProducers(s *Server, r *request) (kmsg.Response, error) {
 			var p *broker.Partition
 			if t != nil {
 				p = t.Partition(i)
+			}
+			if denied != nil {
+				op.ErrorCode = denied.Code
+				ot.Partitions = append(ot.Partitions, op)
+				continue
 			}
 			if p == nil {
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -136,7 +161,8 @@ const defaultPartitionLimit = 2000
 // handleDescribeTopicPartitions (KIP-966) describes topics in name order,
 // at most ResponsePartitionLimit partitions per answer, continuing from
 // the request's cursor and giving the next one when it stops early. No
-// topics named means every topic.
+// topics named means every topic the principal may DESCRIBE; a named one
+// it may not is TOPIC_AUTHORIZATION_FAILED.
 func handleDescribeTopicPartitions(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DescribeTopicPartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
@@ -149,8 +175,17 @@ func handleDescribeTopicPartitions(s *Server, r *request) (kmsg.Response, error)
 		names = append(names, rt.Topic)
 	}
 	if len(req.Topics) == 0 {
+		// Every topic the principal may describe; the others are
+		// hidden, as Metadata hides them.
+		var all []string
 		for _, t := range s.b.Topics() {
-			names = append(names, t.Name)
+			all = append(all, t.Name)
+		}
+		ok := s.allowedNames(r, access.Describe, access.Topic, all)
+		for i, n := range all {
+			if ok[i] {
+				names = append(names, n)
+			}
 		}
 	}
 	slices.Sort(names)
@@ -167,6 +202,12 @@ func handleDescribeTopicPartitions(s *Server, r *request) (kmsg.Response, error)
 		}
 		ot := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		ot.Topic = &name
+		if denied := s.access(r, access.Describe, access.Topic, name); denied != nil {
+			ot.ErrorCode = denied.Code
+			resp.Topics = append(resp.Topics, ot)
+			from = 0
+			continue
+		}
 		t := s.b.Topic(name)
 		if t == nil {
 			ot.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -174,7 +215,8 @@ func handleDescribeTopicPartitions(s *Server, r *request) (kmsg.Response, error)
 			from = 0
 			continue
 		}
-		ot.TopicID, ot.IsInternal, ot.AuthorizedOperations = t.ID, broker.IsInternal(name), topicOps
+		ot.TopicID, ot.IsInternal = t.ID, broker.IsInternal(name)
+		ot.AuthorizedOperations = s.authorizedOps(r, true, access.Topic, name)
 		parts := t.Partitions()
 		replicas := []int32{s.cfg.NodeID}
 		for i := from; int(i) < len(parts); i++ {

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
@@ -22,7 +23,7 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 				configs[c.Name] = *c.Value
 			}
 		}
-		err := s.alterResource(rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
+		err := s.alterResource(r, rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
 			return s.b.SetTopicConfigs(t, configs, req.ValidateOnly)
 		})
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)
@@ -32,8 +33,11 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 }
 
 // alterResource runs alter on the named topic; broker resources are
-// refused.
-func (s *Server) alterResource(typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error) error {
+// refused. It needs ALTER_CONFIGS on the topic or the cluster.
+func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error) error {
+	if err := s.configAccess(r, access.AlterConfigs, typ, name); err != nil {
+		return err
+	}
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 		t := s.b.Topic(name)

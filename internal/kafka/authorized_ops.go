@@ -1,30 +1,37 @@
 package kafka
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import "github.com/heraldhq/herald/internal/access"
 
-// Authorized operations, answered when a request asks for them
-// (Metadata's IncludeTopicAuthorizedOperations and
-// IncludeClusterAuthorizedOperations, DescribeCluster's, DescribeGroups'
-// and ConsumerGroupDescribe's IncludeAuthorizedOperations): bit n is set
-// when AclOperation n is allowed. Herald has no authorizer, so every
-// operation that applies to the resource type is allowed; these are the
-// sets Kafka's ACLs know for a topic, a group and the cluster. A request
-// that does not ask gets opsNotAsked (Kafka's INT32_MIN).
-const (
-	topicOps = 1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationWrite | 1<<kmsg.ACLOperationCreate |
-		1<<kmsg.ACLOperationDelete | 1<<kmsg.ACLOperationAlter | 1<<kmsg.ACLOperationDescribe |
-		1<<kmsg.ACLOperationDescribeConfigs | 1<<kmsg.ACLOperationAlterConfigs
-	groupOps   = 1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationDelete | 1<<kmsg.ACLOperationDescribe
-	clusterOps = 1<<kmsg.ACLOperationCreate | 1<<kmsg.ACLOperationAlter | 1<<kmsg.ACLOperationDescribe |
-		1<<kmsg.ACLOperationClusterAction | 1<<kmsg.ACLOperationDescribeConfigs |
-		1<<kmsg.ACLOperationAlterConfigs | 1<<kmsg.ACLOperationIdempotentWrite
-	opsNotAsked = -2147483648
-)
+// opsNotAsked is the authorized-operations field of a request that did
+// not ask for it (Kafka's INT32_MIN).
+const opsNotAsked = -2147483648
 
-// authorizedOps is ops when asked, else opsNotAsked.
-func authorizedOps(asked bool, ops int32) int32 {
-	if asked {
-		return ops
+// authorizedOps answers an authorized-operations field (Metadata's
+// IncludeTopicAuthorizedOperations and IncludeClusterAuthorizedOperations,
+// DescribeCluster's, DescribeGroups' and ConsumerGroupDescribe's
+// IncludeAuthorizedOperations): opsNotAsked when not asked, else bit n set
+// for each AclOperation n that the resource type knows (access.Ops) and
+// the authorizer allows r on the resource, decided in one batch. With
+// access.AllowAll that is every operation of the type. A resource r may
+// not DESCRIBE has none (0), as Kafka answers for the cluster.
+func (s *Server) authorizedOps(r *request, asked bool, rt access.ResourceType, name string) int32 {
+	if !asked {
+		return opsNotAsked
 	}
-	return opsNotAsked
+	ops := access.Ops(rt)
+	acts := make([]access.Action, len(ops))
+	for i, op := range ops {
+		acts[i] = access.Action{Op: op, Type: rt, Name: name, Filter: true}
+	}
+	s.decide(r, acts)
+	var bits int32
+	for _, a := range acts {
+		if a.Allowed {
+			bits |= 1 << a.Op
+		}
+	}
+	if bits&(1<<access.Describe) == 0 {
+		return 0
+	}
+	return bits
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/access"
 )
 
 // A frame on the wire, in both directions:
@@ -75,6 +77,10 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	remote string
+	host   string // remote's IP address, without the port
+	// principal is who the connection acts as: access.Anonymous until
+	// SASL authenticates it.
+	principal access.Principal
 
 	// pending carries every read request's answer slot from readLoop to
 	// writeLoop in request order; its capacity bounds requests in flight.
@@ -91,6 +97,10 @@ type conn struct {
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed by stopReading
+
+	// act is the one-action buffer of the access checks made on the
+	// reader goroutine (see Server.access); readLoop only.
+	act [1]access.Action
 
 	// lastCommit is closed once the last OffsetCommit read on this
 	// connection has been answered; nil before the first. readLoop only.
@@ -117,8 +127,9 @@ type pending struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
 	return &conn{
-		s: s, nc: nc, remote: nc.RemoteAddr().String(),
+		s: s, nc: nc, remote: remote, host: clientHost(remote), principal: access.Anonymous,
 		pending: make(chan *pending, maxInFlight),
 		stopped: make(chan struct{}),
 	}

@@ -4,11 +4,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/group"
 )
 
 // handleConsumerGroupDescribe describes KIP-848 groups: epochs, members,
-// their current and target assignments.
+// their current and target assignments. A group r may not DESCRIBE
+// answers GROUP_AUTHORIZATION_FAILED, and one with a member subscribed to
+// or assigned a topic r may not DESCRIBE TOPIC_AUTHORIZATION_FAILED,
+// without its members, as Kafka 4 answers.
 func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
@@ -17,7 +21,12 @@ func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 		for _, id := range groups {
 			g := kmsg.NewConsumerGroupDescribeResponseGroup()
 			g.Group = id
-			g.AuthorizedOperations = authorizedOps(include, groupOps)
+			if denied := s.access(r, access.Describe, access.Group, id); denied != nil {
+				g.ErrorCode = denied.Code
+				resp.Groups = append(resp.Groups, g)
+				continue
+			}
+			g.AuthorizedOperations = s.authorizedOps(r, include, access.Group, id)
 			if s.groups == nil {
 				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				resp.Groups = append(resp.Groups, g)
@@ -27,6 +36,12 @@ func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 			g.ErrorCode = errCode(err)
 			if err == kerr.GroupIDNotFound {
 				g.ErrorMessage = kmsg.StringPtr("Group " + id + " is not a consumer group.")
+			}
+			if err == nil && !s.groupTopicsAllowed(r, d) {
+				g.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				g.ErrorMessage = kmsg.StringPtr("The group has described topic(s) that the client is not authorized to describe.")
+				g.AuthorizedOperations = opsNotAsked
+				err = kerr.TopicAuthorizationFailed
 			}
 			if err == nil {
 				g.State, g.Epoch, g.AssignmentEpoch, g.AssignorName = d.State, d.Epoch, d.AssignmentEpoch, "uniform"
@@ -54,6 +69,41 @@ func handleConsumerGroupDescribe(s *Server, r *request) (kmsg.Response, error) {
 		return resp
 	})
 	return nil, nil
+}
+
+// groupTopicsAllowed reports whether r may DESCRIBE every topic the
+// group's members subscribe to by name or are assigned (now or as a
+// target), decided in one batch.
+func (s *Server) groupTopicsAllowed(r *request, d group.CDescription) bool {
+	var names []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	}
+	for _, m := range d.Members {
+		for _, n := range m.Subscribed {
+			add(n)
+		}
+		for _, tps := range [][]group.TopicPartitions{m.Assigned, m.Target} {
+			for _, tp := range tps {
+				if t := s.b.TopicByID(tp.TopicID); t != nil {
+					add(t.Name)
+				}
+			}
+		}
+	}
+	if len(names) == 0 {
+		return true
+	}
+	for _, ok := range s.allowedNames(r, access.Describe, access.Topic, names) {
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func toAssignment(tps []group.TopicPartitions) kmsg.Assignment {

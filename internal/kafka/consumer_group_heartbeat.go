@@ -6,14 +6,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/group"
 )
 
 // handleConsumerGroupHeartbeat is KIP-848's one request: join, heartbeat,
-// leave, and receive the server-side assignment incrementally.
+// leave, and receive the server-side assignment incrementally. It needs
+// READ on the group, and DESCRIBE on every topic it subscribes to by name
+// (see heartbeatAccess).
 func handleConsumerGroupHeartbeat(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+	if denied := s.heartbeatAccess(r, req); denied != nil {
+		resp.ErrorCode = denied.Code
+		return resp, nil
+	}
 	if s.groups == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil
@@ -56,4 +63,23 @@ func handleConsumerGroupHeartbeat(s *Server, r *request) (kmsg.Response, error) 
 		return resp
 	})
 	return nil, nil
+}
+
+// heartbeatAccess checks READ on the group (GROUP_AUTHORIZATION_FAILED)
+// and, as Kafka, DESCRIBE on each topic the member subscribes to by name:
+// a member may not subscribe to topics it cannot see
+// (TOPIC_AUTHORIZATION_FAILED).
+func (s *Server) heartbeatAccess(r *request, req *kmsg.ConsumerGroupHeartbeatRequest) *kerr.Error {
+	if denied := s.access(r, access.Read, access.Group, req.Group); denied != nil {
+		return denied
+	}
+	if len(req.SubscribedTopicNames) == 0 {
+		return nil
+	}
+	for _, ok := range s.allowedNames(r, access.Describe, access.Topic, req.SubscribedTopicNames) {
+		if !ok {
+			return kerr.TopicAuthorizationFailed
+		}
+	}
+	return nil
 }

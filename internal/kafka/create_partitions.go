@@ -4,13 +4,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
 // handleCreatePartitions raises topics' partition counts. An explicit
 // assignment must put every new partition on this broker. As for
 // CreateTopics, an addition still running when the request's timeout
-// expires is REQUEST_TIMED_OUT and completes in the background.
+// expires is REQUEST_TIMED_OUT and completes in the background. Each
+// topic needs ALTER.
 func handleCreatePartitions(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
@@ -21,6 +23,8 @@ func handleCreatePartitions(s *Server, r *request) (kmsg.Response, error) {
 		var err error
 		t := s.b.Topic(rt.Topic)
 		switch {
+		case s.access(r, access.Alter, access.Topic, rt.Topic) != nil:
+			err = kerr.TopicAuthorizationFailed
 		case t == nil:
 			err = kerr.UnknownTopicOrPartition
 		case broker.IsProtected(t.Name):

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
@@ -19,10 +20,16 @@ import (
 // when it expires is REQUEST_TIMED_OUT and completes in the background
 // (Metadata shows the topic once it is done), as in Kafka. A timeout of 0
 // or less waits for the creates to finish.
+//
+// Access, as Kafka: CREATE on the cluster allows every topic, else each
+// needs CREATE on itself (TOPIC_AUTHORIZATION_FAILED); the created
+// topic's configs are answered only with DESCRIBE_CONFIGS on it (else
+// ConfigErrorCode is TOPIC_AUTHORIZATION_FAILED).
 func handleCreateTopics(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	deadline := requestDeadline(req.TimeoutMillis)
+	clusterCreate := s.allowed(r, access.Create, access.Cluster, access.ClusterName)
 	seen := make(map[string]int, len(req.Topics))
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -32,10 +39,14 @@ func handleCreateTopics(s *Server, r *request) (kmsg.Response, error) {
 		ot := kmsg.NewCreateTopicsResponseTopic()
 		ot.Topic = rt.Topic
 		var err error
-		if seen[rt.Topic] > 1 {
+		switch {
+		case seen[rt.Topic] > 1:
 			err = &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("topic %q is listed more than once", rt.Topic)}
-		} else {
+		case !clusterCreate && s.access(r, access.Create, access.Topic, rt.Topic) != nil:
+			err = kerr.TopicAuthorizationFailed
+		default:
 			err = s.createTopic(rt, req.ValidateOnly, deadline, &ot)
+			s.maybeHideConfigs(r, &ot)
 		}
 		ot.ErrorCode, ot.ErrorMessage = broker.Code(err)
 		if err != nil {
@@ -97,6 +108,17 @@ func (s *Server) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly boo
 		ot.Configs = append(ot.Configs, c)
 	}
 	return nil
+}
+
+// maybeHideConfigs takes the configs out of a created topic's answer
+// unless r may DESCRIBE_CONFIGS it.
+func (s *Server) maybeHideConfigs(r *request, ot *kmsg.CreateTopicsResponseTopic) {
+	if len(ot.Configs) == 0 {
+		return
+	}
+	if denied := s.access(r, access.DescribeConfigs, access.Topic, ot.Topic); denied != nil {
+		ot.Configs, ot.ConfigErrorCode = nil, denied.Code
+	}
 }
 
 // checkAssignment returns the partition count the request asks for.

@@ -6,12 +6,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 	hlog "github.com/heraldhq/herald/internal/log"
 )
 
 // handleDeleteRecords moves partitions' log start offsets forward; offset
-// -1 means the high watermark.
+// -1 means the high watermark. It needs DELETE on each topic.
 func handleDeleteRecords(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
@@ -19,7 +20,14 @@ func handleDeleteRecords(s *Server, r *request) (kmsg.Response, error) {
 		ot := kmsg.NewDeleteRecordsResponseTopic()
 		ot.Topic = rt.Topic
 		t := s.b.Topic(rt.Topic)
+		denied := s.access(r, access.Delete, access.Topic, rt.Topic)
 		for _, rp := range rt.Partitions {
+			if denied != nil {
+				op := kmsg.NewDeleteRecordsResponseTopicPartition()
+				op.Partition, op.LowWatermark, op.ErrorCode = rp.Partition, -1, denied.Code
+				ot.Partitions = append(ot.Partitions, op)
+				continue
+			}
 			ot.Partitions = append(ot.Partitions, deleteRecords(t, rp))
 		}
 		resp.Topics = append(resp.Topics, ot)

@@ -2,16 +2,20 @@ package kafka
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/access"
 )
 
-// handleDescribeCluster describes the one-broker cluster.
+// handleDescribeCluster describes the one-broker cluster. As in Kafka it
+// needs no permission, but its authorized operations are 0 unless r may
+// DESCRIBE the cluster.
 func handleDescribeCluster(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.ClusterID = s.b.ClusterID()
 	resp.ControllerID = s.cfg.NodeID
 	resp.EndpointType = req.EndpointType
-	resp.ClusterAuthorizedOperations = authorizedOps(req.IncludeClusterAuthorizedOperations, clusterOps)
+	resp.ClusterAuthorizedOperations = s.authorizedOps(r, req.IncludeClusterAuthorizedOperations, access.Cluster, access.ClusterName)
 	b := kmsg.NewDescribeClusterResponseBroker()
 	b.NodeID, b.Host, b.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
 	resp.Brokers = append(resp.Brokers, b)

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
@@ -19,7 +20,7 @@ func handleDescribeConfigs(s *Server, r *request) (kmsg.Response, error) {
 	for _, rr := range req.Resources {
 		or := kmsg.NewDescribeConfigsResponseResource()
 		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
-		entries, err := s.configEntries(rr.ResourceType, rr.ResourceName)
+		entries, err := s.configEntries(r, rr.ResourceType, rr.ResourceName)
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)
 		for _, e := range entries {
 			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, e.Name) {
@@ -32,8 +33,12 @@ func handleDescribeConfigs(s *Server, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// configEntries returns the configs of a topic or of this broker.
-func (s *Server) configEntries(typ kmsg.ConfigResourceType, name string) ([]broker.ConfigEntry, error) {
+// configEntries returns the configs of a topic or of this broker: it
+// needs DESCRIBE_CONFIGS on the topic or the cluster.
+func (s *Server) configEntries(r *request, typ kmsg.ConfigResourceType, name string) ([]broker.ConfigEntry, error) {
+	if err := s.configAccess(r, access.DescribeConfigs, typ, name); err != nil {
+		return nil, err
+	}
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 		t := s.b.Topic(name)
@@ -48,6 +53,24 @@ func (s *Server) configEntries(typ kmsg.ConfigResourceType, name string) ([]brok
 		return s.b.DescribeBrokerConfigs(), nil
 	}
 	return nil, &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("config resource type %d is not supported", typ)}
+}
+
+// configAccess checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a
+// config resource: a topic, or the cluster for a broker or broker logger
+// (CLUSTER_AUTHORIZATION_FAILED), as Kafka. Other types are left to the
+// caller to refuse.
+func (s *Server) configAccess(r *request, op access.Operation, typ kmsg.ConfigResourceType, name string) error {
+	var denied *kerr.Error
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		denied = s.access(r, op, access.Topic, name)
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		denied = s.accessCluster(r, op)
+	}
+	if denied != nil {
+		return denied
+	}
+	return nil
 }
 
 // checkBrokerResource accepts "" (the cluster default) and this node's id.

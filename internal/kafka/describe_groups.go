@@ -3,11 +3,14 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/access"
 )
 
 // handleDescribeGroups describes classic groups: state, protocol and each
 // member's metadata and assignment. A group that does not exist is Dead,
-// with no error, as Kafka answers.
+// with no error, as Kafka answers. A group r may not DESCRIBE answers
+// GROUP_AUTHORIZATION_FAILED.
 func handleDescribeGroups(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
@@ -16,7 +19,12 @@ func handleDescribeGroups(s *Server, r *request) (kmsg.Response, error) {
 		for _, id := range groups {
 			g := kmsg.NewDescribeGroupsResponseGroup()
 			g.Group = id
-			g.AuthorizedOperations = authorizedOps(include, groupOps)
+			if denied := s.access(r, access.Describe, access.Group, id); denied != nil {
+				g.ErrorCode = denied.Code
+				resp.Groups = append(resp.Groups, g)
+				continue
+			}
+			g.AuthorizedOperations = s.authorizedOps(r, include, access.Group, id)
 			if s.groups == nil {
 				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 				resp.Groups = append(resp.Groups, g)

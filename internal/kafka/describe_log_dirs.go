@@ -5,14 +5,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
 // handleDescribeLogDirs reports the one data dir and the size of each
-// requested partition (all of them for a null topic list).
+// requested partition (all of them for a null topic list). It needs
+// DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED and no dirs).
 func handleDescribeLogDirs(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if denied := s.accessCluster(r, access.Describe); denied != nil {
+		resp.ErrorCode = denied.Code // v3+; before, the empty list says it
+		return resp, nil
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = s.b.DataDir()
 	dir.TotalBytes, dir.UsableBytes = -1, -1

@@ -81,6 +81,22 @@
 // the response and the connection stays open. A handler panic is recovered,
 // logged, and closes only its connection.
 //
+// Access: every handler, before it touches a resource (a topic, a group,
+// a transactional id, the cluster), asks Server.access, or decide for a
+// batch (listings, authorized-operations bitfields). decide is the one
+// place a request meets a resource: it asks Config.Authorizer
+// (access.AllowAll when nil) with the connection's principal
+// (access.Anonymous until SASL), client host, client id and API key, and
+// then calls Config.Observe, the hook for quotas and request metrics. The
+// operation each API asks for is Kafka's (each handler's doc comment
+// names it); a denial is the resource type's *_AUTHORIZATION_FAILED,
+// decided before the resource's existence so that names do not leak, and
+// a listing (Metadata of all topics, ListGroups, ListTransactions,
+// OffsetFetch of all topics) leaves out what the principal may not
+// DESCRIBE. A check allocates nothing: Request and Action are values,
+// and a handler on the reader goroutine uses the connection's one-action
+// buffer.
+//
 // Protected topics (broker.IsProtected): DeleteTopics, DeleteRecords and
 // CreatePartitions on __consumer_offsets, __transaction_state and
 // _schemas answer INVALID_TOPIC_EXCEPTION, and so does a Produce to the

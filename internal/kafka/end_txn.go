@@ -3,14 +3,21 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/access"
 )
 
 // handleEndTxn commits or aborts a transaction; the answer comes once the
-// markers are durable in every partition of it.
+// markers are durable in every partition of it. It needs WRITE on the
+// transactional id.
 func handleEndTxn(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if denied := s.access(r, access.Write, access.TransactionalID, req.TransactionalID); denied != nil {
+		resp.ErrorCode = denied.Code
+		return resp, nil
+	}
 	if s.txn == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 	hlog "github.com/heraldhq/herald/internal/log"
 )
@@ -83,7 +84,7 @@ func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 	}()
 	f := &fetch{s: s, req: req, resp: resp, buf: fetchBufs.Get().(*[]byte)}
 	r.p.release = f.release
-	f.plan(r.version)
+	f.plan(r)
 	f.read()
 	done := func() {
 		f.finish()
@@ -111,20 +112,15 @@ func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 // plan resolves topics and partitions and lays out the response. A
 // partition listed more than once is answered once, at its first place,
 // from its last listing's offset and max bytes: Kafka reads a fetch's
-// partitions into a map.
-func (f *fetch) plan(version int16) {
+// partitions into a map. A topic r may not READ answers
+// TOPIC_AUTHORIZATION_FAILED.
+func (f *fetch) plan(r *request) {
 	f.resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(f.req.Topics))
 	for i := range f.req.Topics {
 		rt := &f.req.Topics[i]
 		ot := kmsg.NewFetchResponseTopic()
 		ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
-		var t *broker.Topic
-		terr := kerr.UnknownTopicOrPartition
-		if version >= 13 {
-			t, terr = f.s.b.TopicByID(rt.TopicID), kerr.UnknownTopicID
-		} else {
-			t = f.s.b.Topic(rt.Topic)
-		}
+		t, terr := f.topic(r, rt)
 		ot.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -152,6 +148,30 @@ func (f *fetch) plan(version int16) {
 			f.resp.Topics = append(f.resp.Topics, ot)
 		}
 	}
+}
+
+// topic resolves a request topic by name, or by id from v13, and checks
+// READ on it (by name before its existence, so that names do not leak).
+// It returns nil and the error its partitions answer when it cannot be
+// read.
+func (f *fetch) topic(r *request, rt *kmsg.FetchRequestTopic) (*broker.Topic, *kerr.Error) {
+	var t *broker.Topic
+	name := rt.Topic
+	if r.version >= 13 {
+		if t = f.s.b.TopicByID(rt.TopicID); t == nil {
+			return nil, kerr.UnknownTopicID
+		}
+		name = t.Name
+	}
+	if err := f.s.access(r, access.Read, access.Topic, name); err != nil {
+		return nil, err
+	}
+	if t == nil {
+		if t = f.s.b.Topic(name); t == nil {
+			return nil, kerr.UnknownTopicOrPartition
+		}
+	}
+	return t, nil
 }
 
 // listed returns the index in f.parts of p, or -1. A scan serves the

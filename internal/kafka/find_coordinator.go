@@ -3,6 +3,8 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/heraldhq/herald/internal/access"
 )
 
 // Coordinator key types.
@@ -17,24 +19,30 @@ func handleFindCoordinator(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if r.version < 4 {
-		c := s.findCoordinator(req.CoordinatorKey, req.CoordinatorType)
+		c := s.findCoordinator(r, req.CoordinatorKey, req.CoordinatorType)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return resp, nil
 	}
 	for _, k := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, s.findCoordinator(k, req.CoordinatorType))
+		resp.Coordinators = append(resp.Coordinators, s.findCoordinator(r, k, req.CoordinatorType))
 	}
 	return resp, nil
 }
 
-func (s *Server) findCoordinator(key string, typ int8) kmsg.FindCoordinatorResponseCoordinator {
+// findCoordinator answers one key. It needs DESCRIBE on the group or the
+// transactional id, as Kafka.
+func (s *Server) findCoordinator(r *request, key string, typ int8) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key = key
 	c.NodeID, c.Host, c.Port = -1, "", -1
 	switch {
 	case typ != coordinatorGroup && typ != coordinatorTxn:
 		c.ErrorCode = kerr.InvalidRequest.Code
+	case typ == coordinatorGroup && s.access(r, access.Describe, access.Group, key) != nil:
+		c.ErrorCode = kerr.GroupAuthorizationFailed.Code
+	case typ == coordinatorTxn && s.access(r, access.Describe, access.TransactionalID, key) != nil:
+		c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 	case s.groups == nil && typ == coordinatorGroup:
 		c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 	case key == "" && typ == coordinatorGroup:

@@ -18,7 +18,7 @@ func handleIncrementalAlterConfigs(s *Server, r *request) (kmsg.Response, error)
 		for _, c := range rr.Configs {
 			ops = append(ops, broker.ConfigOp{Name: c.Name, Op: c.Op, Value: c.Value})
 		}
-		err := s.alterResource(rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
+		err := s.alterResource(r, rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
 			return s.b.IncrementalAlterConfigs(t, ops, req.ValidateOnly)
 		})
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)

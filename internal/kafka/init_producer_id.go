@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -23,6 +24,10 @@ func handleInitProducerID(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if denied := s.initProducerAccess(r, req); denied != nil {
+		resp.ErrorCode = denied.Code
+		return resp, nil
+	}
 	if s.txn == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil
@@ -44,4 +49,13 @@ func handleInitProducerID(s *Server, r *request) (kmsg.Response, error) {
 		return resp
 	})
 	return nil, nil
+}
+
+// initProducerAccess checks WRITE on the transactional id, or for an
+// idempotent producer IDEMPOTENT_WRITE on the cluster, as Kafka.
+func (s *Server) initProducerAccess(r *request, req *kmsg.InitProducerIDRequest) *kerr.Error {
+	if req.TransactionalID != nil {
+		return s.access(r, access.Write, access.TransactionalID, *req.TransactionalID)
+	}
+	return s.accessCluster(r, access.IdempotentWrite)
 }

@@ -6,15 +6,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/group"
 )
 
 // handleJoinGroup joins a member to a classic group. The answer waits for
 // the join phase to end, so it completes later: the connection keeps
-// reading, and other members' requests arrive meanwhile.
+// reading, and other members' requests arrive meanwhile. It needs READ on
+// the group, as do SyncGroup, Heartbeat and LeaveGroup.
 func handleJoinGroup(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.JoinGroupRequest)
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	if denied := s.access(r, access.Read, access.Group, req.Group); denied != nil {
+		resp.ErrorCode, resp.Generation = denied.Code, -1
+		return resp, nil
+	}
 	if s.groups == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil

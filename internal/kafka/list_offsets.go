@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
@@ -17,7 +18,7 @@ const (
 
 // handleListOffsets answers earliest, latest, max-timestamp and
 // by-timestamp lookups. Latest is the high watermark, or the last stable
-// offset for read_committed.
+// offset for read_committed. It needs DESCRIBE on each topic.
 func handleListOffsets(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
@@ -28,8 +29,13 @@ func handleListOffsets(s *Server, r *request) (kmsg.Response, error) {
 		*ot = kmsg.NewListOffsetsResponseTopic()
 		ot.Topic = rt.Topic
 		t := s.b.Topic(rt.Topic)
+		denied := s.access(r, access.Describe, access.Topic, rt.Topic)
 		ot.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
+			if denied != nil {
+				ot.Partitions[j] = listOffsetError(rt.Partitions[j].Partition, denied)
+				continue
+			}
 			ot.Partitions[j] = listOffset(t, &rt.Partitions[j])
 			if op := &ot.Partitions[j]; req.IsolationLevel == readCommitted && rt.Partitions[j].Timestamp == listLatest &&
 				op.ErrorCode == 0 {
@@ -40,6 +46,14 @@ func handleListOffsets(s *Server, r *request) (kmsg.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// listOffsetError is a partition's answer when the topic cannot be
+// listed.
+func listOffsetError(partition int32, err *kerr.Error) kmsg.ListOffsetsResponseTopicPartition {
+	op := kmsg.NewListOffsetsResponseTopicPartition()
+	op.Partition, op.Timestamp, op.Offset, op.ErrorCode = partition, -1, -1, err.Code
+	return op
 }
 
 func listOffset(t *broker.Topic, rp *kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {

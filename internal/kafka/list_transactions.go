@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -15,7 +16,7 @@ import (
 var knownTxnStates = []string{"Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Dead", "PrepareEpochFence"}
 
 // handleListTransactions lists transactional ids by state, producer id,
-// duration open (v1) and id pattern (v2).
+// duration open (v1) and id pattern (v2): those r may DESCRIBE.
 func handleListTransactions(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ListTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
@@ -46,6 +47,9 @@ func handleListTransactions(s *Server, r *request) (kmsg.Response, error) {
 		f.IDPattern = re
 	}
 	for _, d := range s.txn.List(f) {
+		if !s.allowed(r, access.Describe, access.TransactionalID, d.ID) {
+			continue
+		}
 		st := kmsg.NewListTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.TransactionState = d.ID, d.ProducerID, d.State.String()
 		resp.TransactionStates = append(resp.TransactionStates, st)

@@ -7,12 +7,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
 // handleMetadata describes the one broker and the requested topics (all of
 // them for a null list, or an empty one at v0), creating unknown topics when
 // the client allows it and the broker auto-creates.
+//
+// Access, as Kafka: a listing of all topics shows only those r may
+// DESCRIBE; a named topic r may not DESCRIBE answers
+// TOPIC_AUTHORIZATION_FAILED (by id, without its name); creating one needs
+// CREATE on the cluster or on the topic.
 func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
@@ -22,13 +28,10 @@ func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
 	cid := s.b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = s.cfg.NodeID
-	resp.AuthorizedOperations = authorizedOps(req.IncludeClusterAuthorizedOperations, clusterOps)
-
+	resp.AuthorizedOperations = s.authorizedOps(r, req.IncludeClusterAuthorizedOperations, access.Cluster, access.ClusterName)
 	if req.Topics == nil || (r.version == 0 && len(req.Topics) == 0) {
-		for _, t := range s.b.Topics() {
-			resp.Topics = append(resp.Topics, s.metadataTopic(t))
-		}
-		setTopicOps(resp, req.IncludeTopicAuthorizedOperations)
+		s.metadataAllTopics(r, resp)
+		s.setTopicOps(r, resp, req.IncludeTopicAuthorizedOperations)
 		return resp, nil
 	}
 	var autoCreate int // topics this request may still create
@@ -36,17 +39,35 @@ func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
 		autoCreate = s.cfg.AutoCreatePerRequest
 	}
 	for _, rt := range req.Topics {
-		resp.Topics = append(resp.Topics, s.metadataRequestedTopic(rt, &autoCreate))
+		resp.Topics = append(resp.Topics, s.metadataRequestedTopic(r, rt, &autoCreate))
 	}
-	setTopicOps(resp, req.IncludeTopicAuthorizedOperations)
+	s.setTopicOps(r, resp, req.IncludeTopicAuthorizedOperations)
 	return resp, nil
 }
 
-// setTopicOps answers every topic's authorized operations, as Kafka does
-// for each topic it describes (with no authorizer, none is hidden).
-func setTopicOps(resp *kmsg.MetadataResponse, asked bool) {
+// metadataAllTopics describes every topic r may DESCRIBE, deciding them
+// in one batch; the others are left out, as Kafka leaves them out.
+func (s *Server) metadataAllTopics(r *request, resp *kmsg.MetadataResponse) {
+	topics := s.b.Topics()
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	ok := s.allowedNames(r, access.Describe, access.Topic, names)
+	for i, t := range topics {
+		if ok[i] {
+			resp.Topics = append(resp.Topics, s.metadataTopic(t))
+		}
+	}
+}
+
+// setTopicOps answers the authorized operations of every topic described
+// (those without an error), as Kafka does.
+func (s *Server) setTopicOps(r *request, resp *kmsg.MetadataResponse, asked bool) {
 	for i := range resp.Topics {
-		resp.Topics[i].AuthorizedOperations = authorizedOps(asked, topicOps)
+		if mt := &resp.Topics[i]; mt.ErrorCode == 0 && mt.Topic != nil {
+			mt.AuthorizedOperations = s.authorizedOps(r, asked, access.Topic, *mt.Topic)
+		}
 	}
 }
 
@@ -82,28 +103,25 @@ func (l *autoCreateLimiter) allow() bool {
 }
 
 // metadataRequestedTopic describes one requested topic. An unknown, valid
-// name is created when *autoCreate (what the request may still create) and
-// the server's rate allow; otherwise it is answered
-// UNKNOWN_TOPIC_OR_PARTITION, which clients retry.
-func (s *Server) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate *int) kmsg.MetadataResponseTopic {
+// name is created when *autoCreate (what the request may still create),
+// r's CREATE permission and the server's rate allow; otherwise it is
+// answered UNKNOWN_TOPIC_OR_PARTITION, which clients retry, or
+// TOPIC_AUTHORIZATION_FAILED without the permission.
+func (s *Server) metadataRequestedTopic(r *request, rt kmsg.MetadataRequestTopic, autoCreate *int) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil { // by id (v10+)
-		if t := s.b.TopicByID(rt.TopicID); t != nil {
-			return s.metadataTopic(t)
-		}
-		mt := kmsg.NewMetadataResponseTopic()
-		mt.TopicID = rt.TopicID
-		mt.ErrorCode = kerr.UnknownTopicID.Code
-		return mt
+		return s.metadataTopicByID(r, rt.TopicID)
 	}
 	name := *rt.Topic
+	if denied := s.access(r, access.Describe, access.Topic, name); denied != nil {
+		return metadataTopicError(name, denied)
+	}
 	t := s.b.Topic(name)
 	var err error
 	if t == nil {
 		if err = broker.ValidateTopicName(name); err == nil {
 			err = kerr.UnknownTopicOrPartition
-			if *autoCreate > 0 && s.autoCreate.allow() {
-				*autoCreate--
-				t, err = s.b.AutoCreate(name)
+			if *autoCreate > 0 {
+				t, err = s.maybeAutoCreate(r, name, autoCreate)
 			}
 		}
 	}
@@ -114,6 +132,51 @@ func (s *Server) metadataRequestedTopic(rt kmsg.MetadataRequestTopic, autoCreate
 		return mt
 	}
 	return s.metadataTopic(t)
+}
+
+// metadataTopicByID describes a topic named by id. One r may not DESCRIBE
+// answers TOPIC_AUTHORIZATION_FAILED with neither its name nor its id, as
+// Kafka answers.
+func (s *Server) metadataTopicByID(r *request, id [16]byte) kmsg.MetadataResponseTopic {
+	t := s.b.TopicByID(id)
+	if t == nil {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.TopicID = id
+		mt.ErrorCode = kerr.UnknownTopicID.Code
+		return mt
+	}
+	if denied := s.access(r, access.Describe, access.Topic, t.Name); denied != nil {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.ErrorCode = denied.Code
+		return mt
+	}
+	return s.metadataTopic(t)
+}
+
+// metadataTopicError is a named topic's answer when it cannot be
+// described.
+func metadataTopicError(name string, err *kerr.Error) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic, mt.ErrorCode = &name, err.Code
+	mt.IsInternal = broker.IsInternal(name)
+	return mt
+}
+
+// maybeAutoCreate creates name for a Metadata request that may create one
+// more topic: it needs CREATE on the cluster or on the topic
+// (TOPIC_AUTHORIZATION_FAILED), and a token of the server's rate
+// (UNKNOWN_TOPIC_OR_PARTITION without one).
+func (s *Server) maybeAutoCreate(r *request, name string, autoCreate *int) (*broker.Topic, error) {
+	if s.accessCluster(r, access.Create) != nil {
+		if denied := s.access(r, access.Create, access.Topic, name); denied != nil {
+			return nil, denied
+		}
+	}
+	if !s.autoCreate.allow() {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	*autoCreate--
+	return s.b.AutoCreate(name)
 }
 
 func (s *Server) metadataTopic(t *broker.Topic) kmsg.MetadataResponseTopic {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 )
@@ -16,7 +17,10 @@ const maxOffsetMetadata = 4096
 
 // handleOffsetCommit checks the member and generation, then stores the
 // offsets in __consumer_offsets; the answer waits for them to be durable.
-// A connection's commits are applied in request order.
+// A connection's commits are applied in request order. It needs READ on
+// the group (else every partition answers GROUP_AUTHORIZATION_FAILED)
+// and on each topic (TOPIC_AUTHORIZATION_FAILED for its partitions; the
+// others are committed).
 func handleOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -27,11 +31,20 @@ func handleOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 	now := time.Now().UnixMilli()
 	offs := map[group.TopicPartition]group.Offset{}
 	codes := make([][]int16, len(req.Topics))
+	gdenied := s.access(r, access.Read, access.Group, req.Group)
 	for i, t := range req.Topics {
 		codes[i] = make([]int16, len(t.Partitions))
+		var tdenied *kerr.Error
+		if gdenied == nil {
+			tdenied = s.access(r, access.Read, access.Topic, t.Topic)
+		}
 		topic := s.b.Topic(t.Topic)
 		for j, p := range t.Partitions {
 			switch {
+			case gdenied != nil:
+				codes[i][j] = gdenied.Code
+			case tdenied != nil:
+				codes[i][j] = tdenied.Code
 			case s.groups == nil:
 				codes[i][j] = kerr.CoordinatorNotAvailable.Code
 			case topic == nil || topic.Partition(p.Partition) == nil:
@@ -66,6 +79,9 @@ func handleOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, rt)
 		}
 		return resp
+	}
+	if gdenied != nil {
+		return fill(nil), nil
 	}
 	if s.groups == nil {
 		return fill(kerr.CoordinatorNotAvailable), nil

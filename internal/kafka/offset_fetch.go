@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/group"
 )
 
@@ -32,12 +33,21 @@ type fetchedTopic struct {
 // With requireStable (KIP-447), a partition for which an open transaction
 // holds an offset answers UNSTABLE_OFFSET_COMMIT: the client retries
 // rather than start from an offset the transaction is about to move.
-func (s *Server) committedFor(groupID string, topics []kmsg.OffsetFetchRequestTopic, requireStable bool) ([]fetchedTopic, *kerr.Error) {
+//
+// It needs DESCRIBE on the group: without it every named partition
+// answers GROUP_AUTHORIZATION_FAILED. A named topic r may not DESCRIBE
+// answers TOPIC_AUTHORIZATION_FAILED; with all topics asked for, those
+// are left out, as Kafka leaves them out.
+func (s *Server) committedFor(r *request, groupID string, topics []kmsg.OffsetFetchRequestTopic, requireStable bool) ([]fetchedTopic, *kerr.Error) {
+	if denied := s.access(r, access.Describe, access.Group, groupID); denied != nil {
+		return deniedTopics(topics, denied), denied
+	}
 	if s.groups == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
 	offs, _ := s.groups.Committed(groupID)
-	if topics == nil {
+	all := topics == nil
+	if all {
 		byTopic := map[string][]int32{}
 		for tp := range offs {
 			byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
@@ -49,7 +59,16 @@ func (s *Server) committedFor(groupID string, topics []kmsg.OffsetFetchRequestTo
 		slices.SortFunc(topics, func(a, b kmsg.OffsetFetchRequestTopic) int { return strings.Compare(a.Topic, b.Topic) })
 	}
 	out := make([]fetchedTopic, 0, len(topics))
-	for _, t := range topics {
+	for i, t := range topics {
+		if all && !s.allowed(r, access.Describe, access.Topic, t.Topic) {
+			continue
+		}
+		if !all {
+			if denied := s.access(r, access.Describe, access.Topic, t.Topic); denied != nil {
+				out = append(out, deniedTopics(topics[i:i+1], denied)...)
+				continue
+			}
+		}
 		ft := fetchedTopic{topic: t.Topic}
 		for _, p := range t.Partitions {
 			fp := fetchedPartition{partition: p, offset: -1, leaderEpoch: -1}
@@ -66,22 +85,35 @@ func (s *Server) committedFor(groupID string, topics []kmsg.OffsetFetchRequestTo
 	return out, nil
 }
 
+// deniedTopics answers every named partition with err (offset -1).
+func deniedTopics(topics []kmsg.OffsetFetchRequestTopic, err *kerr.Error) []fetchedTopic {
+	out := make([]fetchedTopic, 0, len(topics))
+	for _, t := range topics {
+		ft := fetchedTopic{topic: t.Topic}
+		for _, p := range t.Partitions {
+			ft.parts = append(ft.parts, fetchedPartition{partition: p, offset: -1, leaderEpoch: -1, errCode: err.Code})
+		}
+		out = append(out, ft)
+	}
+	return out
+}
+
 // handleOffsetFetch answers committed offsets: one group (v0-7) or a
 // batch of groups (v8+). It sees the commits sent before it on the
 // connection, even those not answered yet.
 func handleOffsetFetch(s *Server, r *request) (kmsg.Response, error) {
-	req, version := r.kreq.(*kmsg.OffsetFetchRequest), r.version
 	if r.commitsPending() {
-		r.afterCommits(func() kmsg.Response { return s.offsetFetch(req, version) })
+		r.afterCommits(func() kmsg.Response { return s.offsetFetch(r) })
 		return nil, nil
 	}
-	return s.offsetFetch(req, version), nil
+	return s.offsetFetch(r), nil
 }
 
-func (s *Server) offsetFetch(req *kmsg.OffsetFetchRequest, version int16) kmsg.Response {
+func (s *Server) offsetFetch(r *request) kmsg.Response {
+	req, version := r.kreq.(*kmsg.OffsetFetchRequest), r.version
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if version < 8 {
-		topics, err := s.committedFor(req.Group, req.Topics, version >= 7 && req.RequireStable)
+		topics, err := s.committedFor(r, req.Group, req.Topics, version >= 7 && req.RequireStable)
 		resp.ErrorCode = errCode(err)
 		for _, ft := range topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -107,7 +139,7 @@ func (s *Server) offsetFetch(req *kmsg.OffsetFetchRequest, version int16) kmsg.R
 				ts = append(ts, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
 			}
 		}
-		topics, err := s.committedFor(g.Group, ts, req.RequireStable)
+		topics, err := s.committedFor(r, g.Group, ts, req.RequireStable)
 		rg := kmsg.NewOffsetFetchResponseGroup()
 		rg.Group, rg.ErrorCode = g.Group, errCode(err)
 		for _, ft := range topics {

@@ -4,12 +4,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 )
 
 // handleOffsetForLeaderEpoch answers consumers checking for truncation.
 // Every partition has had one leader epoch, 0, so epoch 0 ends at the log
-// end offset and later epochs are unknown (-1, -1), as Kafka answers.
+// end offset and later epochs are unknown (-1, -1), as Kafka answers. It
+// needs DESCRIBE on each topic.
 func handleOffsetForLeaderEpoch(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
@@ -17,6 +19,7 @@ func handleOffsetForLeaderEpoch(s *Server, r *request) (kmsg.Response, error) {
 		ot := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		ot.Topic = rt.Topic
 		t := s.b.Topic(rt.Topic)
+		denied := s.access(r, access.Describe, access.Topic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			op.Partition, op.LeaderEpoch, op.EndOffset = rp.Partition, -1, -1
@@ -25,6 +28,8 @@ func handleOffsetForLeaderEpoch(s *Server, r *request) (kmsg.Response, error) {
 				p = t.Partition(rp.Partition)
 			}
 			switch {
+			case denied != nil:
+				op.ErrorCode = denied.Code
 			case p == nil:
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.CurrentLeaderEpoch > 0:

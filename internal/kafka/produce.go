@@ -7,7 +7,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/records"
 )
 
 // Produce versions 0-2 carry message sets v0/v1, which Herald does not
@@ -30,6 +32,7 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	now := time.Now()
+	reqErr := s.produceAccess(r, req)
 	var waits []durableWait
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i := range req.Topics {
@@ -37,7 +40,15 @@ func handleProduce(s *Server, r *request) (kmsg.Response, error) {
 		ot := &resp.Topics[i]
 		*ot = kmsg.NewProduceResponseTopic()
 		ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
-		t, terr := s.produceTopic(r.version, rt)
+		var (
+			t    *broker.Topic
+			terr error
+		)
+		if reqErr != nil {
+			terr = reqErr
+		} else {
+			t, terr = s.produceTopic(r, rt)
+		}
 		ot.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -96,18 +107,62 @@ func firstProduceError(resp *kmsg.ProduceResponse) error {
 	return nil
 }
 
-// produceTopic resolves a request topic by name, or by id from v13. The
-// internal topics are refused as Kafka refuses them: only their
-// coordinators write them.
-func (s *Server) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*broker.Topic, error) {
-	if version < minStoredProduceVersion {
+// produceAccess checks what a produce request asks of its transactional
+// id or the cluster, as Kafka's handleProduceRequest: a transactional
+// batch needs WRITE on the request's transactional id, an idempotent one
+// IDEMPOTENT_WRITE on the cluster. A denial answers every partition. The
+// batches' headers are read in place; nothing is allocated.
+func (s *Server) produceAccess(r *request, req *kmsg.ProduceRequest) *kerr.Error {
+	transactional, idempotent := batchKinds(req)
+	switch {
+	case transactional && req.TransactionID == nil:
+		return kerr.TransactionalIDAuthorizationFailed
+	case transactional:
+		return s.access(r, access.Write, access.TransactionalID, *req.TransactionID)
+	case idempotent:
+		return s.accessCluster(r, access.IdempotentWrite)
+	}
+	return nil
+}
+
+// batchKinds reports whether any partition's batch is transactional, and
+// whether any has a producer id (idempotent). Batches too short or of
+// another magic count as neither; the append refuses them.
+func batchKinds(req *kmsg.ProduceRequest) (transactional, idempotent bool) {
+	for i := range req.Topics {
+		for j := range req.Topics[i].Partitions {
+			b := req.Topics[i].Partitions[j].Records
+			if len(b) < records.HeaderSize || records.Header(b).Magic() != records.Magic {
+				continue
+			}
+			h := records.Header(b)
+			transactional = transactional || h.IsTransactional()
+			idempotent = idempotent || h.ProducerID() >= 0
+		}
+	}
+	return transactional, idempotent
+}
+
+// produceTopic resolves a request topic by name, or by id from v13, and
+// checks WRITE on it (before its existence, by name, so that names do not
+// leak). The internal topics are refused as Kafka refuses them: only
+// their coordinators write them.
+func (s *Server) produceTopic(r *request, rt *kmsg.ProduceRequestTopic) (*broker.Topic, error) {
+	if r.version < minStoredProduceVersion {
 		return nil, kerr.UnsupportedVersion
 	}
-	if version >= 13 {
-		if t := s.b.TopicByID(rt.TopicID); t != nil {
-			return t, broker.RefuseProduce(t.Name)
+	if r.version >= 13 {
+		t := s.b.TopicByID(rt.TopicID)
+		if t == nil {
+			return nil, kerr.UnknownTopicID
 		}
-		return nil, kerr.UnknownTopicID
+		if err := s.access(r, access.Write, access.Topic, t.Name); err != nil {
+			return nil, err
+		}
+		return t, broker.RefuseProduce(t.Name)
+	}
+	if err := s.access(r, access.Write, access.Topic, rt.Topic); err != nil {
+		return nil, err
 	}
 	if t := s.b.Topic(rt.Topic); t != nil {
 		return t, broker.RefuseProduce(t.Name)

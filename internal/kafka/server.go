@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/txn"
@@ -88,6 +89,14 @@ type Config struct {
 	AdvertisedHost string
 	AdvertisedPort int32
 	NodeID         int32
+	// Authorizer decides whether a request may act on a resource (see
+	// the access seam in access.go); nil is access.AllowAll.
+	Authorizer access.Authorizer
+	// Observe, when set, is called after every access decision with the
+	// request and its answered actions: the hook quotas and request
+	// metrics attach to. It runs on the request's goroutine, must not
+	// block, and must not keep acts.
+	Observe func(rc access.Request, acts []access.Action)
 }
 
 // Server answers Kafka protocol requests on accepted connections.
@@ -97,6 +106,7 @@ type Server struct {
 	groups *group.Coordinator
 	txn    *txn.Coordinator
 	logger *slog.Logger
+	auth   access.Authorizer // Config.Authorizer, never nil
 
 	// die is closed by Close: long polls answer at once, readers stop.
 	die    chan struct{}
@@ -151,7 +161,10 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, die: make(chan struct{}), maxWait: maxFetchWait,
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = access.AllowAll{}
+	}
+	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
 		sessions: newFetchSessions(cfg.MaxFetchSessions),
 		budget:   newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})

@@ -4,12 +4,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
 // handleTxnOffsetCommit stores offsets in a transaction; the group sees
-// them only when the transaction commits.
+// them only when the transaction commits. It needs WRITE on the
+// transactional id and READ on the group (else every partition answers
+// the denial) and READ on each topic (TOPIC_AUTHORIZATION_FAILED for its
+// partitions; the others are committed).
 func handleTxnOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.TxnOffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
@@ -21,11 +25,21 @@ func handleTxnOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 		oc.Generation, oc.MemberID, oc.InstanceID = req.Generation, req.MemberID, deref(req.InstanceID)
 	}
 	codes := make([][]int16, len(req.Topics))
+	denied := s.access(r, access.Write, access.TransactionalID, req.TransactionalID)
+	if denied == nil {
+		denied = s.access(r, access.Read, access.Group, req.Group)
+	}
 	for i, t := range req.Topics {
 		codes[i] = make([]int16, len(t.Partitions))
+		tdenied := denied
+		if tdenied == nil {
+			tdenied = s.access(r, access.Read, access.Topic, t.Topic)
+		}
 		topic := s.b.Topic(t.Topic)
 		for j, p := range t.Partitions {
 			switch {
+			case tdenied != nil:
+				codes[i][j] = tdenied.Code
 			case topic == nil || topic.Partition(p.Partition) == nil:
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > maxOffsetMetadata:
@@ -56,6 +70,9 @@ func handleTxnOffsetCommit(s *Server, r *request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, rt)
 		}
 		return resp
+	}
+	if denied != nil {
+		return fill(nil), nil
 	}
 	if s.txn == nil {
 		return fill(kerr.CoordinatorNotAvailable), nil

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/buildinfo"
 	"github.com/heraldhq/herald/internal/group"
@@ -79,7 +80,12 @@ type Config struct {
 	// VerifyBytesPerSec paces background verification; 0 takes
 	// broker.DefaultVerifyBytesPerSec, < 0 is no limit.
 	VerifyBytesPerSec int64
-	Logger            *slog.Logger
+	// Authorizer decides whether a request may act on a resource
+	// (kafka.Config.Authorizer); nil allows everything
+	// (access.AllowAll). There is no flag for it yet: ACLs come with
+	// SASL.
+	Authorizer access.Authorizer
+	Logger     *slog.Logger
 }
 
 // DefaultListenAddr is the Kafka listener unless configured: loopback.
@@ -216,6 +222,7 @@ func (s *Server) Start() error {
 		AdvertisedHost:  host,
 		AdvertisedPort:  port,
 		NodeID:          s.cfg.NodeID,
+		Authorizer:      s.cfg.Authorizer,
 
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
