@@ -28,6 +28,8 @@ type App struct {
 	logical  map[string]string // physical source topic -> logical
 	parts    []int32          // partitions per subtopology, set by setup
 	cl       *kgo.Client
+	sess     *kgo.GroupTransactSession // ExactlyOnce only
+	inTxn    bool                      // a transaction is open (ExactlyOnce)
 	adm      *kadm.Client
 	prodErr  errOnce
 	lastCmt  time.Time
@@ -97,13 +99,18 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	err := a.loop(ctx)
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err == nil {
 		// Commit what was processed, close the tasks, leave.
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = a.commit(cctx)
-		cancel()
+	} else if a.inTxn {
+		if _, aerr := a.sess.End(cctx, kgo.TryAbort); aerr != nil {
+			a.log.Warn("abort transaction", "err", aerr)
+		}
 	}
 	a.closeTasks(err == nil)
+	a.cl.AllowRebalance()
 	a.cl.Close()
 	return err
 }
@@ -130,6 +137,15 @@ func (a *App) connect() error {
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}
 	opts = append(opts, a.cfg.ClientOpts...)
+	if a.cfg.Guarantee == ExactlyOnce {
+		opts = append(opts, kgo.TransactionalID(a.cfg.AppID+"-"+a.cfg.InstanceID), kgo.RequireStableFetchOffsets())
+		sess, err := kgo.NewGroupTransactSession(opts...)
+		if err != nil {
+			return fmt.Errorf("stream: client: %w", err)
+		}
+		a.sess, a.cl, a.adm = sess, sess.Client(), kadm.NewClient(sess.Client())
+		return nil
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("stream: client: %w", err)
@@ -153,24 +169,32 @@ func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 }
 
 // loop polls, processes and commits until ctx is done (nil) or a
-// record fails (its error).
+// record fails (its error). Rebalances are allowed only right after a
+// commit (BlockRebalanceOnPoll), so a revoked partition's task has
+// nothing uncommitted and, under ExactlyOnce, no transaction is open
+// across a rebalance. Polls are bounded by the commit interval so that an
+// idle App still commits and lets rebalances through.
 func (a *App) loop(ctx context.Context) error {
 	a.lastCmt = time.Now()
 	for {
-		fs := a.cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			a.cl.AllowRebalance()
-			return nil
-		}
-		if err := fetchErr(fs); err != nil {
-			a.cl.AllowRebalance()
+		if err := a.begin(); err != nil {
 			return err
 		}
-		err := a.process(fs)
-		if err == nil && a.commitDue() {
-			err = a.commit(ctx)
+		pctx, cancel := context.WithTimeout(ctx, a.cfg.CommitInterval)
+		fs := a.cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
 		}
-		a.cl.AllowRebalance()
+		err := fetchErr(fs)
+		if err == nil {
+			err = a.process(fs)
+		}
+		if err == nil && a.commitDue() {
+			if err = a.commit(ctx); err == nil {
+				a.cl.AllowRebalance()
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -225,16 +249,17 @@ func (a *App) process(fs kgo.Fetches) error {
 
 // commit makes everything processed so far durable: changelogs produced,
 // outputs and changelogs acknowledged, stores checkpointed, input offsets
-// committed, in that order.
+// committed, in that order. Under ExactlyOnce the changelogs, outputs and
+// offsets commit in one transaction, and the stores are checkpointed only
+// if it commits; if it aborts, every task is dropped and rebuilt from its
+// checkpoint and changelog when its records come again.
 func (a *App) commit(ctx context.Context) error {
-	a.mu.Lock()
-	tasks := make([]*task, 0, len(a.tasks))
-	for _, tk := range a.tasks {
-		tasks = append(tasks, tk)
-	}
-	a.mu.Unlock()
+	tasks := a.taskList()
 	for _, tk := range tasks {
 		tk.produceChangelogs()
+	}
+	if a.sess != nil {
+		return a.commitTxn(ctx, tasks)
 	}
 	if err := a.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("stream: flush: %w", err)
@@ -261,6 +286,54 @@ func (a *App) commit(ctx context.Context) error {
 		return fmt.Errorf("stream: commit offsets: %w", cerr)
 	}
 	return nil
+}
+
+func (a *App) commitTxn(ctx context.Context, tasks []*task) error {
+	if !a.inTxn {
+		return nil
+	}
+	committed, err := a.sess.End(ctx, kgo.TryCommit)
+	a.inTxn = false
+	a.lastCmt = time.Now()
+	if err == nil {
+		err = a.prodErr.get()
+	}
+	if err != nil {
+		return fmt.Errorf("stream: end transaction: %w", err)
+	}
+	if !committed {
+		a.log.Info("transaction aborted (rebalance); tasks restart from their checkpoints")
+		a.closeTasks(false)
+		return nil
+	}
+	for _, tk := range tasks {
+		if err := tk.commitLocal(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// begin starts a transaction under ExactlyOnce if none is open.
+func (a *App) begin() error {
+	if a.sess == nil || a.inTxn {
+		return nil
+	}
+	if err := a.sess.Begin(); err != nil {
+		return fmt.Errorf("stream: begin transaction: %w", err)
+	}
+	a.inTxn = true
+	return nil
+}
+
+func (a *App) taskList() []*task {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tasks := make([]*task, 0, len(a.tasks))
+	for _, tk := range a.tasks {
+		tasks = append(tasks, tk)
+	}
+	return tasks
 }
 
 // produce sends r; a failure stops the App at its next commit.

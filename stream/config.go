@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"time"
@@ -35,6 +36,12 @@ type Config struct {
 	StateDir string
 	// Guarantee is AtLeastOnce by default.
 	Guarantee Guarantee
+	// InstanceID names this instance among the App's instances; under
+	// ExactlyOnce the transactional id is <AppID>-<InstanceID>, so an
+	// instance restarted with the same InstanceID fences (and aborts) the
+	// transaction its previous run left open at once, instead of after
+	// the transaction timeout. Random if empty.
+	InstanceID string
 	// CommitInterval is how often offsets (and state) are committed;
 	// 1s by default (100ms under ExactlyOnce).
 	CommitInterval time.Duration
@@ -89,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InternalReplicationFactor == 0 {
 		c.InternalReplicationFactor = -1
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = rand.Text()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -15,12 +15,16 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 	if len(revoked) == 0 {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := a.commit(cctx); err != nil {
-		a.log.Warn("commit on revoke failed; the next owner reprocesses since the last commit", "err", err)
+	if a.sess == nil {
+		// Nothing is uncommitted (rebalances wait for a commit), but a
+		// commit here is cheap and keeps that true if the loop changes.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := a.commit(cctx); err != nil {
+			a.log.Warn("commit on revoke failed; the next owner reprocesses since the last commit", "err", err)
+		}
 	}
-	a.dropTasks(revoked, true)
+	a.dropTasks(revoked, a.sess == nil)
 }
 
 // onLost closes the lost partitions' tasks without committing: another

@@ -1,0 +1,181 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/stream"
+)
+
+// benchRecords is the input size of the benchmarks: 200,000 by default,
+// STREAM_BENCH_RECORDS=1000000 for the figures of the issue.
+func benchRecords(b *testing.B) int {
+	if s := os.Getenv("STREAM_BENCH_RECORDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("STREAM_BENCH_RECORDS=%q", s)
+		}
+		return n
+	}
+	return 200_000
+}
+
+const benchKeys = 10_000
+
+// benchInput starts a broker with topic "in" (4 partitions) holding n
+// records over benchKeys keys, one millisecond of event time apart.
+func benchInput(b *testing.B, n int) *heraldtest.Broker {
+	br := heraldtest.NewBroker(b, heraldtest.WithDurability("none"), heraldtest.WithTopics(4, "in"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.DefaultProduceTopic("in"), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := range n {
+		r := &kgo.Record{Key: fmt.Appendf(nil, "key-%05d", i%benchKeys), Value: []byte("v"), Timestamp: base.Add(time.Duration(i) * time.Millisecond)}
+		cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return br
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure runs f (which processes n records) and reports records/s and
+// records per CPU-second (broker included: it runs in this process).
+func measure(b *testing.B, n int, f func()) {
+	b.ResetTimer()
+	cpu0, t0 := cpuTime(), time.Now()
+	f()
+	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(n)/wall.Seconds(), "records/s")
+	b.ReportMetric(float64(n)/cpu.Seconds(), "records/cpu-s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// rawLoop is the peer: a hand-written franz-go group consumer that folds
+// each record into a Go map with key(r) until it has seen n records.
+func rawLoop(b *testing.B, addr, group string, n int, key func(r *kgo.Record) string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics("in"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	counts := map[string]int64{}
+	seen := 0
+	for seen < n {
+		fs := cl.PollFetches(context.Background())
+		if err := fs.Err0(); err != nil {
+			b.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			counts[key(r)]++
+			seen++
+		})
+	}
+	if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// runApp runs top until its tasks have consumed n records.
+func runApp(b *testing.B, top *stream.Topology, addr, id string, n int) {
+	a, err := stream.New(top, stream.Config{AppID: id, Brokers: []string{addr}, StateDir: b.TempDir(), Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	for {
+		var in int64
+		for _, m := range a.Metrics() {
+			in += m.RecordsIn
+		}
+		if in >= int64(n) {
+			break
+		}
+		select {
+		case err := <-done:
+			b.Fatalf("Run: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkKeyedCount: a keyed count of benchRecords records, the stream
+// App (pebble state, changelog on) against the raw loop, in one run.
+//
+//	go test ./stream -run '^$' -bench KeyedCount -benchtime 1x
+func BenchmarkKeyedCount(b *testing.B) {
+	n := benchRecords(b)
+	br := benchInput(b, n)
+	b.Run("raw-loop", func(b *testing.B) {
+		for i := range b.N {
+			measure(b, n, func() { rawLoop(b, br.Addr(), fmt.Sprint("raw-", i), n, func(r *kgo.Record) string { return string(r.Key) }) })
+		}
+	})
+	b.Run("stream", func(b *testing.B) {
+		for i := range b.N {
+			top := stream.NewTopology()
+			stream.Count(stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes()), "counts")
+			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("count-", i), n) })
+		}
+	})
+	b.Logf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0))
+}
+
+// BenchmarkTumblingWindow: a count per key in 1-minute tumbling windows
+// with 10s grace, the stream App against the raw loop keyed by key and
+// window start, in one run.
+//
+//	go test ./stream -run '^$' -bench TumblingWindow -benchtime 1x
+func BenchmarkTumblingWindow(b *testing.B) {
+	n := benchRecords(b)
+	br := benchInput(b, n)
+	b.Run("raw-loop", func(b *testing.B) {
+		for i := range b.N {
+			measure(b, n, func() {
+				rawLoop(b, br.Addr(), fmt.Sprint("rawwin-", i), n, func(r *kgo.Record) string {
+					ts := r.Timestamp.UnixMilli()
+					return string(r.Key) + "@" + strconv.FormatInt(ts-ts%60_000, 10)
+				})
+			})
+		}
+	})
+	b.Run("stream", func(b *testing.B) {
+		for i := range b.N {
+			top := stream.NewTopology()
+			g := stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes())
+			stream.WindowedCount(g, stream.Tumbling(time.Minute).Grace(10*time.Second), "win")
+			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("win-", i), n) })
+		}
+	})
+}
