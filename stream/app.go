@@ -23,16 +23,16 @@ type App struct {
 	cfg Config
 	log *slog.Logger
 
-	subs     [][]string       // logical source topics per subtopology
-	subOf    map[string]int   // physical source topic -> subtopology
-	logical  map[string]string // physical source topic -> logical
-	parts    []int32          // partitions per subtopology, set by setup
-	cl       *kgo.Client
-	sess     *kgo.GroupTransactSession // ExactlyOnce only
-	inTxn    bool                      // a transaction is open (ExactlyOnce)
-	adm      *kadm.Client
-	prodErr  errOnce
-	lastCmt  time.Time
+	subs    [][]string        // logical source topics per subtopology
+	subOf   map[string]int    // physical source topic -> subtopology
+	logical map[string]string // physical source topic -> logical
+	parts   []int32           // partitions per subtopology, set by setup
+	cl      *kgo.Client
+	sess    *kgo.GroupTransactSession // ExactlyOnce only
+	inTxn   bool                      // a transaction is open (ExactlyOnce)
+	adm     *kadm.Client
+	prodErr errOnce
+	lastCmt time.Time
 
 	// mu guards tasks: the poll loop and the rebalance callbacks change
 	// it (never at once, as BlockRebalanceOnPoll serialises them), and

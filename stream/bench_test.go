@@ -139,7 +139,9 @@ func BenchmarkKeyedCount(b *testing.B) {
 	br := benchInput(b, n)
 	b.Run("raw-loop", func(b *testing.B) {
 		for i := range b.N {
-			measure(b, n, func() { rawLoop(b, br.Addr(), fmt.Sprint("raw-", i), n, func(r *kgo.Record) string { return string(r.Key) }) })
+			measure(b, n, func() {
+				rawLoop(b, br.Addr(), fmt.Sprint("raw-", i), n, func(r *kgo.Record) string { return string(r.Key) })
+			})
 		}
 	})
 	b.Run("stream", func(b *testing.B) {

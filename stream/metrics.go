@@ -10,6 +10,9 @@ type TaskMetrics struct {
 	Skipped    int64  // undecodable records skipped (SkipUndecodable)
 	Late       int64  // records dropped as later than their window's grace
 	Restored   int64  // changelog records restored into its stores
+	// PartialsDropped counts partial pattern matches dropped over
+	// Pattern.MaxPartials.
+	PartialsDropped int64
 }
 
 // Metrics returns the counters of the tasks running on this instance,
@@ -20,7 +23,7 @@ func (a *App) Metrics() []TaskMetrics {
 	for id, tk := range a.tasks {
 		m := &tk.metrics
 		out = append(out, TaskMetrics{Task: id.String(), RecordsIn: m.in.Load(), RecordsOut: m.out.Load(),
-			Skipped: m.skipped.Load(), Late: m.late.Load(), Restored: m.restored.Load()})
+			Skipped: m.skipped.Load(), Late: m.late.Load(), Restored: m.restored.Load(), PartialsDropped: m.partialsDropped.Load()})
 	}
 	a.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Task < out[j].Task })

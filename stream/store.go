@@ -43,6 +43,7 @@ type kvStore struct {
 	changelog string // physical topic
 	partition int32
 	db        *pebble.DB
+	closed    bool // only the task's goroutine closes
 
 	mu struct {
 		sync.Mutex
@@ -298,8 +299,13 @@ func (s *kvStore) applyRestored(recs []restoredRecord, next int64) error {
 
 type restoredRecord struct{ key, value []byte }
 
-// close flushes pebble's memtable and closes it.
+// close flushes pebble's memtable and closes it; closing again does
+// nothing.
 func (s *kvStore) close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	if err := s.db.Flush(); err != nil {
 		_ = s.db.Close()
 		return fmt.Errorf("store %s: flush: %w", s.name, err)

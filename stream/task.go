@@ -25,9 +25,9 @@ func (id taskID) String() string { return fmt.Sprintf("%d_%d", id.sub, id.partit
 type task struct {
 	id       taskID
 	app      *App
-	memo     map[int]any              // per-node built values (port.build)
-	handlers map[string]recordFn      // physical source topic -> its source
-	stores   map[string]*kvStore      // by store name
+	memo     map[int]any                // per-node built values (port.build)
+	handlers map[string]recordFn        // physical source topic -> its source
+	stores   map[string]*kvStore        // by store name
 	offsets  map[string]kgo.EpochOffset // physical source topic -> next offset to commit
 	// streamTime is the highest record timestamp this task has seen (ms):
 	// the watermark that closes windows.
@@ -38,7 +38,7 @@ type task struct {
 // taskMetrics counts what a task did; read by App.Metrics while the task
 // runs.
 type taskMetrics struct {
-	in, out, skipped, late, restored atomic.Int64
+	in, out, skipped, late, restored, partialsDropped atomic.Int64
 }
 
 // taskFor returns the task that processes topic's partition p, creating
