@@ -39,6 +39,9 @@ type App struct {
 	// interactive queries read it.
 	mu    sync.Mutex
 	tasks map[taskID]*task
+	// assigned are tasks whose partitions were assigned and that the loop
+	// has not started (restored) yet.
+	assigned map[taskID]bool
 }
 
 // errOnce keeps the first error reported from producer callbacks.
@@ -72,7 +75,7 @@ func New(t *Topology, cfg Config) (*App, error) {
 	cfg = cfg.withDefaults()
 	a := &App{t: t, cfg: cfg, log: cfg.Logger.With("app", cfg.AppID),
 		subs: t.subtopologies(), subOf: map[string]int{}, logical: map[string]string{},
-		tasks: map[taskID]*task{}}
+		tasks: map[taskID]*task{}, assigned: map[taskID]bool{}}
 	for i, g := range a.subs {
 		for _, tp := range g {
 			ph := t.physical(cfg.AppID, tp)
@@ -132,6 +135,7 @@ func (a *App) connect() error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(partitioner{manual: changelogs, byKey: kgo.StickyKeyPartitioner(nil)}),
+		kgo.OnPartitionsAssigned(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
 		kgo.ProducerLinger(5 * time.Millisecond),
@@ -187,6 +191,9 @@ func (a *App) loop(ctx context.Context) error {
 			return nil
 		}
 		err := fetchErr(fs)
+		if err == nil {
+			err = a.startAssigned()
+		}
 		if err == nil {
 			err = a.process(fs)
 		}
@@ -304,6 +311,11 @@ func (a *App) commitTxn(ctx context.Context, tasks []*task) error {
 	if !committed {
 		a.log.Info("transaction aborted (rebalance); tasks restart from their checkpoints")
 		a.closeTasks(false)
+		a.mu.Lock()
+		for _, tk := range tasks {
+			a.assigned[tk.id] = true
+		}
+		a.mu.Unlock()
 		return nil
 	}
 	for _, tk := range tasks {

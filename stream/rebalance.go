@@ -7,6 +7,38 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// onAssigned notes the new tasks; the loop starts them, restoring their
+// stores, before it processes records (outside the callback, which must
+// not outlast the rebalance timeout).
+func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for topic, ps := range assigned {
+		if sub, ok := a.subOf[topic]; ok {
+			for _, p := range ps {
+				a.assigned[taskID{sub, p}] = true
+			}
+		}
+	}
+}
+
+// startAssigned starts the assigned tasks not started yet.
+func (a *App) startAssigned() error {
+	a.mu.Lock()
+	var ids []taskID
+	for id := range a.assigned {
+		ids = append(ids, id)
+	}
+	clear(a.assigned)
+	a.mu.Unlock()
+	for _, id := range ids {
+		if _, err := a.taskFor(a.t.physical(a.cfg.AppID, a.subs[id.sub][0]), id.partition); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // onRevoked commits everything processed (so the next owner starts where
 // this one stopped, with the changelog complete), then closes the tasks
 // whose partitions go. BlockRebalanceOnPoll keeps it from running while
@@ -44,6 +76,7 @@ func (a *App) dropTasks(parts map[string][]int32, keep bool) {
 		}
 		for _, p := range ps {
 			id := taskID{sub, p}
+			delete(a.assigned, id)
 			if tk := a.tasks[id]; tk != nil {
 				tk.close(keep)
 				delete(a.tasks, id)
