@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/stream"
 )
@@ -184,4 +185,22 @@ func TestUndecodableStopsOrSkips(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestCoPartitioningCheck(t *testing.T) {
+	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(3, "users"), heraldtest.WithTopics(2, "clicks"))
+	top := stream.NewTopology()
+	users := stream.TableOf(top, "users", "users", stream.String(), stream.String())
+	clicks := stream.Source(top, "clicks", stream.String(), stream.String())
+	stream.JoinTable(clicks, users, func(_, c, u string) string { return c + u }).To("out", stream.String(), stream.String())
+	a, err := stream.New(top, stream.Config{AppID: "cp", Brokers: []string{b.Addr()}, StateDir: t.TempDir(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = a.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "not co-partitioned (clicks has 2, users has 3 partitions)") {
+		t.Errorf("Run = %v", err)
+	}
 }
