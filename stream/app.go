@@ -142,7 +142,7 @@ func (a *App) connect() error {
 	}
 	opts = append(opts, a.cfg.ClientOpts...)
 	if a.cfg.Guarantee == ExactlyOnce {
-		opts = append(opts, kgo.TransactionalID(a.cfg.AppID+"-"+a.cfg.InstanceID), kgo.RequireStableFetchOffsets())
+		opts = append(opts, kgo.TransactionalID(a.cfg.AppID+"-"+a.cfg.InstanceID))
 		sess, err := kgo.NewGroupTransactSession(opts...)
 		if err != nil {
 			return fmt.Errorf("stream: client: %w", err)
@@ -387,7 +387,8 @@ func (a *App) localStore(store string, kb []byte) (*kvStore, error) {
 	if a.parts == nil || a.parts[sub] == 0 {
 		return nil, ErrNotLocal
 	}
-	p := int32(keyPartitioner.ForTopic("").Partition(&kgo.Record{Key: kb}, int(a.parts[sub])))
+	// The producers' default: murmur2 of the key, as Kafka's.
+	p := int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: kb}, int(a.parts[sub])))
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	tk := a.tasks[taskID{sub, p}]
@@ -396,6 +397,3 @@ func (a *App) localStore(store string, kb []byte) (*kvStore, error) {
 	}
 	return tk.stores[store], nil
 }
-
-// keyPartitioner is the producers' default: murmur2 of the key, as Kafka's.
-var keyPartitioner = kgo.StickyKeyPartitioner(nil)

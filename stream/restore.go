@@ -53,8 +53,11 @@ func (a *App) changelogEnd(ctx context.Context, s *kvStore) (int64, error) {
 		return 0, fmt.Errorf("restore %s: end offsets: %w", s.name, err)
 	}
 	o, ok := lo.Lookup(s.changelog, s.partition)
-	if !ok || o.Err != nil {
-		return 0, fmt.Errorf("restore %s: end offset of partition %d: %v", s.name, s.partition, o.Err)
+	if !ok {
+		return 0, fmt.Errorf("restore %s: no end offset for partition %d", s.name, s.partition)
+	}
+	if o.Err != nil {
+		return 0, fmt.Errorf("restore %s: end offset of partition %d: %w", s.name, s.partition, o.Err)
 	}
 	return o.Offset, nil
 }

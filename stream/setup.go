@@ -89,8 +89,11 @@ func (a *App) sourcePartitions(ctx context.Context, td kadm.TopicDetails, tp str
 	sd := a.t.sources[tp]
 	if !sd.internal {
 		d, ok := td[tp]
-		if !ok || d.Err != nil {
-			return 0, false, fmt.Errorf("stream: source topic %q does not exist (create it before starting): %v", tp, d.Err)
+		if !ok {
+			return 0, false, fmt.Errorf("stream: source topic %q does not exist (create it before starting)", tp)
+		}
+		if d.Err != nil {
+			return 0, false, fmt.Errorf("stream: source topic %q (create it before starting): %w", tp, d.Err)
 		}
 		return int32(len(d.Partitions)), true, nil
 	}

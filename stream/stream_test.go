@@ -45,7 +45,7 @@ func TestWordCountRepartitionAndRestore(t *testing.T) {
 	testenv.CheckFor(t, 10*time.Second, func() error {
 		n, ok, err := counts.Get(r.app, "the")
 		if err != nil || !ok || n != 3 {
-			return fmt.Errorf("Get(the) = %d, %v, %v", n, ok, err)
+			return fmt.Errorf("Get(the) = %d, %v: %w", n, ok, err)
 		}
 		return nil
 	})
