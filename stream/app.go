@@ -250,6 +250,7 @@ func (a *App) process(fs kgo.Fetches) error {
 			return
 		}
 		err = tk.processRecords(p.Topic, p.Records)
+		tk.setLag(p.Topic, p.HighWatermark-p.Records[len(p.Records)-1].Offset-1)
 	})
 	return err
 }

@@ -141,7 +141,7 @@ func BenchmarkKeyedCount(b *testing.B) {
 	b.Run("raw-loop", func(b *testing.B) {
 		for i := range b.N {
 			measure(b, n, func() {
-				rawLoop(b, br.Addr(), fmt.Sprint("raw-", i), n, func(r *kgo.Record) string { return string(r.Key) })
+				rawLoop(b, br.Addr(), fmt.Sprint("raw-", i, time.Now().UnixNano()), n, func(r *kgo.Record) string { return string(r.Key) })
 			})
 		}
 	})
@@ -149,7 +149,7 @@ func BenchmarkKeyedCount(b *testing.B) {
 		for i := range b.N {
 			top := stream.NewTopology()
 			stream.Count(stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes()), "counts")
-			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("count-", i), n) })
+			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("count-", i, time.Now().UnixNano()), n) })
 		}
 	})
 	b.Logf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0))
@@ -166,7 +166,7 @@ func BenchmarkTumblingWindow(b *testing.B) {
 	b.Run("raw-loop", func(b *testing.B) {
 		for i := range b.N {
 			measure(b, n, func() {
-				rawLoop(b, br.Addr(), fmt.Sprint("rawwin-", i), n, func(r *kgo.Record) string {
+				rawLoop(b, br.Addr(), fmt.Sprint("rawwin-", i, time.Now().UnixNano()), n, func(r *kgo.Record) string {
 					ts := r.Timestamp.UnixMilli()
 					return string(r.Key) + "@" + strconv.FormatInt(ts-ts%60_000, 10)
 				})
@@ -178,7 +178,7 @@ func BenchmarkTumblingWindow(b *testing.B) {
 			top := stream.NewTopology()
 			g := stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes())
 			stream.WindowedCount(g, stream.Tumbling(time.Minute).Grace(10*time.Second), "win")
-			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("win-", i), n) })
+			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("win-", i, time.Now().UnixNano()), n) })
 		}
 	})
 }

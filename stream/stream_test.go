@@ -123,7 +123,7 @@ func TestMapFilterBranchTo(t *testing.T) {
 	parts[1].To("even", stream.String(), stream.Int64())
 	stream.Map(parts[2], func(k string, n int64) (string, string) { return "odd-" + k, strconv.FormatInt(n, 10) }).
 		To("odd", stream.String(), stream.String())
-	start(t, top, stream.Config{AppID: "mf", Brokers: []string{b.Addr()}})
+	r := start(t, top, stream.Config{AppID: "mf", Brokers: []string{b.Addr()}})
 	produce(t, b.Addr(), "in", rec("a", "1"), rec("b", "2"), rec("c", "-4"), rec("d", "300"), rec("e", "5"))
 	waitLatest(t, odd, map[string]string{"odd-a": "1", "odd-e": "5"})
 	testenv.CheckFor(t, 10*time.Second, func() error {
@@ -138,6 +138,16 @@ func TestMapFilterBranchTo(t *testing.T) {
 	if len(odd.all()) != 2 {
 		t.Errorf("odd has %d records, want 2 (c=-4 filtered, d to big)", len(odd.all()))
 	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		var in, out, lag int64
+		for _, m := range r.app.Metrics() {
+			in, out, lag = in+m.RecordsIn, out+m.RecordsOut, lag+m.Lag
+		}
+		if in != 5 || out != 4 || lag != 0 {
+			return fmt.Errorf("metrics: in %d, out %d, lag %d; want 5, 4, 0", in, out, lag)
+		}
+		return nil
+	})
 }
 
 func TestUndecodableStopsOrSkips(t *testing.T) {

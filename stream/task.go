@@ -39,6 +39,23 @@ type task struct {
 // runs.
 type taskMetrics struct {
 	in, out, skipped, late, restored, partialsDropped atomic.Int64
+	lag                                               atomic.Int64     // sum of lags
+	lags                                              map[string]int64 // per source topic; poll loop only
+}
+
+// setLag records how far behind its high watermark a source partition's
+// last fetched record is.
+func (tk *task) setLag(topic string, lag int64) {
+	m := &tk.metrics
+	if m.lags == nil {
+		m.lags = map[string]int64{}
+	}
+	m.lags[topic] = max(lag, 0)
+	var sum int64
+	for _, l := range m.lags {
+		sum += l
+	}
+	m.lag.Store(sum)
 }
 
 // taskFor returns the task that processes topic's partition p, creating
