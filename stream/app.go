@@ -34,7 +34,7 @@ type App struct {
 	prodErr errOnce
 	lastCmt time.Time
 
-	// mu guards tasks: the poll loop and the rebalance callbacks change
+	// mu guards tasks, assigned and parts: the poll loop and the rebalance callbacks change
 	// it (never at once, as BlockRebalanceOnPoll serialises them), and
 	// interactive queries read it.
 	mu    sync.Mutex
@@ -385,13 +385,13 @@ func (a *App) localStore(store string, kb []byte) (*kvStore, error) {
 		return nil, fmt.Errorf("stream: no store %q", store)
 	}
 	sub := a.subOf[a.t.physical(a.cfg.AppID, sd.node.topics[0])]
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.parts == nil || a.parts[sub] == 0 {
 		return nil, ErrNotLocal
 	}
 	// The producers' default: murmur2 of the key, as Kafka's.
 	p := int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: kb}, int(a.parts[sub])))
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	tk := a.tasks[taskID{sub, p}]
 	if tk == nil || tk.stores[store] == nil {
 		return nil, ErrNotLocal

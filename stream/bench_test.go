@@ -63,17 +63,33 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// measure runs f (which processes n records) and reports records/s and
+// measure runs f (which processes n records) and returns records/s and
 // records per CPU-second (broker included: it runs in this process).
-func measure(b *testing.B, n int, f func()) {
-	b.ResetTimer()
+func measure(n int, f func()) (perSec, perCPU float64) {
 	cpu0, t0 := cpuTime(), time.Now()
 	f()
 	wall, cpu := time.Since(t0), cpuTime()-cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(n)/wall.Seconds(), "records/s")
-	b.ReportMetric(float64(n)/cpu.Seconds(), "records/cpu-s")
-	b.ReportMetric(0, "ns/op")
+	return float64(n) / wall.Seconds(), float64(n) / cpu.Seconds()
+}
+
+// sideBySide runs the raw loop, the stream App and the raw loop again on
+// the same input, and reports both rates and the App's as a ratio of the
+// raw loop's mean.
+func sideBySide(b *testing.B, n int, raw, app func(run string)) {
+	for i := range b.N {
+		run := fmt.Sprintf("%d-%d", i, time.Now().UnixNano())
+		r1, r1cpu := measure(n, func() { raw("a" + run) })
+		s, scpu := measure(n, func() { app(run) })
+		r2, r2cpu := measure(n, func() { raw("b" + run) })
+		rawRate, rawCPU := (r1+r2)/2, (r1cpu+r2cpu)/2
+		b.ReportMetric(rawRate, "raw-records/s")
+		b.ReportMetric(s, "stream-records/s")
+		b.ReportMetric(s/rawRate, "ratio")
+		b.ReportMetric(rawCPU, "raw-records/cpu-s")
+		b.ReportMetric(scpu, "stream-records/cpu-s")
+		b.ReportMetric(scpu/rawCPU, "cpu-ratio")
+		b.ReportMetric(0, "ns/op")
+	}
 }
 
 // rawLoop is the peer: a hand-written franz-go group consumer that folds
@@ -134,23 +150,16 @@ func runApp(b *testing.B, top *stream.Topology, addr, id string, n int) {
 // BenchmarkKeyedCount: a keyed count of benchRecords records, the stream
 // App (pebble state, changelog on) against the raw loop, in one run.
 //
-//	go test ./stream -run '^$' -bench KeyedCount -benchtime 1x
+//	STREAM_BENCH_RECORDS=1000000 go test ./stream -run '^$' -bench KeyedCount -benchtime 1x -count 3
 func BenchmarkKeyedCount(b *testing.B) {
 	n := benchRecords(b)
 	br := benchInput(b, n)
-	b.Run("raw-loop", func(b *testing.B) {
-		for i := range b.N {
-			measure(b, n, func() {
-				rawLoop(b, br.Addr(), fmt.Sprint("raw-", i, time.Now().UnixNano()), n, func(r *kgo.Record) string { return string(r.Key) })
-			})
-		}
-	})
-	b.Run("stream", func(b *testing.B) {
-		for i := range b.N {
-			top := stream.NewTopology()
-			stream.Count(stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes()), "counts")
-			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("count-", i, time.Now().UnixNano()), n) })
-		}
+	sideBySide(b, n, func(run string) {
+		rawLoop(b, br.Addr(), "raw-"+run, n, func(r *kgo.Record) string { return string(r.Key) })
+	}, func(run string) {
+		top := stream.NewTopology()
+		stream.Count(stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes()), "counts")
+		runApp(b, top, br.Addr(), "count-"+run, n)
 	})
 	b.Logf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0))
 }
@@ -159,27 +168,20 @@ func BenchmarkKeyedCount(b *testing.B) {
 // with 10s grace, the stream App against the raw loop keyed by key and
 // window start, in one run.
 //
-//	go test ./stream -run '^$' -bench TumblingWindow -benchtime 1x
+//	STREAM_BENCH_RECORDS=1000000 go test ./stream -run '^$' -bench TumblingWindow -benchtime 1x -count 3
 func BenchmarkTumblingWindow(b *testing.B) {
 	n := benchRecords(b)
 	br := benchInput(b, n)
-	b.Run("raw-loop", func(b *testing.B) {
-		for i := range b.N {
-			measure(b, n, func() {
-				rawLoop(b, br.Addr(), fmt.Sprint("rawwin-", i, time.Now().UnixNano()), n, func(r *kgo.Record) string {
-					ts := r.Timestamp.UnixMilli()
-					return string(r.Key) + "@" + strconv.FormatInt(ts-ts%60_000, 10)
-				})
-			})
-		}
-	})
-	b.Run("stream", func(b *testing.B) {
-		for i := range b.N {
-			top := stream.NewTopology()
-			g := stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes())
-			stream.WindowedCount(g, stream.Tumbling(time.Minute).Grace(10*time.Second), "win")
-			measure(b, n, func() { runApp(b, top, br.Addr(), fmt.Sprint("win-", i, time.Now().UnixNano()), n) })
-		}
+	sideBySide(b, n, func(run string) {
+		rawLoop(b, br.Addr(), "raw-"+run, n, func(r *kgo.Record) string {
+			ts := r.Timestamp.UnixMilli()
+			return string(r.Key) + "@" + strconv.FormatInt(ts-ts%60_000, 10)
+		})
+	}, func(run string) {
+		top := stream.NewTopology()
+		g := stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes())
+		stream.WindowedCount(g, stream.Tumbling(time.Minute).Grace(10*time.Second), "win")
+		runApp(b, top, br.Addr(), "win-"+run, n)
 	})
 }
 

@@ -3,6 +3,8 @@ package stream
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"strings"
 	"log/slog"
 	"time"
 
@@ -65,6 +67,9 @@ func (c Config) validate(hasStores bool) error {
 	var errs []error
 	if c.AppID == "" {
 		errs = append(errs, errors.New("config: AppID is empty"))
+	}
+	if strings.Trim(c.AppID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		errs = append(errs, fmt.Errorf("config: AppID %q has characters a topic name cannot have (only ASCII letters, digits, '.', '_', '-')", c.AppID))
 	}
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("config: Brokers is empty"))

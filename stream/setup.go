@@ -13,7 +13,9 @@ import (
 // source topics of each are co-partitioned, and creates the internal
 // topics that are missing (repartition topics, compacted changelogs).
 func (a *App) setup(ctx context.Context) error {
+	a.mu.Lock() // interactive queries read parts
 	a.parts = make([]int32, len(a.subs))
+	a.mu.Unlock()
 	user := a.userTopics()
 	td, err := a.adm.ListTopics(ctx, user...)
 	if err != nil {
@@ -78,7 +80,9 @@ func (a *App) resolveParts(ctx context.Context, td kadm.TopicDetails) (bool, err
 		if err != nil {
 			return false, err
 		}
+		a.mu.Lock()
 		a.parts[i], progress = n, true
+		a.mu.Unlock()
 	}
 	return progress, nil
 }

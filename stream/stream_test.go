@@ -109,6 +109,12 @@ func TestTopologyErrors(t *testing.T) {
 			t.Errorf("New: %v; want it to say %q", err, want)
 		}
 	}
+	_, err = stream.New(top, stream.Config{AppID: "my app", Brokers: []string{"x:1"}, StateDir: t.TempDir()})
+	for _, want := range []string{`AppID "my app" has characters`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New: %v; want it to say %q", err, want)
+		}
+	}
 }
 
 func TestMapFilterBranchTo(t *testing.T) {

@@ -273,3 +273,39 @@ func (wa *windowAgg[K, V, A]) emitClosed(key, val []byte) error {
 	end := start + wa.w.size
 	return wa.next(Windowed[K]{Key: k, Start: time.UnixMilli(start), End: time.UnixMilli(end)}, agg, end-1)
 }
+
+// WindowResult is one window's value, as FetchWindows returns it.
+type WindowResult[A any] struct {
+	Start, End time.Time
+	Value      A
+}
+
+// FetchWindows reads key's open windows that start in [from, to) from the
+// windowed store named store (of WindowedAggregate or WindowedCount) on
+// a, if a runs the task that owns key (ErrNotLocal if not). Closed
+// windows are deleted from the store when they close, so only windows
+// still open (or in grace) are there. size is the windows' size.
+func FetchWindows[K, A any](a *App, store string, key K, kc Codec[K], ac Codec[A], size time.Duration, from, to time.Time) ([]WindowResult[A], error) {
+	kb, err := kc.Encode(key)
+	if err != nil {
+		return nil, fmt.Errorf("stream: fetch %s: key: %w", store, err)
+	}
+	s, err := a.localStore(store, kb)
+	if err != nil {
+		return nil, err
+	}
+	var out []WindowResult[A]
+	err = s.scan(windowKey(max(from.UnixMilli(), 0), nil), windowKey(max(to.UnixMilli(), 0), nil), func(k, v []byte) error {
+		if len(k) != 9+len(kb) || string(k[9:]) != string(kb) {
+			return nil
+		}
+		val, err := ac.Decode(v)
+		if err != nil {
+			return fmt.Errorf("stream: fetch %s: %w", store, err)
+		}
+		start := int64(binary.BigEndian.Uint64(k[1:9]))
+		out = append(out, WindowResult[A]{Start: time.UnixMilli(start), End: time.UnixMilli(start).Add(size), Value: val})
+		return nil
+	})
+	return out, err
+}

@@ -151,6 +151,22 @@ func TestWindowsAgainstModel(t *testing.T) {
 			if fmt.Sprint(sortedWins(latest)) != fmt.Sprint(sortedWins(hop.counts)) {
 				t.Errorf("hopping windows differ from the model:\n got %v\nwant %v", sortedWins(latest), sortedWins(hop.counts))
 			}
+			// Interactive query: the hopping windows still open hold the
+			// model's counts.
+			for _, key := range []string{"k0", "k1"} {
+				got, err := stream.FetchWindows(r.app, "hop", key, stream.String(), stream.Int64(), 10*time.Second, time.UnixMilli(0), time.UnixMilli(1<<40))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) == 0 {
+					t.Errorf("%s: no open window", key)
+				}
+				for _, w := range got {
+					if want := hop.counts[winKey{key, w.Start.UnixMilli()}]; w.Value != want || w.End.Sub(w.Start) != 10*time.Second {
+						t.Errorf("%s window %v: %d, model %d", key, w.Start.UnixMilli(), w.Value, want)
+					}
+				}
+			}
 			var late int64
 			for _, m := range r.app.Metrics() {
 				late += m.Late
