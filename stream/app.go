@@ -133,7 +133,6 @@ func (a *App) connect() error {
 		kgo.ConsumeTopics(topics...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(partitioner{manual: changelogs, byKey: kgo.StickyKeyPartitioner(nil)}),
 		kgo.OnPartitionsAssigned(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
@@ -142,7 +141,8 @@ func (a *App) connect() error {
 	}
 	opts = append(opts, a.cfg.ClientOpts...)
 	if a.cfg.Guarantee == ExactlyOnce {
-		opts = append(opts, kgo.TransactionalID(a.cfg.AppID+"-"+a.cfg.InstanceID))
+		// Only committed inputs, as Kafka Streams' exactly_once_v2.
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.TransactionalID(a.cfg.AppID+"-"+a.cfg.InstanceID))
 		sess, err := kgo.NewGroupTransactSession(opts...)
 		if err != nil {
 			return fmt.Errorf("stream: client: %w", err)

@@ -63,11 +63,15 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// measure runs f (which processes n records) and returns records/s and
-// records per CPU-second (broker included: it runs in this process).
-func measure(n int, f func()) (perSec, perCPU float64) {
-	cpu0, t0 := cpuTime(), time.Now()
-	f()
+// measure runs f, which processes n records and calls started when it
+// has the first, and returns records/s and records per CPU-second from
+// then to the end (steady state: group join, topic creation and store
+// opening are left out of both sides; the broker is included in the CPU
+// time, as it runs in this process).
+func measure(n int, f func(started func())) (perSec, perCPU float64) {
+	var cpu0 time.Duration
+	var t0 time.Time
+	f(func() { cpu0, t0 = cpuTime(), time.Now() })
 	wall, cpu := time.Since(t0), cpuTime()-cpu0
 	return float64(n) / wall.Seconds(), float64(n) / cpu.Seconds()
 }
@@ -75,12 +79,12 @@ func measure(n int, f func()) (perSec, perCPU float64) {
 // sideBySide runs the raw loop, the stream App and the raw loop again on
 // the same input, and reports both rates and the App's as a ratio of the
 // raw loop's mean.
-func sideBySide(b *testing.B, n int, raw, app func(run string)) {
+func sideBySide(b *testing.B, n int, raw, app func(run string, started func())) {
 	for i := range b.N {
 		run := fmt.Sprintf("%d-%d", i, time.Now().UnixNano())
-		r1, r1cpu := measure(n, func() { raw("a" + run) })
-		s, scpu := measure(n, func() { app(run) })
-		r2, r2cpu := measure(n, func() { raw("b" + run) })
+		r1, r1cpu := measure(n, func(started func()) { raw("a"+run, started) })
+		s, scpu := measure(n, func(started func()) { app(run, started) })
+		r2, r2cpu := measure(n, func(started func()) { raw("b"+run, started) })
 		rawRate, rawCPU := (r1+r2)/2, (r1cpu+r2cpu)/2
 		b.ReportMetric(rawRate, "raw-records/s")
 		b.ReportMetric(s, "stream-records/s")
@@ -94,7 +98,7 @@ func sideBySide(b *testing.B, n int, raw, app func(run string)) {
 
 // rawLoop is the peer: a hand-written franz-go group consumer that folds
 // each record into a Go map with key(r) until it has seen n records.
-func rawLoop(b *testing.B, addr, group string, n int, key func(r *kgo.Record) string) {
+func rawLoop(b *testing.B, addr, group string, n int, started func(), key func(r *kgo.Record) string) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics("in"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -108,6 +112,9 @@ func rawLoop(b *testing.B, addr, group string, n int, key func(r *kgo.Record) st
 		if err := fs.Err0(); err != nil {
 			b.Fatal(err)
 		}
+		if seen == 0 && !fs.Empty() {
+			started()
+		}
 		fs.EachRecord(func(r *kgo.Record) {
 			counts[key(r)]++
 			seen++
@@ -119,7 +126,7 @@ func rawLoop(b *testing.B, addr, group string, n int, key func(r *kgo.Record) st
 }
 
 // runApp runs top until its tasks have consumed n records.
-func runApp(b *testing.B, top *stream.Topology, addr, id string, n int) {
+func runApp(b *testing.B, top *stream.Topology, addr, id string, n int, started func()) {
 	a, err := stream.New(top, stream.Config{AppID: id, Brokers: []string{addr}, StateDir: b.TempDir(), Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
@@ -127,10 +134,15 @@ func runApp(b *testing.B, top *stream.Topology, addr, id string, n int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	begun := false
 	for {
 		var in int64
 		for _, m := range a.Metrics() {
 			in += m.RecordsIn
+		}
+		if in > 0 && !begun {
+			started()
+			begun = true
 		}
 		if in >= int64(n) {
 			break
@@ -154,12 +166,12 @@ func runApp(b *testing.B, top *stream.Topology, addr, id string, n int) {
 func BenchmarkKeyedCount(b *testing.B) {
 	n := benchRecords(b)
 	br := benchInput(b, n)
-	sideBySide(b, n, func(run string) {
-		rawLoop(b, br.Addr(), "raw-"+run, n, func(r *kgo.Record) string { return string(r.Key) })
-	}, func(run string) {
+	sideBySide(b, n, func(run string, started func()) {
+		rawLoop(b, br.Addr(), "raw-"+run, n, started, func(r *kgo.Record) string { return string(r.Key) })
+	}, func(run string, started func()) {
 		top := stream.NewTopology()
 		stream.Count(stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes()), "counts")
-		runApp(b, top, br.Addr(), "count-"+run, n)
+		runApp(b, top, br.Addr(), "count-"+run, n, started)
 	})
 	b.Logf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0))
 }
@@ -172,16 +184,16 @@ func BenchmarkKeyedCount(b *testing.B) {
 func BenchmarkTumblingWindow(b *testing.B) {
 	n := benchRecords(b)
 	br := benchInput(b, n)
-	sideBySide(b, n, func(run string) {
-		rawLoop(b, br.Addr(), "raw-"+run, n, func(r *kgo.Record) string {
+	sideBySide(b, n, func(run string, started func()) {
+		rawLoop(b, br.Addr(), "raw-"+run, n, started, func(r *kgo.Record) string {
 			ts := r.Timestamp.UnixMilli()
 			return string(r.Key) + "@" + strconv.FormatInt(ts-ts%60_000, 10)
 		})
-	}, func(run string) {
+	}, func(run string, started func()) {
 		top := stream.NewTopology()
 		g := stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes())
 		stream.WindowedCount(g, stream.Tumbling(time.Minute).Grace(10*time.Second), "win")
-		runApp(b, top, br.Addr(), "win-"+run, n)
+		runApp(b, top, br.Addr(), "win-"+run, n, started)
 	})
 }
 

@@ -14,7 +14,8 @@ import (
 // or value on a topic, or a state store's key or value.
 //
 // Implementations must be safe for concurrent use: every task of an App
-// shares its codecs. Decode must not keep b, which the caller may reuse.
+// shares its codecs. Decode may keep b: the App hands it a record's own
+// bytes, never reused.
 // A key codec must be deterministic (equal keys give equal bytes): state
 // stores and partitioning compare keys by their bytes.
 type Codec[T any] interface {
@@ -52,13 +53,13 @@ type stringCodec struct{}
 func (stringCodec) Encode(v string) ([]byte, error) { return []byte(v), nil }
 func (stringCodec) Decode(b []byte) (string, error) { return string(b), nil }
 
-// Bytes is the Codec of byte slices as they are (Decode copies).
+// Bytes is the Codec of byte slices as they are (no copy either way).
 func Bytes() Codec[[]byte] { return bytesCodec{} }
 
 type bytesCodec struct{}
 
 func (bytesCodec) Encode(v []byte) ([]byte, error) { return v, nil }
-func (bytesCodec) Decode(b []byte) ([]byte, error) { return append([]byte(nil), b...), nil }
+func (bytesCodec) Decode(b []byte) ([]byte, error) { return b, nil }
 
 // Int64 is the Codec of int64 as 8 big-endian bytes, Kafka's LongSerde
 // format.

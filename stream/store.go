@@ -47,7 +47,7 @@ type kvStore struct {
 
 	mu struct {
 		sync.Mutex
-		dirty map[string]dirtyValue // writes since the last commit
+		dirty map[string]*dirtyValue // writes since the last commit
 		// acked is one past the highest changelog offset acknowledged,
 		// updated by produce callbacks; the next checkpoint.
 		acked int64
@@ -74,7 +74,7 @@ func openKVStore(dir, name, changelog string, partition int32) (*kvStore, error)
 		return nil, fmt.Errorf("store %s: open %s: %w", name, dir, err)
 	}
 	s := &kvStore{name: name, changelog: changelog, partition: partition, db: db}
-	s.mu.dirty = map[string]dirtyValue{}
+	s.mu.dirty = map[string]*dirtyValue{}
 	cp, err := s.checkpoint()
 	if err != nil {
 		_ = db.Close()
@@ -105,7 +105,11 @@ func dataKey(k []byte) []byte { return append([]byte{dataPrefix}, k...) }
 // get returns the value of k, and whether it has one.
 func (s *kvStore) get(k []byte) ([]byte, bool, error) {
 	s.mu.Lock()
-	d, ok := s.mu.dirty[string(k)]
+	var d dirtyValue
+	p, ok := s.mu.dirty[string(k)]
+	if ok {
+		d = *p // copied under the lock: set updates it in place
+	}
 	s.mu.Unlock()
 	if ok {
 		return d.v, !d.del, nil
@@ -122,16 +126,20 @@ func (s *kvStore) get(k []byte) ([]byte, bool, error) {
 }
 
 // put sets k to v until the next commit makes it durable. v is kept.
-func (s *kvStore) put(k, v []byte) {
-	s.mu.Lock()
-	s.mu.dirty[string(k)] = dirtyValue{v: v}
-	s.mu.Unlock()
-}
+func (s *kvStore) put(k, v []byte) { s.set(k, dirtyValue{v: v}) }
 
 // delete removes k.
-func (s *kvStore) delete(k []byte) {
+func (s *kvStore) delete(k []byte) { s.set(k, dirtyValue{del: true}) }
+
+// set caches a write; a key written again since the last commit is
+// updated in place (no allocation on the hot path of a count).
+func (s *kvStore) set(k []byte, d dirtyValue) {
 	s.mu.Lock()
-	s.mu.dirty[string(k)] = dirtyValue{del: true}
+	if p, ok := s.mu.dirty[string(k)]; ok {
+		*p = d
+	} else {
+		s.mu.dirty[string(k)] = &d
+	}
 	s.mu.Unlock()
 }
 
@@ -261,7 +269,7 @@ func (s *kvStore) dirtyRange(from, to []byte) []dirtyKV {
 	var out []dirtyKV
 	for k, d := range s.mu.dirty {
 		if k >= string(from) && (to == nil || k < string(to)) {
-			out = append(out, dirtyKV{k, d})
+			out = append(out, dirtyKV{k, *d})
 		}
 	}
 	s.mu.Unlock()

@@ -83,6 +83,19 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
+func TestDot(t *testing.T) {
+	top, _ := wordCount()
+	got := top.Dot("wc")
+	for _, want := range []string{
+		`"lines" [shape=box];`, `"lines" -> "source-0";`, `"source-0" -> "flatMap-1";`,
+		`"sink-2" -> "wc-group-2-repartition";`, `"counts" [shape=cylinder];`, `subgraph cluster_1`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Dot lacks %q:\n%s", want, got)
+		}
+	}
+}
+
 func TestTopologyErrors(t *testing.T) {
 	top := stream.NewTopology()
 	s := stream.Source(top, "a", stream.String(), stream.String())

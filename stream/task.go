@@ -133,14 +133,16 @@ func (tk *task) restore() error {
 // processRecords runs records of one source partition through the task.
 func (tk *task) processRecords(topic string, recs []*kgo.Record) error {
 	h := tk.handlers[topic]
-	for _, r := range recs {
-		tk.metrics.in.Add(1)
+	for i, r := range recs {
 		tk.streamTime = max(tk.streamTime, r.Timestamp.UnixMilli())
 		if err := h(r); err != nil {
+			tk.metrics.in.Add(int64(i + 1))
 			return fmt.Errorf("stream: task %s: %s[%d]@%d: %w", tk.id, r.Topic, r.Partition, r.Offset, err)
 		}
-		tk.offsets[topic] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 	}
+	tk.metrics.in.Add(int64(len(recs)))
+	last := recs[len(recs)-1]
+	tk.offsets[topic] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
 	return nil
 }
 

@@ -205,3 +205,42 @@ func (t *Topology) physical(appID, logical string) string {
 
 // changelogTopic is the compacted topic that backs store name.
 func changelogTopic(appID, store string) string { return appID + "-" + store + "-changelog" }
+
+// Dot returns the topology as a Graphviz digraph (for a console to draw):
+// topics as boxes, processors as ellipses, stores as cylinders, one
+// cluster per subtopology.
+func (t *Topology) Dot(appID string) string {
+	var b strings.Builder
+	b.WriteString("digraph topology {\n  rankdir=LR;\n")
+	subOf := map[string]int{}
+	for i, g := range t.subtopologies() {
+		for _, tp := range g {
+			subOf[tp] = i
+		}
+	}
+	for i := range t.subtopologies() {
+		fmt.Fprintf(&b, "  subgraph cluster_%d {\n    label=\"sub-topology %d\";\n", i, i)
+		for _, n := range t.nodes {
+			if len(n.topics) > 0 && subOf[n.topics[0]] == i {
+				fmt.Fprintf(&b, "    %q;\n", n.name())
+			}
+		}
+		b.WriteString("  }\n")
+	}
+	for _, n := range t.nodes {
+		for _, p := range n.parents {
+			fmt.Fprintf(&b, "  %q -> %q;\n", p.name(), n.name())
+		}
+		if len(n.parents) == 0 && len(n.topics) == 1 {
+			fmt.Fprintf(&b, "  %q [shape=box];\n  %q -> %q;\n", t.physical(appID, n.topics[0]), t.physical(appID, n.topics[0]), n.name())
+		}
+		if n.sink != "" {
+			fmt.Fprintf(&b, "  %q [shape=box];\n  %q -> %q;\n", t.physical(appID, n.sink), n.name(), t.physical(appID, n.sink))
+		}
+		if n.store != "" {
+			fmt.Fprintf(&b, "  %q [shape=cylinder];\n  %q -> %q [dir=both];\n", n.store, n.name(), n.store)
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
