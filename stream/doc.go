@@ -38,7 +38,12 @@
 // AfterMatch) per key.
 //
 // Topology.Describe prints the graph: subtopologies with their source
-// topics, then each processor with its parents, store and sink.
+// topics, then each processor with its parents, store and sink;
+// Topology.Dot gives it as a Graphviz digraph. App.Metrics gives each
+// task's records in and out, lag, late and skipped records, restored
+// changelog records and dropped partial matches. Interactive queries
+// read the local stores: Table.Get, FetchWindows (ErrNotLocal for a key
+// another instance owns).
 //
 // # Runtime
 //
