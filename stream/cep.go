@@ -51,7 +51,8 @@ func Detect[K, V any](g Grouped[K, V], p *Pattern[V], store string) Stream[K, Ma
 			return nil, err
 		}
 		m := &matcher[K, V]{tk: tk, s: s, p: p, kc: g.kc, vc: g.vc, next: next, deadlines: map[string]int64{}, minDeadline: -1}
-		return m.process, m.loadDeadlines()
+		tk.onStart(m.loadDeadlines)
+		return m.process, nil
 	})
 	return Stream[K, Match[V]]{p: out}
 }

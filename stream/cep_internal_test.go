@@ -30,6 +30,11 @@ func localTask(t *testing.T, top *Topology) *task {
 		tk.handlers[tp] = h
 	}
 	t.Cleanup(func() { tk.close(false) })
+	for _, f := range tk.starts {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return tk
 }
 
@@ -178,6 +183,11 @@ func TestPatternStateSurvivesRestart(t *testing.T) {
 	}
 	tk2.handlers["in"] = h
 	defer tk2.close(false)
+	for _, f := range tk2.starts {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	feed(t, tk2, "in", "k:B1@5")
 	if strings.Join(got, " ") != "k{a=A1 b=B1}" {
 		t.Errorf("after restart: %v", got)

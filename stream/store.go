@@ -277,6 +277,20 @@ func (s *kvStore) dirtyRange(from, to []byte) []dirtyKV {
 	return out
 }
 
+// lastCommitted returns the greatest committed key in [from, to), if
+// any (pebble only: call it before the store has cached writes).
+func (s *kvStore) lastCommitted(from, to []byte) ([]byte, bool, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: dataKey(from), UpperBound: dataKey(to)})
+	if err != nil {
+		return nil, false, fmt.Errorf("store %s: %w", s.name, err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return nil, false, it.Error()
+	}
+	return bytes.Clone(it.Key()[1:]), true, nil
+}
+
 // applyRestored writes changelog records to pebble with the checkpoint
 // after them, in one batch.
 func (s *kvStore) applyRestored(recs []restoredRecord, next int64) error {

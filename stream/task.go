@@ -33,7 +33,13 @@ type task struct {
 	// the watermark that closes windows.
 	streamTime int64
 	metrics    taskMetrics
+	// starts are run once the stores are restored, before the first
+	// record: processors that read their store at start register here.
+	starts []func() error
 }
+
+// onStart runs f once the task's stores are restored.
+func (tk *task) onStart(f func() error) { tk.starts = append(tk.starts, f) }
 
 // taskMetrics counts what a task did; read by App.Metrics while the task
 // runs.
@@ -96,6 +102,12 @@ func (a *App) newTask(id taskID) (*task, error) {
 	if err := tk.restore(); err != nil {
 		tk.close(false)
 		return nil, fmt.Errorf("stream: task %s: %w", id, err)
+	}
+	for _, f := range tk.starts {
+		if err := f(); err != nil {
+			tk.close(false)
+			return nil, fmt.Errorf("stream: task %s: %w", id, err)
+		}
 	}
 	a.log.Info("task started", "task", id.String(), "stores", len(tk.stores), "restored", tk.metrics.restored.Load())
 	return tk, nil

@@ -139,7 +139,8 @@ func WindowedAggregate[K, V, A any](g Grouped[K, V], w Windows, store string, ac
 			return nil, err
 		}
 		wa := &windowAgg[K, V, A]{tk: tk, s: s, w: w, kc: g.kc, ac: ac, init: init, add: add, next: next, closed: -1}
-		return wa.process, wa.loadClosed()
+		tk.onStart(wa.loadClosed)
+		return wa.process, nil
 	})
 	return Stream[Windowed[K], A]{p: p}
 }
@@ -162,10 +163,21 @@ type windowAgg[K, V, A any] struct {
 	// closed: every window with start <= closed is closed, emitted (with
 	// EmitOnClose) and deleted. -1: none.
 	closed int64
-	starts []int64
+	// maxStart is the latest window start in the store: a window that
+	// starts later is new, and update skips looking it up.
+	maxStart int64
+	starts   []int64
 }
 
 func (wa *windowAgg[K, V, A]) loadClosed() error {
+	last, ok, err := wa.s.lastCommitted([]byte{'w'}, []byte{'w' + 1})
+	if err != nil {
+		return err
+	}
+	wa.maxStart = -1
+	if ok && len(last) >= 9 {
+		wa.maxStart = int64(binary.BigEndian.Uint64(last[1:9]))
+	}
 	b, ok, err := wa.s.get(closedKey)
 	if err != nil || !ok {
 		return err
@@ -208,10 +220,15 @@ func (wa *windowAgg[K, V, A]) process(k K, v V, ts int64) error {
 
 func (wa *windowAgg[K, V, A]) update(k K, kb []byte, v V, start, ts int64) error {
 	key := windowKey(start, kb)
-	old, ok, err := wa.s.get(key)
-	if err != nil {
-		return err
+	var old []byte
+	var ok bool
+	var err error
+	if start <= wa.maxStart {
+		if old, ok, err = wa.s.get(key); err != nil {
+			return err
+		}
 	}
+	wa.maxStart = max(wa.maxStart, start)
 	agg := wa.init()
 	if ok {
 		if agg, err = wa.ac.Decode(old); err != nil {

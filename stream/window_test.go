@@ -186,3 +186,42 @@ func sortedWins(m map[winKey]int64) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestWindowRestore: a new instance with an empty state dir restores the
+// open windows from the changelog and goes on counting in them.
+func TestWindowRestore(t *testing.T) {
+	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "ev", "counts"))
+	out := collect(t, b.Addr(), "counts")
+	build := func() *stream.Topology {
+		top := stream.NewTopology()
+		g := stream.GroupByKey(stream.Source(top, "ev", stream.String(), stream.String()), stream.String(), stream.String())
+		stream.WindowedCount(g, stream.Tumbling(10*time.Second).Grace(time.Minute), "w").
+			To("counts", stream.WindowedCodec(stream.String()), stream.Int64())
+		return top
+	}
+	cfg := stream.Config{AppID: "wr", Brokers: []string{b.Addr()}, StateDir: t.TempDir(), CommitInterval: 50 * time.Millisecond}
+	produce(t, b.Addr(), "ev", recAt("k", "v", 1_000), recAt("k", "v", 2_000), recAt("k", "v", 11_000))
+	r := start(t, build(), cfg)
+	waitCount := func(want map[winKey]int64) {
+		t.Helper()
+		testenv.CheckFor(t, 30*time.Second, func() error {
+			got := map[winKey]int64{}
+			for _, rec := range out.all() {
+				w, n := decodeWin(t, rec)
+				got[w] = n
+			}
+			for w, n := range want {
+				if got[w] != n {
+					return fmt.Errorf("window %v: %d, want %d", w, got[w], n)
+				}
+			}
+			return nil
+		})
+	}
+	waitCount(map[winKey]int64{{"k", 0}: 2, {"k", 10_000}: 1})
+	r.stop(t)
+	cfg.StateDir = t.TempDir()
+	start(t, build(), cfg)
+	produce(t, b.Addr(), "ev", recAt("k", "v", 3_000), recAt("k", "v", 12_000))
+	waitCount(map[winKey]int64{{"k", 0}: 3, {"k", 10_000}: 2})
+}
