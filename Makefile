@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-eventstore bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo
+.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ bench-peers-quick: ## bench-peers -quick: under 2 minutes, ratios only (no targe
 
 compat-kgo: ## franz-go's own kgo integration suite against a Herald built from this checkout (about 6 minutes; ARGS go to go test)
 	bash scripts/kgo-suite.sh $(ARGS)
+
+STREAM_BENCH_RECORDS ?= 1000000
+bench-stream: ## stream: keyed count and 1-minute tumbling windows vs a raw franz-go loop, and restore, over STREAM_BENCH_RECORDS (1M)
+	STREAM_BENCH_RECORDS=$(STREAM_BENCH_RECORDS) $(GO) test ./stream -run '^$$' -bench 'KeyedCount|TumblingWindow|Restore' -benchtime 1x -count 3
 
 fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \

@@ -1,0 +1,339 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// A store's pebble database holds (part of the format; do not change):
+//
+//	0x00 "changelog"   -> uint64 big endian: the changelog offset to restore from
+//	0x01 <key bytes>   -> value bytes
+//
+// The checkpoint is written in the same batch as the values it covers, so
+// after a crash the database is the changelog's prefix up to its
+// checkpoint, never more and never less.
+const (
+	metaPrefix = 0x00
+	dataPrefix = 0x01
+)
+
+var checkpointKey = []byte{metaPrefix, 'c', 'h', 'a', 'n', 'g', 'e', 'l', 'o', 'g'}
+
+// kvStore is one task's partition of a state store: a pebble database, a
+// cache of the writes since the last commit, and the changelog partition
+// that backs it.
+//
+// Writes go to the cache (the latest value per key). At commit the App
+// produces the cache to the changelog (one record per key, however often
+// it changed), waits for the changelog and outputs to be acknowledged,
+// then writes the cache and the new checkpoint to pebble in one batch
+// (commitLocal). Reads see the cache first. So pebble never holds a value
+// the changelog lacks, and restoring replays the changelog from the
+// checkpoint.
+type kvStore struct {
+	name      string
+	changelog string // physical topic
+	partition int32
+	db        *pebble.DB
+	closed    bool // only the task's goroutine closes
+
+	mu struct {
+		sync.Mutex
+		dirty map[string]*dirtyValue // writes since the last commit
+		// acked is one past the highest changelog offset acknowledged,
+		// updated by produce callbacks; the next checkpoint.
+		acked int64
+	}
+}
+
+type dirtyValue struct {
+	v   []byte
+	del bool
+}
+
+// quietLogger keeps pebble's informational lines out of the App's output.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
+
+func openKVStore(dir, name, changelog string, partition int32) (*kvStore, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: 16 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: open %s: %w", name, dir, err)
+	}
+	s := &kvStore{name: name, changelog: changelog, partition: partition, db: db}
+	s.mu.dirty = map[string]*dirtyValue{}
+	cp, err := s.checkpoint()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.mu.acked = cp
+	return s, nil
+}
+
+// checkpoint reads the changelog offset to restore from (0: the start).
+func (s *kvStore) checkpoint() (int64, error) {
+	v, c, err := s.db.Get(checkpointKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store %s: read checkpoint: %w", s.name, err)
+	}
+	defer c.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("store %s: checkpoint is %d bytes, want 8", s.name, len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func dataKey(k []byte) []byte { return append([]byte{dataPrefix}, k...) }
+
+// get returns the value of k, and whether it has one.
+func (s *kvStore) get(k []byte) ([]byte, bool, error) {
+	s.mu.Lock()
+	var d dirtyValue
+	p, ok := s.mu.dirty[string(k)]
+	if ok {
+		d = *p // copied under the lock: set updates it in place
+	}
+	s.mu.Unlock()
+	if ok {
+		return d.v, !d.del, nil
+	}
+	v, c, err := s.db.Get(dataKey(k))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store %s: get: %w", s.name, err)
+	}
+	out := bytes.Clone(v)
+	return out, true, c.Close()
+}
+
+// put sets k to v until the next commit makes it durable. v is kept.
+func (s *kvStore) put(k, v []byte) { s.set(k, dirtyValue{v: v}) }
+
+// delete removes k.
+func (s *kvStore) delete(k []byte) { s.set(k, dirtyValue{del: true}) }
+
+// set caches a write; a key written again since the last commit is
+// updated in place (no allocation on the hot path of a count).
+func (s *kvStore) set(k []byte, d dirtyValue) {
+	s.mu.Lock()
+	if p, ok := s.mu.dirty[string(k)]; ok {
+		*p = d
+	} else {
+		s.mu.dirty[string(k)] = &d
+	}
+	s.mu.Unlock()
+}
+
+// dirtyLen is the number of keys written since the last commit.
+func (s *kvStore) dirtyLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.dirty)
+}
+
+// eachDirty calls f with every key written since the last commit: the
+// changelog records to produce (v nil for a delete: a tombstone).
+func (s *kvStore) eachDirty(f func(k, v []byte)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, d := range s.mu.dirty {
+		if d.del {
+			f([]byte(k), nil)
+		} else {
+			f([]byte(k), d.v)
+		}
+	}
+}
+
+// acknowledged records that the changelog holds offset.
+func (s *kvStore) acknowledged(offset int64) {
+	s.mu.Lock()
+	s.mu.acked = max(s.mu.acked, offset+1)
+	s.mu.Unlock()
+}
+
+// commitLocal writes the cache and the checkpoint to pebble in one batch,
+// once the changelog has acknowledged every record eachDirty gave.
+func (s *kvStore) commitLocal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	for k, d := range s.mu.dirty {
+		var err error
+		if d.del {
+			err = b.Delete(dataKey([]byte(k)), nil)
+		} else {
+			err = b.Set(dataKey([]byte(k)), d.v, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("store %s: batch: %w", s.name, err)
+		}
+	}
+	if err := b.Set(checkpointKey, binary.BigEndian.AppendUint64(nil, uint64(s.mu.acked)), nil); err != nil {
+		return fmt.Errorf("store %s: batch: %w", s.name, err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("store %s: commit: %w", s.name, err)
+	}
+	clear(s.mu.dirty)
+	return nil
+}
+
+// discard drops the writes since the last commit (an aborted transaction,
+// a lost partition).
+func (s *kvStore) discard() {
+	s.mu.Lock()
+	clear(s.mu.dirty)
+	s.mu.Unlock()
+}
+
+// scan calls f for each key in [from, to) in key order (to nil: no upper
+// bound), reading what is committed merged with the cache. f's slices
+// are valid only during the call.
+func (s *kvStore) scan(from, to []byte, f func(k, v []byte) error) error {
+	over := s.dirtyRange(from, to)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: dataKey(from), UpperBound: upper(to)})
+	if err != nil {
+		return fmt.Errorf("store %s: scan: %w", s.name, err)
+	}
+	defer it.Close()
+	i := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()[1:]
+		for ; i < len(over) && over[i].k < string(k); i++ {
+			if err := emitDirty(over[i], f); err != nil {
+				return err
+			}
+		}
+		if i < len(over) && over[i].k == string(k) {
+			if err := emitDirty(over[i], f); err != nil {
+				return err
+			}
+			i++
+			continue
+		}
+		if err := f(k, it.Value()); err != nil {
+			return err
+		}
+	}
+	for ; i < len(over); i++ {
+		if err := emitDirty(over[i], f); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+type dirtyKV struct {
+	k string
+	d dirtyValue
+}
+
+func emitDirty(e dirtyKV, f func(k, v []byte) error) error {
+	if e.d.del {
+		return nil
+	}
+	return f([]byte(e.k), e.d.v)
+}
+
+func upper(to []byte) []byte {
+	if to == nil {
+		return []byte{dataPrefix + 1}
+	}
+	return dataKey(to)
+}
+
+// dirtyRange returns the cached writes in [from, to), sorted by key.
+func (s *kvStore) dirtyRange(from, to []byte) []dirtyKV {
+	s.mu.Lock()
+	var out []dirtyKV
+	for k, d := range s.mu.dirty {
+		if k >= string(from) && (to == nil || k < string(to)) {
+			out = append(out, dirtyKV{k, *d})
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b dirtyKV) int { return strings.Compare(a.k, b.k) })
+	return out
+}
+
+// lastCommitted returns the greatest committed key in [from, to), if
+// any (pebble only: call it before the store has cached writes).
+func (s *kvStore) lastCommitted(from, to []byte) ([]byte, bool, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: dataKey(from), UpperBound: dataKey(to)})
+	if err != nil {
+		return nil, false, fmt.Errorf("store %s: %w", s.name, err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return nil, false, it.Error()
+	}
+	return bytes.Clone(it.Key()[1:]), true, nil
+}
+
+// applyRestored writes changelog records to pebble with the checkpoint
+// after them, in one batch.
+func (s *kvStore) applyRestored(recs []restoredRecord, next int64) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, r := range recs {
+		var err error
+		if r.value == nil {
+			err = b.Delete(dataKey(r.key), nil)
+		} else {
+			err = b.Set(dataKey(r.key), r.value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("store %s: restore batch: %w", s.name, err)
+		}
+	}
+	if err := b.Set(checkpointKey, binary.BigEndian.AppendUint64(nil, uint64(next)), nil); err != nil {
+		return fmt.Errorf("store %s: restore batch: %w", s.name, err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("store %s: restore commit: %w", s.name, err)
+	}
+	s.mu.Lock()
+	s.mu.acked = max(s.mu.acked, next)
+	s.mu.Unlock()
+	return nil
+}
+
+type restoredRecord struct{ key, value []byte }
+
+// close flushes pebble's memtable and closes it; closing again does
+// nothing.
+func (s *kvStore) close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Flush(); err != nil {
+		_ = s.db.Close()
+		return fmt.Errorf("store %s: flush: %w", s.name, err)
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store %s: close: %w", s.name, err)
+	}
+	return nil
+}
