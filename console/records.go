@@ -1,0 +1,413 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Record is a record as the console's pages, its JSON API and its event
+// stream show it.
+type Record struct {
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Timestamp time.Time `json:"timestamp"`
+	Key       Value     `json:"key"`
+	Value     Value     `json:"value"`
+	Headers   []Header  `json:"headers,omitempty"`
+}
+
+// Header is a record header; CloudEvents attributes (ce_*) have CE set.
+type Header struct {
+	Name  string `json:"name"`
+	Value Value  `json:"value"`
+	CE    bool   `json:"-"`
+}
+
+// CloudEvent returns the CloudEvents attributes of r's headers (ce_id,
+// ce_type, …) without the ce_ prefix, or nil.
+func (r Record) CloudEvent() map[string]string {
+	var out map[string]string
+	for _, h := range r.Headers {
+		if h.CE {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[strings.TrimPrefix(h.Name, "ce_")] = h.Value.Data
+		}
+	}
+	return out
+}
+
+// toRecord converts a fetched record.
+func (c *Console) toRecord(ctx context.Context, r *kgo.Record, full bool) Record {
+	out := Record{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
+		Key:   c.dec.decode(ctx, r.Key, r.Key == nil, full),
+		Value: c.dec.decode(ctx, r.Value, r.Value == nil, full),
+	}
+	for _, h := range r.Headers {
+		v := plainValue(h.Value)
+		out.Headers = append(out.Headers, Header{Name: h.Key, Value: v, CE: strings.HasPrefix(h.Key, "ce_")})
+	}
+	return out
+}
+
+// plainValue shows header bytes as text or hex, never through the registry.
+func plainValue(b []byte) Value {
+	d := decoder{}
+	return d.decode(context.Background(), b, b == nil, true)
+}
+
+// filter selects records; the zero filter takes everything.
+type filter struct {
+	Key         string         // substring of the key
+	HeaderName  string         // a header of this name must be present
+	HeaderValue string         // … with this value, when HasValue
+	HasValue    bool           // header filter was name=value
+	Text        string         // substring of the shown value
+	Regex       *regexp.Regexp // matches the shown value
+	Raw         url.Values     // the query, to refill the form
+}
+
+func (f *filter) empty() bool {
+	return f.Key == "" && f.HeaderName == "" && f.Text == "" && f.Regex == nil
+}
+
+// match reports whether rec passes f.
+func (f *filter) match(rec Record) bool {
+	if f.Key != "" && !strings.Contains(rec.Key.Data, f.Key) {
+		return false
+	}
+	if f.HeaderName != "" && !f.matchHeader(rec.Headers) {
+		return false
+	}
+	if f.Text != "" && !strings.Contains(rec.Value.Data, f.Text) {
+		return false
+	}
+	return f.Regex == nil || f.Regex.MatchString(rec.Value.Data)
+}
+
+func (f *filter) matchHeader(hs []Header) bool {
+	for _, h := range hs {
+		if h.Name == f.HeaderName && (!f.HasValue || h.Value.Data == f.HeaderValue) {
+			return true
+		}
+	}
+	return false
+}
+
+// query is where a browse starts and what it keeps.
+type query struct {
+	From      string // "end" (default), "beginning", "offset", "time"
+	Partition int32  // -1: every partition
+	Offset    int64
+	Time      time.Time
+	Limit     int
+	Full      bool // values whole, not cut for a page
+	Filter    filter
+}
+
+// parseQuery reads a browse's query string; a malformed one is a
+// badRequest naming the field and what it wants.
+func parseQuery(v url.Values) (query, error) {
+	q := query{From: v.Get("from"), Partition: -1, Limit: DefaultBrowseLimit, Filter: filter{Raw: v}}
+	if q.From == "" {
+		q.From = "end"
+	}
+	var err error
+	if s := v.Get("partition"); s != "" {
+		p, perr := strconv.ParseInt(s, 10, 32)
+		if perr != nil || p < 0 {
+			return q, badRequest("partition %q: want a partition number (0 or more), or nothing for all", s)
+		}
+		q.Partition = int32(p)
+	}
+	if s := v.Get("limit"); s != "" {
+		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 1 || q.Limit > MaxBrowseLimit {
+			return q, badRequest("limit %q: want a number from 1 to %d", s, MaxBrowseLimit)
+		}
+	}
+	switch q.From {
+	case "end", "beginning":
+	case "offset":
+		if q.Offset, err = strconv.ParseInt(v.Get("offset"), 10, 64); err != nil || q.Offset < 0 {
+			return q, badRequest("offset %q: want an offset (0 or more)", v.Get("offset"))
+		}
+	case "time":
+		if q.Time, err = parseTime(v.Get("time")); err != nil {
+			return q, err
+		}
+	default:
+		return q, badRequest("from %q: want end, beginning, offset or time", q.From)
+	}
+	return q, parseFilter(v, &q.Filter)
+}
+
+// parseTime reads RFC 3339, a datetime-local input's value (UTC), or
+// milliseconds since the epoch.
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms >= 0 {
+		return time.UnixMilli(ms), nil
+	}
+	return time.Time{}, badRequest("time %q: want RFC 3339 (2024-05-01T12:00:00Z), 2024-05-01T12:00 (UTC) or milliseconds since the epoch", s)
+}
+
+func parseFilter(v url.Values, f *filter) error {
+	f.Key, f.Text = v.Get("key"), v.Get("text")
+	if h := v.Get("header"); h != "" {
+		f.HeaderName, f.HeaderValue, f.HasValue = strings.Cut(h, "=")
+		if f.HeaderName == "" {
+			return badRequest("header filter %q: want name or name=value", h)
+		}
+	}
+	if s := v.Get("regex"); s != "" {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return badRequest("regex filter %q is not a valid RE2 expression: %v", s, err)
+		}
+		f.Regex = re
+	}
+	return nil
+}
+
+// Browse limits: how far back a filtered "end" browse looks per partition,
+// how many records one browse reads at most, and how long it may take.
+const (
+	filterWindow  = 10000
+	scanBudget    = 200000
+	browseTimeout = 10 * time.Second
+	idleAfter     = 1500 * time.Millisecond
+)
+
+// browseResult is what a browse found.
+type browseResult struct {
+	Records []Record
+	Scanned int
+	Capped  bool // scanBudget or browseTimeout stopped the scan
+}
+
+// startOffsets resolves q to a start and an end offset per partition.
+func (c *Console) startOffsets(ctx context.Context, topic string, q query) (map[int32][2]int64, error) {
+	starts, err := c.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets: %w", err)
+	}
+	ends, err := c.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	var after kadm.ListedOffsets
+	if q.From == "time" {
+		if after, err = c.adm.ListOffsetsAfterMilli(ctx, q.Time.UnixMilli(), topic); err != nil {
+			return nil, fmt.Errorf("list offsets after %v: %w", q.Time, err)
+		}
+	}
+	window := int64(q.Limit)
+	if !q.Filter.empty() {
+		window = filterWindow
+	}
+	out := map[int32][2]int64{}
+	found := false
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Topic != topic || e.Err != nil || (q.Partition >= 0 && e.Partition != q.Partition) {
+			return
+		}
+		found = true
+		s, _ := starts.Lookup(topic, e.Partition)
+		from := s.Offset
+		switch q.From {
+		case "end":
+			from = max(s.Offset, e.Offset-window)
+		case "offset":
+			from = min(max(s.Offset, q.Offset), e.Offset)
+		case "time":
+			if a, ok := after.Lookup(topic, e.Partition); ok && a.Err == nil && a.Offset >= 0 {
+				from = min(max(s.Offset, a.Offset), e.Offset)
+			} else {
+				from = e.Offset
+			}
+		}
+		out[e.Partition] = [2]int64{from, e.Offset}
+	})
+	if !found && q.Partition >= 0 {
+		return nil, notFound("topic %q has no partition %d", topic, q.Partition)
+	}
+	return out, nil
+}
+
+// browse reads the records q asks for: forwards from the start for
+// "beginning", "offset" and "time" (the first Limit that match), and the
+// newest Limit that match for "end", newest first.
+func (c *Console) browse(ctx context.Context, topic string, q query) (browseResult, error) {
+	if _, err := c.describeTopicExists(ctx, topic); err != nil {
+		return browseResult{}, err
+	}
+	ranges, err := c.startOffsets(ctx, topic, q)
+	if err != nil {
+		return browseResult{}, err
+	}
+	parts := make([]int32, 0, len(ranges))
+	for p := range ranges {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	var res browseResult
+	for _, p := range parts {
+		rg := ranges[p]
+		if q.From != "end" && len(res.Records) >= q.Limit {
+			break
+		}
+		if rg[0] >= rg[1] {
+			continue
+		}
+		if err := c.scanPartition(ctx, topic, p, rg, q, &res); err != nil {
+			return res, err
+		}
+	}
+	sortRecords(res.Records, q.From == "end")
+	if len(res.Records) > q.Limit {
+		res.Records = res.Records[:q.Limit]
+	}
+	return res, nil
+}
+
+// sortRecords orders by time (newest first when desc), then partition
+// and offset.
+func sortRecords(rs []Record, desc bool) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if !a.Timestamp.Equal(b.Timestamp) {
+			return a.Timestamp.Before(b.Timestamp) != desc
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return (a.Offset < b.Offset) != desc
+	})
+}
+
+// scanPartition reads partition p from rg[0] up to rg[1], keeping what
+// matches in res.
+func (c *Console) scanPartition(ctx context.Context, topic string, p int32, rg [2]int64, q query, res *browseResult) error {
+	cl, err := c.consumer(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(rg[0])}}),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, browseTimeout)
+	defer cancel()
+	var kept []Record
+	next := rg[0]
+	for next < rg[1] {
+		if res.Scanned >= scanBudget || ctx.Err() != nil {
+			res.Capped = true
+			break
+		}
+		pctx, pcancel := context.WithTimeout(ctx, idleAfter)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		if fs.NumRecords() == 0 {
+			if err := fetchErr(fs); err != nil {
+				return err
+			}
+			break // nothing more (compacted gaps or control batches at the end)
+		}
+		for _, r := range fs.Records() {
+			next = r.Offset + 1
+			if r.Offset >= rg[1] {
+				break
+			}
+			res.Scanned++
+			rec := c.toRecord(ctx, r, q.Full)
+			if q.Filter.match(rec) {
+				kept = append(kept, rec)
+			}
+		}
+		if q.From != "end" && len(res.Records)+len(kept) >= q.Limit {
+			break
+		}
+	}
+	if q.From == "end" && len(kept) > q.Limit {
+		kept = kept[len(kept)-q.Limit:]
+	}
+	res.Records = append(res.Records, kept...)
+	return nil
+}
+
+// fetchErr is the first error of fs other than the poll's own deadline.
+func fetchErr(fs kgo.Fetches) error {
+	for _, fe := range fs.Errors() {
+		if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+			continue
+		}
+		return fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+	}
+	return nil
+}
+
+// describeTopicExists returns the topic's partition count, or notFound.
+func (c *Console) describeTopicExists(ctx context.Context, topic string) (int, error) {
+	td, err := c.adm.ListTopicsWithInternal(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("topic metadata: %w", err)
+	}
+	t, ok := td[topic]
+	if !ok || t.Err != nil {
+		return 0, notFound("topic %q does not exist", topic)
+	}
+	return len(t.Partitions), nil
+}
+
+// fetchOne reads the record at topic/p/offset, or notFound.
+func (c *Console) fetchOne(ctx context.Context, topic string, p int32, offset int64) (*kgo.Record, error) {
+	q := query{From: "offset", Partition: p, Offset: offset, Limit: 1}
+	ranges, err := c.startOffsets(ctx, topic, q)
+	if err != nil {
+		return nil, err
+	}
+	rg := ranges[p]
+	if offset < rg[0] || offset >= rg[1] {
+		return nil, notFound("%s/%d has no record at offset %d", topic, p, offset)
+	}
+	cl, err := c.consumer(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(offset)}}))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, browseTimeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		if err := fetchErr(fs); err != nil {
+			return nil, err
+		}
+		for _, r := range fs.Records() {
+			if r.Offset == offset {
+				return r, nil
+			}
+			if r.Offset > offset {
+				return nil, notFound("%s/%d has no record at offset %d", topic, p, offset)
+			}
+		}
+	}
+	return nil, fmt.Errorf("read %s/%d at %d: %w", topic, p, offset, ctx.Err())
+}
