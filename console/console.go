@@ -82,12 +82,12 @@ func (c *Config) setDefaults() {
 // concurrent use; Close releases its Kafka client.
 type Console struct {
 	cfg  Config
-	kcl  *kgo.Client  // admin requests; consumers get their own clients
-	adm  *kadm.Client // over kcl
-	src  *sr.Client   // nil without a registry
-	sd   *serde.Serde // nil without a registry
-	dec  *decoder     // shows record bytes
-	csrf string       // the token every form posts back
+	kcl  *kgo.Client                   // admin requests; consumers get their own clients
+	adm  *kadm.Client                  // over kcl
+	src  *sr.Client                    // nil without a registry
+	sd   *serde.Serde                  // nil without a registry
+	dec  *decoder                      // shows record bytes
+	csrf string                        // the token every form posts back
 	tmpl map[string]*template.Template // by page name, each with the layout
 	mux  *http.ServeMux
 	h    http.Handler // mux behind cross-origin protection

@@ -21,11 +21,11 @@ import (
 
 // Formats a value is shown in (Value.Format).
 const (
-	FormatNull     = "null"     // no value (a tombstone) or no key
-	FormatJSON     = "json"     // valid JSON text
-	FormatText     = "text"     // UTF-8 text that is not JSON
-	FormatHex      = "hex"      // bytes that are not UTF-8
-	FormatAvro     = "avro"     // registry wire format, Avro, shown as JSON
+	FormatNull     = "null" // no value (a tombstone) or no key
+	FormatJSON     = "json" // valid JSON text
+	FormatText     = "text" // UTF-8 text that is not JSON
+	FormatHex      = "hex"  // bytes that are not UTF-8
+	FormatAvro     = "avro" // registry wire format, Avro, shown as JSON
 	FormatJSONSR   = "jsonschema"
 	FormatProtobuf = "protobuf"
 )
