@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -109,7 +111,20 @@ func (c *Console) handleProduce(w http.ResponseWriter, r *http.Request) {
 // produceAll produces recs (all or none acknowledged each) and writes the
 // responses.
 func (c *Console) produceAll(ctx context.Context, w http.ResponseWriter, topic string, recs []*kgo.Record, shapes [][2]*DataShape) {
-	results := c.kcl.ProduceSync(ctx, recs...)
+	results := make(kgo.ProduceResults, len(recs))
+	var wg sync.WaitGroup
+	for i, rec := range recs {
+		cl := c.kcl // Kafka's default partitioner
+		if rec.Partition >= 0 {
+			cl = c.manual
+		}
+		wg.Add(1)
+		cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
+			results[i] = kgo.ProduceResult{Record: r, Err: err}
+			wg.Done()
+		})
+	}
+	wg.Wait()
 	w.Header().Set("Content-Type", "application/json")
 	status := http.StatusOK
 	for _, res := range results {
@@ -132,12 +147,12 @@ func (c *Console) produceAll(ctx context.Context, w http.ResponseWriter, topic s
 
 // toKafka builds the record req describes.
 func (c *Console) toKafka(ctx context.Context, topic string, nparts int, req *ProduceRequest) (*kgo.Record, *DataShape, *DataShape, error) {
-	rec := &kgo.Record{Topic: topic, Context: ctx}
+	rec := &kgo.Record{Topic: topic, Partition: -1}
 	if req.PartitionID != nil {
 		if *req.PartitionID < 0 || int(*req.PartitionID) >= nparts {
 			return nil, nil, nil, badRequest("partition_id %d: topic %q has partitions 0 to %d", *req.PartitionID, topic, nparts-1)
 		}
-		rec.Context = context.WithValue(ctx, manualPartition{}, *req.PartitionID)
+		rec.Partition = *req.PartitionID
 	}
 	if req.Timestamp != nil {
 		rec.Timestamp = *req.Timestamp
@@ -216,11 +231,38 @@ func (c *Console) encodeRegistry(ctx context.Context, subject, what string, data
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, badRequest("%s: data: %v", what, err)
 	}
-	b, err := enc.Encode(v)
+	// JSON has one number type and Avro several: whole numbers are tried
+	// as integers first (int, long), then as they came (float, double).
+	b, err := enc.Encode(wholeNumbers(v))
 	if err != nil {
-		return nil, badRequest("%s: does not fit subject %q's schema: %v", what, subject, err)
+		if b, err = enc.Encode(v); err != nil {
+			return nil, badRequest("%s: does not fit subject %q's schema: %v", what, subject, err)
+		}
 	}
 	return b, nil
+}
+
+// wholeNumbers copies v with whole float64s as ints.
+func wholeNumbers(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int(x)
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = wholeNumbers(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = wholeNumbers(e)
+		}
+		return out
+	}
+	return v
 }
 
 // handleConsume answers the records a browse query selects, as JSON,
@@ -243,47 +285,4 @@ func (c *Console) handleConsume(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"records": res.Records, "scanned": res.Scanned, "capped": res.Capped})
-}
-
-// manualPartition is the context key of a record's requested partition.
-type manualPartition struct{}
-
-// partitioner sends a record to the partition its context names, else
-// as Kafka's default partitioner does (murmur2 of the key; sticky
-// without one).
-type partitioner struct{ inner kgo.Partitioner }
-
-// ForTopic implements kgo.Partitioner.
-func (p partitioner) ForTopic(t string) kgo.TopicPartitioner {
-	return topicPartitioner{p.inner.ForTopic(t)}
-}
-
-type topicPartitioner struct{ inner kgo.TopicPartitioner }
-
-func (t topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
-	return manual(r) >= 0 || t.inner.RequiresConsistency(r)
-}
-
-func (t topicPartitioner) Partition(r *kgo.Record, n int) int {
-	if p := manual(r); p >= 0 {
-		return int(p)
-	}
-	return t.inner.Partition(r, n)
-}
-
-// OnNewBatch passes sticky partitioning's batch signal on.
-func (t topicPartitioner) OnNewBatch() {
-	if b, ok := t.inner.(kgo.TopicPartitionerOnNewBatch); ok {
-		b.OnNewBatch()
-	}
-}
-
-func manual(r *kgo.Record) int32 {
-	if r.Context == nil {
-		return -1
-	}
-	if p, ok := r.Context.Value(manualPartition{}).(int32); ok {
-		return p
-	}
-	return -1
 }

@@ -81,16 +81,18 @@ func (c *Config) setDefaults() {
 // Console is the web console and HTTP API: an http.Handler. It is safe for
 // concurrent use; Close releases its Kafka client.
 type Console struct {
-	cfg  Config
-	kcl  *kgo.Client                   // admin requests; consumers get their own clients
-	adm  *kadm.Client                  // over kcl
-	src  *sr.Client                    // nil without a registry
-	sd   *serde.Serde                  // nil without a registry
-	dec  *decoder                      // shows record bytes
-	csrf string                        // the token every form posts back
-	tmpl map[string]*template.Template // by page name, each with the layout
-	mux  *http.ServeMux
-	h    http.Handler // mux behind cross-origin protection
+	cfg Config
+	kcl *kgo.Client // admin requests and produce; consumers get their own clients
+	// manual produces records to the partition they name.
+	manual *kgo.Client
+	adm    *kadm.Client                  // over kcl
+	src    *sr.Client                    // nil without a registry
+	sd     *serde.Serde                  // nil without a registry
+	dec    *decoder                      // shows record bytes
+	csrf   string                        // the token every form posts back
+	tmpl   map[string]*template.Template // by page name, each with the layout
+	mux    *http.ServeMux
+	h      http.Handler // mux behind cross-origin protection
 }
 
 // New returns a Console for the cluster cfg names. It does not wait for the
@@ -104,15 +106,21 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)})}, cfg.ClientOpts...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)
 	kcl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("console: kafka client: %w", err)
 	}
-	c := &Console{cfg: cfg, tmpl: tmpl, kcl: kcl, adm: kadm.NewClient(kcl), csrf: newToken()}
+	manual, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		kcl.Close()
+		return nil, fmt.Errorf("console: kafka client: %w", err)
+	}
+	c := &Console{cfg: cfg, tmpl: tmpl, kcl: kcl, manual: manual, adm: kadm.NewClient(kcl), csrf: newToken()}
 	if cfg.RegistryURL != "" {
 		if c.src, err = sr.NewClient(sr.URLs(cfg.RegistryURL)); err != nil {
 			kcl.Close()
+			manual.Close()
 			return nil, fmt.Errorf("console: registry client: %w", err)
 		}
 		c.sd = serde.New(c.src)
@@ -136,6 +144,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.h.ServeH
 // Close closes the Kafka client. Streams in flight end with their requests.
 func (c *Console) Close() error {
 	c.kcl.Close()
+	c.manual.Close()
 	return nil
 }
 

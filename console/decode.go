@@ -80,7 +80,7 @@ func (d *decoder) decode(ctx context.Context, b []byte, isNil, full bool) Value 
 	switch {
 	case v.Error == "" && json.Valid(b) && len(bytes.TrimSpace(b)) > 0:
 		v.Format, v.Data = FormatJSON, string(b)
-	case v.Error == "" && utf8.Valid(b):
+	case v.Error == "" && printable(b):
 		v.Format, v.Data = FormatText, string(b)
 	default:
 		v.Format, v.Data = FormatHex, hex.EncodeToString(b)
@@ -200,4 +200,18 @@ func (d *decoder) protoSchema(ctx context.Context, id int) (*protobuf.Schema, er
 	d.protos[id] = ps
 	d.mu.Unlock()
 	return ps, nil
+}
+
+// printable reports whether b is UTF-8 text without control characters
+// other than tab, newline and carriage return.
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -50,4 +50,3 @@ func Example() {
 	// 200 ready
 	// 200 true
 }
-

@@ -39,7 +39,7 @@ type Header struct {
 func (r Record) CloudEvent() map[string]string {
 	var out map[string]string
 	for _, h := range r.Headers {
-		if h.CE {
+		if strings.HasPrefix(h.Name, "ce_") {
 			if out == nil {
 				out = map[string]string{}
 			}
