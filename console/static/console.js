@@ -12,12 +12,14 @@
       if (source) {
         source.close();
         source = null;
+        delete button.dataset.state;
         button.setAttribute("aria-pressed", "false");
         button.textContent = "Live tail";
         return;
       }
       var url = "/topics/" + encodeURIComponent(button.dataset.topic) + "/events?from=end";
       source = new EventSource(url);
+      source.onopen = function () { button.dataset.state = "open"; };
       button.setAttribute("aria-pressed", "true");
       button.textContent = "Stop live tail";
       source.addEventListener("record", function (ev) {
@@ -84,7 +86,7 @@
       (g.partitions || []).forEach(function (p) {
         var row = document.querySelector('tr[data-tp="' + CSS.escape(p.topic + "/" + p.partition) + '"]');
         if (!row) return;
-        row.querySelector(".committed").textContent = String(p.committed);
+        row.querySelector(".committed").textContent = p.committed < 0 ? "none" : String(p.committed);
         row.querySelector(".end").textContent = String(p.end);
         row.querySelector(".lag").textContent = String(p.lag);
       });
