@@ -325,3 +325,58 @@ func TestLagEvents(t *testing.T) {
 }
 
 func protoreflectString(s string) protoreflect.Value { return protoreflect.ValueOfString(s) }
+
+// TestSampledTail: with max_rate the stream sends the newest records and
+// says which it skipped; together they cover every offset once.
+func TestSampledTail(t *testing.T) {
+	e := newEnv(t, heraldtest.WithTopics(1, "fast"))
+	ch, cancel := openStream(t, e, "/topics/fast/events?from=end&max_rate=5", "")
+	defer cancel()
+	recs := make([]*kgo.Record, 50)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: "fast", Value: []byte(fmt.Sprint(i))}
+	}
+	e.produce(recs...) // one batch: visible at once
+	covered := make([]int, 50)
+	skips, shown := 0, 0
+	for shown+skips == 0 || coveredAll(covered) != nil {
+		select {
+		case ev := <-ch:
+			switch ev.event {
+			case "skipped":
+				var s console.Skipped
+				if err := json.Unmarshal([]byte(ev.data), &s); err != nil {
+					t.Fatal(err)
+				}
+				for o := s.From; o < s.To; o++ {
+					covered[o]++
+				}
+				skips++
+			case "record":
+				var r console.Record
+				if err := json.Unmarshal([]byte(ev.data), &r); err != nil {
+					t.Fatal(err)
+				}
+				covered[r.Offset]++
+				shown++
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("stream stalled: %v", coveredAll(covered))
+		}
+	}
+	if skips != 1 || shown != 5 {
+		t.Fatalf("%d skipped events and %d records, want 1 and 5", skips, shown)
+	}
+	if status, _ := e.get("/topics/fast/events?max_rate=0"); status != 400 {
+		t.Fatalf("max_rate=0: %d", status)
+	}
+}
+
+func coveredAll(c []int) error {
+	for o, n := range c {
+		if n != 1 {
+			return fmt.Errorf("offset %d covered %d times", o, n)
+		}
+	}
+	return nil
+}

@@ -44,6 +44,10 @@
 // each partition the offset the stream reads next. An EventSource that
 // reconnects sends it back as Last-Event-ID, and the stream resumes after
 // the last event the client got, on every partition, missing nothing.
+// With max_rate=N the stream is for a person watching (the live tail):
+// once a second it sends at most the newest N records a partition, and a
+// "skipped" event ({"partition", "from", "to"}) for the ones it leaves out,
+// reading only what it sends.
 //
 // Produce bodies are one or more JSON objects:
 //

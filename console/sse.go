@@ -142,6 +142,11 @@ func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request) {
 		apiError(w, err)
 		return
 	}
+	rate, err := maxRate(r.URL.Query().Get("max_rate"))
+	if err != nil {
+		apiError(w, err)
+		return
+	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		apiError(w, fmt.Errorf("streaming is not supported by this server"))
@@ -153,7 +158,12 @@ func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	fmt.Fprintf(w, "retry: 1000\n: from %s\n\n", cur)
 	fl.Flush()
-	if err := c.stream(r.Context(), w, fl, topic, cur); err != nil && r.Context().Err() == nil {
+	if rate > 0 {
+		err = c.sampled(r.Context(), w, fl, topic, cur, rate)
+	} else {
+		err = c.stream(r.Context(), w, fl, topic, cur)
+	}
+	if err != nil && r.Context().Err() == nil {
 		fmt.Fprintf(w, "event: error\ndata: %s\n\n", jsonString(err.Error()))
 		fl.Flush()
 	}
@@ -200,4 +210,98 @@ func (c *Console) stream(ctx context.Context, w http.ResponseWriter, fl http.Flu
 func jsonString(s string) string {
 	b, _ := json.Marshal(s) // a string always marshals
 	return string(b)
+}
+
+// maxRate reads the max_rate parameter: 0 (absent) streams every record.
+func maxRate(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxBrowseLimit {
+		return 0, badRequest("max_rate %q: want records a second per partition, 1 to %d", s, MaxBrowseLimit)
+	}
+	return n, nil
+}
+
+// Skipped is the data of a sampled stream's "skipped" event: the records
+// [From, To) of Partition were left out to keep to max_rate.
+type Skipped struct {
+	Partition int32 `json:"partition"`
+	From      int64 `json:"from"`
+	To        int64 `json:"to"`
+}
+
+// sampled is the stream for a watching person (the live tail): once a
+// second it sends the newest records of each partition, at most rate, and
+// a "skipped" event for the older ones it leaves out. It reads only what
+// it sends, so an open tail costs the broker little however fast the
+// topic fills.
+func (c *Console) sampled(ctx context.Context, w http.ResponseWriter, fl http.Flusher, topic string, cur Cursor, rate int) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	idle := time.Duration(0) // since the last event or keepalive
+	for {
+		sent, err := c.sampleOnce(ctx, w, topic, cur, rate)
+		if err != nil {
+			return err
+		}
+		if idle += time.Second; sent > 0 {
+			idle = 0
+		} else if idle >= keepAlive {
+			_, _ = fmt.Fprint(w, ": keepalive\n\n")
+			idle = 0
+		}
+		fl.Flush()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// sampleOnce sends what arrived since cur, at most rate records a
+// partition, and moves cur past it; it returns how many events it wrote.
+func (c *Console) sampleOnce(ctx context.Context, w http.ResponseWriter, topic string, cur Cursor, rate int) (int, error) {
+	ends, err := c.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("list end offsets: %w", err)
+	}
+	sent := 0
+	var werr error
+	ends.Each(func(e kadm.ListedOffset) {
+		from, ok := cur[e.Partition]
+		if werr != nil || e.Topic != topic || e.Err != nil || !ok || e.Offset <= from {
+			return
+		}
+		if e.Offset-from > int64(rate) {
+			skip := Skipped{Partition: e.Partition, From: from, To: e.Offset - int64(rate)}
+			cur[e.Partition] = skip.To
+			b, _ := json.Marshal(skip) // plain data always marshals
+			if _, werr = fmt.Fprintf(w, "id: %s\nevent: skipped\ndata: %s\n\n", cur, b); werr != nil {
+				return
+			}
+			from, sent = skip.To, sent+1
+		}
+		var res browseResult
+		q := query{From: "offset", Partition: e.Partition, Offset: from, Limit: rate}
+		if werr = c.scanPartition(ctx, topic, e.Partition, [2]int64{from, e.Offset}, q, &res); werr != nil {
+			return
+		}
+		for _, rec := range res.Records {
+			cur[e.Partition] = rec.Offset + 1
+			b, err := json.Marshal(rec)
+			if err != nil {
+				werr = fmt.Errorf("record as JSON: %w", err)
+				return
+			}
+			if _, werr = fmt.Fprintf(w, "id: %s\nevent: record\ndata: %s\n\n", cur, b); werr != nil {
+				return
+			}
+			sent++
+		}
+		cur[e.Partition] = max(cur[e.Partition], e.Offset) // gaps (compaction, control batches)
+	})
+	return sent, werr
 }

@@ -17,13 +17,23 @@
         button.textContent = "Live tail";
         return;
       }
-      var url = "/topics/" + encodeURIComponent(button.dataset.topic) + "/events?from=end";
+      // A person reads a few records a second: the server sends the newest
+      // 20 a second per partition and says what it skipped.
+      var url = "/topics/" + encodeURIComponent(button.dataset.topic) + "/events?from=end&max_rate=20";
       source = new EventSource(url);
       source.onopen = function () { button.dataset.state = "open"; };
       button.setAttribute("aria-pressed", "true");
       button.textContent = "Stop live tail";
       source.addEventListener("record", function (ev) {
         body.insertBefore(recordRow(JSON.parse(ev.data)), body.firstChild);
+      });
+      source.addEventListener("skipped", function (ev) {
+        var s = JSON.parse(ev.data);
+        var tr = document.createElement("tr");
+        tr.className = "new skipped";
+        var td = cell(tr, (s.to - s.from) + " records of partition " + s.partition + " not shown (offsets " + s.from + " to " + (s.to - 1) + "): the tail shows the newest 20 a second", "muted");
+        td.colSpan = 6;
+        body.insertBefore(tr, body.firstChild);
       });
     });
   }
