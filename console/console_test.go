@@ -36,6 +36,9 @@ func TestPages(t *testing.T) {
 		{"/topics/orders/messages?from=beginning&key=o-", []string{"o-1"}},
 		{"/topics/orders/messages?from=offset&partition=1&offset=0&header=ce_type%3Dorder.placed", []string{"o-1"}},
 		{"/topics/orders/messages?text=total&regex=%5E%5C%7B", []string{"o-1"}},
+		{"/topics/orders/messages?path=%24.total%3D42", []string{"o-1", "1 records shown"}},
+		{"/topics/orders/messages?path=%24.id", []string{"o-1", "1 records shown"}},
+		{"/topics/orders/messages?path=%24.total%3D41", []string{"0 records shown"}},
 		{"/groups", []string{"No consumer groups yet."}},
 		{"/schemas", []string{"Global compatibility level", "BACKWARD"}},
 		{"/healthz", []string{"ok"}},
@@ -81,6 +84,8 @@ func TestBadInput(t *testing.T) {
 		{"/topics/orders/messages?from=time&time=yesterday", 400, "time &#34;yesterday&#34;: want RFC 3339"},
 		{"/topics/orders/messages?from=nowhere", 400, "from &#34;nowhere&#34;"},
 		{"/topics/orders/messages?limit=0", 400, "limit &#34;0&#34;"},
+		{"/topics/orders/messages?path=status", 400, "JSONPath filter &#34;status&#34;: want $.field"},
+		{"/topics/orders/messages?path=%24.items%5Bx%5D", 400, "JSONPath filter"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			status, body := e.get(tc.path)
@@ -279,4 +284,34 @@ func TestReadyz(t *testing.T) {
 	if _, err := console.New(console.Config{}); err == nil || !strings.Contains(err.Error(), "no brokers") {
 		t.Fatalf("New without brokers: %v", err)
 	}
+}
+
+// TestResetRefusedWithMembers: a group with a member keeps its offsets;
+// the page says to stop the consumers and still shows the preview.
+func TestResetRefusedWithMembers(t *testing.T) {
+	e := newEnv(t, heraldtest.WithTopics(1, "busy"))
+	e.produce(&kgo.Record{Topic: "busy", Value: []byte("a")})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.b.Addr()), kgo.ConsumerGroup("live"), kgo.ConsumeTopics("busy"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if fs := cl.PollFetches(ctx); fs.Err0() != nil || fs.NumRecords() != 1 {
+		t.Fatalf("poll: %v, %d records", fs.Err0(), fs.NumRecords())
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.get("/groups/live")
+	mustContain(t, "group with a member", body, `id="group-state">Stable<`, `id="member-count">1<`, "busy/0")
+	status, body := e.post("/groups/live/reset", url.Values{"topic": {"busy"}, "strategy": {"earliest"}, "apply": {"1"}})
+	if status != http.StatusConflict {
+		t.Fatalf("apply with a member: %d\n%s", status, clip(body))
+	}
+	mustContain(t, "refused reset", body, "has 1 active members: stop its consumers", `id="reset-plan"`)
+	_, body = e.get("/groups/live")
+	mustContain(t, "after the refused reset", body, `<td class="committed">1</td>`)
 }

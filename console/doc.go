@@ -20,7 +20,8 @@
 //	/topics                    topics, and a form to create one
 //	/topics/{t}                partitions, offsets, sizes (DescribeLogDirs), configs, delete
 //	/topics/{t}/messages       message browser: from the end, the beginning, an offset or
-//	                           a time; filters key, header (name or name=value), text, regex;
+//	                           a time; filters key, header (name or name=value), text, regex,
+//	                           JSONPath ($.order.status=paid);
 //	                           values decoded through the registry (Avro, JSON Schema,
 //	                           Protobuf) as JSON, others as JSON, text or hex; CloudEvents
 //	                           headers marked; long values cut with a download link;

@@ -77,11 +77,12 @@ type filter struct {
 	HasValue    bool           // header filter was name=value
 	Text        string         // substring of the shown value
 	Regex       *regexp.Regexp // matches the shown value
+	Path        *pathFilter    // a JSONPath the value holds
 	Raw         url.Values     // the query, to refill the form
 }
 
 func (f *filter) empty() bool {
-	return f.Key == "" && f.HeaderName == "" && f.Text == "" && f.Regex == nil
+	return f.Key == "" && f.HeaderName == "" && f.Text == "" && f.Regex == nil && f.Path == nil
 }
 
 // match reports whether rec passes f.
@@ -93,6 +94,9 @@ func (f *filter) match(rec Record) bool {
 		return false
 	}
 	if f.Text != "" && !strings.Contains(rec.Value.Data, f.Text) {
+		return false
+	}
+	if f.Path != nil && !f.Path.match(rec.Value) {
 		return false
 	}
 	return f.Regex == nil || f.Regex.MatchString(rec.Value.Data)
@@ -182,6 +186,13 @@ func parseFilter(v url.Values, f *filter) error {
 			return badRequest("regex filter %q is not a valid RE2 expression: %v", s, err)
 		}
 		f.Regex = re
+	}
+	if s := v.Get("path"); s != "" {
+		pf, err := parsePath(s)
+		if err != nil {
+			return err
+		}
+		f.Path = pf
 	}
 	return nil
 }
