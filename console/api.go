@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -14,7 +15,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/heraldhq/herald/registry/protobuf"
 	"github.com/heraldhq/herald/registry/serde"
 )
 
@@ -38,13 +43,15 @@ type ProduceHeader struct {
 }
 
 // ProduceData is a key or value: Type BINARY (Data base64), STRING, JSON
-// (the default: Data any JSON), or AVRO / JSONSCHEMA, encoded through the
-// registry with Subject's latest schema (default the topic's -key or
-// -value subject).
+// (the default: Data any JSON), or AVRO, JSONSCHEMA or PROTOBUF, encoded
+// through the registry with Subject's latest schema (default the topic's
+// -key or -value subject). A PROTOBUF Data is the message in protojson;
+// Message names its type (default the schema's first message).
 type ProduceData struct {
 	Type    string          `json:"type,omitempty"`
 	Data    json.RawMessage `json:"data"`
 	Subject string          `json:"subject,omitempty"`
+	Message string          `json:"message,omitempty"`
 }
 
 // ProduceResponse is REST Proxy v3's answer for one record.
@@ -204,13 +211,13 @@ func (c *Console) encodeData(ctx context.Context, subject, what string, d *Produ
 				return nil, nil, badRequest("%s: BINARY data is not base64: %v", what, err)
 			}
 		}
-	case "AVRO", "JSONSCHEMA":
+	case "AVRO", "JSONSCHEMA", "PROTOBUF":
 		if d.Subject != "" {
 			subject = d.Subject
 		}
-		b, err = c.encodeRegistry(ctx, subject, what, d.Data)
+		b, err = c.encodeRegistry(ctx, subject, what, d)
 	default:
-		return nil, nil, badRequest("%s: type %q: want BINARY, STRING, JSON, AVRO or JSONSCHEMA", what, d.Type)
+		return nil, nil, badRequest("%s: type %q: want BINARY, STRING, JSON, AVRO, JSONSCHEMA or PROTOBUF", what, d.Type)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -218,8 +225,8 @@ func (c *Console) encodeData(ctx context.Context, subject, what string, d *Produ
 	return b, &DataShape{Type: typ, Size: len(b)}, nil
 }
 
-// encodeRegistry encodes data with subject's latest schema.
-func (c *Console) encodeRegistry(ctx context.Context, subject, what string, data json.RawMessage) ([]byte, error) {
+// encodeRegistry encodes d.Data with subject's latest schema.
+func (c *Console) encodeRegistry(ctx context.Context, subject, what string, d *ProduceData) ([]byte, error) {
 	if c.sd == nil {
 		return nil, badRequest("%s: schema types need a registry, and this console has none", what)
 	}
@@ -227,8 +234,11 @@ func (c *Console) encodeRegistry(ctx context.Context, subject, what string, data
 	if err != nil {
 		return nil, badRequest("%s: subject %q: %v", what, subject, err)
 	}
+	if strings.EqualFold(d.Type, "PROTOBUF") {
+		return c.encodeProto(ctx, enc, subject, what, d)
+	}
 	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := json.Unmarshal(d.Data, &v); err != nil {
 		return nil, badRequest("%s: data: %v", what, err)
 	}
 	// JSON has one number type and Avro several: whole numbers are tried
@@ -285,4 +295,42 @@ func (c *Console) handleConsume(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"records": res.Records, "scanned": res.Scanned, "capped": res.Capped})
+}
+
+// encodeProto reads d.Data as protojson into a message of subject's latest
+// schema and encodes it.
+func (c *Console) encodeProto(ctx context.Context, enc *serde.Encoder, subject, what string, d *ProduceData) ([]byte, error) {
+	ss, err := c.src.SchemaByVersion(ctx, subject, -1)
+	if err != nil {
+		return nil, registryErr("subject "+subject, err)
+	}
+	if ss.Type != sr.TypeProtobuf {
+		return nil, badRequest("%s: subject %q holds %s, not PROTOBUF", what, subject, ss.Type)
+	}
+	if len(ss.References) > 0 {
+		return nil, badRequest("%s: Protobuf schemas with references are not supported over HTTP yet", what)
+	}
+	ps, err := protobuf.Parse(ss.Schema.Schema, nil)
+	if err != nil {
+		return nil, fmt.Errorf("subject %s: %w", subject, err)
+	}
+	msgs := ps.File.Messages()
+	if msgs.Len() == 0 {
+		return nil, badRequest("%s: subject %q's schema has no message", what, subject)
+	}
+	md := msgs.Get(0)
+	if d.Message != "" {
+		if md = msgs.ByName(protoreflect.Name(d.Message)); md == nil {
+			return nil, badRequest("%s: subject %q's schema has no message %q", what, subject, d.Message)
+		}
+	}
+	m := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal(d.Data, m); err != nil {
+		return nil, badRequest("%s: not a %s in protojson: %v", what, md.FullName(), err)
+	}
+	b, err := enc.Encode(m)
+	if err != nil {
+		return nil, badRequest("%s: %v", what, err)
+	}
+	return b, nil
 }

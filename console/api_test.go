@@ -81,7 +81,18 @@ func TestProduceAPI(t *testing.T) {
 		Schema: `{"type":"record","name":"Pay","fields":[{"name":"id","type":"string"},{"name":"cents","type":"long"}]}`}); err != nil {
 		t.Fatal(err)
 	}
-	status, out := produceHTTP(t, e, "/v3/clusters/any/topics/api/records",
+	if _, err := e.src.CreateSchema(context.Background(), "api-proto", sr.Schema{Type: sr.TypeProtobuf,
+		Schema: `syntax = "proto3"; package pay; message Refund { string id = 1; int64 cents = 2; } message Other { bool x = 1; }`}); err != nil {
+		t.Fatal(err)
+	}
+	status, out := produceHTTP(t, e, "/topics/api/records",
+		`{"partition_id":0,"value":{"type":"PROTOBUF","subject":"api-proto","message":"Refund","data":{"id":"r-1","cents":"250"}}}`)
+	if status != 200 || len(out) != 1 || out[0].Value.Type != "PROTOBUF" {
+		t.Fatalf("protobuf produce: %d %+v", status, out)
+	}
+	_, pbody := e.get("/topics/api/records?partition=0&from=beginning")
+	mustContain(t, "protobuf record", pbody, `"format":"protobuf"`, `\"id\":\"r-1\"`, `\"cents\":\"250\"`)
+	status, out = produceHTTP(t, e, "/v3/clusters/any/topics/api/records",
 		`{"partition_id":2,"headers":[{"name":"ce_type","value":"b3JkZXIucGFpZA=="}],"key":{"type":"STRING","data":"o-7"},"value":{"type":"JSON","data":{"paid":true}}}
 		 {"partition_id":1,"key":{"type":"BINARY","data":"AAEC"},"value":{"type":"AVRO","data":{"id":"p-1","cents":995}}}`)
 	if status != 200 || len(out) != 2 {
@@ -95,7 +106,7 @@ func TestProduceAPI(t *testing.T) {
 	}
 	_, body := e.get("/topics/api/records?from=beginning")
 	var got struct{ Records []console.Record }
-	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Records) != 2 {
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Records) != 3 {
 		t.Fatalf("consume: %v\n%s", err, body)
 	}
 	byKey := map[string]console.Record{}
@@ -121,6 +132,9 @@ func TestProduceAPI(t *testing.T) {
 		{"/topics/api/records", `{"value":{"type":"XML","data":"<a/>"}}`, 400, "want BINARY"},
 		{"/topics/api/records", `{"value":{"type":"AVRO","data":{"id":1}}}`, 400, "does not fit"},
 		{"/topics/api/records", `{"headers":[{"name":"h","value":"%%"}],"value":{"data":1}}`, 400, "not base64"},
+		{"/topics/api/records", `{"value":{"type":"PROTOBUF","subject":"api-proto","data":{"nope":1}}}`, 400, "not a pay.Refund in protojson"},
+		{"/topics/api/records", `{"value":{"type":"PROTOBUF","subject":"api-proto","message":"Gone","data":{}}}`, 400, "no message"},
+		{"/topics/api/records", `{"value":{"type":"PROTOBUF","data":{}}}`, 400, "not PROTOBUF"},
 	} {
 		resp, err := e.hs.Client().Post(e.hs.URL+tc.path, "application/json", strings.NewReader(tc.body))
 		if err != nil {
@@ -138,7 +152,7 @@ func TestProduceAPI(t *testing.T) {
 	}
 	// Nothing of the refused requests was written.
 	_, body = e.get("/topics/api/records?from=beginning")
-	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Records) != 2 {
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Records) != 3 {
 		t.Fatalf("after refused requests: %v, %d records", err, len(got.Records))
 	}
 }

@@ -176,7 +176,17 @@ func (d *decoder) decodeProto(ctx context.Context, id int, b []byte) ([]byte, er
 	if err := d.sd.Decode(ctx, b, proto.Message(m)); err != nil {
 		return nil, err
 	}
-	return protojson.Marshal(m)
+	out, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("show as JSON: %w", err)
+	}
+	// protojson varies its spacing on purpose; a page and a filter want
+	// one form.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, out); err != nil {
+		return nil, fmt.Errorf("show as JSON: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 func (d *decoder) protoSchema(ctx context.Context, id int) (*protobuf.Schema, error) {

@@ -56,8 +56,9 @@
 //	 "key": {"type": "STRING", "data": "o-1"},
 //	 "value": {"type": "JSON", "data": {"id": "o-1"}}}
 //
-// with types BINARY (base64), STRING, JSON, or AVRO and JSONSCHEMA (encoded
-// with the subject's latest schema, "subject" or the topic's -key/-value);
+// with types BINARY (base64), STRING, JSON, or AVRO, JSONSCHEMA and PROTOBUF
+// (encoded with the subject's latest schema, "subject" or the topic's
+// -key/-value; PROTOBUF data in protojson, "message" naming the type);
 // each gets {"error_code": 200, "partition_id": ..., "offset": ...}.
 //
 // Safety: forms carry a token the console checks, and cross-origin
