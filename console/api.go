@@ -97,6 +97,9 @@ func (c *Console) handleProduce(w http.ResponseWriter, r *http.Request) {
 		var req ProduceRequest
 		if err := dec.Decode(&req); errors.Is(err, io.EOF) {
 			break
+		} else if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			apiError(w, &pageError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: over %d bytes", mbe.Limit)})
+			return
 		} else if err != nil {
 			apiError(w, badRequest("request body: %v", err))
 			return

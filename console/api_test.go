@@ -128,6 +128,7 @@ func TestProduceAPI(t *testing.T) {
 		{"/topics/api/records", `{"partition_id":3,"value":{"data":1}}`, 400, "partition_id 3"},
 		{"/topics/api/records", `{"value":`, 400, "request body"},
 		{"/topics/api/records", ``, 400, "no record"},
+		{"/topics/api/records", `{"value":{"type":"STRING","data":"` + strings.Repeat("x", 17<<20) + `"}}`, 413, "over 16777216 bytes"},
 		{"/topics/api/records", `{"value":{"type":"BINARY","data":"***"}}`, 400, "not base64"},
 		{"/topics/api/records", `{"value":{"type":"XML","data":"<a/>"}}`, 400, "want BINARY"},
 		{"/topics/api/records", `{"value":{"type":"AVRO","data":{"id":1}}}`, 400, "does not fit"},
@@ -147,7 +148,7 @@ func TestProduceAPI(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&eb)
 		resp.Body.Close()
 		if resp.StatusCode != tc.status || eb.ErrorCode != tc.status || !strings.Contains(eb.Message, tc.want) {
-			t.Errorf("%s %s: %d %+v, want %d %q", tc.path, tc.body, resp.StatusCode, eb, tc.status, tc.want)
+			t.Errorf("%s %s: %d %+v, want %d %q", tc.path, clip(tc.body), resp.StatusCode, eb, tc.status, tc.want)
 		}
 	}
 	// Nothing of the refused requests was written.

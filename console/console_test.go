@@ -52,6 +52,14 @@ func TestPages(t *testing.T) {
 			mustContain(t, tc.path, body, tc.want...)
 		})
 	}
+	resp, err := e.hs.Client().Get(e.hs.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'self'") {
+		t.Fatalf("Content-Security-Policy %q", csp)
+	}
 	// A filter that matches nothing shows nothing.
 	_, body := e.get("/topics/orders/messages?key=nope")
 	mustContain(t, "key=nope", body, "0 records shown")
