@@ -237,6 +237,24 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("filter error: %q", s)
 	}
 	b.noErrors("400")
+
+	// The listener itself works: an exception thrown in the page is seen.
+	ctx2, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx2, chromedp.Evaluate[any](`setTimeout(function () { throw new Error("console-probe"); }, 0); 1`)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.errs {
+			if strings.Contains(e, "console-probe") {
+				b.errs = nil
+				return nil
+			}
+		}
+		return fmt.Errorf("the thrown error was not reported: %q", b.errs)
+	})
 }
 
 // pollTrue waits until the JavaScript expression is true.
