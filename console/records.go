@@ -273,23 +273,9 @@ func (c *Console) browse(ctx context.Context, topic string, q query) (browseResu
 	if err != nil {
 		return browseResult{}, err
 	}
-	parts := make([]int32, 0, len(ranges))
-	for p := range ranges {
-		parts = append(parts, p)
-	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	var res browseResult
-	for _, p := range parts {
-		rg := ranges[p]
-		if q.From != "end" && len(res.Records) >= q.Limit {
-			break
-		}
-		if rg[0] >= rg[1] {
-			continue
-		}
-		if err := c.scanPartition(ctx, topic, p, rg, q, &res); err != nil {
-			return res, err
-		}
+	if err := c.scan(ctx, topic, ranges, q, &res); err != nil {
+		return res, err
 	}
 	sortRecords(res.Records, q.From == "end")
 	if len(res.Records) > q.Limit {
@@ -316,19 +302,34 @@ func sortRecords(rs []Record, desc bool) {
 // scanPartition reads partition p from rg[0] up to rg[1], keeping what
 // matches in res.
 func (c *Console) scanPartition(ctx context.Context, topic string, p int32, rg [2]int64, q query, res *browseResult) error {
-	cl, err := c.consumer(
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(rg[0])}}),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
+	return c.scan(ctx, topic, map[int32][2]int64{p: rg}, q, res)
+}
+
+// scan reads every partition's range [from, to) with one client, keeping
+// what matches in res: for each partition the first Limit matches going
+// forwards, or the last Limit for "end".
+func (c *Console) scan(ctx context.Context, topic string, ranges map[int32][2]int64, q query, res *browseResult) error {
+	offs := map[int32]kgo.Offset{}
+	for p, rg := range ranges {
+		if rg[0] < rg[1] {
+			offs[p] = kgo.NewOffset().At(rg[0])
+		}
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	cl, err := c.consumer(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}), kgo.FetchMaxWait(500*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, browseTimeout)
 	defer cancel()
-	var kept []Record
-	next := rg[0]
-	for next < rg[1] {
+	s := scanState{ranges: ranges, q: q, kept: map[int32][]Record{}, pending: map[int32]bool{}}
+	for p := range offs {
+		s.pending[p] = true
+	}
+	for len(s.pending) > 0 {
 		if res.Scanned >= scanBudget || ctx.Err() != nil {
 			res.Capped = true
 			break
@@ -340,28 +341,62 @@ func (c *Console) scanPartition(ctx context.Context, topic string, p int32, rg [
 			if err := fetchErr(fs); err != nil {
 				return err
 			}
-			break // nothing more (compacted gaps or control batches at the end)
+			break // nothing more (compacted gaps or control batches at the ends)
 		}
-		for _, r := range fs.Records() {
-			next = r.Offset + 1
-			if r.Offset >= rg[1] {
-				break
-			}
-			res.Scanned++
-			rec := c.toRecord(ctx, r, q.Full)
-			if q.Filter.match(rec) {
-				kept = append(kept, rec)
-			}
-		}
-		if q.From != "end" && len(res.Records)+len(kept) >= q.Limit {
-			break
+		fs.EachRecord(func(r *kgo.Record) { s.take(c.toRecord(ctx, r, q.Full), res) })
+		if done := s.finished(); len(done) > 0 {
+			cl.PauseFetchPartitions(map[string][]int32{topic: done})
 		}
 	}
-	if q.From == "end" && len(kept) > q.Limit {
-		kept = kept[len(kept)-q.Limit:]
+	for _, rs := range s.kept {
+		res.Records = append(res.Records, rs...)
 	}
-	res.Records = append(res.Records, kept...)
 	return nil
+}
+
+// scanState is a scan's progress. Invariant: pending holds the partitions
+// still read; kept[p] holds at most q.Limit records.
+type scanState struct {
+	ranges  map[int32][2]int64
+	q       query
+	kept    map[int32][]Record
+	pending map[int32]bool
+	done    []int32 // finished since the last finished()
+}
+
+// take keeps rec if it is in its partition's range and passes the filter.
+func (s *scanState) take(rec Record, res *browseResult) {
+	p := rec.Partition
+	rg := s.ranges[p]
+	if !s.pending[p] || rec.Offset >= rg[1] {
+		s.finish(p)
+		return
+	}
+	res.Scanned++
+	if s.q.Filter.match(rec) {
+		s.kept[p] = append(s.kept[p], rec)
+	}
+	forward := s.q.From != "end"
+	if !forward && len(s.kept[p]) > s.q.Limit {
+		s.kept[p] = s.kept[p][1:]
+	}
+	if rec.Offset+1 >= rg[1] || forward && len(s.kept[p]) >= s.q.Limit {
+		s.finish(p)
+	}
+}
+
+func (s *scanState) finish(p int32) {
+	if s.pending[p] {
+		delete(s.pending, p)
+		s.done = append(s.done, p)
+	}
+}
+
+// finished returns the partitions finished since the last call.
+func (s *scanState) finished() []int32 {
+	d := s.done
+	s.done = nil
+	return d
 }
 
 // fetchErr is the first error of fs other than the poll's own deadline.
