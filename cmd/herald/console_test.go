@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,16 +53,21 @@ func runUntil(t *testing.T, args ...string) (stop func()) {
 		_, err := runCLI(t, ctx, args...)
 		done <- err
 	}()
-	return func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%v: %v", args, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%v did not stop", args)
+	var once sync.Once
+	return func() { once.Do(func() { stopRun(t, args, cancel, done) }) }
+}
+
+// stopRun cancels a command and waits for it to return.
+func stopRun(t *testing.T, args []string, cancel func(), done chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%v: %v", args, err)
 		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("%v did not stop", args)
 	}
 }
 
@@ -86,4 +92,18 @@ func TestServeHTTPListen(t *testing.T) {
 	waitGet(t, "http://"+httpAddr+"/healthz", "ok")
 	waitGet(t, "http://"+httpAddr+"/readyz", "ready")
 	waitGet(t, "http://"+httpAddr+"/schemas", "Global compatibility level")
+	// An open event stream does not hold the shutdown up.
+	resp, err := http.Get("http://" + httpAddr + "/topics/__consumer_offsets/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("event stream: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("serve took %v to stop with an event stream open", d)
+	}
 }
