@@ -323,3 +323,32 @@ func TestResetRefusedWithMembers(t *testing.T) {
 	_, body = e.get("/groups/live")
 	mustContain(t, "after the refused reset", body, `<td class="committed">1</td>`)
 }
+
+// TestTransactionMarkers: a range that ends in a transaction's commit
+// marker (an offset with no record) still browses completely.
+func TestTransactionMarkers(t *testing.T) {
+	e := newEnv(t, heraldtest.WithTopics(1, "tx"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.b.Addr()), kgo.TransactionalID("console-tx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "tx", Key: []byte("t-1")}, &kgo.Record{Topic: "tx", Key: []byte("t-2")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	status, body := e.get("/topics/tx/messages?from=beginning")
+	if status != 200 {
+		t.Fatalf("status %d\n%s", status, clip(body))
+	}
+	mustContain(t, "transactional topic", body, "t-1", "t-2", "2 records shown")
+	_, body = e.get("/topics/tx")
+	mustContain(t, "topic page", body, "<td>0</td><td>3</td><td>3</td>") // start, end (after the marker), offsets
+}

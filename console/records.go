@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,6 +120,9 @@ type query struct {
 	Time      time.Time
 	Limit     int
 	Full      bool // values whole, not cut for a page
+	// firstWait bounds the scan's first poll; zero waits as long as
+	// the browse may.
+	firstWait time.Duration
 	Filter    filter
 }
 
@@ -203,7 +207,7 @@ const (
 	filterWindow  = 10000
 	scanBudget    = 200000
 	browseTimeout = 10 * time.Second
-	idleAfter     = 1500 * time.Millisecond
+	idleAfter     = 2 * time.Second
 )
 
 // browseResult is what a browse found.
@@ -329,20 +333,30 @@ func (c *Console) scan(ctx context.Context, topic string, ranges map[int32][2]in
 	for p := range offs {
 		s.pending[p] = true
 	}
+	polled := false
 	for len(s.pending) > 0 {
 		if res.Scanned >= scanBudget || ctx.Err() != nil {
 			res.Capped = true
 			break
 		}
-		pctx, pcancel := context.WithTimeout(ctx, idleAfter)
+		// The first poll waits as long as the browse may (it connects
+		// first, which a loaded machine makes slow); later ones end the
+		// scan after idleAfter without records: what is left of a range
+		// is then markers or gaps (transactions, compaction).
+		wait := idleAfter
+		if !polled {
+			wait = cmp.Or(q.firstWait, browseTimeout)
+		}
+		pctx, pcancel := context.WithTimeout(ctx, wait)
 		fs := cl.PollFetches(pctx)
 		pcancel()
 		if fs.NumRecords() == 0 {
 			if err := fetchErr(fs); err != nil {
 				return err
 			}
-			break // nothing more (compacted gaps or control batches at the ends)
+			break
 		}
+		polled = true
 		fs.EachRecord(func(r *kgo.Record) { s.take(c.toRecord(ctx, r, q.Full), res) })
 		if done := s.finished(); len(done) > 0 {
 			cl.PauseFetchPartitions(map[string][]int32{topic: done})

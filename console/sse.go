@@ -285,7 +285,9 @@ func (c *Console) sampleOnce(ctx context.Context, w http.ResponseWriter, topic s
 			from, sent = skip.To, sent+1
 		}
 		var res browseResult
-		q := query{From: "offset", Partition: e.Partition, Offset: from, Limit: rate}
+		// A second's new offsets may be only a transaction's marker: wait
+		// for records no longer than a tick or two.
+		q := query{From: "offset", Partition: e.Partition, Offset: from, Limit: rate, firstWait: 2 * time.Second}
 		if werr = c.scanPartition(ctx, topic, e.Partition, [2]int64{from, e.Offset}, q, &res); werr != nil {
 			return
 		}
