@@ -89,7 +89,7 @@ func startHerald(ctx context.Context, env *Env, dir string) (*Proc, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	return spawn(ctx, "herald", addr, "", env.Herald, "serve", "--data-dir", filepath.Join(dir, "data"),
 		"--listen", addr, "--durability", "always", "--log-level", "warn",
-		"--registry-listen", "") // the registry's fixed port would collide
+		"--registry-listen", "", "--http-listen", "") // the registry's and console's fixed ports would collide
 }
 
 func startKfake(sync bool) func(context.Context, *Env, string) (*Proc, error) {

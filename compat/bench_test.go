@@ -48,7 +48,7 @@ var benchPeerList = []benchPeer{
 		},
 		// Only the broker: other listeners have fixed default ports.
 		// Environment rather than flags, which an older herald lacks.
-		env: []string{"HERALD_REGISTRY_LISTEN="},
+		env: []string{"HERALD_REGISTRY_LISTEN=", "HERALD_HTTP_LISTEN="},
 	},
 	{
 		name: "kfake",

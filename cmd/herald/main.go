@@ -1,5 +1,6 @@
 // Command herald is Herald's one binary: `herald serve` runs the broker,
-// `herald registry` the schema registry alone, `herald version` (and
+// `herald registry` the schema registry alone, `herald console` the web
+// console alone, `herald version` (and
 // --version) prints the build's version, and the operator commands come
 // from internal/cli. serve and registry read their settings from flags,
 // HERALD_* variables and a --config YAML file (config.go).
@@ -50,7 +51,7 @@ func newRootCmd() *cobra.Command {
 	}
 	// --version prints the same line as `herald version`.
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(newServeCmd(), newRegistryCmd(), newVersionCmd(), newRepairCmd(), newVerifyCmd())
+	root.AddCommand(newServeCmd(), newRegistryCmd(), newConsoleCmd(), newVersionCmd(), newRepairCmd(), newVerifyCmd())
 	cli.AddCommands(root)
 	return root
 }

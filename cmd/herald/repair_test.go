@@ -210,7 +210,7 @@ func TestRepairEndToEnd(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err = runCLI(t, ctx, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--registry-listen", "", "--log-level", "error")
+	_, err = runCLI(t, ctx, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--registry-listen", "", "--http-listen", "", "--log-level", "error")
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("serve on a damaged metadata log: %v (ctx %v)", err, ctx.Err())
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/heraldhq/herald/console"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/registry"
 )
@@ -23,6 +24,7 @@ import (
 type serveFlags struct {
 	cfg            server.Config
 	registryListen string
+	httpListen     string
 	lenientJSON    bool
 	logLevel       string
 	logFormat      string
@@ -85,6 +87,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.DurationVar(&f.cfg.Groups.Group.InitialRebalanceDelay, "group-initial-rebalance-delay", f.cfg.Groups.Group.InitialRebalanceDelay,
 		"how long a new consumer group's first rebalance waits for more members, extended at each join up to the rebalance timeout (group.initial.rebalance.delay.ms); 0 forms it at the first join")
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
+	fl.StringVar(&f.httpListen, "http-listen", defaultHTTPListen, `web console, HTTP API and health checks listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -131,7 +134,7 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", format)
 }
 
-// runServe runs the broker, and the schema registry on top of it, until
+// runServe runs the broker, and the schema registry and the console on top of it, until
 // ctx is done (SIGINT or SIGTERM), then shuts both down gracefully.
 func runServe(ctx context.Context, f *serveFlags) error {
 	cfg := f.cfg
@@ -157,16 +160,31 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		}
 		srv.SetSchemaValidator(reg.Validator())
 	}
+	stopConsole := func() error { return nil }
+	if f.httpListen != "" {
+		ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: cfg.Logger.With("component", "console")}
+		if reg != nil {
+			ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())
+		}
+		if stopConsole, err = startConsole(ccfg, f.httpListen); err != nil {
+			if reg != nil {
+				reg.Close()
+			}
+			srv.Close()
+			return err
+		}
+	}
 	var failed error
 	select {
 	case <-ctx.Done():
 	case failed = <-srv.Failed():
 	}
 	cfg.Logger.Info("shutting down")
+	cerr := stopConsole()
 	if reg != nil {
 		reg.Close()
 	}
-	return errors.Join(failed, srv.Close())
+	return errors.Join(failed, cerr, srv.Close())
 }
 
 // startRegistry reads the registry's topic back and starts serving.

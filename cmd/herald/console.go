@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/console"
+	"github.com/heraldhq/herald/internal/server"
+)
+
+// defaultHTTPListen is the console's address unless configured: loopback.
+const defaultHTTPListen = "127.0.0.1:8080"
+
+// newConsoleCmd is `herald console`: the web console and HTTP API alone,
+// in front of any Kafka cluster.
+func newConsoleCmd() *cobra.Command {
+	var brokers, registryURL, listen, logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Serve the web console and HTTP API alone, in front of any Kafka cluster",
+		Long: `Serve Herald's web console (topics, messages, consumer groups, schemas), its
+HTTP produce/consume API and its Server-Sent Events stream in front of a Kafka
+cluster: Herald, Apache Kafka or Redpanda. It talks to the cluster only through
+the Kafka protocol, and to the schema registry through its REST API.
+` + "`herald serve`" + ` already serves it on 127.0.0.1:8080 next to its broker.
+
+It listens on loopback unless told otherwise (--listen :8080 is every
+interface, and logs a warning: the console has no authentication and can
+delete topics).`,
+		Example: `  herald console --brokers kafka-1:9092 --registry http://localhost:8081
+  curl -N localhost:8080/topics/orders/events?from=beginning`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if printed, err := loadSettings(cmd, os.LookupEnv, cmd.OutOrStdout()); err != nil || printed {
+				return err
+			}
+			logger, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			stop, err := startConsole(console.Config{Brokers: splitList(brokers), RegistryURL: registryURL, Logger: logger}, listen)
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			logger.Info("shutting down")
+			return stop()
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&brokers, "brokers", "b", "localhost:9092", "comma-separated seed brokers")
+	fl.StringVar(&registryURL, "registry", "", "schema registry URL (e.g. http://localhost:8081); empty hides the schema pages")
+	fl.StringVar(&listen, "listen", defaultHTTPListen, "HTTP listen address")
+	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&logFormat, "log-format", "text", "text or json")
+	addConfigFlags(cmd)
+	return cmd
+}
+
+// startConsole serves a console on listen; stop shuts it down, giving
+// requests in flight a moment and then ending open event streams.
+func startConsole(cfg console.Config, listen string) (stop func() error, err error) {
+	c, err := console.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("console: listen %s: %w", listen, err)
+	}
+	hs := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	cfg.Logger.Info("console listening", "addr", ln.Addr().String())
+	server.WarnIfExposed(cfg.Logger, "console", ln.Addr())
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(ctx); err != nil {
+			hs.Close() // event streams do not end by themselves
+		}
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return errors.Join(err, c.Close())
+		}
+		return c.Close()
+	}, nil
+}

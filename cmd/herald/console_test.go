@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/testenv"
+)
+
+// freeAddr is a loopback address nothing listens on (taken and released).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitGet polls url until it answers 200 with a body holding want.
+func waitGet(t *testing.T, url, want string) {
+	t.Helper()
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			return fmt.Errorf("GET %s: %d %q", url, resp.StatusCode, b)
+		}
+		return nil
+	})
+}
+
+// runUntil runs a command line until the test cancels it, and checks that
+// it then returns without an error.
+func runUntil(t *testing.T, args ...string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := runCLI(t, ctx, args...)
+		done <- err
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { stopRun(t, args, cancel, done) }) }
+}
+
+// stopRun cancels a command and waits for it to return.
+func stopRun(t *testing.T, args []string, cancel func(), done chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("%v did not stop", args)
+	}
+}
+
+// TestConsoleCommand: herald console serves the console in front of a
+// broker it did not start.
+func TestConsoleCommand(t *testing.T) {
+	b := heraldtest.NewBroker(t, heraldtest.WithTopics(1, "orders"))
+	addr := freeAddr(t)
+	stop := runUntil(t, "console", "--brokers", b.Addr(), "--listen", addr, "--log-level", "error")
+	defer stop()
+	waitGet(t, "http://"+addr+"/readyz", "ready")
+	waitGet(t, "http://"+addr+"/topics", "orders")
+}
+
+// TestServeHTTPListen: herald serve serves the console, with the schema
+// pages over its own registry, on --http-listen.
+func TestServeHTTPListen(t *testing.T) {
+	httpAddr, regAddr := freeAddr(t), freeAddr(t)
+	stop := runUntil(t, "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--registry-listen", regAddr,
+		"--http-listen", httpAddr, "--log-level", "error")
+	defer stop()
+	waitGet(t, "http://"+httpAddr+"/healthz", "ok")
+	waitGet(t, "http://"+httpAddr+"/readyz", "ready")
+	waitGet(t, "http://"+httpAddr+"/schemas", "Global compatibility level")
+	// An open event stream does not hold the shutdown up.
+	resp, err := http.Get("http://" + httpAddr + "/topics/__consumer_offsets/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("event stream: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("serve took %v to stop with an event stream open", d)
+	}
+}

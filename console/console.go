@@ -1,0 +1,184 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/heraldhq/herald/registry/serde"
+)
+
+// Defaults of Config's zero values.
+const (
+	// DefaultMaxValueBytes is how much of a record value a page shows.
+	DefaultMaxValueBytes = 8 << 10
+	// DefaultBrowseLimit is how many records a message page shows.
+	DefaultBrowseLimit = 50
+	// MaxBrowseLimit bounds the records one page or API call may ask for.
+	MaxBrowseLimit = 1000
+	// DefaultLagInterval is how often a group page's lag is pushed.
+	DefaultLagInterval = 2 * time.Second
+)
+
+// Config configures a Console. Brokers is required; the rest is optional.
+type Config struct {
+	// Brokers are the seed brokers of the Kafka cluster (Herald or any).
+	Brokers []string
+	// RegistryURL is the schema registry's base URL; empty hides the
+	// schema pages and shows registry-encoded values as bytes.
+	RegistryURL string
+	// ClientOpts are added to the Kafka client's options (TLS, SASL).
+	ClientOpts []kgo.Opt
+	// Ready, if set, is asked by /readyz in addition to the cluster
+	// answering Metadata (herald serve: log recovery done, listeners up).
+	Ready func() error
+	// MaxValueBytes is how much of a value the message browser shows
+	// before truncating it behind a download link; default 8 KiB.
+	MaxValueBytes int
+	// LagInterval is how often the group page's lag stream sends; default 2s.
+	LagInterval time.Duration
+	// Logger receives request errors; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem of the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("console: no brokers"))
+	}
+	if c.MaxValueBytes < 0 {
+		errs = append(errs, fmt.Errorf("console: MaxValueBytes %d is negative", c.MaxValueBytes))
+	}
+	if c.LagInterval < 0 {
+		errs = append(errs, fmt.Errorf("console: LagInterval %v is negative", c.LagInterval))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if c.LagInterval == 0 {
+		c.LagInterval = DefaultLagInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Console is the web console and HTTP API: an http.Handler. It is safe for
+// concurrent use; Close releases its Kafka client.
+type Console struct {
+	cfg Config
+	kcl *kgo.Client // admin requests and produce; consumers get their own clients
+	// manual produces records to the partition they name.
+	manual *kgo.Client
+	adm    *kadm.Client                  // over kcl
+	src    *sr.Client                    // nil without a registry
+	sd     *serde.Serde                  // nil without a registry
+	dec    *decoder                      // shows record bytes
+	csrf   string                        // the token every form posts back
+	tmpl   map[string]*template.Template // by page name, each with the layout
+	mux    *http.ServeMux
+	h      http.Handler // mux behind cross-origin protection
+}
+
+// New returns a Console for the cluster cfg names. It does not wait for the
+// cluster: pages that cannot reach it say so, and /readyz fails.
+func New(cfg Config) (*Console, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	tmpl, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)
+	kcl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("console: kafka client: %w", err)
+	}
+	manual, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		kcl.Close()
+		return nil, fmt.Errorf("console: kafka client: %w", err)
+	}
+	c := &Console{cfg: cfg, tmpl: tmpl, kcl: kcl, manual: manual, adm: kadm.NewClient(kcl), csrf: newToken()}
+	if cfg.RegistryURL != "" {
+		if c.src, err = sr.NewClient(sr.URLs(cfg.RegistryURL)); err != nil {
+			kcl.Close()
+			manual.Close()
+			return nil, fmt.Errorf("console: registry client: %w", err)
+		}
+		c.sd = serde.New(c.src)
+	}
+	c.dec = newDecoder(c.src, c.sd, cfg.MaxValueBytes)
+	c.mux = http.NewServeMux()
+	c.routes()
+	c.h = http.NewCrossOriginProtection().Handler(c.mux)
+	return c, nil
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+// ServeHTTP serves the console's pages and APIs. Every answer forbids
+// framing (a delete button under another site's page) and any script or
+// style not served by the console itself.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	c.h.ServeHTTP(w, r)
+}
+
+// Close closes the Kafka client. Streams in flight end with their requests.
+func (c *Console) Close() error {
+	c.kcl.Close()
+	c.manual.Close()
+	return nil
+}
+
+// consumer returns a new Kafka client with the console's options plus opts,
+// for a browse or a stream; the caller closes it.
+func (c *Console) consumer(opts ...kgo.Opt) (*kgo.Client, error) {
+	all := append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...)}, c.cfg.ClientOpts...)
+	cl, err := kgo.NewClient(append(all, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// ready reports whether the cluster answers and Config.Ready agrees.
+func (c *Console) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if c.cfg.Ready != nil {
+		if err := c.cfg.Ready(); err != nil {
+			return err
+		}
+	}
+	if _, err := c.adm.BrokerMetadata(ctx); err != nil {
+		return fmt.Errorf("cluster metadata: %w", err)
+	}
+	return nil
+}

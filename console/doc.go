@@ -1,0 +1,68 @@
+// Package console is Herald's web console and HTTP API: an http.Handler
+// that talks to a Kafka cluster only through the Kafka protocol (franz-go)
+// and to a schema registry only through its REST API, so it works in front
+// of Herald or any Kafka cluster. `herald serve` serves it on
+// 127.0.0.1:8080 (--http-listen); `herald console --brokers ...` serves it
+// alone.
+//
+//	c, err := console.New(console.Config{
+//		Brokers:     []string{"localhost:9092"},
+//		RegistryURL: "http://localhost:8081", // optional
+//	})
+//	if err != nil { ... }
+//	defer c.Close()
+//	http.ListenAndServe("127.0.0.1:8080", c)
+//
+// Pages (server-rendered html/template, assets embedded, one small script
+// for live updates; every page works without it):
+//
+//	/                          overview: cluster, brokers, topics
+//	/topics                    topics, and a form to create one
+//	/topics/{t}                partitions, offsets, sizes (DescribeLogDirs), configs, delete
+//	/topics/{t}/messages       message browser: from the end, the beginning, an offset or
+//	                           a time; filters key, header (name or name=value), text, regex,
+//	                           JSONPath ($.order.status=paid);
+//	                           values decoded through the registry (Avro, JSON Schema,
+//	                           Protobuf) as JSON, others as JSON, text or hex; CloudEvents
+//	                           headers marked; long values cut with a download link;
+//	                           ?live=1 tails the topic over SSE
+//	/groups, /groups/{g}       state, members, assignments, committed offsets and lag per
+//	                           partition (live over SSE); reset offsets with a dry-run preview
+//	/schemas, /schemas/{s}     subjects, versions, diff of two versions, compatibility level,
+//	                           check a draft against the latest version
+//
+// HTTP API:
+//
+//	GET  /healthz                          200 while the process serves
+//	GET  /readyz                           200 once the cluster answers (and Config.Ready)
+//	GET  /topics/{t}/events?from=F         Server-Sent Events, event "record", data a Record
+//	GET  /topics/{t}/records?from=F&...    {"records": [Record...]}, the browser's query
+//	POST /topics/{t}/records               produce, REST Proxy v3's body and answer
+//	POST /v3/clusters/{c}/topics/{t}/records   the same at REST Proxy v3's path
+//
+// The event stream: F is end (default), beginning, an offset (each
+// partition's) or a time. Every event's id is a Cursor, "0:6,1:0": for
+// each partition the offset the stream reads next. An EventSource that
+// reconnects sends it back as Last-Event-ID, and the stream resumes after
+// the last event the client got, on every partition, missing nothing.
+// With max_rate=N the stream is for a person watching (the live tail):
+// once a second it sends at most the newest N records a partition, and a
+// "skipped" event ({"partition", "from", "to"}) for the ones it leaves out,
+// reading only what it sends.
+//
+// Produce bodies are one or more JSON objects:
+//
+//	{"partition_id": 0, "headers": [{"name": "h", "value": "dmFsdWU="}],
+//	 "key": {"type": "STRING", "data": "o-1"},
+//	 "value": {"type": "JSON", "data": {"id": "o-1"}}}
+//
+// with types BINARY (base64), STRING, JSON, or AVRO, JSONSCHEMA and PROTOBUF
+// (encoded with the subject's latest schema, "subject" or the topic's
+// -key/-value; PROTOBUF data in protojson, "message" naming the type);
+// each gets {"error_code": 200, "partition_id": ..., "offset": ...}.
+//
+// Safety: forms carry a token the console checks, and cross-origin
+// unsafe requests from browsers are refused (http.CrossOriginProtection).
+// The console has no authentication: keep it on loopback or behind a proxy
+// that authenticates.
+package console
