@@ -161,8 +161,10 @@ func (m machine) apply(now time.Time, in Instance, input Input) Transition {
 		if in.Status != Stuck {
 			return ignore(in, fmt.Sprintf("retry: saga is %s, not stuck", in.Status))
 		}
+		// One more attempt, numbered on: its command must have a new id.
+		// If it fails, the saga is stuck again.
 		tr.Instance.Status = Compensating
-		m.enter(now, &tr, in.Step, 1)
+		m.enter(now, &tr, in.Step, in.Attempt+1)
 		tr.Note = "retry by operator; " + tr.Note
 	default:
 		return ignore(in, fmt.Sprintf("unknown input %T", input))

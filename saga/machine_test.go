@@ -108,7 +108,7 @@ func TestMachine(t *testing.T) {
 		{"abort of a done saga ignored", func() Instance { in := start(); in.Status = Done; return in }(), func(Instance) Input { return Abort{} }, t0,
 			want{status: Done, step: 0, attempt: 1, ignored: true}},
 		{"retry of a stuck saga runs the compensation again", func() Instance { in := at(start(), Stuck, 0, 2); in.Deadline = time.Time{}; return in }(), func(Instance) Input { return Retry{} }, t0,
-			want{status: Compensating, step: 0, attempt: 1, commands: []string{"release"}}},
+			want{status: Compensating, step: 0, attempt: 3, commands: []string{"release"}}},
 		{"retry of a running saga ignored", start(), func(Instance) Input { return Retry{} }, t0,
 			want{status: Running, step: 0, attempt: 1, ignored: true}},
 	}
