@@ -1,0 +1,91 @@
+package saga_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/outbox"
+	"github.com/heraldhq/herald/outbox/sqlite"
+	"github.com/heraldhq/herald/saga"
+)
+
+// The order saga of the seeds on an embedded broker and SQLite: o-1 is
+// placed, reserved, charged and shipped; o-2's payment is declined, so its
+// stock is released and the order cancelled.
+func Example_orderSaga() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tp := topics{Inventory: "inventory", Payments: "payments", Shipping: "shipping", Replies: "order-replies"}
+	b, _ := heraldtest.Start(heraldtest.WithDurability("none"),
+		heraldtest.WithTopics(1, tp.Inventory, tp.Payments, tp.Shipping, tp.Replies))
+	defer b.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// The saga's state and its commands share one SQLite database.
+	dir, _ := os.MkdirTemp("", "saga-example")
+	defer os.RemoveAll(dir)
+	db, _ := sql.Open("sqlite", "file:"+filepath.Join(dir, "orders.db")+
+		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+	defer db.Close()
+	ob, _ := sqlite.New(ctx, db, sqlite.Config{})
+	store, _ := saga.NewStore(ctx, db, ob, saga.StoreConfig{Dialect: saga.SQLite})
+
+	// The relay publishes the commands; the services answer them.
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	defer cl.Close()
+	relay, _ := outbox.NewRelay(ob, cl, outbox.RelayConfig{PollInterval: 20 * time.Millisecond, Logger: quiet})
+	s := newShop()
+	services, _ := s.services([]string{b.Addr()}, "shop", tp, quiet)
+
+	runner, _ := saga.NewRunner(saga.Config{Store: store, Brokers: []string{b.Addr()}, Group: "order-saga",
+		ReplyTopics: []string{tp.Replies}, PollInterval: 50 * time.Millisecond, Logger: quiet,
+		ClientOpts: []kgo.Opt{kgo.FetchMaxWait(100 * time.Millisecond)}})
+	if err := runner.Register(orderSaga(s, tp, 10*time.Second)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	done := make(chan struct{}, 3)
+	for _, run := range []func(context.Context) error{relay.Run, services.Run, runner.Run} {
+		go func() { _ = run(ctx); done <- struct{}{} }()
+	}
+
+	_, _ = runner.Start(ctx, "order", "o-1", Order{ID: "o-1", Amount: 50})
+	_, _ = runner.Start(ctx, "order", "o-2", Order{ID: "o-2", Amount: 500})
+	for deadline := time.Now().Add(30 * time.Second); atRest(ctx, store, "o-1", "o-2") != nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, id := range []string{"o-1", "o-2"} {
+		in, _ := store.Get(ctx, id)
+		if in.Error == "" {
+			fmt.Println(id, in.Status)
+			continue
+		}
+		fmt.Println(id, in.Status+":", in.Error)
+	}
+	for _, what := range []string{"placed", "reserved", "charged", "declined", "shipped", "released", "cancelled"} {
+		fmt.Println(what, s.orders(what))
+	}
+	cancel()
+	for range 3 {
+		<-done
+	}
+	// Output:
+	// o-1 done
+	// o-2 compensated: step payment failed: payment.declined
+	// placed [o-1 o-2]
+	// reserved [o-1 o-2]
+	// charged [o-1]
+	// declined [o-2]
+	// shipped [o-1]
+	// released [o-2]
+	// cancelled [o-2]
+}
