@@ -60,7 +60,19 @@ type Runner struct {
 		sync.RWMutex
 		defs       map[string]machine
 		replyTypes map[string]bool // every Success and Failure type
+		// inflight holds the function calls running in this process;
+		// while resume runs, recent also holds those that ended, so that
+		// resume does not call again what finished after it looked.
+		inflight, recent map[callKey]bool
+		resuming         bool
 	}
+}
+
+type callKey struct {
+	id           string
+	step         int
+	compensation bool
+	attempt      int
 }
 
 // NewRunner returns a runner on cfg.Store.
@@ -77,6 +89,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	r := &Runner{cfg: cfg, store: cfg.Store}
 	r.mu.defs = map[string]machine{}
 	r.mu.replyTypes = map[string]bool{}
+	r.mu.inflight = map[callKey]bool{}
 	return r, nil
 }
 
@@ -256,11 +269,16 @@ func (r *Runner) apply(ctx context.Context, id, replyID string, input Input) (Tr
 // that cannot be stored is logged, and the step's timeout retries it.
 func (r *Runner) call(ctx context.Context, m machine, tr Transition) {
 	for _, c := range tr.Calls {
+		key := callKey{tr.Instance.ID, c.Step, c.Compensation, c.Attempt}
+		if !r.beginCall(key) {
+			continue
+		}
 		f := m.action(c.Step, c.Compensation).Func
 		data := cloneData(tr.Instance.Data)
 		r.calls.Add(1)
 		go func() {
 			defer r.calls.Done()
+			defer r.endCall(key)
 			res := Result{Step: c.Step, Compensation: c.Compensation, Attempt: c.Attempt}
 			out, err := safeCall(ctx, f, data)
 			if err != nil {
@@ -274,6 +292,27 @@ func (r *Runner) call(ctx context.Context, m machine, tr Transition) {
 	}
 }
 
+// beginCall reports whether call k may start: it is not running here, nor
+// (while resuming) did it end since resume looked.
+func (r *Runner) beginCall(k callKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.inflight[k] || r.mu.recent[k] {
+		return false
+	}
+	r.mu.inflight[k] = true
+	return true
+}
+
+func (r *Runner) endCall(k callKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.mu.inflight, k)
+	if r.mu.resuming {
+		r.mu.recent[k] = true
+	}
+}
+
 func safeCall(ctx context.Context, f func(context.Context, Data) (json.RawMessage, error), d Data) (out json.RawMessage, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -283,12 +322,16 @@ func safeCall(ctx context.Context, f func(context.Context, Data) (json.RawMessag
 	return f(ctx, d)
 }
 
-// Run consumes replies (if Config.ReplyTopics are set) and fires due
-// timers until ctx is cancelled; then it waits for running function calls
+// Run calls again the functions instances were waiting for when the last
+// process stopped, then consumes replies (if Config.ReplyTopics are set)
+// and fires due timers until ctx is cancelled; then it waits for running function calls
 // and returns nil, or the router's error.
 func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := r.resume(ctx); err != nil {
+		r.cfg.Logger.Error("saga: resume function calls", "err", err)
+	}
 	routerDone := make(chan error, 1)
 	if len(r.cfg.ReplyTopics) == 0 {
 		routerDone <- nil
@@ -303,6 +346,35 @@ func (r *Runner) Run(ctx context.Context) error {
 	err := <-routerDone
 	r.calls.Wait()
 	return err
+}
+
+// resume calls again the functions that instances wait for: a call in
+// flight when a process stopped has no result coming. (Their timeouts
+// would retry them too, but only after Step.Timeout.)
+func (r *Runner) resume(ctx context.Context) error {
+	r.mu.Lock()
+	r.mu.resuming, r.mu.recent = true, map[callKey]bool{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.mu.resuming, r.mu.recent = false, nil
+		r.mu.Unlock()
+	}()
+	ins, err := r.store.active(ctx)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		m, err := r.machine(in.Type)
+		if err != nil || in.Backoff || in.Step >= len(m.def.Steps) {
+			continue
+		}
+		comp := in.Status == Compensating
+		if m.action(in.Step, comp).Func != nil {
+			r.call(ctx, m, Transition{Instance: in, Calls: []Call{{Step: in.Step, Compensation: comp, Attempt: in.Attempt}}})
+		}
+	}
+	return nil
 }
 
 func (r *Runner) router() (*pubsub.Router, error) {

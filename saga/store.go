@@ -252,6 +252,24 @@ func (s *Store) History(ctx context.Context, id string) ([]Entry, error) {
 	return out, rows.Err()
 }
 
+// active returns the running and compensating instances.
+func (s *Store) active(ctx context.Context) ([]Instance, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+instanceColumns+` FROM %s_instances WHERE status IN ('running', 'compensating')`))
+	if err != nil {
+		return nil, fmt.Errorf("saga: active instances: %w", err)
+	}
+	defer rows.Close()
+	var out []Instance
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, fmt.Errorf("saga: active instances: %w", err)
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
 // Due returns up to n instances whose timer is due at now.
 func (s *Store) Due(ctx context.Context, now time.Time, n int) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM %s_instances WHERE due > 0 AND due <= ? ORDER BY due LIMIT ?`), now.UnixMilli(), n)

@@ -362,7 +362,9 @@ func TestFuncSteps(t *testing.T) {
 		})
 		mu.Lock()
 		defer mu.Unlock()
-		// b failed twice; a timed-out step is compensated, a failed function is not.
+		// b failed twice; a failed function's step is not compensated, the
+		// one before it is. Run's resume of waiting calls does not call
+		// again what Start called in this process.
 		if got := strings.Join(calls, ","); got != "a,b,b,undo-a" {
 			t.Fatalf("calls %s", got)
 		}

@@ -1,0 +1,214 @@
+package saga_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/outbox"
+	"github.com/heraldhq/herald/outbox/sqlite"
+	"github.com/heraldhq/herald/pubsub/pubsubtest"
+	"github.com/heraldhq/herald/saga"
+)
+
+const (
+	crashChildEnv = "HERALD_SAGA_CRASH_CHILD" // the database path; set in the child
+	crashArgsEnv  = "HERALD_SAGA_CRASH_ARGS"  // broker|group|orders|inventory,payments,shipping,replies
+)
+
+var crashOrders = flag.Int("saga.crash.orders", 4, "orders in TestCrash (kill cycles grow with them)")
+
+// TestCrashChild is the child process of TestCrash: it runs the order
+// saga's runner and relay on a SQLite file until it is killed.
+func TestCrashChild(t *testing.T) {
+	path := os.Getenv(crashChildEnv)
+	if path == "" {
+		t.Skip("the child process of TestCrash; runs only when started by it")
+	}
+	args := strings.Split(os.Getenv(crashArgsEnv), "|")
+	seeds, group := []string{args[0]}, args[1]
+	n, _ := strconv.Atoi(args[2])
+	tn := strings.Split(args[3], ",")
+	tp := topics{Inventory: tn[0], Payments: tn[1], Shipping: tn[2], Replies: tn[3]}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := sqlite.New(ctx, db, sqlite.Config{Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := saga.NewStore(ctx, db, ob, saga.StoreConfig{Dialect: saga.SQLite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A slow relay keeps commands written and not yet published for a
+	// while: the window the parent aims its kills at.
+	relay, err := outbox.NewRelay(ob, cl, outbox.RelayConfig{PollInterval: 300 * time.Millisecond, Logger: logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := saga.NewRunner(saga.Config{Store: st, Brokers: seeds, Group: group, ReplyTopics: []string{tp.Replies},
+		PollInterval: 50 * time.Millisecond, Logger: logger(), ClientOpts: []kgo.Opt{kgo.FetchMaxWait(100 * time.Millisecond)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(orderSaga(newShop(), tp, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range crashOrderList(n) {
+		if _, err := r.Start(ctx, "order", o.ID, o); err != nil && !errors.Is(err, saga.ErrExists) {
+			t.Fatal(err)
+		}
+	}
+	go relay.Run(ctx)
+	_ = r.Run(ctx)
+}
+
+func crashOrderList(n int) []Order {
+	var out []Order
+	for i := range n {
+		o := Order{ID: fmt.Sprint("c-", i), Amount: 10}
+		if i%2 == 1 {
+			o.Amount = 500 // declined: compensated
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// TestCrash SIGKILLs a child process running sagas at one transition
+// after another (each time it has stored a given number more), most kills
+// landing between a state write and the publish of its command. After a
+// last restart every saga finishes or compensates, the idempotent
+// services executed no command twice, and no order was charged twice.
+func TestCrash(t *testing.T) {
+	if os.Getenv(crashChildEnv) != "" {
+		t.Skip("in the crash child")
+	}
+	b := pubsubtest.New(t)
+	tp := newTopics(b)
+	s := newShop()
+	services, err := s.services(b.Seeds, pubsubtest.Group("shop"), tp, logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAll(t, services.Run)
+	path := filepath.Join(t.TempDir(), "saga.db")
+	// Create the tables first, so that the parent can watch them.
+	sqliteBackendAt(t, path)
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	orders := crashOrderList(*crashOrders)
+	args := func(cycle int) string {
+		return strings.Join([]string{b.Addr(), pubsubtest.Group(fmt.Sprint("saga-", cycle)), strconv.Itoa(len(orders)),
+			strings.Join([]string{tp.Inventory, tp.Payments, tp.Shipping, tp.Replies}, ",")}, "|")
+	}
+	applied, inWindow, kills := 0, 0, 0
+	for cycle := 0; ; cycle++ {
+		child := startCrashChild(t, path, args(cycle))
+		target := applied + 1 + cycle%3
+		var rest bool
+		testenv.CheckFor(t, 60*time.Second, func() error {
+			applied = countRows(t, db, `SELECT COUNT(*) FROM herald_saga_history WHERE note NOT LIKE 'ignored%'`)
+			rest = countRows(t, db, `SELECT COUNT(*) FROM herald_saga_instances WHERE status IN ('running', 'compensating')`) == 0 && applied > 0
+			if applied >= target || rest {
+				return nil
+			}
+			return fmt.Errorf("%d transitions stored, waiting for %d", applied, target)
+		})
+		if rest {
+			killChild(t, child)
+			break
+		}
+		if countRows(t, db, `SELECT COUNT(*) FROM herald_outbox`) > 0 {
+			inWindow++ // commands stored and not yet published
+		}
+		killChild(t, child)
+		kills++
+		t.Logf("cycle %d: killed at %d transitions", cycle, applied)
+	}
+	t.Logf("%d kills, %d between a state write and its publish; %d transitions", kills, inWindow, applied)
+	if kills < 3 || inWindow == 0 {
+		t.Fatalf("%d kills, %d in the write-to-publish window: the test did not crash where it must", kills, inWindow)
+	}
+	checkCrashOutcome(t, db, s, orders)
+}
+
+func checkCrashOutcome(t *testing.T, db *sql.DB, s *shop, orders []Order) {
+	t.Helper()
+	for _, o := range orders {
+		var status, why string
+		if err := db.QueryRow(`SELECT status, error FROM herald_saga_instances WHERE id = ?`, o.ID).Scan(&status, &why); err != nil {
+			t.Fatal(err)
+		}
+		want, effects := saga.Done, []string{"reserved", "charged", "shipped"}
+		if o.Amount > 100 {
+			want, effects = saga.Compensated, []string{"reserved", "declined", "released"}
+		}
+		if saga.Status(status) != want {
+			t.Fatalf("%s is %s (%s), want %s", o.ID, status, why, want)
+		}
+		for _, what := range effects {
+			if n := s.count(what, o.ID); n != 1 {
+				t.Fatalf("%s: %s %d times", o.ID, what, n)
+			}
+		}
+	}
+	if tw := s.twice(); len(tw) > 0 {
+		t.Fatalf("commands executed twice: %v", tw)
+	}
+}
+
+func startCrashChild(t *testing.T, path, args string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path, crashArgsEnv+"="+args)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if !testing.Verbose() {
+		cmd.Stdout, cmd.Stderr = nil, nil
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+func killChild(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+func countRows(t *testing.T, db *sql.DB, q string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
