@@ -3,6 +3,7 @@ package saga_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func writeOne(ctx context.Context, db *sql.DB, ob outbox.Store, e event.Event) e
 		return err
 	}
 	if err := outbox.Write(ctx, tx, ob, "inv", e); err != nil {
-		return fmt.Errorf("%w (rollback: %v)", err, tx.Rollback())
+		return errors.Join(err, tx.Rollback())
 	}
 	return tx.Commit()
 }

@@ -92,7 +92,9 @@ type RetryPolicy struct {
 	MaxBackoff time.Duration
 }
 
-func (a Action) isZero() bool { return a.Topic == "" && a.Command == "" && a.Func == nil && a.Success == "" }
+func (a Action) isZero() bool {
+	return a.Topic == "" && a.Command == "" && a.Func == nil && a.Success == ""
+}
 
 func (a Action) isCommand() bool { return a.Func == nil }
 

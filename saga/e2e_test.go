@@ -135,7 +135,7 @@ func redeliver(t *testing.T, b *pubsubtest.Broker, topic string, st *saga.Store)
 	testenv.CheckFor(t, 30*time.Second, func() error {
 		out, err := st.ReplyOutcome(ctx, sentinel.ID)
 		if err != nil || out == "" {
-			return fmt.Errorf("sentinel not handled yet (%v)", err)
+			return fmt.Errorf("sentinel not handled yet: %w", err)
 		}
 		return nil
 	})

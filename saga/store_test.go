@@ -356,7 +356,7 @@ func TestFuncSteps(t *testing.T) {
 		testenv.CheckFor(t, 10*time.Second, func() error {
 			in, err := st.Get(ctx, "f-1")
 			if err != nil || in.Status != saga.Compensated {
-				return fmt.Errorf("%+v %v", in, err)
+				return fmt.Errorf("%+v: %w", in, err)
 			}
 			return nil
 		})
