@@ -212,3 +212,50 @@ func countRows(t *testing.T, db *sql.DB, q string) int {
 	}
 	return n
 }
+
+// TestTwoProcesses runs two child processes on one SQLite file, each
+// consuming every reply (their own consumer groups) and firing every
+// timer: each instance is still advanced once per input, and no command
+// is executed twice.
+func TestTwoProcesses(t *testing.T) {
+	if os.Getenv(crashChildEnv) != "" {
+		t.Skip("in the crash child")
+	}
+	b := pubsubtest.New(t)
+	tp := newTopics(b)
+	s := newShop()
+	services, err := s.services(b.Seeds, pubsubtest.Group("shop"), tp, logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAll(t, services.Run)
+	path := filepath.Join(t.TempDir(), "saga.db")
+	sqliteBackendAt(t, path)
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	orders := crashOrderList(6)
+	var children []*exec.Cmd
+	for i := range 2 {
+		args := strings.Join([]string{b.Addr(), pubsubtest.Group(fmt.Sprint("saga-", i)), strconv.Itoa(len(orders)),
+			strings.Join([]string{tp.Inventory, tp.Payments, tp.Shipping, tp.Replies}, ",")}, "|")
+		children = append(children, startCrashChild(t, path, args))
+	}
+	testenv.CheckFor(t, 60*time.Second, func() error {
+		if n := countRows(t, db, `SELECT COUNT(*) FROM herald_saga_instances WHERE status NOT IN ('running', 'compensating')`); n != len(orders) {
+			return fmt.Errorf("%d of %d sagas at rest", n, len(orders))
+		}
+		return nil
+	})
+	for _, c := range children {
+		killChild(t, c)
+	}
+	checkCrashOutcome(t, db, s, orders)
+	dup := countRows(t, db, `SELECT COUNT(*) FROM (SELECT instance_id, version FROM herald_saga_history
+		WHERE note NOT LIKE 'ignored%' GROUP BY instance_id, version HAVING COUNT(*) > 1) d`)
+	if dup > 0 {
+		t.Fatalf("%d instance versions applied twice", dup)
+	}
+}
