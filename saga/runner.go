@@ -37,8 +37,8 @@ type Config struct {
 // Validate reports every problem with the config, joined.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Store == nil {
-		errs = append(errs, errors.New("saga: Config.Store is nil"))
+	if c.Store == nil || c.Store.ob == nil {
+		errs = append(errs, errors.New("saga: Config.Store is nil or has no outbox"))
 	}
 	if len(c.ReplyTopics) > 0 && (len(c.Brokers) == 0 || c.Group == "") {
 		errs = append(errs, errors.New("saga: Config.ReplyTopics need Brokers and Group"))
@@ -247,6 +247,36 @@ func (r *Runner) FireTimers(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// serveRequests carries out the operator requests filed with
+// Store.Request for types this runner knows; each is deleted in the
+// transaction that applies it.
+func (r *Runner) serveRequests(ctx context.Context) error {
+	reqs, err := r.store.requests(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, q := range reqs {
+		var m machine
+		tr, err := r.store.advanceReq(ctx, q.id, "", q.kind, q.seq, func(in Instance) (Transition, error) {
+			var err error
+			if m, err = r.machine(in.Type); err != nil {
+				return Transition{}, err
+			}
+			return m.apply(time.Now(), in, q.in), nil
+		})
+		if errors.Is(err, ErrUnknownType) {
+			continue // another runner's saga
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.call(ctx, m, tr)
+	}
+	return errors.Join(errs...)
+}
+
 // apply runs input through instance id's machine in a store transaction,
 // then makes the calls the transition asks for.
 func (r *Runner) apply(ctx context.Context, id, replyID string, input Input) (Transition, error) {
@@ -398,6 +428,9 @@ func (r *Runner) timerLoop(ctx context.Context) {
 	for {
 		if _, err := r.FireTimers(ctx); err != nil && ctx.Err() == nil {
 			r.cfg.Logger.Error("saga: fire timers", "err", err)
+		}
+		if err := r.serveRequests(ctx); err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Error("saga: operator requests", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -61,6 +61,8 @@ type StoreConfig struct {
 //	               (start, reply, result, timer, abort, retry), event_id,
 //	               status, step, note, sent (JSON list of command ids)
 //	<p>_replies    event_id TEXT PK, instance_id, at, outcome
+//	<p>_requests   seq (auto) PK, instance_id, kind (abort, retry), reason,
+//	               at: operator requests that a runner carries out
 type Store struct {
 	db     *sql.DB
 	ob     outbox.Store
@@ -71,7 +73,9 @@ type Store struct {
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 
 // NewStore returns a store on db that writes commands to ob, creating its
-// tables if needed. ob must use the same database.
+// tables if needed. ob must use the same database. With a nil ob the
+// store can be read and take operator requests (Request), as the herald
+// saga commands do, but not run sagas.
 func NewStore(ctx context.Context, db *sql.DB, ob outbox.Store, cfg StoreConfig) (*Store, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "herald_saga"
@@ -79,8 +83,8 @@ func NewStore(ctx context.Context, db *sql.DB, ob outbox.Store, cfg StoreConfig)
 	if !identRE.MatchString(cfg.Prefix) {
 		return nil, fmt.Errorf("saga: bad table prefix %q", cfg.Prefix)
 	}
-	if db == nil || ob == nil {
-		return nil, errors.New("saga: NewStore needs a database and an outbox store")
+	if db == nil {
+		return nil, errors.New("saga: NewStore needs a database")
 	}
 	s := &Store{db: db, ob: ob, d: cfg.Dialect, prefix: cfg.Prefix}
 	for _, q := range s.ddl() {
@@ -110,8 +114,16 @@ func (s *Store) ddl() []string {
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_history_instance ON %s_history (instance_id, seq)`, idx, s.prefix),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_replies (event_id TEXT PRIMARY KEY, instance_id TEXT NOT NULL,
 			at BIGINT NOT NULL, outcome TEXT NOT NULL)`, s.prefix),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_requests (seq %s, instance_id TEXT NOT NULL, kind TEXT NOT NULL,
+			reason TEXT NOT NULL, at BIGINT NOT NULL)`, s.prefix, serial),
 	}
 }
+
+// Dialect returns the store's SQL dialect.
+func (s *Store) Dialect() Dialect { return s.d }
+
+// Prefix returns the prefix of the store's tables.
+func (s *Store) Prefix() string { return s.prefix }
 
 // q formats a query for the dialect: %s is the prefix, ? a placeholder.
 func (s *Store) q(format string) string {
@@ -316,18 +328,29 @@ func (s *Store) create(ctx context.Context, tr Transition) error {
 // and history, retrying on a concurrent change. replyID, if set, is the
 // id of the reply event behind the input: a reply seen before is ignored.
 func (s *Store) advance(ctx context.Context, id, replyID, input string, f func(Instance) (Transition, error)) (Transition, error) {
+	return s.advanceReq(ctx, id, replyID, input, 0, f)
+}
+
+// advanceReq is advance that also deletes operator request req (if not 0)
+// in the same transaction.
+func (s *Store) advanceReq(ctx context.Context, id, replyID, input string, req int64, f func(Instance) (Transition, error)) (Transition, error) {
 	var tr Transition
 	err := s.retryBusy(ctx, func() error {
 		var err error
-		tr, err = s.advanceOnce(ctx, id, replyID, input, f)
+		tr, err = s.advanceOnce(ctx, id, replyID, input, req, f)
 		return err
 	})
 	return tr, err
 }
 
-func (s *Store) advanceOnce(ctx context.Context, id, replyID, input string, f func(Instance) (Transition, error)) (Transition, error) {
+func (s *Store) advanceOnce(ctx context.Context, id, replyID, input string, req int64, f func(Instance) (Transition, error)) (Transition, error) {
 	var tr Transition
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if req != 0 {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM %s_requests WHERE seq = ?`), req); err != nil {
+				return fmt.Errorf("saga: request %d: %w", req, err)
+			}
+		}
 		if replyID != "" {
 			fresh, err := s.markReply(ctx, tx, replyID, id)
 			if err != nil || !fresh {
@@ -394,9 +417,66 @@ func (s *Store) update(ctx context.Context, tx *sql.Tx, from int64, in Instance)
 	return nil
 }
 
+// Request files an operator request (Abort or Retry) for instance id; a
+// runner of the instance's type carries it out (Runner.Run), and the
+// history tells what it did. It fails with ErrNotFound for an unknown id.
+func (s *Store) Request(ctx context.Context, id string, in Input) error {
+	var kind, reason string
+	switch in := in.(type) {
+	case Abort:
+		kind, reason = "abort", in.Reason
+	case Retry:
+		kind = "retry"
+	default:
+		return fmt.Errorf("saga: request %T: want Abort or Retry", in)
+	}
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO %s_requests (instance_id, kind, reason, at) VALUES (?, ?, ?, ?)`),
+		id, kind, reason, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("saga: request %s of %s: %w", kind, id, err)
+	}
+	return nil
+}
+
+type request struct {
+	seq  int64
+	id   string
+	in   Input
+	kind string
+}
+
+// requests returns the pending operator requests, oldest first.
+func (s *Store) requests(ctx context.Context) ([]request, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, instance_id, kind, reason FROM %s_requests ORDER BY seq LIMIT 100`))
+	if err != nil {
+		return nil, fmt.Errorf("saga: requests: %w", err)
+	}
+	defer rows.Close()
+	var out []request
+	for rows.Next() {
+		var r request
+		var reason string
+		if err := rows.Scan(&r.seq, &r.id, &r.kind, &reason); err != nil {
+			return nil, fmt.Errorf("saga: requests: %w", err)
+		}
+		r.in = Input(Retry{})
+		if r.kind == "abort" {
+			r.in = Abort{Reason: reason}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // record writes tr's commands to the outbox and its history entry.
 func (s *Store) record(ctx context.Context, tx *sql.Tx, tr Transition, input, eventID string) error {
 	sent := []string{}
+	if len(tr.Commands) > 0 && s.ob == nil {
+		return errors.New("saga: the store has no outbox")
+	}
 	for _, c := range tr.Commands {
 		if err := outbox.Write(ctx, tx, s.ob, c.Topic, c.Event); err != nil {
 			return fmt.Errorf("saga: instance %s: %w", tr.Instance.ID, err)

@@ -389,3 +389,50 @@ func TestAbort(t *testing.T) {
 		}
 	})
 }
+
+// TestOperatorRequests: abort and retry filed through a store with no
+// outbox (as the herald saga commands do) are carried out by a runner.
+func TestOperatorRequests(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		db, st := be.open(t)
+		d := twoStep(time.Minute)
+		d.Steps[0].CompensationRetry = saga.RetryPolicy{MaxAttempts: 1}
+		r := newRunner(t, st, d)
+		for _, id := range []string{"run", "stuck"} {
+			if _, err := r.Start(ctx, "two", id, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.Abort(ctx, "stuck", "test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.HandleReply(ctx, replyTo(commandFor(t, be.ob, "stuck", "release"), "release.failed")); err != nil {
+			t.Fatal(err)
+		}
+		mustStatus(t, st, "stuck", saga.Stuck)
+		ops, err := saga.NewStore(ctx, db, nil, saga.StoreConfig{Dialect: st.Dialect(), Prefix: st.Prefix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ops.Request(ctx, "nope", saga.Retry{}); !errors.Is(err, saga.ErrNotFound) {
+			t.Fatalf("request for a missing instance: %v", err)
+		}
+		if err := ops.Request(ctx, "stuck", saga.Retry{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := ops.Request(ctx, "run", saga.Abort{Reason: "operator"}); err != nil {
+			t.Fatal(err)
+		}
+		runAll(t, r.Run)
+		testenv.CheckFor(t, 10*time.Second, func() error {
+			a, _ := st.Get(ctx, "run")
+			b, _ := st.Get(ctx, "stuck")
+			if a.Status != saga.Compensating || a.Error != "aborted: operator" || b.Status != saga.Compensating || b.Attempt != 2 {
+				return fmt.Errorf("run %s %q, stuck %s attempt %d", a.Status, a.Error, b.Status, b.Attempt)
+			}
+			return nil
+		})
+		commandFor(t, be.ob, "stuck", "release") // the retry's command
+	})
+}
