@@ -111,7 +111,9 @@ func newSagaListCmd(d *sagaDB) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List saga instances, newest first",
-		Args:  cobra.NoArgs,
+		Example: `  herald saga list --db orders.db
+  herald saga list --db postgres://app@db/app --state stuck --type order -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
@@ -153,9 +155,10 @@ func newSagaListCmd(d *sagaDB) *cobra.Command {
 func newSagaShowCmd(d *sagaDB) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show a saga instance: state, data, and its history (inputs, notes, commands sent)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "show ID",
+		Example: `  herald saga show order-42 --db orders.db -o json`,
+		Short:   "Show a saga instance: state, data, and its history (inputs, notes, commands sent)",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
@@ -221,8 +224,9 @@ func newSagaRequestCmd(d *sagaDB, kind string) *cobra.Command {
 		short = "Ask the runners to stop a running instance and compensate its steps"
 	}
 	cmd := &cobra.Command{
-		Use:   kind + " ID",
-		Short: short,
+		Use:     kind + " ID",
+		Short:   short,
+		Example: "  herald saga " + kind + " order-42 --db orders.db",
 		Long: short + `. The request is stored in the
 database; a runner of the instance's type carries it out within its poll
 interval, and 'herald saga show' tells what it did.`,
