@@ -67,5 +67,28 @@
 //   - Func actions are called at least once per attempt: Run calls again,
 //     after a restart, the functions instances were waiting for.
 //
-// Tables are documented on Store.
+// Tables are documented on Store. Operators see and act on instances with
+// `herald saga list|show|retry|abort --db DB`; retry and abort are
+// requests stored in the database (Store.Request), carried out by a
+// runner of the instance's type.
+//
+// # Choreography
+//
+// With no coordinator, each service reacts to the previous event. React
+// makes a pubsub handler of a Reaction: the business change and the
+// events that follow commit in one transaction through the outbox,
+// linked to the handled event (same correlation id, causation id = its
+// id); a Reaction that returns a *Failed emits its compensation events
+// instead. A Tracker follows such a process from outside, deriving each
+// instance's state from its events by correlation id:
+//
+//	h := saga.React(db, outboxStore, func(ctx context.Context, tx *sql.Tx, e event.Event) ([]saga.Emit, error) {
+//		if declined(e) {
+//			return nil, &saga.Failed{Reason: "declined", Compensate: []saga.Emit{{Topic: "shop", Event: declinedEvent}}}
+//		}
+//		return []saga.Emit{{Topic: "shop", Event: chargedEvent}}, nil
+//	})
+//	tr, err := saga.NewTracker(saga.TrackerConfig{Start: []string{"order.placed"}, Complete: []string{"order.shipped"}, ...})
+//	go tr.Follow(ctx, client)
+//	p, ok := tr.Get("order-42") // Status, and the events seen
 package saga

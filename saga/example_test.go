@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/outbox/sqlite"
@@ -88,4 +89,25 @@ func Example_orderSaga() {
 	// shipped [o-1]
 	// released [o-2]
 	// cancelled [o-2]
+}
+
+// A tracker follows a choreographed process from its events alone.
+func ExampleTracker() {
+	tr, _ := saga.NewTracker(saga.TrackerConfig{
+		Start: []string{"order.placed"}, Advance: []string{"stock.reserved"},
+		Complete: []string{"order.shipped"}, Compensate: []string{"payment.declined"},
+		Aborted: []string{"order.cancelled"},
+	})
+	placed := event.New("/orders", "order.placed", nil)
+	placed.CorrelationID = "order-42"
+	tr.Observe("shop", placed)
+	tr.Observe("shop", event.New("/inventory", "stock.reserved", nil).Caused(placed))
+	p, _ := tr.Get("order-42")
+	fmt.Println(p.ID, p.Status, len(p.Events))
+	tr.Observe("shop", event.New("/payments", "payment.declined", nil).Caused(placed))
+	p, _ = tr.Get("order-42")
+	fmt.Println(p.ID, p.Status, len(p.Events))
+	// Output:
+	// order-42 running 2
+	// order-42 compensating 3
 }
