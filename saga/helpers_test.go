@@ -87,7 +87,7 @@ func postgresBackend(t testing.TB) backend {
 	}
 	db, ob, _ := open(t)
 	t.Cleanup(func() {
-		for _, tb := range []string{"_outbox", "_instances", "_history", "_replies"} {
+		for _, tb := range []string{"_outbox", "_instances", "_history", "_replies", "_requests"} {
 			db.Exec("DROP TABLE IF EXISTS " + prefix + tb)
 		}
 	})

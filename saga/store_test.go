@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/outbox"
+	"github.com/heraldhq/herald/pubsub"
 	"github.com/heraldhq/herald/saga"
 )
 
@@ -434,5 +435,36 @@ func TestOperatorRequests(t *testing.T) {
 			return nil
 		})
 		commandFor(t, be.ob, "stuck", "release") // the retry's command
+	})
+}
+
+// TestDatabaseGoesAway: with its database gone, a reply fails with an
+// error the router retries without counting (Transient), and nothing is
+// lost: once the database is back the same reply is applied.
+func TestDatabaseGoesAway(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		db, st := be.open(t)
+		r := newRunner(t, st, twoStep(time.Minute))
+		if _, err := r.Start(ctx, "two", "o-1", nil); err != nil {
+			t.Fatal(err)
+		}
+		reply := replyTo(commandFor(t, be.ob, "o-1", "reserve"), "reserve.ok")
+		db.Close()
+		err := r.Handler()(ctx, &pubsub.Message{Event: reply})
+		if err == nil || !pubsub.IsTransient(err) {
+			t.Fatalf("reply with the database gone: %v, want a transient error", err)
+		}
+		if _, err := r.Start(ctx, "two", "o-2", nil); err == nil {
+			t.Fatal("start with the database gone succeeded")
+		}
+		_, st2 := be.open(t)
+		r2 := newRunner(t, st2, twoStep(time.Minute))
+		if err := r2.Handler()(ctx, &pubsub.Message{Event: reply}); err != nil {
+			t.Fatal(err)
+		}
+		if in := mustStatus(t, st2, "o-1", saga.Running); in.Step != 1 {
+			t.Fatalf("after the reply: step %d", in.Step)
+		}
 	})
 }
