@@ -297,7 +297,10 @@ func (r *Runner) apply(ctx context.Context, id, replyID string, input Input) (Tr
 
 // call runs the Func actions tr asks for, each in a goroutine; a result
 // that cannot be stored is logged, and the step's timeout retries it.
+// The calls outlive ctx (that of a handler, or Start's caller): their
+// ctx carries its values only, and Run waits for them.
 func (r *Runner) call(ctx context.Context, m machine, tr Transition) {
+	callCtx := context.WithoutCancel(ctx)
 	for _, c := range tr.Calls {
 		key := callKey{tr.Instance.ID, c.Step, c.Compensation, c.Attempt}
 		if !r.beginCall(key) {
@@ -310,12 +313,12 @@ func (r *Runner) call(ctx context.Context, m machine, tr Transition) {
 			defer r.calls.Done()
 			defer r.endCall(key)
 			res := Result{Step: c.Step, Compensation: c.Compensation, Attempt: c.Attempt}
-			out, err := safeCall(ctx, f, data)
+			out, err := safeCall(callCtx, f, data)
 			if err != nil {
 				res.Err = err.Error()
 			}
 			res.Output = out
-			if _, err := r.apply(context.WithoutCancel(ctx), tr.Instance.ID, "", res); err != nil {
+			if _, err := r.apply(callCtx, tr.Instance.ID, "", res); err != nil {
 				r.cfg.Logger.Error("saga: store a function's result", "instance", tr.Instance.ID, "err", err)
 			}
 		}()
