@@ -33,6 +33,7 @@ type Failed struct {
 	Compensate []Emit
 }
 
+// Error implements error.
 func (f *Failed) Error() string { return "saga: reaction failed: " + f.Reason }
 
 // Reaction is a service's part of a choreographed process: the business

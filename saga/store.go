@@ -30,6 +30,8 @@ var (
 	ErrUnknownType = errors.New("saga: unknown saga type")
 	// errConflict: another worker advanced the instance first.
 	errConflict = errors.New("saga: instance changed concurrently")
+	// errDuplicate: the reply was recorded before.
+	errDuplicate = errors.New("saga: duplicate reply")
 )
 
 // StoreConfig configures a Store.
@@ -351,13 +353,6 @@ func (s *Store) advanceOnce(ctx context.Context, id, replyID, input string, req 
 				return fmt.Errorf("saga: request %d: %w", req, err)
 			}
 		}
-		if replyID != "" {
-			fresh, err := s.markReply(ctx, tx, replyID, id)
-			if err != nil || !fresh {
-				tr = Transition{Ignored: true, Note: "ignored: duplicate reply " + replyID}
-				return err
-			}
-		}
 		in, err := s.load(ctx, tx, id)
 		if err != nil {
 			return err
@@ -370,9 +365,15 @@ func (s *Store) advanceOnce(ctx context.Context, id, replyID, input string, req 
 				return err
 			}
 		}
+		// The reply is recorded last, with what it did, in the same
+		// transaction: a reply seen before conflicts and rolls all back.
 		if replyID != "" {
-			if err := s.setOutcome(ctx, tx, replyID, tr.Note); err != nil {
+			fresh, err := s.markReply(ctx, tx, replyID, id, tr.Note)
+			if err != nil {
 				return err
+			}
+			if !fresh {
+				return errDuplicate
 			}
 		}
 		if tr.Ignored && input == "timer" {
@@ -380,6 +381,9 @@ func (s *Store) advanceOnce(ctx context.Context, id, replyID, input string, req 
 		}
 		return s.record(ctx, tx, tr, input, replyID)
 	})
+	if errors.Is(err, errDuplicate) {
+		return Transition{Ignored: true, Note: "ignored: duplicate reply " + replyID}, nil
+	}
 	return tr, err
 }
 
@@ -494,23 +498,16 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, tr Transition, input, ev
 	return nil
 }
 
-// markReply records reply id; fresh is false if it was recorded before.
-func (s *Store) markReply(ctx context.Context, tx *sql.Tx, id, instance string) (fresh bool, err error) {
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO %s_replies (event_id, instance_id, at, outcome) VALUES (?, ?, ?, '')
-		ON CONFLICT (event_id) DO NOTHING`), id, instance, time.Now().UnixMilli())
+// markReply records reply id and its outcome; fresh is false if it was
+// recorded before.
+func (s *Store) markReply(ctx context.Context, tx *sql.Tx, id, instance, outcome string) (fresh bool, err error) {
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO %s_replies (event_id, instance_id, at, outcome) VALUES (?, ?, ?, ?)
+		ON CONFLICT (event_id) DO NOTHING`), id, instance, time.Now().UnixMilli(), outcome)
 	if err != nil {
 		return false, fmt.Errorf("saga: record reply %s: %w", id, err)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
-}
-
-func (s *Store) setOutcome(ctx context.Context, tx *sql.Tx, id, outcome string) error {
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE %s_replies SET outcome = ? WHERE event_id = ?`), outcome, id)
-	if err != nil {
-		return fmt.Errorf("saga: record reply %s: %w", id, err)
-	}
-	return nil
 }
 
 // orphan records a reply that names no instance, and reports whether it
@@ -520,10 +517,8 @@ func (s *Store) orphan(ctx context.Context, replyID, instance string) (bool, err
 	err := s.retryBusy(ctx, func() error {
 		return s.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			if fresh, err = s.markReply(ctx, tx, replyID, instance); err != nil || !fresh {
-				return err
-			}
-			return s.setOutcome(ctx, tx, replyID, "ignored: no such instance")
+			fresh, err = s.markReply(ctx, tx, replyID, instance, "ignored: no such instance")
+			return err
 		})
 	})
 	return fresh, err
