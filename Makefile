@@ -75,7 +75,7 @@ verify: lint ## gofmt, go vet, golangci-lint, and go mod tidy (here and in USERM
 lint: ## golangci-lint (GOLANGCI_LINT_VERSION, config .golangci.yml)
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run $(PKGS)
 
-crash-saga: ## the saga SIGKILL crash test with 20 orders (kills after one stored transition after another)
+crash-saga: ## the saga SIGKILL crash test (SQLite and PostgreSQL) with 20 orders: kills after one stored transition after another
 	$(GO) test ./saga -run '^TestCrash$$' -count 1 -v -saga.crash.orders=20 -timeout 30m
 
 bench-saga: ## completed 3-step sagas per second against the outbox's raw write rate, SQLite and PostgreSQL, same run

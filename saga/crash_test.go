@@ -19,13 +19,14 @@ import (
 
 	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/outbox"
+	"github.com/heraldhq/herald/outbox/postgres"
 	"github.com/heraldhq/herald/outbox/sqlite"
 	"github.com/heraldhq/herald/pubsub/pubsubtest"
 	"github.com/heraldhq/herald/saga"
 )
 
 const (
-	crashChildEnv = "HERALD_SAGA_CRASH_CHILD" // the database path; set in the child
+	crashChildEnv = "HERALD_SAGA_CRASH_CHILD" // the database (see crashDB); set in the child
 	crashArgsEnv  = "HERALD_SAGA_CRASH_ARGS"  // broker|group|orders|inventory,payments,shipping,replies
 )
 
@@ -34,8 +35,8 @@ var crashOrders = flag.Int("saga.crash.orders", 4, "orders in TestCrash (kill cy
 // TestCrashChild is the child process of TestCrash: it runs the order
 // saga's runner and relay on a SQLite file until it is killed.
 func TestCrashChild(t *testing.T) {
-	path := os.Getenv(crashChildEnv)
-	if path == "" {
+	spec := os.Getenv(crashChildEnv)
+	if spec == "" {
 		t.Skip("the child process of TestCrash; runs only when started by it")
 	}
 	args := strings.Split(os.Getenv(crashArgsEnv), "|")
@@ -45,18 +46,7 @@ func TestCrashChild(t *testing.T) {
 	tp := topics{Inventory: tn[0], Payments: tn[1], Shipping: tn[2], Replies: tn[3]}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db, err := sql.Open("sqlite", sqliteDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := sqlite.New(ctx, db, sqlite.Config{Lease: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := saga.NewStore(ctx, db, ob, saga.StoreConfig{Dialect: saga.SQLite})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ob, st := openCrashDB(t, spec)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +74,70 @@ func TestCrashChild(t *testing.T) {
 	_ = r.Run(ctx)
 }
 
+// crashDB is the database of the crash tests: "sqlite:<path>" or
+// "postgres:<prefix>" (the server of pubsubtest.PostgresDSN).
+type crashDB struct {
+	spec, instances, history, outbox string
+	db                               *sql.DB
+}
+
+func newCrashDB(t *testing.T, kind string) crashDB {
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "saga.db")
+	if kind == "postgres" {
+		spec = "postgres:" + pubsubtest.UniqueName("sagacrash")
+	}
+	db, _, st := openCrashDB(t, spec) // creates the tables, so that the parent can watch them
+	p := st.Prefix()
+	c := crashDB{spec: spec, db: db, instances: p + "_instances", history: p + "_history", outbox: "herald_outbox"}
+	if kind == "postgres" {
+		c.outbox = p + "_outbox"
+		t.Cleanup(func() {
+			for _, tb := range []string{"_outbox", "_instances", "_history", "_replies", "_requests"} {
+				db.Exec("DROP TABLE IF EXISTS " + p + tb)
+			}
+		})
+	}
+	return c
+}
+
+// count runs a COUNT query in which %instances, %history and %outbox
+// name the tables.
+func (c crashDB) count(t *testing.T, q string) int {
+	t.Helper()
+	q = strings.Replace(strings.Replace(strings.Replace(q, "%instances", c.instances, 1), "%history", c.history, 1), "%outbox", c.outbox, 1)
+	return countRows(t, c.db, q)
+}
+
+func openCrashDB(t testing.TB, spec string) (*sql.DB, outbox.Store, *saga.Store) {
+	ctx := context.Background()
+	kind, arg, _ := strings.Cut(spec, ":")
+	var (
+		db  *sql.DB
+		ob  outbox.Store
+		cfg saga.StoreConfig
+		err error
+	)
+	if kind == "postgres" {
+		if db, err = sql.Open("pgx", pubsubtest.PostgresDSN(t)); err == nil {
+			ob, err = postgres.New(ctx, db, postgres.Config{Table: arg + "_outbox"})
+		}
+		cfg = saga.StoreConfig{Dialect: saga.Postgres, Prefix: arg}
+	} else {
+		if db, err = sql.Open("sqlite", sqliteDSN(arg)); err == nil {
+			ob, err = sqlite.New(ctx, db, sqlite.Config{Lease: time.Second})
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, err := saga.NewStore(ctx, db, ob, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, ob, st
+}
+
 func crashOrderList(n int) []Order {
 	var out []Order
 	for i := range n {
@@ -96,7 +150,8 @@ func crashOrderList(n int) []Order {
 	return out
 }
 
-// TestCrash SIGKILLs a child process running sagas at one transition
+// TestCrash, on SQLite and on PostgreSQL, SIGKILLs a child process
+// running sagas at one transition
 // after another (each time it has stored a given number more), most kills
 // landing between a state write and the publish of its command. After a
 // last restart every saga finishes or compensates, the idempotent
@@ -105,6 +160,12 @@ func TestCrash(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
 		t.Skip("in the crash child")
 	}
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) { testCrash(t, kind) })
+	}
+}
+
+func testCrash(t *testing.T, kind string) {
 	b := pubsubtest.New(t)
 	tp := newTopics(b)
 	s := newShop()
@@ -113,14 +174,7 @@ func TestCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	runAll(t, services.Run)
-	path := filepath.Join(t.TempDir(), "saga.db")
-	// Create the tables first, so that the parent can watch them.
-	sqliteBackendAt(t, path)
-	db, err := sql.Open("sqlite", sqliteDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	cdb := newCrashDB(t, kind)
 	orders := crashOrderList(*crashOrders)
 	args := func(cycle int) string {
 		return strings.Join([]string{b.Addr(), pubsubtest.Group(fmt.Sprint("saga-", cycle)), strconv.Itoa(len(orders)),
@@ -128,12 +182,12 @@ func TestCrash(t *testing.T) {
 	}
 	applied, inWindow, kills := 0, 0, 0
 	for cycle := 0; ; cycle++ {
-		child := startCrashChild(t, path, args(cycle))
+		child := startCrashChild(t, cdb.spec, args(cycle))
 		target := applied + 1 + cycle%3
 		var rest bool
 		testenv.CheckFor(t, 60*time.Second, func() error {
-			applied = countRows(t, db, `SELECT COUNT(*) FROM herald_saga_history WHERE note NOT LIKE 'ignored%'`)
-			rest = countRows(t, db, `SELECT COUNT(*) FROM herald_saga_instances WHERE status IN ('running', 'compensating')`) == 0 && applied > 0
+			applied = cdb.count(t, `SELECT COUNT(*) FROM %history WHERE note NOT LIKE 'ignored%'`)
+			rest = cdb.count(t, `SELECT COUNT(*) FROM %instances WHERE status IN ('running', 'compensating')`) == 0 && applied > 0
 			if applied >= target || rest {
 				return nil
 			}
@@ -143,7 +197,7 @@ func TestCrash(t *testing.T) {
 			killChild(t, child)
 			break
 		}
-		if countRows(t, db, `SELECT COUNT(*) FROM herald_outbox`) > 0 {
+		if cdb.count(t, `SELECT COUNT(*) FROM %outbox`) > 0 {
 			inWindow++ // commands stored and not yet published
 		}
 		killChild(t, child)
@@ -154,14 +208,14 @@ func TestCrash(t *testing.T) {
 	if kills < 3 || inWindow == 0 {
 		t.Fatalf("%d kills, %d in the write-to-publish window: the test did not crash where it must", kills, inWindow)
 	}
-	checkCrashOutcome(t, db, s, orders)
+	checkCrashOutcome(t, cdb, s, orders)
 }
 
-func checkCrashOutcome(t *testing.T, db *sql.DB, s *shop, orders []Order) {
+func checkCrashOutcome(t *testing.T, cdb crashDB, s *shop, orders []Order) {
 	t.Helper()
 	for _, o := range orders {
 		var status, why string
-		if err := db.QueryRow(`SELECT status, error FROM herald_saga_instances WHERE id = ?`, o.ID).Scan(&status, &why); err != nil {
+		if err := cdb.db.QueryRow(`SELECT status, error FROM `+cdb.instances+` WHERE id = '`+o.ID+`'`).Scan(&status, &why); err != nil {
 			t.Fatal(err)
 		}
 		want, effects := saga.Done, []string{"reserved", "charged", "shipped"}
@@ -182,10 +236,10 @@ func checkCrashOutcome(t *testing.T, db *sql.DB, s *shop, orders []Order) {
 	}
 }
 
-func startCrashChild(t *testing.T, path, args string) *exec.Cmd {
+func startCrashChild(t *testing.T, spec, args string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path, crashArgsEnv+"="+args)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+spec, crashArgsEnv+"="+args)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if !testing.Verbose() {
 		cmd.Stdout, cmd.Stderr = nil, nil
@@ -229,22 +283,16 @@ func TestTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	runAll(t, services.Run)
-	path := filepath.Join(t.TempDir(), "saga.db")
-	sqliteBackendAt(t, path)
-	db, err := sql.Open("sqlite", sqliteDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	cdb := newCrashDB(t, "sqlite")
 	orders := crashOrderList(6)
 	var children []*exec.Cmd
 	for i := range 2 {
 		args := strings.Join([]string{b.Addr(), pubsubtest.Group(fmt.Sprint("saga-", i)), strconv.Itoa(len(orders)),
 			strings.Join([]string{tp.Inventory, tp.Payments, tp.Shipping, tp.Replies}, ",")}, "|")
-		children = append(children, startCrashChild(t, path, args))
+		children = append(children, startCrashChild(t, cdb.spec, args))
 	}
 	testenv.CheckFor(t, 60*time.Second, func() error {
-		if n := countRows(t, db, `SELECT COUNT(*) FROM herald_saga_instances WHERE status NOT IN ('running', 'compensating')`); n != len(orders) {
+		if n := cdb.count(t, `SELECT COUNT(*) FROM %instances WHERE status NOT IN ('running', 'compensating')`); n != len(orders) {
 			return fmt.Errorf("%d of %d sagas at rest", n, len(orders))
 		}
 		return nil
@@ -252,8 +300,8 @@ func TestTwoProcesses(t *testing.T) {
 	for _, c := range children {
 		killChild(t, c)
 	}
-	checkCrashOutcome(t, db, s, orders)
-	dup := countRows(t, db, `SELECT COUNT(*) FROM (SELECT instance_id, version FROM herald_saga_history
+	checkCrashOutcome(t, cdb, s, orders)
+	dup := cdb.count(t, `SELECT COUNT(*) FROM (SELECT instance_id, version FROM %history
 		WHERE note NOT LIKE 'ignored%' GROUP BY instance_id, version HAVING COUNT(*) > 1) d`)
 	if dup > 0 {
 		t.Fatalf("%d instance versions applied twice", dup)
