@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo
+.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo crash-saga bench-saga
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -85,3 +85,9 @@ verify: lint ## gofmt, go vet, golangci-lint, and go mod tidy (here and in USERM
 
 lint: ## golangci-lint (GOLANGCI_LINT_VERSION, config .golangci.yml)
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run $(PKGS)
+
+crash-saga: ## the saga SIGKILL crash test (SQLite and PostgreSQL) with 20 orders: kills after one stored transition after another
+	$(GO) test ./saga -run '^TestCrash$$' -count 1 -v -saga.crash.orders=20 -timeout 30m
+
+bench-saga: ## completed 3-step sagas per second against the outbox's raw write rate, SQLite and PostgreSQL, same run
+	$(GO) test ./saga -run '^$$' -bench BenchmarkSaga -benchtime 3s -benchmem

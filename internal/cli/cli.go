@@ -17,6 +17,7 @@ func AddCommands(root *cobra.Command) {
 		newGroupCmd(),
 		newClusterCmd(),
 		newDLQCmd(),
+		newSagaCmd(),
 	}
 	for _, c := range cmds {
 		rejectUnknownSubcommands(c)
