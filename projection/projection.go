@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/eventstore"
+	"github.com/heraldhq/herald/internal/sqlbind"
 )
 
 // Dialect is the SQL database the read models and checkpoints live in.
@@ -93,17 +93,7 @@ func (d Dialect) rebind(q string) string {
 	if d != Postgres {
 		return q
 	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return sqlbind.Numbered(q)
 }
 
 // tableName is the table of a projection's generation g.

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/internal/sqlbind"
 	"github.com/heraldhq/herald/outbox"
 )
 
@@ -133,17 +133,7 @@ func (s *Store) q(format string) string {
 	if s.d != Postgres {
 		return q
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return sqlbind.Numbered(q)
 }
 
 const instanceColumns = `id, type, status, step, attempt, backoff, data, deadline, saga_deadline, error, version, created_at, updated_at`

@@ -5,8 +5,8 @@ package sqlstore
 import (
 	"fmt"
 	"regexp"
-	"strconv"
-	"strings"
+
+	"github.com/heraldhq/herald/internal/sqlbind"
 )
 
 // Dialect is what differs between SQL databases.
@@ -44,17 +44,7 @@ func (d *Dialect) Rebind(q string) string {
 	if !d.Numbered {
 		return q
 	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return sqlbind.Numbered(q)
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
