@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/heraldhq/herald/internal/group"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/*.txt")
@@ -44,74 +43,10 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	restart                                     drop pending I/O, replay the log
 //	describe
 func TestScenarios(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no scenario files")
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) { runScenario(t, f) })
-	}
-}
-
-type block struct {
-	comments  []string
-	cmd, want string
-}
-
-func parseBlocks(t *testing.T, data string) []block {
-	var out []block
-	var comments []string
-	lines := strings.Split(data, "\n")
-	for i := 0; i < len(lines); i++ {
-		l := strings.TrimSpace(lines[i])
-		if l == "" {
-			continue
-		}
-		if strings.HasPrefix(l, "#") {
-			comments = append(comments, l)
-			continue
-		}
-		b := block{cmd: l, comments: comments}
-		comments = nil
-		if i+1 >= len(lines) || lines[i+1] != "----" {
-			t.Fatalf("line %d: %q not followed by ----", i+1, l)
-		}
-		i += 2
-		var want []string
-		for ; i < len(lines) && lines[i] != ""; i++ {
-			want = append(want, lines[i])
-		}
-		b.want = strings.Join(want, "\n")
-		out = append(out, b)
-	}
-	return out
-}
-
-func runScenario(t *testing.T, file string) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, sm: NewMachine(15 * time.Minute), now: time.Unix(1000, 0), names: map[Token]string{}}
-	var out strings.Builder
-	for _, b := range parseBlocks(t, string(data)) {
-		got := h.run(b.cmd)
-		if *rewrite {
-			for _, c := range b.comments {
-				out.WriteString(c + "\n")
-			}
-			fmt.Fprintf(&out, "%s\n----\n%s\n\n", b.cmd, got)
-			continue
-		}
-		if got != b.want {
-			t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", file, b.cmd, got, b.want)
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(file, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.Scenarios(t, "testdata/*.txt", *rewrite, func(t *testing.T) func(cmd string) string {
+		h := &harness{t: t, sm: NewMachine(15 * time.Minute), now: time.Unix(1000, 0), names: map[Token]string{}}
+		return h.run
+	})
 }
 
 // pendingIO is an effect waiting for its completion.
