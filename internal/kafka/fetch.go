@@ -68,11 +68,17 @@ func handleFetch(s *Server, r *request) (kmsg.Response, error) {
 	switch {
 	case sp.incremental:
 		sp.sess.update(req)
+		if !s.sessions.settle(sp.sess) {
+			sp.end()
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp, nil
+		}
 		full := *req
 		full.Topics, full.ForgottenTopics = sp.sess.request(r.version), nil
 		req = &full
 	case sp.sess != nil:
 		sp.sess.record(req)
+		s.sessions.settle(sp.sess) // fewer than reserved if listed twice
 	}
 	// The session stays locked until the answer is made, whichever
 	// goroutine makes it, and is unlocked even if that panics.

@@ -34,7 +34,10 @@ import (
 // to the end, so that a response's size limit does not starve the last
 // ones. The cache holds DefaultMaxFetchSessions sessions; when it is full,
 // the least recently used session idle for fetchSessionEvictAfter makes
-// room, else the fetch goes sessionless.
+// room, else the fetch goes sessionless. The partitions all sessions hold
+// together are bounded too (maxSessionPartitions): a full fetch that would
+// pass the bound goes sessionless, and an incremental one that adds
+// partitions past it closes its session (FETCH_SESSION_ID_NOT_FOUND).
 
 const (
 	// DefaultMaxFetchSessions is the fetch session cache's size, as
@@ -44,6 +47,11 @@ const (
 	// new one may evict it (Kafka's
 	// min.incremental.fetch.session.eviction.ms).
 	fetchSessionEvictAfter = 2 * time.Minute
+	// maxSessionPartitions bounds the partitions all sessions hold
+	// together, so that clients opening sessions of many (or made-up)
+	// partitions cannot make the cache grow without limit: a fetch that
+	// would pass it goes sessionless. 1<<20 entries is about 100 MiB.
+	maxSessionPartitions = 1 << 20
 	// minFetchSessionVersion is the first Fetch version with sessions.
 	minFetchSessionVersion = 7
 )
@@ -80,22 +88,25 @@ type fetchSession struct {
 	// byName tells whether the session's topics are named (Fetch < 13).
 	byName bool
 	used   time.Time // guarded by the cache's mu
+	held   int       // partitions counted in the cache's total; guarded by its mu
 }
 
 // fetchSessions is the server's session cache.
 type fetchSessions struct {
-	max int
+	max      int
+	maxParts int // maxSessionPartitions; tests lower it
 	// incremental counts the incremental fetches served (for metrics
 	// and tests).
 	incremental atomic.Int64
 	mu          struct {
 		sync.Mutex
-		byID map[int32]*fetchSession
+		byID  map[int32]*fetchSession
+		parts int // the sum of the sessions' held
 	}
 }
 
 func newFetchSessions(max int) *fetchSessions {
-	c := &fetchSessions{max: max}
+	c := &fetchSessions{max: max, maxParts: maxSessionPartitions}
 	c.mu.byID = map[int32]*fetchSession{}
 	return c
 }
@@ -123,7 +134,7 @@ func (c *fetchSessions) begin(req *kmsg.FetchRequest, version int16) sessionPlan
 		return sessionPlan{}
 	case epoch == 0:
 		c.remove(id)
-		s := c.create(version < 13)
+		s := c.create(version < 13, fetchPartitions(req))
 		if s == nil {
 			return sessionPlan{}
 		}
@@ -162,12 +173,25 @@ func (p *sessionPlan) end() {
 	s.mu.Unlock()
 }
 
-// create opens a session, evicting the least recently used one idle long
-// enough when the cache is full; nil when there is no room.
-func (c *fetchSessions) create(byName bool) *fetchSession {
+// fetchPartitions counts the partitions a fetch request lists.
+func fetchPartitions(req *kmsg.FetchRequest) int {
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	return n
+}
+
+// create opens a session for n partitions, evicting the least recently
+// used one idle long enough when the cache is full; nil when there is no
+// room.
+func (c *fetchSessions) create(byName bool, n int) *fetchSession {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.mu.parts+n > c.maxParts {
+		return nil
+	}
 	if len(c.mu.byID) >= c.max {
 		var lru *fetchSession
 		for _, s := range c.mu.byID {
@@ -178,9 +202,10 @@ func (c *fetchSessions) create(byName bool) *fetchSession {
 		if lru == nil || now.Sub(lru.used) < fetchSessionEvictAfter {
 			return nil
 		}
-		delete(c.mu.byID, lru.id)
+		c.deleteLocked(lru.id)
 	}
-	s := &fetchSession{epoch: 0, index: map[sessKey]*sessPart{}, byName: byName, used: now}
+	s := &fetchSession{epoch: 0, index: map[sessKey]*sessPart{}, byName: byName, used: now, held: n}
+	c.mu.parts += n
 	for {
 		s.id = rand.Int32N(math.MaxInt32-1) + 1
 		if c.mu.byID[s.id] == nil {
@@ -196,8 +221,34 @@ func (c *fetchSessions) remove(id int32) {
 		return
 	}
 	c.mu.Lock()
-	delete(c.mu.byID, id)
+	c.deleteLocked(id)
 	c.mu.Unlock()
+}
+
+func (c *fetchSessions) deleteLocked(id int32) {
+	if s := c.mu.byID[id]; s != nil {
+		c.mu.parts -= s.held
+		delete(c.mu.byID, id)
+	}
+}
+
+// settle counts s's partitions (after a request added or forgot some) in
+// the cache's total; false, and s closed, when the total passes the
+// cache's bound: the client gets FETCH_SESSION_ID_NOT_FOUND and starts
+// over with a full fetch, which then goes sessionless.
+func (c *fetchSessions) settle(s *fetchSession) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.byID[s.id] != s {
+		return true // closed meanwhile: answered, and gone
+	}
+	c.mu.parts += len(s.parts) - s.held
+	s.held = len(s.parts)
+	if c.mu.parts > c.maxParts {
+		c.deleteLocked(s.id)
+		return false
+	}
+	return true
 }
 
 // len is the number of sessions open.

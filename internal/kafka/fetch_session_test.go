@@ -332,3 +332,46 @@ func manyFetch(id, epoch int32, topic string, offsets map[int32]int64) *kmsg.Fet
 	req.Topics = append(req.Topics, rt)
 	return req
 }
+
+// TestFetchSessionPartitionBound: the partitions all sessions hold are
+// bounded. Incremental fetches that only move offsets do not count again;
+// one that adds partitions past the bound closes its session
+// (FETCH_SESSION_ID_NOT_FOUND), and a full fetch too large for it is
+// served sessionless. A client listing many (or made-up) partitions in
+// many sessions cannot make the cache grow without limit.
+func TestFetchSessionPartitionBound(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.s.sessions.mu.Lock()
+	ts.s.sessions.maxParts = 4
+	ts.s.sessions.mu.Unlock()
+	if _, err := ts.b.CreateTopic("bound", 6, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.dial(t)
+	full := c.roundTrip(sessionFetch(0, 0, "bound", map[int32]int64{0: 0, 1: 0, 2: 0})).(*kmsg.FetchResponse)
+	id := full.SessionID
+	if id == 0 {
+		t.Fatal("no session for 3 partitions with room for 4")
+	}
+	for epoch := int32(1); epoch <= 10; epoch++ {
+		inc := c.roundTrip(sessionFetch(id, epoch, "bound", map[int32]int64{0: int64(epoch)})).(*kmsg.FetchResponse)
+		if inc.ErrorCode != 0 {
+			t.Fatalf("epoch %d, moving an offset only: %v", epoch, kerr.ErrorForCode(inc.ErrorCode))
+		}
+	}
+	grow := c.roundTrip(sessionFetch(id, 11, "bound", map[int32]int64{3: 0, 4: 0})).(*kmsg.FetchResponse)
+	if grow.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("adding partitions past the bound: %v, want FETCH_SESSION_ID_NOT_FOUND", kerr.ErrorForCode(grow.ErrorCode))
+	}
+	ts.s.sessions.mu.Lock()
+	n, parts := len(ts.s.sessions.mu.byID), ts.s.sessions.mu.parts
+	ts.s.sessions.mu.Unlock()
+	if n != 0 || parts != 0 {
+		t.Fatalf("%d sessions holding %d partitions after the close, want none", n, parts)
+	}
+	big := c.roundTrip(sessionFetch(0, 0, "bound", map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0})).(*kmsg.FetchResponse)
+	if big.ErrorCode != 0 || big.SessionID != 0 || len(answered(big)) != 5 {
+		t.Fatalf("a full fetch past the bound: error %d, session %d, %d partitions; want a sessionless answer of all 5",
+			big.ErrorCode, big.SessionID, len(answered(big)))
+	}
+}
