@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo crash-saga bench-saga
+.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo crash-saga bench-saga test-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,13 @@ test: ## install what the tests need (as root: apt-get, PostgreSQL), then go vet
 	$(GO) vet $(PKGS)
 	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@$(MAKE) --no-print-directory testmod
+	@$(MAKE) --no-print-directory test-cluster
+
+# CLUSTER_PKGS are the packages whose integration tests run on any Kafka
+# cluster (internal/testenv.Brokers picks it).
+CLUSTER_PKGS ?= ./pubsub/... ./outbox/... ./saga/... ./projection/... ./registry ./registry/serde ./event/srcodec ./stream
+test-cluster: ## CLUSTER_PKGS' tests on a 3-broker kfake cluster, leaders spread over the brokers, coordinators moving every 300ms
+	HERALD_TEST_KFAKE=3 HERALD_TEST_LEADER_MOVES=300ms HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -race -count=1 -timeout 15m $(CLUSTER_PKGS)
 
 testmod: ## build, vet and test the separate module that uses Herald's public API only (heraldtest/testdata/usermod)
 	cd $(USERMOD) && $(GO) vet ./... && $(GO) test -race -count=1 ./...

@@ -5,33 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 // testBrokers picks the cluster a test runs against: HERALD_TEST_BROKERS
 // (comma-separated) if set; else franz-go's in-memory kfake cluster if
-// HERALD_TEST_KFAKE=1; else Herald's own broker, in process.
+// HERALD_TEST_KFAKE=N (HERALD_TEST_LEADER_MOVES too); else Herald's own broker, in process.
 func testBrokers(t testing.TB) []string {
 	t.Helper()
-	if s := os.Getenv("HERALD_TEST_BROKERS"); s != "" {
-		return strings.Split(s, ",")
+	if c := testenv.Brokers(t); c.Kind != "" {
+		return c.Seeds
 	}
-	if os.Getenv("HERALD_TEST_KFAKE") == "" {
-		return []string{newTestBroker(t, "none").Addr()}
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return []string{newTestBroker(t, "none").Addr()}
 }
 
 var topicSeq atomic.Int64

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/heraldtest"
@@ -16,10 +17,49 @@ import (
 	"github.com/heraldhq/herald/stream"
 )
 
+// testBroker is the cluster a test runs on: Herald in process by
+// default, or the one testenv.Brokers picks (a 3-broker kfake with
+// moving leaders under `make test-cluster`).
+type testBroker interface{ Addr() string }
+
+type seeds []string
+
+func (s seeds) Addr() string { return s[0] }
+
 // newBroker starts a broker with the given topics, 3 partitions each.
-func newBroker(t *testing.T, topics ...string) *heraldtest.Broker {
+func newBroker(t *testing.T, topics ...string) testBroker {
 	t.Helper()
-	return heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(3, topics...))
+	parts := make(map[string]int32, len(topics))
+	for _, tp := range topics {
+		parts[tp] = 3
+	}
+	return newBrokerWith(t, parts)
+}
+
+// newBrokerWith starts a broker with topics of the given partition counts.
+func newBrokerWith(t *testing.T, topics map[string]int32) testBroker {
+	t.Helper()
+	c := testenv.Brokers(t)
+	if c.Kind == "" {
+		opts := []heraldtest.Option{heraldtest.WithDurability("none")}
+		for tp, n := range topics {
+			opts = append(opts, heraldtest.WithTopics(int(n), tp))
+		}
+		return heraldtest.NewBroker(t, opts...)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for tp, n := range topics {
+		if _, err := kadm.NewClient(cl).CreateTopic(ctx, n, 1, nil, tp); err != nil {
+			t.Fatalf("create %s: %v", tp, err)
+		}
+	}
+	return seeds(c.Seeds)
 }
 
 // produce writes records (key, value, timestamp) and waits for the acks.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/stream"
 )
@@ -217,7 +216,7 @@ func TestUndecodableStopsOrSkips(t *testing.T) {
 }
 
 func TestCoPartitioningCheck(t *testing.T) {
-	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(3, "users"), heraldtest.WithTopics(2, "clicks"))
+	b := newBrokerWith(t, map[string]int32{"users": 3, "clicks": 2})
 	top := stream.NewTopology()
 	users := stream.TableOf(top, "users", "users", stream.String(), stream.String())
 	clicks := stream.Source(top, "clicks", stream.String(), stream.String())

@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/stream"
 )
@@ -99,7 +98,7 @@ func decodeWin(t *testing.T, r *kgo.Record) (winKey, int64) {
 func TestWindowsAgainstModel(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "ev", "tumbling", "hopping"))
+			b := newBrokerWith(t, map[string]int32{"ev": 1, "tumbling": 1, "hopping": 1})
 			recs := genRecords(seed, 400)
 			tum := &windowModel{size: 10_000, advance: 10_000, grace: 5_000, counts: map[winKey]int64{}}
 			hop := &windowModel{size: 10_000, advance: 3_000, grace: 2_000, counts: map[winKey]int64{}}
@@ -190,7 +189,7 @@ func sortedWins(m map[winKey]int64) []string {
 // TestWindowRestore: a new instance with an empty state dir restores the
 // open windows from the changelog and goes on counting in them.
 func TestWindowRestore(t *testing.T) {
-	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "ev", "counts"))
+	b := newBrokerWith(t, map[string]int32{"ev": 1, "counts": 1})
 	out := collect(t, b.Addr(), "counts")
 	build := func() *stream.Topology {
 		top := stream.NewTopology()

@@ -3,12 +3,10 @@ package srcodec_test
 import (
 	"context"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -17,26 +15,19 @@ import (
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/event/srcodec"
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/registry"
 	"github.com/heraldhq/herald/registry/protobuf"
 )
 
 // newRegistry starts a registry on HERALD_TEST_BROKERS, an in-memory
-// kfake cluster (HERALD_TEST_KFAKE=1) or Herald's broker (the default),
+// kfake cluster (HERALD_TEST_KFAKE=N) or Herald's broker (the default),
 // and returns an sr client for it and its URL.
 func newRegistry(t *testing.T) (*sr.Client, string) {
 	t.Helper()
-	brokers := strings.Split(os.Getenv("HERALD_TEST_BROKERS"), ",")
-	if brokers[0] == "" && os.Getenv("HERALD_TEST_KFAKE") != "1" {
+	brokers := testenv.Brokers(t).Seeds
+	if brokers == nil {
 		brokers = []string{heraldtest.NewBroker(t, heraldtest.WithDurability("none")).Addr()}
-	}
-	if brokers[0] == "" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		brokers = c.ListenAddrs()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -5,8 +5,11 @@
 //
 //  1. HERALD_TEST_BROKERS (comma-separated seed addresses), an external
 //     cluster such as Herald, Apache Kafka or Redpanda;
-//  2. franz-go's in-memory kfake cluster when HERALD_TEST_KFAKE=1, to
-//     compare Herald's behaviour with kfake's;
+//  2. franz-go's in-memory kfake cluster when HERALD_TEST_KFAKE=N, with N
+//     brokers: 1 to compare Herald's behaviour with kfake's, 3 to run on a
+//     cluster whose partition leaders and coordinators sit on different
+//     brokers, and move every HERALD_TEST_LEADER_MOVES (e.g. 300ms), as
+//     `make test-cluster` does;
 //  3. Herald's in-process broker (heraldtest), the default.
 //
 // Topics are created by the caller through Topic, with a unique name per
@@ -17,7 +20,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,13 +28,12 @@ import (
 
 	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/testenv"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // UseHerald reports whether New starts Herald's in-process broker (the
-// default) rather than kfake (HERALD_TEST_KFAKE=1).
-func UseHerald() bool { return os.Getenv("HERALD_TEST_KFAKE") != "1" }
+// default) rather than kfake or an external cluster.
+func UseHerald() bool { return os.Getenv(testenv.BrokersEnv) == "" && testenv.KfakeBrokers() == 0 }
 
 // Broker is a running broker for one test.
 type Broker struct {
@@ -45,19 +46,11 @@ type Broker struct {
 // ends.
 func New(tb testing.TB) *Broker {
 	tb.Helper()
-	if s := os.Getenv("HERALD_TEST_BROKERS"); s != "" {
-		return &Broker{Seeds: strings.Split(s, ","), Kind: "external", tb: tb}
+	if c := testenv.Brokers(tb); c.Kind != "" {
+		return &Broker{Seeds: c.Seeds, Kind: c.Kind, tb: tb}
 	}
-	if UseHerald() {
-		b := heraldtest.NewBroker(tb, heraldtest.WithDurability("none"))
-		return &Broker{Seeds: []string{b.Addr()}, Kind: "herald", tb: tb}
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		tb.Fatalf("pubsubtest: start kfake: %v", err)
-	}
-	tb.Cleanup(c.Close)
-	return &Broker{Seeds: c.ListenAddrs(), Kind: "kfake", tb: tb}
+	b := heraldtest.NewBroker(tb, heraldtest.WithDurability("none"))
+	return &Broker{Seeds: []string{b.Addr()}, Kind: "herald", tb: tb}
 }
 
 // Addr is the first seed address.
