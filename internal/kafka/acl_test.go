@@ -170,7 +170,7 @@ func TestACLsFranzGo(t *testing.T) {
 		}{
 			{"admin", []string{"orders.eu", "orders.us", "public", "secret"}},
 			{"alice", []string{"orders.eu", "orders.us", "public"}}, // WRITE and READ imply DESCRIBE; the DENY is of WRITE only
-			{"bob", []string{"public"}},                            // User:* READ
+			{"bob", []string{"public"}},                             // User:* READ
 			{"carol", []string{"public"}},
 		} {
 			td, err := as.admin(t, c.who).ListTopics(ctxT(t))

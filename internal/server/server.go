@@ -95,7 +95,7 @@ type Config struct {
 	// AllowIfNoACL (--allow-if-no-acl), under "acl", allows an action on
 	// a resource no ACL names (allow.everyone.if.no.acl.found).
 	AllowIfNoACL bool
-	Logger     *slog.Logger
+	Logger       *slog.Logger
 }
 
 // DefaultListenAddr is the Kafka listener unless configured: loopback.
