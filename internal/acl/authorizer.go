@@ -104,9 +104,14 @@ func (a *Authorizer) Create(bs []Binding) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur := a.idx.Load().all
+	seen := make(map[Binding]bool, len(cur)+len(bs))
+	for _, b := range cur {
+		seen[b] = true
+	}
 	var add []Binding
 	for _, b := range bs {
-		if !slices.Contains(cur, b) && !slices.Contains(add, b) {
+		if !seen[b] {
+			seen[b] = true
 			add = append(add, b)
 		}
 	}
