@@ -86,6 +86,9 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.IntVar(&f.cfg.MaxDecompressedBytes, "max-decompressed-bytes", f.cfg.MaxDecompressedBytes, "largest decompressed records section of one batch; larger batches are refused INVALID_RECORD")
 	fl.DurationVar(&f.cfg.Groups.Group.InitialRebalanceDelay, "group-initial-rebalance-delay", f.cfg.Groups.Group.InitialRebalanceDelay,
 		"how long a new consumer group's first rebalance waits for more members, extended at each join up to the rebalance timeout (group.initial.rebalance.delay.ms); 0 forms it at the first join")
+	fl.StringVar(&f.cfg.AuthorizerKind, "authorizer", f.cfg.AuthorizerKind, `"none" (everything allowed) or "acl": Kafka ACLs (herald acl add|list|remove), default deny`)
+	fl.StringVar(&f.cfg.SuperUsers, "super-users", f.cfg.SuperUsers, `principals allowed everything under --authorizer acl, e.g. "User:admin;User:ops" (super.users)`)
+	fl.BoolVar(&f.cfg.AllowIfNoACL, "allow-if-no-acl", f.cfg.AllowIfNoACL, "under --authorizer acl, allow actions on resources no ACL names (allow.everyone.if.no.acl.found)")
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.StringVar(&f.httpListen, "http-listen", defaultHTTPListen, `web console, HTTP API and health checks listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")

@@ -81,7 +81,15 @@ type seamServer struct {
 
 func startSeamServer(t *testing.T) *seamServer {
 	t.Helper()
-	ss := &seamServer{auth: newTableAuth(), seen: map[int16]bool{}}
+	ss := &seamServer{auth: newTableAuth()}
+	return startSeamServerWith(t, ss, func(cfg *Config) { cfg.Authorizer = ss.auth })
+}
+
+// startSeamServerWith starts ss's server with the Config edit sets (the
+// authorizer).
+func startSeamServerWith(t *testing.T, ss *seamServer, edit func(*Config)) *seamServer {
+	t.Helper()
+	ss.seen = map[int16]bool{}
 	// Durability none: the matrix starts a hundred servers and tests
 	// access, not fsync.
 	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), Durability: "none", AutoCreateTopics: true, Logger: quiet})
@@ -102,15 +110,17 @@ func startSeamServer(t *testing.T) *seamServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{
-		Broker: b, Groups: co, Txn: tc, Logger: quiet, Authorizer: ss.auth,
+	cfg := Config{
+		Broker: b, Groups: co, Txn: tc, Logger: quiet,
 		AdvertisedHost: "127.0.0.1", AdvertisedPort: int32(ln.Addr().(*net.TCPAddr).Port),
 		Observe: func(rc access.Request, acts []access.Action) {
 			ss.mu.Lock()
 			ss.seen[rc.APIKey] = true
 			ss.mu.Unlock()
 		},
-	})
+	}
+	edit(&cfg)
+	s := New(cfg)
 	go s.Serve(ln)
 	t.Cleanup(func() {
 		s.Close()
@@ -767,6 +777,26 @@ func seamCases() []seamCase {
 			code: func(r kmsg.Response) int16 {
 				return r.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode
 			},
+		},
+		{
+			// Allowed, the answer of a broker without the ACL
+			// authorizer (TestACLMatrix runs these with it).
+			name: "CreateAcls", needs: []grant{clusterOp(access.Alter)},
+			req:  func(*fixture) kmsg.Request { return createAclsReq("User:x", "t2") },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.CreateACLsResponse).Results[0].ErrorCode },
+			ok:   kerr.SecurityDisabled.Code,
+		},
+		{
+			name: "DescribeAcls", needs: []grant{clusterOp(access.Describe)},
+			req:  func(*fixture) kmsg.Request { return describeAllAclsReq() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeACLsResponse).ErrorCode },
+			ok:   kerr.SecurityDisabled.Code,
+		},
+		{
+			name: "DeleteAcls", needs: []grant{clusterOp(access.Alter)},
+			req:  func(*fixture) kmsg.Request { return deleteAclsReq("User:x") },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DeleteACLsResponse).Results[0].ErrorCode },
+			ok:   kerr.SecurityDisabled.Code,
 		},
 		{
 			name: "DescribeTopicPartitions", needs: []grant{topicT(access.Describe)},

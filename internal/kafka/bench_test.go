@@ -12,7 +12,11 @@ import (
 
 // benchServer is a server whose broker does not fsync, so the benchmarks
 // measure the request path rather than the disk.
-func benchServer(b *testing.B) (*Server, *conn) {
+func benchServer(b *testing.B) (*Server, *conn) { return benchServerWith(b, Config{}) }
+
+// benchServerWith is benchServer with cfg (its broker and logger set
+// here).
+func benchServerWith(b *testing.B, cfg Config) (*Server, *conn) {
 	br, err := broker.Open(broker.Config{DataDir: b.TempDir(), Durability: "none", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -20,7 +24,8 @@ func benchServer(b *testing.B) (*Server, *conn) {
 	if _, err := br.CreateTopic("t", 1, nil, false); err != nil {
 		b.Fatal(err)
 	}
-	s := New(Config{Broker: br, Logger: quiet})
+	cfg.Broker, cfg.Logger = br, quiet
+	s := New(cfg)
 	x, y := net.Pipe()
 	b.Cleanup(func() { x.Close(); y.Close(); s.Close(); br.Close() })
 	return s, newConn(s, x)

@@ -61,6 +61,9 @@ func init() {
 		{key: 25, min: 0, max: 4, handle: handleAddOffsetsToTxn},
 		{key: 26, min: 0, max: 4, handle: handleEndTxn},
 		{key: 28, min: 0, max: 4, handle: handleTxnOffsetCommit},
+		{key: 29, min: 0, max: 3, handle: handleDescribeAcls},
+		{key: 30, min: 0, max: 3, handle: handleCreateAcls},
+		{key: 31, min: 0, max: 3, handle: handleDeleteAcls},
 		{key: 32, min: 0, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
@@ -193,6 +196,7 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 	}
 	r.c, r.p = c, p
 	p.corr = r.corr
+	s.maybeTestPrincipal(r)
 	defer func() {
 		if v := recover(); v != nil {
 			if p.done == nil { // else the later goroutine owns p and answers

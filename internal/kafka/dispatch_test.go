@@ -331,17 +331,17 @@ func TestAcksZero(t *testing.T) {
 }
 
 // TestUnsupportedKeyAnswered: a request for an API Herald does not serve,
-// whose response has a top-level error code (DescribeAcls here), is
+// whose response has a top-level error code (DescribeClientQuotas here), is
 // answered UNSUPPORTED_VERSION and the connection stays usable, as the
 // protocol allows; one whose response cannot carry the error closes.
 func TestUnsupportedKeyAnswered(t *testing.T) {
 	ts := startServer(t, nil)
 	c := ts.dial(t)
-	req := kmsg.NewPtrDescribeACLsRequest()
+	req := kmsg.NewPtrDescribeClientQuotasRequest()
 	req.SetVersion(1)
-	resp := c.roundTrip(req).(*kmsg.DescribeACLsResponse)
+	resp := c.roundTrip(req).(*kmsg.DescribeClientQuotasResponse)
 	if resp.ErrorCode != kerr.UnsupportedVersion.Code {
-		t.Fatalf("DescribeAcls: error %v, want UNSUPPORTED_VERSION", kerr.ErrorForCode(resp.ErrorCode))
+		t.Fatalf("DescribeClientQuotas: error %v, want UNSUPPORTED_VERSION", kerr.ErrorForCode(resp.ErrorCode))
 	}
 	if r := c.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
 		t.Fatalf("ApiVersions after the unsupported request: %v", kerr.ErrorForCode(r.ErrorCode))

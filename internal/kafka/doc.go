@@ -97,6 +97,13 @@
 // and a handler on the reader goroutine uses the connection's one-action
 // buffer.
 //
+// ACLs: with Config.ACL (internal/acl, `--authorizer acl`) the ACL
+// authorizer is the Authorizer and CreateAcls, DescribeAcls and
+// DeleteAcls (create_acls.go, describe_acls.go, delete_acls.go) change
+// it; without it they answer SECURITY_DISABLED. Tests name a
+// connection's principal after its client id (test_principal.go, set
+// only from export_test.go) until SASL authenticates.
+//
 // Protected topics (broker.IsProtected): DeleteTopics, DeleteRecords and
 // CreatePartitions on __consumer_offsets, __transaction_state and
 // _schemas answer INVALID_TOPIC_EXCEPTION, and so does a Produce to the

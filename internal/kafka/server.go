@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/access"
+	"github.com/heraldhq/herald/internal/acl"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/txn"
@@ -92,6 +93,10 @@ type Config struct {
 	// Authorizer decides whether a request may act on a resource (see
 	// the access seam in access.go); nil is access.AllowAll.
 	Authorizer access.Authorizer
+	// ACL is the ACL authorizer CreateAcls, DescribeAcls and DeleteAcls
+	// change; nil answers them SECURITY_DISABLED, as Kafka without an
+	// authorizer. When set and Authorizer is nil, it is the Authorizer.
+	ACL *acl.Authorizer
 	// Observe, when set, is called after every access decision with the
 	// request and its answered actions: the hook quotas and request
 	// metrics attach to. It runs on the request's goroutine, must not
@@ -107,6 +112,10 @@ type Server struct {
 	txn    *txn.Coordinator
 	logger *slog.Logger
 	auth   access.Authorizer // Config.Authorizer, never nil
+	// testPrincipal, set only by tests (export_test.go) before Serve,
+	// names a connection's principal after its client id (see
+	// maybeTestPrincipal).
+	testPrincipal func(clientID string) access.Principal
 
 	// die is closed by Close: long polls answer at once, readers stop.
 	die    chan struct{}
@@ -160,6 +169,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Authorizer == nil && cfg.ACL != nil {
+		cfg.Authorizer = cfg.ACL
 	}
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = access.AllowAll{}

@@ -68,6 +68,7 @@ type Record struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	ClusterID  string            `json:"cluster_id,omitempty"`
+	ACLs       []ACL             `json:"acls,omitempty"` // CreateACLs, DeleteACLs
 }
 
 // Topic is the replayed state of one topic.
@@ -82,6 +83,7 @@ type Topic struct {
 type State struct {
 	ClusterID string
 	Topics    map[string]*Topic // by name
+	ACLs      []ACL             // sorted by CompareACL, no duplicates
 }
 
 // Apply changes the state by one record. Records about unknown topics are
@@ -96,6 +98,9 @@ func (s *State) Apply(r Record) error {
 		return nil
 	case CreateTopic:
 		s.Topics[r.Topic] = &Topic{Name: r.Topic, ID: r.ID, Partitions: r.Partitions, Configs: r.Configs}
+		return nil
+	case CreateACLs, DeleteACLs:
+		s.applyACLs(r)
 		return nil
 	}
 	t := s.byID(r.ID)
@@ -126,7 +131,7 @@ func (s *State) byID(id TopicID) *Topic {
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics))}
+	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs)}
 	for n, t := range s.Topics {
 		ct := *t
 		ct.Configs = maps.Clone(t.Configs)
@@ -135,9 +140,9 @@ func (s *State) Clone() *State {
 	return c
 }
 
-// Equal reports whether s and o hold the same cluster id and topics.
+// Equal reports whether s and o hold the same cluster id, topics and ACLs.
 func (s *State) Equal(o *State) bool {
-	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) {
+	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) {
 		return false
 	}
 	for n, t := range s.Topics {
@@ -259,13 +264,18 @@ func writeLog(fs vfs.FS, dir string, st *State) error {
 	return nil
 }
 
-// encodeLog returns the log that rebuilds st: the cluster id and one
-// create per topic.
+// encodeLog returns the log that rebuilds st: the cluster id, one record
+// with every ACL, and one create per topic.
 func encodeLog(st *State) ([]byte, error) {
 	var buf []byte
 	var err error
 	if st.ClusterID != "" {
 		if buf, err = AppendFrame(buf, Record{Type: SetClusterID, ClusterID: st.ClusterID}); err != nil {
+			return nil, err
+		}
+	}
+	if len(st.ACLs) > 0 {
+		if buf, err = AppendFrame(buf, Record{Type: CreateACLs, ACLs: st.ACLs}); err != nil {
 			return nil, err
 		}
 	}
@@ -430,6 +440,13 @@ func (l *Log) undoLocked() {
 		l.mu.broken = err
 		l.logger.Error("metadata: cannot undo a failed append; later changes fail until restart", "path", l.path, "err", err)
 	}
+}
+
+// ACLs returns a copy of the ACLs the log holds, sorted by CompareACL.
+func (l *Log) ACLs() []ACL {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.mu.st.ACLs)
 }
 
 // Close closes the file; it is idempotent.

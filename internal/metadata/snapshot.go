@@ -27,6 +27,7 @@ type snapshot struct {
 	LogBytes  int64       `json:"-"`
 	ClusterID string      `json:"cluster_id,omitempty"`
 	Topics    []snapTopic `json:"topics"`
+	ACLs      []ACL       `json:"acls,omitempty"`
 }
 
 type snapTopic struct {
@@ -37,7 +38,7 @@ type snapTopic struct {
 }
 
 func (s *snapshot) state() *State {
-	st := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics))}
+	st := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: s.ACLs}
 	for _, t := range s.Topics {
 		st.Topics[t.Name] = &Topic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
 	}
@@ -45,7 +46,7 @@ func (s *snapshot) state() *State {
 }
 
 func encodeSnapshot(st *State, logBytes int64) ([]byte, error) {
-	s := snapshot{ClusterID: st.ClusterID, Topics: []snapTopic{}}
+	s := snapshot{ClusterID: st.ClusterID, Topics: []snapTopic{}, ACLs: st.ACLs}
 	for _, t := range st.sorted() {
 		s.Topics = append(s.Topics, snapTopic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs})
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/access"
+	"github.com/heraldhq/herald/internal/acl"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/buildinfo"
 	"github.com/heraldhq/herald/internal/group"
@@ -81,11 +82,20 @@ type Config struct {
 	// broker.DefaultVerifyBytesPerSec, < 0 is no limit.
 	VerifyBytesPerSec int64
 	// Authorizer decides whether a request may act on a resource
-	// (kafka.Config.Authorizer); nil allows everything
-	// (access.AllowAll). There is no flag for it yet: ACLs come with
-	// SASL.
+	// (kafka.Config.Authorizer); nil is what AuthorizerKind says.
 	Authorizer access.Authorizer
-	Logger     *slog.Logger
+	// AuthorizerKind (--authorizer) is "" or "none", everything allowed
+	// (access.AllowAll), or "acl": Kafka's ACLs (internal/acl), durable
+	// in the metadata log and changed by CreateAcls and DeleteAcls;
+	// default deny.
+	AuthorizerKind string
+	// SuperUsers (--super-users), under "acl", may do everything:
+	// Kafka's super.users form, "User:admin;User:ops".
+	SuperUsers string
+	// AllowIfNoACL (--allow-if-no-acl), under "acl", allows an action on
+	// a resource no ACL names (allow.everyone.if.no.acl.found).
+	AllowIfNoACL bool
+	Logger       *slog.Logger
 }
 
 // DefaultListenAddr is the Kafka listener unless configured: loopback.
@@ -129,6 +139,7 @@ type Server struct {
 	g      *group.Coordinator
 	pm     *txn.Manager
 	tc     *txn.Coordinator
+	acl    *acl.Authorizer // nil unless AuthorizerKind is "acl"
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -161,6 +172,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.NodeID < 0 {
 		return nil, fmt.Errorf("node id %d: must be 0 or more", cfg.NodeID)
 	}
+	supers, err := authorizerSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.MaxDecompressedBytes > 0 {
 		records.SetMaxDecompressed(cfg.MaxDecompressedBytes)
 	}
@@ -192,7 +207,30 @@ func New(cfg Config) (*Server, error) {
 		b.Close()
 		return nil, fmt.Errorf("open transaction coordinator: %w", err)
 	}
-	return &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc, failed: make(chan error, 1)}, nil
+	s := &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc, failed: make(chan error, 1)}
+	if cfg.AuthorizerKind == "acl" {
+		s.acl = acl.New(acl.Config{SuperUsers: supers, AllowIfNoACL: cfg.AllowIfNoACL, Store: b})
+		cfg.Logger.Info("ACL authorizer on", "acls", len(b.ACLs()), "super_users", cfg.SuperUsers, "allow_if_no_acl", cfg.AllowIfNoACL)
+	}
+	return s, nil
+}
+
+// authorizerSettings checks the authorizer settings and parses the super
+// users.
+func authorizerSettings(cfg Config) ([]access.Principal, error) {
+	switch cfg.AuthorizerKind {
+	case "", "none":
+		if cfg.SuperUsers != "" || cfg.AllowIfNoACL {
+			return nil, errors.New("--super-users and --allow-if-no-acl need --authorizer acl")
+		}
+		return nil, nil
+	case "acl":
+		if cfg.Authorizer != nil {
+			return nil, errors.New("authorizer: both a custom Authorizer and \"acl\"")
+		}
+		return acl.ParseSuperUsers(cfg.SuperUsers)
+	}
+	return nil, fmt.Errorf("authorizer %q: want none or acl", cfg.AuthorizerKind)
 }
 
 // Start listens and serves in the background.
@@ -223,6 +261,7 @@ func (s *Server) Start() error {
 		AdvertisedPort:  port,
 		NodeID:          s.cfg.NodeID,
 		Authorizer:      s.cfg.Authorizer,
+		ACL:             s.acl,
 
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
