@@ -31,7 +31,7 @@ const brokersEnv = "HERALD_BROKERS"
 // a cluster.
 type conn struct {
 	brokers []string
-	sec     secFlags          // bound to the flags; read through security
+	sec     secFlags         // bound to the flags; read through security
 	secured *kafkasec.Config // resolved once: the password prompt comes once
 }
 
@@ -91,7 +91,7 @@ func (c *conn) client(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) 
 	}
 	opts = append(append(secOpts,
 		kgo.SeedBrokers(seeds...),
-		kgo.RetryTimeout(15 * time.Second),
+		kgo.RetryTimeout(15*time.Second),
 		// ApiVersions v3+ carries the client's name and version (KIP-511);
 		// brokers show them in their connection logs and metrics.
 		kgo.SoftwareNameAndVersion(clientSoftwareName, buildinfo.Read().Software()),
