@@ -226,7 +226,7 @@ func newUserDeleteCmd(c *conn) *cobra.Command {
 		Short: "Delete users' SCRAM credentials (all mechanisms unless --mechanism)",
 		Example: `  herald user delete alice
   herald user delete alice --mechanism SCRAM-SHA-256`,
-		Args:  cobra.MinimumNArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, users []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
