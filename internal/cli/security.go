@@ -149,3 +149,21 @@ func explainSecurityError(err error, sec kafkasec.Config, seeds string) error {
 	}
 	return err
 }
+
+// AddSecurityFlags registers the --tls-* and --sasl-* flags of a Kafka
+// client on fl, for the long-running commands (herald registry, herald
+// console) whose Kafka connection takes the same settings as the CLI's.
+func AddSecurityFlags(fl *pflag.FlagSet) {
+	(&secFlags{}).register(fl)
+}
+
+// SecurityConfig is the Kafka client security of cmd's flags registered
+// by AddSecurityFlags, over the HERALD_TLS_* and HERALD_SASL_*
+// variables. It never prompts: a server has no terminal to ask on.
+func SecurityConfig(cmd *cobra.Command) (kafkasec.Config, error) {
+	sec, err := securityConfig(cmd, false)
+	if err != nil {
+		return sec, err
+	}
+	return sec, sec.Validate()
+}
