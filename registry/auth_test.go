@@ -31,7 +31,7 @@ func allow(rt kmsg.ACLResourceType, name string, pat kmsg.ACLResourcePatternType
 	return kfake.ACL{Resource: rt, Name: name, Pattern: pat, Operation: op, Allow: true}
 }
 
-func newSecuredRegistry(t *testing.T) *securedRegistry {
+func newSecuredRegistry(t testing.TB) *securedRegistry {
 	t.Helper()
 	topic, lit, pre := kmsg.ACLResourceTypeTopic, kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLResourcePatternTypePrefixed
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.EnableACLs(),
@@ -80,7 +80,7 @@ func newSecuredRegistry(t *testing.T) *securedRegistry {
 
 // do sends a request as user (no credentials if user is "") and returns
 // the status and body.
-func (r *securedRegistry) do(t *testing.T, user, pass, method, path, body string) (int, string, http.Header) {
+func (r *securedRegistry) do(t testing.TB, user, pass, method, path, body string) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
 	if err != nil {
