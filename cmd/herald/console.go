@@ -110,7 +110,9 @@ func startConsole(cfg console.Config, listen string, tc *tls.Config) (stop func(
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	cfg.Logger.Info("console listening", "addr", ln.Addr().String())
-	server.WarnIfExposed(cfg.Logger, "console", ln.Addr())
+	if cfg.Authenticator == nil {
+		server.WarnIfExposed(cfg.Logger, "console", ln.Addr())
+	}
 	return func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

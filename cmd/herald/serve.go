@@ -218,7 +218,9 @@ func startRegistry(ctx context.Context, cfg registry.Config) (*registry.Server, 
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	cfg.Logger.Info("schema registry listening", "addr", reg.Addr().String())
-	server.WarnIfExposed(cfg.Logger, "schema registry", reg.Addr())
+	if cfg.Authenticator == nil {
+		server.WarnIfExposed(cfg.Logger, "schema registry", reg.Addr())
+	}
 	return reg, nil
 }
 
