@@ -35,6 +35,9 @@
 // resource" from the cluster's ACLs (DescribeAcls), for the registry's
 // subject authorization.
 //
-// A Config is a plain value and safe to copy; Authenticator and
-// Authorizer implementations here are safe for concurrent use.
+// A Config is a plain value and safe to copy; ClusterAuthenticator and
+// ClusterACLs are safe for concurrent use.
+//
+// RegistryClient is the client side of a secured schema registry (HTTPS,
+// basic auth) as franz-go sr options.
 package kafkasec
