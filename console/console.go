@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/heraldhq/herald/internal/httpauth"
+	"github.com/heraldhq/herald/kafkasec"
 	"github.com/heraldhq/herald/registry/serde"
 )
 
@@ -37,8 +39,20 @@ type Config struct {
 	// RegistryURL is the schema registry's base URL; empty hides the
 	// schema pages and shows registry-encoded values as bytes.
 	RegistryURL string
-	// ClientOpts are added to the Kafka client's options (TLS, SASL).
+	// ClientOpts are added to the Kafka client's options.
 	ClientOpts []kgo.Opt
+	// Security is TLS and SASL for the console's Kafka clients. Every
+	// console user acts with this identity on the cluster.
+	Security kafkasec.Config
+	// Registry is how the console reaches a secured registry: TLS
+	// (RegistryURL https://...) and basic auth credentials.
+	Registry kafkasec.RegistryClient
+	// Authenticator, if set, requires HTTP basic auth on every page and
+	// API but /healthz and /readyz (a client certificate verified by the
+	// listener's mutual TLS also authenticates): 401 with a
+	// WWW-Authenticate challenge otherwise. Serve the console over TLS
+	// then, or the passwords cross the network in clear.
+	Authenticator kafkasec.Authenticator
 	// Ready, if set, is asked by /readyz in addition to the cluster
 	// answering Metadata (herald serve: log recovery done, listeners up).
 	Ready func() error
@@ -62,6 +76,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LagInterval < 0 {
 		errs = append(errs, fmt.Errorf("console: LagInterval %v is negative", c.LagInterval))
+	}
+	if err := c.Security.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("console: Security: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -106,7 +123,17 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOpts...)
+	secOpts, err := cfg.Security.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("console: Security: %w", err)
+	}
+	srOpts, err := cfg.Registry.SROpts()
+	if err != nil {
+		return nil, fmt.Errorf("console: Registry: %w", err)
+	}
+	c := &Console{cfg: cfg, tmpl: tmpl, csrf: newToken()}
+	c.cfg.ClientOpts = append(secOpts, cfg.ClientOpts...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, c.cfg.ClientOpts...)
 	kcl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("console: kafka client: %w", err)
@@ -116,9 +143,9 @@ func New(cfg Config) (*Console, error) {
 		kcl.Close()
 		return nil, fmt.Errorf("console: kafka client: %w", err)
 	}
-	c := &Console{cfg: cfg, tmpl: tmpl, kcl: kcl, manual: manual, adm: kadm.NewClient(kcl), csrf: newToken()}
+	c.kcl, c.manual, c.adm = kcl, manual, kadm.NewClient(kcl)
 	if cfg.RegistryURL != "" {
-		if c.src, err = sr.NewClient(sr.URLs(cfg.RegistryURL)); err != nil {
+		if c.src, err = sr.NewClient(append(srOpts, sr.URLs(cfg.RegistryURL))...); err != nil {
 			kcl.Close()
 			manual.Close()
 			return nil, fmt.Errorf("console: registry client: %w", err)
@@ -128,7 +155,12 @@ func New(cfg Config) (*Console, error) {
 	c.dec = newDecoder(c.src, c.sd, cfg.MaxValueBytes)
 	c.mux = http.NewServeMux()
 	c.routes()
-	c.h = http.NewCrossOriginProtection().Handler(c.mux)
+	c.h = httpauth.Wrap(http.NewCrossOriginProtection().Handler(c.mux), httpauth.Config{
+		Authenticator: cfg.Authenticator,
+		Realm:         "herald console",
+		Open:          []string{"/healthz", "/readyz"},
+		Logger:        cfg.Logger,
+	})
 	return c, nil
 }
 

@@ -13,6 +13,13 @@
 //	defer c.Close()
 //	http.ListenAndServe("127.0.0.1:8080", c)
 //
+// Secured: Config.Security (a kafkasec.Config) for its Kafka clients,
+// Config.Registry for HTTPS and basic auth to the registry, and
+// Config.Authenticator for HTTP basic auth on every path but /healthz and
+// /readyz (serve it over TLS; a client certificate verified by the
+// listener's mutual TLS also gets in). The console acts on the cluster
+// with its own identity, whoever logged in.
+//
 // Pages (server-rendered html/template, assets embedded, one small script
 // for live updates; every page works without it):
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/kafkasec"
 )
 
 // Command extension attributes, carried as ce_ headers (part of the wire
@@ -173,8 +174,12 @@ type RequesterConfig struct {
 	// Timeout bounds a Request whose ctx has no earlier deadline.
 	// Default 30s.
 	Timeout time.Duration
-	// ClientOpts are extra kgo options for the reply consumer (TLS, SASL).
+	// ClientOpts are extra kgo options for the reply consumer.
 	ClientOpts []kgo.Opt
+	// Security is TLS and SASL for the reply consumer; the zero value is
+	// a plaintext client. (The CommandBus sends with the Publisher's
+	// client, which the caller configures.)
+	Security kafkasec.Config
 	// Logger receives the requester's own logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -205,6 +210,11 @@ func NewRequester(ctx context.Context, bus *CommandBus, cfg RequesterConfig) (*R
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	secOpts, err := cfg.Security.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: RequesterConfig.Security: %w", err)
+	}
+	cfg.ClientOpts = append(secOpts, cfg.ClientOpts...)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/kafkasec"
 )
 
 // RouterConfig configures a Router. Zero fields take the defaults noted.
@@ -22,6 +23,9 @@ type RouterConfig struct {
 	// applied after the router's own. They must not change group
 	// consumption or commits.
 	ClientOpts []kgo.Opt
+	// Security is TLS and SASL for the router's client (Kafka's SSL,
+	// SASL_PLAINTEXT, SASL_SSL); the zero value is a plaintext client.
+	Security kafkasec.Config
 
 	// MaxAttempts is how many times a handler is given a message before it
 	// goes to the dead-letter topic. Default 5; 1 means no retries.
@@ -77,6 +81,9 @@ type RouterConfig struct {
 // Validate reports every problem with the config, joined.
 func (c RouterConfig) Validate() error {
 	var errs []error
+	if err := c.Security.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("pubsub: RouterConfig.Security: %w", err))
+	}
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("pubsub: RouterConfig.Brokers is empty"))
 	}

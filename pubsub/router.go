@@ -57,6 +57,11 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	secOpts, err := cfg.Security.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: RouterConfig.Security: %w", err)
+	}
+	cfg.ClientOpts = append(secOpts, cfg.ClientOpts...)
 	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler), types: make(map[string]*typeTable)}
 	r.mu.parts = make(map[topicPartition]*partition)
 	return r, nil

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,13 +29,15 @@ func (s *Server) handleSchemaTypes(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleSchemas(w http.ResponseWriter, r *http.Request) {
 	prefix, deleted, latest := r.URL.Query().Get("subjectPrefix"), flag(r, "deleted"), flag(r, "latestOnly")
+	names, err := s.readable(r.Context(), s.subjectNames(prefix))
+	if err != nil {
+		writeErr(w, errUnavailable(err))
+		return
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []subjectVersion{}
-	for _, name := range s.st.subjectNames() {
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
+	for _, name := range names {
 		vs := s.st.live(name, deleted)
 		if latest && len(vs) > 0 {
 			vs = vs[len(vs)-1:]
@@ -44,6 +47,20 @@ func (s *Server) handleSchemas(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// subjectNames are the names of the subjects starting with prefix,
+// deleted ones included, sorted.
+func (s *Server) subjectNames(prefix string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for _, name := range s.st.subjectNames() {
+		if strings.HasPrefix(name, prefix) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // idContent looks up the schema with the id in the path.
@@ -124,6 +141,11 @@ func (s *Server) handleSubjectsByID(w http.ResponseWriter, r *http.Request) {
 			out = append(out, v.Subject)
 		}
 	}
+	out, err := s.readable(r.Context(), out)
+	if err != nil {
+		writeErr(w, errUnavailable(err))
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -137,22 +159,36 @@ func (s *Server) handleVersionsByID(w http.ResponseWriter, r *http.Request) {
 		Subject string `json:"subject"`
 		Version int    `json:"version"`
 	}
+	vs := s.usages(id, flag(r, "deleted"))
+	subjects := make([]string, len(vs))
+	for i, v := range vs {
+		subjects[i] = v.Subject
+	}
+	readable, err := s.readable(r.Context(), subjects)
+	if err != nil {
+		writeErr(w, errUnavailable(err))
+		return
+	}
 	out := []sv{}
-	for _, v := range s.usages(id, flag(r, "deleted")) {
-		out = append(out, sv{v.Subject, v.Version})
+	for _, v := range vs {
+		if slices.Contains(readable, v.Subject) {
+			out = append(out, sv{v.Subject, v.Version})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleSubjects(w http.ResponseWriter, r *http.Request) {
 	prefix, deleted, only := r.URL.Query().Get("subjectPrefix"), flag(r, "deleted"), flag(r, "deletedOnly")
+	names, err := s.readable(r.Context(), s.subjectNames(prefix))
+	if err != nil {
+		writeErr(w, errUnavailable(err))
+		return
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []string{}
-	for _, name := range s.st.subjectNames() {
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
+	for _, name := range names {
 		hasLive := len(s.st.live(name, false)) > 0
 		switch {
 		case only && !hasLive, !only && (hasLive || deleted):

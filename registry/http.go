@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/heraldhq/herald/internal/httpauth"
 )
 
 // ContentType is the media type of every response; requests may use it,
@@ -13,11 +15,16 @@ const ContentType = "application/vnd.schemaregistry.v1+json"
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
+		h = s.guard(pattern, h)
 		mux.HandleFunc(pattern, h)
 		if !strings.HasSuffix(pattern, "{$}") {
 			mux.HandleFunc(pattern+"/{$}", h) // a trailing slash is accepted
 		}
 	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	handle("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, struct{}{}) })
 	handle("GET /schemas/types", s.handleSchemaTypes)
 	handle("GET /schemas", s.handleSchemas)
@@ -41,7 +48,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, newErr(http.StatusNotFound, codeNotFound, "HTTP 404 Not Found: %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return httpauth.Wrap(mux, httpauth.Config{
+		Authenticator: s.cfg.Authenticator,
+		Realm:         "herald schema registry",
+		Open:          []string{"/healthz"},
+		ContentType:   ContentType,
+		Logger:        s.cfg.Logger,
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/kafkasec"
 	"github.com/heraldhq/herald/pubsub"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 	ReplyTopics []string
 	// ClientOpts are extra kgo options for the router's client.
 	ClientOpts []kgo.Opt
+	// Security is TLS and SASL for the router's client; the zero value
+	// is a plaintext client.
+	Security kafkasec.Config
 	// PollInterval is how often Run looks for due timers. Default 500ms.
 	PollInterval time.Duration
 	// Logger receives what Run cannot return. Default slog.Default().
@@ -37,6 +41,9 @@ type Config struct {
 // Validate reports every problem with the config, joined.
 func (c Config) Validate() error {
 	var errs []error
+	if err := c.Security.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("saga: Config.Security: %w", err))
+	}
 	if c.Store == nil || c.Store.ob == nil {
 		errs = append(errs, errors.New("saga: Config.Store is nil or has no outbox"))
 	}
@@ -412,7 +419,7 @@ func (r *Runner) resume(ctx context.Context) error {
 
 func (r *Runner) router() (*pubsub.Router, error) {
 	router, err := pubsub.NewRouter(pubsub.RouterConfig{
-		Brokers: r.cfg.Brokers, Group: r.cfg.Group, ClientOpts: r.cfg.ClientOpts, Logger: r.cfg.Logger,
+		Brokers: r.cfg.Brokers, Group: r.cfg.Group, ClientOpts: r.cfg.ClientOpts, Security: r.cfg.Security, Logger: r.cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saga: %w", err)

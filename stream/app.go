@@ -73,6 +73,11 @@ func New(t *Topology, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("stream: %w", err)
 	}
 	cfg = cfg.withDefaults()
+	secOpts, err := cfg.Security.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("stream: Security: %w", err)
+	}
+	cfg.ClientOpts = append(secOpts, cfg.ClientOpts...)
 	a := &App{t: t, cfg: cfg, log: cfg.Logger.With("app", cfg.AppID),
 		subs: t.subtopologies(), subOf: map[string]int{}, logical: map[string]string{},
 		tasks: map[taskID]*task{}, assigned: map[taskID]bool{}}

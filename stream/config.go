@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald/kafkasec"
 )
 
 // Guarantee is an App's processing guarantee.
@@ -58,13 +60,19 @@ type Config struct {
 	InternalReplicationFactor int16
 	// Logger logs rebalances and restores; slog.Default if nil.
 	Logger *slog.Logger
-	// ClientOpts are added to the Kafka client's options (TLS, SASL, ...).
+	// ClientOpts are added to the Kafka client's options.
 	ClientOpts []kgo.Opt
+	// Security is TLS and SASL for the App's clients; the zero value is
+	// a plaintext client.
+	Security kafkasec.Config
 }
 
 // validate reports every problem, joined.
 func (c Config) validate(hasStores bool) error {
 	var errs []error
+	if err := c.Security.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("config: Security: %w", err))
+	}
 	if c.AppID == "" {
 		errs = append(errs, errors.New("config: AppID is empty"))
 	}

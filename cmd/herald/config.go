@@ -25,6 +25,11 @@ import (
 // from the file nor printed by --print-config.
 var notSettings = map[string]bool{"config": true, "print-config": true, "help": true}
 
+// isSecret reports whether a setting holds a password: --print-config
+// leaves it out (it may still be set in the file, better in the
+// environment).
+func isSecret(name string) bool { return strings.HasSuffix(name, "-password") }
+
 // addConfigFlags registers --config and --print-config on cmd.
 func addConfigFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
@@ -113,7 +118,7 @@ func printConfig(fl *pflag.FlagSet, out io.Writer) error {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	var names []string
 	fl.VisitAll(func(f *pflag.Flag) {
-		if !notSettings[f.Name] {
+		if !notSettings[f.Name] && !isSecret(f.Name) {
 			names = append(names, f.Name)
 		}
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald/console"
+	"github.com/heraldhq/herald/internal/cli"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/kafkasec"
 )
 
 // defaultHTTPListen is the console's address unless configured: loopback.
@@ -23,6 +26,8 @@ const defaultHTTPListen = "127.0.0.1:8080"
 // in front of any Kafka cluster.
 func newConsoleCmd() *cobra.Command {
 	var brokers, registryURL, listen, logLevel, logFormat string
+	var sec httpSec
+	var reg kafkasec.RegistryClient
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console and HTTP API alone, in front of any Kafka cluster",
@@ -33,8 +38,12 @@ the Kafka protocol, and to the schema registry through its REST API.
 ` + "`herald serve`" + ` already serves it on 127.0.0.1:8080 next to its broker.
 
 It listens on loopback unless told otherwise (--listen :8080 is every
-interface, and logs a warning: the console has no authentication and can
-delete topics).`,
+interface, and logs a warning: the console can delete topics). Secure it
+with HTTPS (--http-tls-*), client certificates or HTTP basic auth checked
+against the cluster's SCRAM users (--http-basic-auth). The --tls-* and
+--sasl-* flags secure its Kafka connection, as for the CLI, and
+--registry-ca-file, --registry-username and --registry-password (env
+HERALD_REGISTRY_PASSWORD) its connection to a secured registry.`,
 		Example: `  herald console --brokers kafka-1:9092 --registry http://localhost:8081
   curl -N localhost:8080/topics/orders/events?from=beginning`,
 		Args: cobra.NoArgs,
@@ -46,7 +55,19 @@ delete topics).`,
 			if err != nil {
 				return err
 			}
-			stop, err := startConsole(console.Config{Brokers: splitList(brokers), RegistryURL: registryURL, Logger: logger}, listen)
+			kafka, err := cli.SecurityConfig(cmd)
+			if err != nil {
+				return err
+			}
+			cfg := console.Config{Brokers: splitList(brokers), RegistryURL: registryURL, Logger: logger, Security: kafka, Registry: reg}
+			if cfg.Authenticator, err = sec.authenticator(cfg.Brokers, kafka.TLS, logger, "console"); err != nil {
+				return err
+			}
+			tc, err := sec.tlsConfig(cmd.Context(), logger)
+			if err != nil {
+				return err
+			}
+			stop, err := startConsole(cfg, listen, tc)
 			if err != nil {
 				return err
 			}
@@ -61,13 +82,18 @@ delete topics).`,
 	fl.StringVar(&listen, "listen", defaultHTTPListen, "HTTP listen address")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&logFormat, "log-format", "text", "text or json")
+	fl.StringVar(&reg.TLS.CAFile, "registry-ca-file", "", "CA (PEM) that signed the registry's HTTPS certificate")
+	fl.StringVar(&reg.Username, "registry-username", "", "basic auth user for the registry")
+	fl.StringVar(&reg.Password, "registry-password", "", "basic auth password for the registry; prefer HERALD_REGISTRY_PASSWORD")
+	sec.register(fl, "http", "console")
+	cli.AddSecurityFlags(fl)
 	addConfigFlags(cmd)
 	return cmd
 }
 
 // startConsole serves a console on listen; stop shuts it down, giving
 // requests in flight a moment and then ending open event streams.
-func startConsole(cfg console.Config, listen string) (stop func() error, err error) {
+func startConsole(cfg console.Config, listen string, tc *tls.Config) (stop func() error, err error) {
 	c, err := console.New(cfg)
 	if err != nil {
 		return nil, err
@@ -77,11 +103,16 @@ func startConsole(cfg console.Config, listen string) (stop func() error, err err
 		c.Close()
 		return nil, fmt.Errorf("console: listen %s: %w", listen, err)
 	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
 	hs := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	cfg.Logger.Info("console listening", "addr", ln.Addr().String())
-	server.WarnIfExposed(cfg.Logger, "console", ln.Addr())
+	if cfg.Authenticator == nil {
+		server.WarnIfExposed(cfg.Logger, "console", ln.Addr())
+	}
 	return func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

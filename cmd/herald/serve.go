@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald/console"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/kafkasec"
 	"github.com/heraldhq/herald/registry"
 )
 
@@ -28,6 +32,12 @@ type serveFlags struct {
 	lenientJSON    bool
 	logLevel       string
 	logFormat      string
+	registrySec    httpSec
+	registryAuthz  registryAuthz
+	httpSec        httpSec
+	// consoleRegistry is the console's way into the registry when the
+	// registry is secured.
+	consoleRegistry kafkasec.RegistryClient
 }
 
 func newServeCmd() *cobra.Command {
@@ -94,6 +104,11 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	f.registrySec.register(fl, "registry", "schema registry")
+	f.registryAuthz.register(fl)
+	f.httpSec.register(fl, "http", "console")
+	fl.StringVar(&f.consoleRegistry.Username, "http-registry-username", "", "the console's basic auth user for the registry, with --registry-basic-auth")
+	fl.StringVar(&f.consoleRegistry.Password, "http-registry-password", "", "its password; prefer HERALD_HTTP_REGISTRY_PASSWORD")
 	addConfigFlags(cmd)
 	return cmd
 }
@@ -151,12 +166,17 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	}
 	var reg *registry.Server
 	if f.registryListen != "" {
-		reg, err = startRegistry(ctx, registry.Config{
+		rcfg := registry.Config{
 			Brokers:     []string{dialable(srv.Addr().String())},
 			Listen:      f.registryListen,
 			Logger:      cfg.Logger.With("component", "registry"),
 			LenientJSON: f.lenientJSON,
-		})
+		}
+		release, err := secureRegistry(ctx, &rcfg, &f.registrySec, &f.registryAuthz)
+		if err == nil {
+			defer release()
+			reg, err = startRegistry(ctx, rcfg)
+		}
 		if err != nil {
 			srv.Close()
 			return err
@@ -165,11 +185,11 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	}
 	stopConsole := func() error { return nil }
 	if f.httpListen != "" {
-		ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: cfg.Logger.With("component", "console")}
-		if reg != nil {
-			ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())
+		ccfg, tc, err := serveConsoleConfig(ctx, f, srv, reg)
+		if err == nil {
+			stopConsole, err = startConsole(ccfg, f.httpListen, tc)
 		}
-		if stopConsole, err = startConsole(ccfg, f.httpListen); err != nil {
+		if err != nil {
 			if reg != nil {
 				reg.Close()
 			}
@@ -201,7 +221,9 @@ func startRegistry(ctx context.Context, cfg registry.Config) (*registry.Server, 
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	cfg.Logger.Info("schema registry listening", "addr", reg.Addr().String())
-	server.WarnIfExposed(cfg.Logger, "schema registry", reg.Addr())
+	if cfg.Authenticator == nil {
+		server.WarnIfExposed(cfg.Logger, "schema registry", reg.Addr())
+	}
 	return reg, nil
 }
 
@@ -216,4 +238,54 @@ func dialable(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// serveConsoleConfig is the console's configuration in `herald serve`:
+// the broker beside it, the registry beside it (over HTTPS, trusting the
+// registry's own certificate, when the registry serves TLS), and its
+// listener's TLS and authentication.
+func serveConsoleConfig(ctx context.Context, f *serveFlags, srv *server.Server, reg *registry.Server) (console.Config, *tls.Config, error) {
+	logger := f.cfg.Logger.With("component", "console")
+	ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: logger, Registry: f.consoleRegistry}
+	if reg != nil {
+		ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())
+		if f.registrySec.on() {
+			name, err := certName(f.registrySec.cert)
+			if err != nil {
+				return ccfg, nil, err
+			}
+			ccfg.RegistryURL = "https://" + dialable(reg.Addr().String())
+			ccfg.Registry.TLS = kafkasec.TLS{CAFile: f.registrySec.cert, ServerName: name}
+		}
+	}
+	var err error
+	if ccfg.Authenticator, err = f.httpSec.authenticator(ccfg.Brokers, kafkasec.TLS{}, logger, "console"); err != nil {
+		return ccfg, nil, err
+	}
+	tc, err := f.httpSec.tlsConfig(ctx, logger)
+	return ccfg, tc, err
+}
+
+// certName is a name the leaf certificate in file is valid for, to
+// verify it by when dialling it on loopback.
+func certName(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return "", fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	switch {
+	case len(leaf.DNSNames) > 0:
+		return leaf.DNSNames[0], nil
+	case len(leaf.IPAddresses) > 0:
+		return leaf.IPAddresses[0].String(), nil
+	}
+	return leaf.Subject.CommonName, nil
 }

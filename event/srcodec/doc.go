@@ -24,6 +24,9 @@
 // Usage:
 //
 //	cl, _ := sr.NewClient(sr.URLs("http://localhost:8081"))
+//	// a secured registry: HTTPS and basic auth with kafkasec's settings
+//	// opts, err := kafkasec.RegistryClient{TLS: kafkasec.TLS{CAFile: "ca.pem"}, Username: u, Password: pw}.SROpts()
+//	// cl, _ := sr.NewClient(append(opts, sr.URLs("https://registry:8081"))...)
 //	codec := srcodec.AutoRegister(cl, sr.Schema{Type: sr.TypeAvro, Schema: orderAvro})
 //	e, err := event.Encode(ctx, codec, "orders", "/shop", "order.placed", order)
 //	...

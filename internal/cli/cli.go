@@ -19,6 +19,7 @@ func AddCommands(root *cobra.Command) {
 		newDLQCmd(),
 		newSagaCmd(),
 		newACLCmd(),
+		newUserCmd(),
 	}
 	for _, c := range cmds {
 		rejectUnknownSubcommands(c)

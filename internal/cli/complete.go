@@ -54,8 +54,16 @@ func completeNames(list func(context.Context, *kadm.Client) ([]string, error), m
 		if bs, err := cmd.Flags().GetStringSlice("brokers"); err == nil {
 			c.brokers = bs
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds(cmd)...), kgo.DialTimeout(completionTimeout),
-			kgo.RetryTimeout(completionTimeout), kgo.SoftwareNameAndVersion(clientSoftwareName, "completion"))
+		sec, err := securityConfig(cmd, false)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
+		}
+		secOpts, err := sec.Opts()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
+		}
+		cl, err := kgo.NewClient(append(secOpts, kgo.SeedBrokers(c.seeds(cmd)...), kgo.DialTimeout(completionTimeout),
+			kgo.RetryTimeout(completionTimeout), kgo.SoftwareNameAndVersion(clientSoftwareName, "completion"))...)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
 		}

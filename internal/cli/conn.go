@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/internal/buildinfo"
+	"github.com/heraldhq/herald/kafkasec"
 )
 
 // defaultBrokers is used when neither --brokers nor HERALD_BROKERS is set.
@@ -30,9 +31,24 @@ const brokersEnv = "HERALD_BROKERS"
 // a cluster.
 type conn struct {
 	brokers []string
+	sec     secFlags         // bound to the flags; read through security
+	secured *kafkasec.Config // resolved once: the password prompt comes once
 }
 
-// addConnFlags registers --brokers on cmd. persistent makes it apply to
+// security is the command's resolved security settings.
+func (c *conn) security(cmd *cobra.Command) (kafkasec.Config, error) {
+	if c.secured != nil {
+		return *c.secured, nil
+	}
+	sec, err := securityConfig(cmd, true)
+	if err != nil {
+		return sec, err
+	}
+	c.secured = &sec
+	return sec, nil
+}
+
+// addConnFlags registers --brokers and the --tls-* and --sasl-* flags on cmd. persistent makes it apply to
 // the subcommands of a noun (topic, group, ...).
 func addConnFlags(cmd *cobra.Command, c *conn, persistent bool) {
 	fl := cmd.Flags()
@@ -41,6 +57,7 @@ func addConnFlags(cmd *cobra.Command, c *conn, persistent bool) {
 	}
 	fl.StringSliceVarP(&c.brokers, "brokers", "b", []string{defaultBrokers},
 		"seed brokers, host:port, comma separated (env "+brokersEnv+")")
+	c.sec.register(fl)
 }
 
 // seeds returns the seed brokers: --brokers if given, else HERALD_BROKERS,
@@ -61,19 +78,33 @@ func (c *conn) seeds(cmd *cobra.Command) []string {
 // retries ending in a generic dial error.
 func (c *conn) client(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
 	seeds := c.seeds(cmd)
+	sec, err := c.security(cmd)
+	if err != nil {
+		return nil, err
+	}
+	secOpts, err := sec.Opts()
+	if err != nil {
+		return nil, err
+	}
 	if err := probe(cmd.Context(), seeds); err != nil {
 		return nil, err
 	}
-	opts = append([]kgo.Opt{
+	opts = append(append(secOpts,
 		kgo.SeedBrokers(seeds...),
-		kgo.RetryTimeout(15 * time.Second),
+		kgo.RetryTimeout(15*time.Second),
 		// ApiVersions v3+ carries the client's name and version (KIP-511);
 		// brokers show them in their connection logs and metrics.
 		kgo.SoftwareNameAndVersion(clientSoftwareName, buildinfo.Read().Software()),
-	}, opts...)
+	), opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", strings.Join(seeds, ","), err)
+	}
+	if sec.TLS.On() || sec.SASL.Mechanism != "" {
+		if err := checkSecured(cmd.Context(), cl, sec, seeds); err != nil {
+			cl.Close()
+			return nil, err
+		}
 	}
 	return cl, nil
 }

@@ -13,6 +13,9 @@
 // Usage:
 //
 //	cl, _ := sr.NewClient(sr.URLs("http://localhost:8081"))
+//	// a secured registry: HTTPS and basic auth with kafkasec's settings
+//	// opts, err := kafkasec.RegistryClient{TLS: kafkasec.TLS{CAFile: "ca.pem"}, Username: u, Password: pw}.SROpts()
+//	// cl, _ := sr.NewClient(append(opts, sr.URLs("https://registry:8081"))...)
 //	s := serde.New(cl)
 //	enc, err := s.Encoder(ctx, "orders-value", sr.Schema{Schema: orderAvro}) // registers if needed
 //	b, err := enc.Encode(Order{ID: "o-1", Qty: 2})                          // 0x00 id... avro
