@@ -226,11 +226,12 @@ func newDEK(raw []byte, keyID, version, wrapped string, expires time.Time) (*dek
 // ErrShredded, ErrDecrypt or ErrNotEncrypted (or a keyring's transient
 // error); the inner codec's errors come as they are.
 func (c *Codec) Decode(ctx context.Context, e event.Event, v any) error {
-	pe, err := c.Open(ctx, e)
+	pt, ct, err := c.decrypt(ctx, e)
 	if err != nil {
 		return err
 	}
-	return c.inner.Decode(ctx, pe, v)
+	e.Data, e.DataContentType = pt, ct
+	return c.inner.Decode(ctx, e, v)
 }
 
 // Open returns e decrypted: the plaintext data with the inner codec's
@@ -238,20 +239,9 @@ func (c *Codec) Decode(ctx context.Context, e event.Event, v any) error {
 // handles raw events (a projection of the event store, a relay). Errors
 // as Decode's.
 func (c *Codec) Open(ctx context.Context, e event.Event) (event.Event, error) {
-	h, err := parseEnvelope(e)
+	pt, ct, err := c.decrypt(ctx, e)
 	if err != nil {
-		return e, &Error{EventID: e.ID, KeyID: h.keyID, KeyVersion: h.version, Err: err}
-	}
-	d, err := c.consumerDEK(ctx, &h)
-	if err != nil {
-		return e, &Error{EventID: e.ID, KeyID: h.keyID, KeyVersion: h.version, Err: err}
-	}
-	var adBuf [256]byte
-	ad := appendAD(adBuf[:0], e, &h)
-	pt, err := d.aead.Open(nil, e.Data[:nonceSize], e.Data[nonceSize:], ad)
-	if err != nil {
-		return e, &Error{EventID: e.ID, KeyID: h.keyID, KeyVersion: h.version,
-			Err: fmt.Errorf("%w: ciphertext or attributes altered, or moved from another event", ErrDecrypt)}
+		return e, err
 	}
 	ext := make(map[string]string, len(e.Extensions))
 	for k, v := range e.Extensions {
@@ -263,8 +253,28 @@ func (c *Codec) Open(ctx context.Context, e event.Event) (event.Event, error) {
 	}
 	e.Extensions = ext
 	e.Data = pt
-	e.DataContentType = h.contentType
+	e.DataContentType = ct
 	return e, nil
+}
+
+// decrypt returns e's plaintext and the inner codec's content type.
+func (c *Codec) decrypt(ctx context.Context, e event.Event) (plaintext []byte, contentType string, err error) {
+	h, err := parseEnvelope(e)
+	if err != nil {
+		return nil, "", &Error{EventID: e.ID, KeyID: h.keyID, KeyVersion: h.version, Err: err}
+	}
+	d, err := c.consumerDEK(ctx, &h)
+	if err != nil {
+		return nil, "", &Error{EventID: e.ID, KeyID: h.keyID, KeyVersion: h.version, Err: err}
+	}
+	var adBuf [256]byte
+	ad := appendAD(adBuf[:0], e, &h)
+	pt, err := d.aead.Open(nil, e.Data[:nonceSize], e.Data[nonceSize:], ad)
+	if err != nil {
+		return nil, "", &Error{EventID: e.ID, KeyID: h.keyID, KeyVersion: h.version,
+			Err: fmt.Errorf("%w: ciphertext or attributes altered, or moved from another event", ErrDecrypt)}
+	}
+	return pt, h.contentType, nil
 }
 
 // consumerDEK returns the DEK h names: cached, or unwrapped by the
