@@ -51,8 +51,8 @@ type cache struct {
 	max int // entries, > 0
 	mu  struct {
 		sync.Mutex
-		gen uint64     // the keyring's Generation the entries are from
-		lru list.List  // of *cacheEntry, most recently used first
+		gen uint64    // the keyring's Generation the entries are from
+		lru list.List // of *cacheEntry, most recently used first
 		m   map[cacheKey]*list.Element
 	}
 }
