@@ -262,7 +262,10 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// Generation counts the keyring's changes (see Generationer).
+// Generation counts the keyring's changes that codecs must see (see
+// Generationer): shreds and rotations, here or read from the file. A new
+// key id alone does not count, so that codecs keep their caches while
+// new subjects arrive.
 func (k *FileKeyring) Generation() uint64 { return k.gen.Load() }
 
 // Wrap wraps dek under the current version of id, making version 1 (and
@@ -455,9 +458,26 @@ func (k *FileKeyring) maybeReloadLocked() error {
 	if err != nil {
 		return fmt.Errorf("crypt: reload keyring %s: %w", k.path, err)
 	}
+	changed := !onlyAdded(k.mu.state, st)
 	k.mu.hdr, k.mu.state, k.mu.stat = hdr, st, fi
-	k.gen.Add(1)
+	if changed {
+		k.gen.Add(1)
+	}
 	return nil
+}
+
+// onlyAdded reports whether next differs from prev only by new key ids:
+// no id shredded, removed or rotated. Codecs keep their caches then.
+func onlyAdded(prev, next fileState) bool {
+	if len(next.Shredded) != len(prev.Shredded) {
+		return false
+	}
+	for id, vs := range prev.Keys {
+		if len(next.Keys[id]) != len(vs) {
+			return false
+		}
+	}
+	return true
 }
 
 // saveLocked writes st as the new file, atomically and durably, and makes
@@ -481,8 +501,11 @@ func (k *FileKeyring) saveLocked(st fileState) error {
 	if err != nil {
 		return fmt.Errorf("crypt: save keyring %s: %w", k.path, err)
 	}
+	changed := !onlyAdded(k.mu.state, st)
 	k.mu.hdr, k.mu.state, k.mu.stat = hdr, st, fi
-	k.gen.Add(1)
+	if changed {
+		k.gen.Add(1)
+	}
 	return nil
 }
 

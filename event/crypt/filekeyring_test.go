@@ -132,3 +132,39 @@ func TestKeyringConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneration: shreds and rotations move the generation, here and in
+// another process once it rereads the file; new key ids do not, so that
+// codecs keep their caches while new subjects arrive.
+func TestGeneration(t *testing.T) {
+	ctx := context.Background()
+	kr, path := newKeyring(t)
+	other := reopen(t, path)
+	g := kr.Generation()
+	if _, _, err := kr.Wrap(ctx, "new", make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if kr.Generation() != g {
+		t.Fatal("a new key id moved the generation")
+	}
+	og := other.Generation()
+	if _, err := other.Versions("new"); err != nil { // rereads
+		t.Fatal(err)
+	}
+	if other.Generation() != og {
+		t.Fatal("rereading a new key id moved the generation")
+	}
+	for _, change := range []func() error{
+		func() error { _, err := kr.Rotate(ctx, "new"); return err },
+		func() error { return kr.Shred(ctx, "new") },
+	} {
+		g, og := kr.Generation(), other.Generation()
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = other.Versions("new")
+		if kr.Generation() == g || other.Generation() == og {
+			t.Fatalf("generation did not move: here %d→%d, other %d→%d", g, kr.Generation(), og, other.Generation())
+		}
+	}
+}

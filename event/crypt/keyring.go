@@ -62,7 +62,8 @@ type Shredder interface {
 }
 
 // Generationer is a Keyring that counts its changes: Generation increases
-// whenever a key is shredded or rotated, or the keyring reloads. A Codec
+// whenever a key is shredded or rotated (here or, seen on reload, by
+// another process). A Codec
 // over it checks the count on each call, cheap as an atomic load, and
 // drops its cached keys when it moved, so that a shred takes effect at
 // once in the process; without it, at the latest after Config.KeyTTL.
