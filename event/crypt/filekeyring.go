@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/scrypt"
+
+	"github.com/heraldhq/herald/internal/vfs"
 )
 
 // The keyring file. All of it but the body is clear; the body is
@@ -75,6 +77,7 @@ const wrapContext = "herald/event/crypt/keyring/v1"
 // concurrent use.
 type FileKeyring struct {
 	path string
+	fs   vfs.FS // all file I/O but the flock; tests inject faults
 	gen  atomic.Uint64
 
 	mu struct {
@@ -121,10 +124,11 @@ func CreateFileKeyring(path string, passphrase []byte, cost ScryptParams) (*File
 	if err := cost.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, fmt.Errorf("crypt: create keyring %s: %w", path, os.ErrExist)
-	}
-	k := &FileKeyring{path: path}
+	return createFileKeyring(vfs.Default, path, passphrase, cost)
+}
+
+func createFileKeyring(fs vfs.FS, path string, passphrase []byte, cost ScryptParams) (*FileKeyring, error) {
+	k := &FileKeyring{path: path, fs: fs}
 	h := &k.mu.hdr
 	copy(h[0:8], fileMagic)
 	h[8], h[9], h[10], h[11], h[12] = fileVersion, kdfScrypt, cost.LogN, cost.R, cost.P
@@ -142,6 +146,10 @@ func CreateFileKeyring(path string, passphrase []byte, cost ScryptParams) (*File
 		return nil, err
 	}
 	defer unlock()
+	// Checked under the lock: two processes creating one file, one wins.
+	if _, err := fs.Stat(path); err == nil {
+		return nil, fmt.Errorf("crypt: create keyring %s: %w", path, os.ErrExist)
+	}
 	if err := k.saveLocked(k.mu.state); err != nil {
 		return nil, err
 	}
@@ -151,7 +159,11 @@ func CreateFileKeyring(path string, passphrase []byte, cost ScryptParams) (*File
 // OpenFileKeyring opens the keyring file at path. A wrong passphrase, or
 // a file altered in any byte, is ErrPassphrase.
 func OpenFileKeyring(path string, passphrase []byte) (*FileKeyring, error) {
-	b, fi, err := readFile(path)
+	return openFileKeyring(vfs.Default, path, passphrase)
+}
+
+func openFileKeyring(fs vfs.FS, path string, passphrase []byte) (*FileKeyring, error) {
+	b, fi, err := readFile(fs, path)
 	if err != nil {
 		return nil, err
 	}
@@ -167,29 +179,9 @@ func OpenFileKeyring(path string, passphrase []byte) (*FileKeyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypt: open keyring %s: %w", path, err)
 	}
-	k := &FileKeyring{path: path}
+	k := &FileKeyring{path: path, fs: fs}
 	k.mu.key, k.mu.hdr, k.mu.state, k.mu.stat = key, hdr, st, fi
 	return k, nil
-}
-
-func readFile(path string) ([]byte, os.FileInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("crypt: open keyring: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("crypt: open keyring: %w", err)
-	}
-	if fi.Size() > maxFileSize {
-		return nil, nil, fmt.Errorf("crypt: keyring %s: %d bytes is over %d", path, fi.Size(), maxFileSize)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, nil, fmt.Errorf("crypt: read keyring %s: %w", path, err)
-	}
-	return b, fi, nil
 }
 
 // parseHeader checks the clear header of a keyring file.
@@ -436,14 +428,14 @@ func shredID(id string) string {
 // maybeReloadLocked rereads the file if another process changed it since
 // it was last read or written here. mu must be held.
 func (k *FileKeyring) maybeReloadLocked() error {
-	fi, err := os.Stat(k.path)
+	fi, err := k.fs.Stat(k.path)
 	if err != nil {
 		return fmt.Errorf("crypt: keyring: %w", err)
 	}
 	if k.mu.stat != nil && os.SameFile(fi, k.mu.stat) && fi.ModTime().Equal(k.mu.stat.ModTime()) && fi.Size() == k.mu.stat.Size() {
 		return nil
 	}
-	b, fi, err := readFile(k.path)
+	b, fi, err := readFile(k.fs, k.path)
 	if err != nil {
 		return err
 	}
@@ -497,7 +489,7 @@ func (k *FileKeyring) saveLocked(st fileState) error {
 	}
 	b := aead.Seal(hdr[:], hdr[48:60], body, hdr[:])
 	clear(body)
-	fi, err := writeAtomic(k.path, b)
+	fi, err := writeAtomic(k.fs, k.path, b)
 	if err != nil {
 		return fmt.Errorf("crypt: save keyring %s: %w", k.path, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/internal/vfs"
 )
 
 // FuzzOpen: Open of an event with arbitrary encryption attributes and
@@ -57,7 +58,7 @@ func FuzzKeyringFile(f *testing.F) {
 	if _, _, err := kr.Wrap(context.Background(), "a", make([]byte, 32)); err != nil {
 		f.Fatal(err)
 	}
-	good, _, err := readFile(path)
+	good, _, err := readFile(vfs.Default, path)
 	if err != nil {
 		f.Fatal(err)
 	}
