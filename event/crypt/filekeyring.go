@@ -344,6 +344,42 @@ func (k *FileKeyring) Shred(_ context.Context, id string) error {
 	return nil
 }
 
+// ChangePassphrase re-encrypts the file under a new passphrase, with a
+// new salt and the given scrypt cost; the keys are unchanged. Other
+// processes that have the file open fail with ErrPassphrase until they
+// reopen it with the new passphrase.
+func (k *FileKeyring) ChangePassphrase(passphrase []byte, cost ScryptParams) error {
+	if err := cost.validate(); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	unlock, err := lockFile(k.path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := k.maybeReloadLocked(); err != nil {
+		return err
+	}
+	oldHdr, oldKey := k.mu.hdr, k.mu.key
+	h := &k.mu.hdr
+	h[10], h[11], h[12] = cost.LogN, cost.R, cost.P
+	if _, err := rand.Read(h[16:48]); err != nil {
+		k.mu.hdr = oldHdr
+		return err
+	}
+	if k.mu.key, err = deriveKey(passphrase, h); err == nil {
+		err = k.saveLocked(k.mu.state)
+	}
+	if err != nil {
+		k.mu.hdr, k.mu.key = oldHdr, oldKey
+		return err
+	}
+	clear(oldKey)
+	return nil
+}
+
 // Versions lists the versions id has, oldest first.
 func (k *FileKeyring) Versions(id string) ([]uint32, error) {
 	k.mu.Lock()
@@ -444,7 +480,7 @@ func (k *FileKeyring) maybeReloadLocked() error {
 		return fmt.Errorf("crypt: reload keyring %s: %w", k.path, err)
 	}
 	if [44]byte(hdr[:44]) != [44]byte(k.mu.hdr[:44]) {
-		return fmt.Errorf("crypt: keyring %s: salt or KDF changed on disk; reopen it", k.path)
+		return fmt.Errorf("crypt: keyring %s: passphrase changed on disk; reopen with the new one: %w", k.path, ErrPassphrase)
 	}
 	st, err := openBody(k.mu.key, b)
 	if err != nil {

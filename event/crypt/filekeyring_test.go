@@ -168,3 +168,31 @@ func TestGeneration(t *testing.T) {
 		}
 	}
 }
+
+func TestChangePassphrase(t *testing.T) {
+	ctx := context.Background()
+	kr, path := newKeyring(t)
+	other := reopen(t, path)
+	_, w, err := kr.Wrap(ctx, "a", make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.ChangePassphrase([]byte("new horse"), testScrypt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crypt.OpenFileKeyring(path, []byte("correct horse")); !errors.Is(err, crypt.ErrPassphrase) {
+		t.Fatalf("old passphrase: %v", err)
+	}
+	reopened, err := crypt.OpenFileKeyring(path, []byte("new horse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*crypt.FileKeyring{kr, reopened} {
+		if _, err := k.Unwrap(ctx, "a", 1, w); err != nil {
+			t.Fatalf("key lost in the change: %v", err)
+		}
+	}
+	if _, err := other.Unwrap(ctx, "a", 1, w); !errors.Is(err, crypt.ErrPassphrase) {
+		t.Fatalf("a process with the old passphrase: %v", err)
+	}
+}
