@@ -37,6 +37,22 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || o != (order{"c-1", "book", secret}) {
 		t.Fatalf("decode = %+v, %v", o, err)
 	}
+	// And in structured mode (CloudEvents JSON), as other languages' SDKs
+	// may forward it: the ciphertext goes in data_base64.
+	js, err := event.MarshalStructured(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(js, []byte(secret)) {
+		t.Fatal("plaintext in structured mode")
+	}
+	se, err := event.UnmarshalStructured(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := open(c, se); err != nil || o.Note != secret {
+		t.Fatalf("structured: %+v, %v", o, err)
+	}
 	// Open gives the plain event back.
 	pe, err := c.Open(context.Background(), e)
 	if err != nil || pe.DataContentType != "application/json" || pe.Extensions[crypt.ExtDEK] != "" || !bytes.Contains(pe.Data, []byte(secret)) {
