@@ -73,9 +73,39 @@
 // Key, time, correlation and causation ids and other extensions are not
 // bound: the event store reads Key back as the stream name, and
 // publishers link events after encoding. FileKeyring's wrapped DEK is
-// nonce (12) || AES-256-GCM(KEK, dek) || tag (16) with the key id and
-// version as associated data; the file's layout is documented at
-// FileKeyring.
+// nonce (12) || AES-256-GCM(KEK, dek) || tag (16), with associated data
+// "herald/event/crypt/keyring/v1" || uvarint(len(key id)) || key id ||
+// version (4 bytes, big-endian).
+//
+// # Keyring file
+//
+// FileKeyring's file is clear but for its body, which is encrypted with
+// a key derived from the passphrase by scrypt; the clear header is the
+// body's associated data, so changing any byte of the file makes it
+// refuse to open (ErrPassphrase). Integers are big-endian.
+//
+//	offset  size  field
+//	0       8     magic "HRLDKRNG"
+//	8       1     format version, 1
+//	9       1     KDF, 1 = scrypt
+//	10      1     scrypt log2(N), 10..22
+//	11      1     scrypt r, 1..32
+//	12      1     scrypt p, 1..16      (128·r·N at most 1 GiB)
+//	13      3     zero
+//	16      32    salt (random; new only on ChangePassphrase)
+//	48      12    nonce (random, new on each save)
+//	60      n+16  AES-256-GCM(scrypt(passphrase, salt, N, r, p), nonce, body, header[0:60])
+//
+// The body is JSON:
+//
+//	{"keys":     {"<key id>": [{"v": 1, "k": "<32 bytes, base64>", "t": "<created, RFC 3339>"}, ...]},
+//	 "shredded": {"<hex SHA-256 of the key id>": "<shredded, RFC 3339>"}}
+//
+// Each key id lists its versions, oldest first, increasing; the last is
+// current. Shredded ids are kept only as a hash, so the file does not
+// name the subjects it forgot. Every save writes a new file beside the
+// old (<file>.tmp-<random>), fsyncs it, renames it over the old and
+// fsyncs the directory; writers hold an flock on <file>.lock.
 //
 // # Errors
 //
