@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo crash-saga bench-saga bench-crypt
+.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash compat-kgo crash-saga bench-saga
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,7 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	  done; done
 
+.PHONY: bench-crypt
 bench-crypt: ## event/crypt: encode+decode of a 1 KiB JSON event, plain JSON beside the encrypting codec, same run
 	$(GO) test ./event/crypt -run '^$$' -bench BenchmarkCodec -benchmem -count 6
 
