@@ -117,7 +117,7 @@ func createFileKeyring(fs vfs.FS, path string, passphrase []byte, cost ScryptPar
 	}
 	k.mu.key = key
 	k.mu.state = fileState{Keys: map[string][]keyVersion{}, Shredded: map[string]time.Time{}}
-	unlock, err := lockFile(path)
+	unlock, err := lockFile(context.Background(), path)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (k *FileKeyring) Generation() uint64 { return k.gen.Load() }
 
 // Wrap wraps dek under the current version of id, making version 1 (and
 // writing the file) if id has no key yet.
-func (k *FileKeyring) Wrap(_ context.Context, id string, dek []byte) (uint32, []byte, error) {
+func (k *FileKeyring) Wrap(ctx context.Context, id string, dek []byte) (uint32, []byte, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.maybeReloadLocked(); err != nil {
@@ -246,7 +246,7 @@ func (k *FileKeyring) Wrap(_ context.Context, id string, dek []byte) (uint32, []
 	}
 	vs, err := k.versionsLocked(id)
 	if errors.Is(err, ErrKeyNotFound) {
-		vs, err = k.addVersionLocked(id, true)
+		vs, err = k.addVersionLocked(ctx, id, true)
 	}
 	if err != nil {
 		return 0, nil, err
@@ -279,13 +279,13 @@ func (k *FileKeyring) Unwrap(_ context.Context, id string, version uint32, wrapp
 // returns it: data wrapped from now on uses it, data wrapped before
 // still unwraps with its own version. Codecs of this process take the
 // new version at once; others after their KeyTTL.
-func (k *FileKeyring) Rotate(_ context.Context, id string) (uint32, error) {
+func (k *FileKeyring) Rotate(ctx context.Context, id string) (uint32, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.maybeReloadLocked(); err != nil {
 		return 0, err
 	}
-	vs, err := k.addVersionLocked(id, false)
+	vs, err := k.addVersionLocked(ctx, id, false)
 	if err != nil {
 		return 0, err
 	}
@@ -296,10 +296,10 @@ func (k *FileKeyring) Rotate(_ context.Context, id string) (uint32, error) {
 // marks id shredded: Wrap and Unwrap of it are ErrShredded from then on.
 // Shredding an id that has no key marks it all the same. Final: there is
 // no undo. Copies of the file made before (backups) still hold the key.
-func (k *FileKeyring) Shred(_ context.Context, id string) error {
+func (k *FileKeyring) Shred(ctx context.Context, id string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	unlock, err := lockFile(k.path)
+	unlock, err := lockFile(ctx, k.path)
 	if err != nil {
 		return err
 	}
@@ -330,7 +330,7 @@ func (k *FileKeyring) ChangePassphrase(passphrase []byte, cost ScryptParams) err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	unlock, err := lockFile(k.path)
+	unlock, err := lockFile(context.Background(), k.path)
 	if err != nil {
 		return err
 	}
@@ -390,8 +390,8 @@ func (k *FileKeyring) versionsLocked(id string) ([]keyVersion, error) {
 // addVersionLocked adds a new key version to id and saves the file,
 // under the file lock, rereading it first; if onlyFirst, only when id has
 // none (another process may have made it meanwhile). mu must be held.
-func (k *FileKeyring) addVersionLocked(id string, onlyFirst bool) ([]keyVersion, error) {
-	unlock, err := lockFile(k.path)
+func (k *FileKeyring) addVersionLocked(ctx context.Context, id string, onlyFirst bool) ([]keyVersion, error) {
+	unlock, err := lockFile(ctx, k.path)
 	if err != nil {
 		return nil, err
 	}
