@@ -19,6 +19,8 @@ import (
 	"github.com/heraldhq/herald/event/crypt"
 	"github.com/heraldhq/herald/eventstore"
 	"github.com/heraldhq/herald/eventstore/sqlite"
+	"github.com/heraldhq/herald/outbox"
+	obsqlite "github.com/heraldhq/herald/outbox/sqlite"
 	"github.com/heraldhq/herald/pubsub"
 	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
@@ -144,10 +146,12 @@ func TestPubsub(t *testing.T) {
 	}
 }
 
-// TestEventStore: the same guarantees in the event store (SQLite): no
-// plaintext in the database files, events read back decrypt, and once a
-// customer is shredded their stream's events fail with ErrShredded while
-// the other's still decrypt.
+// TestEventStore: the same guarantees in the event store (SQLite), whose
+// appends also go to Kafka through the outbox: no plaintext in the
+// database files; events read back from the store, and relayed to a
+// topic keyed by stream, decrypt; and once a customer is shredded their
+// events fail with ErrShredded in both places while the other's still
+// decrypt.
 func TestEventStore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -156,7 +160,13 @@ func TestEventStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	store, err := sqlite.New(ctx, db, sqlite.Config{})
+	ob, err := obsqlite.New(ctx, db, obsqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pubsubtest.New(t)
+	topic := b.Topic("crypt-es", 1)
+	store, err := sqlite.New(ctx, db, sqlite.Config{Hooks: []eventstore.TxHook{eventstore.OutboxHook(ob, topic)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +208,36 @@ func TestEventStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	relay, err := outbox.NewRelay(ob, b.Client(), outbox.RelayConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := relay.RunOnce(ctx); err != nil || n != 3 {
+		t.Fatalf("relayed %d, %v", n, err)
+	}
+	relayed := fetch(t, b, topic, 3)
+	// fromTopic decodes the relayed events: nil or the error of each.
+	fromTopic := func(c event.Codec) map[string][]error {
+		errs := map[string][]error{}
+		for _, r := range relayed {
+			e, err := event.FromRecord(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(r.Value, []byte(secret)) {
+				t.Fatal("plaintext relayed")
+			}
+			o, err := open(c, e)
+			if err == nil && o.Note != secret {
+				t.Fatalf("decoded %+v", o)
+			}
+			errs[string(r.Key)] = append(errs[string(r.Key)], err)
+		}
+		return errs
+	}
+	if errs := fromTopic(c); errs["order-1"][0] != nil || errs["order-1"][1] != nil || errs["order-2"][0] != nil {
+		t.Fatalf("relayed events: %v", errs)
+	}
 	if err := c.Shred(ctx, "customer/alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +248,13 @@ func TestEventStore(t *testing.T) {
 		}
 		if errs := read(cc, "order-2"); len(errs) != 1 || errs[0] != nil {
 			t.Fatalf("bob's stream: %v", errs)
+		}
+		errs = fromTopic(cc)["order-1"]
+		if len(errs) != 2 || !errors.Is(errs[0], crypt.ErrShredded) || !errors.Is(errs[1], crypt.ErrShredded) {
+			t.Fatalf("alice's events in the topic after shred: %v", errs)
+		}
+		if errs := fromTopic(cc)["order-2"]; len(errs) != 1 || errs[0] != nil {
+			t.Fatalf("bob's events in the topic: %v", errs)
 		}
 	}
 }
