@@ -75,6 +75,10 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	  done; done
 
+.PHONY: bench-crypt
+bench-crypt: ## event/crypt: encode+decode of a 1 KiB JSON event, plain JSON beside the encrypting codec, same run
+	$(GO) test ./event/crypt -run '^$$' -bench BenchmarkCodec -benchmem -count 6
+
 EVENTS ?= 1000000
 bench-eventstore: ## event store and projection benchmarks beside raw SQL baselines (SQLite, PostgreSQL); rebuild over EVENTS (1000000)
 	$(GO) test ./eventstore/sqlite ./eventstore/postgres -run '^$$' -bench . -benchtime 3s

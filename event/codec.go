@@ -50,15 +50,46 @@ func (jsonCodec) Decode(_ context.Context, e Event, v any) error {
 	return nil
 }
 
+// EventCodec is a Codec whose encoding depends on the event the data goes
+// into, not only on the value: an encrypting codec (package event/crypt)
+// binds the ciphertext to the event's id, type and subject and picks its
+// key by the event's subject or key. EncodeEvent returns e with Data,
+// DataContentType, DataSchema and SchemaVersion set, and may set
+// extension attributes of its own; it must not change the other
+// attributes, and the caller must not change id, source, type or subject
+// afterwards (Key, correlation and causation ids and other extensions may
+// still change). Its Encode, without an event, may fail.
+type EventCodec interface {
+	Codec
+	EncodeEvent(ctx context.Context, topic string, e Event, v any) (Event, error)
+}
+
 // Encode builds a new event of type typ from a Go value with codec c: a
 // new id and time, source, and the data and data attributes the codec
-// returns.
+// returns. An EventCodec sees the event without key or subject; set
+// those first with EncodeEvent if the codec uses them.
 func Encode[T any](ctx context.Context, c Codec, topic, source, typ string, v T) (Event, error) {
-	enc, err := c.Encode(ctx, topic, typ, v)
+	e, err := EncodeEvent(ctx, c, topic, New(source, typ, nil), v)
 	if err != nil {
 		return Event{}, err
 	}
-	e := New(source, typ, enc.Data)
+	return e, nil
+}
+
+// EncodeEvent sets the data of e, an event with its attributes already
+// set (id, source, type, and key and subject where used), to v encoded
+// with codec c, and the data attributes to those c returns. An
+// EventCodec encodes with the event (EventCodec.EncodeEvent); any other
+// codec with Codec.Encode.
+func EncodeEvent(ctx context.Context, c Codec, topic string, e Event, v any) (Event, error) {
+	if ec, ok := c.(EventCodec); ok {
+		return ec.EncodeEvent(ctx, topic, e, v)
+	}
+	enc, err := c.Encode(ctx, topic, e.Type, v)
+	if err != nil {
+		return e, err
+	}
+	e.Data = enc.Data
 	e.DataContentType = enc.ContentType
 	e.DataSchema = enc.DataSchema
 	e.SchemaVersion = enc.SchemaVersion

@@ -39,6 +39,15 @@
 //	e, err := event.Encode(ctx, event.JSON, "orders", "/orders", "order.created", Order{ID: "42"})
 //	o, err := event.Decode[Order](ctx, event.JSON, e)
 //
+// A codec whose encoding depends on the event, such as event/crypt's
+// encrypting codec (it binds the ciphertext to the event's id and picks
+// a key by subject or key), is an EventCodec; give it the event, with
+// key and subject set, through EncodeEvent:
+//
+//	e := event.New("/orders", "order.created", nil)
+//	e.Key = customerID
+//	e, err := event.EncodeEvent(ctx, codec, "orders", e, Order{ID: "42"})
+//
 // While a handler handles an event, its context carries it (NewContext);
 // Link, which publishers call, makes events published from there share
 // the correlation id and name the handled event as their cause.

@@ -66,11 +66,12 @@ func (b *CommandBus) Send(ctx context.Context, typ, key string, cmd any) (event.
 // build encodes the command event and names its topic.
 func (b *CommandBus) build(ctx context.Context, typ, key string, cmd any, ext map[string]string) (string, event.Event, error) {
 	topic := b.topic(typ)
-	e, err := event.Encode(ctx, b.pub.codec, topic, b.pub.source, typ, cmd)
+	e := event.New(b.pub.source, typ, nil)
+	e.Key = key // before encoding: an event/crypt codec may key on it
+	e, err := event.EncodeEvent(ctx, b.pub.codec, topic, e, cmd)
 	if err != nil {
 		return topic, e, fmt.Errorf("pubsub: encode command %s: %w", typ, err)
 	}
-	e.Key = key
 	for k, v := range ext {
 		e = e.WithExtension(k, v)
 	}
@@ -130,17 +131,17 @@ func reply(ctx context.Context, pub *Publisher, m *Message, typ string, res any,
 	if to == "" {
 		return failed
 	}
-	var e event.Event
+	e := event.New(pub.source, typ+replySuffix, nil)
+	e.Key = m.Event.Extensions[ExtReplyKey] // before encoding: an event/crypt codec may key on it
+	e = e.Caused(m.Event)
 	if failed != nil {
-		e = event.New(pub.source, typ+replySuffix, nil).WithExtension(ExtReplyError, failed.Error())
+		e = e.WithExtension(ExtReplyError, failed.Error())
 	} else {
 		var err error
-		if e, err = event.Encode(ctx, pub.codec, to, pub.source, typ+replySuffix, res); err != nil {
+		if e, err = event.EncodeEvent(ctx, pub.codec, to, e, res); err != nil {
 			return Permanent(fmt.Errorf("pubsub: encode reply to %s: %w", m.Event.ID, err))
 		}
 	}
-	e.Key = m.Event.Extensions[ExtReplyKey]
-	e = e.Caused(m.Event)
 	if err := pub.Publish(ctx, to, e); err != nil {
 		return fmt.Errorf("pubsub: reply to %s: %w", m.Event.ID, err)
 	}

@@ -69,7 +69,12 @@
 //
 // An event of a type with no handler is skipped (SkipUnknown, the default;
 // counted in herald_pubsub_skipped_total) or dead-lettered at once
-// (DeadLetterUnknown), as RouterConfig.UnknownType says.
+// (DeadLetterUnknown), as RouterConfig.UnknownType says. Data that does
+// not decode is a permanent failure, dead-lettered at once: with an
+// event/crypt codec that includes an event whose key the router's
+// keyring lacks, was shredded, or whose ciphertext was tampered with
+// (the dlq_error header says which); errors marked transient (a schema
+// registry or KMS out of reach) are retried.
 //
 // # Commands and request/reply
 //

@@ -148,12 +148,12 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, e event.Even
 // PublishValue encodes v with the publisher's codec into a new event of
 // type typ with the given key, and publishes it synchronously.
 func (p *Publisher) PublishValue(ctx context.Context, topic, typ, key string, v any) (event.Event, error) {
-	e, err := event.Encode(ctx, p.codec, topic, p.source, typ, v)
+	e := event.New(p.source, typ, nil)
+	e.Key = key // before encoding: an event/crypt codec may key on it
+	e, err := event.EncodeEvent(ctx, p.codec, topic, event.Link(ctx, e), v)
 	if err != nil {
 		return e, err
 	}
-	e.Key = key
-	e = event.Link(ctx, e)
 	return e, p.Publish(ctx, topic, e)
 }
 
