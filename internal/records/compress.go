@@ -327,7 +327,7 @@ func xerialDecodedLen(src []byte) (int, error) {
 			return 0, err
 		}
 		total += dn
-		if total > 1<<40 {
+		if int64(total) > 1<<40 {
 			return total, nil
 		}
 		src = src[n:]
