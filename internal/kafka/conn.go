@@ -136,9 +136,9 @@ type pending struct {
 	// raw is written as is, size-prefixed, with no header: a SASL token
 	// after SaslHandshake v0. isRaw marks it (an empty token is still a
 	// frame).
-	raw   []byte
-	isRaw bool
-	release func()        // returns buffers the response aliases; may be nil
+	raw     []byte
+	isRaw   bool
+	release func() // returns buffers the response aliases; may be nil
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
