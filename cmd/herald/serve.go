@@ -23,6 +23,8 @@ import (
 // given on the command line wins, then the environment (see config.go).
 type serveFlags struct {
 	cfg            server.Config
+	listeners      string
+	advListeners   string
 	registryListen string
 	httpListen     string
 	lenientJSON    bool
@@ -37,9 +39,17 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the broker: the Kafka protocol on 127.0.0.1:9092",
 		Long: `Run the broker. Any Kafka client can connect to the listen address.
 
-Herald has no authentication, so it listens on loopback (127.0.0.1) unless
-told otherwise: --listen :9092 listens on every interface (and logs a
-warning), as --registry-listen :8081 does for the schema registry.
+Without authentication Herald listens on loopback (127.0.0.1) unless told
+otherwise: --listen :9092 listens on every interface (and logs a warning),
+as --registry-listen :8081 does for the schema registry.
+
+--listeners gives several Kafka listeners in Kafka's form, each with its
+protocol: PLAINTEXT, SSL (TLS, mutual TLS with --tls-client-ca-file),
+SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER). The
+first user of a fresh secured broker comes from --sasl-bootstrap-user with
+its password in HERALD_SASL_BOOTSTRAP_PASSWORD; more with
+AlterUserScramCredentials (kadm, kafka-configs.sh, herald user). SIGHUP
+reloads the TLS certificate and key.
 
 Every flag can also be set with an environment variable named HERALD_ plus
 the flag name in upper case with dashes as underscores, e.g. HERALD_DATA_DIR,
@@ -49,6 +59,9 @@ The command line wins over the environment, which wins over the file.
 SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.`,
 		Example: `  herald serve
   herald serve --data-dir /var/lib/herald --listen 0.0.0.0:9092 --advertised-addr kafka.example.com:9092
+  HERALD_SASL_BOOTSTRAP_PASSWORD=... herald serve --listeners PLAINTEXT://127.0.0.1:9092,SASL_SSL://0.0.0.0:9093 \
+    --advertised-listeners SASL_SSL://kafka.example.com:9093 --tls-cert-file server.pem --tls-key-file server-key.pem \
+    --sasl-bootstrap-user admin
   herald serve --config /etc/herald/herald.yaml
   herald serve --print-config > herald.yaml`,
 		Args: cobra.NoArgs,
@@ -61,6 +74,9 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 				return err
 			}
 			f.cfg.Logger = logger
+			if err := f.applySecurity(os.LookupEnv); err != nil {
+				return err
+			}
 			return runServe(cmd.Context(), f)
 		},
 	}
@@ -86,6 +102,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.IntVar(&f.cfg.MaxDecompressedBytes, "max-decompressed-bytes", f.cfg.MaxDecompressedBytes, "largest decompressed records section of one batch; larger batches are refused INVALID_RECORD")
 	fl.DurationVar(&f.cfg.Groups.Group.InitialRebalanceDelay, "group-initial-rebalance-delay", f.cfg.Groups.Group.InitialRebalanceDelay,
 		"how long a new consumer group's first rebalance waits for more members, extended at each join up to the rebalance timeout (group.initial.rebalance.delay.ms); 0 forms it at the first join")
+	addSecurityFlags(fl, f)
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.StringVar(&f.httpListen, "http-listen", defaultHTTPListen, `web console, HTTP API and health checks listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
@@ -146,10 +163,18 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		srv.Close()
 		return err
 	}
+	stopHUP := reloadOnSIGHUP(srv, cfg.Logger)
+	defer stopHUP()
+	internal := srv.PlaintextAddr()
+	if internal == nil && (f.registryListen != "" || f.httpListen != "") {
+		srv.Close()
+		return errors.New("the schema registry and the console connect to the broker without authentication: " +
+			"add a PLAINTEXT listener (e.g. PLAINTEXT://127.0.0.1:9092) or turn them off with --registry-listen \"\" --http-listen \"\"")
+	}
 	var reg *registry.Server
 	if f.registryListen != "" {
 		reg, err = startRegistry(ctx, registry.Config{
-			Brokers:     []string{dialable(srv.Addr().String())},
+			Brokers:     []string{dialable(internal.String())},
 			Listen:      f.registryListen,
 			Logger:      cfg.Logger.With("component", "registry"),
 			LenientJSON: f.lenientJSON,
@@ -162,7 +187,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	}
 	stopConsole := func() error { return nil }
 	if f.httpListen != "" {
-		ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: cfg.Logger.With("component", "console")}
+		ccfg := console.Config{Brokers: []string{dialable(internal.String())}, Logger: cfg.Logger.With("component", "console")}
 		if reg != nil {
 			ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())
 		}
