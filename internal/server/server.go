@@ -156,7 +156,7 @@ type Server struct {
 	served sync.WaitGroup // the accept loops
 	// stopWatch ends the TLS file watch; nil before Start.
 	stopWatch func()
-	closed bool
+	closed    bool
 	// stopVerify cancels background verification; nil before Start.
 	stopVerify func()
 	// failed receives the error that stopped the server (damage under
