@@ -301,7 +301,10 @@ func (x *scramExchange) final(msg string) ([]byte, error) {
 	if cb, err := base64.StdEncoding.DecodeString(attrs[0][2:]); err != nil || string(cb) != x.gs2 {
 		return nil, failed("SCRAM channel binding does not match the gs2 header")
 	}
-	if attrs[1][2:] != x.nonce {
+	// The nonce must end with the one server-first sent: librdkafka
+	// sends its own nonce again before it, and Kafka accepts that
+	// (ScramSaslServer checks endsWith).
+	if !strings.HasSuffix(attrs[1][2:], x.nonce) {
 		return nil, failed("SCRAM nonce does not match")
 	}
 	proof, err := base64.StdEncoding.DecodeString(proofB64)
