@@ -48,7 +48,7 @@ protocol: PLAINTEXT, SSL (TLS, mutual TLS with --tls-client-ca-file),
 SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER). The
 first user of a fresh secured broker comes from --sasl-bootstrap-user with
 its password in HERALD_SASL_BOOTSTRAP_PASSWORD; more with
-AlterUserScramCredentials (kadm, kafka-configs.sh, herald user). SIGHUP
+AlterUserScramCredentials (kadm, kafka-configs.sh). SIGHUP
 reloads the TLS certificate and key.
 
 Every flag can also be set with an environment variable named HERALD_ plus

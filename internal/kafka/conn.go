@@ -408,7 +408,9 @@ func (c *conn) writeResponse(p *pending) error {
 		_, err := c.nc.Write(c.wbuf)
 		return err
 	}
-	if fr, ok := p.resp.(*kmsg.FetchResponse); ok && batchBytes(fr) >= spliceMinBytes {
+	// Over TLS the batches are encrypted (copied) anyway, and one Write
+	// fills whole TLS records where writev would end one per buffer.
+	if fr, ok := p.resp.(*kmsg.FetchResponse); ok && !c.lis.usesTLS() && batchBytes(fr) >= spliceMinBytes {
 		frame, iov, ok := c.splice.appendFetchFrame(c.wbuf[:0], p.corr, fr)
 		c.wbuf = frame
 		if ok {
