@@ -230,10 +230,11 @@ func TestSASLReauthentication(t *testing.T) {
 		t.Fatalf("authenticate: %+v", r)
 	}
 	waitUntil(start.Add(life / 2))
-	reauth := time.Now()
+	reauth := time.Now() // the new session ends after reauth+life
 	if r := login(c, "alice"); r.ErrorCode != 0 || r.SessionLifetimeMillis != life.Milliseconds() {
 		t.Fatalf("re-authenticate: %+v", r)
 	}
+	reauthed := time.Now() // ... and before reauthed+life
 	waitUntil(start.Add(life + 20*time.Millisecond))
 	// The first session is over, the second is not (unless this
 	// machine stalled for most of its life; then skip the check).
@@ -242,7 +243,7 @@ func TestSASLReauthentication(t *testing.T) {
 			t.Fatalf("metadata after re-authentication: %+v", r)
 		}
 	}
-	waitUntil(reauth.Add(life + 50*time.Millisecond))
+	waitUntil(reauthed.Add(life + 10*time.Millisecond))
 	c.send(allMetadataReq())
 	if !c.closed() {
 		t.Fatal("connection with a lapsed session still served")
@@ -376,4 +377,25 @@ func FuzzSASLAuthenticate(f *testing.F) {
 			t.Fatalf("%s authenticated by %q", mech, payload)
 		}
 	})
+}
+
+// TestSASLGateAllocs: the per-request authentication check allocates
+// nothing, with or without a session lifetime.
+func TestSASLGateAllocs(t *testing.T) {
+	ts := startServer(t, nil)
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := newConn(ts.s, a)
+	c.sasl.required, c.sasl.authed = true, true
+	for _, exp := range []int64{0, time.Now().Add(time.Hour).UnixNano()} {
+		c.sasl.expires = exp
+		if n := testing.AllocsPerRun(100, func() {
+			if c.saslGate(0) != nil {
+				t.Fatal("gate closed an authenticated connection")
+			}
+		}); n != 0 {
+			t.Fatalf("saslGate allocates %v times", n)
+		}
+	}
 }

@@ -1,5 +1,7 @@
 // Package server is the composition root of `herald serve`: it opens the
-// broker on the data dir, listens, and serves the Kafka protocol.
+// broker on the data dir, listens (one PLAINTEXT listener on ListenAddr,
+// or Config.Listeners with TLS and SASL, see listeners.go and
+// security.go), and serves the Kafka protocol.
 //
 //	srv, err := server.New(server.Config{DataDir: "./herald-data", ListenAddr: "127.0.0.1:9092"})
 //	if err != nil { ... }
