@@ -58,12 +58,11 @@ func (p *seenPrincipals) has(s string) bool {
 
 // secure is a broker with a listener of each protocol.
 type secure struct {
-	srv    *Server
-	cfg    Config
-	pki    *tlstest.PKI
-	jwt    *authtest.Signer
-	seen   *seenPrincipals
-	caPool *tls.Config
+	srv  *Server
+	cfg  Config
+	pki  *tlstest.PKI
+	jwt  *authtest.Signer
+	seen *seenPrincipals
 }
 
 var testQuiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -519,4 +518,65 @@ func TestSecurityConfigErrors(t *testing.T) {
 			t.Errorf("%s: started", name)
 		}
 	}
+}
+
+// TestReauthenticationWithFranz: with a session lifetime, franz-go
+// re-authenticates on its own connection before the session ends
+// (KIP-368): it keeps producing across several lifetimes without the
+// broker closing its connection.
+func TestReauthenticationWithFranz(t *testing.T) {
+	const life = 1500 * time.Millisecond
+	s := startSecure(t, func(c *Config) { c.SASL.SessionLifetime = life })
+	h := &connHooks{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr("SASL_PLAINTEXT")), kgo.DefaultProduceTopic("reauth"), kgo.AllowAutoTopicCreation(),
+		kgo.SASL(scram.Auth{User: "admin", Pass: "admin-pw"}.AsSha512Mechanism()), kgo.WithHooks(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	end := time.Now().Add(3*life + 500*time.Millisecond)
+	n := 0
+	for time.Now().Before(end) {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("r")).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", n, err)
+		}
+		n++
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.disconnects != 0 || h.authenticates < 2*(h.connects+1) { // SCRAM: two SaslAuthenticate per authentication
+		t.Fatalf("%d connections, %d SaslAuthenticate, %d disconnects over three session lifetimes: want re-authentication on live connections",
+			h.connects, h.authenticates, h.disconnects)
+	}
+}
+
+// connHooks counts a client's connections, disconnections and
+// SaslAuthenticate requests.
+type connHooks struct {
+	mu                                   sync.Mutex
+	connects, disconnects, authenticates int
+}
+
+func (h *connHooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.mu.Lock()
+	if err == nil {
+		h.connects++
+	}
+	h.mu.Unlock()
+}
+
+func (h *connHooks) OnBrokerDisconnect(kgo.BrokerMetadata, net.Conn) {
+	h.mu.Lock()
+	h.disconnects++
+	h.mu.Unlock()
+}
+
+func (h *connHooks) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	h.mu.Lock()
+	if key == 36 && err == nil {
+		h.authenticates++
+	}
+	h.mu.Unlock()
 }
