@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/auth/authtest"
 )
 
 // principals records every principal the authorizer is asked about.
@@ -396,6 +398,44 @@ func TestSASLGateAllocs(t *testing.T) {
 			}
 		}); n != 0 {
 			t.Fatalf("saslGate allocates %v times", n)
+		}
+	}
+}
+
+// TestSASLOAuthSessionLifetime: an OAUTHBEARER session lasts until the
+// token expires, or the configured lifetime if that is sooner.
+func TestSASLOAuthSessionLifetime(t *testing.T) {
+	signer := authtest.NewSigner(t, "k1")
+	v, err := auth.NewOAuthValidator(auth.OAuthConfig{JWKS: signer.JWKS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		configured time.Duration
+		min, max   int64 // session_lifetime_ms
+	}{
+		{0, 59*60*1000 - 5000, 60 * 60 * 1000},
+		{time.Minute, 60 * 1000, 60 * 1000},
+	} {
+		ts, rec := startSASLServer(t, func(c *Config) {
+			a, err := auth.NewAuthenticator(nil, v, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SASL, c.SessionLifetime = a, tc.configured
+		})
+		tok := signer.Sign(t, jwt.MapClaims{"sub": "svc", "exp": time.Now().Add(time.Hour).Unix()})
+		c := ts.dial(t)
+		if r := handshake(c, 1, "OAUTHBEARER"); r.ErrorCode != 0 {
+			t.Fatalf("handshake: %+v", r)
+		}
+		r := authenticate(c, 1, []byte("n,,\x01auth=Bearer "+tok+"\x01\x01"))
+		if r.ErrorCode != 0 || r.SessionLifetimeMillis < tc.min || r.SessionLifetimeMillis > tc.max {
+			t.Fatalf("configured %v: %+v, want a lifetime in [%d, %d] ms", tc.configured, r, tc.min, tc.max)
+		}
+		c.roundTrip(allMetadataReq())
+		if !rec.has("User:svc") {
+			t.Fatalf("principals %v", rec.seen)
 		}
 	}
 }
