@@ -172,6 +172,17 @@ func TestSecurity(t *testing.T) {
 					}
 				})
 			}
+			if cl.name == "franz-go" {
+				// Users and listeners come back after a restart, on
+				// the same ports.
+				t.Run("restart", func(t *testing.T) {
+					sb.b.Restart()
+					m := secModes[len(secModes)-1] // SASL_SSL, SCRAM-SHA-512
+					if err := cl.roundTrip(t, sb, m, "alice-pw", topicName(t), "after restart"); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
 			for _, m := range secModes {
 				if m.mech == "" || m.mech == "SCRAM-SHA-256" {
 					continue

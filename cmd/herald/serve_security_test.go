@@ -1,11 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/internal/testenv"
 )
 
 func TestServeSecurityFlags(t *testing.T) {
@@ -42,5 +54,64 @@ func TestServeSecurityFlags(t *testing.T) {
 	bad := &serveFlags{listeners: "TCP://127.0.0.1:9092"}
 	if err := bad.applySecurity(func(string) (string, bool) { return "", false }); err == nil {
 		t.Fatal("unknown protocol accepted")
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeSASL runs `herald serve` with a SASL_PLAINTEXT listener and
+// the bootstrap user from the environment: franz-go logs in with
+// SCRAM-SHA-512, and a wrong password is refused.
+func TestServeSASL(t *testing.T) {
+	addr := freePort(t)
+	t.Setenv("HERALD_SASL_BOOTSTRAP_PASSWORD", "boot-pw")
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	var errOut bytes.Buffer
+	go func() {
+		exited <- run(ctx, []string{"serve", "--data-dir", t.TempDir(), "--listeners", "SASL_PLAINTEXT://" + addr,
+			"--sasl-bootstrap-user", "admin", "--registry-listen", "", "--http-listen", "", "--log-level", "error"},
+			strings.NewReader(""), io.Discard, &errOut)
+	}()
+	defer func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("herald serve exited %d: %s", code, errOut.String())
+		}
+	}()
+	login := func(pass string) error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0), kgo.SASL(scram.Auth{User: "admin", Pass: pass}.AsSha512Mechanism()))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer rcancel()
+		_, err = cl.Request(rctx, kmsg.NewPtrMetadataRequest())
+		return err
+	}
+	testenv.CheckFor(t, 20*time.Second, func() error { return login("boot-pw") })
+	if err := login("wrong"); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// TestServeNeedsPlaintextForRegistry: the registry and console connect
+// without credentials, so serving them with only secured listeners is
+// refused with a clear error.
+func TestServeNeedsPlaintextForRegistry(t *testing.T) {
+	t.Setenv("HERALD_SASL_BOOTSTRAP_PASSWORD", "boot-pw")
+	_, errOut, code := herald(t, nil, "serve", "--data-dir", t.TempDir(), "--listeners", "SASL_PLAINTEXT://"+freePort(t),
+		"--sasl-bootstrap-user", "admin", "--registry-listen", freePort(t), "--http-listen", "")
+	if code == 0 || !strings.Contains(errOut, "add a PLAINTEXT listener") {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
