@@ -6,8 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,5 +352,40 @@ func TestAuthenticatorConfig(t *testing.T) {
 	}
 	if _, ok := a.Start(Plain); ok {
 		t.Error("PLAIN started while only SCRAM-SHA-512 is enabled")
+	}
+}
+
+// TestJWKSURL: the JWKS can be an http(s) URL; a server error at start
+// is refused.
+func TestJWKSURL(t *testing.T) {
+	kit := newJWTKit(t)
+	doc, err := os.ReadFile(kit.JWKS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if fail.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(doc)
+	}))
+	defer srv.Close()
+	v, err := NewOAuthValidator(OAuthConfig{JWKS: srv.URL + "/jwks.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := kit.Sign(t, jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(time.Minute).Unix()})
+	if res, err := v.Validate(tok); err != nil || res.Principal.Name != "carol" {
+		t.Fatal(res, err)
+	}
+	fail.Store(true)
+	if _, err := NewOAuthValidator(OAuthConfig{JWKS: srv.URL}); err == nil {
+		t.Fatal("a JWKS URL answering 503 was accepted")
+	}
+	// Keys already read keep working while the URL is down.
+	if _, err := v.Validate(tok); err != nil {
+		t.Fatal(err)
 	}
 }
