@@ -30,9 +30,9 @@
 // without SASL, where both SASL requests answer ILLEGAL_SASL_STATE and
 // the connection stays. KIP-368: SaslAuthenticate v1+ answers the
 // session lifetime (Config.SessionLifetime, or an OAUTHBEARER token's
-// remaining life if sooner); the first request other than the SASL ones
-// after it ends closes the connection; re-authentication renews it and
-// may not change the principal or mechanism. The check is once per
+// remaining life if sooner); the first request after it ends (a late
+// re-authentication too) closes the connection; re-authentication before
+// the end renews it and may not change the principal or mechanism. The check is once per
 // request, on the reader goroutine, with no allocation.
 //
 // SCRAM credentials (KIP-554): AlterUserScramCredentials (ALTER on the

@@ -29,7 +29,8 @@ import (
 // Config.SessionLifetime and an OAUTHBEARER token's remaining life
 // (KIP-368). The client must then re-authenticate (SaslHandshake and
 // SaslAuthenticate again, same mechanism and principal) before that
-// time; the first other request after it closes the connection.
+// time; the first request after it (a late re-authentication too) closes
+// the connection, as Kafka does.
 //
 // Before authentication a frame may not exceed maxUnauthFrame (Kafka's
 // sasl.server.max.receive.size), so an anonymous client cannot make the
@@ -85,21 +86,24 @@ var (
 	errSessionExpired  = errors.New("SASL session expired without re-authentication")
 )
 
-// saslGate lets r through or returns why the connection closes. It is
-// the per-request check: two field tests on an authenticated connection
-// without a session lifetime, plus a clock read with one; it allocates
-// nothing.
+// saslGate lets a request with key through or returns why the
+// connection closes. It is the per-request check: three field tests on
+// an authenticated connection without a session lifetime, plus a clock
+// read with one; it allocates nothing.
 func (c *conn) saslGate(key int16) error {
-	if !c.sasl.required || key == apiVersionsKey || key == saslHandshakeKey || key == saslAuthenticateKey {
+	if !c.sasl.required {
 		return nil
 	}
-	if !c.sasl.authed {
-		return errUnauthenticated
-	}
+	// An ended session closes at any request, a re-authentication too
+	// (Kafka's Processor closes expired channels before it looks at the
+	// request): the client must re-authenticate before the end.
 	if c.sasl.expires != 0 && time.Now().UnixNano() > c.sasl.expires {
 		return errSessionExpired
 	}
-	return nil
+	if c.sasl.authed || key == apiVersionsKey || key == saslHandshakeKey || key == saslAuthenticateKey {
+		return nil
+	}
+	return errUnauthenticated
 }
 
 // handleRawSASL answers a raw SASL token (after SaslHandshake v0). A

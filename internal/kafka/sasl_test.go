@@ -250,6 +250,16 @@ func TestSASLReauthentication(t *testing.T) {
 	if !c.closed() {
 		t.Fatal("connection with a lapsed session still served")
 	}
+	// Re-authenticating after the end is too late, as in Kafka.
+	c = ts.dial(t)
+	login(c, "alice")
+	waitUntil(time.Now().Add(life + 10*time.Millisecond))
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, "PLAIN"
+	c.send(hs)
+	if !c.closed() {
+		t.Fatal("re-authentication after the session ended was accepted")
+	}
 
 	c = ts.dial(t)
 	login(c, "alice")
