@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +23,8 @@ import (
 
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/internal/tlsconf"
+	"github.com/heraldhq/herald/internal/tlsconf/tlstest"
 )
 
 func TestServeSecurityFlags(t *testing.T) {
@@ -114,4 +121,47 @@ func TestServeNeedsPlaintextForRegistry(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "add a PLAINTEXT listener") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
+}
+
+// TestSIGHUPReloadsTLS: SIGHUP makes the broker serve new certificate
+// files to new connections.
+func TestSIGHUPReloadsTLS(t *testing.T) {
+	pki := tlstest.New(t, "alice")
+	cfg := server.DefaultConfig()
+	cfg.DataDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
+	cfg.Listeners = []server.Listener{{Protocol: "SSL", Addr: "127.0.0.1:0"}}
+	cfg.TLS = server.TLSConfig{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ReloadInterval: -1}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := reloadOnSIGHUP(srv, cfg.Logger)
+	defer stop()
+	clientCfg, err := tlsconf.Client(tlsconf.Files{CA: pki.CA}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func() string {
+		c, err := tls.Dial("tcp", srv.Addr().String(), clientCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := serial()
+	pki.Issue(t, "server", pkix.Name{CommonName: "localhost"}, true) // new server.pem and key
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if serial() == before {
+			return errors.New("still the old certificate")
+		}
+		return nil
+	})
 }
