@@ -46,7 +46,7 @@ bench-kfake: ## 1M records of 1 KiB through Herald and kfake (SyncWrites) with f
 	$(GO) test ./compat -run '^$$' -bench BenchmarkPeers -benchtime 1x -count 1
 
 bench-security: ## produce and consume MB/s with franz-go over SASL_SSL+SCRAM-SHA-512 beside PLAINTEXT, same run (goal: >= 70%)
-	@for i in 1 2 3 4 5; do $(GO) test ./internal/server -run '^$$' -bench SecureThroughput -benchtime 100000x -count 1 | grep '^Benchmark'; done
+	@for i in 1 2 3 4 5; do $(GO) test ./internal/server -run '^$$' -bench SecureThroughput -benchtime 300000x -count 1 | grep '^Benchmark'; done
 
 bench-peers: ## the peer comparison (Herald, kfake, NATS JetStream, Redis Streams); report in bench/results (ARGS=-quick for a short run)
 	$(GO) run ./bench/cmd/peers $(ARGS)

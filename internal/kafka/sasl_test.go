@@ -127,6 +127,8 @@ func TestSASLUnauthenticated(t *testing.T) {
 	if !c.closed() {
 		t.Fatal("a frame over the pre-authentication limit was read")
 	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
 	if len(rec.seen) != 0 {
 		t.Fatalf("unauthenticated requests reached the authorizer as %v", rec.seen)
 	}
