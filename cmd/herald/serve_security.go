@@ -26,6 +26,7 @@ func addSecurityFlags(fl *pflag.FlagSet, f *serveFlags) {
 	fl.StringSliceVar(&c.SASL.Mechanisms, "sasl-enabled-mechanisms", nil, "SASL mechanisms of SASL_* listeners (default PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, and OAUTHBEARER with --sasl-oauthbearer-jwks)")
 	fl.DurationVar(&c.SASL.SessionLifetime, "sasl-session-lifetime", 0, "clients must re-authenticate within this (connections.max.reauth.ms, KIP-368); 0 never, unless an OAUTHBEARER token expires")
 	fl.DurationVar(&c.SASL.FailedAuthDelay, "sasl-failed-auth-delay", 100*time.Millisecond, "delay before answering a failed authentication, after which the connection closes (connection.failed.authentication.delay.ms)")
+	fl.Float64Var(&c.SASL.FailedAuthPerSecond, "sasl-failed-auth-per-second", 10, "failed authentications a client host may make a second (burst five seconds' worth); beyond, its logins are refused without checking until the bound refills; -1 no bound")
 	fl.StringVar(&c.SASL.OAuth.JWKS, "sasl-oauthbearer-jwks", "", "JWKS file or http(s) URL whose keys sign OAUTHBEARER tokens; enables OAUTHBEARER")
 	fl.StringVar(&c.SASL.OAuth.Issuer, "sasl-oauthbearer-issuer", "", "required iss of OAUTHBEARER tokens")
 	fl.StringVar(&c.SASL.OAuth.Audience, "sasl-oauthbearer-audience", "", "required aud of OAUTHBEARER tokens")

@@ -25,8 +25,11 @@
 // connection, and frames are capped at 512 KiB meanwhile. Handshake v0
 // means raw size-prefixed tokens follow, as old clients send them. A
 // failure answers SASL_AUTHENTICATION_FAILED with the reason after
-// Config.FailedAuthDelay and closes; UNSUPPORTED_SASL_MECHANISM (with the
-// enabled list) and ILLEGAL_SASL_STATE close too, except on a listener
+// Config.FailedAuthDelay and closes, and counts against the client
+// host's Config.FailedAuthPerSecond (sasl_limit.go), past which the
+// host's exchanges are refused before the credentials are checked;
+// UNSUPPORTED_SASL_MECHANISM (with the enabled list) and
+// ILLEGAL_SASL_STATE close too, except on a listener
 // without SASL, where both SASL requests answer ILLEGAL_SASL_STATE and
 // the connection stays. KIP-368: SaslAuthenticate v1+ answers the
 // session lifetime (Config.SessionLifetime, or an OAUTHBEARER token's

@@ -83,6 +83,9 @@ func (c *conn) minFrame() int32 {
 // authenticating; errSessionExpired one whose session ended.
 var (
 	errUnauthenticated = errors.New("request before SASL authentication")
+	// errTooManyFailures refuses an exchange from a host over its
+	// failure bound (failLimiter).
+	errTooManyFailures = fmt.Errorf("%w: too many failed authentications from this host; try again later", auth.ErrFailed)
 	errSessionExpired  = errors.New("SASL session expired without re-authentication")
 )
 
@@ -116,9 +119,15 @@ func (s *Server) handleRawSASL(c *conn, frame []byte) (p *pending) {
 			s.logger.Error("sasl exchange panicked", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	resp, done, err := c.sasl.x.Next(frame)
+	var resp []byte
+	var done bool
+	err := errTooManyFailures
+	if !s.authFails.blocked(c.host, time.Now()) {
+		resp, done, err = c.sasl.x.Next(frame)
+	}
 	if err != nil {
 		c.sasl.x, c.sasl.raw = nil, false
+		s.authFails.fail(c.host, time.Now())
 		p.err = fmt.Errorf("sasl %s (v0): %w", c.sasl.mech, err)
 		return p
 	}
@@ -210,6 +219,10 @@ func handleSaslAuthenticate(s *Server, r *request) (kmsg.Response, error) {
 		r.p.closeAfter = c.sasl.required
 		return resp, nil
 	}
+	if s.authFails.blocked(c.host, time.Now()) {
+		c.sasl.x = nil
+		return s.saslFailed(r, resp, errTooManyFailures)
+	}
 	out, done, err := c.sasl.x.Next(req.SASLAuthBytes)
 	var life time.Duration
 	if err == nil && done {
@@ -227,14 +240,16 @@ func handleSaslAuthenticate(s *Server, r *request) (kmsg.Response, error) {
 }
 
 // saslFailed answers a failed authentication after FailedAuthDelay and
-// closes the connection: a password-guessing client gets a few tries a
-// second per connection, not thousands.
+// closes the connection, and counts the failure against the client's
+// host (failLimiter): a password-guessing client gets a few tries a
+// second, not thousands.
 func (s *Server) saslFailed(r *request, resp *kmsg.SASLAuthenticateResponse, err error) (kmsg.Response, error) {
 	if !errors.Is(err, auth.ErrFailed) {
 		s.logger.Error("sasl authentication error", "remote", r.c.remote, "err", err)
 	} else {
 		s.logger.Info("sasl authentication failed", "remote", r.c.remote, "mechanism", r.c.sasl.mech, "err", err)
 	}
+	s.authFails.fail(r.c.host, time.Now())
 	resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 	msg := err.Error()
 	resp.ErrorMessage = &msg

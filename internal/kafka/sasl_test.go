@@ -3,6 +3,7 @@ package kafka
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -449,5 +450,60 @@ func TestSASLOAuthSessionLifetime(t *testing.T) {
 		if !rec.has("User:svc") {
 			t.Fatalf("principals %v", rec.seen)
 		}
+	}
+}
+
+// TestSASLFailureLimit: past its failure bound a host is refused before
+// its credentials are looked at, even right ones, until the bucket
+// refills.
+func TestSASLFailureLimit(t *testing.T) {
+	ts, _ := startSASLServer(t, func(c *Config) { c.FailedAuthPerSecond, c.FailedAuthDelay = 1, -1 })
+	try := func(pass string) *kmsg.SASLAuthenticateResponse {
+		c := ts.dial(t)
+		handshake(c, 1, "PLAIN")
+		return authenticate(c, 2, plainMsg("alice", pass))
+	}
+	for i := range failLimiterBurst {
+		if r := try("wrong"); r.ErrorCode != kerr.SaslAuthenticationFailed.Code || !strings.Contains(*r.ErrorMessage, "invalid username") {
+			t.Fatalf("failure %d: %+v", i, r)
+		}
+	}
+	blockedAt := time.Now()
+	if r := try("alice-pw"); r.ErrorCode != kerr.SaslAuthenticationFailed.Code || !strings.Contains(*r.ErrorMessage, "too many failed") {
+		t.Fatalf("over the bound: %+v", r)
+	}
+	waitUntil(blockedAt.Add(1100 * time.Millisecond))
+	if r := try("alice-pw"); r.ErrorCode != 0 {
+		t.Fatalf("after the bucket refilled: %+v", r)
+	}
+}
+
+func TestFailLimiter(t *testing.T) {
+	l := newFailLimiter(2) // burst 10
+	t0 := time.Unix(1000, 0)
+	for range 10 {
+		if l.blocked("a", t0) {
+			t.Fatal("blocked within the burst")
+		}
+		l.fail("a", t0)
+	}
+	if !l.blocked("a", t0) || l.blocked("b", t0) {
+		t.Fatal("host a not blocked after its burst, or b blocked with it")
+	}
+	if l.blocked("a", t0.Add(500*time.Millisecond)) {
+		t.Fatal("no token after half a second at 2/s")
+	}
+	for i := range failLimiterPrune {
+		l.fail(fmt.Sprint("h", i), t0)
+	}
+	l.fail("late", t0.Add(time.Hour)) // prunes every refilled bucket
+	l.mu.Lock()
+	n := len(l.mu.hosts)
+	l.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d hosts kept after pruning, want only the new one", n)
+	}
+	if off := newFailLimiter(-1); func() bool { off.fail("a", t0); return off.blocked("a", t0) }() {
+		t.Fatal("a limiter with no rate blocked")
 	}
 }

@@ -40,6 +40,9 @@ const (
 	// DefaultFailedAuthDelay delays answering a failed SASL
 	// authentication (Kafka's connection.failed.authentication.delay.ms).
 	DefaultFailedAuthDelay = 100 * time.Millisecond
+	// DefaultFailedAuthPerSecond bounds failed SASL authentications per
+	// client host.
+	DefaultFailedAuthPerSecond = 10
 	// maxInFlight bounds the requests one connection may have read but not
 	// yet answered; the reader stops reading when it is reached.
 	maxInFlight = 128
@@ -116,6 +119,11 @@ type Config struct {
 	// (connection.failed.authentication.delay.ms), after which the
 	// connection closes; default 100ms, below 0 none.
 	FailedAuthDelay time.Duration
+	// FailedAuthPerSecond bounds failed SASL authentications per client
+	// host (a bucket of five seconds' worth): beyond it the host's
+	// exchanges are refused without looking at the credentials until
+	// the bucket refills. Default 10; below 0 no bound.
+	FailedAuthPerSecond float64
 }
 
 // Server answers Kafka protocol requests on accepted connections.
@@ -135,6 +143,8 @@ type Server struct {
 	nconns atomic.Int32
 	// budget bounds the request bytes in memory across connections.
 	budget *budget
+	// authFails bounds failed SASL authentications per client host.
+	authFails *failLimiter
 	// autoCreate rates Metadata's topic auto-creation.
 	autoCreate *autoCreateLimiter
 	// sessions are the incremental fetch sessions.
@@ -186,12 +196,15 @@ func New(cfg Config) *Server {
 	if cfg.FailedAuthDelay == 0 {
 		cfg.FailedAuthDelay = DefaultFailedAuthDelay
 	}
+	if cfg.FailedAuthPerSecond == 0 {
+		cfg.FailedAuthPerSecond = DefaultFailedAuthPerSecond
+	}
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = access.AllowAll{}
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
-		sessions: newFetchSessions(cfg.MaxFetchSessions),
-		budget:   newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
+		sessions: newFetchSessions(cfg.MaxFetchSessions), authFails: newFailLimiter(cfg.FailedAuthPerSecond),
+		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.plain = Listener{Name: Plaintext, Protocol: Plaintext, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort}
 	s.mu.conns = make(map[*conn]struct{})
 	return s

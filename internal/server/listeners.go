@@ -52,6 +52,10 @@ type SASLConfig struct {
 	// FailedAuthDelay delays the answer to a failed authentication;
 	// default 100ms.
 	FailedAuthDelay time.Duration
+	// FailedAuthPerSecond bounds failed authentications per client host
+	// (burst five seconds' worth); over it the host is refused until the
+	// bound refills. Default 10, below 0 none.
+	FailedAuthPerSecond float64
 	// OAuth validates OAUTHBEARER tokens; OAuth.JWKS empty: no
 	// OAUTHBEARER.
 	OAuth auth.OAuthConfig

@@ -310,6 +310,8 @@ func (s *Server) kafkaConfig() kafka.Config {
 		SessionLifetime: s.cfg.SASL.SessionLifetime,
 		FailedAuthDelay: s.cfg.SASL.FailedAuthDelay,
 
+		FailedAuthPerSecond: s.cfg.SASL.FailedAuthPerSecond,
+
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
 		RequestReadTimeout:    s.cfg.RequestReadTimeout,
