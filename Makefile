@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-peers bench-peers-quick fuzz verify lint crash bench-acl compat-kgo crash-saga bench-saga test-cluster
+.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl compat-kgo crash-saga bench-saga test-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-partitions: ## PARTITIONS (100000) over TOPICS (1000) under RLIMIT_NOFILE 
 
 bench-kfake: ## 1M records of 1 KiB through Herald and kfake (SyncWrites) with franz-go; prints the ratios and peak RSS
 	$(GO) test ./compat -run '^$$' -bench BenchmarkPeers -benchtime 1x -count 1
+
+bench-security: ## produce and consume MB/s with franz-go over SASL_SSL+SCRAM-SHA-512 beside PLAINTEXT, same run (goal: >= 70%)
+	@for i in 1 2 3 4 5; do $(GO) test ./internal/server -run '^$$' -bench SecureThroughput -benchtime 300000x -count 1 | grep '^Benchmark'; done
 
 bench-peers: ## the peer comparison (Herald, kfake, NATS JetStream, Redis Streams); report in bench/results (ARGS=-quick for a short run)
 	$(GO) run ./bench/cmd/peers $(ARGS)

@@ -18,6 +18,11 @@
 //	TestRestart           restarts between produce and consume and between two
 //	                      produce phases keep every acknowledged record
 //	TestRestartUnderLoad  a restart under continuous acks=all produce
+//	TestSecurity          every client over TLS, mutual TLS (principal from the
+//	                      certificate), SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256
+//	                      and SCRAM-SHA-512, and SASL_SSL; each gets its own
+//	                      authentication error on a wrong password (in-process
+//	                      Herald only: it configures the listeners)
 //
 // The broker under test is chosen by startBroker:
 //

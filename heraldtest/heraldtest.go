@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -176,8 +177,9 @@ func (b *Broker) open() error {
 	if err := b.start(); err != nil {
 		return err
 	}
-	// The first start found a free port; restarts reuse it.
+	// The first start found free ports; restarts reuse them.
 	b.cfg.ListenAddr = b.addr
+	b.pinListeners()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := b.createTopics(ctx)
@@ -207,6 +209,21 @@ func (b *Broker) start() error {
 	}
 	b.mu.Unlock()
 	return nil
+}
+
+// pinListeners replaces the ports of configured listeners (an internal
+// test's server.Config.Listeners) with the ones the first start found.
+func (b *Broker) pinListeners() {
+	b.cfg.Listeners = slices.Clone(b.cfg.Listeners)
+	for i, l := range b.cfg.Listeners {
+		name := l.Name
+		if name == "" {
+			name = l.Protocol
+		}
+		if a := b.srv.ListenerAddr(name); a != nil {
+			b.cfg.Listeners[i].Addr = a.String()
+		}
+	}
 }
 
 func (b *Broker) createTopics(ctx context.Context) error {

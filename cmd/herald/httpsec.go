@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/tlsconf"
 	"github.com/heraldhq/herald/kafkasec"
 )
@@ -29,6 +30,9 @@ type httpSec struct {
 	cert, key, clientCA string
 	clientAuth          string
 	basicAuth           bool
+	// local, when set, checks basic auth instead of a login to the
+	// cluster: herald serve sets it to its broker's credential store.
+	local kafkasec.Authenticator
 }
 
 func (h *httpSec) register(fl *pflag.FlagSet, prefix, what string) {
@@ -97,9 +101,28 @@ func (h *httpSec) authenticator(brokers []string, transport kafkasec.TLS, logger
 	if !h.on() {
 		logger.Warn(what + ": basic auth without TLS sends passwords in clear; set --" + h.prefix + "-tls-cert-file and --" + h.prefix + "-tls-key-file")
 	}
+	if h.local != nil {
+		return h.local, nil
+	}
 	a, err := kafkasec.NewClusterAuthenticator(kafkasec.ClusterAuthConfig{Brokers: brokers, TLS: transport})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("--%s-basic-auth", h.prefix), err)
 	}
 	return a, nil
+}
+
+// storeAuthenticator checks basic-auth users against the in-process
+// broker's SCRAM credentials. herald serve's registry and console reach
+// their broker over its PLAINTEXT listener, where no SASL login can
+// check a password, and the store is right there. Each check costs one
+// PBKDF2 derivation (milliseconds).
+type storeAuthenticator struct{ s *auth.Store }
+
+// Authenticate implements kafkasec.Authenticator.
+func (a storeAuthenticator) Authenticate(_ context.Context, user, password string) (string, error) {
+	p, err := a.s.Verify(user, password)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", kafkasec.ErrBadCredentials, err)
+	}
+	return p.String(), nil
 }

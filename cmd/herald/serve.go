@@ -27,6 +27,8 @@ import (
 // given on the command line wins, then the environment (see config.go).
 type serveFlags struct {
 	cfg            server.Config
+	listeners      string
+	advListeners   string
 	registryListen string
 	httpListen     string
 	lenientJSON    bool
@@ -47,9 +49,17 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the broker: the Kafka protocol on 127.0.0.1:9092",
 		Long: `Run the broker. Any Kafka client can connect to the listen address.
 
-Herald has no authentication, so it listens on loopback (127.0.0.1) unless
-told otherwise: --listen :9092 listens on every interface (and logs a
-warning), as --registry-listen :8081 does for the schema registry.
+Without authentication Herald listens on loopback (127.0.0.1) unless told
+otherwise: --listen :9092 listens on every interface (and logs a warning),
+as --registry-listen :8081 does for the schema registry.
+
+--listeners gives several Kafka listeners in Kafka's form, each with its
+protocol: PLAINTEXT, SSL (TLS, mutual TLS with --tls-client-ca-file),
+SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER). The
+first user of a fresh secured broker comes from --sasl-bootstrap-user with
+its password in HERALD_SASL_BOOTSTRAP_PASSWORD; more with
+AlterUserScramCredentials (kadm, kafka-configs.sh). SIGHUP
+reloads the TLS certificate and key.
 
 Every flag can also be set with an environment variable named HERALD_ plus
 the flag name in upper case with dashes as underscores, e.g. HERALD_DATA_DIR,
@@ -59,6 +69,9 @@ The command line wins over the environment, which wins over the file.
 SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.`,
 		Example: `  herald serve
   herald serve --data-dir /var/lib/herald --listen 0.0.0.0:9092 --advertised-addr kafka.example.com:9092
+  HERALD_SASL_BOOTSTRAP_PASSWORD=... herald serve --listeners PLAINTEXT://127.0.0.1:9092,SASL_SSL://0.0.0.0:9093 \
+    --advertised-listeners SASL_SSL://kafka.example.com:9093 --tls-cert-file server.pem --tls-key-file server-key.pem \
+    --sasl-bootstrap-user admin
   herald serve --config /etc/herald/herald.yaml
   herald serve --print-config > herald.yaml`,
 		Args: cobra.NoArgs,
@@ -71,6 +84,9 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 				return err
 			}
 			f.cfg.Logger = logger
+			if err := f.applySecurity(os.LookupEnv); err != nil {
+				return err
+			}
 			return runServe(cmd.Context(), f)
 		},
 	}
@@ -99,6 +115,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.StringVar(&f.cfg.AuthorizerKind, "authorizer", f.cfg.AuthorizerKind, `"none" (everything allowed) or "acl": Kafka ACLs (herald acl add|list|remove), default deny`)
 	fl.StringVar(&f.cfg.SuperUsers, "super-users", f.cfg.SuperUsers, `principals allowed everything under --authorizer acl, e.g. "User:admin;User:ops" (super.users)`)
 	fl.BoolVar(&f.cfg.AllowIfNoACL, "allow-if-no-acl", f.cfg.AllowIfNoACL, "under --authorizer acl, allow actions on resources no ACL names (allow.everyone.if.no.acl.found)")
+	addSecurityFlags(fl, f)
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.StringVar(&f.httpListen, "http-listen", defaultHTTPListen, `web console, HTTP API and health checks listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
@@ -164,10 +181,20 @@ func runServe(ctx context.Context, f *serveFlags) error {
 		srv.Close()
 		return err
 	}
+	stopHUP := reloadOnSIGHUP(srv, cfg.Logger)
+	defer stopHUP()
+	internal := srv.PlaintextAddr()
+	if internal == nil && (f.registryListen != "" || f.httpListen != "") {
+		srv.Close()
+		return errors.New("the schema registry and the console connect to the broker without authentication: " +
+			"add a PLAINTEXT listener (e.g. PLAINTEXT://127.0.0.1:9092) or turn them off with --registry-listen \"\" --http-listen \"\"")
+	}
+	f.registrySec.local = storeAuthenticator{srv.Credentials()}
+	f.httpSec.local = storeAuthenticator{srv.Credentials()}
 	var reg *registry.Server
 	if f.registryListen != "" {
 		rcfg := registry.Config{
-			Brokers:     []string{dialable(srv.Addr().String())},
+			Brokers:     []string{dialable(internal.String())},
 			Listen:      f.registryListen,
 			Logger:      cfg.Logger.With("component", "registry"),
 			LenientJSON: f.lenientJSON,
@@ -246,7 +273,7 @@ func dialable(addr string) string {
 // listener's TLS and authentication.
 func serveConsoleConfig(ctx context.Context, f *serveFlags, srv *server.Server, reg *registry.Server) (console.Config, *tls.Config, error) {
 	logger := f.cfg.Logger.With("component", "console")
-	ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: logger, Registry: f.consoleRegistry}
+	ccfg := console.Config{Brokers: []string{dialable(srv.PlaintextAddr().String())}, Logger: logger, Registry: f.consoleRegistry}
 	if reg != nil {
 		ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())
 		if f.registrySec.on() {

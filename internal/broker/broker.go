@@ -61,6 +61,9 @@ type Broker struct {
 	// before any log's internal locks.
 	adminMu sync.Mutex
 	meta    *metadata.Log
+	// scram is the SCRAM credentials replayed at Open (scram.go); set
+	// once, before the broker is shared.
+	scram map[metadata.ScramKey]metadata.Scram
 	// creating holds the topics being created, by collision key (see
 	// create.go), and growing the topics getting partitions; closing
 	// refuses new ones. Guarded by adminMu.
@@ -153,6 +156,7 @@ func (b *Broker) openLocked() error {
 		return err
 	}
 	b.meta = meta
+	b.scram = st.Scram
 	b.clusterID = st.ClusterID
 	if b.clusterID == "" {
 		b.clusterID = newClusterID()

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/access"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/records"
@@ -111,7 +112,7 @@ func startSeamServerWith(t *testing.T, ss *seamServer, edit func(*Config)) *seam
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Broker: b, Groups: co, Txn: tc, Logger: quiet,
+		Broker: b, Groups: co, Txn: tc, Logger: quiet, Credentials: auth.NewStore(nil, nil),
 		AdvertisedHost: "127.0.0.1", AdvertisedPort: int32(ln.Addr().(*net.TCPAddr).Port),
 		Observe: func(rc access.Request, acts []access.Action) {
 			ss.mu.Lock()
@@ -726,6 +727,23 @@ func seamCases() []seamCase {
 			ok:   kerr.GroupIDNotFound.Code,
 		},
 		{
+			name: "DescribeUserScramCredentials", needs: []grant{clusterOp(access.Describe)},
+			req:  func(*fixture) kmsg.Request { return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode },
+		},
+		{
+			name: "AlterUserScramCredentials", needs: []grant{clusterOp(access.Alter)},
+			req: func(*fixture) kmsg.Request {
+				req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+				u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+				u.Name, u.Mechanism, u.Iterations = "u", 1, 4096
+				u.Salt, u.SaltedPassword = []byte("salt"), make([]byte, 32)
+				req.Upsertions = append(req.Upsertions, u)
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode },
+		},
+		{
 			// Allowed, the one node's answer: the leader is already
 			// the preferred replica.
 			name: "ElectLeaders", needs: []grant{clusterOp(access.Alter)},
@@ -902,10 +920,10 @@ func TestAccessMatrix(t *testing.T) {
 }
 
 // TestAccessMatrixCoversDispatch: every API of the dispatch table except
-// ApiVersions (which meets no resource) is in the matrix or has its own
-// test below.
+// ApiVersions, SaslHandshake and SaslAuthenticate (which meet no
+// resource) is in the matrix or has its own test below.
 func TestAccessMatrixCoversDispatch(t *testing.T) {
-	covered := map[int16]bool{apiVersionsKey: true}
+	covered := map[int16]bool{apiVersionsKey: true, saslHandshakeKey: true, saslAuthenticateKey: true}
 	for _, sc := range seamCases() {
 		covered[sc.req(&fixture{}).Key()] = true
 	}

@@ -78,9 +78,16 @@ type conn struct {
 	nc     net.Conn
 	remote string
 	host   string // remote's IP address, without the port
+	// lis is the listener the connection came in on.
+	lis *Listener
 	// principal is who the connection acts as: access.Anonymous until
-	// SASL authenticates it.
+	// SASL authenticates it, or a client certificate names it (mutual
+	// TLS). Written by readLoop before any request that reads it is
+	// read (the TLS handshake, the first SASL authentication); never
+	// changed after, since re-authentication keeps the principal.
 	principal access.Principal
+	// sasl is the connection's SASL state (sasl.go); readLoop only.
+	sasl saslState
 
 	// pending carries every read request's answer slot from readLoop to
 	// writeLoop in request order; its capacity bounds requests in flight.
@@ -123,13 +130,21 @@ type pending struct {
 	noReply bool          // acks=0 produce: nothing is written
 	done    chan struct{} // non-nil: resp is ready once closed
 	err     error         // close the connection after earlier answers
-	release func()        // returns buffers the response aliases; may be nil
+	// closeAfter closes the connection once resp is written (a failed
+	// SASL authentication, as Kafka closes it).
+	closeAfter bool
+	// raw is written as is, size-prefixed, with no header: a SASL token
+	// after SaslHandshake v0. isRaw marks it (an empty token is still a
+	// frame).
+	raw     []byte
+	isRaw   bool
+	release func() // returns buffers the response aliases; may be nil
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	remote := nc.RemoteAddr().String()
 	return &conn{
-		s: s, nc: nc, remote: remote, host: clientHost(remote), principal: access.Anonymous,
+		s: s, nc: nc, remote: remote, host: clientHost(remote), principal: access.Anonymous, lis: &s.plain,
 		pending: make(chan *pending, maxInFlight),
 		stopped: make(chan struct{}),
 	}
@@ -146,6 +161,10 @@ func (c *conn) stopReading() {
 
 func (c *conn) readLoop() {
 	defer close(c.pending)
+	if err := c.handshakeTLS(); err != nil {
+		c.s.logger.Info("closing connection", "remote", c.remote, "listener", c.lis.Name, "err", err)
+		return
+	}
 	for {
 		frame, err := c.readFrame()
 		if err != nil {
@@ -161,7 +180,7 @@ func (c *conn) readLoop() {
 		}
 		c.inflight.Add(1)
 		c.pending <- p
-		if p.err != nil {
+		if p.err != nil || p.closeAfter {
 			return
 		}
 	}
@@ -213,7 +232,7 @@ func (c *conn) readFrame() ([]byte, error) {
 	if _, err := io.ReadFull(c.nc, size[1:]); err != nil {
 		return nil, frameReadErr(err, rt)
 	}
-	n, err := checkFrameSize(size, c.s.cfg.MaxRequestBytes)
+	n, err := checkFrameSize(size, c.frameLimit(), c.minFrame())
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +343,9 @@ func frameReadErr(err error, rt time.Duration) error {
 // and a null client id.
 const minHeader = 2 + 2 + 4 + 2
 
-func checkFrameSize(size [4]byte, limit int32) (int32, error) {
+// checkFrameSize checks a frame's size against the limit and the
+// smallest frame possible (minHeader, or 0 for a raw SASL token).
+func checkFrameSize(size [4]byte, limit, least int32) (int32, error) {
 	n := int32(binary.BigEndian.Uint32(size[:]))
 	switch {
 	case n < 0:
@@ -334,7 +355,7 @@ func checkFrameSize(size [4]byte, limit int32) (int32, error) {
 			return 0, &frameError{"an HTTP request was sent to the Kafka port"}
 		}
 		return 0, &frameError{fmt.Sprintf("frame of %d bytes exceeds the %d byte limit", n, limit)}
-	case n < minHeader:
+	case n < least:
 		return 0, &frameError{fmt.Sprintf("frame of %d bytes is shorter than a request header", n)}
 	}
 	return n, nil
@@ -363,6 +384,9 @@ func (c *conn) writeLoop() {
 			c.s.logger.Debug("connection write failed", "remote", c.remote, "err", err)
 			return
 		}
+		if p.closeAfter {
+			return
+		}
 		if cap(c.wbuf) > keepBuf {
 			putBuf(c.wbuf)
 			c.wbuf = nil
@@ -378,7 +402,15 @@ func (c *conn) writeResponse(p *pending) error {
 	if c.wbuf == nil {
 		c.wbuf = getBuf(0)
 	}
-	if fr, ok := p.resp.(*kmsg.FetchResponse); ok && batchBytes(fr) >= spliceMinBytes {
+	if p.isRaw {
+		c.wbuf = binary.BigEndian.AppendUint32(c.wbuf[:0], uint32(len(p.raw)))
+		c.wbuf = append(c.wbuf, p.raw...)
+		_, err := c.nc.Write(c.wbuf)
+		return err
+	}
+	// Over TLS the batches are encrypted (copied) anyway, and one Write
+	// fills whole TLS records where writev would end one per buffer.
+	if fr, ok := p.resp.(*kmsg.FetchResponse); ok && !c.lis.usesTLS() && batchBytes(fr) >= spliceMinBytes {
 		frame, iov, ok := c.splice.appendFetchFrame(c.wbuf[:0], p.corr, fr)
 		c.wbuf = frame
 		if ok {

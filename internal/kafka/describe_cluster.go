@@ -17,7 +17,7 @@ func handleDescribeCluster(s *Server, r *request) (kmsg.Response, error) {
 	resp.EndpointType = req.EndpointType
 	resp.ClusterAuthorizedOperations = s.authorizedOps(r, req.IncludeClusterAuthorizedOperations, access.Cluster, access.ClusterName)
 	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
+	b.NodeID, b.Host, b.Port = s.cfg.NodeID, r.c.lis.AdvertisedHost, r.c.lis.AdvertisedPort
 	resp.Brokers = append(resp.Brokers, b)
 	return resp, nil
 }

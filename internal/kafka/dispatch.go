@@ -49,6 +49,7 @@ func init() {
 		{key: 14, min: 0, max: 5, handle: handleSyncGroup},
 		{key: 15, min: 0, max: 5, handle: handleDescribeGroups},
 		{key: 16, min: 0, max: 5, handle: handleListGroups},
+		{key: 17, min: 0, max: 1, handle: handleSaslHandshake},
 		{key: 18, min: 0, max: 4, handle: handleApiVersions},
 		{key: 19, min: 0, max: 7, handle: handleCreateTopics},
 		{key: 20, min: 0, max: 6, handle: handleDeleteTopics},
@@ -67,6 +68,7 @@ func init() {
 		{key: 32, min: 0, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 0, max: 4, handle: handleDescribeLogDirs},
+		{key: 36, min: 0, max: 2, handle: handleSaslAuthenticate},
 		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
 		{key: 42, min: 0, max: 2, handle: handleDeleteGroups},
 		{key: 43, min: 0, max: 2, handle: handleElectLeaders},
@@ -74,6 +76,8 @@ func init() {
 		{key: 45, min: 0, max: 1, handle: handleAlterPartitionReassignments},
 		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
+		{key: 50, min: 0, max: 0, handle: handleDescribeUserScramCredentials},
+		{key: 51, min: 0, max: 0, handle: handleAlterUserScramCredentials},
 		{key: 60, min: 0, max: 2, handle: handleDescribeCluster},
 		{key: 61, min: 0, max: 0, handle: handleDescribeProducers},
 		{key: 65, min: 0, max: 0, handle: handleDescribeTransactions},
@@ -188,10 +192,17 @@ func (r *request) noReply() { r.p.noReply = true }
 // handle parses one frame and runs its handler. It never panics: a panic
 // in a handler closes this connection only.
 func (s *Server) handle(c *conn, frame []byte) (p *pending) {
+	if c.sasl.raw {
+		return s.handleRawSASL(c, frame)
+	}
 	p = &pending{}
 	r, err := parseRequest(frame)
 	if err != nil {
 		p.err = err
+		return p
+	}
+	if err := c.saslGate(r.key); err != nil {
+		p.err = fmt.Errorf("key %d v%d: %w", r.key, r.version, err)
 		return p
 	}
 	r.c, r.p = c, p

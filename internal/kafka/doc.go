@@ -5,9 +5,42 @@
 // order.
 //
 //	s := kafka.New(kafka.Config{Broker: b, AdvertisedHost: "localhost", AdvertisedPort: 9092})
-//	go s.Serve(ln)
+//	go s.Serve(ln) // PLAINTEXT, advertising AdvertisedHost:AdvertisedPort
+//	go s.ServeListener(ln2, kafka.Listener{Name: "SASL_SSL", Protocol: kafka.SASLSSL,
+//		AdvertisedHost: "kafka.example.com", AdvertisedPort: 9093, TLS: reloader.ServerConfig()})
 //	...
 //	s.Close() // stop accepting, answer what was read, close, wait
+//
+// Listeners (listener.go): each accepted connection keeps its listener;
+// Metadata, FindCoordinator and DescribeCluster answer with its
+// advertised address. On SSL and SASL_SSL listeners the reader runs the
+// TLS handshake first (10 s bound); a verified client certificate makes
+// the principal User:<subject DN>, RFC 2253 order as Kafka's default
+// principal builder writes it: "User:CN=alice,O=Herald Tests".
+//
+// Authentication (sasl.go): on SASL_PLAINTEXT and SASL_SSL listeners
+// only ApiVersions, SaslHandshake (v0-1) and SaslAuthenticate (v0-2)
+// are answered until the client has authenticated (Config.SASL, package
+// auth: PLAIN, SCRAM-SHA-256/512, OAUTHBEARER); anything else closes the
+// connection, and frames are capped at 512 KiB meanwhile. Handshake v0
+// means raw size-prefixed tokens follow, as old clients send them. A
+// failure answers SASL_AUTHENTICATION_FAILED with the reason after
+// Config.FailedAuthDelay and closes, and counts against the client
+// host's Config.FailedAuthPerSecond (sasl_limit.go), past which the
+// host's exchanges are refused before the credentials are checked;
+// UNSUPPORTED_SASL_MECHANISM (with the enabled list) and
+// ILLEGAL_SASL_STATE close too, except on a listener
+// without SASL, where both SASL requests answer ILLEGAL_SASL_STATE and
+// the connection stays. KIP-368: SaslAuthenticate v1+ answers the
+// session lifetime (Config.SessionLifetime, or an OAUTHBEARER token's
+// remaining life if sooner); the first request after it ends (a late
+// re-authentication too) closes the connection; re-authentication before
+// the end renews it and may not change the principal or mechanism. The check is once per
+// request, on the reader goroutine, with no allocation.
+//
+// SCRAM credentials (KIP-554): AlterUserScramCredentials (ALTER on the
+// cluster) and DescribeUserScramCredentials (DESCRIBE) change and list
+// Config.Credentials, with Kafka's per-user errors.
 //
 // A request frame (all integers big-endian):
 //
@@ -86,7 +119,7 @@
 // batch (listings, authorized-operations bitfields). decide is the one
 // place a request meets a resource: it asks Config.Authorizer
 // (access.AllowAll when nil) with the connection's principal
-// (access.Anonymous until SASL), client host, client id and API key, and
+// (access.Anonymous, the SASL user, or the client certificate's), client host, client id and API key, and
 // then calls Config.Observe, the hook for quotas and request metrics. The
 // operation each API asks for is Kafka's (each handler's doc comment
 // names it); a denial is the resource type's *_AUTHORIZATION_FAILED,

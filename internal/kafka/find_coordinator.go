@@ -48,7 +48,7 @@ func (s *Server) findCoordinator(r *request, key string, typ int8) kmsg.FindCoor
 	case key == "" && typ == coordinatorGroup:
 		c.ErrorCode = kerr.InvalidGroupID.Code
 	default:
-		c.NodeID, c.Host, c.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
+		c.NodeID, c.Host, c.Port = s.cfg.NodeID, r.c.lis.AdvertisedHost, r.c.lis.AdvertisedPort
 	}
 	return c
 }

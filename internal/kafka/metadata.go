@@ -23,7 +23,7 @@ func handleMetadata(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort
+	b.NodeID, b.Host, b.Port = s.cfg.NodeID, r.c.lis.AdvertisedHost, r.c.lis.AdvertisedPort
 	resp.Brokers = append(resp.Brokers, b)
 	cid := s.b.ClusterID()
 	resp.ClusterID = &cid

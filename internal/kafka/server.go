@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/acl"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/txn"
@@ -37,6 +38,12 @@ const (
 	// the topics Metadata requests may create.
 	DefaultAutoCreatePerRequest = 100
 	DefaultAutoCreatePerSecond  = 100
+	// DefaultFailedAuthDelay delays answering a failed SASL
+	// authentication (Kafka's connection.failed.authentication.delay.ms).
+	DefaultFailedAuthDelay = 100 * time.Millisecond
+	// DefaultFailedAuthPerSecond bounds failed SASL authentications per
+	// client host.
+	DefaultFailedAuthPerSecond = 10
 	// maxInFlight bounds the requests one connection may have read but not
 	// yet answered; the reader stops reading when it is reached.
 	maxInFlight = 128
@@ -102,6 +109,26 @@ type Config struct {
 	// metrics attach to. It runs on the request's goroutine, must not
 	// block, and must not keep acts.
 	Observe func(rc access.Request, acts []access.Action)
+	// SASL authenticates connections on SASL_PLAINTEXT and SASL_SSL
+	// listeners (sasl.go); nil: such listeners are refused.
+	SASL *auth.Authenticator
+	// Credentials are the users' SCRAM credentials that
+	// AlterUserScramCredentials and DescribeUserScramCredentials change
+	// and show; nil: each user's answer there is an error.
+	Credentials *auth.Store
+	// SessionLifetime is how long a SASL authentication lasts before the
+	// client must re-authenticate (KIP-368, connections.max.reauth.ms);
+	// 0: for ever, unless an OAUTHBEARER token expires sooner.
+	SessionLifetime time.Duration
+	// FailedAuthDelay delays the answer to a failed authentication
+	// (connection.failed.authentication.delay.ms), after which the
+	// connection closes; default 100ms, below 0 none.
+	FailedAuthDelay time.Duration
+	// FailedAuthPerSecond bounds failed SASL authentications per client
+	// host (a bucket of five seconds' worth): beyond it the host's
+	// exchanges are refused without looking at the credentials until
+	// the bucket refills. Default 10; below 0 no bound.
+	FailedAuthPerSecond float64
 }
 
 // Server answers Kafka protocol requests on accepted connections.
@@ -116,12 +143,17 @@ type Server struct {
 	// names a connection's principal after its client id (see
 	// maybeTestPrincipal).
 	testPrincipal func(clientID string) access.Principal
+	// plain is the listener Serve serves: PLAINTEXT, advertising
+	// Config.AdvertisedHost and AdvertisedPort.
+	plain Listener
 
 	// die is closed by Close: long polls answer at once, readers stop.
 	die    chan struct{}
 	nconns atomic.Int32
 	// budget bounds the request bytes in memory across connections.
 	budget *budget
+	// authFails bounds failed SASL authentications per client host.
+	authFails *failLimiter
 	// autoCreate rates Metadata's topic auto-creation.
 	autoCreate *autoCreateLimiter
 	// sessions are the incremental fetch sessions.
@@ -173,12 +205,19 @@ func New(cfg Config) *Server {
 	if cfg.Authorizer == nil && cfg.ACL != nil {
 		cfg.Authorizer = cfg.ACL
 	}
+	if cfg.FailedAuthDelay == 0 {
+		cfg.FailedAuthDelay = DefaultFailedAuthDelay
+	}
+	if cfg.FailedAuthPerSecond == 0 {
+		cfg.FailedAuthPerSecond = DefaultFailedAuthPerSecond
+	}
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = access.AllowAll{}
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
-		sessions: newFetchSessions(cfg.MaxFetchSessions),
-		budget:   newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
+		sessions: newFetchSessions(cfg.MaxFetchSessions), authFails: newFailLimiter(cfg.FailedAuthPerSecond),
+		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
+	s.plain = Listener{Name: Plaintext, Protocol: Plaintext, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }
@@ -194,10 +233,13 @@ func (s *Server) goTracked(f func()) {
 	}()
 }
 
-// Serve accepts connections on ln until Close. It returns nil after Close
+// Serve accepts PLAINTEXT connections on ln until Close, advertising
+// Config.AdvertisedHost and AdvertisedPort. It returns nil after Close
 // and otherwise the first accept error that is not passing (see
 // retryAccept): running out of descriptors only pauses accepting.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, &s.plain) }
+
+func (s *Server) serve(ln net.Listener, lis *Listener) error {
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
@@ -232,7 +274,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.accept(nc)
+		s.accept(nc, lis)
 	}
 }
 
@@ -253,7 +295,7 @@ func retryAccept(err error) bool {
 	return false
 }
 
-func (s *Server) accept(nc net.Conn) {
+func (s *Server) accept(nc net.Conn, lis *Listener) {
 	if int(s.nconns.Add(1)) > s.cfg.MaxConnections {
 		s.nconns.Add(-1)
 		s.logger.Warn("closing connection: too many connections", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
@@ -261,6 +303,7 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	c := newConn(s, nc)
+	c.lis, c.sasl.required = lis, lis.SASL()
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()

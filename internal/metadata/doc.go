@@ -30,7 +30,15 @@
 //	     8     8  log-bytes  length of the log the snapshot covers (big-endian)
 //	    16     4  length     bytes of payload (big-endian)
 //	    20     4  crc        CRC-32C of bytes 0-19 and the payload
-//	    24     n  payload    JSON: {"cluster_id": ..., "topics": [{"name", "id", "partitions", "configs"}], "acls": [ACL...]}
+//	    24     n  payload    JSON: {"cluster_id": ..., "topics": [{"name", "id", "partitions", "configs"}], "acls": [ACL...],
+//	                         "scram": [{"user", "mechanism", "salt", "iterations", "stored_key", "server_key"}]}
+//
+// # SCRAM credentials
+//
+// Records set_scram and delete_scram (scram.go) carry the users' SCRAM
+// credentials (KIP-554): salt, iterations, StoredKey and ServerKey,
+// never a password. State.Scram holds them after replay; compaction and
+// the snapshot keep them.
 //
 // # Recovery rules (Open)
 //

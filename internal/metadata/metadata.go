@@ -68,7 +68,8 @@ type Record struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	ClusterID  string            `json:"cluster_id,omitempty"`
-	ACLs       []ACL             `json:"acls,omitempty"` // CreateACLs, DeleteACLs
+	ACLs       []ACL             `json:"acls,omitempty"`  // CreateACLs, DeleteACLs
+	Scram      *Scram            `json:"scram,omitempty"` // SetScram, DeleteScram
 }
 
 // Topic is the replayed state of one topic.
@@ -84,6 +85,7 @@ type State struct {
 	ClusterID string
 	Topics    map[string]*Topic // by name
 	ACLs      []ACL             // sorted by CompareACL, no duplicates
+	Scram     map[ScramKey]Scram
 }
 
 // Apply changes the state by one record. Records about unknown topics are
@@ -91,6 +93,9 @@ type State struct {
 func (s *State) Apply(r Record) error {
 	if s.Topics == nil {
 		s.Topics = make(map[string]*Topic)
+	}
+	if ok, err := s.applyScram(r); ok {
+		return err
 	}
 	switch r.Type {
 	case SetClusterID:
@@ -137,12 +142,15 @@ func (s *State) Clone() *State {
 		ct.Configs = maps.Clone(t.Configs)
 		c.Topics[n] = &ct
 	}
+	if s.Scram != nil {
+		c.Scram = maps.Clone(s.Scram) // values share byte slices, which are never modified
+	}
 	return c
 }
 
 // Equal reports whether s and o hold the same cluster id, topics and ACLs.
 func (s *State) Equal(o *State) bool {
-	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) {
+	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) || !scramEqual(s.Scram, o.Scram) {
 		return false
 	}
 	for n, t := range s.Topics {
@@ -198,7 +206,7 @@ func Open(fs vfs.FS, dir string, logger *slog.Logger) (*Log, *State, error) {
 		logger.Warn("metadata snapshot is damaged; writing it again from the metadata log", "path", d.snapPath, "err", d.snapErr)
 	}
 	st := d.scan.st
-	if d.scan.records > 2*len(st.Topics)+compactSlack {
+	if d.scan.records > 2*(len(st.Topics)+len(st.Scram))+compactSlack {
 		if err := writeLog(fs, dir, st); err != nil {
 			return nil, nil, err
 		}
@@ -282,6 +290,11 @@ func encodeLog(st *State) ([]byte, error) {
 	for _, t := range st.sorted() {
 		rec := Record{Type: CreateTopic, Topic: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
 		if buf, err = AppendFrame(buf, rec); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range st.scramSorted() {
+		if buf, err = AppendFrame(buf, Record{Type: SetScram, Scram: &c}); err != nil {
 			return nil, err
 		}
 	}

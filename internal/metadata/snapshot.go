@@ -28,6 +28,7 @@ type snapshot struct {
 	ClusterID string      `json:"cluster_id,omitempty"`
 	Topics    []snapTopic `json:"topics"`
 	ACLs      []ACL       `json:"acls,omitempty"`
+	Scram     []Scram     `json:"scram,omitempty"`
 }
 
 type snapTopic struct {
@@ -42,6 +43,12 @@ func (s *snapshot) state() *State {
 	for _, t := range s.Topics {
 		st.Topics[t.Name] = &Topic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
 	}
+	for _, c := range s.Scram {
+		if st.Scram == nil {
+			st.Scram = make(map[ScramKey]Scram)
+		}
+		st.Scram[ScramKey{c.User, c.Mechanism}] = c
+	}
 	return st
 }
 
@@ -50,6 +57,7 @@ func encodeSnapshot(st *State, logBytes int64) ([]byte, error) {
 	for _, t := range st.sorted() {
 		s.Topics = append(s.Topics, snapTopic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs})
 	}
+	s.Scram = st.scramSorted()
 	payload, err := json.Marshal(&s)
 	if err != nil {
 		return nil, err

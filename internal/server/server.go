@@ -1,5 +1,7 @@
 // Package server is the composition root of `herald serve`: it opens the
-// broker on the data dir, listens, and serves the Kafka protocol.
+// broker on the data dir, listens (one PLAINTEXT listener on ListenAddr,
+// or Config.Listeners with TLS and SASL, see listeners.go and
+// security.go), and serves the Kafka protocol.
 //
 //	srv, err := server.New(server.Config{DataDir: "./herald-data", ListenAddr: "127.0.0.1:9092"})
 //	if err != nil { ... }
@@ -19,11 +21,13 @@ import (
 
 	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/acl"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/buildinfo"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/records"
+	"github.com/heraldhq/herald/internal/tlsconf"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -38,7 +42,17 @@ type Config struct {
 	// AdvertisedAddr is the host:port Metadata tells clients to use;
 	// default the listener's address (with localhost for an unspecified
 	// host). A port of 0 takes the listener's port.
-	AdvertisedAddr    string
+	AdvertisedAddr string
+	// Listeners, when set, replace ListenAddr and AdvertisedAddr: one
+	// Kafka listener each, with its protocol (ParseListeners reads
+	// Kafka's listeners form). Each client is told the advertised
+	// address of the listener it connected to.
+	Listeners []Listener
+	// TLS is the certificate of SSL and SASL_SSL listeners, reloaded
+	// when its files change and on ReloadTLS (SIGHUP).
+	TLS TLSConfig
+	// SASL configures SASL_PLAINTEXT and SASL_SSL listeners.
+	SASL              SASLConfig
 	DefaultPartitions int32 // default 1
 	// AutoCreateTopics creates topics on Metadata requests for unknown
 	// names. New sets it to true only through DefaultConfig; a zero
@@ -141,11 +155,21 @@ type Server struct {
 	tc     *txn.Coordinator
 	acl    *acl.Authorizer // nil unless AuthorizerKind is "acl"
 
+	// creds are the users' SCRAM credentials, in the metadata log.
+	creds *auth.Store
+	// sasl authenticates SASL listeners; nil when there is none.
+	sasl *auth.Authenticator
+	// tls serves SSL and SASL_SSL listeners' certificate; nil when
+	// there is none.
+	tls *tlsconf.Reloader
+
 	mu     sync.Mutex
-	ln     net.Listener
+	lns    []net.Listener // cfg.listeners(), in order
 	k      *kafka.Server
-	served chan struct{} // closed when the accept loop returns
-	closed bool
+	served sync.WaitGroup // the accept loops
+	// stopWatch ends the TLS file watch; nil before Start.
+	stopWatch func()
+	closed    bool
 	// stopVerify cancels background verification; nil before Start.
 	stopVerify func()
 	// failed receives the error that stopped the server (damage under
@@ -212,6 +236,10 @@ func New(cfg Config) (*Server, error) {
 		s.acl = acl.New(acl.Config{SuperUsers: supers, AllowIfNoACL: cfg.AllowIfNoACL, Store: b})
 		cfg.Logger.Info("ACL authorizer on", "acls", len(b.ACLs()), "super_users", cfg.SuperUsers, "allow_if_no_acl", cfg.AllowIfNoACL)
 	}
+	if err := s.openSecurity(); err != nil {
+		s.closeStores()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -237,31 +265,90 @@ func authorizerSettings(cfg Config) ([]access.Principal, error) {
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.ln != nil {
+	if s.closed || s.k != nil {
 		return errors.New("server: already started or closed")
 	}
-	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.ListenAddr, err)
+	ls := s.cfg.listeners()
+	lns := make([]net.Listener, 0, len(ls))
+	kls := make([]kafka.Listener, 0, len(ls))
+	for _, l := range ls {
+		ln, kl, err := s.listen(l)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return err
+		}
+		lns, kls = append(lns, ln), append(kls, kl)
 	}
-	host, port, err := advertised(s.cfg.AdvertisedAddr, ln.Addr())
+	s.lns = lns
+	s.k = kafka.New(s.kafkaConfig())
+	for i := range lns {
+		s.served.Add(1)
+		go func() {
+			defer s.served.Done()
+			if err := s.k.ServeListener(lns[i], kls[i]); err != nil {
+				s.logger.Error("kafka listener stopped", "listener", kls[i].Name, "err", err)
+			}
+		}()
+	}
+	s.stopWatch = s.watchTLS()
+	s.stopVerify = s.b.StartVerify(broker.VerifyConfig{
+		OnCorruption: s.cfg.OnCorruption,
+		BytesPerSec:  s.cfg.VerifyBytesPerSec,
+		Stop:         s.fail,
+	})
+	for i, ln := range lns {
+		s.logger.Info("herald listening", "listener", kls[i].Name, "protocol", kls[i].Protocol, "addr", ln.Addr().String(),
+			"advertised", net.JoinHostPort(kls[i].AdvertisedHost, strconv.Itoa(int(kls[i].AdvertisedPort))))
+		if !ls[i].authenticates(s.cfg.TLS) {
+			WarnIfExposed(s.logger, "kafka "+kls[i].Name, ln.Addr())
+		}
+	}
+	s.logger.Info("herald started", "node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir, "durability", s.cfg.Durability, "version", buildinfo.Read().String())
+	return nil
+}
+
+// listen opens l's socket and describes it for the kafka server.
+func (s *Server) listen(l Listener) (net.Listener, kafka.Listener, error) {
+	kl := kafka.Listener{Name: l.Name, Protocol: l.Protocol}
+	if kl.SASL() && s.sasl == nil {
+		return nil, kl, fmt.Errorf("listener %s: no SASL mechanism configured", l.Name)
+	}
+	if kl.Protocol == kafka.SSL || kl.Protocol == kafka.SASLSSL {
+		if s.tls == nil {
+			return nil, kl, fmt.Errorf("listener %s: %s needs --tls-cert-file and --tls-key-file", l.Name, l.Protocol)
+		}
+		kl.TLS = s.tls.ServerConfig()
+	}
+	ln, err := net.Listen("tcp", l.Addr)
 	if err != nil {
+		return nil, kl, fmt.Errorf("listen %s (%s): %w", l.Addr, l.Name, err)
+	}
+	if kl.AdvertisedHost, kl.AdvertisedPort, err = advertised(l.Advertised, ln.Addr()); err != nil {
 		ln.Close()
-		return err
+		return nil, kl, err
 	}
-	s.ln = ln
-	s.k = kafka.New(kafka.Config{
+	return ln, kl, nil
+}
+
+func (s *Server) kafkaConfig() kafka.Config {
+	return kafka.Config{
 		Broker:          s.b,
 		Groups:          s.g,
 		Txn:             s.tc,
 		Logger:          s.logger,
 		MaxConnections:  s.cfg.MaxConnections,
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
-		AdvertisedHost:  host,
-		AdvertisedPort:  port,
 		NodeID:          s.cfg.NodeID,
 		Authorizer:      s.cfg.Authorizer,
 		ACL:             s.acl,
+		SASL:            s.sasl,
+		Credentials:     s.creds,
+		SessionLifetime: s.cfg.SASL.SessionLifetime,
+		FailedAuthDelay: s.cfg.SASL.FailedAuthDelay,
+
+		FailedAuthPerSecond: s.cfg.SASL.FailedAuthPerSecond,
 
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
@@ -270,23 +357,15 @@ func (s *Server) Start() error {
 		MaxFetchSessions:      s.cfg.MaxFetchSessions,
 		AutoCreatePerRequest:  s.cfg.AutoCreatePerRequest,
 		AutoCreatePerSecond:   s.cfg.AutoCreatePerSecond,
-	})
-	s.served = make(chan struct{})
-	go func() {
-		defer close(s.served)
-		if err := s.k.Serve(ln); err != nil {
-			s.logger.Error("kafka listener stopped", "err", err)
-		}
-	}()
-	s.stopVerify = s.b.StartVerify(broker.VerifyConfig{
-		OnCorruption: s.cfg.OnCorruption,
-		BytesPerSec:  s.cfg.VerifyBytesPerSec,
-		Stop:         s.fail,
-	})
-	s.logger.Info("herald listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
-		"node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir, "durability", s.cfg.Durability, "version", buildinfo.Read().String())
-	WarnIfExposed(s.logger, "kafka", ln.Addr())
-	return nil
+	}
+}
+
+// closeStores closes the coordinators and the broker.
+func (s *Server) closeStores() error {
+	s.tc.Close()
+	s.pm.Close() // snapshots producer state; before the logs close
+	s.g.Close()
+	return errors.Join(s.b.Sync(), s.b.Close())
 }
 
 // Exposed reports whether addr accepts connections from other hosts: any
@@ -338,14 +417,39 @@ func advertised(adv string, ln net.Addr) (string, int32, error) {
 	return host, int32(n), nil
 }
 
-// Addr is the listener's address; nil before Start.
+// Addr is the first listener's address; nil before Start.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln == nil {
+	if len(s.lns) == 0 {
 		return nil
 	}
-	return s.ln.Addr()
+	return s.lns[0].Addr()
+}
+
+// ListenerAddr is the address of the listener named name (its protocol
+// unless named otherwise); nil before Start or for no such listener.
+func (s *Server) ListenerAddr(name string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, l := range s.cfg.listeners() {
+		if l.Name == name && i < len(s.lns) {
+			return s.lns[i].Addr()
+		}
+	}
+	return nil
+}
+
+// PlaintextAddr is the first PLAINTEXT listener's address, which the
+// schema registry and the console (clients of the broker that do not
+// authenticate yet) use; nil when there is none.
+func (s *Server) PlaintextAddr() net.Addr {
+	for _, l := range s.cfg.listeners() {
+		if l.Protocol == kafka.Plaintext {
+			return s.ListenerAddr(l.Name)
+		}
+	}
+	return nil
 }
 
 // Broker is the broker the server serves, for in-process use and tests.
@@ -379,10 +483,13 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	k, served, stopVerify := s.k, s.served, s.stopVerify
+	k, stopVerify, stopWatch := s.k, s.stopVerify, s.stopWatch
 	s.mu.Unlock()
 	if stopVerify != nil {
 		stopVerify()
+	}
+	if stopWatch != nil {
+		stopWatch()
 	}
 	var errs []error
 	if k != nil {
@@ -390,12 +497,9 @@ func (s *Server) Close() error {
 		// server's Close; closing the coordinator first answers them.
 		s.g.Close()
 		errs = append(errs, k.Close())
-		<-served
+		s.served.Wait()
 	}
-	s.tc.Close()
-	s.pm.Close() // snapshots producer state; before the logs close
-	s.g.Close()
-	errs = append(errs, s.b.Sync(), s.b.Close())
+	errs = append(errs, s.closeStores())
 	s.logger.Info("herald stopped", "data_dir", s.cfg.DataDir)
 	return errors.Join(errs...)
 }
