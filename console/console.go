@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -49,6 +50,10 @@ type Config struct {
 	LagInterval time.Duration
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, is served at /metrics in the Prometheus text
+	// format (herald serve: the broker's registry) and feeds the
+	// overview's sparklines.
+	Metrics prometheus.Gatherer
 }
 
 // Validate reports every problem of the configuration.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -163,8 +164,17 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	stopConsole := func() error { return nil }
 	if f.httpListen != "" {
 		ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: cfg.Logger.With("component", "console")}
+		var extra []prometheus.Collector
 		if reg != nil {
 			ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())
+			extra = append(extra, reg.Collector())
+		}
+		if ccfg.Metrics, err = srv.Metrics(extra...); err != nil {
+			if reg != nil {
+				reg.Close()
+			}
+			srv.Close()
+			return err
 		}
 		if stopConsole, err = startConsole(ccfg, f.httpListen); err != nil {
 			if reg != nil {

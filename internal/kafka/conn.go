@@ -124,6 +124,8 @@ type pending struct {
 	done    chan struct{} // non-nil: resp is ready once closed
 	err     error         // close the connection after earlier answers
 	release func()        // returns buffers the response aliases; may be nil
+	key     int16         // the request's API key; -1 if it did not parse
+	start   time.Time     // when the frame was read, for the latency metric
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -350,6 +352,7 @@ func (c *conn) writeLoop() {
 		}
 		c.inflight.Add(-1)
 		c.answered.Add(1)
+		c.s.stats.observe(p)
 		if p.err != nil {
 			c.s.logger.Warn("closing connection", "remote", c.remote, "err", p.err)
 			p.releaseBufs()

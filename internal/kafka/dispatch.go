@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -185,13 +186,13 @@ func (r *request) noReply() { r.p.noReply = true }
 // handle parses one frame and runs its handler. It never panics: a panic
 // in a handler closes this connection only.
 func (s *Server) handle(c *conn, frame []byte) (p *pending) {
-	p = &pending{}
+	p = &pending{key: -1, start: time.Now()}
 	r, err := parseRequest(frame)
 	if err != nil {
 		p.err = err
 		return p
 	}
-	r.c, r.p = c, p
+	r.c, r.p, p.key = c, p, r.key
 	p.corr = r.corr
 	defer func() {
 		if v := recover(); v != nil {

@@ -113,6 +113,8 @@ type Server struct {
 	nconns atomic.Int32
 	// budget bounds the request bytes in memory across connections.
 	budget *budget
+	// stats counts requests and connections (RequestStats).
+	stats *requestStats
 	// autoCreate rates Metadata's topic auto-creation.
 	autoCreate *autoCreateLimiter
 	// sessions are the incremental fetch sessions.
@@ -165,7 +167,7 @@ func New(cfg Config) *Server {
 		cfg.Authorizer = access.AllowAll{}
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
-		sessions: newFetchSessions(cfg.MaxFetchSessions),
+		sessions: newFetchSessions(cfg.MaxFetchSessions), stats: newRequestStats(),
 		budget:   newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
@@ -248,6 +250,7 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	s.stats.accepted.Add(1)
 	c := newConn(s, nc)
 	s.mu.Lock()
 	if s.mu.closed {
