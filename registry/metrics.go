@@ -33,7 +33,9 @@ func newMetrics() *metrics {
 // Collector is the registry's metrics (herald_registry_requests_total,
 // herald_registry_request_duration_seconds), to register on a Prometheus
 // registry. It counts requests served by Handler, Serve and Start.
-func (s *Server) Collector() prometheus.Collector { return collectors{s.metrics.requests, s.metrics.duration} }
+func (s *Server) Collector() prometheus.Collector {
+	return collectors{s.metrics.requests, s.metrics.duration}
+}
 
 type collectors []prometheus.Collector
 

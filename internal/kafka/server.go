@@ -168,7 +168,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
 		sessions: newFetchSessions(cfg.MaxFetchSessions), stats: newRequestStats(),
-		budget:   newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
+		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})
 	return s
 }

@@ -89,10 +89,10 @@ type Log struct {
 		// the goroutine that set syncing touches it.
 		appends uint64
 	}
-	stats *Stats // Options.Stats; may be nil
-	kick chan struct{} // wakes the flusher; capacity 1
-	done chan struct{} // closed by Close to stop the flusher
-	wg   sync.WaitGroup
+	stats *Stats        // Options.Stats; may be nil
+	kick  chan struct{} // wakes the flusher; capacity 1
+	done  chan struct{} // closed by Close to stop the flusher
+	wg    sync.WaitGroup
 
 	// compaction is guarded by maintMu.
 	compaction compactState
