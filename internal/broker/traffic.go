@@ -51,3 +51,10 @@ func (p *Partition) Traffic() Traffic {
 
 // StorageStats are the syncs of every partition's log, shared.
 func (b *Broker) StorageStats() *hlog.Stats { return b.storage }
+
+// Peek appends to dst the batches from the one holding offset on, at
+// least one and about one batch's worth, for a lookup of that record (the
+// correlation index); it is not counted as fetched traffic.
+func (p *Partition) Peek(dst []byte, offset int64) ([]byte, error) {
+	return p.log.Read(dst, offset, 1, true)
+}

@@ -1,0 +1,203 @@
+package corrindex
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/heraldhq/herald/internal/broker"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultInterval      = 200 * time.Millisecond
+	DefaultSweepInterval = 10 * time.Minute
+	DefaultCacheBytes    = 8 << 20
+	// batchBytes is the pebble batch size an indexing pass commits at,
+	// with the partition's next offset, so that a crash mid-pass loses
+	// at most the uncommitted part, which is indexed again.
+	batchBytes = 4 << 20
+)
+
+// Header names indexed: the CloudEvents Kafka binding's binary mode, as
+// the event package writes them. Part of what the index means; do not
+// change without reindexing.
+const (
+	HeaderCorrelationID = "ce_correlationid"
+	HeaderID            = "ce_id"
+	HeaderCausationID   = "ce_causationid"
+	HeaderType          = "ce_type"
+	HeaderSource        = "ce_source"
+	HeaderTime          = "ce_time"
+)
+
+// Config configures an Index.
+type Config struct {
+	// Dir is the index's pebble directory, e.g. <data-dir>/correlation-index.
+	Dir    string
+	Broker *broker.Broker
+	Logger *slog.Logger
+	// Interval is how often the indexer looks for new records; default
+	// 200ms. Lookups catch up first, so they never miss a record below
+	// the high watermark whatever it is.
+	Interval time.Duration
+	// SweepInterval is how often entries below a partition's log start
+	// (retention, DeleteRecords) or of deleted topics are removed;
+	// default 10 minutes.
+	SweepInterval time.Duration
+	// CacheBytes is pebble's block cache; default 8 MiB.
+	CacheBytes int64
+}
+
+// Index is a broker's correlation index. Its methods are safe for
+// concurrent use; Close stops the indexer and closes the store.
+type Index struct {
+	cfg    Config
+	db     *pebble.DB
+	cache  *pebble.Cache
+	logger *slog.Logger
+
+	// passMu serializes indexing passes and sweeps (the indexer's and
+	// those Locate runs to catch up). Lock order: passMu before mu.
+	passMu sync.Mutex
+	mu     struct {
+		sync.Mutex
+		parts   map[partKey]*partState // every partition seen
+		byPID   map[uint32]partKey
+		nextPID uint32
+	}
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// partState is one partition's place in the index.
+type partState struct {
+	pid uint32
+	// next is the first offset not indexed yet. Invariant: every record
+	// below next (and at or above the log start) has its entries
+	// committed. Only the goroutine holding passMu changes it.
+	next int64
+}
+
+// Open opens (or creates) the index at cfg.Dir, reads each partition's
+// next offset, and starts the indexer, which indexes what the broker
+// holds beyond it.
+func Open(cfg Config) (*Index, error) {
+	if cfg.Broker == nil || cfg.Dir == "" {
+		return nil, errors.New("corrindex: Broker and Dir are required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = DefaultSweepInterval
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cache := pebble.NewCache(cfg.CacheBytes)
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{Cache: cache, MemTableSize: 4 << 20, Logger: quietLogger{}})
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("corrindex: open %s: %w", cfg.Dir, err)
+	}
+	x := &Index{cfg: cfg, db: db, cache: cache, logger: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	x.mu.parts, x.mu.byPID = map[partKey]*partState{}, map[uint32]partKey{}
+	if err := x.load(); err != nil {
+		db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	go x.run()
+	return x, nil
+}
+
+// load reads the partition table and next offsets.
+func (x *Index) load() error {
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPartition}, UpperBound: []byte{kindPartition + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		pk, ok := parsePartKey(it.Key()[1:])
+		if !ok || len(it.Value()) != 4 {
+			return fmt.Errorf("corrindex: bad partition entry %x", it.Key())
+		}
+		pid := binary.BigEndian.Uint32(it.Value())
+		st := &partState{pid: pid}
+		if v, closer, err := x.db.Get(pidKey(kindNext, pid)); err == nil {
+			if len(v) == 8 {
+				st.next = int64(binary.BigEndian.Uint64(v))
+			}
+			closer.Close()
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return err
+		}
+		x.mu.parts[pk], x.mu.byPID[pid] = st, pk
+		x.mu.nextPID = max(x.mu.nextPID, pid+1)
+	}
+	return it.Error()
+}
+
+// Close stops the indexer and closes the store; what was indexed stays.
+func (x *Index) Close() error {
+	select {
+	case <-x.stop:
+		return nil
+	default:
+	}
+	close(x.stop)
+	<-x.done
+	x.passMu.Lock()
+	defer x.passMu.Unlock()
+	err := x.db.Close()
+	x.cache.Unref()
+	return err
+}
+
+// run is the indexer: a pass every Interval, a sweep every SweepInterval.
+func (x *Index) run() {
+	defer close(x.done)
+	tick := time.NewTicker(x.cfg.Interval)
+	defer tick.Stop()
+	lastSweep := time.Now()
+	for {
+		select {
+		case <-x.stop:
+			return
+		case <-tick.C:
+		}
+		if err := x.CatchUp(); err != nil {
+			x.logger.Warn("correlation index: indexing failed; retrying", "err", err)
+		}
+		if time.Since(lastSweep) >= x.cfg.SweepInterval {
+			lastSweep = time.Now()
+			if n, err := x.Sweep(); err != nil {
+				x.logger.Warn("correlation index: sweep failed", "err", err)
+			} else if n > 0 {
+				x.logger.Debug("correlation index: swept", "entries", n)
+			}
+		}
+	}
+}
+
+// quietLogger drops pebble's informational logging.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	slog.Error(fmt.Sprintf("correlation index: "+format, args...))
+}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("correlation index: "+format, args...))
+}

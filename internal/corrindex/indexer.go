@@ -1,0 +1,213 @@
+package corrindex
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/records"
+)
+
+// CatchUp indexes every partition up to its high watermark now.
+func (x *Index) CatchUp() error {
+	x.passMu.Lock()
+	defer x.passMu.Unlock()
+	var errs []error
+	for _, t := range x.cfg.Broker.Topics() {
+		if broker.IsInternal(t.Name) {
+			continue
+		}
+		for _, p := range t.Partitions() {
+			if err := x.indexPartition(t, p); err != nil {
+				errs = append(errs, fmt.Errorf("%s-%d: %w", t.Name, p.Index, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// state returns p's state, assigning it a pid on first sight.
+// passMu must be held.
+func (x *Index) state(t *broker.Topic, p *broker.Partition) (*partState, error) {
+	pk := partKey{topicID: t.ID, partition: p.Index}
+	x.mu.Lock()
+	st := x.mu.parts[pk]
+	x.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	x.mu.Lock()
+	pid := x.mu.nextPID
+	x.mu.Unlock()
+	b := x.db.NewBatch()
+	_ = b.Set(append([]byte{kindPartition}, pk.bytes()...), binary.BigEndian.AppendUint32(nil, pid), nil)
+	_ = b.Set(pidKey(kindReverse, pid), pk.bytes(), nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return nil, err
+	}
+	st = &partState{pid: pid}
+	x.mu.Lock()
+	x.mu.parts[pk], x.mu.byPID[pid] = st, pk
+	x.mu.nextPID = pid + 1
+	x.mu.Unlock()
+	return st, nil
+}
+
+// indexPartition indexes p from its next offset to its high watermark.
+// passMu must be held.
+func (x *Index) indexPartition(t *broker.Topic, p *broker.Partition) error {
+	hw := p.HighWatermark()
+	x.mu.Lock()
+	st := x.mu.parts[partKey{topicID: t.ID, partition: p.Index}]
+	x.mu.Unlock()
+	if st != nil && st.next >= hw {
+		if st.next > hw {
+			// The log lost its unsynced tail in a crash after we
+			// indexed it: index what is written there again (stale
+			// entries are filtered when read back).
+			st.next = hw
+		}
+		return nil
+	}
+	st, err := x.state(t, p)
+	if err != nil {
+		return err
+	}
+	w := &writer{x: x, st: st, b: x.db.NewBatch(), next: st.next}
+	err = p.Scan(st.next, w.add)
+	if cerr := w.commit(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writer collects one pass's entries into pebble batches.
+type writer struct {
+	x       *Index
+	st      *partState
+	b       *pebble.Batch
+	next    int64 // offset after the last batch added
+	key     []byte
+	scratch []byte
+}
+
+// add indexes one record batch. A batch that does not decode (the log
+// checked it when it was appended, so only damage does this) is skipped
+// and logged.
+func (w *writer) add(batch []byte) error {
+	h := records.Header(batch)
+	base := h.BaseOffset()
+	var err error
+	w.scratch, err = records.EachRecord(batch, w.scratch, func(r *records.Record) {
+		off := base + int64(r.OffsetDelta)
+		r.EachHeader(func(k, v []byte) {
+			var kind byte
+			switch string(k) {
+			case HeaderCorrelationID:
+				kind = kindCorrelation
+			case HeaderID:
+				kind = kindEventID
+			default:
+				return
+			}
+			w.key = appendEntryKey(w.key[:0], kind, hashID(v), w.st.pid, off)
+			_ = w.b.Set(w.key, nil, nil)
+		})
+	})
+	if err != nil {
+		w.x.logger.Warn("correlation index: skipping a batch that does not decode", "offset", base, "err", err)
+	}
+	w.next = h.LastOffset() + 1
+	if w.b.Len() >= batchBytes {
+		if err := w.commit(); err != nil {
+			return err
+		}
+		w.b = w.x.db.NewBatch()
+	}
+	return nil
+}
+
+// commit writes the batch with the partition's next offset. NoSync: a
+// crash may lose the latest batches, and the next offset with them, so
+// they are indexed again.
+func (w *writer) commit() error {
+	if w.next <= w.st.next {
+		return w.b.Close()
+	}
+	_ = w.b.Set(pidKey(kindNext, w.st.pid), binary.BigEndian.AppendUint64(nil, uint64(w.next)), nil)
+	if err := w.b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	w.st.next = w.next
+	return nil
+}
+
+// Sweep deletes the entries of records below their partition's log start
+// (retention, DeleteRecords) and of partitions whose topic is gone. It
+// reads the whole index once: run rarely (Config.SweepInterval).
+func (x *Index) Sweep() (deleted int, err error) {
+	x.passMu.Lock()
+	defer x.passMu.Unlock()
+	starts := x.logStarts()
+	b := x.db.NewBatch()
+	for _, kind := range []byte{kindCorrelation, kindEventID} {
+		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
+		if err != nil {
+			return deleted, err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			pid, off, ok := parseEntryKey(it.Key())
+			if start, live := starts[pid]; ok && live && off >= start {
+				continue
+			}
+			_ = b.Delete(it.Key(), nil)
+			deleted++
+		}
+		if err := it.Close(); err != nil {
+			return deleted, err
+		}
+	}
+	x.forgetGone(b, starts)
+	return deleted, b.Commit(pebble.NoSync)
+}
+
+// logStarts maps the pid of every live partition to its log start.
+func (x *Index) logStarts() map[uint32]int64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make(map[uint32]int64, len(x.mu.parts))
+	for pk, st := range x.mu.parts {
+		if p := x.partition(pk); p != nil {
+			out[st.pid] = p.LogStartOffset()
+		}
+	}
+	return out
+}
+
+// forgetGone drops the partitions of deleted topics from the table.
+func (x *Index) forgetGone(b *pebble.Batch, live map[uint32]int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for pk, st := range x.mu.parts {
+		if _, ok := live[st.pid]; ok {
+			continue
+		}
+		_ = b.Delete(append([]byte{kindPartition}, pk.bytes()...), nil)
+		_ = b.Delete(pidKey(kindReverse, st.pid), nil)
+		_ = b.Delete(pidKey(kindNext, st.pid), nil)
+		delete(x.mu.parts, pk)
+		delete(x.mu.byPID, st.pid)
+	}
+}
+
+// partition is the broker's partition pk names, or nil.
+func (x *Index) partition(pk partKey) *broker.Partition {
+	t := x.cfg.Broker.TopicByID(pk.topicID)
+	if t == nil {
+		return nil
+	}
+	return t.Partition(pk.partition)
+}
