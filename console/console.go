@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,12 @@ type Config struct {
 	// format (herald serve: the broker's registry) and feeds the
 	// overview's sparklines.
 	Metrics prometheus.Gatherer
+	// SampleInterval is how often the overview's sparklines and the
+	// groups' lag history are sampled; default 5s.
+	SampleInterval time.Duration
+	// Tracer, when set, answers the flow trace page and API
+	// (herald serve: the broker's correlation index).
+	Tracer Tracer
 }
 
 // Validate reports every problem of the configuration.
@@ -64,6 +71,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxValueBytes < 0 {
 		errs = append(errs, fmt.Errorf("console: MaxValueBytes %d is negative", c.MaxValueBytes))
+	}
+	if c.SampleInterval < 0 {
+		errs = append(errs, fmt.Errorf("console: SampleInterval %v is negative", c.SampleInterval))
 	}
 	if c.LagInterval < 0 {
 		errs = append(errs, fmt.Errorf("console: LagInterval %v is negative", c.LagInterval))
@@ -77,6 +87,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.LagInterval == 0 {
 		c.LagInterval = DefaultLagInterval
+	}
+	if c.SampleInterval == 0 {
+		c.SampleInterval = DefaultSampleInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -98,6 +111,11 @@ type Console struct {
 	tmpl   map[string]*template.Template // by page name, each with the layout
 	mux    *http.ServeMux
 	h      http.Handler // mux behind cross-origin protection
+	hist   *history     // the sampled history (history.go)
+	// stopSampling stops the sampler, which closes samplerDone when done.
+	stopSampling chan struct{}
+	samplerDone  chan struct{}
+	closeOnce    sync.Once
 }
 
 // New returns a Console for the cluster cfg names. It does not wait for the
@@ -134,6 +152,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux = http.NewServeMux()
 	c.routes()
 	c.h = http.NewCrossOriginProtection().Handler(c.mux)
+	c.hist, c.stopSampling, c.samplerDone = newHistory(), make(chan struct{}), make(chan struct{})
+	go c.sampleLoop(c.stopSampling, c.samplerDone)
 	return c, nil
 }
 
@@ -155,8 +175,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.h.ServeHTTP(w, r)
 }
 
-// Close closes the Kafka client. Streams in flight end with their requests.
+// Close stops the sampler and closes the Kafka client. Streams in flight
+// end with their requests. It is idempotent.
 func (c *Console) Close() error {
+	c.closeOnce.Do(func() { close(c.stopSampling) })
+	<-c.samplerDone
 	c.kcl.Close()
 	c.manual.Close()
 	return nil

@@ -44,6 +44,12 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /groups/{group}/reset", c.handleResetOffsets)
 	m.HandleFunc("GET /groups/{group}/lag/events", c.handleLagEvents)
 
+	m.HandleFunc("GET /api/history", c.handleHistory)
+	m.HandleFunc("GET /api/groups/{group}/lag/history", c.handleLagHistory)
+	m.HandleFunc("GET /trace", c.handleTraceForm)
+	m.HandleFunc("GET /trace/{id}", c.handleTrace)
+	m.HandleFunc("GET /api/trace/{id}", c.handleTraceAPI)
+
 	m.HandleFunc("GET /schemas", c.handleSubjects)
 	m.HandleFunc("GET /schemas/{subject}", c.handleSubject)
 	m.HandleFunc("POST /schemas/{subject}/check", c.handleCheckSchema)

@@ -163,7 +163,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	}
 	stopConsole := func() error { return nil }
 	if f.httpListen != "" {
-		ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: cfg.Logger.With("component", "console")}
+		ccfg := console.Config{Brokers: []string{dialable(srv.Addr().String())}, Logger: cfg.Logger.With("component", "console"), Tracer: srv.Tracer()}
 		var extra []prometheus.Collector
 		if reg != nil {
 			ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())

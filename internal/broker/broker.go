@@ -607,7 +607,7 @@ func (b *Broker) warnStrayDirs(tm *topicMap) {
 		}
 	}
 	for _, e := range ents {
-		if e.IsDir() && !want[e.Name()] {
+		if e.IsDir() && !want[e.Name()] && e.Name() != CorrelationIndexDir {
 			b.logger.Warn("data dir holds a directory that belongs to no topic", "dir", filepath.Join(b.cfg.DataDir, e.Name()))
 		}
 	}

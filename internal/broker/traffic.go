@@ -58,3 +58,8 @@ func (b *Broker) StorageStats() *hlog.Stats { return b.storage }
 func (p *Partition) Peek(dst []byte, offset int64) ([]byte, error) {
 	return p.log.Read(dst, offset, 1, true)
 }
+
+// CorrelationIndexDir is the data dir's subdirectory of the correlation
+// index (internal/corrindex), a pebble store: not a partition, and a
+// name no partition directory (<topic>-<n>) can have.
+const CorrelationIndexDir = "correlation-index"

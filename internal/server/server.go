@@ -20,6 +20,7 @@ import (
 	"github.com/heraldhq/herald/internal/access"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/buildinfo"
+	"github.com/heraldhq/herald/internal/corrindex"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/records"
@@ -85,7 +86,11 @@ type Config struct {
 	// (access.AllowAll). There is no flag for it yet: ACLs come with
 	// SASL.
 	Authorizer access.Authorizer
-	Logger     *slog.Logger
+	// CorrelationIndex indexes every record's CloudEvents correlation
+	// and event ids (internal/corrindex) for flow traces; DefaultConfig
+	// turns it on.
+	CorrelationIndex bool
+	Logger           *slog.Logger
 }
 
 // DefaultListenAddr is the Kafka listener unless configured: loopback.
@@ -102,6 +107,7 @@ func DefaultConfig() Config {
 		MaxConnections:    kafka.DefaultMaxConnections,
 		MaxRequestBytes:   kafka.DefaultMaxRequestBytes,
 		OnCorruption:      broker.OnCorruptionServe,
+		CorrelationIndex:  true,
 
 		QueuedMaxRequestBytes: kafka.DefaultQueuedMaxRequestBytes,
 		IdleTimeout:           kafka.DefaultIdleTimeout,
@@ -135,6 +141,8 @@ type Server struct {
 	k      *kafka.Server
 	served chan struct{} // closed when the accept loop returns
 	closed bool
+	// index is the correlation index; nil before Start or when off.
+	index *corrindex.Index
 	// stopVerify cancels background verification; nil before Start.
 	stopVerify func()
 	// failed receives the error that stopped the server (damage under
@@ -239,6 +247,7 @@ func (s *Server) Start() error {
 			s.logger.Error("kafka listener stopped", "err", err)
 		}
 	}()
+	s.index = s.openIndex()
 	s.stopVerify = s.b.StartVerify(broker.VerifyConfig{
 		OnCorruption: s.cfg.OnCorruption,
 		BytesPerSec:  s.cfg.VerifyBytesPerSec,
@@ -340,12 +349,16 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	k, served, stopVerify := s.k, s.served, s.stopVerify
+	var errs []error
+	k, served, stopVerify, index := s.k, s.served, s.stopVerify, s.index
+	s.index = nil // Trace answers ErrNoIndex from here on
 	s.mu.Unlock()
+	if index != nil {
+		errs = append(errs, index.Close())
+	}
 	if stopVerify != nil {
 		stopVerify()
 	}
-	var errs []error
 	if k != nil {
 		// Requests waiting on a group (JoinGroup) hold the kafka
 		// server's Close; closing the coordinator first answers them.
