@@ -105,7 +105,11 @@ func Open(cfg Config) (*Index, error) {
 		cfg.Logger = slog.Default()
 	}
 	cache := pebble.NewCache(cfg.CacheBytes)
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{Cache: cache, MemTableSize: 4 << 20, Logger: quietLogger{}})
+	// No write-ahead log: a batch's entries and its partition's next
+	// offset land in one memtable and are flushed together, so what a
+	// crash leaves is consistent, and the records after it are indexed
+	// again. Close flushes.
+	db, err := pebble.Open(cfg.Dir, storeOptions(cache))
 	if err != nil {
 		cache.Unref()
 		return nil, fmt.Errorf("corrindex: open %s: %w", cfg.Dir, err)
@@ -119,6 +123,21 @@ func Open(cfg Config) (*Index, error) {
 	}
 	go x.run()
 	return x, nil
+}
+
+// storeOptions tunes pebble for what the index writes: keys that start
+// with a random hash, so every flush overlaps every table below it. Fewer,
+// larger levels and no block compression (hashes do not compress) cut the
+// compaction work that costs the broker CPU.
+func storeOptions(cache *pebble.Cache) *pebble.Options {
+	o := &pebble.Options{Cache: cache, MemTableSize: 16 << 20, DisableWAL: true, Logger: quietLogger{},
+		L0CompactionThreshold: 8, L0StopWritesThreshold: 32, LBaseMaxBytes: 256 << 20}
+	o.Levels = make([]pebble.LevelOptions, 7)
+	for i := range o.Levels {
+		o.Levels[i].Compression = pebble.NoCompression
+		o.Levels[i].TargetFileSize = 32 << 20
+	}
+	return o
 }
 
 // load reads the partition table and next offsets.
@@ -160,26 +179,41 @@ func (x *Index) Close() error {
 	<-x.done
 	x.passMu.Lock()
 	defer x.passMu.Unlock()
-	err := x.db.Close()
+	err := x.db.Flush()
+	err = errors.Join(err, x.db.Close())
 	x.cache.Unref()
 	return err
 }
 
-// run is the indexer: a pass every Interval, a sweep every SweepInterval.
+// passBytes bounds the log one background pass reads per partition, and
+// idleFactor is how much longer than a pass took the indexer then waits:
+// the background indexer takes at most about a quarter of a core, so that
+// under a sustained produce rate above what it indexes it falls behind
+// rather than slow the producers; a Trace catches up what is left first.
+const (
+	passBytes  = 8 << 20
+	idleFactor = 3
+)
+
+// run is the indexer: a bounded pass every Interval (or idleFactor times
+// the last pass's duration), a sweep every SweepInterval.
 func (x *Index) run() {
 	defer close(x.done)
-	tick := time.NewTicker(x.cfg.Interval)
-	defer tick.Stop()
 	lastSweep := time.Now()
+	wait := x.cfg.Interval
 	for {
+		t := time.NewTimer(wait)
 		select {
 		case <-x.stop:
+			t.Stop()
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
-		if err := x.CatchUp(); err != nil {
+		start := time.Now()
+		if err := x.pass(passBytes); err != nil {
 			x.logger.Warn("correlation index: indexing failed; retrying", "err", err)
 		}
+		wait = max(x.cfg.Interval, idleFactor*time.Since(start))
 		if time.Since(lastSweep) >= x.cfg.SweepInterval {
 			lastSweep = time.Now()
 			if n, err := x.Sweep(); err != nil {

@@ -12,7 +12,15 @@ import (
 )
 
 // CatchUp indexes every partition up to its high watermark now.
-func (x *Index) CatchUp() error {
+func (x *Index) CatchUp() error { return x.pass(0) }
+
+// errPassFull stops a background pass's scan of a partition once it has
+// read its share (passBytes).
+var errPassFull = errors.New("pass full")
+
+// pass indexes every partition, at most limit bytes of log each when
+// limit > 0 (the background indexer's bounded passes).
+func (x *Index) pass(limit int) error {
 	x.passMu.Lock()
 	defer x.passMu.Unlock()
 	var errs []error
@@ -21,7 +29,7 @@ func (x *Index) CatchUp() error {
 			continue
 		}
 		for _, p := range t.Partitions() {
-			if err := x.indexPartition(t, p); err != nil {
+			if err := x.indexPartition(t, p, limit); err != nil {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.Name, p.Index, err))
 			}
 		}
@@ -58,7 +66,7 @@ func (x *Index) state(t *broker.Topic, p *broker.Partition) (*partState, error) 
 
 // indexPartition indexes p from its next offset to its high watermark.
 // passMu must be held.
-func (x *Index) indexPartition(t *broker.Topic, p *broker.Partition) error {
+func (x *Index) indexPartition(t *broker.Topic, p *broker.Partition, limit int) error {
 	hw := p.HighWatermark()
 	x.mu.Lock()
 	st := x.mu.parts[partKey{topicID: t.ID, partition: p.Index}]
@@ -76,8 +84,11 @@ func (x *Index) indexPartition(t *broker.Topic, p *broker.Partition) error {
 	if err != nil {
 		return err
 	}
-	w := &writer{x: x, st: st, b: x.db.NewBatch(), next: st.next}
+	w := &writer{x: x, st: st, b: x.db.NewBatch(), next: st.next, limit: limit}
 	err = p.Scan(st.next, w.add)
+	if errors.Is(err, errPassFull) {
+		err = nil
+	}
 	if cerr := w.commit(); err == nil {
 		err = cerr
 	}
@@ -90,6 +101,8 @@ type writer struct {
 	st      *partState
 	b       *pebble.Batch
 	next    int64 // offset after the last batch added
+	limit   int   // bytes of log to read; 0 is no limit
+	read    int   // bytes of log read
 	key     []byte
 	scratch []byte
 }
@@ -126,6 +139,9 @@ func (w *writer) add(batch []byte) error {
 			return err
 		}
 		w.b = w.x.db.NewBatch()
+	}
+	if w.read += len(batch); w.limit > 0 && w.read >= w.limit {
+		return errPassFull
 	}
 	return nil
 }
