@@ -48,14 +48,26 @@
 // again under the same name starts a fresh partition in the index.
 //
 // Recovery. A pass commits its entries and the partition's next offset in
-// one pebble batch (every 4 MiB of entries), without fsync: a crash loses
-// at most the last batches, next offset included, and the next pass
-// indexes those records again (setting a key again is harmless). If the
-// log lost an unsynced tail that had been indexed (durability none or
-// interval), the next offset is moved back to the high watermark and the
-// new records there are indexed; the stale entries fail the read-back
-// check. An index that does not open is removed and rebuilt from the logs
+// one pebble batch (every 4 MiB of entries). The store has no write-ahead
+// log: a batch lands whole in one memtable, and a memtable is flushed
+// whole, so after a crash the store holds a prefix of the batches, each
+// with its next offset, and the next pass indexes the records after it
+// again (setting a key again is harmless); Close flushes. If the log lost
+// an unsynced tail that had been indexed (durability none or interval),
+// the next offset is moved back to the high watermark and the new records
+// there are indexed; the stale entries fail the read-back check. An index
+// that does not open is removed and rebuilt from the logs
 // (internal/server), as it is derived data.
+//
+// Producers' cost. Background passes read at most 8 MiB of log a
+// partition and then idle three times as long as they took, so the
+// indexer takes about a quarter of a core at most; under a sustained
+// produce rate above what that indexes, the index falls behind (a Trace
+// catches up first) rather than slow producers. What remains is pebble's
+// flushes and compactions (the hash-first keys land everywhere in the key
+// space), which share the disk with the logs' fdatasyncs: see
+// BenchmarkProduceIndexed for the figures; `herald serve
+// --correlation-index=false` turns the index off.
 //
 // Retention. Entries of records below their partition's log start
 // (retention, DeleteRecords) and of deleted topics are skipped when read
