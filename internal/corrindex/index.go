@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/heraldhq/herald/internal/broker"
 )
@@ -104,6 +106,9 @@ func Open(cfg Config) (*Index, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("corrindex: %w", err)
+	}
 	cache := pebble.NewCache(cfg.CacheBytes)
 	// No write-ahead log: a batch's entries and its partition's next
 	// offset land in one memtable and are flushed together, so what a
@@ -130,7 +135,7 @@ func Open(cfg Config) (*Index, error) {
 // larger levels and no block compression (hashes do not compress) cut the
 // compaction work that costs the broker CPU.
 func storeOptions(cache *pebble.Cache) *pebble.Options {
-	o := &pebble.Options{Cache: cache, MemTableSize: 16 << 20, DisableWAL: true, Logger: quietLogger{},
+	o := &pebble.Options{Cache: cache, MemTableSize: 16 << 20, DisableWAL: true, Logger: quietLogger{}, FS: privateFS{vfs.Default},
 		L0CompactionThreshold: 8, L0StopWritesThreshold: 32, LBaseMaxBytes: 256 << 20}
 	o.Levels = make([]pebble.LevelOptions, 7)
 	for i := range o.Levels {
