@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -67,7 +68,12 @@ type Index struct {
 	// passMu serializes indexing passes and sweeps (the indexer's and
 	// those Locate runs to catch up). Lock order: passMu before mu.
 	passMu sync.Mutex
-	mu     struct {
+	// epoch is the epoch new keys are written in (keys.go); passes
+	// advance it under passMu, lookups read it.
+	epoch atomic.Uint32
+	// inEpoch counts the entries written in epoch; passMu.
+	inEpoch int
+	mu      struct {
 		sync.Mutex
 		parts   map[partKey]*partState // every partition seen
 		byPID   map[uint32]partKey
@@ -80,7 +86,8 @@ type Index struct {
 
 // partState is one partition's place in the index.
 type partState struct {
-	pid uint32
+	pid   uint32
+	epoch uint32 // of its 'p' key
 	// next is the first offset not indexed yet. Invariant: every record
 	// below next (and at or above the log start) has its entries
 	// committed. Only the goroutine holding passMu changes it.
@@ -145,30 +152,51 @@ func storeOptions(cache *pebble.Cache) *pebble.Options {
 	return o
 }
 
-// load reads the partition table and next offsets.
+// load reads the partition table and next offsets, epoch by epoch (a
+// later 'w' key overrides an earlier one), and starts a new epoch.
 func (x *Index) load() error {
-	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindPartition}, UpperBound: []byte{kindPartition + 1}})
+	it, err := x.db.NewIter(nil)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		pk, ok := parsePartKey(it.Key()[1:])
+	if !it.Last() {
+		return it.Error()
+	}
+	last, _, ok := parseKey(it.Key())
+	if !ok {
+		return fmt.Errorf("corrindex: bad key %x", it.Key())
+	}
+	for e := uint32(0); e <= last; e++ {
+		if err := x.loadEpoch(it, e); err != nil {
+			return err
+		}
+	}
+	x.epoch.Store(last + 1)
+	return nil
+}
+
+// loadEpoch reads epoch e's partitions and next offsets.
+func (x *Index) loadEpoch(it *pebble.Iterator, e uint32) error {
+	lo, hi := kindRange(e, kindPartition)
+	for it.SeekGE(lo); it.Valid() && string(it.Key()) < string(hi); it.Next() {
+		pk, ok := parsePartKey(it.Key()[5:])
 		if !ok || len(it.Value()) != 4 {
 			return fmt.Errorf("corrindex: bad partition entry %x", it.Key())
 		}
 		pid := binary.BigEndian.Uint32(it.Value())
-		st := &partState{pid: pid}
-		if v, closer, err := x.db.Get(pidKey(kindNext, pid)); err == nil {
-			if len(v) == 8 {
-				st.next = int64(binary.BigEndian.Uint64(v))
-			}
-			closer.Close()
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return err
-		}
-		x.mu.parts[pk], x.mu.byPID[pid] = st, pk
+		x.mu.parts[pk], x.mu.byPID[pid] = &partState{pid: pid, epoch: e}, pk
 		x.mu.nextPID = max(x.mu.nextPID, pid+1)
+	}
+	lo, hi = kindRange(e, kindNext)
+	for it.SeekGE(lo); it.Valid() && string(it.Key()) < string(hi); it.Next() {
+		k := it.Key()
+		if len(k) != 9 || len(it.Value()) != 8 {
+			return fmt.Errorf("corrindex: bad next offset entry %x", k)
+		}
+		if pk, ok := x.mu.byPID[binary.BigEndian.Uint32(k[5:])]; ok {
+			x.mu.parts[pk].next = int64(binary.BigEndian.Uint64(it.Value()))
+		}
 	}
 	return it.Error()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -215,4 +216,46 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantIDs(t, evs, "payments/order-1-paid")
+}
+
+// Flows spread over many epochs are found whole, before and after a
+// restart, and swept.
+func TestManyEpochs(t *testing.T) {
+	defer corrindex.SetEpochEntries(3)()
+	e := newEnv(t)
+	x := e.open()
+	t0 := time.Now().Truncate(time.Millisecond)
+	for i := 0; i < 4; i++ {
+		e.chain("order-"+strconv.Itoa(i), t0.Add(time.Duration(i)*time.Second))
+		if err := x.CatchUp(); err != nil { // a pass per chain: epochs advance between them
+			t.Fatal(err)
+		}
+	}
+	if ep := x.Epoch(); ep < 4 {
+		t.Fatalf("epoch %d after 40 entries of 3 an epoch", ep)
+	}
+	want := []string{"orders/order-2", "payments/order-2-paid", "shipments/order-2-shipped"}
+	evs, err := x.Trace(e.ctx, "order-2-paid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, evs, want...)
+	before := x.Epoch()
+	x.Close()
+	x = e.open()
+	if x.Epoch() <= before {
+		t.Fatalf("epoch %d after a restart from %d", x.Epoch(), before)
+	}
+	e.event("payments", "order-2-refund", "order-2", "order-2-paid", t0.Add(time.Hour))
+	if evs, err = x.Trace(e.ctx, "order-2"); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, evs, append(want, "payments/order-2-refund")...)
+	if n, err := x.Sweep(); err != nil || n != 0 {
+		t.Fatalf("sweep of a live index: %d, %v", n, err)
+	}
+	if evs, err = x.Trace(e.ctx, "order-0"); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, evs, "orders/order-0", "payments/order-0-paid", "shipments/order-0-shipped")
 }

@@ -50,13 +50,11 @@ func (x *Index) state(t *broker.Topic, p *broker.Partition) (*partState, error) 
 	x.mu.Lock()
 	pid := x.mu.nextPID
 	x.mu.Unlock()
-	b := x.db.NewBatch()
-	_ = b.Set(append([]byte{kindPartition}, pk.bytes()...), binary.BigEndian.AppendUint32(nil, pid), nil)
-	_ = b.Set(pidKey(kindReverse, pid), pk.bytes(), nil)
-	if err := b.Commit(pebble.NoSync); err != nil {
+	epoch := x.epoch.Load()
+	if err := x.db.Set(partitionKey(epoch, pk), binary.BigEndian.AppendUint32(nil, pid), pebble.NoSync); err != nil {
 		return nil, err
 	}
-	st = &partState{pid: pid}
+	st = &partState{pid: pid, epoch: epoch}
 	x.mu.Lock()
 	x.mu.parts[pk], x.mu.byPID[pid] = st, pk
 	x.mu.nextPID = pid + 1
@@ -103,6 +101,7 @@ type writer struct {
 	next    int64 // offset after the last batch added
 	limit   int   // bytes of log to read; 0 is no limit
 	read    int   // bytes of log read
+	entries int   // entries in b
 	key     []byte
 	scratch []byte
 }
@@ -126,8 +125,9 @@ func (w *writer) add(batch []byte) error {
 			default:
 				return
 			}
-			w.key = appendEntryKey(w.key[:0], kind, hashID(v), w.st.pid, off)
+			w.key = appendEntryKey(w.key[:0], w.x.epoch.Load(), kind, hashID(v), w.st.pid, off)
 			_ = w.b.Set(w.key, nil, nil)
+			w.entries++
 		})
 	})
 	if err != nil {
@@ -153,40 +153,65 @@ func (w *writer) commit() error {
 	if w.next <= w.st.next {
 		return w.b.Close()
 	}
-	_ = w.b.Set(pidKey(kindNext, w.st.pid), binary.BigEndian.AppendUint64(nil, uint64(w.next)), nil)
+	_ = w.b.Set(nextKey(w.x.epoch.Load(), w.st.pid), binary.BigEndian.AppendUint64(nil, uint64(w.next)), nil)
 	if err := w.b.Commit(pebble.NoSync); err != nil {
 		return err
 	}
 	w.st.next = w.next
+	w.x.countEntries(w.entries)
+	w.entries = 0
 	return nil
 }
 
+// countEntries starts a new epoch once the current one holds
+// epochEntries. passMu must be held.
+func (x *Index) countEntries(n int) {
+	if x.inEpoch += n; x.inEpoch >= epochEntries {
+		x.epoch.Add(1)
+		x.inEpoch = 0
+	}
+}
+
 // Sweep deletes the entries of records below their partition's log start
-// (retention, DeleteRecords) and of partitions whose topic is gone. It
-// reads the whole index once: run rarely (Config.SweepInterval).
+// (retention, DeleteRecords) and of partitions whose topic is gone, and
+// next offsets that a later epoch's supersede. It reads the whole index
+// once: run rarely (Config.SweepInterval).
 func (x *Index) Sweep() (deleted int, err error) {
 	x.passMu.Lock()
 	defer x.passMu.Unlock()
 	starts := x.logStarts()
+	it, err := x.db.NewIter(nil)
+	if err != nil {
+		return 0, err
+	}
 	b := x.db.NewBatch()
-	for _, kind := range []byte{kindCorrelation, kindEventID} {
-		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kind}, UpperBound: []byte{kind + 1}})
-		if err != nil {
-			return deleted, err
-		}
-		for it.First(); it.Valid(); it.Next() {
-			pid, off, ok := parseEntryKey(it.Key())
+	var lastNext = map[uint32][]byte{} // pid -> its newest 'w' key so far
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		_, kind, _ := parseKey(k)
+		switch kind {
+		case kindCorrelation, kindEventID:
+			pid, off, ok := parseEntryKey(k)
 			if start, live := starts[pid]; ok && live && off >= start {
 				continue
 			}
-			_ = b.Delete(it.Key(), nil)
+			_ = b.Delete(k, nil)
 			deleted++
-		}
-		if err := it.Close(); err != nil {
-			return deleted, err
+		case kindNext:
+			if len(k) != 9 {
+				continue
+			}
+			pid := binary.BigEndian.Uint32(k[5:])
+			if prev := lastNext[pid]; prev != nil {
+				_ = b.Delete(prev, nil)
+			}
+			lastNext[pid] = append([]byte(nil), k...)
 		}
 	}
-	x.forgetGone(b, starts)
+	if err := it.Close(); err != nil {
+		return deleted, err
+	}
+	x.forgetGone(b, starts, lastNext)
 	return deleted, b.Commit(pebble.NoSync)
 }
 
@@ -204,16 +229,17 @@ func (x *Index) logStarts() map[uint32]int64 {
 }
 
 // forgetGone drops the partitions of deleted topics from the table.
-func (x *Index) forgetGone(b *pebble.Batch, live map[uint32]int64) {
+func (x *Index) forgetGone(b *pebble.Batch, live map[uint32]int64, nexts map[uint32][]byte) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for pk, st := range x.mu.parts {
 		if _, ok := live[st.pid]; ok {
 			continue
 		}
-		_ = b.Delete(append([]byte{kindPartition}, pk.bytes()...), nil)
-		_ = b.Delete(pidKey(kindReverse, st.pid), nil)
-		_ = b.Delete(pidKey(kindNext, st.pid), nil)
+		_ = b.Delete(partitionKey(st.epoch, pk), nil)
+		if k := nexts[st.pid]; k != nil {
+			_ = b.Delete(k, nil)
+		}
 		delete(x.mu.parts, pk)
 		delete(x.mu.byPID, st.pid)
 	}

@@ -1,12 +1,11 @@
 package corrindex
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
 	"time"
-
-	"github.com/cockroachdb/pebble"
 
 	"github.com/heraldhq/herald/internal/records"
 )
@@ -47,31 +46,47 @@ var ErrNotFound = errors.New("no event with that correlation id or event id")
 // event id ('i') hashes as id's are, after catching up. Hits may include
 // hash collisions and stale entries; Trace reads them back to check.
 func (x *Index) Locate(kind byte, id string) ([]Location, error) {
-	prefix := entryPrefix(kind, hashID([]byte(id)))
-	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upperBound(prefix)})
+	hash := hashID([]byte(id))
+	it, err := x.db.NewIter(nil)
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
 	var out []Location
+	var prefix []byte
+	seen := map[Location]bool{}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for it.First(); it.Valid() && len(out) < MaxEvents; it.Next() {
-		pid, off, ok := parseEntryKey(it.Key())
-		if !ok {
-			continue
+	for e, last := uint32(0), x.epoch.Load(); e <= last && len(out) < MaxEvents; e++ {
+		prefix = entryPrefix(prefix[:0], e, kind, hash)
+		for it.SeekGE(prefix); it.Valid() && bytes.HasPrefix(it.Key(), prefix) && len(out) < MaxEvents; it.Next() {
+			// The same record can be indexed in two epochs (indexed
+			// again after a crash): once is enough.
+			if l, ok := x.locationLocked(it.Key()); ok && !seen[l] {
+				seen[l] = true
+				out = append(out, l)
+			}
 		}
-		pk, ok := x.mu.byPID[pid]
-		if !ok {
-			continue
-		}
-		t := x.cfg.Broker.TopicByID(pk.topicID)
-		if t == nil {
-			continue
-		}
-		out = append(out, Location{Topic: t.Name, Partition: pk.partition, Offset: off})
 	}
 	return out, it.Error()
+}
+
+// locationLocked is where an entry key points; ok is false for a
+// partition that is gone. mu must be held.
+func (x *Index) locationLocked(k []byte) (Location, bool) {
+	pid, off, ok := parseEntryKey(k)
+	if !ok {
+		return Location{}, false
+	}
+	pk, ok := x.mu.byPID[pid]
+	if !ok {
+		return Location{}, false
+	}
+	t := x.cfg.Broker.TopicByID(pk.topicID)
+	if t == nil {
+		return Location{}, false
+	}
+	return Location{Topic: t.Name, Partition: pk.partition, Offset: off}, true
 }
 
 // Trace returns every event of the flow id names, sorted by time: id is a
