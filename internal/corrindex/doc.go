@@ -70,11 +70,10 @@
 // partition and then idle three times as long as they took, so the
 // indexer takes about a quarter of a core at most; under a sustained
 // produce rate above what that indexes, the index falls behind (a Trace
-// catches up first) rather than slow producers. What remains is pebble's
-// flushes and compactions (the hash-first keys land everywhere in the key
-// space), which share the disk with the logs' fdatasyncs: see
-// BenchmarkProduceIndexed for the figures; `herald serve
-// --correlation-index=false` turns the index off.
+// catches up first) rather than slow producers. What remains is the
+// indexer's reads and decoding and pebble's flushes, which share the CPU
+// and the disk with the broker: BenchmarkProduceIndexed measures it;
+// `herald serve --correlation-index=false` turns the index off.
 //
 // Retention. Entries of records below their partition's log start
 // (retention, DeleteRecords) and of deleted topics are skipped when read
