@@ -101,8 +101,17 @@ func (c *Console) sampleLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(c.cfg.SampleInterval)
 	defer t.Stop()
+	base, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
+	go func() {
+		select {
+		case <-stop: // Close does not wait for a sample's requests
+			cancelAll()
+		case <-base.Done():
+		}
+	}()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.SampleInterval)
+		ctx, cancel := context.WithTimeout(base, c.cfg.SampleInterval)
 		c.sample(ctx)
 		cancel()
 		select {

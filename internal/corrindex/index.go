@@ -243,7 +243,7 @@ func (x *Index) run() {
 		case <-t.C:
 		}
 		start := time.Now()
-		if err := x.pass(passBytes); err != nil {
+		if err := x.pass(passBytes, time.Time{}); err != nil {
 			x.logger.Warn("correlation index: indexing failed; retrying", "err", err)
 		}
 		wait = max(x.cfg.Interval, idleFactor*time.Since(start))

@@ -259,3 +259,23 @@ func TestManyEpochs(t *testing.T) {
 	}
 	wantIDs(t, evs, "orders/order-0", "payments/order-0-paid", "shipments/order-0-shipped")
 }
+
+// A trace does not wait longer than CatchUpBudget for an index that is
+// behind: it answers from what is indexed.
+func TestCatchUpBudget(t *testing.T) {
+	e := newEnv(t)
+	x := e.open()
+	e.chain("order-1", time.Now())
+	old := corrindex.CatchUpBudget
+	corrindex.CatchUpBudget = time.Nanosecond
+	defer func() { corrindex.CatchUpBudget = old }()
+	if _, err := x.Trace(e.ctx, "order-1"); !errors.Is(err, corrindex.ErrNotFound) {
+		t.Fatalf("trace with no time to catch up: %v, want ErrNotFound", err)
+	}
+	corrindex.CatchUpBudget = old
+	evs, err := x.Trace(e.ctx, "order-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, evs, "orders/order-1", "payments/order-1-paid", "shipments/order-1-shipped")
+}

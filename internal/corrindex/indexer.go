@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 
@@ -12,15 +13,20 @@ import (
 )
 
 // CatchUp indexes every partition up to its high watermark now.
-func (x *Index) CatchUp() error { return x.pass(0) }
+func (x *Index) CatchUp() error { return x.pass(0, time.Time{}) }
 
 // errPassFull stops a background pass's scan of a partition once it has
 // read its share (passBytes).
 var errPassFull = errors.New("pass full")
 
+// errBehind stops a catch-up at its deadline: the index has not reached
+// every partition's high watermark.
+var errBehind = errors.New("the correlation index is behind the logs")
+
 // pass indexes every partition, at most limit bytes of log each when
-// limit > 0 (the background indexer's bounded passes).
-func (x *Index) pass(limit int) error {
+// limit > 0 (the background indexer's bounded passes), stopping at
+// deadline when it is set (a Trace's catch-up budget).
+func (x *Index) pass(limit int, deadline time.Time) error {
 	x.passMu.Lock()
 	defer x.passMu.Unlock()
 	var errs []error
@@ -29,7 +35,10 @@ func (x *Index) pass(limit int) error {
 			continue
 		}
 		for _, p := range t.Partitions() {
-			if err := x.indexPartition(t, p, limit); err != nil {
+			if !deadline.IsZero() && time.Now().After(deadline) {
+				return errors.Join(append(errs, errBehind)...)
+			}
+			if err := x.indexPartition(t, p, limit, deadline); err != nil {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.Name, p.Index, err))
 			}
 		}
@@ -64,7 +73,7 @@ func (x *Index) state(t *broker.Topic, p *broker.Partition) (*partState, error) 
 
 // indexPartition indexes p from its next offset to its high watermark.
 // passMu must be held.
-func (x *Index) indexPartition(t *broker.Topic, p *broker.Partition, limit int) error {
+func (x *Index) indexPartition(t *broker.Topic, p *broker.Partition, limit int, deadline time.Time) error {
 	hw := p.HighWatermark()
 	x.mu.Lock()
 	st := x.mu.parts[partKey{topicID: t.ID, partition: p.Index}]
@@ -82,7 +91,7 @@ func (x *Index) indexPartition(t *broker.Topic, p *broker.Partition, limit int) 
 	if err != nil {
 		return err
 	}
-	w := &writer{x: x, st: st, b: x.db.NewBatch(), next: st.next, limit: limit}
+	w := &writer{x: x, st: st, b: x.db.NewBatch(), next: st.next, limit: limit, deadline: deadline}
 	err = p.Scan(st.next, w.add)
 	if errors.Is(err, errPassFull) {
 		err = nil
@@ -102,8 +111,10 @@ type writer struct {
 	limit   int   // bytes of log to read; 0 is no limit
 	read    int   // bytes of log read
 	entries int   // entries in b
-	key     []byte
-	scratch []byte
+	// deadline, when set, stops the pass (errBehind).
+	deadline time.Time
+	key      []byte
+	scratch  []byte
 }
 
 // add indexes one record batch. A batch that does not decode (the log
@@ -142,6 +153,9 @@ func (w *writer) add(batch []byte) error {
 	}
 	if w.read += len(batch); w.limit > 0 && w.read >= w.limit {
 		return errPassFull
+	}
+	if !w.deadline.IsZero() && time.Now().After(w.deadline) {
+		return errBehind
 	}
 	return nil
 }

@@ -13,6 +13,10 @@ import (
 // MaxEvents bounds the events one trace returns.
 const MaxEvents = 10000
 
+// CatchUpBudget bounds how long a Trace indexes what the indexer has not
+// reached yet before it answers.
+var CatchUpBudget = 3 * time.Second // a variable for tests
+
 // Location is where one indexed record is.
 type Location struct {
 	Topic     string
@@ -94,7 +98,12 @@ func (x *Index) locationLocked(k []byte) (Location, bool) {
 // correlation id is then followed). It first indexes what the broker has
 // appended since the last pass.
 func (x *Index) Trace(ctx context.Context, id string) ([]Event, error) {
-	if err := x.CatchUp(); err != nil {
+	// Catch up first, for a while: an index far behind (a produce rate
+	// above what it indexes, or a rebuild) answers from what it has.
+	err := x.pass(0, time.Now().Add(CatchUpBudget))
+	if errors.Is(err, errBehind) {
+		x.logger.Warn("correlation index: trace answered before the index caught up with the logs", "id", id)
+	} else if err != nil {
 		return nil, err
 	}
 	evs, err := x.flow(ctx, id)
