@@ -134,11 +134,15 @@ func (x *Index) flow(ctx context.Context, corr string) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	roots, err := x.read(ctx, kindEventID, corr, func(e *Event) bool { return e.ID == corr && e.CorrelationID == "" })
-	if err != nil {
-		return nil, err
+	if !slices.ContainsFunc(evs, func(e Event) bool { return e.ID == corr }) {
+		// The SDK's first event carries its own id as correlation id;
+		// others may carry none.
+		roots, err := x.read(ctx, kindEventID, corr, func(e *Event) bool { return e.ID == corr && e.CorrelationID == "" })
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, roots...)
 	}
-	evs = append(evs, roots...)
 	slices.SortStableFunc(evs, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	return evs, nil
 }
