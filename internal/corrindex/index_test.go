@@ -3,6 +3,7 @@ package corrindex_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -278,4 +279,34 @@ func TestCatchUpBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantIDs(t, evs, "orders/order-1", "payments/order-1-paid", "shipments/order-1-shipped")
+}
+
+// A crash loses what the index had not flushed (it keeps no write-ahead
+// log): the copy of its directory taken while it runs is what a crash
+// leaves, and an index opened on it indexes the lost records again.
+func TestCrashLosesUnflushed(t *testing.T) {
+	e := newEnv(t)
+	x := e.open()
+	t0 := time.Now().Truncate(time.Millisecond)
+	e.chain("order-1", t0)
+	if err := x.CatchUp(); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	if err := os.CopyFS(crashed, os.DirFS(e.dir)); err != nil {
+		t.Fatal(err)
+	}
+	e.event("payments", "order-1-refund", "order-1", "order-1-paid", t0.Add(time.Second))
+	e.dir = crashed
+	y := e.open()
+	evs, err := y.Trace(e.ctx, "order-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, evs, "orders/order-1", "payments/order-1-paid", "shipments/order-1-shipped", "payments/order-1-refund")
+	// The original, still running, has all of it too.
+	if evs, err = x.Trace(e.ctx, "order-1"); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, evs, "orders/order-1", "payments/order-1-paid", "shipments/order-1-shipped", "payments/order-1-refund")
 }
