@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl compat-kgo crash-saga bench-saga test-cluster
+.PHONY: help build test bench-trace testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl compat-kgo crash-saga bench-saga test-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ bench-peers-quick: ## bench-peers -quick: under 2 minutes, ratios only (no targe
 
 compat-kgo: ## franz-go's own kgo integration suite against a Herald built from this checkout (about 6 minutes; ARGS go to go test)
 	bash scripts/kgo-suite.sh $(ARGS)
+
+TRACE_BENCH_RECORDS ?= 10000000
+bench-trace: ## flow trace lookup through the correlation index vs a full scan, over TRACE_BENCH_RECORDS (10M) records in 3-event flows
+	TRACE_BENCH_RECORDS=$(TRACE_BENCH_RECORDS) $(GO) test ./internal/corrindex -run '^$$' -bench Trace -benchtime 20x -count 1 -timeout 60m
 
 STREAM_BENCH_RECORDS ?= 1000000
 bench-stream: ## stream: keyed count and 1-minute tumbling windows vs a raw franz-go loop, and restore, over STREAM_BENCH_RECORDS (1M)

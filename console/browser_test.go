@@ -164,6 +164,9 @@ func TestBrowser(t *testing.T) {
 	if s := b.text("#topics"); !strings.Contains(s, "orders") || !strings.Contains(s, "payments") {
 		t.Fatalf("overview topics: %q", s)
 	}
+	// The sparklines fill in live, without a reload.
+	pollTrue(t, b, `document.querySelector("#spark-records polyline").getAttribute("points").split(" ").length >= 3`)
+	pollTrue(t, b, `document.querySelector("#spark-fsync polyline").getAttribute("points").split(" ").length >= 3`)
 	b.shot("overview")
 	b.noErrors("")
 
@@ -204,6 +207,9 @@ func TestBrowser(t *testing.T) {
 	b.waitText("#total-lag", "3") // 5 in orders, 2 consumed
 	e.produce(&kgo.Record{Topic: "orders", Partition: 0, Value: []byte("more")}, &kgo.Record{Topic: "orders", Partition: 1, Value: []byte("more")})
 	b.waitText("#total-lag", "5")
+	// The lag history chart follows, live.
+	b.waitText("#lag-chart-last", "5")
+	pollTrue(t, b, `document.querySelector("#lag-chart polyline").getAttribute("points").split(" ").length >= 2`)
 	b.shot("group")
 	b.noErrors("")
 
@@ -255,6 +261,49 @@ func TestBrowser(t *testing.T) {
 		}
 		return fmt.Errorf("the thrown error was not reported: %q", b.errs)
 	})
+}
+
+// TestBrowserTrace: the trace page draws the three hops of a correlation
+// chain with the groups that have processed each event, and is reached
+// from the keyboard.
+func TestBrowserTrace(t *testing.T) {
+	e := newEnv(t, heraldtest.WithTopics(1, "orders", "payments", "shipments"))
+	b := newBrowser(t, e.hs.URL)
+	if b == nil {
+		return
+	}
+	produceChain(e)
+	consume(t, e, "billing", "orders", 2)
+	commitAt(t, e, "shipping", "payments", 0)
+
+	b.visit("/trace", "#trace-id")
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#trace-id"), "evt-shipped\r"), chromedp.WaitVisible(chromedp.CSS("#trace-graph"))); err != nil {
+		t.Fatalf("trace from the keyboard: %v", err)
+	}
+	nodes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#trace-graph g.node")).map(function (g) { return g.dataset.id; })`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(nodes, " ") != "evt-order evt-paid evt-shipped" {
+		t.Fatalf("graph nodes %q", nodes)
+	}
+	edges, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#trace-graph g.edge")).map(function (g) { return g.dataset.from + ">" + g.dataset.to + " " + g.textContent.trim(); })`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(edges, ", ") != "evt-order>evt-paid +150ms, evt-paid>evt-shipped +1s" {
+		t.Fatalf("graph edges %q", edges)
+	}
+	if s := b.text(`#trace-events tr[data-id="evt-order"] .processed`); s != "billing" {
+		t.Fatalf("order processed by %q", s)
+	}
+	if s := b.text(`#trace-events tr[data-id="evt-paid"] .pending`); s != "shipping" {
+		t.Fatalf("payment pending in %q", s)
+	}
+	b.shot("trace")
+	b.noErrors("")
 }
 
 // pollTrue waits until the JavaScript expression is true.

@@ -9,8 +9,10 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -63,6 +65,16 @@ type Config struct {
 	LagInterval time.Duration
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, is served at /metrics in the Prometheus text
+	// format (herald serve: the broker's registry) and feeds the
+	// overview's sparklines.
+	Metrics prometheus.Gatherer
+	// SampleInterval is how often the overview's sparklines and the
+	// groups' lag history are sampled; default 5s.
+	SampleInterval time.Duration
+	// Tracer, when set, answers the flow trace page and API
+	// (herald serve: the broker's correlation index).
+	Tracer Tracer
 }
 
 // Validate reports every problem of the configuration.
@@ -73,6 +85,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxValueBytes < 0 {
 		errs = append(errs, fmt.Errorf("console: MaxValueBytes %d is negative", c.MaxValueBytes))
+	}
+	if c.SampleInterval < 0 {
+		errs = append(errs, fmt.Errorf("console: SampleInterval %v is negative", c.SampleInterval))
 	}
 	if c.LagInterval < 0 {
 		errs = append(errs, fmt.Errorf("console: LagInterval %v is negative", c.LagInterval))
@@ -89,6 +104,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.LagInterval == 0 {
 		c.LagInterval = DefaultLagInterval
+	}
+	if c.SampleInterval == 0 {
+		c.SampleInterval = DefaultSampleInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -110,6 +128,11 @@ type Console struct {
 	tmpl   map[string]*template.Template // by page name, each with the layout
 	mux    *http.ServeMux
 	h      http.Handler // mux behind cross-origin protection
+	hist   *history     // the sampled history (history.go)
+	// stopSampling stops the sampler, which closes samplerDone when done.
+	stopSampling chan struct{}
+	samplerDone  chan struct{}
+	closeOnce    sync.Once
 }
 
 // New returns a Console for the cluster cfg names. It does not wait for the
@@ -161,6 +184,8 @@ func New(cfg Config) (*Console, error) {
 		Open:          []string{"/healthz", "/readyz"},
 		Logger:        cfg.Logger,
 	})
+	c.hist, c.stopSampling, c.samplerDone = newHistory(), make(chan struct{}), make(chan struct{})
+	go c.sampleLoop(c.stopSampling, c.samplerDone)
 	return c, nil
 }
 
@@ -182,8 +207,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.h.ServeHTTP(w, r)
 }
 
-// Close closes the Kafka client. Streams in flight end with their requests.
+// Close stops the sampler and closes the Kafka client. Streams in flight
+// end with their requests. It is idempotent.
 func (c *Console) Close() error {
+	c.closeOnce.Do(func() { close(c.stopSampling) })
+	<-c.samplerDone
 	c.kcl.Close()
 	c.manual.Close()
 	return nil

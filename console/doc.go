@@ -37,6 +37,17 @@
 //	                           partition (live over SSE); reset offsets with a dry-run preview
 //	/schemas, /schemas/{s}     subjects, versions, diff of two versions, compatibility level,
 //	                           check a draft against the latest version
+//	/trace, /trace/{id}        flow trace: the causal graph (SVG) of every event of a
+//	                           correlation id, or of the flow of any event's id, with the
+//	                           time between hops and the groups that have processed each
+//	                           event (needs Config.Tracer: herald serve's correlation index)
+//
+// The overview shows produced records per second and the mean fsync
+// latency as sparklines, and a group's page its total lag over time, from
+// a history sampled every Config.SampleInterval (5s) into fixed rings;
+// the script redraws them without a reload. Config.Metrics (a Prometheus
+// gatherer, herald serve's registry) is served at /metrics and feeds the
+// fsync line.
 //
 // HTTP API:
 //
@@ -46,6 +57,10 @@
 //	GET  /topics/{t}/records?from=F&...    {"records": [Record...]}, the browser's query
 //	POST /topics/{t}/records               produce, REST Proxy v3's body and answer
 //	POST /v3/clusters/{c}/topics/{t}/records   the same at REST Proxy v3's path
+//	GET  /api/trace/{id}                   the flow trace as JSON (Trace)
+//	GET  /api/history                      the overview's series (History)
+//	GET  /api/groups/{g}/lag/history       a group's total lag samples ([]Point)
+//	GET  /metrics                          Config.Metrics in the Prometheus text format
 //
 // The event stream: F is end (default), beginning, an offset (each
 // partition's) or a time. Every event's id is a Cursor, "0:6,1:0": for

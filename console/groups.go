@@ -118,6 +118,8 @@ type groupPage struct {
 	Reset   *resetPlan
 	Applied bool
 	Error   string
+	// LagChart is the group's total lag over the sampled history.
+	LagChart Spark
 }
 
 func (c *Console) handleGroup(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +128,7 @@ func (c *Console) handleGroup(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, http.StatusOK, "group", "Group "+gl.Group, "groups", groupPage{Lag: gl, Topics: lagTopics(gl)})
+	c.render(w, http.StatusOK, "group", "Group "+gl.Group, "groups", groupPage{Lag: gl, Topics: lagTopics(gl), LagChart: c.lagChart(gl.Group)})
 }
 
 func lagTopics(gl *GroupLag) []string {
@@ -168,7 +170,7 @@ func (c *Console) handleResetOffsets(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	gp := groupPage{Lag: gl, Topics: lagTopics(gl)}
+	gp := groupPage{Lag: gl, Topics: lagTopics(gl), LagChart: c.lagChart(gl.Group)}
 	plan, err := c.planReset(r.Context(), gl, r.PostForm.Get("topic"), r.PostForm.Get("strategy"), r.PostForm.Get("value"))
 	status := http.StatusOK
 	switch {

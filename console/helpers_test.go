@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/console"
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/internal/heraldtestutil"
 )
 
 // env is a broker with a registry, a console in front of it, and clients.
@@ -30,7 +31,13 @@ type env struct {
 func newEnv(t *testing.T, opts ...heraldtest.Option) *env {
 	t.Helper()
 	b := heraldtest.NewBroker(t, append([]heraldtest.Option{heraldtest.WithRegistry(), heraldtest.WithAutoCreate(false)}, opts...)...)
-	c, err := console.New(console.Config{Brokers: []string{b.Addr()}, RegistryURL: b.RegistryURL(), MaxValueBytes: 1024, LagInterval: 200 * time.Millisecond})
+	srv := heraldtestutil.Server(b)
+	reg, err := srv.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := console.New(console.Config{Brokers: []string{b.Addr()}, RegistryURL: b.RegistryURL(), MaxValueBytes: 1024, LagInterval: 200 * time.Millisecond,
+		SampleInterval: 200 * time.Millisecond, Metrics: reg, Tracer: srv.Tracer()})
 	if err != nil {
 		t.Fatal(err)
 	}

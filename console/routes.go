@@ -3,7 +3,10 @@ package console
 import (
 	"embed"
 	"io/fs"
+	"log/slog"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 //go:embed templates/*.html
@@ -19,6 +22,9 @@ func (c *Console) routes() {
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	m.HandleFunc("GET /healthz", c.handleHealthz)
 	m.HandleFunc("GET /readyz", c.handleReadyz)
+	if c.cfg.Metrics != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(c.cfg.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(c.cfg.Logger.Handler(), slog.LevelWarn)}))
+	}
 
 	m.HandleFunc("GET /{$}", c.handleOverview)
 	m.HandleFunc("GET /topics", c.handleTopics)
@@ -37,6 +43,12 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /groups/{group}", c.handleGroup)
 	m.HandleFunc("POST /groups/{group}/reset", c.handleResetOffsets)
 	m.HandleFunc("GET /groups/{group}/lag/events", c.handleLagEvents)
+
+	m.HandleFunc("GET /api/history", c.handleHistory)
+	m.HandleFunc("GET /api/groups/{group}/lag/history", c.handleLagHistory)
+	m.HandleFunc("GET /trace", c.handleTraceForm)
+	m.HandleFunc("GET /trace/{id}", c.handleTrace)
+	m.HandleFunc("GET /api/trace/{id}", c.handleTraceAPI)
 
 	m.HandleFunc("GET /schemas", c.handleSubjects)
 	m.HandleFunc("GET /schemas/{subject}", c.handleSubject)

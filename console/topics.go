@@ -35,6 +35,10 @@ type overview struct {
 	Controller int32
 	Brokers    []brokerRow
 	Topics     []topicRow
+	// Sparklines of the sampled history (history.go).
+	Records, Fsync Spark
+	FsyncOn        bool
+	IntervalMs     int64
 }
 
 func (c *Console) handleOverview(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +56,9 @@ func (c *Console) handleOverview(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	h := c.history()
+	ov.Records, ov.Fsync = spark(h.Records, sparkW, sparkH, fmtRate), spark(h.FsyncMs, sparkW, sparkH, fmtMs)
+	ov.FsyncOn, ov.IntervalMs = h.Fsync, h.IntervalMs
 	c.render(w, http.StatusOK, "overview", "Overview", "overview", ov)
 }
 

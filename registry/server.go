@@ -103,6 +103,7 @@ type Server struct {
 	ownClient bool
 	formats   map[string]format
 	parsed    parsedCache
+	metrics   *metrics // request counts (Collector)
 
 	// writeMu serializes writes: read state, produce, apply.
 	// Lock order: writeMu before mu. No Kafka IO under mu.
@@ -126,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, cl: cfg.Client, st: newState()}
+	s := &Server{cfg: cfg, cl: cfg.Client, st: newState(), metrics: newMetrics()}
 	s.formats = map[string]format{
 		TypeAvro:     avroFormat{},
 		TypeJSON:     jsonFormat{lenient: cfg.LenientJSON},
@@ -166,7 +167,7 @@ func (s *Server) load(ctx context.Context) error {
 }
 
 // Handler is the REST API, to mount on any HTTP server.
-func (s *Server) Handler() http.Handler { return s.routes() }
+func (s *Server) Handler() http.Handler { return s.metrics.counted(s.routes()) }
 
 // Serve serves the REST API on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {

@@ -43,6 +43,18 @@ func waitGet(t *testing.T, url, want string) {
 	})
 }
 
+// get fetches url once.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // runUntil runs a command line until the test cancels it, and checks that
 // it then returns without an error.
 func runUntil(t *testing.T, args ...string) (stop func()) {
@@ -92,6 +104,15 @@ func TestServeHTTPListen(t *testing.T) {
 	waitGet(t, "http://"+httpAddr+"/healthz", "ok")
 	waitGet(t, "http://"+httpAddr+"/readyz", "ready")
 	waitGet(t, "http://"+httpAddr+"/schemas", "Global compatibility level")
+	// /metrics on the same listener: the broker's and the registry's.
+	for _, want := range []string{"herald_kafka_requests_total{api=\"Metadata\"}", "herald_connections_open", "herald_registry_requests_total{",
+		"herald_storage_fsync_duration_seconds_bucket", "go_goroutines"} {
+		waitGet(t, "http://"+httpAddr+"/metrics", want)
+	}
+	// The trace page has the broker's correlation index behind it.
+	if status, body := get(t, "http://"+httpAddr+"/trace/no-such-flow"); status != http.StatusNotFound || !strings.Contains(body, "no event has the correlation id") {
+		t.Errorf("trace of an unknown id: %d %q", status, body)
+	}
 	// An open event stream does not hold the shutdown up.
 	resp, err := http.Get("http://" + httpAddr + "/topics/__consumer_offsets/events")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -116,6 +117,8 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 	fl.StringVar(&f.cfg.SuperUsers, "super-users", f.cfg.SuperUsers, `principals allowed everything under --authorizer acl, e.g. "User:admin;User:ops" (super.users)`)
 	fl.BoolVar(&f.cfg.AllowIfNoACL, "allow-if-no-acl", f.cfg.AllowIfNoACL, "under --authorizer acl, allow actions on resources no ACL names (allow.everyone.if.no.acl.found)")
 	addSecurityFlags(fl, f)
+	fl.BoolVar(&f.cfg.CorrelationIndex, "correlation-index", f.cfg.CorrelationIndex,
+		"index every record's CloudEvents correlation and event ids (a pebble store in the data dir, fed in the background) for the console's flow traces")
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.StringVar(&f.httpListen, "http-listen", defaultHTTPListen, `web console, HTTP API and health checks listen address; "" turns it off`)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
@@ -285,7 +288,15 @@ func serveConsoleConfig(ctx context.Context, f *serveFlags, srv *server.Server, 
 			ccfg.Registry.TLS = kafkasec.TLS{CAFile: f.registrySec.cert, ServerName: name}
 		}
 	}
+	ccfg.Tracer = srv.Tracer()
+	var extra []prometheus.Collector
+	if reg != nil {
+		extra = append(extra, reg.Collector())
+	}
 	var err error
+	if ccfg.Metrics, err = srv.Metrics(extra...); err != nil {
+		return ccfg, nil, err
+	}
 	if ccfg.Authenticator, err = f.httpSec.authenticator(ccfg.Brokers, kafkasec.TLS{}, logger, "console"); err != nil {
 		return ccfg, nil, err
 	}

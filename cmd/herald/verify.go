@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/heraldhq/herald/internal/broker"
 	hlog "github.com/heraldhq/herald/internal/log"
 )
 
@@ -86,7 +87,7 @@ func partitionDirs(dataDir string) ([]string, error) {
 	}
 	var dirs []string
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == broker.CorrelationIndexDir {
 			continue
 		}
 		dir := filepath.Join(dataDir, e.Name())

@@ -104,7 +104,79 @@
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
+  // drawSpark redraws an SVG polyline from points {t, v}, as the server
+  // drew it (history.go's spark): time across, value up from 0.
+  function drawSpark(svg, pts) {
+    var w = Number(svg.dataset.w), h = Number(svg.dataset.h), hi = 0;
+    pts.forEach(function (p) { if (p.v > hi) hi = p.v; });
+    var t0 = pts.length ? pts[0].t : 0, t1 = pts.length ? pts[pts.length - 1].t : 0;
+    var out = pts.map(function (p) {
+      var x = t1 > t0 ? (p.t - t0) / (t1 - t0) * w : w / 2;
+      var y = hi > 0 ? h - p.v / hi * (h - 2) - 1 : h;
+      return x.toFixed(1) + "," + y.toFixed(1);
+    });
+    svg.querySelector("polyline").setAttribute("points", out.join(" "));
+    return hi;
+  }
+
+  function setText(id, text) {
+    var el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  function last(pts) { return pts.length ? pts[pts.length - 1].v : null; }
+
+  // poll fetches url every ms milliseconds while the page is shown.
+  function poll(url, ms, fn) {
+    var timer = null;
+    function tick() {
+      fetch(url, { cache: "no-store" }).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (data) {
+        if (data) fn(data);
+      }).catch(function () { /* the next tick retries */ }).then(function () {
+        timer = setTimeout(tick, ms);
+      });
+    }
+    timer = setTimeout(tick, ms);
+    window.addEventListener("pagehide", function () { clearTimeout(timer); });
+  }
+
+  // liveActivity keeps the overview's sparklines current.
+  function liveActivity(section) {
+    var ms = Math.max(Number(section.dataset.interval) || 5000, 500);
+    poll("/api/history", ms, function (h) {
+      var rec = document.getElementById("spark-records");
+      if (rec) {
+        drawSpark(rec, h.records_per_second || []);
+        var v = last(h.records_per_second || []);
+        if (v !== null) setText("spark-records-last", v.toFixed(1) + "/s");
+      }
+      var fs = document.getElementById("spark-fsync");
+      if (fs) {
+        drawSpark(fs, h.fsync_ms || []);
+        var f = last(h.fsync_ms || []);
+        if (f !== null) setText("spark-fsync-last", f.toFixed(2) + " ms");
+      }
+    });
+  }
+
+  // liveLagChart keeps a group page's lag history chart current.
+  function liveLagChart(svg, group) {
+    poll("/api/groups/" + encodeURIComponent(group) + "/lag/history", 2000, function (pts) {
+      var hi = drawSpark(svg, pts);
+      var v = last(pts);
+      if (v !== null) setText("lag-chart-last", String(v));
+      setText("lag-chart-max", String(hi));
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var activity = document.getElementById("activity");
+    if (activity) liveActivity(activity);
+    var chart = document.getElementById("lag-chart");
+    var gf = document.getElementById("group-facts");
+    if (chart && gf) liveLagChart(chart, gf.dataset.group);
     var button = document.getElementById("live-toggle");
     if (button) liveTail(button);
     var facts = document.getElementById("group-facts");

@@ -51,6 +51,7 @@ type Broker struct {
 	durability hlog.Durability
 	clusterID  string
 	logger     *slog.Logger
+	storage    *hlog.Stats // every partition's syncs (StorageStats)
 
 	// topics is an immutable snapshot, replaced whole under adminMu, so
 	// that the produce and fetch paths look topics up without locking.
@@ -132,7 +133,7 @@ func Open(cfg Config) (*Broker, error) {
 		cfg.MaxOpenFiles = defaultMaxOpenFiles(fileLimit())
 	}
 	b := &Broker{cfg: cfg, durability: d, logger: cfg.Logger, stop: make(chan struct{}),
-		files: hlog.NewFileCache(cfg.MaxOpenFiles), creating: map[string]*pendingCreate{}, growing: map[metadata.TopicID]bool{}}
+		files: hlog.NewFileCache(cfg.MaxOpenFiles), storage: hlog.NewStats(), creating: map[string]*pendingCreate{}, growing: map[metadata.TopicID]bool{}}
 	if err := cfg.FS.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -468,7 +469,7 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string, fre
 	}
 	// openPartitions syncs the data dir once for all the partitions.
 	l, err := hlog.Open(dir, b.logConfig(configs), hlog.Options{FS: b.cfg.FS, Logger: b.logger, Now: b.cfg.Now,
-		Files: b.files, SkipParentSync: true})
+		Files: b.files, SkipParentSync: true, Stats: b.storage})
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.Name, i, err)
 	}
@@ -610,7 +611,7 @@ func (b *Broker) warnStrayDirs(tm *topicMap) {
 		}
 	}
 	for _, e := range ents {
-		if e.IsDir() && !want[e.Name()] {
+		if e.IsDir() && !want[e.Name()] && e.Name() != CorrelationIndexDir {
 			b.logger.Warn("data dir holds a directory that belongs to no topic", "dir", filepath.Join(b.cfg.DataDir, e.Name()))
 		}
 	}

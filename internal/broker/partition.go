@@ -28,6 +28,7 @@ type Partition struct {
 	prod    *ProducerState // the broker's; *prod is nil without one
 	logger  *slog.Logger   // the broker's; never nil
 	storage storageHealth
+	traffic traffic
 }
 
 // Ack is what a producer waits for before its answer (the produce
@@ -182,6 +183,8 @@ func (p *Partition) Append(b []byte, now time.Time, ack Ack) (Appended, error) {
 	a := p.appended(res, logAppendTime)
 	if dup {
 		a.Duplicate, a.LogAppendTime = true, -1
+	} else {
+		p.traffic.countIn(b)
 	}
 	if st.settings.always {
 		if ack == AckAll {
@@ -319,6 +322,7 @@ func (p *Partition) Read(dst []byte, r ReadRequest) ([]byte, ReadResult, error) 
 	if err != nil {
 		return dst[:start], res, err
 	}
+	p.traffic.countOut(out[start:])
 	return out, res, nil
 }
 

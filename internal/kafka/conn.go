@@ -138,7 +138,9 @@ type pending struct {
 	// frame).
 	raw     []byte
 	isRaw   bool
-	release func() // returns buffers the response aliases; may be nil
+	release func()    // returns buffers the response aliases; may be nil
+	key     int16     // the request's API key; -1 if it did not parse
+	start   time.Time // when the frame was read, for the latency metric
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -371,6 +373,7 @@ func (c *conn) writeLoop() {
 		}
 		c.inflight.Add(-1)
 		c.answered.Add(1)
+		c.s.stats.observe(p)
 		if p.err != nil {
 			c.s.logger.Warn("closing connection", "remote", c.remote, "err", p.err)
 			p.releaseBufs()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -195,7 +196,7 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 	if c.sasl.raw {
 		return s.handleRawSASL(c, frame)
 	}
-	p = &pending{}
+	p = &pending{key: -1, start: time.Now()}
 	r, err := parseRequest(frame)
 	if err != nil {
 		p.err = err
@@ -205,7 +206,7 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 		p.err = fmt.Errorf("key %d v%d: %w", r.key, r.version, err)
 		return p
 	}
-	r.c, r.p = c, p
+	r.c, r.p, p.key = c, p, r.key
 	p.corr = r.corr
 	s.maybeTestPrincipal(r)
 	defer func() {

@@ -154,6 +154,8 @@ type Server struct {
 	budget *budget
 	// authFails bounds failed SASL authentications per client host.
 	authFails *failLimiter
+	// stats counts requests and connections (RequestStats).
+	stats *requestStats
 	// autoCreate rates Metadata's topic auto-creation.
 	autoCreate *autoCreateLimiter
 	// sessions are the incremental fetch sessions.
@@ -215,7 +217,7 @@ func New(cfg Config) *Server {
 		cfg.Authorizer = access.AllowAll{}
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
-		sessions: newFetchSessions(cfg.MaxFetchSessions), authFails: newFailLimiter(cfg.FailedAuthPerSecond),
+		sessions: newFetchSessions(cfg.MaxFetchSessions), authFails: newFailLimiter(cfg.FailedAuthPerSecond), stats: newRequestStats(),
 		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.plain = Listener{Name: Plaintext, Protocol: Plaintext, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort}
 	s.mu.conns = make(map[*conn]struct{})
@@ -302,6 +304,7 @@ func (s *Server) accept(nc net.Conn, lis *Listener) {
 		nc.Close()
 		return
 	}
+	s.stats.accepted.Add(1)
 	c := newConn(s, nc)
 	c.lis, c.sasl.required = lis, lis.SASL()
 	s.mu.Lock()

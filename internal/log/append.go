@@ -162,6 +162,7 @@ func (l *Log) appendLocked(b []byte) (AppendResult, bool, error) {
 	s.addBatchLocked(h, s.size, cfg.IndexIntervalBytes)
 	l.mu.next = h.LastOffset() + 1
 	l.mu.written += uint64(len(b))
+	l.mu.appends++
 	if !cfg.Durability.Always {
 		s.readable.Store(s.size)
 	}

@@ -121,6 +121,8 @@ type Options struct {
 	// do it before relying on the log: the broker syncs the data dir once
 	// for all the partitions it opens.
 	SkipParentSync bool
+	// Stats, when set, counts this log's syncs (shared by many logs).
+	Stats *Stats
 }
 
 func (o *Options) setDefaults() {

@@ -121,7 +121,7 @@ func (l *Log) syncOnceLocked() {
 	}
 	l.mu.RLock()
 	s := l.mu.segments[len(l.mu.segments)-1]
-	target, size, next := l.mu.written, s.size, l.mu.next
+	target, size, next, appends := l.mu.written, s.size, l.mu.next, l.mu.appends
 	l.mu.RUnlock()
 	l.flush.Lock()
 	done := l.flush.synced >= target
@@ -129,11 +129,15 @@ func (l *Log) syncOnceLocked() {
 	if done {
 		return
 	}
-	if err := s.file.Sync(); err != nil {
-		if errors.Is(err, os.ErrClosed) && s.removed.Load() {
-			// Rolled (and synced then) and since deleted by retention.
-			return
-		}
+	start := time.Now()
+	err := s.file.Sync()
+	if err != nil && errors.Is(err, os.ErrClosed) && s.removed.Load() {
+		// Rolled (and synced then) and since deleted by retention.
+		return
+	}
+	l.stats.observeSync(start, appends-l.flush.appends, err)
+	l.flush.appends = appends
+	if err != nil {
 		l.fail(fmt.Errorf("fdatasync segment %d: %w", s.base, err))
 		return
 	}

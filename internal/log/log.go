@@ -57,6 +57,9 @@ type Log struct {
 		// written counts bytes appended since Open, across segments; the
 		// flusher compares it with flush.synced.
 		written uint64
+		// appends counts batches appended since Open; a sync's batch
+		// size is its growth since the last sync (flush.appends).
+		appends uint64
 		closed  bool
 		// lost lists the offset ranges whose bytes recovery moved aside
 		// into .damaged files; reads of them fail with ErrDamaged.
@@ -82,10 +85,14 @@ type Log struct {
 		err    error
 		// syncing is set while one goroutine runs a group-commit sync.
 		syncing bool
+		// appends is mu.appends at the last group-commit sync; only
+		// the goroutine that set syncing touches it.
+		appends uint64
 	}
-	kick chan struct{} // wakes the flusher; capacity 1
-	done chan struct{} // closed by Close to stop the flusher
-	wg   sync.WaitGroup
+	stats *Stats        // Options.Stats; may be nil
+	kick  chan struct{} // wakes the flusher; capacity 1
+	done  chan struct{} // closed by Close to stop the flusher
+	wg    sync.WaitGroup
 
 	// compaction is guarded by maintMu.
 	compaction compactState
@@ -113,7 +120,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now, files: opts.Files,
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger.With("log", dir), now: opts.Now, files: opts.Files, stats: opts.Stats,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.mu.cfg = cfg
 	l.mu.rolled.L = &l.mu.RWMutex

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/buildinfo"
+	"github.com/heraldhq/herald/internal/corrindex"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/records"
@@ -109,7 +110,11 @@ type Config struct {
 	// AllowIfNoACL (--allow-if-no-acl), under "acl", allows an action on
 	// a resource no ACL names (allow.everyone.if.no.acl.found).
 	AllowIfNoACL bool
-	Logger       *slog.Logger
+	// CorrelationIndex indexes every record's CloudEvents correlation
+	// and event ids (internal/corrindex) for flow traces; DefaultConfig
+	// turns it on.
+	CorrelationIndex bool
+	Logger           *slog.Logger
 }
 
 // DefaultListenAddr is the Kafka listener unless configured: loopback.
@@ -126,6 +131,7 @@ func DefaultConfig() Config {
 		MaxConnections:    kafka.DefaultMaxConnections,
 		MaxRequestBytes:   kafka.DefaultMaxRequestBytes,
 		OnCorruption:      broker.OnCorruptionServe,
+		CorrelationIndex:  true,
 
 		QueuedMaxRequestBytes: kafka.DefaultQueuedMaxRequestBytes,
 		IdleTimeout:           kafka.DefaultIdleTimeout,
@@ -170,6 +176,8 @@ type Server struct {
 	// stopWatch ends the TLS file watch; nil before Start.
 	stopWatch func()
 	closed    bool
+	// index is the correlation index; nil before Start or when off.
+	index *corrindex.Index
 	// stopVerify cancels background verification; nil before Start.
 	stopVerify func()
 	// failed receives the error that stopped the server (damage under
@@ -293,6 +301,7 @@ func (s *Server) Start() error {
 		}()
 	}
 	s.stopWatch = s.watchTLS()
+	s.index = s.openIndex()
 	s.stopVerify = s.b.StartVerify(broker.VerifyConfig{
 		OnCorruption: s.cfg.OnCorruption,
 		BytesPerSec:  s.cfg.VerifyBytesPerSec,
@@ -483,15 +492,19 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	k, stopVerify, stopWatch := s.k, s.stopVerify, s.stopWatch
+	k, stopVerify, stopWatch, index := s.k, s.stopVerify, s.stopWatch, s.index
+	s.index = nil // Trace answers ErrNoIndex from here on
 	s.mu.Unlock()
+	var errs []error
+	if index != nil {
+		errs = append(errs, index.Close())
+	}
 	if stopVerify != nil {
 		stopVerify()
 	}
 	if stopWatch != nil {
 		stopWatch()
 	}
-	var errs []error
 	if k != nil {
 		// Requests waiting on a group (JoinGroup) hold the kafka
 		// server's Close; closing the coordinator first answers them.

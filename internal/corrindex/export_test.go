@@ -1,0 +1,12 @@
+package corrindex
+
+// SetEpochEntries sets how many entries an epoch holds, for tests that
+// need many epochs; it returns the function that restores it.
+func SetEpochEntries(n int) (restore func()) {
+	old := epochEntries
+	epochEntries = n
+	return func() { epochEntries = old }
+}
+
+// Epoch is the epoch new keys go to.
+func (x *Index) Epoch() uint32 { return x.epoch.Load() }
