@@ -29,7 +29,9 @@
 // Tables: TableOf reads a topic as a table; Count, Reduce and Aggregate
 // fold a Grouped stream into one. A Table's Changes stream carries old
 // and new values, ToStream the new ones. Windows: WindowedAggregate and
-// WindowedCount over Tumbling or Hopping windows, SessionAggregate and
+// WindowedCount over Tumbling, Hopping or Sliding windows (Kafka
+// Streams' SlidingWindows: a window per record difference of at most the
+// size, both ends included), SessionAggregate and
 // SessionCount over SessionWindows; each with a grace period, late
 // records dropped and counted, results on every update or on close.
 // Joins: JoinTable and LeftJoinTable (stream-table), JoinTables, and
@@ -82,6 +84,8 @@
 //	table, aggregate   <key bytes>
 //	window             'w' start(8, BE ms) <key>      -> aggregate
 //	                   'c'                            -> closed(8): last closed window start
+//	sliding window     'k' <key>                      -> n(4) {ts(8) len(4) value}* m(4) {start(8) len(4) aggregate}*
+//	                   'd' due(8) <key>               -> empty (keys by next expiry)
 //	session            's' len(4) <key> end(8) start(8) -> aggregate
 //	                   'e' end(8) start(8) <key>       -> empty (sessions by end)
 //	join buffer        len(4) <key> ts(8) seq(8)       -> value

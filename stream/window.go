@@ -8,7 +8,7 @@ import (
 )
 
 // Windows says how records are grouped by event time (their timestamps):
-// tumbling or hopping windows, how long a window waits for late records
+// tumbling, hopping or sliding windows, how long a window waits for late records
 // (grace), and when its result is emitted.
 //
 // A task's stream time is the highest record timestamp it has seen (the
@@ -19,6 +19,7 @@ import (
 type Windows struct {
 	size, advance, grace int64 // ms
 	onClose              bool
+	sliding              bool // Sliding: advance is unused
 }
 
 // Tumbling windows are of size, back to back: [0, size), [size, 2*size), ...
@@ -122,6 +123,9 @@ func windowKey(start int64, kb []byte) []byte {
 // update, or with EmitOnClose each window's final value once.
 func WindowedAggregate[K, V, A any](g Grouped[K, V], w Windows, store string, ac Codec[A],
 	init func() A, add func(k K, v V, agg A) A) Stream[Windowed[K], A] {
+	if w.sliding {
+		return slidingAggregate(g, w, store, ac, init, add)
+	}
 	t := g.s.p.t
 	n := t.addNode("windowedAggregate", g.s.p.n)
 	t.addStore(store, n)
@@ -301,7 +305,8 @@ type WindowResult[A any] struct {
 // windowed store named store (of WindowedAggregate or WindowedCount) on
 // a, if a runs the task that owns key (ErrNotLocal if not). Closed
 // windows are deleted from the store when they close, so only windows
-// still open (or in grace) are there. size is the windows' size.
+// still open (or in grace) are there. size is the windows' size (a
+// sliding window's End is Start+size, included).
 func FetchWindows[K, A any](a *App, store string, key K, kc Codec[K], ac Codec[A], size time.Duration, from, to time.Time) ([]WindowResult[A], error) {
 	kb, err := kc.Encode(key)
 	if err != nil {
@@ -310,6 +315,9 @@ func FetchWindows[K, A any](a *App, store string, key K, kc Codec[K], ac Codec[A
 	s, err := a.localStore(store, kb)
 	if err != nil {
 		return nil, err
+	}
+	if a.t.stores[store].node.kind == "slidingAggregate" {
+		return fetchSliding(s, kb, ac, size.Milliseconds(), from.UnixMilli(), to.UnixMilli())
 	}
 	var out []WindowResult[A]
 	err = s.scan(windowKey(max(from.UnixMilli(), 0), nil), windowKey(max(to.UnixMilli(), 0), nil), func(k, v []byte) error {
