@@ -56,6 +56,11 @@ type Config struct {
 	// InternalReplicationFactor is the replication factor of internal
 	// topics; -1 (the broker's default) if 0.
 	InternalReplicationFactor int16
+	// Endpoint is where this instance serves interactive queries over HTTP
+	// (App.ServeHTTP), "host:port" or a base URL, as other instances reach
+	// it; advertised to them in the group (Kafka Streams'
+	// application.server). Empty: other instances cannot route to it.
+	Endpoint string
 	// Logger logs rebalances and restores; slog.Default if nil.
 	Logger *slog.Logger
 	// ClientOpts are added to the Kafka client's options (TLS, SASL, ...).
@@ -82,6 +87,9 @@ func (c Config) validate(hasStores bool) error {
 	}
 	if c.MaxCachedWrites < 0 {
 		errs = append(errs, errors.New("config: MaxCachedWrites is negative"))
+	}
+	if len(c.Endpoint) > 1<<15 {
+		errs = append(errs, errors.New("config: Endpoint is longer than 32KiB"))
 	}
 	if c.Guarantee != AtLeastOnce && c.Guarantee != ExactlyOnce {
 		errs = append(errs, errors.New("config: unknown Guarantee"))

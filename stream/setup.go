@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -147,18 +148,34 @@ func (a *App) ensureTopic(ctx context.Context, topic string, parts int32, config
 	if err == nil && resp.Err == nil {
 		return nil
 	}
-	td, lerr := a.adm.ListTopics(ctx, topic)
-	if lerr != nil {
-		return fmt.Errorf("stream: create %s: %w", topic, errorsOr(err, resp.Err))
-	}
-	d, ok := td[topic]
-	if !ok || d.Err != nil {
+	d, ok := a.waitTopic(ctx, topic)
+	if !ok {
 		return fmt.Errorf("stream: create %s: %w", topic, errorsOr(err, resp.Err))
 	}
 	if got := int32(len(d.Partitions)); got != parts {
 		return fmt.Errorf("stream: internal topic %s has %d partitions, the topology needs %d (delete it, or reset the application)", topic, got, parts)
 	}
 	return nil
+}
+
+// waitTopic lists topic until it shows without error, for up to 10s: an
+// instance starting beside another may find the topic created by the
+// other but not yet in the metadata.
+func (a *App) waitTopic(ctx context.Context, topic string) (kadm.TopicDetail, bool) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		td, err := a.adm.ListTopics(ctx, topic)
+		if d, ok := td[topic]; err == nil && ok && d.Err == nil {
+			return d, true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return kadm.TopicDetail{}, false
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func errorsOr(a, b error) error {

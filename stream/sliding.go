@@ -160,6 +160,7 @@ func slidingAggregate[K, V, A any](g Grouped[K, V], w Windows, store string, ac 
 	t := g.s.p.t
 	n := t.addNode("slidingAggregate", g.s.p.n)
 	t.addStore(store, n)
+	t.setQuery(store, windowQuery(g.kc, ac, w))
 	if err := w.validate(); err != nil {
 		t.fail(fmt.Errorf("%s: %w", n.name(), err))
 	}

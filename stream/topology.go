@@ -52,8 +52,16 @@ type sourceDef struct {
 
 // storeDef is a state store: its name and changelog, by its node.
 type storeDef struct {
-	name string
-	node *node
+	name  string
+	node  *node
+	query *storeQuery // nil: not queryable over HTTP
+}
+
+// setQuery makes store queryable over HTTP (App.ServeHTTP).
+func (t *Topology) setQuery(store string, q *storeQuery) {
+	if sd := t.stores[store]; sd != nil {
+		sd.query = q
+	}
 }
 
 func (t *Topology) addNode(kind string, parents ...*node) *node {

@@ -129,6 +129,7 @@ func WindowedAggregate[K, V, A any](g Grouped[K, V], w Windows, store string, ac
 	t := g.s.p.t
 	n := t.addNode("windowedAggregate", g.s.p.n)
 	t.addStore(store, n)
+	t.setQuery(store, windowQuery(g.kc, ac, w))
 	if err := w.validate(); err != nil {
 		t.fail(fmt.Errorf("%s: %w", n.name(), err))
 	}
@@ -316,20 +317,27 @@ func FetchWindows[K, A any](a *App, store string, key K, kc Codec[K], ac Codec[A
 	if err != nil {
 		return nil, err
 	}
-	if a.t.stores[store].node.kind == "slidingAggregate" {
-		return fetchSliding(s, kb, ac, size.Milliseconds(), from.UnixMilli(), to.UnixMilli())
+	sliding := a.t.stores[store].node.kind == "slidingAggregate"
+	return fetchWindows(s, kb, ac, sliding, size.Milliseconds(), from.UnixMilli(), to.UnixMilli())
+}
+
+// fetchWindows reads kb's open windows starting in [from, to) from s, a
+// tumbling, hopping or sliding window store.
+func fetchWindows[A any](s *kvStore, kb []byte, ac Codec[A], sliding bool, size, from, to int64) ([]WindowResult[A], error) {
+	if sliding {
+		return fetchSliding(s, kb, ac, size, from, to)
 	}
 	var out []WindowResult[A]
-	err = s.scan(windowKey(max(from.UnixMilli(), 0), nil), windowKey(max(to.UnixMilli(), 0), nil), func(k, v []byte) error {
+	err := s.scan(windowKey(max(from, 0), nil), windowKey(max(to, 0), nil), func(k, v []byte) error {
 		if len(k) != 9+len(kb) || string(k[9:]) != string(kb) {
 			return nil
 		}
 		val, err := ac.Decode(v)
 		if err != nil {
-			return fmt.Errorf("stream: fetch %s: %w", store, err)
+			return fmt.Errorf("stream: fetch %s: %w", s.name, err)
 		}
 		start := int64(binary.BigEndian.Uint64(k[1:9]))
-		out = append(out, WindowResult[A]{Start: time.UnixMilli(start), End: time.UnixMilli(start).Add(size), Value: val})
+		out = append(out, WindowResult[A]{Start: time.UnixMilli(start), End: time.UnixMilli(start + size), Value: val})
 		return nil
 	})
 	return out, err
