@@ -36,6 +36,7 @@ type App struct {
 	lastCmt time.Time
 
 	view groupView // the group's members, for routing queries and standbys
+	sb   *standbys  // Config.Standbys > 0; poll loop only (Standbys reads its own mu)
 	mux  *http.ServeMux
 
 	// mu guards tasks, assigned and parts, and cl and adm's setting: the poll loop and the rebalance callbacks change
@@ -105,6 +106,10 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.setup(ctx); err != nil {
 		a.cl.Close()
 		return err
+	}
+	if a.cfg.Standbys > 0 {
+		a.sb = newStandbys(a)
+		defer a.sb.close()
 	}
 	err := a.loop(ctx)
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -211,6 +216,9 @@ func (a *App) loop(ctx context.Context) error {
 			if err = a.commit(ctx); err == nil {
 				a.cl.AllowRebalance()
 			}
+		}
+		if err == nil && a.sb != nil {
+			a.sb.maintain(ctx)
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -75,6 +75,9 @@ func splitEndpoint(ud []byte) (endpoint string, inner []byte, ok bool) {
 	return string(ud[6 : 6+n]), ud[6+n:], true
 }
 
+// errRebalancing: the group's assignment is being changed.
+var errRebalancing = errors.New("rebalancing")
+
 // member is one group member as DescribeGroups shows it.
 type member struct {
 	id       string
@@ -140,6 +143,9 @@ func (a *App) describeGroup(ctx context.Context) ([]member, error) {
 	}
 	if g.Err != nil {
 		return nil, fmt.Errorf("stream: describe group: %w", g.Err)
+	}
+	if g.State != "Stable" {
+		return nil, fmt.Errorf("stream: group %s is %s: %w", a.cfg.AppID, g.State, errRebalancing)
 	}
 	var out []member
 	for _, m := range g.Members {

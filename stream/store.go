@@ -164,6 +164,13 @@ func (s *kvStore) eachDirty(f func(k, v []byte)) {
 	}
 }
 
+// nextOffset is the changelog offset the store holds everything before.
+func (s *kvStore) nextOffset() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.acked
+}
+
 // acknowledged records that the changelog holds offset.
 func (s *kvStore) acknowledged(offset int64) {
 	s.mu.Lock()

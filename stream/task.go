@@ -89,6 +89,9 @@ func (a *App) taskFor(topic string, p int32) (*task, error) {
 }
 
 func (a *App) newTask(id taskID) (*task, error) {
+	if a.sb != nil {
+		a.sb.release(id) // its stores become the task's, warm
+	}
 	tk := &task{id: id, app: a, memo: map[int]any{}, handlers: map[string]recordFn{},
 		stores: map[string]*kvStore{}, offsets: map[string]kgo.EpochOffset{}, streamTime: -1}
 	for _, tp := range a.subs[id.sub] {
@@ -118,17 +121,22 @@ func (tk *task) store(name string) (*kvStore, error) {
 	if s := tk.stores[name]; s != nil {
 		return s, nil
 	}
-	a := tk.app
-	dir := filepath.Join(a.cfg.StateDir, a.cfg.AppID, tk.id.String(), name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store %s: %w", name, err)
-	}
-	s, err := openKVStore(dir, name, changelogTopic(a.cfg.AppID, name), tk.id.partition)
+	s, err := tk.app.openStore(tk.id, name)
 	if err != nil {
 		return nil, err
 	}
 	tk.stores[name] = s
 	return s, nil
+}
+
+// openStore opens task id's partition of the store name, in its
+// directory StateDir/AppID/<task>/<store> (a task's, or a standby's).
+func (a *App) openStore(id taskID, name string) (*kvStore, error) {
+	dir := filepath.Join(a.cfg.StateDir, a.cfg.AppID, id.String(), name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store %s: %w", name, err)
+	}
+	return openKVStore(dir, name, changelogTopic(a.cfg.AppID, name), id.partition)
 }
 
 func (tk *task) restore() error {

@@ -57,6 +57,23 @@ type storeDef struct {
 	query *storeQuery // nil: not queryable over HTTP
 }
 
+// storesOf returns the names of the stores of the subtopology that
+// reads the logical topics sub, sorted.
+func (t *Topology) storesOf(appID string, sub []string) []string {
+	in := map[string]bool{}
+	for _, tp := range sub {
+		in[tp] = true
+	}
+	var out []string
+	for name, sd := range t.stores {
+		if len(sd.node.topics) > 0 && in[sd.node.topics[0]] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // setQuery makes store queryable over HTTP (App.ServeHTTP).
 func (t *Topology) setQuery(store string, q *storeQuery) {
 	if sd := t.stores[store]; sd != nil {
