@@ -36,7 +36,7 @@ type App struct {
 	lastCmt time.Time
 
 	view groupView // the group's members, for routing queries and standbys
-	sb   *standbys  // Config.Standbys > 0; poll loop only (Standbys reads its own mu)
+	sb   *standbys // Config.Standbys > 0; poll loop only (Standbys reads its own mu)
 	mux  *http.ServeMux
 
 	// mu guards tasks, assigned and parts, and cl and adm's setting: the poll loop and the rebalance callbacks change
