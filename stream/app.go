@@ -35,9 +35,10 @@ type App struct {
 	prodErr errOnce
 	lastCmt time.Time
 
-	view groupView // the group's members, for routing queries and standbys
-	sb   *standbys // Config.Standbys > 0; poll loop only (Standbys reads its own mu)
-	mux  *http.ServeMux
+	view     groupView // the group's members, for routing queries and standbys
+	sb       *standbys // Config.Standbys > 0; poll loop only (Standbys reads its own mu)
+	restores restores  // RestoreProgress
+	mux      *http.ServeMux
 
 	// mu guards tasks, assigned and parts, and cl and adm's setting: the poll loop and the rebalance callbacks change
 	// it (never at once, as BlockRebalanceOnPoll serialises them), and
@@ -199,7 +200,7 @@ func (a *App) loop(ctx context.Context) error {
 		if err := a.begin(); err != nil {
 			return err
 		}
-		pctx, cancel := context.WithTimeout(ctx, a.cfg.CommitInterval)
+		pctx, cancel := context.WithTimeout(ctx, max(a.nextWallClock(a.cfg.CommitInterval), time.Millisecond))
 		fs := a.cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -211,6 +212,9 @@ func (a *App) loop(ctx context.Context) error {
 		}
 		if err == nil {
 			err = a.process(fs)
+		}
+		if err == nil {
+			err = a.punctuateWallClock()
 		}
 		if err == nil && a.commitDue() {
 			if err = a.commit(ctx); err == nil {

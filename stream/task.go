@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -33,6 +34,8 @@ type task struct {
 	// the watermark that closes windows.
 	streamTime int64
 	metrics    taskMetrics
+	// punctuators are the task's Punctuate schedules, in node order.
+	punctuators []*punctuator
 	// starts are run once the stores are restored, before the first
 	// record: processors that read their store at start register here.
 	starts []func() error
@@ -45,8 +48,18 @@ func (tk *task) onStart(f func() error) { tk.starts = append(tk.starts, f) }
 // runs.
 type taskMetrics struct {
 	in, out, skipped, late, restored, partialsDropped atomic.Int64
+	punctuations, punctuateMax, punctuateTotal        atomic.Int64     // count, ns, ns
 	lag                                               atomic.Int64     // sum of lags
 	lags                                              map[string]int64 // per source topic; poll loop only
+}
+
+// punctuated records one punctuator run's duration.
+func (m *taskMetrics) punctuated(d time.Duration) {
+	m.punctuations.Add(1)
+	m.punctuateTotal.Add(int64(d))
+	if int64(d) > m.punctuateMax.Load() {
+		m.punctuateMax.Store(int64(d)) // one writer: the task's goroutine
+	}
 }
 
 // setLag records how far behind its high watermark a source partition's
@@ -141,7 +154,7 @@ func (a *App) openStore(id taskID, name string) (*kvStore, error) {
 
 func (tk *task) restore() error {
 	for _, s := range tk.stores {
-		n, err := restoreStore(context.Background(), tk.app, s)
+		n, err := restoreStore(context.Background(), tk.app, tk.id, s)
 		tk.metrics.restored.Add(n)
 		if err != nil {
 			return err
@@ -155,7 +168,11 @@ func (tk *task) processRecords(topic string, recs []*kgo.Record) error {
 	h := tk.handlers[topic]
 	for i, r := range recs {
 		tk.streamTime = max(tk.streamTime, r.Timestamp.UnixMilli())
-		if err := h(r); err != nil {
+		err := h(r)
+		if err == nil && len(tk.punctuators) > 0 {
+			err = tk.punctuate(StreamTime, tk.streamTime)
+		}
+		if err != nil {
 			tk.metrics.in.Add(int64(i + 1))
 			return fmt.Errorf("stream: task %s: %s[%d]@%d: %w", tk.id, r.Topic, r.Partition, r.Offset, err)
 		}

@@ -19,6 +19,9 @@ type Topology struct {
 	sources map[string]*sourceDef // by logical topic name
 	stores  map[string]*storeDef  // by store name
 	errs    []error
+	// wallClock: some node punctuates by the wall clock, and the poll
+	// loop must wake for it.
+	wallClock bool
 }
 
 // NewTopology returns an empty Topology.

@@ -220,9 +220,15 @@ func TestWindowRestore(t *testing.T) {
 	waitCount(map[winKey]int64{{"k", 0}: 2, {"k", 10_000}: 1})
 	r.stop(t)
 	cfg.StateDir = t.TempDir()
-	start(t, build(), cfg)
+	r = start(t, build(), cfg)
 	produce(t, b.Addr(), "ev", recAt("k", "v", 3_000), recAt("k", "v", 12_000))
 	waitCount(map[winKey]int64{{"k", 0}: 3, {"k", 10_000}: 2})
+	// The restore's progress: both windows, the whole changelog read.
+	rp := r.app.RestoreProgress()
+	if len(rp) != 1 || rp[0].Store != "w" || !rp[0].Done || rp[0].Err != "" || rp[0].Restored < 2 ||
+		rp[0].Offset != rp[0].To || rp[0].From != 0 || int64(len(r.app.Metrics())) != 1 || r.app.Metrics()[0].Restored != rp[0].Restored {
+		t.Errorf("restore progress %+v, metrics %+v", rp, r.app.Metrics())
+	}
 }
 
 // slidingModel is the brute-force reference for sliding windows: after
