@@ -131,10 +131,14 @@ func coPartitioned(sub int, counts map[string]int32) (int32, error) {
 }
 
 func (a *App) createChangelogs(ctx context.Context) error {
-	compact := map[string]*string{"cleanup.policy": new("compact")}
 	for name, sd := range a.t.stores {
 		sub := a.subOf[a.t.physical(a.cfg.AppID, sd.node.topics[0])]
-		if err := a.ensureTopic(ctx, changelogTopic(a.cfg.AppID, name), a.parts[sub], compact); err != nil {
+		configs := map[string]*string{"cleanup.policy": new("compact")}
+		if sd.retention > 0 {
+			configs["cleanup.policy"] = new("compact,delete")
+			configs["retention.ms"] = new(fmt.Sprint(sd.retention))
+		}
+		if err := a.ensureTopic(ctx, changelogTopic(a.cfg.AppID, name), a.parts[sub], configs); err != nil {
 			return err
 		}
 	}

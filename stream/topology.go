@@ -58,6 +58,9 @@ type storeDef struct {
 	name  string
 	node  *node
 	query *storeQuery // nil: not queryable over HTTP
+	// retention (ms), if not 0, makes the changelog compact,delete with
+	// that retention.ms.
+	retention int64
 }
 
 // storesOf returns the names of the stores of the subtopology that

@@ -102,6 +102,13 @@ func (c windowedCodec[K]) Decode(b []byte) (Windowed[K], error) {
 	return w, nil
 }
 
+// windowChangelogRetention is kept in a tumbling or hopping window
+// store's changelog past a window's size and grace (cleanup.policy
+// compact,delete, retention.ms the sum), as Kafka Streams' windowstore
+// changelog additional retention: closed windows leave the changelog by
+// retention, not by tombstones, halving its records.
+const windowChangelogRetention = int64(24 * time.Hour / time.Millisecond)
+
 // A window store's keys (in its kvStore and changelog; part of the
 // format, do not change):
 //
@@ -130,6 +137,9 @@ func WindowedAggregate[K, V, A any](g Grouped[K, V], w Windows, store string, ac
 	n := t.addNode("windowedAggregate", g.s.p.n)
 	t.addStore(store, n)
 	t.setQuery(store, windowQuery(g.kc, ac, w))
+	if sd := t.stores[store]; sd != nil {
+		sd.retention = w.size + w.grace + windowChangelogRetention
+	}
 	if err := w.validate(); err != nil {
 		t.fail(fmt.Errorf("%s: %w", n.name(), err))
 	}
@@ -191,6 +201,11 @@ func (wa *windowAgg[K, V, A]) loadClosed() error {
 		return fmt.Errorf("store %s: closed mark is %d bytes", wa.s.name, len(b))
 	}
 	wa.closed = int64(binary.BigEndian.Uint64(b))
+	// Closed windows get no tombstones: a restore brings back those the
+	// changelog's retention has not dropped yet.
+	if err := wa.s.deleteRangeLocal(windowKey(0, nil), windowKey(wa.closed+1, nil)); err != nil {
+		return err
+	}
 	// Stream time is not persisted; it was at least what closed these.
 	wa.tk.streamTime = max(wa.tk.streamTime, wa.closed+wa.w.size+wa.w.grace)
 	return nil
@@ -275,7 +290,7 @@ func (wa *windowAgg[K, V, A]) closeUpTo(bound int64) error {
 		return err
 	}
 	for _, key := range keys {
-		wa.s.delete(key)
+		wa.s.deleteLocal(key) // the changelog's retention drops it
 	}
 	wa.closed = bound
 	wa.s.put(closedKey, binary.BigEndian.AppendUint64(nil, uint64(bound)))
