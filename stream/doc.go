@@ -39,13 +39,40 @@
 // FollowedBy, Next, NotFollowedBy, Times, OneOrMore, Optional, Within,
 // AfterMatch) per key.
 //
+// Punctuate calls a function per task every interval of stream time or
+// of the wall clock, and it may emit records.
+//
 // Topology.Describe prints the graph: subtopologies with their source
 // topics, then each processor with its parents, store and sink;
-// Topology.Dot gives it as a Graphviz digraph. App.Metrics gives each
-// task's records in and out, lag, late and skipped records, restored
-// changelog records and dropped partial matches. Interactive queries
-// read the local stores: Table.Get, FetchWindows (ErrNotLocal for a key
-// another instance owns).
+// Topology.Dot gives it as a Graphviz digraph and Topology.Mermaid as a
+// Mermaid flowchart. App.Metrics gives each task's records in and out,
+// lag, late and skipped records, restored changelog records, dropped
+// partial matches and punctuations (count, longest, total);
+// App.RestoreProgress each store's restore (records, offsets read of the
+// changelog), also logged every 5s while it runs.
+//
+// # Interactive queries
+//
+// Table.Get and FetchWindows read the local stores (ErrNotLocal for a
+// key another instance owns). Over HTTP, any instance answers for any
+// key: serve the App (an http.Handler) where Config.Endpoint says.
+//
+//	app, _ := stream.New(top, stream.Config{..., Endpoint: "10.0.0.7:8080"})
+//	go http.ListenAndServe(":8080", app)
+//
+//	GET /stores/counts/keys/herald                  -> {"key":"herald","value":42}
+//	GET /stores/win/keys/herald/windows?from=0&to=T -> {"key":"herald","windows":[{"start":...,"end":...,"value":...}]}
+//
+// An instance that does not run the key's task proxies the request to
+// the one the group assigned it (each member advertises its Endpoint in
+// the group metadata); see ServeHTTP.
+//
+// # Standby replicas
+//
+// With Config.Standbys = n, n other instances keep a warm copy of each
+// task's stores by tailing its changelogs, so a task that moves to one
+// of them (its owner failed or left) restores only what the copy had
+// not applied yet. App.Standbys lists the copies and their offsets.
 //
 // # Runtime
 //
@@ -74,7 +101,11 @@
 // # Formats
 //
 // Part of the format of every store and changelog; do not change. A
-// store's pebble database:
+// tumbling or hopping window store's changelog is compact,delete with
+// retention.ms size+grace+24h: closed windows are deleted locally, not
+// tombstoned, and a restore deletes again those it brings back. Each
+// member's group metadata carries its endpoint (group.go). A store's
+// pebble database:
 //
 //	0x00 "changelog"   -> uint64 BE: changelog offset to restore from
 //	0x01 <store key>   -> value
