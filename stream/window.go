@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -182,7 +184,20 @@ type windowAgg[K, V, A any] struct {
 	// starts later is new, and update skips looking it up.
 	maxStart int64
 	starts   []int64
+	// idx holds, per window start >= idxFrom, the key of every window of
+	// that start in the store: update knows a window is new without a
+	// lookup, and closeUpTo deletes (and emits) without a scan. Windows
+	// that start before idxFrom (there at the task's start) are looked
+	// up and scanned. Over idxMax keys it is dropped (idxFrom = never).
+	idx     map[int64]map[string]struct{}
+	idxFrom int64
+	idxLen  int
 }
+
+// idxMax bounds the keys a window aggregation's index holds.
+const idxMax = 1 << 20
+
+const never = int64(1) << 62
 
 func (wa *windowAgg[K, V, A]) loadClosed() error {
 	last, ok, err := wa.s.lastCommitted([]byte{'w'}, []byte{'w' + 1})
@@ -193,6 +208,7 @@ func (wa *windowAgg[K, V, A]) loadClosed() error {
 	if ok && len(last) >= 9 {
 		wa.maxStart = int64(binary.BigEndian.Uint64(last[1:9]))
 	}
+	wa.idx, wa.idxFrom = map[int64]map[string]struct{}{}, wa.maxStart+1
 	b, ok, err := wa.s.get(closedKey)
 	if err != nil || !ok {
 		return err
@@ -243,7 +259,7 @@ func (wa *windowAgg[K, V, A]) update(k K, kb []byte, v V, start, ts int64) error
 	var old []byte
 	var ok bool
 	var err error
-	if start <= wa.maxStart {
+	if wa.mayExist(start, kb) {
 		if old, ok, err = wa.s.get(key); err != nil {
 			return err
 		}
@@ -267,9 +283,33 @@ func (wa *windowAgg[K, V, A]) update(k K, kb []byte, v V, start, ts int64) error
 	return wa.next(Windowed[K]{Key: k, Start: time.UnixMilli(start), End: time.UnixMilli(start + wa.w.size)}, agg, ts)
 }
 
+// mayExist reports whether the window of kb at start may be in the
+// store, and indexes it: false means it is surely not.
+func (wa *windowAgg[K, V, A]) mayExist(start int64, kb []byte) bool {
+	if start < wa.idxFrom {
+		return start <= wa.maxStart
+	}
+	keys := wa.idx[start]
+	if _, ok := keys[string(kb)]; ok {
+		return true
+	}
+	if wa.idxLen >= idxMax {
+		wa.idx, wa.idxFrom = nil, never // too many keys: look up and scan
+		return start <= wa.maxStart
+	}
+	if keys == nil {
+		keys = map[string]struct{}{}
+		wa.idx[start] = keys
+	}
+	keys[string(kb)] = struct{}{}
+	wa.idxLen++
+	return false
+}
+
 // closeUpTo closes every window that starts at or before bound: emits
-// it (EmitOnClose) and deletes it. It scans the store only when bound
-// passes a window start.
+// it (EmitOnClose) and deletes it. It does nothing until bound passes a
+// window start; then it takes the indexed windows' keys from the index,
+// and scans the store for the others.
 func (wa *windowAgg[K, V, A]) closeUpTo(bound int64) error {
 	if bound < 0 {
 		return nil
@@ -278,6 +318,22 @@ func (wa *windowAgg[K, V, A]) closeUpTo(bound int64) error {
 	if bound <= wa.closed {
 		return nil
 	}
+	if wa.closed+1 < wa.idxFrom {
+		if err := wa.closeScanned(min(bound, wa.idxFrom-1)); err != nil {
+			return err
+		}
+	}
+	if err := wa.closeIndexed(bound); err != nil {
+		return err
+	}
+	wa.closed = bound
+	wa.s.put(closedKey, binary.BigEndian.AppendUint64(nil, uint64(bound)))
+	return nil
+}
+
+// closeScanned closes the windows that start in (closed, bound] by a
+// scan of the store.
+func (wa *windowAgg[K, V, A]) closeScanned(bound int64) error {
 	var keys [][]byte
 	err := wa.s.scan(windowKey(max(wa.closed+1, 0), nil), windowKey(bound+1, nil), func(key, val []byte) error {
 		keys = append(keys, bytesCopy(key))
@@ -292,8 +348,39 @@ func (wa *windowAgg[K, V, A]) closeUpTo(bound int64) error {
 	for _, key := range keys {
 		wa.s.deleteLocal(key) // the changelog's retention drops it
 	}
-	wa.closed = bound
-	wa.s.put(closedKey, binary.BigEndian.AppendUint64(nil, uint64(bound)))
+	return nil
+}
+
+// closeIndexed closes the indexed windows that start at or before
+// bound, by start and then key.
+func (wa *windowAgg[K, V, A]) closeIndexed(bound int64) error {
+	var starts []int64
+	for start := range wa.idx {
+		if start <= bound {
+			starts = append(starts, start)
+		}
+	}
+	slices.Sort(starts)
+	for _, start := range starts {
+		keys := slices.Sorted(maps.Keys(wa.idx[start]))
+		for _, k := range keys {
+			key := windowKey(start, []byte(k))
+			if wa.w.onClose {
+				val, ok, err := wa.s.get(key)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if err := wa.emitClosed(key, val); err != nil {
+						return err
+					}
+				}
+			}
+			wa.s.deleteLocal(key) // the changelog's retention drops it
+		}
+		wa.idxLen -= len(keys)
+		delete(wa.idx, start)
+	}
 	return nil
 }
 
