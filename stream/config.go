@@ -64,6 +64,9 @@ type Config struct {
 	// (App.ServeHTTP), "host:port" or a base URL, as other instances reach
 	// it; advertised to them in the group (Kafka Streams'
 	// application.server). Empty: other instances cannot route to it.
+	// The App sets the group balancer to carry it (cooperative-sticky
+	// wrapped); a kgo.Balancers in ClientOpts replaces that, and then no
+	// endpoint is advertised.
 	Endpoint string
 	// Logger logs rebalances and restores; slog.Default if nil.
 	Logger *slog.Logger

@@ -1,8 +1,10 @@
 package stream_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"sort"
 	"testing"
 	"time"
@@ -376,6 +378,25 @@ func TestSlidingWindowsAgainstModel(t *testing.T) {
 				}
 				if fmt.Sprint(sortedWins(open)) != fmt.Sprint(sortedWins(want)) {
 					t.Errorf("%s open windows:\n got %v\nwant %v", key, sortedWins(open), sortedWins(want))
+				}
+				// The same over HTTP.
+				rr := httptest.NewRecorder()
+				r.app.ServeHTTP(rr, httptest.NewRequest("GET", "/stores/upd/keys/"+key+"/windows?from=-1000000", nil))
+				var body struct {
+					Windows []struct {
+						Start, End time.Time
+						Value      int64
+					}
+				}
+				if err := json.Unmarshal(rr.Body.Bytes(), &body); err != nil || rr.Code != 200 {
+					t.Fatalf("GET windows of %s: %d %s", key, rr.Code, rr.Body)
+				}
+				overHTTP := map[winKey]int64{}
+				for _, w := range body.Windows {
+					overHTTP[winKey{key, w.Start.UnixMilli()}] = w.Value
+				}
+				if fmt.Sprint(sortedWins(overHTTP)) != fmt.Sprint(sortedWins(want)) {
+					t.Errorf("%s open windows over HTTP:\n got %v\nwant %v", key, sortedWins(overHTTP), sortedWins(want))
 				}
 			}
 			var late int64
