@@ -149,7 +149,8 @@ func (s *kvStore) cacheClean(k, v []byte, del bool) {
 	s.mu.Unlock()
 }
 
-// put sets k to v until the next commit makes it durable. v is kept.
+// put sets k to v until the next commit makes it durable. v is kept, k
+// is not (the caller may reuse it).
 func (s *kvStore) put(k, v []byte) { s.set(k, dirtyValue{v: v, dirty: true}) }
 
 // delete removes k.

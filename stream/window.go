@@ -120,7 +120,10 @@ const windowChangelogRetention = int64(24 * time.Hour / time.Millisecond)
 var closedKey = []byte{'c'}
 
 func windowKey(start int64, kb []byte) []byte {
-	b := make([]byte, 0, 9+len(kb))
+	return appendWindowKey(make([]byte, 0, 9+len(kb)), start, kb)
+}
+
+func appendWindowKey(b []byte, start int64, kb []byte) []byte {
 	b = append(b, 'w')
 	b = binary.BigEndian.AppendUint64(b, uint64(start))
 	return append(b, kb...)
@@ -192,6 +195,7 @@ type windowAgg[K, V, A any] struct {
 	idx     map[int64]map[string]struct{}
 	idxFrom int64
 	idxLen  int
+	keyBuf  []byte
 }
 
 // idxMax bounds the keys a window aggregation's index holds.
@@ -255,7 +259,9 @@ func (wa *windowAgg[K, V, A]) process(k K, v V, ts int64) error {
 }
 
 func (wa *windowAgg[K, V, A]) update(k K, kb []byte, v V, start, ts int64) error {
-	key := windowKey(start, kb)
+	// The store copies keys (never values): one buffer serves every update.
+	wa.keyBuf = appendWindowKey(wa.keyBuf[:0], start, kb)
+	key := wa.keyBuf
 	var old []byte
 	var ok bool
 	var err error
