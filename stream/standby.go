@@ -29,6 +29,9 @@ type standbys struct {
 	a *App
 	// want is the tasks kept, with their stores; loop goroutine only.
 	want map[taskID][]*kvStore
+	// checked is when maintain last compared want with the group: it
+	// does so at most once a view (maxViewAge).
+	checked time.Time
 
 	cancel context.CancelFunc // stops the tailer; nil when none runs
 	done   chan struct{}
@@ -74,6 +77,10 @@ func (a *App) Standbys() []StandbyMetrics {
 
 // maintain brings the kept standbys in line with the group's assignment.
 func (sb *standbys) maintain(ctx context.Context) {
+	if time.Since(sb.checked) < maxViewAge {
+		return
+	}
+	sb.checked = time.Now()
 	ms, err := sb.a.groupMembers(ctx, false)
 	if errors.Is(err, errRebalancing) {
 		return // keep what is kept until the group settles
