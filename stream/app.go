@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -34,7 +35,12 @@ type App struct {
 	prodErr errOnce
 	lastCmt time.Time
 
-	// mu guards tasks, assigned and parts: the poll loop and the rebalance callbacks change
+	view     groupView // the group's members, for routing queries and standbys
+	sb       *standbys // Config.Standbys > 0; poll loop only (Standbys reads its own mu)
+	restores restores  // RestoreProgress
+	mux      *http.ServeMux
+
+	// mu guards tasks, assigned and parts, and cl and adm's setting: the poll loop and the rebalance callbacks change
 	// it (never at once, as BlockRebalanceOnPoll serialises them), and
 	// interactive queries read it.
 	mu    sync.Mutex
@@ -87,6 +93,7 @@ func New(t *Topology, cfg Config) (*App, error) {
 			a.subOf[ph], a.logical[ph] = i, tp
 		}
 	}
+	a.mux = a.newMux()
 	return a, nil
 }
 
@@ -105,6 +112,10 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.setup(ctx); err != nil {
 		a.cl.Close()
 		return err
+	}
+	if a.cfg.Standbys > 0 {
+		a.sb = newStandbys(a)
+		defer a.sb.close()
 	}
 	err := a.loop(ctx)
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -143,6 +154,7 @@ func (a *App) connect() error {
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.Balancers(endpointBalancer{kgo.CooperativeStickyBalancer(), a.cfg.Endpoint}),
 	}
 	opts = append(opts, a.cfg.ClientOpts...)
 	if a.cfg.Guarantee == ExactlyOnce {
@@ -152,14 +164,18 @@ func (a *App) connect() error {
 		if err != nil {
 			return fmt.Errorf("stream: client: %w", err)
 		}
+		a.mu.Lock() // interactive queries read cl and adm
 		a.sess, a.cl, a.adm = sess, sess.Client(), kadm.NewClient(sess.Client())
+		a.mu.Unlock()
 		return nil
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("stream: client: %w", err)
 	}
+	a.mu.Lock()
 	a.cl, a.adm = cl, kadm.NewClient(cl)
+	a.mu.Unlock()
 	return nil
 }
 
@@ -189,7 +205,7 @@ func (a *App) loop(ctx context.Context) error {
 		if err := a.begin(); err != nil {
 			return err
 		}
-		pctx, cancel := context.WithTimeout(ctx, a.cfg.CommitInterval)
+		pctx, cancel := context.WithTimeout(ctx, max(a.nextWallClock(a.cfg.CommitInterval), time.Millisecond))
 		fs := a.cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -202,10 +218,16 @@ func (a *App) loop(ctx context.Context) error {
 		if err == nil {
 			err = a.process(fs)
 		}
+		if err == nil {
+			err = a.punctuateWallClock()
+		}
 		if err == nil && a.commitDue() {
 			if err = a.commit(ctx); err == nil {
 				a.cl.AllowRebalance()
 			}
+		}
+		if err == nil && a.sb != nil {
+			a.sb.maintain(ctx)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -385,21 +407,33 @@ func commitErr(resp *kmsg.OffsetCommitResponse, err error) error {
 
 // localStore finds the task partition of store that holds the key kb.
 func (a *App) localStore(store string, kb []byte) (*kvStore, error) {
+	id, err := a.taskOfKey(store, kb)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tk := a.tasks[id]
+	if tk == nil || tk.stores[store] == nil {
+		return nil, ErrNotLocal
+	}
+	return tk.stores[store], nil
+}
+
+// taskOfKey is the task whose partition of store holds the key kb
+// (ErrNotLocal before the partition counts are known).
+func (a *App) taskOfKey(store string, kb []byte) (taskID, error) {
 	sd := a.t.stores[store]
 	if sd == nil {
-		return nil, fmt.Errorf("stream: no store %q", store)
+		return taskID{}, fmt.Errorf("stream: no store %q", store)
 	}
 	sub := a.subOf[a.t.physical(a.cfg.AppID, sd.node.topics[0])]
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.parts == nil || a.parts[sub] == 0 {
-		return nil, ErrNotLocal
+		return taskID{}, ErrNotLocal
 	}
 	// The producers' default: murmur2 of the key, as Kafka's.
 	p := int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: kb}, int(a.parts[sub])))
-	tk := a.tasks[taskID{sub, p}]
-	if tk == nil || tk.stores[store] == nil {
-		return nil, ErrNotLocal
-	}
-	return tk.stores[store], nil
+	return taskID{sub, p}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,11 +64,12 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// measure runs f, which processes n records and calls started when it
-// has the first, and returns records/s and records per CPU-second from
-// then to the end (steady state: group join, topic creation and store
-// opening are left out of both sides; the broker is included in the CPU
-// time, as it runs in this process).
+// measure runs f, which processes n records and calls started when its
+// client has read the first batch of them from the broker, and returns
+// records/s and records per CPU-second from then to the end (steady
+// state: group join, topic creation and store opening are left out of
+// both sides, and both count the fetching; the broker is included in the
+// CPU time, as it runs in this process).
 func measure(n int, f func(started func())) (perSec, perCPU float64) {
 	var cpu0 time.Duration
 	var t0 time.Time
@@ -100,7 +102,7 @@ func sideBySide(b *testing.B, n int, raw, app func(run string, started func())) 
 // each record into a Go map with key(r) until it has seen n records.
 func rawLoop(b *testing.B, addr, group string, n int, started func(), key func(r *kgo.Record) string) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics("in"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&firstFetch{f: started}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -112,9 +114,6 @@ func rawLoop(b *testing.B, addr, group string, n int, started func(), key func(r
 		if err := fs.Err0(); err != nil {
 			b.Fatal(err)
 		}
-		if seen == 0 && !fs.Empty() {
-			started()
-		}
 		fs.EachRecord(func(r *kgo.Record) {
 			counts[key(r)]++
 			seen++
@@ -125,24 +124,33 @@ func rawLoop(b *testing.B, addr, group string, n int, started func(), key func(r
 	}
 }
 
+// firstFetch calls f once, when its client has read the first batch of
+// topic "in" from the broker.
+type firstFetch struct {
+	once sync.Once
+	f    func()
+}
+
+func (h *firstFetch) OnFetchBatchRead(_ kgo.BrokerMetadata, topic string, _ int32, _ kgo.FetchBatchMetrics) {
+	if topic == "in" {
+		h.once.Do(h.f)
+	}
+}
+
 // runApp runs top until its tasks have consumed n records.
 func runApp(b *testing.B, top *stream.Topology, addr, id string, n int, started func()) {
-	a, err := stream.New(top, stream.Config{AppID: id, Brokers: []string{addr}, StateDir: b.TempDir(), Logger: quiet()})
+	a, err := stream.New(top, stream.Config{AppID: id, Brokers: []string{addr}, StateDir: b.TempDir(), Logger: quiet(),
+		ClientOpts: []kgo.Opt{kgo.WithHooks(&firstFetch{f: started})}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	begun := false
 	for {
 		var in int64
 		for _, m := range a.Metrics() {
 			in += m.RecordsIn
-		}
-		if in > 0 && !begun {
-			started()
-			begun = true
 		}
 		if in >= int64(n) {
 			break

@@ -58,6 +58,18 @@ type Config struct {
 	// InternalReplicationFactor is the replication factor of internal
 	// topics; -1 (the broker's default) if 0.
 	InternalReplicationFactor int16
+	// Standbys is how many other instances keep a warm copy of each
+	// task's stores, tailing its changelogs, so that a task that moves to
+	// one of them restores only the changelog's tail (0: none).
+	Standbys int
+	// Endpoint is where this instance serves interactive queries over HTTP
+	// (App.ServeHTTP), "host:port" or a base URL, as other instances reach
+	// it; advertised to them in the group (Kafka Streams'
+	// application.server). Empty: other instances cannot route to it.
+	// The App sets the group balancer to carry it (cooperative-sticky
+	// wrapped); a kgo.Balancers in ClientOpts replaces that, and then no
+	// endpoint is advertised.
+	Endpoint string
 	// Logger logs rebalances and restores; slog.Default if nil.
 	Logger *slog.Logger
 	// ClientOpts are added to the Kafka client's options.
@@ -90,6 +102,12 @@ func (c Config) validate(hasStores bool) error {
 	}
 	if c.MaxCachedWrites < 0 {
 		errs = append(errs, errors.New("config: MaxCachedWrites is negative"))
+	}
+	if c.Standbys < 0 {
+		errs = append(errs, errors.New("config: Standbys is negative"))
+	}
+	if len(c.Endpoint) > 1<<15 {
+		errs = append(errs, errors.New("config: Endpoint is longer than 32KiB"))
 	}
 	if c.Guarantee != AtLeastOnce && c.Guarantee != ExactlyOnce {
 		errs = append(errs, errors.New("config: unknown Guarantee"))

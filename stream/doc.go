@@ -29,7 +29,9 @@
 // Tables: TableOf reads a topic as a table; Count, Reduce and Aggregate
 // fold a Grouped stream into one. A Table's Changes stream carries old
 // and new values, ToStream the new ones. Windows: WindowedAggregate and
-// WindowedCount over Tumbling or Hopping windows, SessionAggregate and
+// WindowedCount over Tumbling, Hopping or Sliding windows (Kafka
+// Streams' SlidingWindows: a window per record difference of at most the
+// size, both ends included), SessionAggregate and
 // SessionCount over SessionWindows; each with a grace period, late
 // records dropped and counted, results on every update or on close.
 // Joins: JoinTable and LeftJoinTable (stream-table), JoinTables, and
@@ -37,13 +39,40 @@
 // FollowedBy, Next, NotFollowedBy, Times, OneOrMore, Optional, Within,
 // AfterMatch) per key.
 //
+// Punctuate calls a function per task every interval of stream time or
+// of the wall clock, and it may emit records.
+//
 // Topology.Describe prints the graph: subtopologies with their source
 // topics, then each processor with its parents, store and sink;
-// Topology.Dot gives it as a Graphviz digraph. App.Metrics gives each
-// task's records in and out, lag, late and skipped records, restored
-// changelog records and dropped partial matches. Interactive queries
-// read the local stores: Table.Get, FetchWindows (ErrNotLocal for a key
-// another instance owns).
+// Topology.Dot gives it as a Graphviz digraph and Topology.Mermaid as a
+// Mermaid flowchart. App.Metrics gives each task's records in and out,
+// lag, late and skipped records, restored changelog records, dropped
+// partial matches and punctuations (count, longest, total);
+// App.RestoreProgress each store's restore (records, offsets read of the
+// changelog), also logged every 5s while it runs.
+//
+// # Interactive queries
+//
+// Table.Get and FetchWindows read the local stores (ErrNotLocal for a
+// key another instance owns). Over HTTP, any instance answers for any
+// key: serve the App (an http.Handler) where Config.Endpoint says.
+//
+//	app, _ := stream.New(top, stream.Config{..., Endpoint: "10.0.0.7:8080"})
+//	go http.ListenAndServe(":8080", app)
+//
+//	GET /stores/counts/keys/herald                  -> {"key":"herald","value":42}
+//	GET /stores/win/keys/herald/windows?from=0&to=T -> {"key":"herald","windows":[{"start":...,"end":...,"value":...}]}
+//
+// An instance that does not run the key's task proxies the request to
+// the one the group assigned it (each member advertises its Endpoint in
+// the group metadata); see ServeHTTP.
+//
+// # Standby replicas
+//
+// With Config.Standbys = n, n other instances keep a warm copy of each
+// task's stores by tailing its changelogs, so a task that moves to one
+// of them (its owner failed or left) restores only what the copy had
+// not applied yet. App.Standbys lists the copies and their offsets.
 //
 // # Runtime
 //
@@ -72,7 +101,11 @@
 // # Formats
 //
 // Part of the format of every store and changelog; do not change. A
-// store's pebble database:
+// tumbling or hopping window store's changelog is compact,delete with
+// retention.ms size+grace+24h: closed windows are deleted locally, not
+// tombstoned, and a restore deletes again those it brings back. Each
+// member's group metadata carries its endpoint (group.go). A store's
+// pebble database:
 //
 //	0x00 "changelog"   -> uint64 BE: changelog offset to restore from
 //	0x01 <store key>   -> value
@@ -82,6 +115,8 @@
 //	table, aggregate   <key bytes>
 //	window             'w' start(8, BE ms) <key>      -> aggregate
 //	                   'c'                            -> closed(8): last closed window start
+//	sliding window     'k' <key>                      -> n(4) {ts(8) len(4) value}* m(4) {start(8) len(4) aggregate}*
+//	                   'd' due(8) <key>               -> empty (keys by next expiry)
 //	session            's' len(4) <key> end(8) start(8) -> aggregate
 //	                   'e' end(8) start(8) <key>       -> empty (sessions by end)
 //	join buffer        len(4) <key> ts(8) seq(8)       -> value

@@ -1,6 +1,9 @@
 package stream
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // TaskMetrics are one task's counters since it started on this instance.
 type TaskMetrics struct {
@@ -14,6 +17,11 @@ type TaskMetrics struct {
 	// PartialsDropped counts partial pattern matches dropped over
 	// Pattern.MaxPartials.
 	PartialsDropped int64
+	// Punctuations counts punctuator runs (Punctuate); PunctuateMax is
+	// the longest and PunctuateTotal their sum (the mean latency is
+	// PunctuateTotal / Punctuations).
+	Punctuations                 int64
+	PunctuateMax, PunctuateTotal time.Duration
 }
 
 // Metrics returns the counters of the tasks running on this instance,
@@ -24,7 +32,8 @@ func (a *App) Metrics() []TaskMetrics {
 	for id, tk := range a.tasks {
 		m := &tk.metrics
 		out = append(out, TaskMetrics{Task: id.String(), RecordsIn: m.in.Load(), RecordsOut: m.out.Load(),
-			Skipped: m.skipped.Load(), Late: m.late.Load(), Restored: m.restored.Load(), Lag: m.lag.Load(), PartialsDropped: m.partialsDropped.Load()})
+			Skipped: m.skipped.Load(), Late: m.late.Load(), Restored: m.restored.Load(), Lag: m.lag.Load(), PartialsDropped: m.partialsDropped.Load(),
+			Punctuations: m.punctuations.Load(), PunctuateMax: time.Duration(m.punctuateMax.Load()), PunctuateTotal: time.Duration(m.punctuateTotal.Load())})
 	}
 	a.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Task < out[j].Task })

@@ -11,6 +11,7 @@ import (
 // stores, before it processes records (outside the callback, which must
 // not outlast the rebalance timeout).
 func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	a.view.invalidate()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for topic, ps := range assigned {
@@ -44,6 +45,7 @@ func (a *App) startAssigned() error {
 // whose partitions go. BlockRebalanceOnPoll keeps it from running while
 // the loop processes.
 func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	a.view.invalidate()
 	if len(revoked) == 0 {
 		return
 	}
@@ -62,6 +64,7 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 // onLost closes the lost partitions' tasks without committing: another
 // member may own them already.
 func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	a.view.invalidate()
 	a.dropTasks(lost, false)
 }
 

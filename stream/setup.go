@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -130,10 +131,14 @@ func coPartitioned(sub int, counts map[string]int32) (int32, error) {
 }
 
 func (a *App) createChangelogs(ctx context.Context) error {
-	compact := map[string]*string{"cleanup.policy": new("compact")}
 	for name, sd := range a.t.stores {
 		sub := a.subOf[a.t.physical(a.cfg.AppID, sd.node.topics[0])]
-		if err := a.ensureTopic(ctx, changelogTopic(a.cfg.AppID, name), a.parts[sub], compact); err != nil {
+		configs := map[string]*string{"cleanup.policy": new("compact")}
+		if sd.retention > 0 {
+			configs["cleanup.policy"] = new("compact,delete")
+			configs["retention.ms"] = new(fmt.Sprint(sd.retention))
+		}
+		if err := a.ensureTopic(ctx, changelogTopic(a.cfg.AppID, name), a.parts[sub], configs); err != nil {
 			return err
 		}
 	}
@@ -147,18 +152,34 @@ func (a *App) ensureTopic(ctx context.Context, topic string, parts int32, config
 	if err == nil && resp.Err == nil {
 		return nil
 	}
-	td, lerr := a.adm.ListTopics(ctx, topic)
-	if lerr != nil {
-		return fmt.Errorf("stream: create %s: %w", topic, errorsOr(err, resp.Err))
-	}
-	d, ok := td[topic]
-	if !ok || d.Err != nil {
+	d, ok := a.waitTopic(ctx, topic)
+	if !ok {
 		return fmt.Errorf("stream: create %s: %w", topic, errorsOr(err, resp.Err))
 	}
 	if got := int32(len(d.Partitions)); got != parts {
 		return fmt.Errorf("stream: internal topic %s has %d partitions, the topology needs %d (delete it, or reset the application)", topic, got, parts)
 	}
 	return nil
+}
+
+// waitTopic lists topic until it shows without error, for up to 10s: an
+// instance starting beside another may find the topic created by the
+// other but not yet in the metadata.
+func (a *App) waitTopic(ctx context.Context, topic string) (kadm.TopicDetail, bool) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		td, err := a.adm.ListTopics(ctx, topic)
+		if d, ok := td[topic]; err == nil && ok && d.Err == nil {
+			return d, true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return kadm.TopicDetail{}, false
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func errorsOr(a, b error) error {

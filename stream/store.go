@@ -31,13 +31,16 @@ var checkpointKey = []byte{metaPrefix, 'c', 'h', 'a', 'n', 'g', 'e', 'l', 'o', '
 // cache of the writes since the last commit, and the changelog partition
 // that backs it.
 //
-// Writes go to the cache (the latest value per key). At commit the App
+// Writes go to the cache (the latest value per key), marked dirty. At commit the App
 // produces the cache to the changelog (one record per key, however often
 // it changed), waits for the changelog and outputs to be acknowledged,
 // then writes the cache and the new checkpoint to pebble in one batch
 // (commitLocal). Reads see the cache first. So pebble never holds a value
 // the changelog lacks, and restoring replays the changelog from the
-// checkpoint.
+// checkpoint. Committed entries stay in the cache, clean, and reads of
+// keys not cached are cached, up to cacheMax entries: a key read and
+// written again after a commit (a count's) goes to pebble once, not once
+// per commit.
 type kvStore struct {
 	name      string
 	changelog string // physical topic
@@ -47,7 +50,10 @@ type kvStore struct {
 
 	mu struct {
 		sync.Mutex
-		dirty map[string]*dirtyValue // writes since the last commit
+		// cache holds the writes since the last commit (dirty) and
+		// committed values (clean, as pebble has them).
+		cache map[string]*dirtyValue
+		dirty int // entries of cache that are dirty
 		// acked is one past the highest changelog offset acknowledged,
 		// updated by produce callbacks; the next checkpoint.
 		acked int64
@@ -55,9 +61,15 @@ type kvStore struct {
 }
 
 type dirtyValue struct {
-	v   []byte
-	del bool
+	v     []byte
+	del   bool
+	dirty bool // written since the last commit
+	local bool // a delete for pebble only, not the changelog (deleteLocal)
 }
+
+// cacheMax bounds a store's cache: reads add clean entries only below
+// it, and a commit that leaves more drops the clean ones.
+const cacheMax = 50_000
 
 // quietLogger keeps pebble's informational lines out of the App's output.
 type quietLogger struct{}
@@ -74,7 +86,7 @@ func openKVStore(dir, name, changelog string, partition int32) (*kvStore, error)
 		return nil, fmt.Errorf("store %s: open %s: %w", name, dir, err)
 	}
 	s := &kvStore{name: name, changelog: changelog, partition: partition, db: db}
-	s.mu.dirty = map[string]*dirtyValue{}
+	s.mu.cache = map[string]*dirtyValue{}
 	cp, err := s.checkpoint()
 	if err != nil {
 		_ = db.Close()
@@ -106,7 +118,7 @@ func dataKey(k []byte) []byte { return append([]byte{dataPrefix}, k...) }
 func (s *kvStore) get(k []byte) ([]byte, bool, error) {
 	s.mu.Lock()
 	var d dirtyValue
-	p, ok := s.mu.dirty[string(k)]
+	p, ok := s.mu.cache[string(k)]
 	if ok {
 		d = *p // copied under the lock: set updates it in place
 	}
@@ -116,29 +128,61 @@ func (s *kvStore) get(k []byte) ([]byte, bool, error) {
 	}
 	v, c, err := s.db.Get(dataKey(k))
 	if errors.Is(err, pebble.ErrNotFound) {
+		s.cacheClean(k, nil, true)
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store %s: get: %w", s.name, err)
 	}
 	out := bytes.Clone(v)
+	s.cacheClean(k, out, false)
 	return out, true, c.Close()
 }
 
-// put sets k to v until the next commit makes it durable. v is kept.
-func (s *kvStore) put(k, v []byte) { s.set(k, dirtyValue{v: v}) }
+// cacheClean caches a value read from pebble, unless the cache is full
+// or the key was written meanwhile.
+func (s *kvStore) cacheClean(k, v []byte, del bool) {
+	s.mu.Lock()
+	if _, ok := s.mu.cache[string(k)]; !ok && len(s.mu.cache) < cacheMax {
+		s.mu.cache[string(k)] = &dirtyValue{v: v, del: del}
+	}
+	s.mu.Unlock()
+}
+
+// put sets k to v until the next commit makes it durable. v is kept, k
+// is not (the caller may reuse it).
+func (s *kvStore) put(k, v []byte) { s.set(k, dirtyValue{v: v, dirty: true}) }
 
 // delete removes k.
-func (s *kvStore) delete(k []byte) { s.set(k, dirtyValue{del: true}) }
+func (s *kvStore) delete(k []byte) { s.set(k, dirtyValue{del: true, dirty: true}) }
+
+// deleteLocal removes k from the store but writes no tombstone to the
+// changelog: for records the changelog's retention drops (closed
+// windows), which a restore deletes again (deleteRangeLocal).
+func (s *kvStore) deleteLocal(k []byte) { s.set(k, dirtyValue{del: true, dirty: true, local: true}) }
+
+// deleteRangeLocal deletes the committed keys in [from, to) from pebble
+// only; call it before the store has cached writes (at a task's start).
+func (s *kvStore) deleteRangeLocal(from, to []byte) error {
+	if err := s.db.DeleteRange(dataKey(from), dataKey(to), pebble.NoSync); err != nil {
+		return fmt.Errorf("store %s: delete range: %w", s.name, err)
+	}
+	return nil
+}
 
 // set caches a write; a key written again since the last commit is
 // updated in place (no allocation on the hot path of a count).
 func (s *kvStore) set(k []byte, d dirtyValue) {
 	s.mu.Lock()
-	if p, ok := s.mu.dirty[string(k)]; ok {
+	if p, ok := s.mu.cache[string(k)]; ok {
+		if !p.dirty {
+			s.mu.dirty++
+		}
 		*p = d
 	} else {
-		s.mu.dirty[string(k)] = &d
+		nd := d // only a new entry allocates (taking &d would move every d to the heap)
+		s.mu.cache[string(k)] = &nd
+		s.mu.dirty++
 	}
 	s.mu.Unlock()
 }
@@ -147,7 +191,7 @@ func (s *kvStore) set(k []byte, d dirtyValue) {
 func (s *kvStore) dirtyLen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.mu.dirty)
+	return s.mu.dirty
 }
 
 // eachDirty calls f with every key written since the last commit: the
@@ -155,13 +199,22 @@ func (s *kvStore) dirtyLen() int {
 func (s *kvStore) eachDirty(f func(k, v []byte)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, d := range s.mu.dirty {
-		if d.del {
+	for k, d := range s.mu.cache {
+		switch {
+		case !d.dirty, d.local:
+		case d.del:
 			f([]byte(k), nil)
-		} else {
+		default:
 			f([]byte(k), d.v)
 		}
 	}
+}
+
+// nextOffset is the changelog offset the store holds everything before.
+func (s *kvStore) nextOffset() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.acked
 }
 
 // acknowledged records that the changelog holds offset.
@@ -178,7 +231,10 @@ func (s *kvStore) commitLocal() error {
 	defer s.mu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
-	for k, d := range s.mu.dirty {
+	for k, d := range s.mu.cache {
+		if !d.dirty {
+			continue
+		}
 		var err error
 		if d.del {
 			err = b.Delete(dataKey([]byte(k)), nil)
@@ -195,7 +251,14 @@ func (s *kvStore) commitLocal() error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("store %s: commit: %w", s.name, err)
 	}
-	clear(s.mu.dirty)
+	if len(s.mu.cache) > cacheMax {
+		clear(s.mu.cache)
+	} else {
+		for _, d := range s.mu.cache {
+			d.dirty = false
+		}
+	}
+	s.mu.dirty = 0
 	return nil
 }
 
@@ -203,7 +266,12 @@ func (s *kvStore) commitLocal() error {
 // a lost partition).
 func (s *kvStore) discard() {
 	s.mu.Lock()
-	clear(s.mu.dirty)
+	for k, d := range s.mu.cache {
+		if d.dirty {
+			delete(s.mu.cache, k)
+		}
+	}
+	s.mu.dirty = 0
 	s.mu.Unlock()
 }
 
@@ -267,8 +335,8 @@ func upper(to []byte) []byte {
 func (s *kvStore) dirtyRange(from, to []byte) []dirtyKV {
 	s.mu.Lock()
 	var out []dirtyKV
-	for k, d := range s.mu.dirty {
-		if k >= string(from) && (to == nil || k < string(to)) {
+	for k, d := range s.mu.cache {
+		if d.dirty && k >= string(from) && (to == nil || k < string(to)) {
 			out = append(out, dirtyKV{k, *d})
 		}
 	}
@@ -315,6 +383,11 @@ func (s *kvStore) applyRestored(recs []restoredRecord, next int64) error {
 	}
 	s.mu.Lock()
 	s.mu.acked = max(s.mu.acked, next)
+	for k, d := range s.mu.cache { // restored keys may be cached clean
+		if !d.dirty {
+			delete(s.mu.cache, k)
+		}
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -95,6 +95,20 @@ func TestDot(t *testing.T) {
 	}
 }
 
+func TestMermaid(t *testing.T) {
+	top, _ := wordCount()
+	got := top.Mermaid("wc")
+	for _, want := range []string{
+		"flowchart LR\n", `subgraph sub1["sub-topology 1"]`, `n0["source-0"]`, "n0 --> n1\n",
+		`t0[/"lines"/]`, "t0 --> n0\n", `t1[/"wc-group-2-repartition"/]`, "n2 --> t1\n",
+		`s2[("counts")]`, "n4 <--> s2\n", `t3[/"counts"/]`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Mermaid lacks %q:\n%s", want, got)
+		}
+	}
+}
+
 func TestTopologyErrors(t *testing.T) {
 	top := stream.NewTopology()
 	s := stream.Source(top, "a", stream.String(), stream.String())

@@ -50,6 +50,7 @@ func TableOf[K, V any](t *Topology, topic, store string, kc Codec[K], vc Codec[V
 	src.topics = []string{topic}
 	n := t.addNode("table", src)
 	t.addStore(store, n)
+	t.setQuery(store, kvQuery(kc, vc))
 	out := newPort[K, Change[V]](t, n)
 	t.addSource(&sourceDef{topic: topic, node: src, build: func(tk *task) (recordFn, error) {
 		s, err := tk.store(store)
@@ -159,6 +160,7 @@ func fold[K, V, A any](g Grouped[K, V], kind, store string, ac Codec[A], add fun
 	t := g.s.p.t
 	n := t.addNode(kind, g.s.p.n)
 	t.addStore(store, n)
+	t.setQuery(store, kvQuery(g.kc, ac))
 	p := newPort[K, Change[A]](t, n)
 	g.s.p.connect(func(tk *task) (emitFn[K, V], error) {
 		s, err := tk.store(store)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -33,6 +34,8 @@ type task struct {
 	// the watermark that closes windows.
 	streamTime int64
 	metrics    taskMetrics
+	// punctuators are the task's Punctuate schedules, in node order.
+	punctuators []*punctuator
 	// starts are run once the stores are restored, before the first
 	// record: processors that read their store at start register here.
 	starts []func() error
@@ -45,8 +48,18 @@ func (tk *task) onStart(f func() error) { tk.starts = append(tk.starts, f) }
 // runs.
 type taskMetrics struct {
 	in, out, skipped, late, restored, partialsDropped atomic.Int64
+	punctuations, punctuateMax, punctuateTotal        atomic.Int64     // count, ns, ns
 	lag                                               atomic.Int64     // sum of lags
 	lags                                              map[string]int64 // per source topic; poll loop only
+}
+
+// punctuated records one punctuator run's duration.
+func (m *taskMetrics) punctuated(d time.Duration) {
+	m.punctuations.Add(1)
+	m.punctuateTotal.Add(int64(d))
+	if int64(d) > m.punctuateMax.Load() {
+		m.punctuateMax.Store(int64(d)) // one writer: the task's goroutine
+	}
 }
 
 // setLag records how far behind its high watermark a source partition's
@@ -89,6 +102,9 @@ func (a *App) taskFor(topic string, p int32) (*task, error) {
 }
 
 func (a *App) newTask(id taskID) (*task, error) {
+	if a.sb != nil {
+		a.sb.release(id) // its stores become the task's, warm
+	}
 	tk := &task{id: id, app: a, memo: map[int]any{}, handlers: map[string]recordFn{},
 		stores: map[string]*kvStore{}, offsets: map[string]kgo.EpochOffset{}, streamTime: -1}
 	for _, tp := range a.subs[id.sub] {
@@ -118,12 +134,7 @@ func (tk *task) store(name string) (*kvStore, error) {
 	if s := tk.stores[name]; s != nil {
 		return s, nil
 	}
-	a := tk.app
-	dir := filepath.Join(a.cfg.StateDir, a.cfg.AppID, tk.id.String(), name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store %s: %w", name, err)
-	}
-	s, err := openKVStore(dir, name, changelogTopic(a.cfg.AppID, name), tk.id.partition)
+	s, err := tk.app.openStore(tk.id, name)
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +142,19 @@ func (tk *task) store(name string) (*kvStore, error) {
 	return s, nil
 }
 
+// openStore opens task id's partition of the store name, in its
+// directory StateDir/AppID/<task>/<store> (a task's, or a standby's).
+func (a *App) openStore(id taskID, name string) (*kvStore, error) {
+	dir := filepath.Join(a.cfg.StateDir, a.cfg.AppID, id.String(), name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store %s: %w", name, err)
+	}
+	return openKVStore(dir, name, changelogTopic(a.cfg.AppID, name), id.partition)
+}
+
 func (tk *task) restore() error {
 	for _, s := range tk.stores {
-		n, err := restoreStore(context.Background(), tk.app, s)
+		n, err := restoreStore(context.Background(), tk.app, tk.id, s)
 		tk.metrics.restored.Add(n)
 		if err != nil {
 			return err
@@ -147,7 +168,11 @@ func (tk *task) processRecords(topic string, recs []*kgo.Record) error {
 	h := tk.handlers[topic]
 	for i, r := range recs {
 		tk.streamTime = max(tk.streamTime, r.Timestamp.UnixMilli())
-		if err := h(r); err != nil {
+		err := h(r)
+		if err == nil && len(tk.punctuators) > 0 {
+			err = tk.punctuate(StreamTime, tk.streamTime)
+		}
+		if err != nil {
 			tk.metrics.in.Add(int64(i + 1))
 			return fmt.Errorf("stream: task %s: %s[%d]@%d: %w", tk.id, r.Topic, r.Partition, r.Offset, err)
 		}

@@ -19,6 +19,9 @@ type Topology struct {
 	sources map[string]*sourceDef // by logical topic name
 	stores  map[string]*storeDef  // by store name
 	errs    []error
+	// wallClock: some node punctuates by the wall clock, and the poll
+	// loop must wake for it.
+	wallClock bool
 }
 
 // NewTopology returns an empty Topology.
@@ -52,8 +55,36 @@ type sourceDef struct {
 
 // storeDef is a state store: its name and changelog, by its node.
 type storeDef struct {
-	name string
-	node *node
+	name  string
+	node  *node
+	query *storeQuery // nil: not queryable over HTTP
+	// retention (ms), if not 0, makes the changelog compact,delete with
+	// that retention.ms.
+	retention int64
+}
+
+// storesOf returns the names of the stores of the subtopology that
+// reads the logical topics sub, sorted.
+func (t *Topology) storesOf(appID string, sub []string) []string {
+	in := map[string]bool{}
+	for _, tp := range sub {
+		in[tp] = true
+	}
+	var out []string
+	for name, sd := range t.stores {
+		if len(sd.node.topics) > 0 && in[sd.node.topics[0]] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// setQuery makes store queryable over HTTP (App.ServeHTTP).
+func (t *Topology) setQuery(store string, q *storeQuery) {
+	if sd := t.stores[store]; sd != nil {
+		sd.query = q
+	}
 }
 
 func (t *Topology) addNode(kind string, parents ...*node) *node {
@@ -243,4 +274,58 @@ func (t *Topology) Dot(appID string) string {
 	}
 	b.WriteString("}\n")
 	return b.String()
+}
+
+// Mermaid returns the topology as a Mermaid flowchart (for a console or
+// a Markdown page to draw): one subgraph per subtopology, topics as
+// parallelograms, processors as boxes, stores as cylinders.
+func (t *Topology) Mermaid(appID string) string {
+	var b strings.Builder
+	b.WriteString("flowchart LR\n")
+	subs := t.subtopologies()
+	subOf := map[string]int{}
+	for i, g := range subs {
+		for _, tp := range g {
+			subOf[tp] = i
+		}
+	}
+	for i := range subs {
+		fmt.Fprintf(&b, "  subgraph sub%d[\"sub-topology %d\"]\n", i, i)
+		for _, n := range t.nodes {
+			if len(n.topics) > 0 && subOf[n.topics[0]] == i {
+				fmt.Fprintf(&b, "    n%d[\"%s\"]\n", n.id, mermaidText(n.name()))
+			}
+		}
+		b.WriteString("  end\n")
+	}
+	ids := map[string]string{} // topic or store -> its Mermaid id
+	id := func(kind, name, shape string) string {
+		if v, ok := ids[kind+name]; ok {
+			return v
+		}
+		v := fmt.Sprintf("%s%d", kind, len(ids))
+		ids[kind+name] = v
+		fmt.Fprintf(&b, "  %s%s\n", v, fmt.Sprintf(shape, mermaidText(name)))
+		return v
+	}
+	for _, n := range t.nodes {
+		for _, p := range n.parents {
+			fmt.Fprintf(&b, "  n%d --> n%d\n", p.id, n.id)
+		}
+		if len(n.parents) == 0 && len(n.topics) == 1 {
+			fmt.Fprintf(&b, "  %s --> n%d\n", id("t", t.physical(appID, n.topics[0]), `[/"%s"/]`), n.id)
+		}
+		if n.sink != "" {
+			fmt.Fprintf(&b, "  n%d --> %s\n", n.id, id("t", t.physical(appID, n.sink), `[/"%s"/]`))
+		}
+		if n.store != "" {
+			fmt.Fprintf(&b, "  n%d <--> %s\n", n.id, id("s", n.store, `[("%s")]`))
+		}
+	}
+	return b.String()
+}
+
+// mermaidText escapes a label for a quoted Mermaid string.
+func mermaidText(s string) string {
+	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
 }

@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
 // Windows says how records are grouped by event time (their timestamps):
-// tumbling or hopping windows, how long a window waits for late records
+// tumbling, hopping or sliding windows, how long a window waits for late records
 // (grace), and when its result is emitted.
 //
 // A task's stream time is the highest record timestamp it has seen (the
@@ -19,6 +21,7 @@ import (
 type Windows struct {
 	size, advance, grace int64 // ms
 	onClose              bool
+	sliding              bool // Sliding: advance is unused
 }
 
 // Tumbling windows are of size, back to back: [0, size), [size, 2*size), ...
@@ -101,6 +104,13 @@ func (c windowedCodec[K]) Decode(b []byte) (Windowed[K], error) {
 	return w, nil
 }
 
+// windowChangelogRetention is kept in a tumbling or hopping window
+// store's changelog past a window's size and grace (cleanup.policy
+// compact,delete, retention.ms the sum), as Kafka Streams' windowstore
+// changelog additional retention: closed windows leave the changelog by
+// retention, not by tombstones, halving its records.
+const windowChangelogRetention = int64(24 * time.Hour / time.Millisecond)
+
 // A window store's keys (in its kvStore and changelog; part of the
 // format, do not change):
 //
@@ -110,7 +120,10 @@ func (c windowedCodec[K]) Decode(b []byte) (Windowed[K], error) {
 var closedKey = []byte{'c'}
 
 func windowKey(start int64, kb []byte) []byte {
-	b := make([]byte, 0, 9+len(kb))
+	return appendWindowKey(make([]byte, 0, 9+len(kb)), start, kb)
+}
+
+func appendWindowKey(b []byte, start int64, kb []byte) []byte {
 	b = append(b, 'w')
 	b = binary.BigEndian.AppendUint64(b, uint64(start))
 	return append(b, kb...)
@@ -122,9 +135,16 @@ func windowKey(start int64, kb []byte) []byte {
 // update, or with EmitOnClose each window's final value once.
 func WindowedAggregate[K, V, A any](g Grouped[K, V], w Windows, store string, ac Codec[A],
 	init func() A, add func(k K, v V, agg A) A) Stream[Windowed[K], A] {
+	if w.sliding {
+		return slidingAggregate(g, w, store, ac, init, add)
+	}
 	t := g.s.p.t
 	n := t.addNode("windowedAggregate", g.s.p.n)
 	t.addStore(store, n)
+	t.setQuery(store, windowQuery(g.kc, ac, w))
+	if sd := t.stores[store]; sd != nil {
+		sd.retention = w.size + w.grace + windowChangelogRetention
+	}
 	if err := w.validate(); err != nil {
 		t.fail(fmt.Errorf("%s: %w", n.name(), err))
 	}
@@ -167,7 +187,21 @@ type windowAgg[K, V, A any] struct {
 	// starts later is new, and update skips looking it up.
 	maxStart int64
 	starts   []int64
+	// idx holds, per window start >= idxFrom, the key of every window of
+	// that start in the store: update knows a window is new without a
+	// lookup, and closeUpTo deletes (and emits) without a scan. Windows
+	// that start before idxFrom (there at the task's start) are looked
+	// up and scanned. Over idxMax keys it is dropped (idxFrom = never).
+	idx     map[int64]map[string]struct{}
+	idxFrom int64
+	idxLen  int
+	keyBuf  []byte
 }
+
+// idxMax bounds the keys a window aggregation's index holds.
+const idxMax = 1 << 20
+
+const never = int64(1) << 62
 
 func (wa *windowAgg[K, V, A]) loadClosed() error {
 	last, ok, err := wa.s.lastCommitted([]byte{'w'}, []byte{'w' + 1})
@@ -178,6 +212,7 @@ func (wa *windowAgg[K, V, A]) loadClosed() error {
 	if ok && len(last) >= 9 {
 		wa.maxStart = int64(binary.BigEndian.Uint64(last[1:9]))
 	}
+	wa.idx, wa.idxFrom = map[int64]map[string]struct{}{}, wa.maxStart+1
 	b, ok, err := wa.s.get(closedKey)
 	if err != nil || !ok {
 		return err
@@ -186,6 +221,11 @@ func (wa *windowAgg[K, V, A]) loadClosed() error {
 		return fmt.Errorf("store %s: closed mark is %d bytes", wa.s.name, len(b))
 	}
 	wa.closed = int64(binary.BigEndian.Uint64(b))
+	// Closed windows get no tombstones: a restore brings back those the
+	// changelog's retention has not dropped yet.
+	if err := wa.s.deleteRangeLocal(windowKey(0, nil), windowKey(wa.closed+1, nil)); err != nil {
+		return err
+	}
 	// Stream time is not persisted; it was at least what closed these.
 	wa.tk.streamTime = max(wa.tk.streamTime, wa.closed+wa.w.size+wa.w.grace)
 	return nil
@@ -219,11 +259,13 @@ func (wa *windowAgg[K, V, A]) process(k K, v V, ts int64) error {
 }
 
 func (wa *windowAgg[K, V, A]) update(k K, kb []byte, v V, start, ts int64) error {
-	key := windowKey(start, kb)
+	// The store copies keys (never values): one buffer serves every update.
+	wa.keyBuf = appendWindowKey(wa.keyBuf[:0], start, kb)
+	key := wa.keyBuf
 	var old []byte
 	var ok bool
 	var err error
-	if start <= wa.maxStart {
+	if wa.mayExist(start, kb) {
 		if old, ok, err = wa.s.get(key); err != nil {
 			return err
 		}
@@ -247,9 +289,33 @@ func (wa *windowAgg[K, V, A]) update(k K, kb []byte, v V, start, ts int64) error
 	return wa.next(Windowed[K]{Key: k, Start: time.UnixMilli(start), End: time.UnixMilli(start + wa.w.size)}, agg, ts)
 }
 
+// mayExist reports whether the window of kb at start may be in the
+// store, and indexes it: false means it is surely not.
+func (wa *windowAgg[K, V, A]) mayExist(start int64, kb []byte) bool {
+	if start < wa.idxFrom {
+		return start <= wa.maxStart
+	}
+	keys := wa.idx[start]
+	if _, ok := keys[string(kb)]; ok {
+		return true
+	}
+	if wa.idxLen >= idxMax {
+		wa.idx, wa.idxFrom = nil, never // too many keys: look up and scan
+		return start <= wa.maxStart
+	}
+	if keys == nil {
+		keys = map[string]struct{}{}
+		wa.idx[start] = keys
+	}
+	keys[string(kb)] = struct{}{}
+	wa.idxLen++
+	return false
+}
+
 // closeUpTo closes every window that starts at or before bound: emits
-// it (EmitOnClose) and deletes it. It scans the store only when bound
-// passes a window start.
+// it (EmitOnClose) and deletes it. It does nothing until bound passes a
+// window start; then it takes the indexed windows' keys from the index,
+// and scans the store for the others.
 func (wa *windowAgg[K, V, A]) closeUpTo(bound int64) error {
 	if bound < 0 {
 		return nil
@@ -258,6 +324,22 @@ func (wa *windowAgg[K, V, A]) closeUpTo(bound int64) error {
 	if bound <= wa.closed {
 		return nil
 	}
+	if wa.closed+1 < wa.idxFrom {
+		if err := wa.closeScanned(min(bound, wa.idxFrom-1)); err != nil {
+			return err
+		}
+	}
+	if err := wa.closeIndexed(bound); err != nil {
+		return err
+	}
+	wa.closed = bound
+	wa.s.put(closedKey, binary.BigEndian.AppendUint64(nil, uint64(bound)))
+	return nil
+}
+
+// closeScanned closes the windows that start in (closed, bound] by a
+// scan of the store.
+func (wa *windowAgg[K, V, A]) closeScanned(bound int64) error {
 	var keys [][]byte
 	err := wa.s.scan(windowKey(max(wa.closed+1, 0), nil), windowKey(bound+1, nil), func(key, val []byte) error {
 		keys = append(keys, bytesCopy(key))
@@ -270,10 +352,41 @@ func (wa *windowAgg[K, V, A]) closeUpTo(bound int64) error {
 		return err
 	}
 	for _, key := range keys {
-		wa.s.delete(key)
+		wa.s.deleteLocal(key) // the changelog's retention drops it
 	}
-	wa.closed = bound
-	wa.s.put(closedKey, binary.BigEndian.AppendUint64(nil, uint64(bound)))
+	return nil
+}
+
+// closeIndexed closes the indexed windows that start at or before
+// bound, by start and then key.
+func (wa *windowAgg[K, V, A]) closeIndexed(bound int64) error {
+	var starts []int64
+	for start := range wa.idx {
+		if start <= bound {
+			starts = append(starts, start)
+		}
+	}
+	slices.Sort(starts)
+	for _, start := range starts {
+		keys := slices.Sorted(maps.Keys(wa.idx[start]))
+		for _, k := range keys {
+			key := windowKey(start, []byte(k))
+			if wa.w.onClose {
+				val, ok, err := wa.s.get(key)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if err := wa.emitClosed(key, val); err != nil {
+						return err
+					}
+				}
+			}
+			wa.s.deleteLocal(key) // the changelog's retention drops it
+		}
+		wa.idxLen -= len(keys)
+		delete(wa.idx, start)
+	}
 	return nil
 }
 
@@ -301,7 +414,8 @@ type WindowResult[A any] struct {
 // windowed store named store (of WindowedAggregate or WindowedCount) on
 // a, if a runs the task that owns key (ErrNotLocal if not). Closed
 // windows are deleted from the store when they close, so only windows
-// still open (or in grace) are there. size is the windows' size.
+// still open (or in grace) are there. size is the windows' size (a
+// sliding window's End is Start+size, included).
 func FetchWindows[K, A any](a *App, store string, key K, kc Codec[K], ac Codec[A], size time.Duration, from, to time.Time) ([]WindowResult[A], error) {
 	kb, err := kc.Encode(key)
 	if err != nil {
@@ -311,17 +425,27 @@ func FetchWindows[K, A any](a *App, store string, key K, kc Codec[K], ac Codec[A
 	if err != nil {
 		return nil, err
 	}
+	sliding := a.t.stores[store].node.kind == "slidingAggregate"
+	return fetchWindows(s, kb, ac, sliding, size.Milliseconds(), from.UnixMilli(), to.UnixMilli())
+}
+
+// fetchWindows reads kb's open windows starting in [from, to) from s, a
+// tumbling, hopping or sliding window store.
+func fetchWindows[A any](s *kvStore, kb []byte, ac Codec[A], sliding bool, size, from, to int64) ([]WindowResult[A], error) {
+	if sliding {
+		return fetchSliding(s, kb, ac, size, from, to)
+	}
 	var out []WindowResult[A]
-	err = s.scan(windowKey(max(from.UnixMilli(), 0), nil), windowKey(max(to.UnixMilli(), 0), nil), func(k, v []byte) error {
+	err := s.scan(windowKey(max(from, 0), nil), windowKey(max(to, 0), nil), func(k, v []byte) error {
 		if len(k) != 9+len(kb) || string(k[9:]) != string(kb) {
 			return nil
 		}
 		val, err := ac.Decode(v)
 		if err != nil {
-			return fmt.Errorf("stream: fetch %s: %w", store, err)
+			return fmt.Errorf("stream: fetch %s: %w", s.name, err)
 		}
 		start := int64(binary.BigEndian.Uint64(k[1:9]))
-		out = append(out, WindowResult[A]{Start: time.UnixMilli(start), End: time.UnixMilli(start).Add(size), Value: val})
+		out = append(out, WindowResult[A]{Start: time.UnixMilli(start), End: time.UnixMilli(start + size), Value: val})
 		return nil
 	})
 	return out, err

@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,8 +44,14 @@ func TestStreamFromAnotherModule(t *testing.T) {
 	totals := stream.Aggregate(stream.GroupByKey(orders, stream.String(), codec), "totals", stream.Int64(),
 		func() int64 { return 0 }, func(_ string, o orderV1, sum int64) int64 { return sum + o.Qty })
 	totals.ToStream().To("totals", stream.String(), stream.Int64())
+	// Sliding windows and a punctuator, and the graph as Mermaid.
+	stream.WindowedCount(stream.GroupByKey(orders, stream.String(), codec), stream.Sliding(time.Minute).Grace(time.Second), "recent")
+	stream.Punctuate(orders, time.Second, stream.WallClock, func(string, time.Time, func(string, orderV1)) error { return nil })
+	if !strings.Contains(top.Mermaid("sum"), "flowchart") {
+		t.Error("no Mermaid flowchart")
+	}
 	app, err := stream.New(top, stream.Config{AppID: "sum", Brokers: []string{b.Addr()}, StateDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Standbys: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +87,20 @@ func TestStreamFromAnotherModule(t *testing.T) {
 	if got["o-2"] != 1 {
 		t.Errorf("totals %v", got)
 	}
+	// The App is an http.Handler for interactive queries.
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/stores/totals/keys/o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"value":7`) {
+		t.Errorf("GET totals/o-1: %d %s", resp.StatusCode, body)
+	}
+	var _ []stream.RestoreProgress = app.RestoreProgress()
+	var _ []stream.StandbyMetrics = app.Standbys()
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
