@@ -75,6 +75,15 @@ type Config struct {
 	// Tracer, when set, answers the flow trace page and API
 	// (herald serve: the broker's correlation index).
 	Tracer Tracer
+	// TraceScanWindow, when Tracer is nil and it is above zero, turns on
+	// the fall-back for clusters without the index: a trace reads every
+	// topic's records from this long ago to the end (at most
+	// TraceScanRecords of them) and keeps the flow's events. `herald
+	// console` sets it (--trace-scan-window, default 1h).
+	TraceScanWindow time.Duration
+	// TraceScanRecords bounds the records one scanning trace reads;
+	// default DefaultTraceScanRecords.
+	TraceScanRecords int
 }
 
 // Validate reports every problem of the configuration.
@@ -107,6 +116,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SampleInterval == 0 {
 		c.SampleInterval = DefaultSampleInterval
+	}
+	if c.TraceScanRecords == 0 {
+		c.TraceScanRecords = DefaultTraceScanRecords
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -184,6 +196,9 @@ func New(cfg Config) (*Console, error) {
 		Open:          []string{"/healthz", "/readyz"},
 		Logger:        cfg.Logger,
 	})
+	if c.cfg.Tracer == nil && cfg.TraceScanWindow > 0 {
+		c.cfg.Tracer = scanTracer{c: c, window: cfg.TraceScanWindow, max: cfg.TraceScanRecords, idle: time.Second}
+	}
 	c.hist, c.stopSampling, c.samplerDone = newHistory(), make(chan struct{}), make(chan struct{})
 	go c.sampleLoop(c.stopSampling, c.samplerDone)
 	return c, nil

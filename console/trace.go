@@ -16,7 +16,9 @@ import (
 // correlation id is id, or, when id is an event's own id, every event of
 // that event's flow. `herald serve` passes its broker's correlation index,
 // which finds them without scanning topics; a console in front of another
-// cluster has none, and its trace page says so.
+// cluster has none: with Config.TraceScanWindow it scans that window of
+// every topic instead (`herald console` does), and without it the trace
+// page says traces need the index.
 //
 // Trace must be safe for concurrent use and return ErrFlowNotFound (or an
 // error wrapping it) when no event matches.

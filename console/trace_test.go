@@ -3,12 +3,14 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/console"
@@ -130,4 +132,59 @@ func commitAt(t *testing.T, e *env, group, topic string, offset int64) {
 	if err != nil {
 		t.Fatalf("commit %s %s@%d: %v", group, topic, offset, err)
 	}
+}
+
+// TestTraceScanFallback: in front of a cluster without Herald's
+// correlation index (franz-go's kfake here, as Apache Kafka or Redpanda
+// would be), Config.TraceScanWindow makes the trace page and API find a
+// flow by scanning the window; events older than the window are not
+// found.
+func TestTraceScanFallback(t *testing.T) {
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", "payments", "shipments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kf.Close()
+	c, err := console.New(console.Config{Brokers: kf.ListenAddrs(), TraceScanWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hs := httptest.NewServer(c)
+	defer hs.Close()
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(kf.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kcl.Close()
+	e := &env{t: t, hs: hs, c: c, kcl: kcl}
+	produceChain(e)
+	// An event of the same flow from two hours ago, outside the window.
+	e.produce(flowRecord("orders", "evt-ancient", "corr-7", "", "order.placed", time.Now().Add(-2*time.Hour)))
+
+	for _, id := range []string{"corr-7", "evt-shipped"} {
+		status, body := e.get("/api/trace/" + id)
+		if status != http.StatusOK {
+			t.Fatalf("GET /api/trace/%s: %d %s", id, status, body)
+		}
+		var tr console.Trace
+		if err := json.Unmarshal([]byte(body), &tr); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, n := range tr.Nodes {
+			ids = append(ids, n.ID)
+		}
+		if fmt.Sprint(ids) != "[evt-order evt-paid evt-shipped]" || len(tr.Edges) != 2 {
+			t.Fatalf("trace of %s: events %v, %d edges; want the three hops", id, ids, len(tr.Edges))
+		}
+	}
+	if status, _ := e.get("/api/trace/nope"); status != http.StatusNotFound {
+		t.Fatalf("unknown id: %d, want 404", status)
+	}
+	status, body := e.get("/trace/corr-7")
+	if status != http.StatusOK {
+		t.Fatalf("trace page: %d", status)
+	}
+	mustContain(t, "trace page", body, "order.placed", "payment.captured", "shipment.sent")
 }

@@ -26,6 +26,7 @@ const defaultHTTPListen = "127.0.0.1:8080"
 // in front of any Kafka cluster.
 func newConsoleCmd() *cobra.Command {
 	var brokers, registryURL, listen, logLevel, logFormat string
+	var traceWindow time.Duration
 	var sec httpSec
 	var reg kafkasec.RegistryClient
 	cmd := &cobra.Command{
@@ -43,7 +44,11 @@ with HTTPS (--http-tls-*), client certificates or HTTP basic auth checked
 against the cluster's SCRAM users (--http-basic-auth). The --tls-* and
 --sasl-* flags secure its Kafka connection, as for the CLI, and
 --registry-ca-file, --registry-username and --registry-password (env
-HERALD_REGISTRY_PASSWORD) its connection to a secured registry.`,
+HERALD_REGISTRY_PASSWORD) its connection to a secured registry.
+
+Flow traces (/trace/{id}) scan the topics' last --trace-scan-window of
+records for the flow's events: herald serve's correlation index is not
+there to find them without a scan.`,
 		Example: `  herald console --brokers kafka-1:9092 --registry http://localhost:8081
   curl -N localhost:8080/topics/orders/events?from=beginning`,
 		Args: cobra.NoArgs,
@@ -59,7 +64,8 @@ HERALD_REGISTRY_PASSWORD) its connection to a secured registry.`,
 			if err != nil {
 				return err
 			}
-			cfg := console.Config{Brokers: splitList(brokers), RegistryURL: registryURL, Logger: logger, Security: kafka, Registry: reg}
+			cfg := console.Config{Brokers: splitList(brokers), RegistryURL: registryURL, Logger: logger, Security: kafka, Registry: reg,
+				TraceScanWindow: traceWindow}
 			if cfg.Authenticator, err = sec.authenticator(cfg.Brokers, kafka.TLS, logger, "console"); err != nil {
 				return err
 			}
@@ -78,6 +84,8 @@ HERALD_REGISTRY_PASSWORD) its connection to a secured registry.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&brokers, "brokers", "b", "localhost:9092", "comma-separated seed brokers")
+	fl.DurationVar(&traceWindow, "trace-scan-window", time.Hour,
+		"flow traces scan the topics' records of this last while (no correlation index outside herald serve); 0 turns traces off")
 	fl.StringVar(&registryURL, "registry", "", "schema registry URL (e.g. http://localhost:8081); empty hides the schema pages")
 	fl.StringVar(&listen, "listen", defaultHTTPListen, "HTTP listen address")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
