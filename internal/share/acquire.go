@@ -165,7 +165,8 @@ func (a *acquirer) batches(buf []byte, from int64) (int64, error) {
 // whether it acquired any.
 func (a *acquirer) batch(b []byte) (bool, error) {
 	h := records.Header(b)
-	deliverable := !h.IsControl() && !a.isAborted(h)
+	aborted := a.isAborted(h) // first: it also tracks control batches
+	deliverable := !h.IsControl() && !aborted
 	offs, err := a.offsets(b, deliverable)
 	if err != nil {
 		return false, err

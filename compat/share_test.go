@@ -1,0 +1,321 @@
+package compat
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Share groups (KIP-932) with franz-go's share consumer and, where a test
+// must control exactly what is acquired and acknowledged, with the raw
+// ShareGroupHeartbeat, ShareFetch and ShareAcknowledge requests.
+
+// setShareConfigs sets group configs (IncrementalAlterConfigs on the
+// GROUP resource, as Kafka 4.x takes them).
+func setShareConfigs(t *testing.T, cl *kgo.Client, group string, kvs ...string) {
+	t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	for i := 0; i < len(kvs); i += 2 {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = kvs[i], kmsg.StringPtr(kvs[i+1])
+		res.Configs = append(res.Configs, c)
+	}
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("set group configs %v: %v", kvs, err)
+	}
+}
+
+func produceN(t *testing.T, cl *kgo.Client, topic string, n int) {
+	t.Helper()
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(testCtx(t, 20*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// TestShareGroupWorkQueue: four share consumers on one partition handle
+// every record; records released on their first delivery come back with
+// delivery count 2 (to any member), and no record is accepted twice.
+func TestShareGroupWorkQueue(t *testing.T) {
+	tg := startBroker(t)
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 1, nil)
+	admin := newKgo(t, tg)
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest")
+	const n = 200
+	produceN(t, admin, topic, n)
+
+	var mu sync.Mutex
+	accepted := map[int]int{}
+	redelivered := map[int]int32{}
+	ctx := testCtx(t, 60*time.Second)
+	done := func() bool { mu.Lock(); defer mu.Unlock(); return len(accepted) == n }
+	var wg sync.WaitGroup
+	for c := range 4 {
+		cl := newKgo(t, tg, kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(500*time.Millisecond),
+			kgo.ClientID(fmt.Sprintf("worker-%d", c)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !done() && ctx.Err() == nil {
+				pctx, cancel := context.WithTimeout(ctx, time.Second)
+				fs := cl.PollFetches(pctx)
+				cancel()
+				for _, r := range fs.Records() {
+					k, _ := strconv.Atoi(string(r.Key))
+					if k%10 == 0 && r.DeliveryCount() == 1 {
+						r.Ack(kgo.AckRelease)
+						continue
+					}
+					r.Ack(kgo.AckAccept)
+					mu.Lock()
+					accepted[k]++
+					if r.DeliveryCount() > 1 {
+						redelivered[k] = r.DeliveryCount()
+					}
+					mu.Unlock()
+				}
+			}
+			_ = cl.FlushAcks(context.Background()) // hand the last acks over
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(accepted) != n {
+		t.Fatalf("%d of %d records accepted", len(accepted), n)
+	}
+	for k, c := range accepted {
+		if c != 1 {
+			t.Errorf("record %d accepted %d times", k, c)
+		}
+	}
+	for k := 0; k < n; k += 10 {
+		if redelivered[k] != 2 {
+			t.Errorf("released record %d: accepted at delivery %d, want 2", k, redelivered[k])
+		}
+	}
+}
+
+// shareMember drives one member with raw requests.
+type shareMember struct {
+	t       *testing.T
+	cl      *kgo.Client
+	group   string
+	id      string
+	topicID [16]byte
+	epoch   int32 // share session epoch of the next request
+}
+
+func newShareMember(t *testing.T, tg target, group, topic, id string) *shareMember {
+	t.Helper()
+	cl := newKgo(t, tg)
+	m := &shareMember{t: t, cl: cl, group: group, id: id}
+	checkFor(t, 10*time.Second, func() error {
+		req := kmsg.NewPtrShareGroupHeartbeatRequest()
+		req.GroupID, req.MemberID, req.SubscribedTopicNames = group, id, []string{topic}
+		resp, err := req.RequestWith(testCtx(t, 5*time.Second), cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if err == nil && (resp.Assignment == nil || len(resp.Assignment.TopicPartitions) != 1) {
+			err = fmt.Errorf("no assignment yet")
+		}
+		if err != nil {
+			return err
+		}
+		m.topicID = resp.Assignment.TopicPartitions[0].TopicID
+		return nil
+	})
+	return m
+}
+
+// fetch sends a ShareFetch of partition 0 (listing it when the session is
+// new) and returns its acquired ranges.
+func (m *shareMember) fetch(wait time.Duration) []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord {
+	m.t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.epoch
+	req.MaxWaitMillis, req.MaxBytes, req.MaxRecords, req.BatchSize = int32(wait.Milliseconds()), 1<<20, 500, 500
+	if m.epoch == 0 {
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = m.topicID
+		rt.Partitions = []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(testCtx(m.t, wait+10*time.Second), m.cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		m.t.Fatalf("share fetch: %v", err)
+	}
+	m.epoch++
+	var out []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				m.t.Fatalf("share fetch partition: %v", err)
+			}
+			out = append(out, rp.AcquiredRecords...)
+		}
+	}
+	return out
+}
+
+// ack acknowledges [first, last] with typ through ShareAcknowledge.
+func (m *shareMember) ack(first, last int64, typ int8) error {
+	m.t.Helper()
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.epoch
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID = m.topicID
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	rp.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: first, LastOffset: last, AcknowledgeTypes: []int8{typ}}}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(m.t, 10*time.Second), m.cl)
+	if err != nil {
+		m.t.Fatalf("share acknowledge: %v", err)
+	}
+	m.epoch++
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+func startOffset(t *testing.T, cl *kgo.Client, group, topic string) int64 {
+	t.Helper()
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+	rg.GroupID = group
+	rg.Topics = []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}
+	req.Groups = append(req.Groups, rg)
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatalf("describe share group offsets: %v", err)
+	}
+	return resp.Groups[0].Topics[0].Partitions[0].StartOffset
+}
+
+func wantRanges(t *testing.T, got []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord, want ...[3]int64) {
+	t.Helper()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].FirstOffset == want[i][0] && got[i].LastOffset == want[i][1] && int64(got[i].DeliveryCount) == want[i][2]
+	}
+	if !ok {
+		t.Fatalf("acquired %+v, want [first last count] %v", got, want)
+	}
+}
+
+// TestShareGroupStateSurvivesRestart: records acquired and not
+// acknowledged before a restart are available after it with their
+// delivery count kept; acknowledged ones are not delivered again.
+func TestShareGroupStateSurvivesRestart(t *testing.T) {
+	tg := startBroker(t)
+	if ok, why := tg.canRestart(); !ok {
+		t.Skip(why)
+	}
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 1, nil)
+	admin := newKgo(t, tg)
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest")
+	produceN(t, admin, topic, 10)
+
+	a := newShareMember(t, tg, group, topic, "member-a")
+	wantRanges(t, a.fetch(time.Second), [3]int64{0, 9, 1})
+	if err := a.ack(0, 4, 1); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	tg.Restart(t)
+
+	b := newShareMember(t, tg, group, topic, "member-b")
+	wantRanges(t, b.fetch(time.Second), [3]int64{5, 9, 2})
+	if got := startOffset(t, newKgo(t, tg), group, topic); got != 5 {
+		t.Fatalf("start offset after restart %d, want 5", got)
+	}
+}
+
+// TestShareGroupLockExpiryAndDeliveryLimit: a record whose lock expires is
+// delivered again with its count raised; released at the delivery limit,
+// it is archived and never delivered again.
+func TestShareGroupLockExpiryAndDeliveryLimit(t *testing.T) {
+	tg := startBroker(t)
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 1, nil)
+	admin := newKgo(t, tg)
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest",
+		"share.record.lock.duration.ms", "1000", "share.delivery.count.limit", "2")
+	produceN(t, admin, topic, 1)
+
+	a := newShareMember(t, tg, group, topic, "member-a")
+	b := newShareMember(t, tg, group, topic, "member-b")
+	wantRanges(t, a.fetch(time.Second), [3]int64{0, 0, 1})
+	// b long-polls; a's lock expires after a second and wakes it.
+	wantRanges(t, b.fetch(5*time.Second), [3]int64{0, 0, 2})
+	if err := a.ack(0, 0, 1); err != kerr.InvalidRecordState {
+		t.Fatalf("a accepted a record it no longer holds: %v", err)
+	}
+	if err := b.ack(0, 0, 2); err != nil { // release at the limit: archived
+		t.Fatalf("release: %v", err)
+	}
+	if got := a.fetch(200 * time.Millisecond); len(got) != 0 {
+		t.Fatalf("an archived record was delivered again: %+v", got)
+	}
+	if got := startOffset(t, admin, group, topic); got != 1 {
+		t.Fatalf("start offset %d, want 1 (record archived)", got)
+	}
+}
+
+// TestShareGroupReadCommitted: share consumers get committed transactional
+// records and plain records, never aborted ones or control records.
+func TestShareGroupReadCommitted(t *testing.T) {
+	tg := startBroker(t)
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 1, nil)
+	admin := newKgo(t, tg)
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest")
+	txn := newKgo(t, tg, kgo.TransactionalID(topicName(t, "txn")), kgo.DefaultProduceTopic(topic))
+	ctx := testCtx(t, 20*time.Second)
+	for _, commit := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		n := 3 // aborted, then 2 committed
+		if commit == kgo.TryCommit {
+			n = 2
+		}
+		for i := range n {
+			if err := txn.ProduceSync(ctx, kgo.StringRecord(strconv.Itoa(i))).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := txn.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produceN(t, admin, topic, 1)
+	// Offsets: 0-2 aborted, 3 abort marker, 4-5 committed, 6 commit
+	// marker, 7 plain.
+	m := newShareMember(t, tg, group, topic, "member")
+	wantRanges(t, m.fetch(time.Second), [3]int64{4, 5, 1}, [3]int64{7, 7, 1})
+}
