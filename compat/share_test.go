@@ -20,7 +20,7 @@ import (
 
 // setShareConfigs sets group configs (IncrementalAlterConfigs on the
 // GROUP resource, as Kafka 4.x takes them).
-func setShareConfigs(t *testing.T, cl *kgo.Client, group string, kvs ...string) {
+func setShareConfigs(t testing.TB, cl *kgo.Client, group string, kvs ...string) {
 	t.Helper()
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()

@@ -22,8 +22,9 @@ type Acquisition struct {
 // member: first released or expired records, then records never acquired,
 // read from the log (below the last stable offset unless the group's
 // share.isolation.level is read_uncommitted; aborted transactional records
-// and control records are archived, never delivered). The state is
-// durable before Acquire returns.
+// and control records are archived, never delivered). The new state is
+// written to StateTopic before Acquire returns, and durable with the next
+// synced write.
 func (c *Coordinator) Acquire(group, member string, t *broker.Topic, part int32, maxRecords, maxBytes int) (Acquisition, error) {
 	p := t.Partition(part)
 	if p == nil {
@@ -39,14 +40,15 @@ func (c *Coordinator) Acquire(group, member string, t *broker.Topic, part int32,
 		maxBytes: max(maxBytes, 1), limit: limit, committed: committed}
 	a.init(reset)
 	err := a.run()
-	var app broker.Appended
 	if err == nil && a.changed {
-		app, err = c.persistLocked(sp)
+		// Written, not waited for: the new delivery counts become
+		// durable with the next synced write of the topic (the
+		// acknowledgement of these records at the latest), so a
+		// fetch costs no fsync of its own. Kafka does not persist
+		// acquisitions at all.
+		_, err = c.persistLocked(sp)
 	}
 	sp.mu.Unlock()
-	if err == nil {
-		err = app.Durable()
-	}
 	if err != nil {
 		return Acquisition{}, err
 	}
@@ -72,10 +74,10 @@ type acquirer struct {
 	full    bool // the in-flight limit is reached
 	// aborted transactions of the current read, by first offset, and the
 	// producers whose aborted transaction the scan is inside.
-	aborted  []broker.AbortedTxn
-	inAbort  map[int64]bool
-	scratch  []byte
-	readBuf  []byte
+	aborted []broker.AbortedTxn
+	inAbort map[int64]bool
+	scratch []byte
+	readBuf []byte
 }
 
 // init sets the start offset of a share partition fetched for the first
@@ -132,7 +134,6 @@ func (a *acquirer) run() error {
 	}
 	return nil
 }
-
 
 // batches walks the stored batches of buf, acquiring from each; it returns
 // the offset after the last batch it finished.

@@ -10,16 +10,16 @@ import (
 
 // Errors of group operations; the kafka package maps them to codes.
 var (
-	ErrUnknownMember    = errors.New("unknown member")           // UNKNOWN_MEMBER_ID
-	ErrFencedEpoch      = errors.New("fenced member epoch")      // FENCED_MEMBER_EPOCH
-	ErrGroupNotFound    = errors.New("group not found")          // GROUP_ID_NOT_FOUND
-	ErrNotEmpty         = errors.New("group has members")        // NON_EMPTY_GROUP
-	ErrInvalidRequest   = errors.New("invalid request")          // INVALID_REQUEST
-	ErrInvalidConfig    = errors.New("invalid group config")     // INVALID_CONFIG
-	ErrGroupMaxSize     = errors.New("group is full")            // GROUP_MAX_SIZE_REACHED
-	ErrSessionNotFound  = errors.New("share session not found")  // SHARE_SESSION_NOT_FOUND
-	ErrInvalidEpoch     = errors.New("invalid share session epoch") // INVALID_SHARE_SESSION_EPOCH
-	ErrCoordinatorClosed = errors.New("share coordinator closed") // COORDINATOR_NOT_AVAILABLE
+	ErrUnknownMember     = errors.New("unknown member")              // UNKNOWN_MEMBER_ID
+	ErrFencedEpoch       = errors.New("fenced member epoch")         // FENCED_MEMBER_EPOCH
+	ErrGroupNotFound     = errors.New("group not found")             // GROUP_ID_NOT_FOUND
+	ErrNotEmpty          = errors.New("group has members")           // NON_EMPTY_GROUP
+	ErrInvalidRequest    = errors.New("invalid request")             // INVALID_REQUEST
+	ErrInvalidConfig     = errors.New("invalid group config")        // INVALID_CONFIG
+	ErrGroupMaxSize      = errors.New("group is full")               // GROUP_MAX_SIZE_REACHED
+	ErrSessionNotFound   = errors.New("share session not found")     // SHARE_SESSION_NOT_FOUND
+	ErrInvalidEpoch      = errors.New("invalid share session epoch") // INVALID_SHARE_SESSION_EPOCH
+	ErrCoordinatorClosed = errors.New("share coordinator closed")    // COORDINATOR_NOT_AVAILABLE
 )
 
 // Member is one member of a share group. Its id is chosen by the client
