@@ -287,7 +287,7 @@ func TestShareGroupLockExpiryAndDeliveryLimit(t *testing.T) {
 		return nil
 	})
 	wantRanges(t, got, [3]int64{0, 0, 2})
-	if err := a.ack(0, 0, 1); err != kerr.InvalidRecordState {
+	if err := a.ack(0, 0, 1); !errors.Is(err, kerr.InvalidRecordState) {
 		t.Fatalf("a accepted a record it no longer holds: %v", err)
 	}
 	if err := b.ack(0, 0, 2); err != nil { // release at the limit: archived

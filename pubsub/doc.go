@@ -138,7 +138,7 @@
 // of routers share one partition and the broker hands each record to one
 // of them at a time:
 //
-//	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: seeds, Group: "thumbnailers", WorkQueue: true, Workers: 32})
+//	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: seeds, Group: "resizers", WorkQueue: true, Workers: 32})
 //
 // Each message is acknowledged on its own: ACCEPT when the handler
 // succeeds; RELEASE when it fails, and the broker delivers it again (to

@@ -268,13 +268,6 @@ func (c *Coordinator) deliveryLimit(group string) int16 {
 	return c.cfg.DeliveryLimit
 }
 
-func (c *Coordinator) durationConfig(group, name string, def time.Duration) time.Duration {
-	if v, err := strconv.Atoi(c.groupConfig(group, name)); err == nil && v > 0 {
-		return time.Duration(v) * time.Millisecond
-	}
-	return def
-}
-
 // expireLoop releases expired record locks and removes members whose
 // session timed out.
 func (c *Coordinator) expireLoop() {

@@ -50,7 +50,7 @@ func (c *Coordinator) Heartbeat(group string, h Heartbeat) (HeartbeatResult, err
 	case m == nil && h.Epoch != 0:
 		return HeartbeatResult{}, ErrUnknownMember
 	case m == nil:
-		if h.Topics == nil || len(h.Topics) == 0 {
+		if len(h.Topics) == 0 {
 			return HeartbeatResult{}, ErrInvalidRequest
 		}
 		if len(g.Members) >= c.cfg.MaxGroupSize {
