@@ -29,7 +29,8 @@ func nextEpoch(e int32) int32 {
 // Session applies a request's ShareSessionEpoch: 0 opens a new session
 // with add, -1 names the session to close (CloseSession closes it after
 // its acknowledgements), any other epoch must be the session's next. It
-// returns the session's partitions after add and forget.
+// returns the session's partitions after add and forget. A session is
+// opened only by a member of the group (else ErrUnknownMember).
 func (c *Coordinator) Session(group, member string, epoch int32, add, forget []TP) ([]TP, error) {
 	if group == "" || member == "" {
 		return nil, ErrInvalidRequest
@@ -39,6 +40,10 @@ func (c *Coordinator) Session(group, member string, epoch int32, add, forget []T
 	k := sessionKey{group, member}
 	s := c.mu.sessions[k]
 	switch {
+	case epoch == 0 && !c.isMemberLocked(group, member):
+		// Only members open sessions: sessions (and the share
+		// partitions they name) cannot be made up by any client.
+		return nil, ErrUnknownMember
 	case epoch == 0:
 		s = &session{epoch: 1}
 		c.mu.sessions[k] = s
@@ -89,4 +94,10 @@ func removeTPs(ps, drop []TP) []TP {
 		}
 	}
 	return out
+}
+
+// isMemberLocked reports whether member is in group. c.mu must be held.
+func (c *Coordinator) isMemberLocked(group, member string) bool {
+	g := c.mu.groups[group]
+	return g != nil && g.Members[member] != nil
 }
