@@ -25,7 +25,6 @@ func shareHeartbeatReq(member string) *kmsg.ShareGroupHeartbeatRequest {
 	return req
 }
 
-
 // shareSeamCases are the share-group APIs of the access matrix: READ on
 // the group and on the topics for the heartbeat (DESCRIBE on subscribed
 // topics), fetch, acknowledge and altering offsets; DESCRIBE for the
