@@ -278,7 +278,9 @@ func (c *Coordinator) Acknowledge(group, member string, topic [16]byte, part int
 		sp.st = saved
 	} else {
 		app, err = c.persistLocked(sp)
-		if sp.st.HasAvailable() {
+		// Released records, or room under MaxRecordLocks when the
+		// start moved: either can let a waiting fetch acquire.
+		if sp.st.HasAvailable() || sp.st.Start != saved.Start {
 			sp.signalLocked()
 		}
 	}
