@@ -3,6 +3,7 @@ package share
 import (
 	"errors"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -35,9 +36,13 @@ func (c *Coordinator) Acquire(group, member string, t *broker.Topic, part int32,
 	limit := c.deliveryLimit(group)
 	committed := c.groupConfig(group, CfgIsolation) != "read_uncommitted"
 	reset := c.groupConfig(group, CfgAutoOffsetReset)
+	locks := c.cfg.MaxRecordLocks
+	if n, err := strconv.Atoi(c.groupConfig(group, CfgMaxRecordLocks)); err == nil && n > 0 {
+		locks = n
+	}
 	sp.mu.Lock()
 	a := acquirer{c: c, sp: sp, p: p, member: member, deadline: c.now().Add(lock), max: maxRecords,
-		maxBytes: max(maxBytes, 1), limit: limit, committed: committed}
+		maxBytes: max(maxBytes, 1), limit: limit, committed: committed, locks: locks}
 	a.init(reset)
 	err := a.run()
 	if err == nil && a.changed {
@@ -66,6 +71,7 @@ type acquirer struct {
 	maxBytes  int
 	limit     int16
 	committed bool
+	locks     int // the in-flight limit (MaxRecordLocks or the group's)
 
 	out     []byte
 	ranges  []Range
@@ -87,6 +93,9 @@ func (a *acquirer) init(reset string) {
 	st := &a.sp.st
 	if !a.sp.loaded {
 		off := a.p.HighWatermark()
+		if lso, err := a.p.LastStable(); err == nil && a.committed {
+			off = lso // an open transaction's records may still commit
+		}
 		if reset == "earliest" {
 			off = a.p.LogStartOffset()
 		}
@@ -105,7 +114,7 @@ func (a *acquirer) run() error {
 	from := st.FirstAvailable()
 	budget := 4 * a.maxBytes // bytes scanned past acknowledged records
 	for a.n < a.max && !a.full && budget > 0 {
-		if from >= st.End() && st.InFlight() >= a.c.cfg.MaxRecordLocks {
+		if from >= st.End() && st.InFlight() >= a.locks {
 			return nil
 		}
 		buf, rr, err := a.p.Read(a.readBuf[:0], broker.ReadRequest{Offset: from, MaxBytes: a.maxBytes, MinOne: true, Committed: a.committed})
@@ -200,7 +209,7 @@ func (a *acquirer) take(off int64, deliverable bool) bool {
 		}
 		return ok
 	}
-	if st.InFlight() >= a.c.cfg.MaxRecordLocks {
+	if st.InFlight() >= a.locks {
 		a.full = true
 		return false
 	}

@@ -191,3 +191,47 @@ func TestCoordinatorMemberExpiry(t *testing.T) {
 		t.Fatalf("expired member's record: %v", got)
 	}
 }
+
+func TestAlterConfigs(t *testing.T) {
+	b, _ := openBroker(t, t.TempDir(), 0)
+	defer b.Close()
+	c, err := Open(Config{Broker: b, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		name    string
+		ops     []ConfigOp
+		wantErr bool
+	}{
+		{"reset earliest", []ConfigOp{{Name: CfgAutoOffsetReset, Value: "earliest"}}, false},
+		{"reset by_duration (unsupported)", []ConfigOp{{Name: CfgAutoOffsetReset, Value: "by_duration:PT1H"}}, true},
+		{"lock duration", []ConfigOp{{Name: CfgLockDuration, Value: "15000"}}, false},
+		{"lock duration too short", []ConfigOp{{Name: CfgLockDuration, Value: "10"}}, true},
+		{"record locks", []ConfigOp{{Name: CfgMaxRecordLocks, Value: "5000"}}, false},
+		{"record locks too many", []ConfigOp{{Name: CfgMaxRecordLocks, Value: "50000"}}, true},
+		{"isolation", []ConfigOp{{Name: CfgIsolation, Value: "read_uncommitted"}}, false},
+		{"unknown name", []ConfigOp{{Name: "share.nope", Value: "1"}}, true},
+		{"one bad op refuses all", []ConfigOp{{Name: CfgDeliveryLimit, Value: "3"}, {Name: CfgDeliveryLimit, Value: "99"}}, true},
+		{"delete", []ConfigOp{{Name: CfgIsolation, Op: 1}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := c.Configs("g")
+			err := c.AlterConfigs("g", tc.ops, false)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil && len(c.Configs("g")) != len(before) {
+				t.Fatalf("a refused alter changed the configs: %v", c.Configs("g"))
+			}
+		})
+	}
+	want := map[string]string{CfgAutoOffsetReset: "earliest", CfgLockDuration: "15000", CfgMaxRecordLocks: "5000"}
+	if got := c.Configs("g"); len(got) != len(want) || got[CfgLockDuration] != "15000" || got[CfgMaxRecordLocks] != "5000" {
+		t.Fatalf("configs %v, want %v", got, want)
+	}
+	if d := c.LockDuration("g"); d != 15*time.Second {
+		t.Fatalf("lock duration %v", d)
+	}
+}

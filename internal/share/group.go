@@ -91,10 +91,11 @@ const (
 	CfgHeartbeat       = "share.heartbeat.interval.ms"
 	CfgDeliveryLimit   = "share.delivery.count.limit"
 	CfgIsolation       = "share.isolation.level"
+	CfgMaxRecordLocks  = "share.partition.max.record.locks" // KIP-1240
 )
 
 // ConfigNames lists the group configs, in DescribeConfigs order.
-var ConfigNames = []string{CfgAutoOffsetReset, CfgDeliveryLimit, CfgHeartbeat, CfgIsolation, CfgLockDuration, CfgSessionTimeout}
+var ConfigNames = []string{CfgAutoOffsetReset, CfgDeliveryLimit, CfgHeartbeat, CfgIsolation, CfgMaxRecordLocks, CfgLockDuration, CfgSessionTimeout}
 
 // validConfig checks one group config value.
 func validConfig(name, v string) error {
@@ -113,6 +114,10 @@ func validConfig(name, v string) error {
 		}
 	case CfgDeliveryLimit:
 		if n, err := strconv.Atoi(v); err == nil && n >= 2 && n <= 10 {
+			return nil
+		}
+	case CfgMaxRecordLocks:
+		if n, err := strconv.Atoi(v); err == nil && n >= 100 && n <= 10000 {
 			return nil
 		}
 	case "consumer.session.timeout.ms", "consumer.heartbeat.interval.ms", "streams.session.timeout.ms",
@@ -149,6 +154,8 @@ func (c *Coordinator) DefaultConfig(name string) string {
 		return strconv.Itoa(int(c.cfg.DeliveryLimit))
 	case CfgIsolation:
 		return "read_committed"
+	case CfgMaxRecordLocks:
+		return strconv.Itoa(c.cfg.MaxRecordLocks)
 	}
 	return ""
 }
