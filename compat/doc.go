@@ -53,6 +53,11 @@
 //	go test ./compat/ -run '^$' -bench BenchmarkPeers -benchtime 1x              # 1,000,000 records
 //	go test ./compat/ -run '^$' -bench BenchmarkPeers -benchtime 1x -records 100000   # quick
 //
+// Share-group consumption (8 consumers on one partition) against a classic
+// group (8 consumers on 8 partitions), in one run:
+//
+//	make bench-share    # go test ./compat -run '^$' -bench ShareVsClassic -benchtime 200000x -count 3
+//
 // # franz-go's own suite
 //
 // franz-go's kgo integration tests, the ones its maintainers run against
