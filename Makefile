@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test bench-trace testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl compat-kgo crash-saga bench-saga test-cluster
+.PHONY: help build test bench-trace testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl bench-share compat-kgo crash-saga bench-saga test-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ bench: ## the storage engine's benchmarks, with the fdatasync baseline in the sa
 bench-acl: ## the ACL authorizer with 10,000 ACLs against AllowAll: one check, and a whole produce request
 	$(GO) test ./internal/acl -run '^$$' -bench Authorize -benchmem -count 3
 	$(GO) test ./internal/kafka -run '^$$' -bench ProduceACL -benchmem -count 3
+
+bench-share: ## share-group consumption, 8 consumers on 1 partition, against a classic group on 8 partitions (records/s, same run)
+	$(GO) test ./compat -run '^$$' -bench ShareVsClassic -benchtime 200000x -count 3
 
 PARTITIONS ?= 100000
 TOPICS ?= 1000

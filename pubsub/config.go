@@ -76,6 +76,15 @@ type RouterConfig struct {
 
 	// Logger receives the router's own logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// WorkQueue consumes with a share group (KIP-932, Kafka 4.1+ or
+	// Herald) named Group instead of a consumer group: any number of
+	// routers share each partition, the broker locks each record to
+	// one of them, and the router acknowledges every message (see
+	// "Work-queue mode" in the package doc). Order per key is NOT kept
+	// in this mode. MaxPending and CommitInterval do not apply; Workers
+	// is the handlers running at once for the whole router.
+	WorkQueue bool
 }
 
 // Validate reports every problem with the config, joined.

@@ -135,4 +135,28 @@
 // Shutdown (ctx cancelled or Close): fetching stops, in-flight handler
 // calls finish (ShutdownTimeout, then their contexts are cancelled),
 // offsets are committed, and the router leaves the group.
+//
+// # Work-queue mode
+//
+// With RouterConfig.WorkQueue the router joins a share group (KIP-932;
+// Herald, or Kafka 4.1+) instead of a consumer group, so that any number
+// of routers share one partition and the broker hands each record to one
+// of them at a time:
+//
+//	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: seeds, Group: "resizers", WorkQueue: true, Workers: 32})
+//
+// Each message is acknowledged on its own: ACCEPT when the handler
+// succeeds; RELEASE when it fails, and the broker delivers it again (to
+// any router) with its delivery count raised; after MaxAttempts
+// deliveries, or at once for a Permanent error, it goes to the
+// dead-letter topic and is REJECTed (the broker archives it).
+// Message.Attempt is the broker's delivery count, so attempts are counted
+// across routers and restarts, and a message that crashes its router is
+// counted too. Order per key is NOT kept: records of one key may be
+// handled at the same time by different routers. Retries are not delayed
+// by Backoff (the broker redelivers at once) and a Transient failure
+// counts as a delivery. Keep MaxAttempts at most the group's
+// share.delivery.count.limit (5, as MaxAttempts by default). A new group
+// starts at the log start: the router sets share.auto.offset.reset to
+// earliest unless the group has it set.
 package pubsub

@@ -29,7 +29,8 @@ type Message struct {
 	// Group is the router's consumer group.
 	Group string
 	// HighWatermark is the partition's end offset when the record was
-	// fetched; HighWatermark-Record.Offset-1 records were behind it.
+	// fetched; HighWatermark-Record.Offset-1 records were behind it. -1
+	// (unknown) in work-queue mode.
 	HighWatermark int64
 
 	outcome Outcome // see SetOutcome

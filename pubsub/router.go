@@ -111,6 +111,9 @@ func (r *Router) Run(ctx context.Context) error {
 		return err
 	}
 	defer close(r.mu.done)
+	if r.cfg.WorkQueue {
+		return r.runWorkQueue(ctx)
+	}
 	cl, err := kgo.NewClient(r.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("pubsub: router client: %w", err)

@@ -35,9 +35,10 @@ func ValidateTopicName(name string) error {
 
 // IsInternal reports whether name is one of Kafka's internal topics, which
 // Metadata marks IsInternal: the group coordinator's __consumer_offsets
-// and the transaction coordinator's __transaction_state.
+// the transaction coordinator's __transaction_state and the share
+// coordinator's __share_group_state.
 func IsInternal(name string) bool {
-	return name == "__consumer_offsets" || name == "__transaction_state"
+	return name == "__consumer_offsets" || name == "__transaction_state" || name == "__share_group_state"
 }
 
 func legalTopicChar(c byte) bool {

@@ -63,7 +63,7 @@ func TestRegistryTopicRecords(t *testing.T) {
 }
 
 func TestRefuseProtected(t *testing.T) {
-	for _, name := range []string{"__consumer_offsets", "__transaction_state", "_schemas"} {
+	for _, name := range []string{"__consumer_offsets", "__transaction_state", "__share_group_state", "_schemas"} {
 		if err := RefuseProtected(name, "delete"); !errors.Is(err, kerr.InvalidTopicException) {
 			t.Errorf("RefuseProtected(%s) = %v, want INVALID_TOPIC_EXCEPTION", name, err)
 		}
@@ -74,7 +74,9 @@ func TestRefuseProtected(t *testing.T) {
 	if err := RefuseProduce("_schemas"); err != nil {
 		t.Errorf("RefuseProduce(_schemas) = %v: the registry produces to it", err)
 	}
-	if err := RefuseProduce("__consumer_offsets"); !errors.Is(err, kerr.InvalidTopicException) {
-		t.Errorf("RefuseProduce(__consumer_offsets) = %v, want INVALID_TOPIC_EXCEPTION", err)
+	for _, name := range []string{"__consumer_offsets", "__share_group_state"} {
+		if err := RefuseProduce(name); !errors.Is(err, kerr.InvalidTopicException) {
+			t.Errorf("RefuseProduce(%s) = %v, want INVALID_TOPIC_EXCEPTION", name, err)
+		}
 	}
 }

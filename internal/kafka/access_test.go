@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/records"
+	"github.com/heraldhq/herald/internal/share"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -107,12 +108,16 @@ func startSeamServerWith(t *testing.T, ss *seamServer, edit func(*Config)) *seam
 		t.Fatal(err)
 	}
 	b.SetProducerState(pm)
+	sh, err := share.Open(share.Config{Broker: b, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Broker: b, Groups: co, Txn: tc, Logger: quiet, Credentials: auth.NewStore(nil, nil),
+		Broker: b, Groups: co, Txn: tc, Share: sh, Logger: quiet, Credentials: auth.NewStore(nil, nil),
 		AdvertisedHost: "127.0.0.1", AdvertisedPort: int32(ln.Addr().(*net.TCPAddr).Port),
 		Observe: func(rc access.Request, acts []access.Action) {
 			ss.mu.Lock()
@@ -125,6 +130,7 @@ func startSeamServerWith(t *testing.T, ss *seamServer, edit func(*Config)) *seam
 	go s.Serve(ln)
 	t.Cleanup(func() {
 		s.Close()
+		sh.Close()
 		tc.Close()
 		co.Close()
 		pm.Close()
@@ -275,7 +281,7 @@ func seamCases() []seamCase {
 	firstProduce := func(r kmsg.Response) int16 {
 		return r.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
 	}
-	return []seamCase{
+	cases := []seamCase{
 		{
 			name: "Produce", needs: []grant{topicT(access.Write)},
 			req:  func(*fixture) kmsg.Request { return produceReq(9, "t", 0, makeBatch(1, 10, 1)) },
@@ -828,6 +834,7 @@ func seamCases() []seamCase {
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeTopicPartitionsResponse).Topics[0].ErrorCode },
 		},
 	}
+	return append(cases, shareSeamCases()...)
 }
 
 // cgHeartbeatReq joins a member to KIP-848 group "cg", subscribed to t.

@@ -25,6 +25,8 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 		}
 		err := s.alterResource(r, rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
 			return s.b.SetTopicConfigs(t, configs, req.ValidateOnly)
+		}, func() error {
+			return shareConfigErr(s.share.SetConfigs(rr.ResourceName, configs, req.ValidateOnly))
 		})
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)
 		resp.Resources = append(resp.Resources, or)
@@ -34,7 +36,7 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 
 // alterResource runs alter on the named topic; broker resources are
 // refused. It needs ALTER_CONFIGS on the topic or the cluster.
-func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error) error {
+func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error, group func() error) error {
 	if err := s.configAccess(r, access.AlterConfigs, typ, name); err != nil {
 		return err
 	}
@@ -50,6 +52,11 @@ func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name str
 			return err
 		}
 		return &broker.Error{Kafka: kerr.InvalidRequest, Message: "broker configs are set by herald serve flags and cannot be altered"}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if s.share == nil || name == "" {
+			return &broker.Error{Kafka: kerr.InvalidRequest, Message: "group configs need a group name"}
+		}
+		return group()
 	}
 	return &broker.Error{Kafka: kerr.InvalidRequest, Message: "unsupported config resource type"}
 }

@@ -26,6 +26,8 @@ func handleDeleteGroups(s *Server, r *request) (kmsg.Response, error) {
 				g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			case id == "":
 				g.ErrorCode = kerr.InvalidGroupID.Code
+			case s.share != nil && s.share.Has(id):
+				g.ErrorCode = shareCode(s.share.DeleteGroup(id))
 			default:
 				g.ErrorCode = errCode(s.groups.Delete(id))
 			}

@@ -51,6 +51,8 @@ func (s *Server) configEntries(r *request, typ kmsg.ConfigResourceType, name str
 			return nil, err
 		}
 		return s.b.DescribeBrokerConfigs(), nil
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return s.groupConfigEntries(name)
 	}
 	return nil, &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("config resource type %d is not supported", typ)}
 }
@@ -64,6 +66,8 @@ func (s *Server) configAccess(r *request, op access.Operation, typ kmsg.ConfigRe
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 		denied = s.access(r, op, access.Topic, name)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		denied = s.access(r, op, access.Group, name)
 	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
 		denied = s.accessCluster(r, op)
 	}

@@ -86,6 +86,15 @@ func init() {
 		{key: 68, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},
 		{key: 69, min: 0, max: 1, handle: handleConsumerGroupDescribe},
 		{key: 75, min: 0, max: 0, handle: handleDescribeTopicPartitions},
+		// Share groups (KIP-932): v0 was Kafka 4.0's early access,
+		// removed in 4.1.
+		{key: 76, min: 1, max: 1, handle: handleShareGroupHeartbeat},
+		{key: 77, min: 1, max: 1, handle: handleShareGroupDescribe},
+		{key: 78, min: 1, max: 2, handle: handleShareFetch},
+		{key: 79, min: 1, max: 2, handle: handleShareAcknowledge},
+		{key: 90, min: 0, max: 1, handle: handleDescribeShareGroupOffsets},
+		{key: 91, min: 0, max: 0, handle: handleAlterShareGroupOffsets},
+		{key: 92, min: 0, max: 0, handle: handleDeleteShareGroupOffsets},
 	}
 	apiTable = make(map[int16]*api, len(apis))
 	for i := range apis {

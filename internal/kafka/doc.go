@@ -137,10 +137,17 @@
 // connection's principal after its client id (test_principal.go, set
 // only from export_test.go) until SASL authenticates.
 //
+// Share groups (KIP-932, internal/share): ShareGroupHeartbeat,
+// ShareGroupDescribe, ShareFetch, ShareAcknowledge and the share-group
+// offset APIs (share_*.go) with Config.Share; GROUP config resources
+// (IncrementalAlterConfigs, AlterConfigs, DescribeConfigs) are the share
+// groups' configs; ListGroups lists share groups as type "share" and
+// DeleteGroups deletes them.
+//
 // Protected topics (broker.IsProtected): DeleteTopics, DeleteRecords and
-// CreatePartitions on __consumer_offsets, __transaction_state and
-// _schemas answer INVALID_TOPIC_EXCEPTION, and so does a Produce to the
-// two internal topics ("cannot append to internal topic", as Kafka
+// CreatePartitions on __consumer_offsets, __transaction_state,
+// __share_group_state and _schemas answer INVALID_TOPIC_EXCEPTION, and so
+// does a Produce to the three internal topics ("cannot append to internal topic", as Kafka
 // answers): only their coordinators write them, straight to the log. A
 // Produce to _schemas is taken only if every record is a schema registry
 // record. AlterConfigs on them is allowed, as in Kafka.

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/share"
 )
 
 // handleIncrementalAlterConfigs sets, deletes, appends to or subtracts from
@@ -20,6 +21,12 @@ func handleIncrementalAlterConfigs(s *Server, r *request) (kmsg.Response, error)
 		}
 		err := s.alterResource(r, rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
 			return s.b.IncrementalAlterConfigs(t, ops, req.ValidateOnly)
+		}, func() error {
+			gops := make([]share.ConfigOp, 0, len(ops))
+			for _, o := range rr.Configs {
+				gops = append(gops, share.ConfigOp{Name: o.Name, Op: int8(o.Op), Value: deref(o.Value)})
+			}
+			return shareConfigErr(s.share.AlterConfigs(rr.ResourceName, gops, req.ValidateOnly))
 		})
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)
 		resp.Resources = append(resp.Resources, or)

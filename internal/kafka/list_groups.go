@@ -25,7 +25,7 @@ func handleListGroups(s *Server, r *request) (kmsg.Response, error) {
 	states, types := req.StatesFilter, req.TypesFilter
 	r.later(func() kmsg.Response {
 		var list []group.Listing
-		for _, l := range s.groups.List() {
+		for _, l := range append(s.groups.List(), s.shareListings()...) {
 			if matchesFold(states, l.State) && matchesFold(types, l.Type) {
 				list = append(list, l)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
+	"github.com/heraldhq/herald/internal/share"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -62,7 +63,10 @@ type Config struct {
 	// answer COORDINATOR_NOT_AVAILABLE. The producer state (sequence
 	// checks, last stable offsets) is the broker's own
 	// (Broker.SetProducerState).
-	Txn             *txn.Coordinator
+	Txn *txn.Coordinator
+	// Share is the share-group coordinator (KIP-932); nil: share-group
+	// requests answer COORDINATOR_NOT_AVAILABLE.
+	Share           *share.Coordinator
 	Logger          *slog.Logger
 	MaxConnections  int   // connections beyond this are closed at accept; default 4096
 	MaxRequestBytes int32 // frames above this close the connection; default 100 MiB
@@ -137,6 +141,7 @@ type Server struct {
 	b      *broker.Broker
 	groups *group.Coordinator
 	txn    *txn.Coordinator
+	share  *share.Coordinator
 	logger *slog.Logger
 	auth   access.Authorizer // Config.Authorizer, never nil
 	// testPrincipal, set only by tests (export_test.go) before Serve,
@@ -216,7 +221,7 @@ func New(cfg Config) *Server {
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = access.AllowAll{}
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
+	s := &Server{cfg: cfg, b: cfg.Broker, groups: cfg.Groups, txn: cfg.Txn, share: cfg.Share, logger: cfg.Logger, auth: cfg.Authorizer, die: make(chan struct{}), maxWait: maxFetchWait,
 		sessions: newFetchSessions(cfg.MaxFetchSessions), authFails: newFailLimiter(cfg.FailedAuthPerSecond), stats: newRequestStats(),
 		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.plain = Listener{Name: Plaintext, Protocol: Plaintext, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort}

@@ -29,6 +29,7 @@ import (
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/tlsconf"
+	"github.com/heraldhq/herald/internal/share"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -88,6 +89,9 @@ type Config struct {
 	// Txn configures the transaction coordinator (timeouts); Broker,
 	// Groups and Producers are filled in by New.
 	Txn txn.Config
+	// Share configures the share-group coordinator (KIP-932); Broker and
+	// Logger are set by New.
+	Share share.Config
 	// OnCorruption is what the broker does when background verification
 	// finds damaged log data: "serve" (default) answers fetches of the
 	// damaged offsets with CORRUPT_MESSAGE and serves everything else;
@@ -159,6 +163,7 @@ type Server struct {
 	g      *group.Coordinator
 	pm     *txn.Manager
 	tc     *txn.Coordinator
+	share  *share.Coordinator
 	acl    *acl.Authorizer // nil unless AuthorizerKind is "acl"
 
 	// creds are the users' SCRAM credentials, in the metadata log.
@@ -239,7 +244,16 @@ func New(cfg Config) (*Server, error) {
 		b.Close()
 		return nil, fmt.Errorf("open transaction coordinator: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc, failed: make(chan error, 1)}
+	scfg := cfg.Share
+	scfg.Broker, scfg.Logger = b, cfg.Logger
+	sc, err := share.Open(scfg)
+	if err != nil {
+		tc.Close()
+		g.Close()
+		b.Close()
+		return nil, fmt.Errorf("open share coordinator: %w", err)
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc, share: sc, failed: make(chan error, 1)}
 	if cfg.AuthorizerKind == "acl" {
 		s.acl = acl.New(acl.Config{SuperUsers: supers, AllowIfNoACL: cfg.AllowIfNoACL, Store: b})
 		cfg.Logger.Info("ACL authorizer on", "acls", len(b.ACLs()), "super_users", cfg.SuperUsers, "allow_if_no_acl", cfg.AllowIfNoACL)
@@ -345,6 +359,7 @@ func (s *Server) kafkaConfig() kafka.Config {
 	return kafka.Config{
 		Broker:          s.b,
 		Groups:          s.g,
+		Share:           s.share,
 		Txn:             s.tc,
 		Logger:          s.logger,
 		MaxConnections:  s.cfg.MaxConnections,
@@ -371,6 +386,7 @@ func (s *Server) kafkaConfig() kafka.Config {
 
 // closeStores closes the coordinators and the broker.
 func (s *Server) closeStores() error {
+	s.share.Close()
 	s.tc.Close()
 	s.pm.Close() // snapshots producer state; before the logs close
 	s.g.Close()

@@ -156,3 +156,46 @@ func TestSDKFromAnotherModule(t *testing.T) {
 		t.Fatalf("Request = %+v, %v", got, err)
 	}
 }
+
+// TestWorkQueueFromAnotherModule: a router in work-queue mode (a share
+// group) handles what is published, through the public API.
+func TestWorkQueueFromAnotherModule(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := heraldtest.NewBroker(t, heraldtest.WithDurability("none"), heraldtest.WithTopics(1, "jobs"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	r, err := pubsub.NewRouter(pubsub.RouterConfig{Brokers: []string{b.Addr()}, Group: "workers", WorkQueue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	if err := r.Handle("jobs", func(_ context.Context, m *pubsub.Message) error {
+		got <- string(m.Record.Value)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Value: []byte("resize")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(ctx) }()
+	defer func() {
+		r.Close()
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case v := <-got:
+		if v != "resize" {
+			t.Fatalf("handled %q", v)
+		}
+	case <-ctx.Done():
+		t.Fatal("the job was not handled")
+	}
+}
