@@ -28,8 +28,8 @@ import (
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
 	"github.com/heraldhq/herald/internal/records"
-	"github.com/heraldhq/herald/internal/tlsconf"
 	"github.com/heraldhq/herald/internal/share"
+	"github.com/heraldhq/herald/internal/tlsconf"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
