@@ -3,9 +3,8 @@ package corrindex
 // SetEpochEntries sets how many entries an epoch holds, for tests that
 // need many epochs; it returns the function that restores it.
 func SetEpochEntries(n int) (restore func()) {
-	old := epochEntries
-	epochEntries = n
-	return func() { epochEntries = old }
+	old := epochEntries.Swap(int64(n))
+	return func() { epochEntries.Store(old) }
 }
 
 // Epoch is the epoch new keys go to.

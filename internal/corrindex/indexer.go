@@ -180,7 +180,7 @@ func (w *writer) commit() error {
 // countEntries starts a new epoch once the current one holds
 // epochEntries. passMu must be held.
 func (x *Index) countEntries(n int) {
-	if x.inEpoch += n; x.inEpoch >= epochEntries {
+	if x.inEpoch += n; int64(x.inEpoch) >= epochEntries.Load() {
 		x.epoch.Add(1)
 		x.inEpoch = 0
 	}

@@ -1,6 +1,9 @@
 package corrindex
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
 
 // Every key starts with the epoch it was written in (4 bytes, big
 // endian), then a kind byte. Part of the on-disk format; do not change.
@@ -25,7 +28,11 @@ const (
 
 // epochEntries is how many entries an epoch holds before the next starts:
 // about 25 MiB of keys, a memtable and a half.
-var epochEntries = 1 << 20 // a variable for tests (export_test.go)
+// It is atomic because tests change it (export_test.go) while an index's
+// background indexer of an earlier test may still run.
+var epochEntries atomic.Int64
+
+func init() { epochEntries.Store(1 << 20) }
 
 // entryKeyLen is the length of a 'c' or 'i' key.
 const entryKeyLen = 4 + 1 + 8 + 4 + 8
