@@ -25,8 +25,23 @@
 //     table (Name_g2, Name_g3, ...) while the live projection keeps
 //     serving the old one, then in one transaction catches up, points the
 //     view Name at the new table, moves the checkpoint and drops the old
-//     table. A second rebuild of the same projection meanwhile gets
-//     ErrRebuilding.
+//     table. A second rebuild of the same projection meanwhile, in any
+//     process, gets ErrRebuilding.
+//
+// # Rebuilds across processes
+//
+// A rebuild holds a claim in the checkpoint row with a lease
+// (Config.RebuildLease) that each batch renews. RequestRebuild files a
+// rebuild from a process without the projection's code (herald
+// projection rebuild NAME --db DB); Run's per-projection watcher starts
+// it within Poll (MaybeRebuild). If the rebuilding process dies, its
+// lease expires and a watcher takes the rebuild over, resuming after the
+// last committed batch; the old runner, if it was only slow, finds its
+// claim gone at its next batch and stops without touching the new
+// owner's table.
+//
+//	err = r.RequestRebuild(ctx, "order_totals") // another process: herald projection rebuild
+//	n, ran, err := r.MaybeRebuild(ctx, "order_totals") // what Run does every Poll
 //
 // # Poisoned events
 //
@@ -40,8 +55,10 @@
 // # Tables
 //
 //	herald_projections   name PK, position (last applied), generation (table Name_g<generation>),
-//	                     stopped, error, error_position, rebuild_token, rebuild_position,
-//	                     skipped, updated_at (unix ms)
+//	                     stopped, error, error_position, rebuild_token ("" = no rebuild),
+//	                     rebuild_position (last event in Name_g<generation+1>),
+//	                     skipped, updated_at (unix ms), rebuild_lease (unix ms the claim
+//	                     expires), rebuild_requested (0/1)
 //	herald_projections_skipped  (name, position) PK, event_id, error, at
 //	<Name>               a view over <Name>_g<generation>
 package projection
