@@ -14,6 +14,9 @@ type queries struct {
 	// one whose lease expired; setRebuild renews the lease with each
 	// batch; request files an operator's request.
 	claimRebuild, claimRequested, takeOver, setRebuild, request string
+	// Topic projections (topics.go): topicMark records a projection's
+	// setup (a row with topic '' and partition -1).
+	topicMark, offsetRow, offsetGet, offsetSet, offsetList string
 }
 
 // columns added after the first release of the checkpoint table; New adds
@@ -22,7 +25,10 @@ var addedColumns = []string{"rebuild_lease", "rebuild_requested"}
 
 func newQueries(d Dialect, t string) queries {
 	f := func(format string) string { return d.rebind(fmt.Sprintf(format, t)) }
-	blob := "BIGINT"
+	blob, bytes, forUpdate := "BIGINT", "BLOB", ""
+	if d == Postgres {
+		bytes, forUpdate = "BYTEA", " FOR UPDATE"
+	}
 	q := queries{
 		ddl: []string{
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (name TEXT PRIMARY KEY, position %s NOT NULL,
@@ -32,6 +38,8 @@ func newQueries(d Dialect, t string) queries {
 				rebuild_requested INT NOT NULL DEFAULT 0)`, t, blob),
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_skipped (name TEXT NOT NULL, position %s NOT NULL,
 				event_id TEXT NOT NULL, error TEXT NOT NULL, at %[2]s NOT NULL, PRIMARY KEY (name, position))`, t, blob),
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_offsets (name TEXT NOT NULL, topic TEXT NOT NULL, part INT NOT NULL,
+				k %s NOT NULL, off BIGINT NOT NULL, PRIMARY KEY (name, topic, part, k))`, t, bytes),
 		},
 		migrate: map[string]string{
 			"rebuild_lease":     fmt.Sprintf(`ALTER TABLE %s ADD COLUMN rebuild_lease %s NOT NULL DEFAULT 0`, t, blob),
@@ -62,6 +70,13 @@ func newQueries(d Dialect, t string) queries {
 		endRebuild: f(`UPDATE %s SET rebuild_token = '', rebuild_position = 0, rebuild_lease = 0 WHERE name = ? AND rebuild_token = ?`),
 		switchGen: f(`UPDATE %s SET generation = ?, position = ?, rebuild_token = '', rebuild_position = 0, rebuild_lease = 0,
 			stopped = 0, error = '', error_position = 0, updated_at = ? WHERE name = ? AND rebuild_token = ?`),
+		topicMark: f(`INSERT INTO %s_offsets (name, topic, part, k, off) VALUES (?, '', -1, '', -1)
+			ON CONFLICT (name, topic, part, k) DO NOTHING`),
+		offsetRow: f(`INSERT INTO %s_offsets (name, topic, part, k, off) VALUES (?, ?, ?, ?, -1)
+			ON CONFLICT (name, topic, part, k) DO NOTHING`),
+		offsetGet:  f(`SELECT off FROM %s_offsets WHERE name = ? AND topic = ? AND part = ? AND k = ?`) + forUpdate,
+		offsetSet:  f(`UPDATE %s_offsets SET off = ? WHERE name = ? AND topic = ? AND part = ? AND k = ?`),
+		offsetList: f(`SELECT topic, part, k, off FROM %s_offsets WHERE name = ? AND part >= 0 ORDER BY topic, part, k`),
 	}
 	return q
 }
