@@ -25,14 +25,13 @@ import (
 // what a crash between the SQL commit and the Kafka offset commit does).
 type topicFaults struct {
 	mu         sync.Mutex
-	failApply  map[string]bool // event ids whose first Apply fails after writing
-	lostAck    map[string]bool // event ids whose first successful attempt is reported failed
+	failApply  map[string]bool           // event ids whose first Apply fails after writing
+	lostAck    map[string]bool           // event ids whose first successful attempt is reported failed
 	redelivery map[string]pubsub.Outcome // pending until the redelivery ends
 }
 
 // pending marks a lost ack's event before its redelivery.
 const pending pubsub.Outcome = 255
-
 
 func (f *topicFaults) once(m map[string]bool, id string) bool {
 	f.mu.Lock()
