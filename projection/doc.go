@@ -43,6 +43,20 @@
 //	err = r.RequestRebuild(ctx, "order_totals") // another process: herald projection rebuild
 //	n, ran, err := r.MaybeRebuild(ctx, "order_totals") // what Run does every Poll
 //
+// # Projections from topics
+//
+// A TopicProjection is fed by a pubsub router from Kafka topics (events
+// other services publish) instead of $all:
+//
+//	h, err := r.TopicHandler(ctx, projection.TopicProjection{Name: "payments_by_order", Setup: ..., Apply: ...})
+//	err = router.Handle("payments", h)
+//
+// Each message is applied in one transaction with its offset, kept per
+// topic, partition and key in Table_offsets (the router orders messages
+// per key only); a redelivery at or below the recorded offset is
+// acknowledged as Deduplicated without running Apply. A handler error is
+// the router's failed attempt (retry, then dead letter).
+//
 // # Poisoned events
 //
 // A handler error rolls its batch back; the batch is then applied event
@@ -60,5 +74,7 @@
 //	                     skipped, updated_at (unix ms), rebuild_lease (unix ms the claim
 //	                     expires), rebuild_requested (0/1)
 //	herald_projections_skipped  (name, position) PK, event_id, error, at
+//	herald_projections_offsets  (name, topic, part, k) PK, off: the last offset applied of
+//	                     key k; a row (name, '', -1, '') marks a topic projection set up
 //	<Name>               a view over <Name>_g<generation>
 package projection

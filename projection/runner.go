@@ -48,7 +48,9 @@ type Runner struct {
 	}
 }
 
-// New returns a runner, creating the checkpoint tables if needed.
+// New returns a runner, creating the checkpoint tables if needed. store
+// may be nil for a runner with topic projections only (TopicHandler);
+// Status then reports a head of 0.
 func New(ctx context.Context, db *sql.DB, d Dialect, store eventstore.Store, cfg Config) (*Runner, error) {
 	if cfg.Table == "" {
 		cfg.Table = "herald_projections"
@@ -103,6 +105,9 @@ func (r *Runner) migrate(ctx context.Context) error {
 func (r *Runner) Register(ctx context.Context, p Projection) error {
 	if err := p.validate(); err != nil {
 		return err
+	}
+	if r.store == nil {
+		return fmt.Errorf("projection: register %s: the runner has no event store", p.Name)
 	}
 	err := r.inTx(ctx, p.Name, false, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, r.q.insert, p.Name, nowMS())
@@ -405,9 +410,12 @@ func (r *Runner) runOne(ctx context.Context, p *Projection) {
 
 // Status returns every projection's checkpoint and lag, by name.
 func (r *Runner) Status(ctx context.Context) ([]Status, error) {
-	head, err := r.store.Head(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("projection: status: %w", err)
+	var head int64
+	if r.store != nil {
+		var err error
+		if head, err = r.store.Head(ctx); err != nil {
+			return nil, fmt.Errorf("projection: status: %w", err)
+		}
 	}
 	rows, err := r.db.QueryContext(ctx, r.q.list)
 	if err != nil {
