@@ -242,7 +242,26 @@ func (r *Runner) rebuildBatchMode(ctx context.Context, p *Projection, token stri
 	if tx != nil {
 		return n, f(tx)
 	}
-	return n, r.inTx(ctx, p.Name, true, f)
+	return n, r.inTx(ctx, p.Name, true, func(tx *sql.Tx) error {
+		if err := r.relaxCommit(ctx, tx); err != nil {
+			return err
+		}
+		return f(tx)
+	})
+}
+
+// relaxCommit lets a replay batch's commit return before its WAL is
+// flushed (PostgreSQL's synchronous_commit = off, for this transaction
+// only). A crash of the database then loses at most the last batches, and
+// loses them whole, rows with the rebuild's position (commits stay
+// atomic and in order): the rebuild resumes from the last batch that
+// survived. The switch, which readers see, commits durably.
+func (r *Runner) relaxCommit(ctx context.Context, tx *sql.Tx) error {
+	if r.d != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off")
+	return err
 }
 
 // peekCheckpoint reads a projection's row without locking it.
