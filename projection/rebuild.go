@@ -170,8 +170,10 @@ func (r *Runner) replay(ctx context.Context, p *Projection, token string, resume
 		return 0, 0, err
 	}
 	var total int64
+	pf := &prefetch{}
+	defer pf.drop()
 	for {
-		k, err := r.rebuildBatch(ctx, p, token, gen, nil)
+		k, err := r.rebuildBatch(ctx, p, token, gen, nil, pf)
 		total += int64(k)
 		if err != nil || k < r.cfg.Batch {
 			return gen, total, err
@@ -183,23 +185,67 @@ func (r *Runner) replay(ctx context.Context, p *Projection, token string, resume
 // rebuild's position, in tx if given (the switch) or in its own. On its
 // own it reads the events before taking the projection's lock, so the
 // lock (SQLite: the database's write lock) is held only to apply them.
-func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, gen int64, tx *sql.Tx) (int, error) {
+//
+// pf, outside the switch, holds the next batch read ahead while this one
+// is applied: the replay waits on the database for one, not both.
+func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, gen int64, tx *sql.Tx, pf *prefetch) (int, error) {
 	if tx != nil {
 		// Inside the switch: a failed fast try cannot be rolled back
 		// alone, so apply carefully.
-		return r.rebuildBatchMode(ctx, p, token, gen, tx, true)
+		return r.rebuildBatchMode(ctx, p, token, gen, tx, true, nil)
 	}
-	n, err := r.rebuildBatchMode(ctx, p, token, gen, nil, false)
+	n, err := r.rebuildBatchMode(ctx, p, token, gen, nil, false, pf)
 	var he *handlerError
 	if errors.As(err, &he) {
-		return r.rebuildBatchMode(ctx, p, token, gen, nil, true)
+		return r.rebuildBatchMode(ctx, p, token, gen, nil, true, nil)
 	}
 	return n, err
 }
 
+// prefetch is a replay's read-ahead: the events after from, being read.
+// Only the replay's goroutine uses it; ch is buffered, so an abandoned
+// read ends without a reader.
+type prefetch struct {
+	from int64
+	ch   chan prefetched
+}
+
+type prefetched struct {
+	recs []eventstore.Recorded
+	err  error
+}
+
+// start reads the batch after from in the background.
+func (pf *prefetch) start(ctx context.Context, r *Runner, from int64) {
+	ch := make(chan prefetched, 1)
+	pf.from, pf.ch = from, ch
+	go func() {
+		recs, err := r.store.ReadAll(ctx, from, r.cfg.Batch)
+		ch <- prefetched{recs, err}
+	}()
+}
+
+// take returns the batch after from: the one read ahead if it is that
+// one, else read now.
+func (pf *prefetch) take(ctx context.Context, r *Runner, from int64) ([]eventstore.Recorded, error) {
+	if pf != nil && pf.ch != nil && pf.from == from {
+		got := <-pf.ch
+		pf.ch = nil
+		return got.recs, got.err
+	}
+	pf.drop()
+	return r.store.ReadAll(ctx, from, r.cfg.Batch)
+}
+
+func (pf *prefetch) drop() {
+	if pf != nil {
+		pf.ch = nil
+	}
+}
+
 // rebuildBatchMode is rebuildBatch with the fast path (no savepoints; a
 // handler error rolls the batch back) or the careful one.
-func (r *Runner) rebuildBatchMode(ctx context.Context, p *Projection, token string, gen int64, tx *sql.Tx, careful bool) (int, error) {
+func (r *Runner) rebuildBatchMode(ctx context.Context, p *Projection, token string, gen int64, tx *sql.Tx, careful bool, pf *prefetch) (int, error) {
 	var recs []eventstore.Recorded
 	var from int64 = -1
 	if tx == nil {
@@ -208,8 +254,11 @@ func (r *Runner) rebuildBatchMode(ctx context.Context, p *Projection, token stri
 			return 0, err
 		}
 		from = c.rebuildPosition
-		if recs, err = r.store.ReadAll(ctx, from, r.cfg.Batch); err != nil || len(recs) == 0 {
+		if recs, err = pf.take(ctx, r, from); err != nil || len(recs) == 0 {
 			return 0, err
+		}
+		if pf != nil && len(recs) == r.cfg.Batch {
+			pf.start(ctx, r, recs[len(recs)-1].Position)
 		}
 	}
 	var n int
@@ -276,7 +325,7 @@ func (r *Runner) switchTo(ctx context.Context, p *Projection, token string, gen 
 	var total int64
 	err := r.inTx(ctx, p.Name, true, func(tx *sql.Tx) error {
 		for {
-			k, err := r.rebuildBatch(ctx, p, token, gen, tx)
+			k, err := r.rebuildBatch(ctx, p, token, gen, tx, nil)
 			total += int64(k)
 			if err != nil {
 				return err
