@@ -314,3 +314,33 @@ func killRebuild(t *testing.T, spec string) {
 		}
 	}
 }
+
+// TestCheckpointTableUpgrade: a checkpoint table made before the rebuild
+// lease and request columns gets them from New, and keeps its rows.
+func TestCheckpointTableUpgrade(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		table := e.schema + "old_projections"
+		if _, err := e.db.Exec(`CREATE TABLE ` + table + ` (name TEXT PRIMARY KEY, position BIGINT NOT NULL,
+			generation BIGINT NOT NULL, stopped INT NOT NULL, error TEXT NOT NULL, error_position BIGINT NOT NULL,
+			rebuild_token TEXT NOT NULL, rebuild_position BIGINT NOT NULL, skipped BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Exec(`INSERT INTO ` + table + ` VALUES ('legacy', 4, 1, 0, '', 0, '', 0, 0, 0)`); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 { // the second New finds the columns there, and the first's request
+			r, err := projection.New(context.Background(), e.db, e.d, e.store, projection.Config{Table: table})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := r.Status(context.Background())
+			if err != nil || len(st) != 1 || st[0].Position != 4 || st[0].RebuildRequested != (i == 1) {
+				t.Fatalf("status after the upgrade: %+v, %v", st, err)
+			}
+			if err := r.RequestRebuild(context.Background(), "legacy"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -223,3 +223,26 @@ func testProjectionCommands(t *testing.T, postgres bool) {
 	fails(t, "", "", "required flag", "projection", "list")
 	fails(t, "", "", "no such file", "projection", "list", "--db", filepath.Join(t.TempDir(), "missing.db"))
 }
+
+func TestProjectionRowStatus(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		in   projection.Status
+		exp  string
+		note string
+	}{
+		{"running", projection.Status{Position: 5, Head: 5}, projRunning, ""},
+		{"stopped", projection.Status{Stopped: true, ErrorAt: 7, Error: "bad"}, projStopped, "at 7: bad"},
+		{"requested", projection.Status{RebuildRequested: true}, projRequested, ""},
+		{"rebuilding", projection.Status{Rebuilding: true, RebuildPosition: 3, Head: 9, RebuildLease: now.Add(time.Minute)}, projRebuild, "at 3 of 9"},
+		{"stalled", projection.Status{Rebuilding: true, RebuildPosition: 3, Head: 9, RebuildLease: now.Add(-time.Second)}, projStalled, "at 3 of 9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			row := toProjectionRow(tc.in, now)
+			if row.Status != tc.exp || row.note() != tc.note {
+				t.Fatalf("status %q note %q, want %q %q", row.Status, row.note(), tc.exp, tc.note)
+			}
+		})
+	}
+}
