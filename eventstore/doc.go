@@ -38,7 +38,9 @@
 //
 // ReadStream reads forward or backward from a version, up to a version
 // (Until) or a time (Before: a temporal query). SetMeta bounds what reads
-// return (MaxCount, MaxAge, TruncateBefore) without renumbering. Delete
+// return (MaxCount, MaxAge, TruncateBefore) without renumbering, in
+// ReadStream and in $all alike (ReadAll checks each event against its stream's
+// bounds, so a projection rebuilt later does not see them either). Delete
 // soft-deletes (hidden; the next append continues the versions) or
 // hard-deletes (events removed, a tombstone refuses reads and appends with
 // ErrStreamDeleted).

@@ -167,7 +167,9 @@ type Store interface {
 	ReadStream(ctx context.Context, stream string, opts ReadOptions) ([]Recorded, error)
 	// ReadAll reads up to max events of all streams with positions after
 	// after, in position order (commit order). A reader that keeps the
-	// last position it saw never misses an event committed later.
+	// last position it saw never misses an event committed later. It
+	// hides what the streams' bounds (StreamMeta, soft deletes) hide from
+	// ReadStream, so positions may skip those; max counts visible events.
 	ReadAll(ctx context.Context, after int64, max int) ([]Recorded, error)
 	// Head returns the position of the last committed event (0 if none).
 	Head(ctx context.Context) (int64, error)

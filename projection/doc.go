@@ -25,8 +25,37 @@
 //     table (Name_g2, Name_g3, ...) while the live projection keeps
 //     serving the old one, then in one transaction catches up, points the
 //     view Name at the new table, moves the checkpoint and drops the old
-//     table. A second rebuild of the same projection meanwhile gets
-//     ErrRebuilding.
+//     table. A second rebuild of the same projection meanwhile, in any
+//     process, gets ErrRebuilding.
+//
+// # Rebuilds across processes
+//
+// A rebuild holds a claim in the checkpoint row with a lease
+// (Config.RebuildLease) that each batch renews. RequestRebuild files a
+// rebuild from a process without the projection's code (herald
+// projection rebuild NAME --db DB); Run's per-projection watcher starts
+// it within Poll (MaybeRebuild). If the rebuilding process dies, its
+// lease expires and a watcher takes the rebuild over, resuming after the
+// last committed batch; the old runner, if it was only slow, finds its
+// claim gone at its next batch and stops without touching the new
+// owner's table.
+//
+//	err = r.RequestRebuild(ctx, "order_totals") // another process: herald projection rebuild
+//	n, ran, err := r.MaybeRebuild(ctx, "order_totals") // what Run does every Poll
+//
+// # Projections from topics
+//
+// A TopicProjection is fed by a pubsub router from Kafka topics (events
+// other services publish) instead of $all:
+//
+//	h, err := r.TopicHandler(ctx, projection.TopicProjection{Name: "payments_by_order", Setup: ..., Apply: ...})
+//	err = router.Handle("payments", h)
+//
+// Each message is applied in one transaction with its offset, kept per
+// topic, partition and key in Table_offsets (the router orders messages
+// per key only); a redelivery at or below the recorded offset is
+// acknowledged as Deduplicated without running Apply. A handler error is
+// the router's failed attempt (retry, then dead letter).
 //
 // # Poisoned events
 //
@@ -40,8 +69,12 @@
 // # Tables
 //
 //	herald_projections   name PK, position (last applied), generation (table Name_g<generation>),
-//	                     stopped, error, error_position, rebuild_token, rebuild_position,
-//	                     skipped, updated_at (unix ms)
+//	                     stopped, error, error_position, rebuild_token ("" = no rebuild),
+//	                     rebuild_position (last event in Name_g<generation+1>),
+//	                     skipped, updated_at (unix ms), rebuild_lease (unix ms the claim
+//	                     expires), rebuild_requested (0/1)
 //	herald_projections_skipped  (name, position) PK, event_id, error, at
+//	herald_projections_offsets  (name, topic, part, k) PK, off: the last offset applied of
+//	                     key k; a row (name, '', -1, '') marks a topic projection set up
 //	<Name>               a view over <Name>_g<generation>
 package projection

@@ -67,6 +67,16 @@ func TestKillDuringAppendAndProjection(t *testing.T) {
 
 // openKill opens the store, runner and counting projection of spec.
 func openKill(tb testing.TB, spec string) (*env, error) {
+	e, err := openSpec(tb, spec, projection.Config{Batch: 5, Poll: 5 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	return e, e.runner.Register(context.Background(), e.counts(killProjection, nil))
+}
+
+// openSpec opens the store and a runner of spec: "sqlite:<path>" or
+// "postgres:<schema>".
+func openSpec(tb testing.TB, spec string, cfg projection.Config) (*env, error) {
 	ctx := context.Background()
 	kind, arg, _ := strings.Cut(spec, ":")
 	e := &env{}
@@ -87,10 +97,9 @@ func openKill(tb testing.TB, spec string) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.runner, err = projection.New(ctx, e.db, e.d, e.store, projection.Config{Table: e.schema + "herald_projections", Batch: 5, Poll: 5 * time.Millisecond}); err != nil {
-		return nil, err
-	}
-	return e, e.runner.Register(ctx, e.counts(killProjection, nil))
+	cfg.Table = e.schema + "herald_projections"
+	e.runner, err = projection.New(ctx, e.db, e.d, e.store, cfg)
+	return e, err
 }
 
 // killChild appends and projects until it is killed.

@@ -57,6 +57,9 @@ type Projection struct {
 }
 
 // Status is a projection's state as the operator sees it.
+//
+// Status is also what an operator's tool reads without the projections'
+// code: Runner.Status needs no registered projection.
 type Status struct {
 	Name       string
 	Table      string // the table behind the view
@@ -68,6 +71,15 @@ type Status struct {
 	ErrorAt    int64  // the poisoned event's position
 	Rebuilding bool   // a rebuild is under way
 	Skipped    int64  // events skipped under the Skip policy
+
+	// RebuildPosition is the last event the running rebuild applied.
+	RebuildPosition int64
+	// RebuildLease is when the running rebuild's claim expires unless it
+	// makes progress; past it, another runner takes the rebuild over.
+	RebuildLease time.Time
+	// RebuildRequested: an operator asked for a rebuild (RequestRebuild)
+	// and no runner has started it yet.
+	RebuildRequested bool
 }
 
 // Errors of the projection runner.

@@ -24,6 +24,12 @@ type Config struct {
 	Poll time.Duration
 	// Logger receives the errors of Run; default slog.Default().
 	Logger *slog.Logger
+	// RebuildLease is how long a rebuild's claim lasts without progress:
+	// each batch renews it, and once it has expired (the rebuilding
+	// process died) another runner's Run takes the rebuild over. It must
+	// exceed the time one batch takes; default 30s. Runners compare it
+	// with their own clocks, so their clocks must agree to well within it.
+	RebuildLease time.Duration
 }
 
 // Runner keeps projections up to date with an event store. The read
@@ -42,7 +48,9 @@ type Runner struct {
 	}
 }
 
-// New returns a runner, creating the checkpoint tables if needed.
+// New returns a runner, creating the checkpoint tables if needed. store
+// may be nil for a runner with topic projections only (TopicHandler);
+// Status then reports a head of 0.
 func New(ctx context.Context, db *sql.DB, d Dialect, store eventstore.Store, cfg Config) (*Runner, error) {
 	if cfg.Table == "" {
 		cfg.Table = "herald_projections"
@@ -56,6 +64,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, store eventstore.Store, cfg
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RebuildLease <= 0 {
+		cfg.RebuildLease = 30 * time.Second
+	}
 	if err := checkIdent("checkpoint table", cfg.Table); err != nil {
 		return nil, err
 	}
@@ -66,7 +77,26 @@ func New(ctx context.Context, db *sql.DB, d Dialect, store eventstore.Store, cfg
 			return nil, fmt.Errorf("projection: create %s: %w", cfg.Table, err)
 		}
 	}
+	if err := r.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("projection: upgrade %s: %w", cfg.Table, err)
+	}
 	return r, nil
+}
+
+// migrate adds the columns a checkpoint table made by an older release
+// lacks.
+func (r *Runner) migrate(ctx context.Context) error {
+	for _, col := range addedColumns {
+		rows, err := r.db.QueryContext(ctx, "SELECT "+col+" FROM "+r.cfg.Table+" WHERE 1 = 0")
+		if err == nil {
+			rows.Close()
+			continue
+		}
+		if _, aerr := r.db.ExecContext(ctx, r.q.migrate[col]); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+	}
+	return nil
 }
 
 // Register adds p to the runner. A projection seen for the first time
@@ -75,6 +105,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, store eventstore.Store, cfg
 func (r *Runner) Register(ctx context.Context, p Projection) error {
 	if err := p.validate(); err != nil {
 		return err
+	}
+	if r.store == nil {
+		return fmt.Errorf("projection: register %s: the runner has no event store", p.Name)
 	}
 	err := r.inTx(ctx, p.Name, false, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, r.q.insert, p.Name, nowMS())
@@ -163,18 +196,26 @@ func rollback(tx *sql.Tx) error {
 type checkpoint struct {
 	position, generation int64
 	stopped              bool
-	rebuildToken         string
-	rebuildPosition      int64
+	rebuildToken         string // the running rebuild's claim; "" if none
+	rebuildPosition      int64  // the last event the rebuild applied
+	rebuildLease         int64  // unix ms when the claim expires
+	rebuildRequested     bool   // an operator asked for a rebuild
 }
 
-func (r *Runner) readCheckpoint(ctx context.Context, tx *sql.Tx, name string) (checkpoint, error) {
+// queryRower is a *sql.DB or a *sql.Tx.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (r *Runner) readCheckpoint(ctx context.Context, tx queryRower, name string) (checkpoint, error) {
 	var c checkpoint
-	var stopped int
-	err := tx.QueryRowContext(ctx, r.q.get, name).Scan(&c.position, &c.generation, &stopped, &c.rebuildToken, &c.rebuildPosition)
+	var stopped, requested int
+	err := tx.QueryRowContext(ctx, r.q.get, name).Scan(&c.position, &c.generation, &stopped, &c.rebuildToken,
+		&c.rebuildPosition, &c.rebuildLease, &requested)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("%w: %q has no checkpoint", ErrUnknown, name)
 	}
-	c.stopped = stopped != 0
+	c.stopped, c.rebuildRequested = stopped != 0, requested != 0
 	return c, err
 }
 
@@ -308,7 +349,10 @@ func (r *Runner) Resume(ctx context.Context, name string) error {
 
 // Run keeps every registered projection up to date until ctx ends, one
 // goroutine each; it returns nil then. A projection that stops at a
-// poisoned event is logged and left stopped; the others go on.
+// poisoned event is logged and left stopped (until Resume or a rebuild);
+// the others go on. Each projection also gets a goroutine that, every
+// Poll, runs a rebuild an operator requested (RequestRebuild) or takes
+// over one whose lease expired (see MaybeRebuild).
 func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	projs := make([]*Projection, 0, len(r.mu.projs))
@@ -318,10 +362,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range projs {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			r.runOne(ctx, p)
+		}()
+		go func() {
+			defer wg.Done()
+			r.watchRebuild(ctx, p)
 		}()
 	}
 	wg.Wait()
@@ -332,18 +380,22 @@ func (r *Runner) runOne(ctx context.Context, p *Projection) {
 	n, _ := r.store.(eventstore.Notifier)
 	t := time.NewTicker(r.cfg.Poll)
 	defer t.Stop()
+	stopped := false // logged once per stop
 	for ctx.Err() == nil {
 		var wake <-chan struct{}
 		if n != nil {
 			wake = n.Notify()
 		}
 		k, err := r.step(ctx, p, false)
-		if errors.Is(err, ErrStopped) {
+		switch {
+		case errors.Is(err, ErrStopped) && !stopped:
 			r.cfg.Logger.Error("projection stopped", "projection", p.Name, "err", err)
-			return
-		}
-		if err != nil && ctx.Err() == nil {
+			stopped = true
+		case errors.Is(err, ErrStopped):
+		case err != nil && ctx.Err() == nil:
 			r.cfg.Logger.Warn("projection step failed; retrying", "projection", p.Name, "err", err)
+		default:
+			stopped = false
 		}
 		if k == r.cfg.Batch && err == nil {
 			continue
@@ -358,9 +410,12 @@ func (r *Runner) runOne(ctx context.Context, p *Projection) {
 
 // Status returns every projection's checkpoint and lag, by name.
 func (r *Runner) Status(ctx context.Context) ([]Status, error) {
-	head, err := r.store.Head(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("projection: status: %w", err)
+	var head int64
+	if r.store != nil {
+		var err error
+		if head, err = r.store.Head(ctx); err != nil {
+			return nil, fmt.Errorf("projection: status: %w", err)
+		}
 	}
 	rows, err := r.db.QueryContext(ctx, r.q.list)
 	if err != nil {
@@ -370,14 +425,18 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 	var out []Status
 	for rows.Next() {
 		var s Status
-		var gen int64
-		var stopped int
+		var gen, lease int64
+		var stopped, requested int
 		var token string
-		if err := rows.Scan(&s.Name, &s.Position, &gen, &stopped, &s.Error, &s.ErrorAt, &token, &s.Skipped); err != nil {
+		if err := rows.Scan(&s.Name, &s.Position, &gen, &stopped, &s.Error, &s.ErrorAt, &token, &s.Skipped,
+			&s.RebuildPosition, &lease, &requested); err != nil {
 			return nil, fmt.Errorf("projection: status: %w", err)
 		}
 		s.Table, s.Head, s.Lag = tableName(s.Name, gen), head, max(head-s.Position, 0)
-		s.Stopped, s.Rebuilding = stopped != 0, token != ""
+		s.Stopped, s.Rebuilding, s.RebuildRequested = stopped != 0, token != "", requested != 0
+		if token != "" {
+			s.RebuildLease = time.UnixMilli(lease)
+		}
 		out = append(out, s)
 	}
 	return out, rows.Err()

@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"ReadAll", testReadAll},
 		{"Temporal", testTemporal},
 		{"Meta", testMeta},
+		{"MetaInAll", testMetaInAll},
 		{"Delete", testDelete},
 		{"Snapshots", testSnapshots},
 		{"BadInput", testBadInput},
@@ -287,6 +288,78 @@ func testMeta(t *testing.T, s eventstore.Store) {
 	}
 }
 
+// allOf returns the versions of stream's events in $all, reading in
+// pages of page.
+func allOf(t *testing.T, s eventstore.Store, stream string, page int) []int64 {
+	t.Helper()
+	var out []int64
+	var after int64
+	for {
+		recs, err := s.ReadAll(context.Background(), after, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return out
+		}
+		for _, r := range recs {
+			if r.Position <= after {
+				t.Fatalf("$all went back from %d to %d", after, r.Position)
+			}
+			after = r.Position
+			if r.Stream == stream {
+				out = append(out, r.Version)
+			}
+		}
+	}
+}
+
+// testMetaInAll: a stream's bounds hide from $all what they hide from
+// ReadStream; a page of $all counts visible events only.
+func testMetaInAll(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	mustAppend(t, s, "m", eventstore.NoStream, events(10, "x")...)
+	mustAppend(t, s, "other", eventstore.NoStream, events(3, "x")...)
+	set := func(stream string, m eventstore.StreamMeta) {
+		t.Helper()
+		if err := s.SetMeta(ctx, stream, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(what string, want ...int64) {
+		t.Helper()
+		for _, page := range []int{0, 1, 4} {
+			if got := allOf(t, s, "m", page); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s: $all (pages of %d) has versions %v of m, want %v", what, page, got, want)
+			}
+		}
+		wantVersions(t, read(t, s, "m", eventstore.ReadOptions{}), want...)
+		if got := allOf(t, s, "other", 0); len(got) != 3 {
+			t.Fatalf("%s: $all has %v of the unbounded stream", what, got)
+		}
+	}
+	set("m", eventstore.StreamMeta{MaxCount: 3})
+	same("max count 3", 7, 8, 9)
+	set("m", eventstore.StreamMeta{TruncateBefore: 8})
+	same("truncate before 8", 8, 9)
+	set("m", eventstore.StreamMeta{MaxCount: 4, TruncateBefore: 5})
+	same("both", 6, 7, 8, 9)
+	set("m", eventstore.StreamMeta{MaxAge: time.Hour})
+	same("max age 1h", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+	// A 1ms max age: once the events are older, both reads hide them all.
+	set("m", eventstore.StreamMeta{MaxAge: time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(read(t, s, "m", eventstore.ReadOptions{})) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("events older than a 1ms max age still read")
+		}
+		time.Sleep(time.Millisecond) // waiting for the clock, not for another goroutine
+	}
+	same("max age 1ms")
+	set("m", eventstore.StreamMeta{})
+	same("no bounds", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+}
+
 func testDelete(t *testing.T, s eventstore.Store) {
 	ctx := context.Background()
 	mustAppend(t, s, "soft", eventstore.NoStream, events(2, "x")...)
@@ -297,8 +370,14 @@ func testDelete(t *testing.T, s eventstore.Store) {
 	if info, err := s.Stream(ctx, "soft"); err != nil || !info.Deleted || info.Version != 1 {
 		t.Fatalf("soft-deleted info %+v, %v", info, err)
 	}
+	if got := allOf(t, s, "soft", 0); len(got) != 0 {
+		t.Fatalf("soft-deleted events in $all: versions %v", got)
+	}
 	mustAppend(t, s, "soft", eventstore.Exact(1), Event("x", ""))
 	wantVersions(t, read(t, s, "soft", eventstore.ReadOptions{}), 2)
+	if got := allOf(t, s, "soft", 0); fmt.Sprint(got) != "[2]" {
+		t.Fatalf("$all after the soft-deleted stream's next append: versions %v, want [2]", got)
+	}
 
 	mustAppend(t, s, "hard", eventstore.NoStream, events(2, "x")...)
 	if err := s.Delete(ctx, "hard", true); err != nil {

@@ -18,6 +18,7 @@ func AddCommands(root *cobra.Command) {
 		newClusterCmd(),
 		newDLQCmd(),
 		newSagaCmd(),
+		newProjectionCmd(),
 		newACLCmd(),
 		newUserCmd(),
 	}

@@ -41,19 +41,13 @@ func newSagaCmd() *cobra.Command {
 
 // open opens the store without an outbox: it reads, and files requests.
 func (d *sagaDB) open(ctx context.Context) (*saga.Store, func(), error) {
-	driver, dsn, dialect := "sqlite", d.dsn, saga.SQLite
-	if strings.HasPrefix(d.dsn, "postgres://") || strings.HasPrefix(d.dsn, "postgresql://") {
-		driver, dialect = "pgx", saga.Postgres
-	} else {
-		path := strings.TrimPrefix(d.dsn, "sqlite:")
-		if _, err := os.Stat(path); err != nil {
-			return nil, nil, fmt.Errorf("saga database: %w", err)
-		}
-		dsn = "file:" + path + "?_pragma=busy_timeout(10000)"
-	}
-	db, err := sql.Open(driver, dsn)
+	db, postgres, err := openSQL("saga database", d.dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("saga database: %w", err)
+		return nil, nil, err
+	}
+	dialect := saga.SQLite
+	if postgres {
+		dialect = saga.Postgres
 	}
 	st, err := saga.NewStore(ctx, db, nil, saga.StoreConfig{Dialect: dialect, Prefix: d.prefix})
 	if err != nil {
@@ -61,6 +55,27 @@ func (d *sagaDB) open(ctx context.Context) (*saga.Store, func(), error) {
 		return nil, nil, err
 	}
 	return st, func() { db.Close() }, nil
+}
+
+// openSQL opens the database a --db flag names: a postgres:// (or
+// postgresql://) URL, or a SQLite file, PATH or sqlite:PATH, which must
+// exist (the operator's commands never make a new one by mistake).
+// postgres tells which; what names the database in errors.
+func openSQL(what, dsn string) (db *sql.DB, postgres bool, err error) {
+	driver := "sqlite"
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		driver, postgres = "pgx", true
+	} else {
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if _, err := os.Stat(path); err != nil {
+			return nil, false, fmt.Errorf("%s: %w", what, err)
+		}
+		dsn = "file:" + path + "?_pragma=busy_timeout(10000)"
+	}
+	if db, err = sql.Open(driver, dsn); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", what, err)
+	}
+	return db, postgres, nil
 }
 
 // sagaInstance is an instance as the commands print it.

@@ -114,7 +114,7 @@ func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore
 	if err := s.sequence(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.readAll, after, max)
+	rows, err := s.db.QueryContext(ctx, s.q.readAll, after, time.Now().UnixMicro(), max)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
 	}
