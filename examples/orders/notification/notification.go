@@ -12,7 +12,6 @@ package notification
 import (
 	"context"
 
-
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/examples/orders/shop"
 	"github.com/heraldhq/herald/pubsub"
@@ -66,4 +65,3 @@ func (s *Service) notify(ctx context.Context, pub *pubsub.Publisher, m *pubsub.M
 	}
 	return pub.Publish(ctx, shop.TopicStatus, e)
 }
-

@@ -77,7 +77,7 @@ func openSQLite(path string) (*DB, error) {
 	v.Add("_pragma", "busy_timeout(20000)")
 	v.Add("_pragma", "synchronous(NORMAL)")
 	v.Add("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+v.Encode())
+	db, err := sql.Open(gatedDriverName, "file:"+path+"?"+v.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -123,7 +123,7 @@ func (d *DB) Projections(ctx context.Context, store eventstore.Store) (*projecti
 	if d.Postgres {
 		dl = projection.Postgres
 	}
-	return projection.New(ctx, d.SQL, dl, store, projection.Config{Table: d.T("projections"), Poll: 20e6})
+	return projection.New(ctx, d.SQL, dl, store, projection.Config{Table: d.T("projections")})
 }
 
 // Sagas opens the service's saga tables, whose commands go to ob.
