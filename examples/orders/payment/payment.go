@@ -77,9 +77,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	if s.env.Saga == shop.Orchestration {
-		err = r.Handle(shop.TopicPaymentCommands, s.dd.InTx(s.onCommand))
+		err = r.Handle(shop.TopicPaymentCommands, s.onCommand)
 	} else {
-		err = errors.Join(r.Handle(shop.TopicInventory, s.dd.InTx(s.onStock)), r.Handle(shop.TopicOrders, s.dd.InTx(s.onOrder)))
+		err = errors.Join(r.Handle(shop.TopicInventory, s.onStock), r.Handle(shop.TopicOrders, s.dd.InTx(s.onOrder)))
 	}
 	if err != nil {
 		return err
@@ -87,7 +87,7 @@ func (s *Service) Run(ctx context.Context) error {
 	return shop.RunAll(ctx, relay.Run, r.Run)
 }
 
-func (s *Service) onStock(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error {
+func (s *Service) onStock(ctx context.Context, m *pubsub.Message) error {
 	if m.Event.Type != shop.StockReservedType {
 		return nil
 	}
@@ -95,7 +95,7 @@ func (s *Service) onStock(ctx context.Context, tx *sql.Tx, m *pubsub.Message) er
 	if err != nil {
 		return pubsub.Permanent(err)
 	}
-	return s.charge(ctx, tx, v.Order, s.emit)
+	return s.charge(ctx, m, v.Order, s.emit)
 }
 
 func (s *Service) onOrder(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error {
@@ -109,16 +109,18 @@ func (s *Service) onOrder(ctx context.Context, tx *sql.Tx, m *pubsub.Message) er
 	return s.refund(ctx, tx, v.OrderID, s.emitRefund)
 }
 
-func (s *Service) onCommand(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error {
+func (s *Service) onCommand(ctx context.Context, m *pubsub.Message) error {
 	var o shop.OrderPlaced
 	if err := json.Unmarshal(m.Event.Data, &o); err != nil {
 		return pubsub.Permanent(err)
 	}
 	switch m.Event.Type {
 	case shop.ChargeCommand:
-		return s.charge(ctx, tx, o, s.reply)
+		return s.charge(ctx, m, o, s.reply)
 	case shop.RefundCommand:
-		return s.refund(ctx, tx, o.OrderID, s.reply)
+		return s.dd.InTx(func(ctx context.Context, tx *sql.Tx, _ *pubsub.Message) error {
+			return s.refund(ctx, tx, o.OrderID, s.reply)
+		})(ctx, m)
 	}
 	return nil
 }
@@ -154,21 +156,49 @@ func (s *Service) reply(ctx context.Context, tx *sql.Tx, typ string, p shop.Paym
 }
 
 // charge charges order o once: an order charged, declined or voided
-// already is answered from its row.
-func (s *Service) charge(ctx context.Context, tx *sql.Tx, o shop.OrderPlaced, t tell) error {
+// already is answered from its row. The provider is asked before the
+// transaction begins, so that its latency holds no database lock; its
+// idempotency key (the order id) makes asking again safe, after a failed
+// attempt or a crash before the commit.
+func (s *Service) charge(ctx context.Context, m *pubsub.Message, o shop.OrderPlaced, t tell) error {
+	var c Charge
+	var known bool
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT 1 FROM `+s.db.T("charges")+` WHERE order_id = $1`, o.OrderID).Scan(new(int))
+	switch {
+	case err == nil:
+		known = true
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	default:
+		if c, err = s.provider.Charge(ctx, o.OrderID, o.Card, o.Total); errors.Is(err, ErrUnavailable) {
+			return pubsub.Transient(err)
+		} else if err != nil {
+			return err
+		}
+	}
+	return s.dd.InTx(func(ctx context.Context, tx *sql.Tx, _ *pubsub.Message) error {
+		return s.record(ctx, tx, o, c, known, t)
+	})(ctx, m)
+}
+
+// record records charge c of order o (unless the order has a row: then
+// it tells what the row says) and tells its outcome.
+func (s *Service) record(ctx context.Context, tx *sql.Tx, o shop.OrderPlaced, c Charge, known bool, t tell) error {
 	row, ok, err := s.row(ctx, tx, o.OrderID)
 	if err != nil {
 		return err
 	}
 	if ok {
+		if row.Status == Void && !known && !c.Declined {
+			// Cancelled while the provider charged: give it back.
+			if err := s.provider.Refund(ctx, o.OrderID); err != nil {
+				return err
+			}
+		}
 		return t(ctx, tx, outcome(row.Status), row)
 	}
-	c, err := s.provider.Charge(ctx, o.OrderID, o.Card, o.Total)
-	if errors.Is(err, ErrUnavailable) {
-		return pubsub.Transient(err)
-	}
-	if err != nil {
-		return err
+	if known {
+		return fmt.Errorf("charge of %s: its row is gone", o.OrderID)
 	}
 	p := shop.Payment{OrderID: o.OrderID, Amount: o.Total, ChargeID: c.ID, Status: Charged}
 	if c.Declined {

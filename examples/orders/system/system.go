@@ -321,3 +321,6 @@ var Catalog = []shop.Product{
 	{SKU: "teapot", Name: "Cast-iron teapot", Price: 3500, Stock: 40},
 	{SKU: "sold-out", Name: "Limited-edition kettle", Price: 9900, Stock: 0},
 }
+
+// DataDir is where the broker's data and the SQLite files are.
+func (s *System) DataDir() string { return s.cfg.DataDir }
