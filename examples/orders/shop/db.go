@@ -81,6 +81,10 @@ func openSQLite(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// Opening a connection costs more than most statements (pragmas, the
+	// schema): keep them, and their prepared statements (sqlitegate.go).
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
 	return &DB{SQL: db}, nil
 }
 

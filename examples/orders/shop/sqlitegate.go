@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"modernc.org/sqlite"
 )
@@ -26,6 +27,10 @@ import (
 //
 // A goroutine must not begin a second transaction on a database while it
 // holds one there (it would wait for itself); the SDK's stores do not.
+//
+// Each connection also keeps its prepared statements by query text (up to
+// maxStmts), as SQLite's parser is a good part of the cost of the small
+// statements the stores run.
 const gatedDriverName = "sqlite-gated"
 
 func init() { sql.Register(gatedDriverName, &gatedDriver{}) }
@@ -41,14 +46,56 @@ func (g *gatedDriver) Open(name string) (driver.Conn, error) {
 		return nil, err
 	}
 	gate, _ := g.gates.LoadOrStore(name, make(chan struct{}, 1))
-	return &gatedConn{Conn: c, gate: gate.(chan struct{})}, nil
+	return &gatedConn{Conn: c, gate: gate.(chan struct{}), stmts: map[string]*cachedStmt{}}, nil
 }
+
+// maxStmts bounds the statements a connection keeps prepared.
+const maxStmts = 256
 
 // gatedConn forwards everything to modernc's connection; only BeginTx
 // differs.
+//
+// database/sql uses a connection from one goroutine at a time, so stmts
+// needs no lock.
 type gatedConn struct {
 	driver.Conn
-	gate chan struct{}
+	gate  chan struct{}
+	stmts map[string]*cachedStmt
+}
+
+// cachedStmt is a prepared statement; busy while its rows are open, when
+// the query runs unprepared instead (SQLite cannot run one statement
+// twice at once).
+type cachedStmt struct {
+	s    driver.Stmt
+	busy atomic.Bool
+}
+
+// stmt returns q's prepared statement if it can be used now.
+func (c *gatedConn) stmt(ctx context.Context, q string) (*cachedStmt, bool) {
+	if cs, ok := c.stmts[q]; ok {
+		return cs, !cs.busy.Load()
+	}
+	p, ok := c.Conn.(driver.ConnPrepareContext)
+	if !ok || len(c.stmts) >= maxStmts {
+		return nil, false
+	}
+	s, err := p.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, false
+	}
+	cs := &cachedStmt{s: s}
+	c.stmts[q] = cs
+	return cs, true
+}
+
+// Close closes the prepared statements and the connection.
+func (c *gatedConn) Close() error {
+	var errs []error
+	for _, cs := range c.stmts {
+		errs = append(errs, cs.s.Close())
+	}
+	return errors.Join(append(errs, c.Conn.Close())...)
 }
 
 var errNoCtx = errors.New("sqlite-gated: the driver's connection lacks a context method")
@@ -73,6 +120,11 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 }
 
 func (c *gatedConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	if cs, ok := c.stmt(ctx, q); ok {
+		if e, ok := cs.s.(driver.StmtExecContext); ok {
+			return e.ExecContext(ctx, args)
+		}
+	}
 	if e, ok := c.Conn.(driver.ExecerContext); ok {
 		return e.ExecContext(ctx, q, args)
 	}
@@ -80,6 +132,17 @@ func (c *gatedConn) ExecContext(ctx context.Context, q string, args []driver.Nam
 }
 
 func (c *gatedConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	if cs, ok := c.stmt(ctx, q); ok {
+		if e, ok := cs.s.(driver.StmtQueryContext); ok {
+			cs.busy.Store(true)
+			rows, err := e.QueryContext(ctx, args)
+			if err != nil {
+				cs.busy.Store(false)
+				return nil, err
+			}
+			return &stmtRows{Rows: rows, cs: cs}, nil
+		}
+	}
 	if e, ok := c.Conn.(driver.QueryerContext); ok {
 		return e.QueryContext(ctx, q, args)
 	}
@@ -116,4 +179,16 @@ func (t *gatedTx) Commit() error {
 func (t *gatedTx) Rollback() error {
 	defer t.release()
 	return t.Tx.Rollback()
+}
+
+// stmtRows frees its statement when closed.
+type stmtRows struct {
+	driver.Rows
+	cs   *cachedStmt
+	once sync.Once
+}
+
+func (r *stmtRows) Close() error {
+	defer r.once.Do(func() { r.cs.busy.Store(false) })
+	return r.Rows.Close()
 }
