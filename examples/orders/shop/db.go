@@ -83,7 +83,10 @@ func openSQLite(path string) (*DB, error) {
 	}
 	// Opening a connection costs more than most statements (pragmas, the
 	// schema): keep them, and their prepared statements (sqlitegate.go).
-	db.SetMaxOpenConns(16)
+	// The number open stays unbounded: a goroutine waiting at the gate
+	// holds a connection, and the gate's holder may need another one (a
+	// projection reads the store while its transaction is open), so a
+	// bound would deadlock.
 	db.SetMaxIdleConns(16)
 	return &DB{SQL: db}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -22,8 +23,10 @@ import (
 // try. Under a steady load of short transactions from many goroutines
 // those sleeps, not the work, set the pace: a waiter wakes after the lock
 // was taken and released several times. Queueing on the gate instead
-// hands the lock over as soon as it is free. Statements outside a
-// transaction, and other processes, still wait in the busy handler.
+// hands the lock over as soon as it is free. A transaction begun with a
+// BEGIN statement (the SQLite outbox's claims) takes the gate too, until
+// its COMMIT or ROLLBACK. Other statements outside a transaction, and
+// other processes, still wait in the busy handler.
 //
 // A goroutine must not begin a second transaction on a database while it
 // holds one there (it would wait for itself); the SDK's stores do not.
@@ -61,6 +64,7 @@ type gatedConn struct {
 	driver.Conn
 	gate  chan struct{}
 	stmts map[string]*cachedStmt
+	inRaw bool // holds the gate for a transaction begun with BEGIN
 }
 
 // cachedStmt is a prepared statement; busy while its rows are open, when
@@ -91,6 +95,10 @@ func (c *gatedConn) stmt(ctx context.Context, q string) (*cachedStmt, bool) {
 
 // Close closes the prepared statements and the connection.
 func (c *gatedConn) Close() error {
+	if c.inRaw {
+		c.inRaw = false
+		<-c.gate
+	}
 	var errs []error
 	for _, cs := range c.stmts {
 		errs = append(errs, cs.s.Close())
@@ -120,6 +128,41 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 }
 
 func (c *gatedConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	switch word := firstWord(q); {
+	case word == "BEGIN" && !c.inRaw:
+		select {
+		case c.gate <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		res, err := c.exec(ctx, q, args)
+		if err != nil {
+			<-c.gate
+		} else {
+			c.inRaw = true
+		}
+		return res, err
+	case (word == "COMMIT" || word == "ROLLBACK" || word == "END") && c.inRaw:
+		res, err := c.exec(ctx, q, args)
+		if err == nil || word != "COMMIT" { // a failed COMMIT leaves the transaction open
+			c.inRaw = false
+			<-c.gate
+		}
+		return res, err
+	}
+	return c.exec(ctx, q, args)
+}
+
+// firstWord is q's first word in upper case.
+func firstWord(q string) string {
+	q = strings.TrimSpace(q)
+	if i := strings.IndexAny(q, " \t\n;"); i >= 0 {
+		q = q[:i]
+	}
+	return strings.ToUpper(q)
+}
+
+func (c *gatedConn) exec(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
 	if cs, ok := c.stmt(ctx, q); ok {
 		if e, ok := cs.s.(driver.StmtExecContext); ok {
 			return e.ExecContext(ctx, args)
