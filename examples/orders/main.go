@@ -162,11 +162,10 @@ func greet(sys *system.System, f flags) {
 		fmt.Printf("  %s/topics/%s/messages?header=ce_correlationid=my-first-order   (one order's story)\n", sys.ConsoleURL, shop.TopicOrders)
 	}
 	if f.cfg.Saga == shop.Orchestration && f.cfg.Postgres == "" && sys.Orders != nil {
-		fmt.Printf("  herald saga list --db %s --prefix saga\n", filepath.Join(sys.DataDir(), "orders.db"))
+		fmt.Printf("  herald saga list --db %s --prefix saga\n", filepath.Join(sys.DataDir(), "orders_saga.db"))
 	}
 	fmt.Println()
 }
-
 
 // bench places f.orders orders at f.rate, waits until every one ended,
 // and prints the figures.

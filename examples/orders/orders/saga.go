@@ -50,7 +50,11 @@ func (s *Service) definition() saga.Definition {
 }
 
 func (s *Service) sagaRunner(ctx context.Context) (*saga.Runner, error) {
-	st, err := s.db.Sagas(ctx, s.ob)
+	var err error
+	if s.sagaOb, err = s.sagaDB.Outbox(ctx); err != nil {
+		return nil, err
+	}
+	st, err := s.sagaDB.Sagas(ctx, s.sagaOb)
 	if err != nil {
 		return nil, err
 	}

@@ -25,12 +25,16 @@ type Service struct {
 	agg     *eventstore.Aggregate[Order, command]
 	catalog *shop.Catalog
 	sagas   *saga.Runner // orchestration only
+	sagaDB  *shop.DB     // the saga tables and their outbox
+	sagaOb  outbox.Store // the saga's commands
 }
 
 // New opens the orders service on db: the event store, whose appends
-// write their events to the outbox in the same transaction, the read
-// model, and (orchestration) the saga tables.
-func New(ctx context.Context, env shop.Env, db *shop.DB) (*Service, error) {
+// write their events to the outbox in the same transaction, and the read
+// model. In the orchestrated style the saga tables and the outbox of
+// their commands are in sagaDB, a database of their own, so that saga
+// transitions and order appends do not queue for one SQLite file.
+func New(ctx context.Context, env shop.Env, db, sagaDB *shop.DB) (*Service, error) {
 	ob, err := db.Outbox(ctx)
 	if err != nil {
 		return nil, err
@@ -44,11 +48,14 @@ func New(ctx context.Context, env shop.Env, db *shop.DB) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{env: env, db: db, store: store, ob: ob, proj: proj, view: db.T("order_status"),
-		agg: aggregate(env.Codec), catalog: shop.NewCatalog()}
+		agg: aggregate(env.Codec), catalog: shop.NewCatalog(), sagaDB: sagaDB}
 	if err := proj.Register(ctx, statusProjection(s.view, env.Codec)); err != nil {
 		return nil, err
 	}
 	if env.Saga == shop.Orchestration {
+		if sagaDB == nil {
+			return nil, errors.New("orders: the orchestrated saga needs its database")
+		}
 		if s.sagas, err = s.sagaRunner(ctx); err != nil {
 			return nil, err
 		}
@@ -83,7 +90,12 @@ func (s *Service) Run(ctx context.Context) error {
 	runs := []func(context.Context) error{relay.Run, s.proj.Run, r.Run,
 		func(ctx context.Context) error { return s.catalog.Follow(ctx, s.env) }}
 	if s.sagas != nil {
-		runs = append(runs, s.sagas.Run)
+		sagaRelay, cl, err := s.env.Relay(s.sagaOb, "orders-saga")
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		runs = append(runs, s.sagas.Run, sagaRelay.Run)
 	}
 	return shop.RunAll(ctx, runs...)
 }

@@ -215,9 +215,8 @@ func createTopics(ctx context.Context, adm *kadm.Client, partitions int32) error
 // startServices opens the services in cfg.Services and runs each in its
 // own goroutine until Close.
 func (s *System) startServices(ctx, runCtx context.Context, env shop.Env) error {
-	dbs := shop.DBConfig{Dir: s.cfg.DataDir, Postgres: s.cfg.Postgres, Namespace: s.cfg.Namespace}
 	for _, name := range s.cfg.Services {
-		db, err := dbs.Open(ctx, name)
+		db, err := s.dbs().Open(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -239,7 +238,14 @@ func (s *System) open(ctx context.Context, name string, env shop.Env, db *shop.D
 	var err error
 	switch name {
 	case "orders":
-		s.Orders, err = orders.New(ctx, env, db)
+		var sagaDB *shop.DB
+		if env.Saga == shop.Orchestration {
+			if sagaDB, err = s.dbs().Open(ctx, "orders_saga"); err != nil {
+				return nil, err
+			}
+			s.closers = append(s.closers, sagaDB)
+		}
+		s.Orders, err = orders.New(ctx, env, db, sagaDB)
 		return func(ctx context.Context) error { return s.Orders.Run(ctx) }, err
 	case "inventory":
 		s.Inventory, err = inventory.New(ctx, env, db)
@@ -255,6 +261,10 @@ func (s *System) open(ctx context.Context, name string, env shop.Env, db *shop.D
 		return notification.New(env).Run, nil
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Services)
+}
+
+func (s *System) dbs() shop.DBConfig {
+	return shop.DBConfig{Dir: s.cfg.DataDir, Postgres: s.cfg.Postgres, Namespace: s.cfg.Namespace}
 }
 
 // serveHTTP serves the orders API and the console.
