@@ -3,6 +3,7 @@ package system_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +55,7 @@ func poll(t *testing.T, d time.Duration, cond func() error) {
 func viewOf(t *testing.T, sys *system.System, id string) orders.View {
 	t.Helper()
 	v, err := sys.Orders.View(context.Background(), id)
-	if err != nil && err != orders.ErrNotFound {
+	if err != nil && !errors.Is(err, orders.ErrNotFound) {
 		t.Fatal(err)
 	}
 	return v
@@ -126,7 +127,7 @@ func TestCancel(t *testing.T) {
 			poll(t, time.Minute, func() error { // the stock is reserved: the provider is being asked
 				res, err := sys.Inventory.Reservations(ctx)
 				if err != nil || res[id].Status != inventory.Reserved {
-					return fmt.Errorf("reservation %+v %v", res[id], err)
+					return fmt.Errorf("reservation %+v %w", res[id], err)
 				}
 				return nil
 			})
@@ -140,7 +141,7 @@ func TestCancel(t *testing.T) {
 				c, charged := ledger[id]
 				switch {
 				case err != nil || err2 != nil:
-					return fmt.Errorf("%v %v", err, err2)
+					return errors.Join(err, err2)
 				case viewOf(t, sys, id).Status != shop.StatusCancelled:
 					return fmt.Errorf("order is %s", viewOf(t, sys, id).Status)
 				case res[id].Status != inventory.Released || stock["teapot"] != 40:
@@ -154,7 +155,7 @@ func TestCancel(t *testing.T) {
 				poll(t, time.Minute, func() error {
 					corr := viewOf(t, sys, id).CorrelationID
 					if in, err := st.Get(ctx, corr); err != nil || in.Status != saga.Compensated {
-						return fmt.Errorf("saga %+v %v", in, err)
+						return fmt.Errorf("saga %+v %w", in, err)
 					}
 					return nil
 				})
