@@ -47,6 +47,7 @@ func parse(args []string) (flags, error) {
 	fs.StringVar(&f.cfg.RegistryURL, "registry", "", "the schema registry of --brokers' cluster")
 	fs.StringVar(&f.cfg.DataDir, "data-dir", "", "broker data and SQLite files (default: a temporary directory, removed at exit)")
 	fs.StringVar(&f.cfg.Postgres, "postgres", "", "keep the services' data in this PostgreSQL database (postgres:// URL) instead of SQLite")
+	fs.StringVar(&f.cfg.Namespace, "pg-namespace", "shop", "with --postgres: each service's schema is <pg-namespace>_<service>")
 	fs.StringVar(&f.saga, "saga", "choreography", "saga style: choreography or orchestration")
 	fs.StringVar(&f.services, "service", "", "run only these services (comma-separated: "+strings.Join(system.Services, ",")+")")
 	fs.Float64Var(&f.rate, "rate", 5, "orders placed per second by the traffic generator (0: none)")
