@@ -76,6 +76,7 @@ func runEndToEnd(t *testing.T, cfg system.Config, n int) {
 	t.Logf("all ended after %v", time.Since(start))
 	status := checkInvariants(t, ctx, sys, placed)
 	checkFlows(t, ctx, sys, cfg.Saga, placed, status)
+	checkAnalytics(t, ctx, sys, placed, status)
 }
 
 func dropSchemas(t *testing.T, cfg system.Config) {

@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/heraldhq/herald/console"
+	"github.com/heraldhq/herald/examples/orders/analytics"
 	"github.com/heraldhq/herald/examples/orders/inventory"
 	"github.com/heraldhq/herald/examples/orders/notification"
 	"github.com/heraldhq/herald/examples/orders/orders"
@@ -39,7 +40,7 @@ import (
 )
 
 // Services lists the services by name, for Config.Services.
-var Services = []string{"orders", "inventory", "payment", "shipping", "notification"}
+var Services = []string{"orders", "inventory", "payment", "shipping", "notification", "analytics"}
 
 // Config configures a System. Zero fields take the defaults noted.
 type Config struct {
@@ -89,8 +90,10 @@ type System struct {
 	Inventory *inventory.Service
 	Payment   *payment.Service
 	Shipping  *shipping.Service
+	Analytics *analytics.Service
 	Provider  *payment.Provider
 
+	rcl     *sr.Client
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	errs    chan error
@@ -174,11 +177,11 @@ func (s *System) startCluster() error {
 // prepare creates the topics, registers the schemas and publishes the
 // catalogue.
 func (s *System) prepare(ctx context.Context) (shop.Env, error) {
-	rcl, err := sr.NewClient(sr.URLs(s.RegistryURL))
-	if err != nil {
+	var err error
+	if s.rcl, err = sr.NewClient(sr.URLs(s.RegistryURL)); err != nil {
 		return shop.Env{}, err
 	}
-	codec := shop.NewCodec(rcl, s.RegistryURL)
+	codec := shop.NewCodec(s.rcl, s.RegistryURL)
 	env := shop.Env{Brokers: s.Brokers, Codec: codec, Saga: s.cfg.Saga, Logger: s.cfg.Logger}
 	cl, err := env.Client()
 	if err != nil {
@@ -196,7 +199,7 @@ func (s *System) prepare(ctx context.Context) (shop.Env, error) {
 
 func createTopics(ctx context.Context, adm *kadm.Client, partitions int32) error {
 	compact := "compact"
-	for _, t := range shop.Topics {
+	for _, t := range append(shop.Topics, analytics.TopicAnalytics) {
 		var cfg map[string]*string
 		if t == shop.TopicCatalog {
 			cfg = map[string]*string{"cleanup.policy": &compact}
@@ -216,11 +219,14 @@ func createTopics(ctx context.Context, adm *kadm.Client, partitions int32) error
 // own goroutine until Close.
 func (s *System) startServices(ctx, runCtx context.Context, env shop.Env) error {
 	for _, name := range s.cfg.Services {
-		db, err := s.dbs().Open(ctx, name)
-		if err != nil {
-			return err
+		var db *shop.DB
+		if name != "notification" && name != "analytics" {
+			var err error
+			if db, err = s.dbs().Open(ctx, name); err != nil {
+				return err
+			}
+			s.closers = append(s.closers, db)
 		}
-		s.closers = append(s.closers, db)
 		run, err := s.open(ctx, name, env, db)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -259,6 +265,9 @@ func (s *System) open(ctx context.Context, name string, env shop.Env, db *shop.D
 		return func(ctx context.Context) error { return s.Shipping.Run(ctx) }, err
 	case "notification":
 		return notification.New(env).Run, nil
+	case "analytics":
+		s.Analytics, err = analytics.New(ctx, env, s.rcl, s.cfg.DataDir)
+		return func(ctx context.Context) error { return s.Analytics.Run(ctx) }, err
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Services)
 }
