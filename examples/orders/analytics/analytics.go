@@ -89,7 +89,9 @@ func (s *Service) revenue(facts stream.Stream[string, fact], win stream.Windows)
 	all := stream.GroupBy(paid, func(string, fact) string { return "revenue" }, stream.String(), stream.JSON[fact]())
 	rev := stream.WindowedAggregate(all, win, "revenue", stream.JSON[Revenue](),
 		func() Revenue { return Revenue{} },
-		func(_ string, f fact, r Revenue) Revenue { return Revenue{Orders: r.Orders + 1, Cents: r.Cents + f.Amount} })
+		func(_ string, f fact, r Revenue) Revenue {
+			return Revenue{Orders: r.Orders + 1, Cents: r.Cents + f.Amount}
+		})
 	out := stream.Map(rev, func(w stream.Windowed[string], r Revenue) (string, Result) {
 		s.mu.Lock()
 		s.mu.revenue[w.Start.UnixMilli()] = r
