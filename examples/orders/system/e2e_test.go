@@ -16,7 +16,7 @@ import (
 
 // e2eOrders is how many orders each end-to-end run places:
 // HERALD_ORDERS_E2E_N, default 1000, or 200 under the race detector (so
-// that make test stays within its time; make e2e-orders runs 1000 with
+// that make test stays within its time; make test-orders runs 1000 with
 // it).
 func e2eOrders(t *testing.T) int {
 	n := 1000
