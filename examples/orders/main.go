@@ -55,6 +55,8 @@ func parse(args []string) (flags, error) {
 	fs.Float64Var(&f.mix.Declined, "declined", system.DefaultMix.Declined, "share of orders paid with a card the provider declines")
 	fs.Float64Var(&f.mix.SoldOut, "sold-out", system.DefaultMix.SoldOut, "share of orders asking for a product out of stock")
 	fs.Float64Var(&f.mix.Scarce, "scarce", system.DefaultMix.Scarce, "share of orders asking for the scarce teapot")
+	fs.Float64Var(&f.mix.Fraud, "fraud", system.DefaultMix.Fraud, "share of draws that are a customer ordering twice with two cards (the fraud rule flags them)")
+	fs.DurationVar(&f.cfg.FraudWindow, "fraud-window", 10*time.Minute, "the fraud rule: two cards of one customer within this")
 	fs.DurationVar(&f.cfg.PaymentLatency, "payment-latency", 20*time.Millisecond, "the simulated payment provider's response time")
 	fs.Float64Var(&f.cfg.PaymentFailureRate, "payment-failures", 0.05, "share of the provider's answers that fail (retried)")
 	fs.Uint64Var(&f.cfg.Seed, "seed", 1, "seed of the generator and the provider's failures")
@@ -146,13 +148,14 @@ func greet(sys *system.System, f flags) {
 	fmt.Printf("  broker          %s\n  schema registry %s\n", strings.Join(sys.Brokers, ","), sys.RegistryURL)
 	if sys.ConsoleURL != "" {
 		fmt.Printf("  web console     %s\n  order statuses  %s/topics/%s/messages?live=1\n", sys.ConsoleURL, sys.ConsoleURL, shop.TopicStatus)
+		fmt.Printf("  fraud alerts    %s/topics/fraud-alerts/messages?live=1\n  analytics       %s/topics/analytics/messages?live=1\n", sys.ConsoleURL, sys.ConsoleURL)
 	}
 	if sys.OrdersURL != "" {
 		fmt.Printf("  orders API      %s/orders\n", sys.OrdersURL)
 	}
 	if f.rate > 0 && sys.OrdersURL != "" {
-		fmt.Printf("\nPlacing %.4g orders a second (%.0f%% declined cards, %.0f%% sold out, %.0f%% scarce teapots). Ctrl-C stops.\n",
-			f.rate, 100*f.mix.Declined, 100*f.mix.SoldOut, 100*f.mix.Scarce)
+		fmt.Printf("\nPlacing %.4g orders a second (%.0f%% declined cards, %.0f%% sold out, %.0f%% scarce teapots, %.0f%% fraud pairs). Ctrl-C stops.\n",
+			f.rate, 100*f.mix.Declined, 100*f.mix.SoldOut, 100*f.mix.Scarce, 100*f.mix.Fraud)
 	}
 	fmt.Printf("\nTry:\n")
 	fmt.Printf("  curl -s -XPOST %s/orders -H 'X-Correlation-ID: my-first-order' \\\n", sys.OrdersURL)

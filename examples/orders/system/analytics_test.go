@@ -48,3 +48,28 @@ func checkAnalytics(t *testing.T, ctx context.Context, sys *system.System, place
 		return nil
 	})
 }
+
+// checkFraud: the fraud rule flags exactly the customers of the planted
+// pairs (two cards within the window), and no one else.
+func checkFraud(t *testing.T, sys *system.System, placed []system.Placed) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, p := range placed {
+		if p.Kind == system.Fraud {
+			want[p.Customer] = true
+		}
+	}
+	if len(placed) >= 100 && len(want) == 0 {
+		t.Fatalf("the mix planted no fraud in %d orders", len(placed))
+	}
+	poll(t, time.Minute, func() error {
+		got := map[string]bool{}
+		for c := range sys.Fraud.Flagged() {
+			got[c] = true
+		}
+		if !maps.Equal(got, want) {
+			return fmt.Errorf("fraud flagged %d customers %v, want the %d planted %v", len(got), got, len(want), want)
+		}
+		return nil
+	})
+}

@@ -67,7 +67,9 @@ func runEndToEnd(t *testing.T, cfg system.Config, n int) {
 		mu     sync.Mutex
 		placed []system.Placed
 	)
-	gen := system.Generator{URL: sys.OrdersURL, Rate: 400, Mix: system.DefaultMix, Seed: 42}
+	mix := system.DefaultMix
+	mix.Fraud = 0.03 // some pairs even in a short run
+	gen := system.Generator{URL: sys.OrdersURL, Rate: 400, Mix: mix, Seed: 42}
 	if err := gen.Run(ctx, n, func(p system.Placed) { mu.Lock(); placed = append(placed, p); mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +79,7 @@ func runEndToEnd(t *testing.T, cfg system.Config, n int) {
 	status := checkInvariants(t, ctx, sys, placed)
 	checkFlows(t, ctx, sys, cfg.Saga, placed, status)
 	checkAnalytics(t, ctx, sys, placed, status)
+	checkFraud(t, sys, placed)
 }
 
 func dropSchemas(t *testing.T, cfg system.Config) {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/heraldhq/herald/console"
 	"github.com/heraldhq/herald/examples/orders/analytics"
+	"github.com/heraldhq/herald/examples/orders/fraud"
 	"github.com/heraldhq/herald/examples/orders/inventory"
 	"github.com/heraldhq/herald/examples/orders/notification"
 	"github.com/heraldhq/herald/examples/orders/orders"
@@ -40,7 +41,7 @@ import (
 )
 
 // Services lists the services by name, for Config.Services.
-var Services = []string{"orders", "inventory", "payment", "shipping", "notification", "analytics"}
+var Services = []string{"orders", "inventory", "payment", "shipping", "notification", "analytics", "fraud"}
 
 // Config configures a System. Zero fields take the defaults noted.
 type Config struct {
@@ -66,6 +67,9 @@ type Config struct {
 	PaymentLatency     time.Duration
 	PaymentFailureRate float64
 	Seed               uint64
+	// FraudWindow bounds the fraud rule (two cards of one customer within
+	// it); default fraud.DefaultWindow.
+	FraudWindow time.Duration
 	// Durability of the embedded broker ("always", "none", ...); default
 	// the broker's.
 	Durability string
@@ -91,6 +95,7 @@ type System struct {
 	Payment   *payment.Service
 	Shipping  *shipping.Service
 	Analytics *analytics.Service
+	Fraud     *fraud.Service
 	Provider  *payment.Provider
 
 	rcl     *sr.Client
@@ -199,7 +204,7 @@ func (s *System) prepare(ctx context.Context) (shop.Env, error) {
 
 func createTopics(ctx context.Context, adm *kadm.Client, partitions int32) error {
 	compact := "compact"
-	for _, t := range append(shop.Topics, analytics.TopicAnalytics) {
+	for _, t := range append(shop.Topics, analytics.TopicAnalytics, fraud.TopicAlerts) {
 		var cfg map[string]*string
 		if t == shop.TopicCatalog {
 			cfg = map[string]*string{"cleanup.policy": &compact}
@@ -220,7 +225,7 @@ func createTopics(ctx context.Context, adm *kadm.Client, partitions int32) error
 func (s *System) startServices(ctx, runCtx context.Context, env shop.Env) error {
 	for _, name := range s.cfg.Services {
 		var db *shop.DB
-		if name != "notification" && name != "analytics" {
+		if name != "notification" && name != "analytics" && name != "fraud" {
 			var err error
 			if db, err = s.dbs().Open(ctx, name); err != nil {
 				return err
@@ -268,6 +273,9 @@ func (s *System) open(ctx context.Context, name string, env shop.Env, db *shop.D
 	case "analytics":
 		s.Analytics, err = analytics.New(ctx, env, s.rcl, s.cfg.DataDir)
 		return func(ctx context.Context) error { return s.Analytics.Run(ctx) }, err
+	case "fraud":
+		s.Fraud, err = fraud.New(ctx, env, s.rcl, s.cfg.DataDir, s.cfg.FraudWindow)
+		return func(ctx context.Context) error { return s.Fraud.Run(ctx) }, err
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Services)
 }

@@ -25,22 +25,30 @@ const (
 	Declined Kind = "declined" // its card is declined: cancelled, stock released
 	SoldOut  Kind = "sold-out" // asks for a product with no stock: rejected
 	Scarce   Kind = "scarce"   // asks for the scarce teapot: shipped or rejected
+	Fraud    Kind = "fraud"    // one of two orders of a customer, with two cards: shipped, and fraud flags the customer
 )
 
-// Mix is the share of each kind of failure among the orders; the rest
-// are Plain.
+// Mix is the share of each kind of failure among the draws; the rest
+// are Plain. A Fraud draw places two orders.
 type Mix struct {
-	Declined, SoldOut, Scarce float64
+	Declined, SoldOut, Scarce, Fraud float64
 }
 
 // DefaultMix is the demo's failure mix.
-var DefaultMix = Mix{Declined: 0.08, SoldOut: 0.04, Scarce: 0.06}
+var DefaultMix = Mix{Declined: 0.08, SoldOut: 0.04, Scarce: 0.06, Fraud: 0.01}
+
+// Cards the generator pays with. Every customer but the planted
+// fraudsters uses one card only.
+const (
+	CardVisa       = "4242424242424242"
+	CardMastercard = "5555555555554444"
+)
 
 // Placed is an order the generator placed.
 type Placed struct {
-	OrderID, Correlation string
-	Kind                 Kind
-	Total                int64
+	OrderID, Correlation, Customer string
+	Kind                           Kind
+	Total                          int64
 }
 
 // Generator places orders through the orders API at Rate orders per
@@ -62,29 +70,38 @@ type order struct {
 	body orders.PlaceRequest
 }
 
-// draw makes the i-th order.
-func (g *Generator) draw(rng *rand.Rand) order {
+// draw makes the next orders: one, or two for a planted fraud. Plain,
+// sold-out and scarce orders come from 200 customers paying with one
+// card; each declined order and each fraud pair has a customer of its
+// own (d-i, f-i), so that the fraud rule fires on the planted pairs only.
+func (g *Generator) draw(rng *rand.Rand, i int) []order {
 	o := order{kind: Plain}
 	o.body.Customer = fmt.Sprintf("c-%d", rng.IntN(200))
-	o.body.Card = "4242424242424242"
-	add := func(sku string, qty int64) {
+	o.body.Card = CardVisa
+	add := func(o *order, sku string, qty int64) {
 		o.body.Items = append(o.body.Items, struct {
 			SKU string `json:"sku"`
 			Qty int64  `json:"qty"`
 		}{sku, qty})
 	}
-	add([]string{"tea", "coffee", "mug"}[rng.IntN(3)], 1+rng.Int64N(3))
+	add(&o, []string{"tea", "coffee", "mug"}[rng.IntN(3)], 1+rng.Int64N(3))
+	m := g.Mix
 	switch x := rng.Float64(); {
-	case x < g.Mix.Declined:
-		o.kind, o.body.Card = Declined, payment.DeclinedCard
-	case x < g.Mix.Declined+g.Mix.SoldOut:
+	case x < m.Declined:
+		o.kind, o.body.Card, o.body.Customer = Declined, payment.DeclinedCard, fmt.Sprintf("d-%d", i)
+	case x < m.Declined+m.SoldOut:
 		o.kind = SoldOut
-		add("sold-out", 1)
-	case x < g.Mix.Declined+g.Mix.SoldOut+g.Mix.Scarce:
+		add(&o, "sold-out", 1)
+	case x < m.Declined+m.SoldOut+m.Scarce:
 		o.kind = Scarce
-		add("teapot", 1+rng.Int64N(2))
+		add(&o, "teapot", 1+rng.Int64N(2))
+	case x < m.Declined+m.SoldOut+m.Scarce+m.Fraud:
+		o.kind, o.body.Customer, o.body.Card = Fraud, fmt.Sprintf("f-%d", i), CardMastercard
+		second := o
+		second.body.Card = CardVisa
+		return []order{o, second}
 	}
-	return o
+	return []order{o}
 }
 
 // Run places n orders (until ctx is cancelled if n is 0), calling placed
@@ -110,8 +127,13 @@ func (g *Generator) Run(ctx context.Context, n int, placed func(Placed)) error {
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var queue []order
 	for i := 0; n == 0 || i < n; i++ {
-		o := g.draw(rng)
+		if len(queue) == 0 {
+			queue = g.draw(rng, i)
+		}
+		o := queue[0]
+		queue = queue[1:]
 		select {
 		case <-ctx.Done():
 			wg.Wait()
@@ -159,5 +181,5 @@ func place(ctx context.Context, cl *http.Client, url string, o order) (Placed, e
 	if err := json.Unmarshal(b, &ans); err != nil {
 		return Placed{}, fmt.Errorf("POST /orders: %w", err)
 	}
-	return Placed{OrderID: ans.OrderID, Correlation: ans.CorrelationID, Kind: o.kind, Total: ans.Total}, nil
+	return Placed{OrderID: ans.OrderID, Correlation: ans.CorrelationID, Customer: o.body.Customer, Kind: o.kind, Total: ans.Total}, nil
 }
