@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test bench-trace testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl bench-share compat-kgo crash-saga bench-saga test-cluster
+.PHONY: help build test bench-trace testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl bench-share compat-kgo crash-saga bench-saga test-cluster test-orders bench-orders
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -113,6 +113,12 @@ lint: ## golangci-lint (GOLANGCI_LINT_VERSION, config .golangci.yml)
 
 crash-saga: ## the saga SIGKILL crash test (SQLite and PostgreSQL) with 20 orders: kills after one stored transition after another
 	$(GO) test ./saga -run '^TestCrash$$' -count 1 -v -saga.crash.orders=20 -timeout 30m
+
+test-orders: ## the order-management example's end-to-end test with 1,000 orders per database and saga style, under -race (make test places 200 under -race)
+	HERALD_ORDERS_E2E_N=1000 $(GO) test -race ./examples/orders/system -run '^TestEndToEnd$$' -count 1 -v -timeout 40m
+
+bench-orders: ## the order-management example: orders/s end to end (placed → shipped) and p50/p99 at a fixed offered rate (ARGS: --rate, --orders, --saga, --postgres)
+	$(GO) run ./examples/orders --bench $(ARGS)
 
 bench-saga: ## completed 3-step sagas per second against the outbox's raw write rate, SQLite and PostgreSQL, same run
 	$(GO) test ./saga -run '^$$' -bench BenchmarkSaga -benchtime 3s -benchmem
