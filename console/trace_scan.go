@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -88,6 +89,21 @@ func (s scanTracer) scan(ctx context.Context, id string) (flow []TraceEvent, byI
 			}
 		})
 	}
+	// In time order, as the index answers: the page lays out events of
+	// one causation depth in this order.
+	sort.SliceStable(flow, func(i, j int) bool {
+		a, b := flow[i], flow[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Offset < b.Offset
+	})
 	return flow, byID, nil
 }
 
