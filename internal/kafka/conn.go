@@ -114,6 +114,10 @@ type conn struct {
 	// not idle.
 	inflight atomic.Int32
 	answered atomic.Uint64
+
+	// muteUntil is when a client over its quota may be read again (unix
+	// nanoseconds; 0: never muted). See quota.go.
+	muteUntil atomic.Int64
 }
 
 // pending is the answer to one request.
@@ -124,6 +128,11 @@ type pending struct {
 	done    chan struct{} // non-nil: resp is ready once closed
 	err     error         // close the connection after earlier answers
 	release func()        // returns buffers the response aliases; may be nil
+	// clientID and throttle are for quotas (quota.go): the request's
+	// client id (set only while quotas are on), and how long the
+	// client is throttled for what the reader recorded.
+	clientID string
+	throttle time.Duration
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -147,11 +156,13 @@ func (c *conn) stopReading() {
 func (c *conn) readLoop() {
 	defer close(c.pending)
 	for {
+		c.waitMute()
 		frame, err := c.readFrame()
 		if err != nil {
 			c.logReadErr(err)
 			return
 		}
+		c.waitMute() // a mute set by the writer while the frame was read
 		p := c.s.handle(c, frame)
 		c.s.budget.release(c.charged)
 		c.charged = 0
@@ -359,6 +370,7 @@ func (c *conn) writeLoop() {
 			p.releaseBufs()
 			continue
 		}
+		c.quotaRespond(p)
 		if err := c.writeResponse(p); err != nil {
 			c.s.logger.Debug("connection write failed", "remote", c.remote, "err", err)
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/acl"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
+	"github.com/heraldhq/herald/internal/quota"
 	"github.com/heraldhq/herald/internal/txn"
 )
 
@@ -102,6 +103,10 @@ type Config struct {
 	// metrics attach to. It runs on the request's goroutine, must not
 	// block, and must not keep acts.
 	Observe func(rc access.Request, acts []access.Action)
+	// Quotas holds the client quotas DescribeClientQuotas and
+	// AlterClientQuotas answer and change, and enforces them (quota.go);
+	// nil is an in-memory quota.Manager.
+	Quotas *quota.Manager
 }
 
 // Server answers Kafka protocol requests on accepted connections.
@@ -112,6 +117,7 @@ type Server struct {
 	txn    *txn.Coordinator
 	logger *slog.Logger
 	auth   access.Authorizer // Config.Authorizer, never nil
+	quotas *quota.Manager    // Config.Quotas, never nil
 	// testPrincipal, set only by tests (export_test.go) before Serve,
 	// names a connection's principal after its client id (see
 	// maybeTestPrincipal).
@@ -180,6 +186,9 @@ func New(cfg Config) *Server {
 		sessions: newFetchSessions(cfg.MaxFetchSessions),
 		budget:   newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.mu.conns = make(map[*conn]struct{})
+	if s.quotas = cfg.Quotas; s.quotas == nil {
+		s.quotas = quota.New(quota.Config{})
+	}
 	return s
 }
 

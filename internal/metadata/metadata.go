@@ -68,7 +68,8 @@ type Record struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	ClusterID  string            `json:"cluster_id,omitempty"`
-	ACLs       []ACL             `json:"acls,omitempty"` // CreateACLs, DeleteACLs
+	ACLs       []ACL             `json:"acls,omitempty"`   // CreateACLs, DeleteACLs
+	Quotas     []Quota           `json:"quotas,omitempty"` // SetQuotas
 }
 
 // Topic is the replayed state of one topic.
@@ -84,6 +85,7 @@ type State struct {
 	ClusterID string
 	Topics    map[string]*Topic // by name
 	ACLs      []ACL             // sorted by CompareACL, no duplicates
+	Quotas    []Quota           // sorted by CompareQuota, one per entity
 }
 
 // Apply changes the state by one record. Records about unknown topics are
@@ -101,6 +103,9 @@ func (s *State) Apply(r Record) error {
 		return nil
 	case CreateACLs, DeleteACLs:
 		s.applyACLs(r)
+		return nil
+	case SetQuotas:
+		s.applyQuotas(r)
 		return nil
 	}
 	t := s.byID(r.ID)
@@ -131,7 +136,7 @@ func (s *State) byID(id TopicID) *Topic {
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs)}
+	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas)}
 	for n, t := range s.Topics {
 		ct := *t
 		ct.Configs = maps.Clone(t.Configs)
@@ -140,9 +145,10 @@ func (s *State) Clone() *State {
 	return c
 }
 
-// Equal reports whether s and o hold the same cluster id, topics and ACLs.
+// Equal reports whether s and o hold the same cluster id, topics, ACLs
+// and quotas.
 func (s *State) Equal(o *State) bool {
-	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) {
+	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) || !equalQuotas(s.Quotas, o.Quotas) {
 		return false
 	}
 	for n, t := range s.Topics {

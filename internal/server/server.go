@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/internal/buildinfo"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
+	"github.com/heraldhq/herald/internal/quota"
 	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/txn"
 )
@@ -140,6 +141,7 @@ type Server struct {
 	pm     *txn.Manager
 	tc     *txn.Coordinator
 	acl    *acl.Authorizer // nil unless AuthorizerKind is "acl"
+	quotas *quota.Manager  // client quotas, durable in the metadata log
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -208,6 +210,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open transaction coordinator: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc, failed: make(chan error, 1)}
+	s.quotas = quota.New(quota.Config{Store: b})
 	if cfg.AuthorizerKind == "acl" {
 		s.acl = acl.New(acl.Config{SuperUsers: supers, AllowIfNoACL: cfg.AllowIfNoACL, Store: b})
 		cfg.Logger.Info("ACL authorizer on", "acls", len(b.ACLs()), "super_users", cfg.SuperUsers, "allow_if_no_acl", cfg.AllowIfNoACL)
@@ -262,6 +265,7 @@ func (s *Server) Start() error {
 		NodeID:          s.cfg.NodeID,
 		Authorizer:      s.cfg.Authorizer,
 		ACL:             s.acl,
+		Quotas:          s.quotas,
 
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
