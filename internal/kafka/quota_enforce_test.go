@@ -171,3 +171,42 @@ func TestQuotaFetchRate(t *testing.T) {
 		t.Error("the consumer was never told of a throttle")
 	}
 }
+
+// TestQuotaAcksZeroCounts: a produce with acks=0 gets no answer but is
+// counted, and mutes the connection like any other.
+func TestQuotaAcksZeroCounts(t *testing.T) {
+	ts := startServer(t, nil)
+	makeTopic(t, ts, "q")
+	setQuota(t, ts, "test", quota.ProducerByteRate, 200_000)
+	c := ts.dial(t)
+	req := produceReq(7, "q", 0, makeBatch(10, 10_000, time.Now().UnixMilli()))
+	req.Acks = 0
+	t0 := time.Now()
+	c.send(req)
+	c.roundTrip(kmsg.NewPtrApiVersionsRequest())
+	// About 100 kB at 200 kB/s: muted for about half a second.
+	if el := time.Since(t0); el < 400*time.Millisecond {
+		t.Fatalf("answered after %v: the acks=0 produce did not mute the connection", el)
+	}
+	if r := ts.s.quotas.Rate(quota.Produce, "ANONYMOUS", "test"); r == 0 {
+		t.Fatal("the acks=0 produce was not measured")
+	}
+}
+
+// TestQuotaRequestPercentage: a client over its request_percentage
+// (handler time) gets throttle_time_ms on an API other than produce and
+// fetch.
+func TestQuotaRequestPercentage(t *testing.T) {
+	ts := startServer(t, nil)
+	setQuota(t, ts, "test", quota.RequestPercentage, 0.0001) // 1 µs of handler time a second
+	c := ts.dial(t)
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(9)
+	resp := c.roundTrip(req).(*kmsg.MetadataResponse)
+	if resp.ThrottleMillis <= 0 {
+		t.Fatalf("metadata over the request quota: throttle_time_ms %d", resp.ThrottleMillis)
+	}
+	if ts.s.quotas.Rate(quota.Request, "ANONYMOUS", "test") <= 0 {
+		t.Fatal("handler time not measured")
+	}
+}
