@@ -20,6 +20,7 @@ func AddCommands(root *cobra.Command) {
 		newSagaCmd(),
 		newACLCmd(),
 		newUserCmd(),
+		newQuotaCmd(),
 	}
 	for _, c := range cmds {
 		rejectUnknownSubcommands(c)
