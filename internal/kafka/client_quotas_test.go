@@ -16,7 +16,7 @@ import (
 	"github.com/heraldhq/herald/internal/quota"
 )
 
-func newAdmin(t *testing.T, addr, clientID string) *kadm.Client {
+func newAdmin(t testing.TB, addr, clientID string) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(clientID), kgo.RequestRetries(0))
 	if err != nil {

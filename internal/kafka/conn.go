@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/access"
+	"github.com/heraldhq/herald/internal/quota"
 )
 
 // A frame on the wire, in both directions:
@@ -118,6 +119,9 @@ type conn struct {
 	// muteUntil is when a client over its quota may be read again (unix
 	// nanoseconds; 0: never muted). See quota.go.
 	muteUntil atomic.Int64
+	// readQuota and writeQuota are the client's resolved quotas, cached
+	// by the reader and by the writer (each its own).
+	readQuota, writeQuota *quota.Client
 }
 
 // pending is the answer to one request.

@@ -47,15 +47,15 @@ func (s *Server) quotaEnd(qs quotaStart, r *request, p *pending, frame int) {
 		return
 	}
 	now := time.Now()
-	user := r.c.principal.Name
 	p.clientID = r.clientID
+	qc := r.c.quotaClient(&r.c.readQuota, r.clientID)
 	var d time.Duration
 	if r.key == produceKey {
-		d = s.quotas.Record(quota.Produce, user, r.clientID, float64(frame), now)
+		d = qc.Record(quota.Produce, float64(frame), now)
 	}
 	if r.key != apiVersionsKey {
 		pct := float64(now.Sub(qs.start)) / 1e7 // % of one second
-		d = max(d, s.quotas.Record(quota.Request, user, r.clientID, pct, now))
+		d = max(d, qc.Record(quota.Request, pct, now))
 	}
 	if d > 0 {
 		p.throttle = d
@@ -78,7 +78,8 @@ func (c *conn) quotaRespond(p *pending) {
 	d := p.throttle
 	if fr, ok := p.resp.(*kmsg.FetchResponse); ok && c.s.quotas.Active() {
 		now := time.Now()
-		fd := c.s.quotas.Record(quota.Fetch, c.principal.Name, p.clientID, float64(batchBytes(fr)), now)
+		qc := c.quotaClient(&c.writeQuota, p.clientID)
+		fd := qc.Record(quota.Fetch, float64(batchBytes(fr)), now)
 		if fd > d {
 			d = fd
 			c.mute(now.Add(d))
@@ -93,6 +94,22 @@ func (c *conn) quotaRespond(p *pending) {
 			t.SetThrottle(ms)
 		}
 	}
+}
+
+// quotaClient returns the resolved quotas of the connection's client
+// with clientID, from *cache while they still apply. cache is the
+// reader's or the writer's own (c.readQuota, c.writeQuota). Call only
+// while quotas are on.
+func (c *conn) quotaClient(cache **quota.Client, clientID string) *quota.Client {
+	if qc := *cache; qc.Current(c.principal.Name, clientID) {
+		return qc
+	}
+	qc := c.s.quotas.Client(c.principal.Name, clientID)
+	if qc == nil { // quotas were just turned off: an empty client
+		qc = &quota.Client{}
+	}
+	*cache = qc
+	return qc
 }
 
 // mute keeps the reader from handling the connection's next request

@@ -23,7 +23,7 @@ func setQuota(t *testing.T, ts *testServer, id, key string, v float64) {
 	}
 }
 
-func makeTopic(t *testing.T, ts *testServer, name string) {
+func makeTopic(t testing.TB, ts *testServer, name string) {
 	t.Helper()
 	if _, err := newAdmin(t, ts.addr, "admin").CreateTopic(context.Background(), 1, 1, nil, name); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestQuotaProduceRate(t *testing.T) {
 
 // produceFor produces 10 kB records as client id for d (or until max
 // bytes are acked) and returns the bytes acked and the time taken.
-func produceFor(t *testing.T, addr, id string, h kgo.Hook, d time.Duration, max int64) (int64, time.Duration) {
+func produceFor(t testing.TB, addr, id string, h kgo.Hook, d time.Duration, max int64) (int64, time.Duration) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(id), kgo.WithHooks(h), kgo.DefaultProduceTopic("p"),
 		kgo.ProducerBatchMaxBytes(64<<10), kgo.MaxBufferedRecords(64), kgo.ProducerLinger(0))
 	if err != nil {

@@ -116,18 +116,14 @@ func (m *Manager) Active() bool { return m != nil && m.tab.Load() != nil }
 // Record adds v (bytes, or for Request the handler time's percentage of a
 // second: nanoseconds/1e7) for the client (user, clientID) at now, and
 // returns how long the client must be throttled: 0 when it is within its
-// quota or has none.
+// quota or has none. A caller that measures one client often keeps its
+// Client instead, which saves the lookups.
 func (m *Manager) Record(k Kind, user, clientID string, v float64, now time.Time) time.Duration {
-	t := m.tab.Load()
-	if t == nil {
+	c := m.Client(user, clientID)
+	if c == nil {
 		return 0
 	}
-	limit, key, ok := t.resolve(k, user, clientID)
-	if !ok {
-		return 0
-	}
-	d := m.sensor(key).record(now.UnixNano(), v, limit, m.cfg.WindowSize)
-	return min(d, time.Duration(m.cfg.WindowNum)*m.cfg.WindowSize)
+	return c.Record(k, v, now)
 }
 
 // Rate is the rate the client is measured at for k, per second, over the
