@@ -1,10 +1,12 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/quota"
@@ -56,7 +58,8 @@ func benchQuota(b *testing.B, s *Server, clientID string) {
 
 // BenchmarkQuotaAccuracy: a franz-go producer and consumer held to three
 // byte rates for about 3 s each; reports the broker-measured rate and the
-// client-side rate as ratios of the quota (1.00 is exact). One run is
+// client-side rate as ratios of the quota (1.00 is exact). The consumer
+// reads a backlog of 4 s of its quota with 64 KiB fetches. One run is
 // one measurement:
 //
 //	go test -run '^$' -bench BenchmarkQuotaAccuracy -benchtime 1x ./internal/kafka
@@ -72,7 +75,37 @@ func BenchmarkQuotaAccuracy(b *testing.B) {
 				b.ReportMetric(float64(n)/d.Seconds()/q, "acked/quota")
 			}
 		})
+		b.Run(fmt.Sprintf("fetch-%.0fKiB", q/1024), func(b *testing.B) {
+			ts := startServer(b, nil)
+			makeTopic(b, ts, "p")
+			produceFor(b, ts.addr, "loader", &throttles{}, 30*time.Second, int64(4*q))
+			benchSetQuota(b, ts, "slowc", quota.ConsumerByteRate, q)
+			for b.Loop() {
+				got, d := consumeFor(b, ts.addr, "slowc", 3*time.Second)
+				b.ReportMetric(ts.s.quotas.Rate(quota.Fetch, "ANONYMOUS", "slowc")/q, "broker/quota")
+				b.ReportMetric(float64(got)/d.Seconds()/q, "received/quota")
+			}
+		})
 	}
+}
+
+// consumeFor consumes topic p from the start as client id for d and
+// returns the record bytes received and the time taken.
+func consumeFor(b *testing.B, addr, id string, d time.Duration) (int64, time.Duration) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(id), kgo.ConsumeTopics("p"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<10), kgo.FetchMaxPartitionBytes(64<<10))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var got int64
+	start := time.Now()
+	for ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got += int64(len(r.Value)) })
+	}
+	return got, time.Since(start)
 }
 
 func benchSetQuota(b *testing.B, ts *testServer, id, key string, v float64) {
