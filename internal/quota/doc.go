@@ -18,10 +18,10 @@
 // A client (user, client id) gets, for each key on its own, the value of
 // the first entity in KIP-55's order that sets it:
 //
-//	1. user=U, client-id=C            5. user=<default>, client-id=<default>
-//	2. user=U, client-id=<default>    6. user=<default>
-//	3. user=U                         7. client-id=C
-//	4. user=<default>, client-id=C    8. client-id=<default>
+//	(1) user=U, client-id=C            (5) user=<default>, client-id=<default>
+//	(2) user=U, client-id=<default>    (6) user=<default>
+//	(3) user=U                         (7) client-id=C
+//	(4) user=<default>, client-id=C    (8) client-id=<default>
 //
 // Its sensor is per the parts Kafka tags the quota metric with: a quota
 // from entity 3 or 6 is shared by all of U's client ids, one from 7 or 8

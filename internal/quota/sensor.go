@@ -45,14 +45,6 @@ func (s *sensor) record(now int64, v, limit float64, window time.Duration) time.
 	return time.Duration(over / limit * 1e9)
 }
 
-// unrecord takes v back out of the current sample (a recorded fetch whose
-// response was not sent).
-func (s *sensor) unrecord(v float64) {
-	s.mu.Lock()
-	s.samples[s.cur].v -= v
-	s.mu.Unlock()
-}
-
 // rate is the measured rate per second at now.
 func (s *sensor) rate(now int64, window time.Duration) float64 {
 	s.mu.Lock()
