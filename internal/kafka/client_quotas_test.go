@@ -207,3 +207,30 @@ func TestClientQuotasSarama(t *testing.T) {
 		})
 	}
 }
+
+// quotaSeedAlter and quotaSeedDescribe are FuzzHandle's seeds for the
+// quota APIs: entries with names, defaults and an ip.
+func quotaSeedAlter() *kmsg.AlterClientQuotasRequest {
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	req.SetVersion(1)
+	for _, e := range [][2]*string{{userT, kmsg.StringPtr("u")}, {clientT, nil}, {kmsg.StringPtr("ip"), kmsg.StringPtr("1.2.3.4")}} {
+		entry := kmsg.NewAlterClientQuotasRequestEntry()
+		ent := kmsg.NewAlterClientQuotasRequestEntryEntity()
+		ent.Type, ent.Name = *e[0], e[1]
+		entry.Entity = append(entry.Entity, ent)
+		op := kmsg.NewAlterClientQuotasRequestEntryOp()
+		op.Key, op.Value = quota.ProducerByteRate, 1024
+		entry.Ops = append(entry.Ops, op)
+		req.Entries = append(req.Entries, entry)
+	}
+	return req
+}
+
+func quotaSeedDescribe() *kmsg.DescribeClientQuotasRequest {
+	req := kmsg.NewPtrDescribeClientQuotasRequest()
+	req.SetVersion(1)
+	c := kmsg.NewDescribeClientQuotasRequestComponent()
+	c.EntityType, c.MatchType = quota.User, 2
+	req.Components = append(req.Components, c)
+	return req
+}
