@@ -271,7 +271,7 @@ func writeLog(fs vfs.FS, dir string, st *State) error {
 }
 
 // encodeLog returns the log that rebuilds st: the cluster id, one record
-// with every ACL, and one create per topic.
+// with every ACL, one with every client quota, and one create per topic.
 func encodeLog(st *State) ([]byte, error) {
 	var buf []byte
 	var err error
@@ -282,6 +282,11 @@ func encodeLog(st *State) ([]byte, error) {
 	}
 	if len(st.ACLs) > 0 {
 		if buf, err = AppendFrame(buf, Record{Type: CreateACLs, ACLs: st.ACLs}); err != nil {
+			return nil, err
+		}
+	}
+	if len(st.Quotas) > 0 {
+		if buf, err = AppendFrame(buf, Record{Type: SetQuotas, Quotas: st.Quotas}); err != nil {
 			return nil, err
 		}
 	}
