@@ -82,15 +82,23 @@ func TestQuotaProduceRate(t *testing.T) {
 		defer wg.Done()
 		slowBytes, slowTime = produceFor(t, ts.addr, "slow", slowHook, 3*time.Second, 1<<62)
 	}()
+	var freeRate float64
 	go func() {
 		defer wg.Done()
-		produceFor(t, ts.addr, "free", freeHook, 3*time.Second, 6<<20)
+		n, d := produceFor(t, ts.addr, "free", freeHook, 3*time.Second, 6<<20)
+		freeRate = float64(n) / d.Seconds()
 	}()
 	wg.Wait()
 	measured := ts.s.quotas.Rate(quota.Produce, "ANONYMOUS", "slow")
-	t.Logf("quota %d B/s: broker measured %.0f B/s (%.2f), client acked %.0f B/s", q, measured, measured/q, float64(slowBytes)/slowTime.Seconds())
-	if measured < 0.8*q || measured > 1.2*q {
-		t.Errorf("broker-measured rate %.0f B/s, want within 20%% of %d", measured, q)
+	t.Logf("quota %d B/s: broker measured %.0f B/s (%.2f), client acked %.0f B/s; unquoted client %.0f B/s",
+		q, measured, measured/q, float64(slowBytes)/slowTime.Seconds(), freeRate)
+	if measured > 1.2*q {
+		t.Errorf("broker-measured rate %.0f B/s, above the quota %d by more than 20%%", measured, q)
+	}
+	// The floor holds only on a machine that can produce faster than the
+	// quota, which the unquoted client alongside shows.
+	if freeRate > 1.5*q && measured < 0.8*q {
+		t.Errorf("broker-measured rate %.0f B/s, below the quota %d by more than 20%% (the unquoted client made %.0f B/s)", measured, q, freeRate)
 	}
 	if got := float64(slowBytes) / slowTime.Seconds(); got > 1.2*q {
 		t.Errorf("the throttled producer got %.0f B/s acked, above the quota's ceiling", got)
