@@ -27,12 +27,14 @@ A quota entity is a user, a client id, or both, each named or the default
 quota that applies to it (user and client id, then user, then client id,
 named before default). Keys: producer_byte_rate and consumer_byte_rate
 (bytes per second), request_percentage (% of one request handler thread),
-controller_mutation_rate (stored only). Changes apply at once and survive
+controller_mutation_rate (stored only); an ip entity (--ip, --default ip)
+takes connection_creation_rate (new connections per second). Changes apply at once and survive
 a restart; a client over its quota is throttled. Altering needs
 ALTER_CONFIGS on the cluster, describing DESCRIBE_CONFIGS.`,
 		Example: `  herald quota alter --client-id ingest --add producer_byte_rate=1048576
   herald quota alter --user alice --default client-id --add consumer_byte_rate=2097152,request_percentage=50
   herald quota alter --client-id ingest --delete producer_byte_rate
+  herald quota alter --default ip --add connection_creation_rate=50
   herald quota describe
   herald quota describe --user alice -o json`,
 	}
@@ -43,18 +45,19 @@ ALTER_CONFIGS on the cluster, describing DESCRIBE_CONFIGS.`,
 
 // quotaEntityFlags name an entity (alter) or filter entities (describe).
 type quotaEntityFlags struct {
-	users, clientIDs []string // at most one each for alter
-	defaults         []string // entity types: user, client-id
-	any              []string // describe: entity types matching any name
+	users, clientIDs, ips []string // at most one each for alter
+	defaults              []string // entity types: user, client-id, ip
+	any                   []string // describe: entity types matching any name
 }
 
 func addQuotaEntityFlags(cmd *cobra.Command, f *quotaEntityFlags, describe bool) {
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.users, "user", nil, "user (principal name)")
 	fl.StringSliceVar(&f.clientIDs, "client-id", nil, "client id")
-	fl.StringSliceVar(&f.defaults, "default", nil, "the default entity of a type: user or client-id")
+	fl.StringSliceVar(&f.ips, "ip", nil, "client IP address (connection_creation_rate only)")
+	fl.StringSliceVar(&f.defaults, "default", nil, "the default entity of a type: user, client-id or ip")
 	if describe {
-		fl.StringSliceVar(&f.any, "any", nil, "any named entity of a type: user or client-id")
+		fl.StringSliceVar(&f.any, "any", nil, "any named entity of a type: user, client-id or ip")
 	}
 }
 
@@ -63,8 +66,8 @@ func (f *quotaEntityFlags) components() ([]kadm.DescribeClientQuotaComponent, er
 	var out []kadm.DescribeClientQuotaComponent
 	seen := map[string]bool{}
 	add := func(typ string, name *string, match kmsg.QuotasMatchType) error {
-		if typ != "user" && typ != "client-id" {
-			return fmt.Errorf("unknown entity type %q: want user or client-id", typ)
+		if typ != "user" && typ != "client-id" && typ != "ip" {
+			return fmt.Errorf("unknown entity type %q: want user, client-id or ip", typ)
 		}
 		if seen[typ] {
 			return fmt.Errorf("entity type %s given twice", typ)
@@ -80,6 +83,11 @@ func (f *quotaEntityFlags) components() ([]kadm.DescribeClientQuotaComponent, er
 	}
 	for _, c := range f.clientIDs {
 		if err := add("client-id", &c, 0); err != nil {
+			return nil, err
+		}
+	}
+	for _, ip := range f.ips {
+		if err := add("ip", &ip, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -235,7 +243,7 @@ func newQuotaAlterCmd(c *conn) *cobra.Command {
 	}
 	addQuotaEntityFlags(cmd, f, false)
 	fl := cmd.Flags()
-	fl.StringSliceVar(&adds, "add", nil, "quotas to set, key=value (producer_byte_rate, consumer_byte_rate, request_percentage, controller_mutation_rate)")
+	fl.StringSliceVar(&adds, "add", nil, "quotas to set, key=value (producer_byte_rate, consumer_byte_rate, request_percentage, controller_mutation_rate; connection_creation_rate for an ip)")
 	fl.StringSliceVar(&deletes, "delete", nil, "quota keys to remove")
 	fl.BoolVar(&validateOnly, "validate-only", false, "have the broker check the change and change nothing")
 	addFormatFlag(cmd, &format)
@@ -246,15 +254,15 @@ func newQuotaAlterCmd(c *conn) *cobra.Command {
 // and one client id at most, at least one change, numeric values.
 func quotaAlteration(f *quotaEntityFlags, adds, deletes []string) (kadm.AlterClientQuotaEntry, error) {
 	var e kadm.AlterClientQuotaEntry
-	if len(f.users) > 1 || len(f.clientIDs) > 1 {
-		return e, errors.New("alter takes one entity: at most one --user and one --client-id")
+	if len(f.users) > 1 || len(f.clientIDs) > 1 || len(f.ips) > 1 {
+		return e, errors.New("alter takes one entity: at most one --user, --client-id and --ip")
 	}
 	comps, err := f.components()
 	if err != nil {
 		return e, err
 	}
 	if len(comps) == 0 {
-		return e, errors.New("alter needs an entity: --user, --client-id or --default")
+		return e, errors.New("alter needs an entity: --user, --client-id, --ip or --default")
 	}
 	for _, c := range comps {
 		e.Entity = append(e.Entity, kadm.ClientQuotaEntityComponent{Type: c.Type, Name: c.MatchName})

@@ -52,6 +52,10 @@ func TestQuotaCommands(t *testing.T) {
 		t.Fatalf("after --delete: %+v", rows)
 	}
 
+	ok(t, addr, "", "quota", "alter", "--ip", "10.1.2.3", "--add", "connection_creation_rate=5")
+	if rows := quotaRows(t, ok(t, addr, "", "quota", "describe", "--any", "ip", "-o", "json").out); len(rows) != 1 || rows[0].Values["connection_creation_rate"] != 5 {
+		t.Fatalf("--ip: %+v", rows)
+	}
 	fails(t, addr, "", "unknown quota key", "quota", "alter", "--user", "bob", "--add", "bogus=1")
 	fails(t, addr, "", "want key=number", "quota", "alter", "--user", "bob", "--add", "producer_byte_rate")
 	fails(t, addr, "", "needs an entity", "quota", "alter", "--add", "producer_byte_rate=1")

@@ -17,7 +17,9 @@ import (
 //   - fetch: the response's record bytes, recorded by the writer just
 //     before the response is written;
 //   - request_percentage: the handler's time on the reader goroutine
-//     (work a handler hands to r.later is not counted).
+//     (work a handler hands to r.later is not counted);
+//   - connection_creation_rate: each accepted connection, per ip; a
+//     connection over it waits before its first request is read.
 //
 // A client over a quota gets its answer at once with throttle_time_ms
 // set, and then its connection is muted: the reader does not read or
@@ -110,6 +112,16 @@ func (c *conn) quotaClient(cache **quota.Client, clientID string) *quota.Client 
 	}
 	*cache = qc
 	return qc
+}
+
+// quotaAccept counts a new connection against its ip's
+// connection_creation_rate (KIP-612); over it, the connection is muted:
+// its first request is not read until the throttle time has passed.
+func (s *Server) quotaAccept(c *conn) {
+	now := time.Now()
+	if d := s.quotas.RecordConnection(c.host, now); d > 0 {
+		c.mute(now.Add(d))
+	}
 }
 
 // mute keeps the reader from handling the connection's next request

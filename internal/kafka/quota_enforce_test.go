@@ -218,3 +218,27 @@ func TestQuotaRequestPercentage(t *testing.T) {
 		t.Fatal("handler time not measured")
 	}
 }
+
+// TestQuotaConnectionRate: with connection_creation_rate 4 on 127.0.0.1,
+// four connections within a second are served at once and a fifth waits
+// a quarter second before its first request is read (KIP-612).
+func TestQuotaConnectionRate(t *testing.T) {
+	ts := startServer(t, nil)
+	err := ts.s.quotas.Alter([]quota.Alteration{{Entity: quota.Entity{quota.IP: "127.0.0.1"},
+		Ops: []quota.Op{{Key: quota.ConnectionCreationRate, Value: 4}}}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	var cs []*client
+	for range 5 {
+		cs = append(cs, ts.dial(t))
+	}
+	cs[4].roundTrip(kmsg.NewPtrApiVersionsRequest())
+	if el := time.Since(t0); el < 240*time.Millisecond {
+		t.Fatalf("the fifth connection within a second was served after %v, want a 250ms wait", el)
+	}
+	if r := ts.s.quotas.RecordConnection("127.0.0.2", time.Now()); r != 0 {
+		t.Fatal("another ip was throttled")
+	}
+}

@@ -270,6 +270,7 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	c := newConn(s, nc)
+	s.quotaAccept(c)
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()

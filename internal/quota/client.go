@@ -47,6 +47,6 @@ func (c *Client) Record(k Kind, v float64, now time.Time) time.Duration {
 	if r.s == nil {
 		return 0
 	}
-	d := r.s.record(now.UnixNano(), v, r.limit, c.m.cfg.WindowSize)
+	d := r.s.record(now.UnixNano(), v, r.limit, c.m.cfg.WindowSize, 0)
 	return min(d, time.Duration(c.m.cfg.WindowNum)*c.m.cfg.WindowSize)
 }

@@ -13,7 +13,7 @@
 //	consumer_byte_rate        bytes/s of fetch responses         enforced
 //	request_percentage        % of one handler thread's time     enforced
 //	controller_mutation_rate  partition mutations/s              stored only
-//	connection_creation_rate  connections/s (ip entities only)   stored only
+//	connection_creation_rate  connections/s (ip entities only)   enforced
 //
 // A client (user, client id) gets, for each key on its own, the value of
 // the first entity in KIP-55's order that sets it:
@@ -22,6 +22,9 @@
 //	(2) user=U, client-id=<default>    (6) user=<default>
 //	(3) user=U                         (7) client-id=C
 //	(4) user=<default>, client-id=C    (8) client-id=<default>
+//
+// An ip's connection_creation_rate is its own entity's, else the default
+// ip entity's (KIP-612); a connection over it waits before it is served.
 //
 // Its sensor is per the parts Kafka tags the quota metric with: a quota
 // from entity 3 or 6 is shared by all of U's client ids, one from 7 or 8
@@ -36,7 +39,8 @@
 // average since the oldest sample to come back to the limit (Kafka's
 // (rate-limit)/limit × window), capped at the ring's span. Unlike Kafka,
 // a young sensor's elapsed time is not padded to num-1 windows, so a new
-// client cannot burst ten seconds' worth of quota at once.
+// client cannot burst ten seconds' worth of quota at once. (Connection
+// counts are padded to one window, so a first connection never waits.)
 //
 // # Use
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"sort"
 	"strings"
 )
@@ -21,7 +22,7 @@ const (
 	ConsumerByteRate       = "consumer_byte_rate"       // bytes/s of fetch responses; enforced
 	RequestPercentage      = "request_percentage"       // % of one handler thread's time; enforced
 	ControllerMutationRate = "controller_mutation_rate" // stored, not enforced
-	ConnectionCreationRate = "connection_creation_rate" // ip entities; stored, not enforced
+	ConnectionCreationRate = "connection_creation_rate" // ip entities: new connections/s; enforced
 )
 
 // ErrInvalid marks an entity or an operation Kafka would refuse
@@ -61,8 +62,13 @@ func (e Entity) Validate() error {
 			return fmt.Errorf("%w: unknown entity type %q", ErrInvalid, t)
 		}
 	}
-	if _, ok := e[IP]; ok && len(e) > 1 {
-		return fmt.Errorf("%w: an ip entity cannot be combined with a user or client id", ErrInvalid)
+	if ip, ok := e[IP]; ok {
+		if len(e) > 1 {
+			return fmt.Errorf("%w: an ip entity cannot be combined with a user or client id", ErrInvalid)
+		}
+		if ip != "" && net.ParseIP(ip) == nil {
+			return fmt.Errorf("%w: ip %q is not an IP address", ErrInvalid, ip)
+		}
 	}
 	return nil
 }

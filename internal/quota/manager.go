@@ -61,8 +61,9 @@ var kindKeys = [numKinds]string{ProducerByteRate, ConsumerByteRate, RequestPerce
 // new table and swaps it in, so a change applies to the next request. All
 // methods are safe for concurrent use.
 type Manager struct {
-	cfg Config
-	tab atomic.Pointer[table] // nil: no enforced quota
+	cfg   Config
+	tab   atomic.Pointer[table]   // nil: no enforced quota
+	ipTab atomic.Pointer[ipTable] // nil: no connection_creation_rate
 	// mu serializes changes: Alter writes the store (an fsync, under mu;
 	// never on the Record path), then updates entries and swaps tab.
 	mu      sync.Mutex
@@ -105,7 +106,7 @@ func New(cfg Config) *Manager {
 	if cfg.Store != nil {
 		m.entries = cfg.Store.Quotas()
 	}
-	m.tab.Store(newTable(m.entries))
+	m.swapTables()
 	return m
 }
 
@@ -209,8 +210,15 @@ func (m *Manager) Alter(as []Alteration, validateOnly bool) error {
 		}
 	}
 	m.entries = next.entries
-	m.tab.Store(newTable(m.entries))
+	m.swapTables()
 	return nil
+}
+
+// swapTables builds the lookup tables of m.entries and swaps them in.
+// mu must be held, or m not yet shared.
+func (m *Manager) swapTables() {
+	m.tab.Store(newTable(m.entries))
+	m.ipTab.Store(newIPTable(m.entries))
 }
 
 // alteredState is the entries after some alterations, and the records

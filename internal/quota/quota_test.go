@@ -241,20 +241,50 @@ func TestSensorThrottle(t *testing.T) {
 	s := newSensor(11)
 	sec := int64(time.Second)
 	t0 := int64(1000) * sec
-	if d := s.record(t0, 1000, 1000, time.Second); d != time.Second {
+	if d := s.record(t0, 1000, 1000, time.Second, 0); d != time.Second {
 		t.Fatalf("1000 bytes at once under a 1000 B/s limit: throttle %v, want 1s", d)
 	}
-	if d := s.record(t0+sec, 0, 1000, time.Second); d != 0 {
+	if d := s.record(t0+sec, 0, 1000, time.Second, 0); d != 0 {
 		t.Fatalf("after a second: throttle %v, want 0", d)
 	}
-	if d := s.record(t0+2*sec, 3000, 1000, time.Second); d != 2*time.Second {
+	if d := s.record(t0+2*sec, 3000, 1000, time.Second, 0); d != 2*time.Second {
 		t.Fatalf("4000 bytes over 2s: throttle %v, want 2s", d)
 	}
 	if r := s.rate(t0+4*sec, time.Second); r != 1000 {
 		t.Fatalf("rate after 4s = %v, want 1000", r)
 	}
 	// Everything is older than the 11 s ring: a new start.
-	if d := s.record(t0+30*sec, 500, 1000, time.Second); d != 500*time.Millisecond {
+	if d := s.record(t0+30*sec, 500, 1000, time.Second, 0); d != 500*time.Millisecond {
 		t.Fatalf("after the ring has passed: throttle %v, want 500ms", d)
+	}
+}
+
+// TestConnectionRate: connection_creation_rate applies per ip (the ip's
+// own, else the default ip's), a first connection is not delayed, and a
+// burst beyond the rate is.
+func TestConnectionRate(t *testing.T) {
+	m := New(Config{})
+	must(t, m.Alter([]Alteration{
+		set(Entity{IP: "10.0.0.1"}, ConnectionCreationRate, 2),
+		set(Entity{IP: ""}, ConnectionCreationRate, 100),
+	}, false))
+	if err := set(Entity{IP: "not-an-ip"}, ConnectionCreationRate, 1).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a bad ip: %v", err)
+	}
+	now := time.Unix(1000, 0)
+	if d := m.RecordConnection("10.0.0.1", now); d != 0 {
+		t.Fatalf("first connection delayed %v", d)
+	}
+	m.RecordConnection("10.0.0.1", now)
+	if d := m.RecordConnection("10.0.0.1", now); d != 500*time.Millisecond {
+		t.Fatalf("third connection within a second at 2/s: delay %v, want 500ms", d)
+	}
+	for range 50 {
+		if d := m.RecordConnection("10.0.0.2", now); d != 0 {
+			t.Fatalf("an ip under the default 100/s was delayed %v", d)
+		}
+	}
+	if New(Config{}).RecordConnection("10.0.0.1", now) != 0 {
+		t.Fatal("delayed without a quota")
 	}
 }

@@ -32,13 +32,17 @@ func newSensor(num int) *sensor { return &sensor{samples: make([]sample, num)} }
 // ring's rate to come back down to limit (per second): 0 when it is
 // within limit. The wait is what Kafka's throttle time is: the time for
 // the average over the ring to reach the limit if nothing more comes.
-func (s *sensor) record(now int64, v, limit float64, window time.Duration) time.Duration {
+//
+// minElapsed pads a young sensor's elapsed time (Kafka pads it to num-1
+// windows): 0 for byte rates and request time, one window for connection
+// creation, so that a first connection is not delayed.
+func (s *sensor) record(now int64, v, limit float64, window, minElapsed time.Duration) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rollLocked(now, window)
 	s.samples[s.cur].v += v
 	total, oldest := s.sumLocked(now, window)
-	over := total - limit*float64(now-oldest)/1e9
+	over := total - limit*max(float64(now-oldest), float64(minElapsed))/1e9
 	if over <= 0 {
 		return 0
 	}
