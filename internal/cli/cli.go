@@ -21,6 +21,7 @@ func AddCommands(root *cobra.Command) {
 		newProjectionCmd(),
 		newACLCmd(),
 		newUserCmd(),
+		newQuotaCmd(),
 	}
 	for _, c := range cmds {
 		rejectUnknownSubcommands(c)

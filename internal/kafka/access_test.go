@@ -823,6 +823,20 @@ func seamCases() []seamCase {
 			ok:   kerr.SecurityDisabled.Code,
 		},
 		{
+			name: "DescribeClientQuotas", needs: []grant{clusterOp(access.DescribeConfigs)},
+			req:  func(*fixture) kmsg.Request { return quotaSeedDescribe() },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeClientQuotasResponse).ErrorCode },
+		},
+		{
+			name: "AlterClientQuotas", needs: []grant{clusterOp(access.AlterConfigs)},
+			req: func(*fixture) kmsg.Request {
+				req := quotaSeedAlter()
+				req.ValidateOnly = true
+				return req
+			},
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode },
+		},
+		{
 			name: "DescribeTopicPartitions", needs: []grant{topicT(access.Describe)},
 			req: func(*fixture) kmsg.Request {
 				req := kmsg.NewPtrDescribeTopicPartitionsRequest()

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/internal/access"
+	"github.com/heraldhq/herald/internal/quota"
 )
 
 // A frame on the wire, in both directions:
@@ -121,6 +122,13 @@ type conn struct {
 	// not idle.
 	inflight atomic.Int32
 	answered atomic.Uint64
+
+	// muteUntil is when a client over its quota may be read again (unix
+	// nanoseconds; 0: never muted). See quota.go.
+	muteUntil atomic.Int64
+	// readQuota and writeQuota are the client's resolved quotas, cached
+	// by the reader and by the writer (each its own).
+	readQuota, writeQuota *quota.Client
 }
 
 // pending is the answer to one request.
@@ -141,6 +149,11 @@ type pending struct {
 	release func()    // returns buffers the response aliases; may be nil
 	key     int16     // the request's API key; -1 if it did not parse
 	start   time.Time // when the frame was read, for the latency metric
+	// clientID and throttle are for quotas (quota.go): the request's
+	// client id (set only while quotas are on), and how long the
+	// client is throttled for what the reader recorded.
+	clientID string
+	throttle time.Duration
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -168,11 +181,13 @@ func (c *conn) readLoop() {
 		return
 	}
 	for {
+		c.waitMute()
 		frame, err := c.readFrame()
 		if err != nil {
 			c.logReadErr(err)
 			return
 		}
+		c.waitMute() // a mute set by the writer while the frame was read
 		p := c.s.handle(c, frame)
 		c.s.budget.release(c.charged)
 		c.charged = 0
@@ -383,6 +398,7 @@ func (c *conn) writeLoop() {
 			p.releaseBufs()
 			continue
 		}
+		c.quotaRespond(p)
 		if err := c.writeResponse(p); err != nil {
 			c.s.logger.Debug("connection write failed", "remote", c.remote, "err", err)
 			return

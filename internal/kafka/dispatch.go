@@ -77,6 +77,8 @@ func init() {
 		{key: 45, min: 0, max: 1, handle: handleAlterPartitionReassignments},
 		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
+		{key: 48, min: 0, max: 1, handle: handleDescribeClientQuotas},
+		{key: 49, min: 0, max: 1, handle: handleAlterClientQuotas},
 		{key: 50, min: 0, max: 0, handle: handleDescribeUserScramCredentials},
 		{key: 51, min: 0, max: 0, handle: handleAlterUserScramCredentials},
 		{key: 60, min: 0, max: 2, handle: handleDescribeCluster},
@@ -236,7 +238,9 @@ func (s *Server) handle(c *conn, frame []byte) (p *pending) {
 		p.resp = unsupportedApiVersions(s)
 		return p
 	}
+	qs := s.quotaBegin()
 	resp, err := apiTable[r.key].handle(s, r)
+	s.quotaEnd(qs, r, p, len(frame))
 	switch {
 	case err != nil:
 		p.err = fmt.Errorf("key %d v%d: %w", r.key, r.version, err)

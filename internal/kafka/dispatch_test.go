@@ -331,17 +331,17 @@ func TestAcksZero(t *testing.T) {
 }
 
 // TestUnsupportedKeyAnswered: a request for an API Herald does not serve,
-// whose response has a top-level error code (DescribeClientQuotas here), is
+// whose response has a top-level error code (DescribeQuorum here), is
 // answered UNSUPPORTED_VERSION and the connection stays usable, as the
 // protocol allows; one whose response cannot carry the error closes.
 func TestUnsupportedKeyAnswered(t *testing.T) {
 	ts := startServer(t, nil)
 	c := ts.dial(t)
-	req := kmsg.NewPtrDescribeClientQuotasRequest()
+	req := kmsg.NewPtrDescribeQuorumRequest()
 	req.SetVersion(1)
-	resp := c.roundTrip(req).(*kmsg.DescribeClientQuotasResponse)
+	resp := c.roundTrip(req).(*kmsg.DescribeQuorumResponse)
 	if resp.ErrorCode != kerr.UnsupportedVersion.Code {
-		t.Fatalf("DescribeClientQuotas: error %v, want UNSUPPORTED_VERSION", kerr.ErrorForCode(resp.ErrorCode))
+		t.Fatalf("DescribeQuorum: error %v, want UNSUPPORTED_VERSION", kerr.ErrorForCode(resp.ErrorCode))
 	}
 	if r := c.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
 		t.Fatalf("ApiVersions after the unsupported request: %v", kerr.ErrorForCode(r.ErrorCode))

@@ -37,6 +37,8 @@ func FuzzHandle(f *testing.F) {
 	for _, v := range []int16{4, 12, 18} {
 		f.Add(kmsg.NewRequestFormatter().AppendRequest(nil, fetchReq(v, "t", 0, 0, time.Millisecond), 1)[4:])
 	}
+	f.Add(kmsg.NewRequestFormatter().AppendRequest(nil, quotaSeedAlter(), 1)[4:])
+	f.Add(kmsg.NewRequestFormatter().AppendRequest(nil, quotaSeedDescribe(), 1)[4:])
 	// A produce of a zstd bomb: 8 KiB expanding to 256 MiB.
 	f.Add(kmsg.NewRequestFormatter().AppendRequest(nil, produceReq(9, "t", 0, zstdBomb(f, 256<<20)), 1)[4:])
 	ts := startServer(f, nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/group"
+	"github.com/heraldhq/herald/internal/quota"
 	"github.com/heraldhq/herald/internal/share"
 	"github.com/heraldhq/herald/internal/txn"
 )
@@ -133,6 +134,10 @@ type Config struct {
 	// exchanges are refused without looking at the credentials until
 	// the bucket refills. Default 10; below 0 no bound.
 	FailedAuthPerSecond float64
+	// Quotas holds the client quotas DescribeClientQuotas and
+	// AlterClientQuotas answer and change, and enforces them (quota.go);
+	// nil is an in-memory quota.Manager.
+	Quotas *quota.Manager
 }
 
 // Server answers Kafka protocol requests on accepted connections.
@@ -144,6 +149,7 @@ type Server struct {
 	share  *share.Coordinator
 	logger *slog.Logger
 	auth   access.Authorizer // Config.Authorizer, never nil
+	quotas *quota.Manager    // Config.Quotas, never nil
 	// testPrincipal, set only by tests (export_test.go) before Serve,
 	// names a connection's principal after its client id (see
 	// maybeTestPrincipal).
@@ -226,6 +232,9 @@ func New(cfg Config) *Server {
 		budget: newBudget(cfg.QueuedMaxRequestBytes), autoCreate: newAutoCreateLimiter(cfg.AutoCreatePerSecond)}
 	s.plain = Listener{Name: Plaintext, Protocol: Plaintext, AdvertisedHost: cfg.AdvertisedHost, AdvertisedPort: cfg.AdvertisedPort}
 	s.mu.conns = make(map[*conn]struct{})
+	if s.quotas = cfg.Quotas; s.quotas == nil {
+		s.quotas = quota.New(quota.Config{})
+	}
 	return s
 }
 
@@ -312,6 +321,7 @@ func (s *Server) accept(nc net.Conn, lis *Listener) {
 	s.stats.accepted.Add(1)
 	c := newConn(s, nc)
 	c.lis, c.sasl.required = lis, lis.SASL()
+	s.quotaAccept(c)
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()

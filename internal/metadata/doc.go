@@ -1,6 +1,8 @@
 // Package metadata keeps the cluster's topic metadata (names, topic ids,
 // partition counts, configs) and its ACLs (create_acls and delete_acls
-// records, see ACL; internal/acl gives them meaning) in an append-only log of checksummed records in
+// records, see ACL; internal/acl gives them meaning) and its client quotas
+// (set_quotas records, see Quota; internal/quota gives them meaning) in an
+// append-only log of checksummed records in
 // the data dir, with a checksummed snapshot of the same state beside it. The
 // log is replayed at start, so a restart finds every topic and config; the
 // snapshot is the second copy that `herald repair` rebuilds a damaged log
@@ -30,7 +32,7 @@
 //	     8     8  log-bytes  length of the log the snapshot covers (big-endian)
 //	    16     4  length     bytes of payload (big-endian)
 //	    20     4  crc        CRC-32C of bytes 0-19 and the payload
-//	    24     n  payload    JSON: {"cluster_id": ..., "topics": [{"name", "id", "partitions", "configs"}], "acls": [ACL...],
+//	    24     n  payload    JSON: {"cluster_id": ..., "topics": [{"name", "id", "partitions", "configs"}], "acls": [ACL...], "quotas": [Quota...],
 //	                         "scram": [{"user", "mechanism", "salt", "iterations", "stored_key", "server_key"}]}
 //
 // # SCRAM credentials

@@ -68,8 +68,9 @@ type Record struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	ClusterID  string            `json:"cluster_id,omitempty"`
-	ACLs       []ACL             `json:"acls,omitempty"`  // CreateACLs, DeleteACLs
-	Scram      *Scram            `json:"scram,omitempty"` // SetScram, DeleteScram
+	ACLs       []ACL             `json:"acls,omitempty"`   // CreateACLs, DeleteACLs
+	Scram      *Scram            `json:"scram,omitempty"`  // SetScram, DeleteScram
+	Quotas     []Quota           `json:"quotas,omitempty"` // SetQuotas
 }
 
 // Topic is the replayed state of one topic.
@@ -86,6 +87,7 @@ type State struct {
 	Topics    map[string]*Topic // by name
 	ACLs      []ACL             // sorted by CompareACL, no duplicates
 	Scram     map[ScramKey]Scram
+	Quotas    []Quota // sorted by CompareQuota, one per entity
 }
 
 // Apply changes the state by one record. Records about unknown topics are
@@ -106,6 +108,9 @@ func (s *State) Apply(r Record) error {
 		return nil
 	case CreateACLs, DeleteACLs:
 		s.applyACLs(r)
+		return nil
+	case SetQuotas:
+		s.applyQuotas(r)
 		return nil
 	}
 	t := s.byID(r.ID)
@@ -136,7 +141,7 @@ func (s *State) byID(id TopicID) *Topic {
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs)}
+	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas)}
 	for n, t := range s.Topics {
 		ct := *t
 		ct.Configs = maps.Clone(t.Configs)
@@ -148,9 +153,10 @@ func (s *State) Clone() *State {
 	return c
 }
 
-// Equal reports whether s and o hold the same cluster id, topics and ACLs.
+// Equal reports whether s and o hold the same cluster id, topics, ACLs
+// and quotas.
 func (s *State) Equal(o *State) bool {
-	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) || !scramEqual(s.Scram, o.Scram) {
+	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) || !scramEqual(s.Scram, o.Scram) || !equalQuotas(s.Quotas, o.Quotas) {
 		return false
 	}
 	for n, t := range s.Topics {
@@ -273,7 +279,7 @@ func writeLog(fs vfs.FS, dir string, st *State) error {
 }
 
 // encodeLog returns the log that rebuilds st: the cluster id, one record
-// with every ACL, and one create per topic.
+// with every ACL, one with every client quota, and one create per topic.
 func encodeLog(st *State) ([]byte, error) {
 	var buf []byte
 	var err error
@@ -284,6 +290,11 @@ func encodeLog(st *State) ([]byte, error) {
 	}
 	if len(st.ACLs) > 0 {
 		if buf, err = AppendFrame(buf, Record{Type: CreateACLs, ACLs: st.ACLs}); err != nil {
+			return nil, err
+		}
+	}
+	if len(st.Quotas) > 0 {
+		if buf, err = AppendFrame(buf, Record{Type: SetQuotas, Quotas: st.Quotas}); err != nil {
 			return nil, err
 		}
 	}

@@ -29,6 +29,7 @@ type snapshot struct {
 	Topics    []snapTopic `json:"topics"`
 	ACLs      []ACL       `json:"acls,omitempty"`
 	Scram     []Scram     `json:"scram,omitempty"`
+	Quotas    []Quota     `json:"quotas,omitempty"`
 }
 
 type snapTopic struct {
@@ -39,7 +40,7 @@ type snapTopic struct {
 }
 
 func (s *snapshot) state() *State {
-	st := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: s.ACLs}
+	st := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: s.ACLs, Quotas: s.Quotas}
 	for _, t := range s.Topics {
 		st.Topics[t.Name] = &Topic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
 	}
@@ -53,7 +54,7 @@ func (s *snapshot) state() *State {
 }
 
 func encodeSnapshot(st *State, logBytes int64) ([]byte, error) {
-	s := snapshot{ClusterID: st.ClusterID, Topics: []snapTopic{}, ACLs: st.ACLs}
+	s := snapshot{ClusterID: st.ClusterID, Topics: []snapTopic{}, ACLs: st.ACLs, Quotas: st.Quotas}
 	for _, t := range st.sorted() {
 		s.Topics = append(s.Topics, snapTopic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs})
 	}

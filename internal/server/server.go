@@ -27,6 +27,7 @@ import (
 	"github.com/heraldhq/herald/internal/corrindex"
 	"github.com/heraldhq/herald/internal/group"
 	"github.com/heraldhq/herald/internal/kafka"
+	"github.com/heraldhq/herald/internal/quota"
 	"github.com/heraldhq/herald/internal/records"
 	"github.com/heraldhq/herald/internal/share"
 	"github.com/heraldhq/herald/internal/tlsconf"
@@ -165,6 +166,7 @@ type Server struct {
 	tc     *txn.Coordinator
 	share  *share.Coordinator
 	acl    *acl.Authorizer // nil unless AuthorizerKind is "acl"
+	quotas *quota.Manager  // client quotas, durable in the metadata log
 
 	// creds are the users' SCRAM credentials, in the metadata log.
 	creds *auth.Store
@@ -254,6 +256,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open share coordinator: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, b: b, g: g, pm: pm, tc: tc, share: sc, failed: make(chan error, 1)}
+	s.quotas = quota.New(quota.Config{Store: b})
 	if cfg.AuthorizerKind == "acl" {
 		s.acl = acl.New(acl.Config{SuperUsers: supers, AllowIfNoACL: cfg.AllowIfNoACL, Store: b})
 		cfg.Logger.Info("ACL authorizer on", "acls", len(b.ACLs()), "super_users", cfg.SuperUsers, "allow_if_no_acl", cfg.AllowIfNoACL)
@@ -373,6 +376,7 @@ func (s *Server) kafkaConfig() kafka.Config {
 		FailedAuthDelay: s.cfg.SASL.FailedAuthDelay,
 
 		FailedAuthPerSecond: s.cfg.SASL.FailedAuthPerSecond,
+		Quotas:              s.quotas,
 
 		QueuedMaxRequestBytes: s.cfg.QueuedMaxRequestBytes,
 		IdleTimeout:           s.cfg.IdleTimeout,
