@@ -13,8 +13,9 @@ import (
 // s.decide (a batch: listings and authorized-operations bitfields). decide
 // is the one place a request meets a resource: it asks the Authorizer
 // (Config.Authorizer, access.AllowAll by default) and then hands every
-// decision to Config.Observe, the hook quotas and request metrics attach
-// to. The operation asked for each API is the one Kafka's KafkaApis asks;
+// decision to Config.Observe, the hook for an audit log of decisions
+// (quotas and request metrics hook into dispatch, which knows sizes and
+// handler times). The operation asked for each API is the one Kafka's KafkaApis asks;
 // a denial is the resource type's *_AUTHORIZATION_FAILED (deniedErr), and
 // a listing hides what it may not show.
 //

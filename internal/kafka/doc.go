@@ -120,7 +120,7 @@
 // place a request meets a resource: it asks Config.Authorizer
 // (access.AllowAll when nil) with the connection's principal
 // (access.Anonymous, the SASL user, or the client certificate's), client host, client id and API key, and
-// then calls Config.Observe, the hook for quotas and request metrics. The
+// then calls Config.Observe, the hook for an audit log of decisions. The
 // operation each API asks for is Kafka's (each handler's doc comment
 // names it); a denial is the resource type's *_AUTHORIZATION_FAILED,
 // decided before the resource's existence so that names do not leak, and

@@ -110,8 +110,8 @@ type Config struct {
 	// authorizer. When set and Authorizer is nil, it is the Authorizer.
 	ACL *acl.Authorizer
 	// Observe, when set, is called after every access decision with the
-	// request and its answered actions: the hook quotas and request
-	// metrics attach to. It runs on the request's goroutine, must not
+	// request and its answered actions: the hook for an audit log of
+	// access decisions. It runs on the request's goroutine, must not
 	// block, and must not keep acts.
 	Observe func(rc access.Request, acts []access.Action)
 	// SASL authenticates connections on SASL_PLAINTEXT and SASL_SSL
