@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # go test skips those tests with a message (HERALD_REQUIRE_TOOLS=0 here too).
 HERALD_REQUIRE_TOOLS ?= 1
 
-.PHONY: help build test bench-trace testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl bench-share compat-kgo crash-saga bench-saga test-cluster test-orders bench-orders
+.PHONY: help build test bench-trace testmod testshort bench bench-eventstore bench-stream bench-partitions bench-kfake bench-security bench-peers bench-peers-quick fuzz verify lint crash bench-acl bench-share compat-kgo crash-saga bench-saga test-cluster test-orders test-orders-full bench-orders
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,7 @@ test: ## install what the tests need (as root: apt-get, PostgreSQL), then go vet
 	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@$(MAKE) --no-print-directory testmod
 	@$(MAKE) --no-print-directory test-cluster
+	@$(MAKE) --no-print-directory test-orders-full
 
 # CLUSTER_PKGS are the packages whose integration tests run on any Kafka
 # cluster (internal/testenv.Brokers picks it).
@@ -113,6 +114,9 @@ lint: ## golangci-lint (GOLANGCI_LINT_VERSION, config .golangci.yml)
 
 crash-saga: ## the saga SIGKILL crash test (SQLite and PostgreSQL) with 20 orders: kills after one stored transition after another
 	$(GO) test ./saga -run '^TestCrash$$' -count 1 -v -saga.crash.orders=20 -timeout 30m
+
+test-orders-full: ## the order-management example's end-to-end test with 1,000 orders per database and saga style, without -race (about a minute; the -race run in make test places 200)
+	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -count=1 -run '^TestEndToEnd$$' ./examples/orders/system
 
 test-orders: ## the order-management example's end-to-end test with 1,000 orders per database and saga style, under -race (make test places 200 under -race)
 	HERALD_ORDERS_E2E_N=1000 $(GO) test -race ./examples/orders/system -run '^TestEndToEnd$$' -count 1 -v -timeout 40m
