@@ -176,6 +176,7 @@ func newLogger(level, format string) (*slog.Logger, error) {
 // ctx is done (SIGINT or SIGTERM), then shuts both down gracefully.
 func runServe(ctx context.Context, f *serveFlags) error {
 	cfg := f.cfg
+	cfg.InternalClients = f.registryListen != "" || f.httpListen != ""
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -186,18 +187,17 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	}
 	stopHUP := reloadOnSIGHUP(srv, cfg.Logger)
 	defer stopHUP()
-	internal := srv.PlaintextAddr()
-	if internal == nil && (f.registryListen != "" || f.httpListen != "") {
-		srv.Close()
-		return errors.New("the schema registry and the console connect to the broker without authentication: " +
-			"add a PLAINTEXT listener (e.g. PLAINTEXT://127.0.0.1:9092) or turn them off with --registry-listen \"\" --http-listen \"\"")
-	}
+	// The registry and console reach the broker through a PLAINTEXT
+	// listener, or with ACLs on or none of those, through the internal
+	// listener as the internal user (internal/server/internal_client.go).
+	seed, internalSec, _ := srv.InternalClient()
 	f.registrySec.local = storeAuthenticator{srv.Credentials()}
 	f.httpSec.local = storeAuthenticator{srv.Credentials()}
 	var reg *registry.Server
 	if f.registryListen != "" {
 		rcfg := registry.Config{
-			Brokers:     []string{dialable(internal.String())},
+			Brokers:     []string{dialable(seed)},
+			Security:    internalSec,
 			Listen:      f.registryListen,
 			Logger:      cfg.Logger.With("component", "registry"),
 			LenientJSON: f.lenientJSON,
@@ -276,7 +276,8 @@ func dialable(addr string) string {
 // listener's TLS and authentication.
 func serveConsoleConfig(ctx context.Context, f *serveFlags, srv *server.Server, reg *registry.Server) (console.Config, *tls.Config, error) {
 	logger := f.cfg.Logger.With("component", "console")
-	ccfg := console.Config{Brokers: []string{dialable(srv.PlaintextAddr().String())}, Logger: logger, Registry: f.consoleRegistry}
+	seed, internalSec, _ := srv.InternalClient()
+	ccfg := console.Config{Brokers: []string{dialable(seed)}, Security: internalSec, Logger: logger, Registry: f.consoleRegistry}
 	if reg != nil {
 		ccfg.RegistryURL = "http://" + dialable(reg.Addr().String())
 		if f.registrySec.on() {

@@ -113,15 +113,49 @@ func TestServeSASL(t *testing.T) {
 	}
 }
 
-// TestServeNeedsPlaintextForRegistry: the registry and console connect
-// without credentials, so serving them with only secured listeners is
-// refused with a clear error.
-func TestServeNeedsPlaintextForRegistry(t *testing.T) {
+// TestServeInternalListener: with ACLs on and only a SASL listener, the
+// in-process schema registry still reads and writes its topic: it logs in
+// on the internal listener as the internal super user, whose password
+// exists only in the process. A schema registers and reads back.
+func TestServeInternalListener(t *testing.T) {
 	t.Setenv("HERALD_SASL_BOOTSTRAP_PASSWORD", "boot-pw")
-	_, errOut, code := herald(t, nil, "serve", "--data-dir", t.TempDir(), "--listeners", "SASL_PLAINTEXT://"+freePort(t),
-		"--sasl-bootstrap-user", "admin", "--registry-listen", freePort(t), "--http-listen", "")
-	if code == 0 || !strings.Contains(errOut, "add a PLAINTEXT listener") {
-		t.Fatalf("exit %d: %s", code, errOut)
+	regAddr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	var errOut bytes.Buffer
+	go func() {
+		exited <- run(ctx, []string{"serve", "--data-dir", t.TempDir(), "--listeners", "SASL_PLAINTEXT://" + freePort(t),
+			"--sasl-bootstrap-user", "admin", "--authorizer", "acl", "--super-users", "User:admin",
+			"--registry-listen", regAddr, "--http-listen", "", "--log-level", "error"},
+			strings.NewReader(""), io.Discard, &errOut)
+	}()
+	defer func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("herald serve exited %d: %s", code, errOut.String())
+		}
+	}()
+	url := "http://" + regAddr + "/subjects/orders-value/versions"
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		resp, err := http.Post(url, "application/vnd.schemaregistry.v1+json", strings.NewReader(`{"schema":"{\"type\":\"string\"}"}`))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("register: %d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != "[1]" {
+		t.Fatalf("versions: %d %s", resp.StatusCode, b)
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/heraldhq/herald/internal/share"
 	"github.com/heraldhq/herald/internal/tlsconf"
 	"github.com/heraldhq/herald/internal/txn"
+	"github.com/heraldhq/herald/kafkasec"
 )
 
 // Config configures a Server. Zero values take the defaults noted.
@@ -55,7 +56,13 @@ type Config struct {
 	// when its files change and on ReloadTLS (SIGHUP).
 	TLS TLSConfig
 	// SASL configures SASL_PLAINTEXT and SASL_SSL listeners.
-	SASL              SASLConfig
+	SASL SASLConfig
+	// InternalClients says the schema registry or the console run in
+	// this process as Kafka clients of it (herald serve). With ACLs on
+	// or no PLAINTEXT listener they need a way in: the server then opens
+	// an internal SASL listener for them (internal_client.go), and
+	// InternalClient says how to reach it.
+	InternalClients   bool
 	DefaultPartitions int32 // default 1
 	// AutoCreateTopics creates topics on Metadata requests for unknown
 	// names. New sets it to true only through DefaultConfig; a zero
@@ -170,6 +177,9 @@ type Server struct {
 
 	// creds are the users' SCRAM credentials, in the metadata log.
 	creds *auth.Store
+	// internal is the in-process clients' login on the internal listener
+	// (internal_client.go); nil when they use a PLAINTEXT listener.
+	internal *kafkasec.Config
 	// sasl authenticates SASL listeners; nil when there is none.
 	sasl *auth.Authenticator
 	// tls serves SSL and SASL_SSL listeners' certificate; nil when
@@ -214,6 +224,14 @@ func New(cfg Config) (*Server, error) {
 	supers, err := authorizerSettings(cfg)
 	if err != nil {
 		return nil, err
+	}
+	internal := cfg.wantsInternal()
+	if internal {
+		if _, err := cfg.internalMechanism(); err != nil {
+			return nil, err
+		}
+		cfg.addInternalListener()
+		supers = append(supers, internalPrincipal)
 	}
 	if cfg.MaxDecompressedBytes > 0 {
 		records.SetMaxDecompressed(cfg.MaxDecompressedBytes)
@@ -264,6 +282,12 @@ func New(cfg Config) (*Server, error) {
 	if err := s.openSecurity(); err != nil {
 		s.closeStores()
 		return nil, err
+	}
+	if internal {
+		if err := s.makeInternalUser(); err != nil {
+			s.closeStores()
+			return nil, err
+		}
 	}
 	return s, nil
 }
