@@ -96,10 +96,18 @@ type acquirer struct {
 }
 
 // windowFull reports whether the in-flight limit stops acquiring records
-// the log has past the window.
+// the log has past the window (below the last stable offset when reading
+// committed: an open transaction's records cannot be acquired anyway).
 func (a *acquirer) windowFull() bool {
 	st := &a.sp.st
-	return st.InFlight() >= a.locks && st.FirstAvailable() == st.End() && a.p.HighWatermark() > st.End()
+	if st.InFlight() < a.locks || st.FirstAvailable() < st.End() {
+		return false
+	}
+	end := a.p.HighWatermark()
+	if lso, err := a.p.LastStable(); err == nil && a.committed {
+		end = lso
+	}
+	return end > st.End()
 }
 
 // init sets the start offset of a share partition fetched for the first
