@@ -484,3 +484,39 @@ func TestShareFetchWindowFullAnswersPromptly(t *testing.T) {
 		t.Fatalf("a fetch waiting for a window freed by an acknowledgement took %v of its %v MaxWait", r.d, maxWait)
 	}
 }
+
+// TestShareFetchWindowFullOpenTransactionLongPolls: past a full window
+// there is only a record of an open transaction (above the last stable
+// offset, not acquirable reading committed), so a member holding records
+// of the window long-polls as usual rather than being answered at once
+// (which would make its client poll in a loop).
+func TestShareFetchWindowFullOpenTransactionLongPolls(t *testing.T) {
+	tg := startBroker(t)
+	if tg.name == "kfake" {
+		t.Skip("kfake has no share.partition.max.record.locks group config")
+	}
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 1, nil)
+	admin := newKgo(t, tg)
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest", "share.partition.max.record.locks", "100",
+		"share.isolation.level", "read_committed")
+	produceN(t, admin, topic, 100)
+	a := newShareMember(t, tg, group, topic, "member-a")
+	wantRanges(t, a.fetch(time.Second), [3]int64{0, 99, 1}) // the window is full
+
+	txn := newKgo(t, tg, kgo.TransactionalID(topicName(t, "txn")), kgo.DefaultProduceTopic(topic))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(testCtx(t, 10*time.Second), kgo.StringRecord("open")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const maxWait = time.Second
+	start := time.Now()
+	if got := a.fetch(maxWait); len(got) != 0 {
+		t.Fatalf("acquired %+v past a full window", got)
+	}
+	if d := time.Since(start); d < maxWait/2 {
+		t.Fatalf("answered after %v of a %v MaxWait with nothing acquirable past the window", d, maxWait)
+	}
+}
