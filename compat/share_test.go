@@ -435,3 +435,88 @@ func (m *shareMember) leave() error {
 	}
 	return kerr.ErrorForCode(resp.ErrorCode)
 }
+
+// TestShareFetchWindowFullAnswersPromptly: with the in-flight window
+// (share.partition.max.record.locks) full, a ShareFetch of a member that
+// holds records of the window is answered long before its MaxWait (its
+// client acknowledges them only with its next request, so waiting would
+// stall the group), and a member holding none is woken as soon as an
+// acknowledgement frees the window.
+func TestShareFetchWindowFullAnswersPromptly(t *testing.T) {
+	tg := startBroker(t)
+	if tg.name == "kfake" {
+		t.Skip("kfake has no share.partition.max.record.locks group config")
+	}
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 1, nil)
+	admin := newKgo(t, tg)
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest", "share.partition.max.record.locks", "100")
+	produceN(t, admin, topic, 200)
+
+	a := newShareMember(t, tg, group, topic, "member-a")
+	b := newShareMember(t, tg, group, topic, "member-b")
+	wantRanges(t, a.fetch(time.Second), [3]int64{0, 99, 1}) // the window is full
+	const maxWait = 10 * time.Second
+	start := time.Now()
+	if got := a.fetch(maxWait); len(got) != 0 {
+		t.Fatalf("acquired %+v past a full window", got)
+	}
+	if d := time.Since(start); d >= maxWait/2 {
+		t.Fatalf("a fetch blocked by the member's own records waited %v of its %v MaxWait", d, maxWait)
+	}
+
+	type result struct {
+		got []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord
+		d   time.Duration
+	}
+	done := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		got := b.fetch(maxWait) // holds nothing: waits for the window
+		done <- result{got, time.Since(start)}
+	}()
+	if err := a.ack(0, 99, 1); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	r := <-done
+	wantRanges(t, r.got, [3]int64{100, 199, 1})
+	if r.d >= maxWait/2 {
+		t.Fatalf("a fetch waiting for a window freed by an acknowledgement took %v of its %v MaxWait", r.d, maxWait)
+	}
+}
+
+// TestShareFetchWindowFullOpenTransactionLongPolls: past a full window
+// there is only a record of an open transaction (above the last stable
+// offset, not acquirable reading committed), so a member holding records
+// of the window long-polls as usual rather than being answered at once
+// (which would make its client poll in a loop).
+func TestShareFetchWindowFullOpenTransactionLongPolls(t *testing.T) {
+	tg := startBroker(t)
+	if tg.name == "kfake" {
+		t.Skip("kfake has no share.partition.max.record.locks group config")
+	}
+	topic, group := topicName(t), topicName(t, "group")
+	createTopic(t, tg, topic, 1, nil)
+	admin := newKgo(t, tg)
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest", "share.partition.max.record.locks", "100",
+		"share.isolation.level", "read_committed")
+	produceN(t, admin, topic, 100)
+	a := newShareMember(t, tg, group, topic, "member-a")
+	wantRanges(t, a.fetch(time.Second), [3]int64{0, 99, 1}) // the window is full
+
+	txn := newKgo(t, tg, kgo.TransactionalID(topicName(t, "txn")), kgo.DefaultProduceTopic(topic))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(testCtx(t, 10*time.Second), kgo.StringRecord("open")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const maxWait = time.Second
+	start := time.Now()
+	if got := a.fetch(maxWait); len(got) != 0 {
+		t.Fatalf("acquired %+v past a full window", got)
+	}
+	if d := time.Since(start); d < maxWait/2 {
+		t.Fatalf("answered after %v of a %v MaxWait with nothing acquirable past the window", d, maxWait)
+	}
+}

@@ -16,6 +16,15 @@ import (
 // none (KIP-1206's default).
 const defaultShareMaxRecords = 500
 
+// shareSelfBlockedWait bounds the long poll of a ShareFetch that got
+// nothing because the partition's in-flight window is full and the
+// member itself holds records of it (share.Acquisition.SelfBlocked): its
+// client can acknowledge them only with its next request, so waiting out
+// MaxWait stalls every consumer of the partition. Short, not zero, so a
+// client still busy with its records does not spin on empty answers;
+// other members' acknowledgements still wake the fetch before it.
+const shareSelfBlockedWait = 10 * time.Millisecond
+
 // handleShareFetch applies the piggy-backed acknowledgements, then acquires
 // records of the share session's partitions for the member, long-polling
 // up to MaxWait when none are available. ShareSessionEpoch 0 opens a
@@ -153,8 +162,12 @@ func (sf *shareFetch) fetch(parts []share.TP) {
 	deadline := time.Now().Add(min(wait, sf.s.maxWait))
 	for {
 		chans := sf.waitChans(parts)
-		if sf.acquire(parts) || time.Now().After(deadline) || wait <= 0 {
+		got, selfBlocked := sf.acquire(parts)
+		if got || time.Now().After(deadline) || wait <= 0 {
 			return
+		}
+		if soon := time.Now().Add(shareSelfBlockedWait); selfBlocked && soon.Before(deadline) {
+			deadline = soon
 		}
 		if !sf.wait(chans, deadline) {
 			return
@@ -168,8 +181,9 @@ func (sf *shareFetch) listed() []share.TP {
 }
 
 // acquire takes records from each partition within the request's limits;
-// it reports whether any partition got records or an error.
-func (sf *shareFetch) acquire(parts []share.TP) bool {
+// it reports whether any partition got records or an error, and whether
+// one was SelfBlocked.
+func (sf *shareFetch) acquire(parts []share.TP) (got, selfBlocked bool) {
 	maxRecords := int(sf.req.MaxRecords)
 	if maxRecords <= 0 {
 		maxRecords = defaultShareMaxRecords
@@ -178,7 +192,6 @@ func (sf *shareFetch) acquire(parts []share.TP) bool {
 	if sf.req.MaxBytes > 0 {
 		maxBytes = min(maxBytes, int(sf.req.MaxBytes))
 	}
-	got := false
 	for _, tp := range parts {
 		if maxRecords <= 0 || maxBytes <= 0 {
 			break
@@ -199,6 +212,7 @@ func (sf *shareFetch) acquire(parts []share.TP) bool {
 			continue
 		}
 		if len(a.Ranges) == 0 {
+			selfBlocked = selfBlocked || a.SelfBlocked
 			continue
 		}
 		op := sf.part(tp)
@@ -212,7 +226,7 @@ func (sf *shareFetch) acquire(parts []share.TP) bool {
 		maxBytes -= len(a.Records)
 		got = true
 	}
-	return got
+	return got, selfBlocked
 }
 
 // waitChans are the channels that signal new records for parts: appends

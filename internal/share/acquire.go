@@ -17,6 +17,14 @@ import (
 type Acquisition struct {
 	Records []byte
 	Ranges  []Range
+	// SelfBlocked: nothing was acquired because the in-flight limit
+	// (MaxRecordLocks) is reached while the log has more records, and
+	// member itself holds records of the window. Its acknowledgements
+	// would free the window, but a client sends them with its next
+	// request (franz-go's share consumer sends nothing while a fetch is
+	// outstanding), so a fetch that long-polls now waits out MaxWait
+	// with the whole group behind it: answer it soon instead.
+	SelfBlocked bool
 }
 
 // Acquire locks up to maxRecords deliverable records of the partition for
@@ -45,6 +53,7 @@ func (c *Coordinator) Acquire(group, member string, t *broker.Topic, part int32,
 		maxBytes: max(maxBytes, 1), limit: limit, committed: committed, locks: locks}
 	a.init(reset)
 	err := a.run()
+	blocked := a.n == 0 && a.windowFull() && sp.st.Holds(member)
 	if err == nil && a.changed {
 		// Written, not waited for: the new delivery counts become
 		// durable with the next synced write of the topic (the
@@ -57,7 +66,7 @@ func (c *Coordinator) Acquire(group, member string, t *broker.Topic, part int32,
 	if err != nil {
 		return Acquisition{}, err
 	}
-	return Acquisition{Records: a.out, Ranges: a.ranges}, nil
+	return Acquisition{Records: a.out, Ranges: a.ranges, SelfBlocked: blocked}, nil
 }
 
 // acquirer is one Acquire in progress; sp.mu is held throughout.
@@ -84,6 +93,21 @@ type acquirer struct {
 	inAbort map[int64]bool
 	scratch []byte
 	readBuf []byte
+}
+
+// windowFull reports whether the in-flight limit stops acquiring records
+// the log has past the window (below the last stable offset when reading
+// committed: an open transaction's records cannot be acquired anyway).
+func (a *acquirer) windowFull() bool {
+	st := &a.sp.st
+	if st.InFlight() < a.locks || st.FirstAvailable() < st.End() {
+		return false
+	}
+	end := a.p.HighWatermark()
+	if lso, err := a.p.LastStable(); err == nil && a.committed {
+		end = lso
+	}
+	return end > st.End()
 }
 
 // init sets the start offset of a share partition fetched for the first

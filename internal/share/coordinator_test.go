@@ -235,3 +235,41 @@ func TestAlterConfigs(t *testing.T) {
 		t.Fatalf("lock duration %v", d)
 	}
 }
+
+// TestCoordinatorSelfBlocked: an Acquire that gets nothing because the
+// in-flight window is full reports SelfBlocked only when the member holds
+// records of the window and the log has records past it.
+func TestCoordinatorSelfBlocked(t *testing.T) {
+	b, top := openBroker(t, t.TempDir(), 6)
+	defer b.Close()
+	c := openCoordinator(t, b, 4)
+	defer c.Close()
+	selfBlocked := func(member string) bool {
+		t.Helper()
+		a, err := c.Acquire("g", member, top, 0, 10, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Ranges) != 0 {
+			t.Fatalf("%s acquired %v past a full window", member, a.Ranges)
+		}
+		return a.SelfBlocked
+	}
+	acquired(t, c, top, "a", 2) // 0-1
+	acquired(t, c, top, "b", 2) // 2-3: the window is full
+	if !selfBlocked("a") || !selfBlocked("b") {
+		t.Fatal("a member holding records of a full window is not SelfBlocked")
+	}
+	if selfBlocked("c") {
+		t.Fatal("a member holding nothing is SelfBlocked")
+	}
+	if err := c.Acknowledge("g", "a", top.ID, 0, []AckBatch{{First: 0, Last: 1, Types: []int8{AckAccept}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := acquired(t, c, top, "a", 10); len(got) != 1 || got[0] != (Range{4, 5, 1}) {
+		t.Fatalf("a acquired %v, want 4-5", got)
+	}
+	if selfBlocked("a") {
+		t.Fatal("SelfBlocked with no record past the window")
+	}
+}

@@ -31,7 +31,10 @@
 // delivered), locks up to MaxRecords records for the member and returns the
 // stored batches that hold them; the client delivers only the acquired
 // offsets. Acknowledge applies ACCEPT, RELEASE, REJECT, gap and RENEW
-// acknowledgements, all or none per partition. A goroutine expires locks
+// acknowledgements, all or none per partition. Acquire reports
+// SelfBlocked when the in-flight window is full and the member holds
+// records of it, so that ShareFetch does not long-poll on its own
+// unsent acknowledgements. A goroutine expires locks
 // and member sessions every 100ms.
 //
 //	c, err := share.Open(share.Config{Broker: b})

@@ -132,6 +132,16 @@ func (p *Partition) FirstAvailable() int64 {
 	return p.End()
 }
 
+// Holds reports whether member has a record Acquired.
+func (p *Partition) Holds(member string) bool {
+	for i := range p.recs {
+		if p.recs[i].state == Acquired && p.recs[i].owner == member {
+			return true
+		}
+	}
+	return false
+}
+
 // HasAvailable reports whether an in-flight record may be acquired.
 func (p *Partition) HasAvailable() bool { return p.FirstAvailable() < p.End() }
 

@@ -189,3 +189,24 @@ func TestAssignSharesPartitions(t *testing.T) {
 		t.Fatalf("partitions not all assigned: %v", seen)
 	}
 }
+
+func TestPartitionHolds(t *testing.T) {
+	p := &Partition{}
+	acquireN(p, 2, "a", t0.Add(time.Second))
+	acquireN(p, 1, "b", t0.Add(time.Second))
+	if !p.Holds("a") || !p.Holds("b") || p.Holds("c") {
+		t.Fatalf("holds a=%v b=%v c=%v, want true true false", p.Holds("a"), p.Holds("b"), p.Holds("c"))
+	}
+	if err := p.Acknowledge("b", 2, 2, AckAccept, 5, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Acknowledge("a", 0, 0, AckRelease, 5, t0); err != nil {
+		t.Fatal(err)
+	}
+	if p.Holds("b") {
+		t.Fatal("b holds a record it accepted")
+	}
+	if !p.Holds("a") {
+		t.Fatal("a lost the record it still holds")
+	}
+}
