@@ -122,7 +122,7 @@ type storeAuthenticator struct{ s *auth.Store }
 func (a storeAuthenticator) Authenticate(_ context.Context, user, password string) (string, error) {
 	p, err := a.s.Verify(user, password)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", kafkasec.ErrBadCredentials, err)
+		return "", fmt.Errorf("%w: %w", kafkasec.ErrBadCredentials, err)
 	}
 	return p.String(), nil
 }

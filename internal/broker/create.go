@@ -319,3 +319,18 @@ func (p *progress) done() {
 		p.b.logger.Info(p.verb+": done", "topic", p.topic, "partitions", p.total, "elapsed", d.Round(time.Millisecond))
 	}
 }
+
+// StateTopic returns the compacted internal topic a coordinator keeps its
+// state in (__consumer_offsets, __transaction_state,
+// __share_group_state), creating it with partitions partitions when it
+// does not exist yet.
+func (b *Broker) StateTopic(name string, partitions int32) (*Topic, error) {
+	if t := b.Topic(name); t != nil {
+		return t, nil
+	}
+	t, err := b.CreateTopic(name, partitions, map[string]string{"cleanup.policy": "compact"}, false)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	return t, nil
+}

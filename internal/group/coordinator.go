@@ -117,13 +117,9 @@ func OpenCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	}
 	c.cfg.Group.NewMemberID = newID
 	c.cfg.Consumer.NewMemberID = newID
-	t := c.b.Topic(OffsetsTopic)
-	if t == nil {
-		var err error
-		t, err = c.b.CreateTopic(OffsetsTopic, cfg.OffsetsPartitions, map[string]string{"cleanup.policy": "compact"}, false)
-		if err != nil {
-			return nil, fmt.Errorf("create %s: %w", OffsetsTopic, err)
-		}
+	t, err := c.b.StateTopic(OffsetsTopic, cfg.OffsetsPartitions)
+	if err != nil {
+		return nil, err
 	}
 	c.topic = t
 	if err := c.replay(); err != nil {

@@ -123,13 +123,9 @@ func Open(cfg Config) (*Coordinator, error) {
 	c.mu.parts = map[partKey]*sharePart{}
 	c.mu.sessions = map[sessionKey]*session{}
 	c.mu.configs = map[string]map[string]string{}
-	t := c.b.Topic(StateTopic)
-	if t == nil {
-		var err error
-		t, err = c.b.CreateTopic(StateTopic, 1, map[string]string{"cleanup.policy": "compact"}, false)
-		if err != nil {
-			return nil, fmt.Errorf("create %s: %w", StateTopic, err)
-		}
+	t, err := c.b.StateTopic(StateTopic, 1)
+	if err != nil {
+		return nil, err
 	}
 	c.topic = t
 	if err := c.replay(); err != nil {

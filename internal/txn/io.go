@@ -30,14 +30,7 @@ type stateIO struct {
 
 // openStateTopic returns __transaction_state, creating it if needed.
 func openStateTopic(b *broker.Broker) (*broker.Topic, error) {
-	if t := b.Topic(TopicName); t != nil {
-		return t, nil
-	}
-	t, err := b.CreateTopic(TopicName, 1, map[string]string{"cleanup.policy": "compact"}, false)
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", TopicName, err)
-	}
-	return t, nil
+	return b.StateTopic(TopicName, 1)
 }
 
 func (o *stateIO) partition() *broker.Partition { return o.topic.Partitions()[0] }
