@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -50,8 +51,25 @@ func restoreStore(ctx context.Context, a *App, id taskID, s *kvStore) (int64, er
 	return n, err
 }
 
-// changelogEnd is the offset restoring stops at.
+// changelogEnd is the offset restoring stops at. A retriable answer
+// (NOT_LEADER_FOR_PARTITION while the changelog's leader moves, a
+// coordinator loading) is asked again after a short wait, until ctx ends.
 func (a *App) changelogEnd(ctx context.Context, s *kvStore) (int64, error) {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		end, err := a.changelogEndOnce(ctx, s)
+		if err == nil || !kerr.IsRetriable(err) {
+			return end, err
+		}
+		a.log.Debug("restore: end offset not known yet; asking again", "store", s.name, "partition", s.partition, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (a *App) changelogEndOnce(ctx context.Context, s *kvStore) (int64, error) {
 	list := a.adm.ListEndOffsets
 	if a.cfg.Guarantee == ExactlyOnce {
 		list = a.adm.ListCommittedOffsets

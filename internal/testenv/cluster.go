@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The environment variables that pick the cluster SDK, CLI and registry
@@ -20,17 +22,10 @@ const (
 	// spread over them).
 	KfakeEnv = "HERALD_TEST_KFAKE"
 	// LeaderMovesEnv, a duration such as "300ms", makes a multi-broker
-	// kfake move every group and transaction coordinator to another
-	// broker at that interval for as long as the test runs.
+	// kfake move every partition leader and every group and transaction
+	// coordinator to another broker at that interval for as long as the
+	// test runs.
 	LeaderMovesEnv = "HERALD_TEST_LEADER_MOVES"
-	// PartitionMovesEnv=1 makes those moves shuffle partition leaders
-	// too. kfake's OffsetForLeaderEpoch answers -1 for an epoch older
-	// than the partition's when no batch has a newer one (a consumer
-	// caught up when the leader moved), and franz-go then reports lost
-	// records and resets the consumer to the log start: runs with it on
-	// show that defect as duplicates and "lost records" errors, not
-	// Herald's SDK's. Off by default for that reason.
-	PartitionMovesEnv = "HERALD_TEST_PARTITION_MOVES"
 )
 
 // Cluster is what Brokers picked.
@@ -83,19 +78,27 @@ func Brokers(tb testing.TB, opts ...kfake.Opt) Cluster {
 	return Cluster{Seeds: c.ListenAddrs(), Kind: "kfake", Kfake: c}
 }
 
-// moveLeaders moves c's group and transaction coordinators (and with
-// HERALD_TEST_PARTITION_MOVES=1 its partition leaders) every
-// HERALD_TEST_LEADER_MOVES until stop closes. Clients see NOT_COORDINATOR
-// (and NOT_LEADER_OR_FOLLOWER) and must follow, as they do when a real
-// cluster's leadership moves. Partition leaders start spread over the
-// brokers either way: kfake picks each partition's leader at random.
+// moveLeaders moves c's partition leaders and its group and transaction
+// coordinators every HERALD_TEST_LEADER_MOVES until stop closes. Clients
+// see NOT_LEADER_OR_FOLLOWER and NOT_COORDINATOR and must follow, as they
+// do when a real cluster's leadership moves. Partition leaders start
+// spread over the brokers either way: kfake picks each at random.
+//
+// A moved leader bumps the partition's epoch, and a consumer then asks
+// OffsetForLeaderEpoch where the epoch it last read ends. kfake answers
+// -1 when no batch has a newer epoch (a consumer that was caught up),
+// where Kafka answers the log end offset, and franz-go then reports lost
+// records and resets to the log start. A kfake log is never truncated
+// (one copy, no unclean election), so the truthful answer is always "no
+// divergence": moveLeaders answers OffsetForLeaderEpoch itself with the
+// partition's current epoch and an end offset past any position.
 func moveLeaders(c *kfake.Cluster, brokers int, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	every, err := time.ParseDuration(os.Getenv(LeaderMovesEnv))
 	if err != nil || every <= 0 || brokers < 2 {
 		return
 	}
-	partitions := os.Getenv(PartitionMovesEnv) == "1"
+	c.ControlKey(int16(kmsg.OffsetForLeaderEpoch), noDivergence(c))
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -103,10 +106,34 @@ func moveLeaders(c *kfake.Cluster, brokers int, stop <-chan struct{}, done chan<
 		case <-stop:
 			return
 		case <-t.C:
-			if partitions {
-				c.ShufflePartitionLeaders()
-			}
+			c.ShufflePartitionLeaders()
 			c.RehashCoordinators()
 		}
+	}
+}
+
+// noDivergence is the OffsetForLeaderEpoch answer of a log that was never
+// truncated: each partition's epoch ends past any offset a consumer holds.
+func noDivergence(c *kfake.Cluster) func(kmsg.Request) (kmsg.Response, error, bool) {
+	return func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
+		resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.LeaderEpoch = rp.LeaderEpoch
+				if rp.CurrentLeaderEpoch > sp.LeaderEpoch {
+					sp.LeaderEpoch = rp.CurrentLeaderEpoch
+				}
+				sp.EndOffset = math.MaxInt64
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
 	}
 }
