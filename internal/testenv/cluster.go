@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -99,13 +100,26 @@ func moveLeaders(c *kfake.Cluster, brokers int, stop <-chan struct{}, done chan<
 		return
 	}
 	c.ControlKey(int16(kmsg.OffsetForLeaderEpoch), noDivergence(c))
+	addrs := c.ListenAddrs()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		}
+		// Every 8th tick one broker other than the first (tests dial the
+		// first seed) goes down, and comes back on its port 4 ticks
+		// later: a broker restart, as far as kfake allows one.
+		switch node := int32(1 + (tick/8)%(brokers-1)); {
+		case tick%8 == 0:
+			_ = c.RemoveNode(node)
+		case tick%8 == 4:
+			_, port, _ := net.SplitHostPort(addrs[node])
+			p, _ := strconv.Atoi(port)
+			_, _, _ = c.AddNode(node, p)
+		default:
 			c.ShufflePartitionLeaders()
 			c.RehashCoordinators()
 		}
