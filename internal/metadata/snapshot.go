@@ -30,6 +30,8 @@ type snapshot struct {
 	ACLs      []ACL       `json:"acls,omitempty"`
 	Scram     []Scram     `json:"scram,omitempty"`
 	Quotas    []Quota     `json:"quotas,omitempty"`
+	// BrokerConfigs is sorted by scope.
+	BrokerConfigs []BrokerConfigs `json:"broker_configs,omitempty"`
 }
 
 type snapTopic struct {
@@ -43,6 +45,9 @@ func (s *snapshot) state() *State {
 	st := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: s.ACLs, Quotas: s.Quotas}
 	for _, t := range s.Topics {
 		st.Topics[t.Name] = &Topic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
+	}
+	for _, bc := range s.BrokerConfigs {
+		st.applyBrokerConfigs(Record{BrokerConfigs: &bc})
 	}
 	for _, c := range s.Scram {
 		if st.Scram == nil {
@@ -59,6 +64,7 @@ func encodeSnapshot(st *State, logBytes int64) ([]byte, error) {
 		s.Topics = append(s.Topics, snapTopic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs})
 	}
 	s.Scram = st.scramSorted()
+	s.BrokerConfigs = st.brokerConfigsSorted()
 	payload, err := json.Marshal(&s)
 	if err != nil {
 		return nil, err
