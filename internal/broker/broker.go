@@ -26,7 +26,13 @@ import (
 
 // Config configures a Broker.
 type Config struct {
-	DataDir           string
+	DataDir string
+	// NodeID is this broker's node.id: the scope of its own dynamic
+	// configs (dynamic.go).
+	NodeID int32
+	// DefaultPartitions and AutoCreateTopics are the static
+	// num.partitions and auto.create.topics.enable, which dynamic broker
+	// configs override.
 	DefaultPartitions int32  // for auto-created topics and CreateTopics with -1; default 1
 	AutoCreateTopics  bool   // Metadata and Produce create unknown topics
 	Durability        string // default herald.durability; default "always"
@@ -89,6 +95,12 @@ type Broker struct {
 	// schemas checks record values on topics with
 	// herald.schema.validation; nil until SetSchemaValidator.
 	schemas atomic.Pointer[SchemaValidator]
+
+	// dyn is the dynamic broker configs (dynamic.go), replaced whole
+	// under dynMu, which serializes their changes (each an fsync of the
+	// metadata log). dynMu is taken alone: never with adminMu.
+	dyn   atomic.Pointer[dynamicState]
+	dynMu sync.Mutex
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -158,6 +170,7 @@ func (b *Broker) openLocked() error {
 	}
 	b.meta = meta
 	b.scram = st.Scram
+	b.setDynamic(st.BrokerConfigs)
 	b.clusterID = st.ClusterID
 	if b.clusterID == "" {
 		b.clusterID = newClusterID()
@@ -254,9 +267,6 @@ func (b *Broker) ClusterID() string { return b.clusterID }
 // DataDir is the directory the broker keeps its data in.
 func (b *Broker) DataDir() string { return b.cfg.DataDir }
 
-// AutoCreateTopics reports whether unknown topics are created on use.
-func (b *Broker) AutoCreateTopics() bool { return b.cfg.AutoCreateTopics }
-
 // Topic returns the topic named name, or nil.
 func (b *Broker) Topic(name string) *Topic { return b.topics.Load().byName[name] }
 
@@ -293,7 +303,7 @@ const MaxPartitions = 100000
 // AutoCreate creates name with the default partitions if auto-creation is
 // on; it returns the existing topic if another request created it first.
 func (b *Broker) AutoCreate(name string) (*Topic, error) {
-	if !b.cfg.AutoCreateTopics {
+	if !b.AutoCreateTopics() {
 		return nil, kafkaErr(kerr.UnknownTopicOrPartition, "")
 	}
 	t, err := b.CreateTopic(name, -1, nil, false)

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/heraldhq/herald/internal/buildinfo"
 	hlog "github.com/heraldhq/herald/internal/log"
 )
 
@@ -149,6 +148,19 @@ type ConfigEntry struct {
 	Source kmsg.ConfigSource
 	Type   kmsg.ConfigType
 	Doc    string
+	// ReadOnly marks a broker config that cannot be altered.
+	ReadOnly bool
+	// Synonyms are the sources that have a value for the config,
+	// highest precedence first (DescribeConfigs IncludeSynonyms); nil
+	// when the entry is its only source.
+	Synonyms []ConfigSynonym
+}
+
+// ConfigSynonym is one source's value for a config.
+type ConfigSynonym struct {
+	Name   string
+	Value  string
+	Source kmsg.ConfigSource
 }
 
 // describeTopicConfigs merges set over defaults, sorted by name.
@@ -296,23 +308,6 @@ func intAtLeast(lo int64) func(string) error {
 			return fmt.Errorf("below the minimum %d", lo)
 		}
 		return nil
-	}
-}
-
-// DescribeBrokerConfigs lists the broker-level settings, all read-only
-// (they come from `herald serve` flags).
-func (b *Broker) DescribeBrokerConfigs() []ConfigEntry {
-	src := kmsg.ConfigSourceStaticBrokerConfig
-	return []ConfigEntry{
-		{Name: "auto.create.topics.enable", Value: strconv.FormatBool(b.cfg.AutoCreateTopics), Source: src, Type: kmsg.ConfigTypeBoolean},
-		{Name: "broker.id", Value: "0", Source: src, Type: kmsg.ConfigTypeInt},
-		{Name: buildinfo.ConfigName, Value: buildinfo.Read().Software(), Source: src, Type: kmsg.ConfigTypeString,
-			Doc: "the Herald version this broker runs (read-only; the Kafka protocol has no server-version field)"},
-		{Name: DurabilityConfig, Value: b.durability.String(), Source: src, Type: kmsg.ConfigTypeString},
-		{Name: "log.dirs", Value: b.cfg.DataDir, Source: src, Type: kmsg.ConfigTypeString},
-		{Name: "log.retention.ms", Value: "604800000", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeLong},
-		{Name: "message.max.bytes", Value: "1048588", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeInt},
-		{Name: "num.partitions", Value: strconv.Itoa(int(b.cfg.DefaultPartitions)), Source: src, Type: kmsg.ConfigTypeInt},
 	}
 }
 

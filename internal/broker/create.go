@@ -96,7 +96,7 @@ func (b *Broker) prepareCreate(name string, partitions int32, configs map[string
 		return nil, id, 0, nil, err
 	}
 	if partitions == -1 {
-		partitions = b.cfg.DefaultPartitions
+		partitions = b.defaultPartitions()
 	}
 	if partitions <= 0 || partitions > MaxPartitions {
 		return nil, id, 0, nil, kafkaErr(kerr.InvalidPartitions, fmt.Sprintf("partition count %d is not between 1 and %d", partitions, MaxPartitions))

@@ -9,8 +9,8 @@ import (
 )
 
 // handleAlterConfigs replaces a topic's configs with the given set (the
-// non-incremental API: configs not named return to their defaults). Broker
-// configs are static (flags of `herald serve`).
+// non-incremental API: configs not named return to their defaults), the
+// dynamic configs of a broker scope, or a share group's configs.
 func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
@@ -26,6 +26,8 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 		err := s.alterResource(r, rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
 			return s.b.SetTopicConfigs(t, configs, req.ValidateOnly)
 		}, func() error {
+			return s.b.AlterBrokerConfigs(rr.ResourceName, configs, req.ValidateOnly)
+		}, func() error {
 			return shareConfigErr(s.share.SetConfigs(rr.ResourceName, configs, req.ValidateOnly))
 		})
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)
@@ -34,9 +36,10 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// alterResource runs alter on the named topic; broker resources are
-// refused. It needs ALTER_CONFIGS on the topic or the cluster.
-func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error, group func() error) error {
+// alterResource runs alter on the named topic, brokerAlter on a broker
+// scope ("" or this node's id) or group on a group. It needs
+// ALTER_CONFIGS on the topic, the cluster or the group.
+func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error, brokerAlter, group func() error) error {
 	if err := s.configAccess(r, access.AlterConfigs, typ, name); err != nil {
 		return err
 	}
@@ -51,7 +54,7 @@ func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name str
 		if err := s.checkBrokerResource(name); err != nil {
 			return err
 		}
-		return &broker.Error{Kafka: kerr.InvalidRequest, Message: "broker configs are set by herald serve flags and cannot be altered"}
+		return brokerAlter()
 	case kmsg.ConfigResourceTypeGroupConfig:
 		if s.share == nil || name == "" {
 			return &broker.Error{Kafka: kerr.InvalidRequest, Message: "group configs need a group name"}

@@ -85,16 +85,30 @@ func (s *Server) checkBrokerResource(name string) error {
 	return &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("unknown broker %q", name)}
 }
 
+// configSynonyms is e's synonyms, or e itself when it has none.
+func configSynonyms(e broker.ConfigEntry) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	syns := e.Synonyms
+	if syns == nil {
+		syns = []broker.ConfigSynonym{{Name: e.Name, Value: e.Value, Source: e.Source}}
+	}
+	out := make([]kmsg.DescribeConfigsResponseResourceConfigConfigSynonym, 0, len(syns))
+	for _, s := range syns {
+		syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+		value := s.Value
+		syn.Name, syn.Value, syn.Source = s.Name, &value, s.Source
+		out = append(out, syn)
+	}
+	return out
+}
+
 func describedConfig(e broker.ConfigEntry, version int16, req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	value := e.Value
 	c.Name, c.Value, c.Source, c.ConfigType = e.Name, &value, e.Source, e.Type
 	c.IsDefault = e.Source == kmsg.ConfigSourceDefaultConfig
-	c.ReadOnly = e.Source == kmsg.ConfigSourceStaticBrokerConfig && e.Name != broker.DurabilityConfig
+	c.ReadOnly = e.ReadOnly
 	if req.IncludeSynonyms {
-		syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-		syn.Name, syn.Value, syn.Source = e.Name, &value, e.Source
-		c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+		c.ConfigSynonyms = configSynonyms(e)
 	}
 	if req.IncludeDocumentation && e.Doc != "" {
 		doc := e.Doc

@@ -8,7 +8,7 @@ import (
 )
 
 // handleIncrementalAlterConfigs sets, deletes, appends to or subtracts from
-// individual topic configs.
+// individual topic configs, and sets or deletes dynamic broker configs.
 func handleIncrementalAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
@@ -21,6 +21,8 @@ func handleIncrementalAlterConfigs(s *Server, r *request) (kmsg.Response, error)
 		}
 		err := s.alterResource(r, rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
 			return s.b.IncrementalAlterConfigs(t, ops, req.ValidateOnly)
+		}, func() error {
+			return s.b.IncrementalAlterBrokerConfigs(rr.ResourceName, ops, req.ValidateOnly)
 		}, func() error {
 			gops := make([]share.ConfigOp, 0, len(ops))
 			for _, o := range rr.Configs {

@@ -239,6 +239,7 @@ func New(cfg Config) (*Server, error) {
 	broker.RaiseFileLimit(cfg.Logger)
 	b, err := broker.Open(broker.Config{
 		DataDir:           cfg.DataDir,
+		NodeID:            cfg.NodeID,
 		DefaultPartitions: cfg.DefaultPartitions,
 		AutoCreateTopics:  cfg.AutoCreateTopics,
 		Durability:        cfg.Durability,
