@@ -8,9 +8,10 @@ import (
 	"github.com/heraldhq/herald/internal/vfs"
 )
 
-// TestBrokerConfigsReplay: set_broker_configs records survive a reopen
-// (a record replaces its scope, an empty one removes it), the snapshot
-// holds them, and the rewrite of a long log keeps them.
+// TestBrokerConfigsReplay: set_broker_configs and set_group_configs
+// records survive a reopen (a record replaces its scope or group, an
+// empty one removes it), the snapshot holds them, and the rewrite of a
+// long log keeps them.
 func TestBrokerConfigsReplay(t *testing.T) {
 	dir := t.TempDir()
 	ml, _, err := Open(vfs.Default, dir, quiet)
@@ -30,25 +31,34 @@ func TestBrokerConfigsReplay(t *testing.T) {
 		set("2", "num.partitions", "7"),
 		set("", "num.partitions", "4"),
 		set("2"),
+		{Type: SetGroupConfigs, GroupConfigs: &GroupConfigs{Group: "g", Configs: map[string]string{"consumer.session.timeout.ms": "50000"}}},
+		{Type: SetGroupConfigs, GroupConfigs: &GroupConfigs{Group: "gone", Configs: map[string]string{"consumer.session.timeout.ms": "50000"}}},
+		{Type: SetGroupConfigs, GroupConfigs: &GroupConfigs{Group: "gone"}},
 	} {
 		if err := ml.Append(r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want := map[string]map[string]string{"": {"num.partitions": "4"}, "1": {"num.partitions": "5"}}
-	check := func(what string, got map[string]map[string]string) {
+	wantGroups := map[string]map[string]string{"g": {"consumer.session.timeout.ms": "50000"}}
+	check := func(what string, got map[string]map[string]string, groups ...map[string]map[string]string) {
 		t.Helper()
 		if !equalBrokerConfigs(got, want) {
 			t.Fatalf("%s broker configs %v, want %v", what, got, want)
 		}
+		for _, g := range groups {
+			if !equalBrokerConfigs(g, wantGroups) {
+				t.Fatalf("%s group configs %v, want %v", what, g, wantGroups)
+			}
+		}
 	}
-	check("live", ml.BrokerConfigs())
+	check("live", ml.BrokerConfigs(), ml.GroupConfigs())
 	ml.Close()
 	ml, st, err := Open(vfs.Default, dir, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("replayed", st.BrokerConfigs)
+	check("replayed", st.BrokerConfigs, st.GroupConfigs)
 	for i := 0; i < compactSlack+2; i++ {
 		if err := ml.Append(set("9", "num.partitions", "1")); err != nil {
 			t.Fatal(err)
@@ -67,7 +77,7 @@ func TestBrokerConfigsReplay(t *testing.T) {
 	if after.Size() >= before.Size() {
 		t.Fatalf("log was not rewritten: %d bytes before, %d after", before.Size(), after.Size())
 	}
-	check("after the rewrite", st.BrokerConfigs)
+	check("after the rewrite", st.BrokerConfigs, st.GroupConfigs)
 	snap, err := os.ReadFile(filepath.Join(dir, SnapshotName))
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +86,7 @@ func TestBrokerConfigsReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("snapshot", s.state().BrokerConfigs)
+	check("snapshot", s.state().BrokerConfigs, s.state().GroupConfigs)
 	// The rewritten log alone rebuilds them.
 	ml.Close()
 	if err := os.Remove(filepath.Join(dir, SnapshotName)); err != nil {
@@ -87,5 +97,5 @@ func TestBrokerConfigsReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ml.Close()
-	check("replayed from the rewritten log", st.BrokerConfigs)
+	check("replayed from the rewritten log", st.BrokerConfigs, st.GroupConfigs)
 }

@@ -73,6 +73,8 @@ type Record struct {
 	Quotas     []Quota           `json:"quotas,omitempty"` // SetQuotas
 	// BrokerConfigs is one scope's dynamic broker configs (SetBrokerConfigs).
 	BrokerConfigs *BrokerConfigs `json:"broker_configs,omitempty"`
+	// GroupConfigs is one consumer group's configs (SetGroupConfigs).
+	GroupConfigs *GroupConfigs `json:"group_configs,omitempty"`
 }
 
 // Topic is the replayed state of one topic.
@@ -93,6 +95,8 @@ type State struct {
 	// BrokerConfigs is the dynamic broker configs by scope ("" for the
 	// cluster default, else a node id); no scope is empty.
 	BrokerConfigs map[string]map[string]string
+	// GroupConfigs is the consumer group configs by group; none is empty.
+	GroupConfigs map[string]map[string]string
 }
 
 // Apply changes the state by one record. Records about unknown topics are
@@ -119,6 +123,9 @@ func (s *State) Apply(r Record) error {
 		return nil
 	case SetBrokerConfigs:
 		s.applyBrokerConfigs(r)
+		return nil
+	case SetGroupConfigs:
+		s.applyGroupConfigs(r)
 		return nil
 	}
 	t := s.byID(r.ID)
@@ -150,7 +157,7 @@ func (s *State) byID(id TopicID) *Topic {
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
 	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas),
-		BrokerConfigs: cloneBrokerConfigs(s.BrokerConfigs)}
+		BrokerConfigs: cloneBrokerConfigs(s.BrokerConfigs), GroupConfigs: cloneBrokerConfigs(s.GroupConfigs)}
 	for n, t := range s.Topics {
 		ct := *t
 		ct.Configs = maps.Clone(t.Configs)
@@ -163,10 +170,10 @@ func (s *State) Clone() *State {
 }
 
 // Equal reports whether s and o hold the same cluster id, topics, ACLs
-// quotas and dynamic broker configs.
+// quotas, dynamic broker configs and group configs.
 func (s *State) Equal(o *State) bool {
 	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) || !scramEqual(s.Scram, o.Scram) || !equalQuotas(s.Quotas, o.Quotas) ||
-		!equalBrokerConfigs(s.BrokerConfigs, o.BrokerConfigs) {
+		!equalBrokerConfigs(s.BrokerConfigs, o.BrokerConfigs) || !equalBrokerConfigs(s.GroupConfigs, o.GroupConfigs) {
 		return false
 	}
 	for n, t := range s.Topics {
@@ -290,7 +297,7 @@ func writeLog(fs vfs.FS, dir string, st *State) error {
 
 // encodeLog returns the log that rebuilds st: the cluster id, one record
 // with every ACL, one with every client quota, one per dynamic broker
-// config scope, and one create per topic.
+// config scope, one per configured group, and one create per topic.
 func encodeLog(st *State) ([]byte, error) {
 	var buf []byte
 	var err error
@@ -311,6 +318,11 @@ func encodeLog(st *State) ([]byte, error) {
 	}
 	for _, bc := range st.brokerConfigsSorted() {
 		if buf, err = AppendFrame(buf, Record{Type: SetBrokerConfigs, BrokerConfigs: &bc}); err != nil {
+			return nil, err
+		}
+	}
+	for _, gc := range st.groupConfigsSorted() {
+		if buf, err = AppendFrame(buf, Record{Type: SetGroupConfigs, GroupConfigs: &gc}); err != nil {
 			return nil, err
 		}
 	}

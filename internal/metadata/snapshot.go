@@ -32,6 +32,8 @@ type snapshot struct {
 	Quotas    []Quota     `json:"quotas,omitempty"`
 	// BrokerConfigs is sorted by scope.
 	BrokerConfigs []BrokerConfigs `json:"broker_configs,omitempty"`
+	// GroupConfigs is sorted by group.
+	GroupConfigs []GroupConfigs `json:"group_configs,omitempty"`
 }
 
 type snapTopic struct {
@@ -49,6 +51,9 @@ func (s *snapshot) state() *State {
 	for _, bc := range s.BrokerConfigs {
 		st.applyBrokerConfigs(Record{BrokerConfigs: &bc})
 	}
+	for _, gc := range s.GroupConfigs {
+		st.applyGroupConfigs(Record{GroupConfigs: &gc})
+	}
 	for _, c := range s.Scram {
 		if st.Scram == nil {
 			st.Scram = make(map[ScramKey]Scram)
@@ -65,6 +70,7 @@ func encodeSnapshot(st *State, logBytes int64) ([]byte, error) {
 	}
 	s.Scram = st.scramSorted()
 	s.BrokerConfigs = st.brokerConfigsSorted()
+	s.GroupConfigs = st.groupConfigsSorted()
 	payload, err := json.Marshal(&s)
 	if err != nil {
 		return nil, err
