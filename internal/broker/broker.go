@@ -36,6 +36,11 @@ type Config struct {
 	DefaultPartitions int32  // for auto-created topics and CreateTopics with -1; default 1
 	AutoCreateTopics  bool   // Metadata and Produce create unknown topics
 	Durability        string // default herald.durability; default "always"
+	// ConsumerSession and ConsumerHeartbeat are the consumer groups'
+	// default session timeout and heartbeat interval (the coordinator's
+	// ConsumerConfig), which group configs override (groupconfig.go);
+	// default 45s and 5s.
+	ConsumerSession, ConsumerHeartbeat time.Duration
 	// MaintainInterval is how often every partition's Log.Maintain runs
 	// (retention, compaction, segment age); default 30s.
 	MaintainInterval time.Duration
@@ -101,6 +106,9 @@ type Broker struct {
 	// metadata log). dynMu is taken alone: never with adminMu.
 	dyn   atomic.Pointer[dynamicState]
 	dynMu sync.Mutex
+	// groupCfg is the consumer group configs by group (groupconfig.go),
+	// replaced whole under dynMu; never nil after Open.
+	groupCfg atomic.Pointer[map[string]map[string]string]
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -121,6 +129,12 @@ type topicMap struct {
 func Open(cfg Config) (*Broker, error) {
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
+	}
+	if cfg.ConsumerSession <= 0 {
+		cfg.ConsumerSession = 45 * time.Second
+	}
+	if cfg.ConsumerHeartbeat <= 0 {
+		cfg.ConsumerHeartbeat = 5 * time.Second
 	}
 	if cfg.Durability == "" {
 		cfg.Durability = "always"
@@ -171,6 +185,8 @@ func (b *Broker) openLocked() error {
 	b.meta = meta
 	b.scram = st.Scram
 	b.setDynamic(st.BrokerConfigs)
+	groups := st.GroupConfigs
+	b.groupCfg.Store(&groups)
 	b.clusterID = st.ClusterID
 	if b.clusterID == "" {
 		b.clusterID = newClusterID()

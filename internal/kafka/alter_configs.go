@@ -28,7 +28,7 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 		}, func() error {
 			return s.b.AlterBrokerConfigs(rr.ResourceName, configs, req.ValidateOnly)
 		}, func() error {
-			return shareConfigErr(s.share.SetConfigs(rr.ResourceName, configs, req.ValidateOnly))
+			return s.alterGroupConfigs(rr.ResourceName, configs, req.ValidateOnly)
 		})
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)
 		resp.Resources = append(resp.Resources, or)
@@ -56,10 +56,44 @@ func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name str
 		}
 		return brokerAlter()
 	case kmsg.ConfigResourceTypeGroupConfig:
-		if s.share == nil || name == "" {
+		if name == "" {
 			return &broker.Error{Kafka: kerr.InvalidRequest, Message: "group configs need a group name"}
 		}
 		return group()
 	}
 	return &broker.Error{Kafka: kerr.InvalidRequest, Message: "unsupported config resource type"}
+}
+
+// alterGroupConfigs replaces a group's configs (AlterConfigs): the
+// consumer group ones (broker.IsConsumerGroupConfig) in the broker, the
+// others in the share coordinator. Both halves are validated before
+// either is applied.
+func (s *Server) alterGroupConfigs(group string, configs map[string]string, validateOnly bool) error {
+	consumer, shared := map[string]string{}, map[string]string{}
+	for k, v := range configs {
+		if broker.IsConsumerGroupConfig(k) {
+			consumer[k] = v
+		} else {
+			shared[k] = v
+		}
+	}
+	setShare := func(validate bool) error {
+		if s.share == nil {
+			if len(shared) > 0 {
+				return &broker.Error{Kafka: kerr.InvalidConfig, Message: "share groups are not enabled"}
+			}
+			return nil
+		}
+		return shareConfigErr(s.share.SetConfigs(group, shared, validate))
+	}
+	if err := s.b.AlterGroupConfigs(group, consumer, true); err != nil {
+		return err
+	}
+	if err := setShare(true); err != nil || validateOnly {
+		return err
+	}
+	if err := s.b.AlterGroupConfigs(group, consumer, false); err != nil {
+		return err
+	}
+	return setShare(false)
 }

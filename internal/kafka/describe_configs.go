@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,9 +53,27 @@ func (s *Server) configEntries(r *request, typ kmsg.ConfigResourceType, name str
 		}
 		return s.b.DescribeBrokerConfigs(), nil
 	case kmsg.ConfigResourceTypeGroupConfig:
-		return s.groupConfigEntries(name)
+		return s.allGroupConfigEntries(name)
 	}
 	return nil, &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("config resource type %d is not supported", typ)}
+}
+
+// allGroupConfigEntries is a group's consumer configs (the broker's)
+// and, when share groups are on, its share configs, sorted by name.
+func (s *Server) allGroupConfigEntries(group string) ([]broker.ConfigEntry, error) {
+	if group == "" {
+		return nil, &broker.Error{Kafka: kerr.InvalidRequest, Message: "group configs need a group name"}
+	}
+	out := s.b.DescribeGroupConfigs(group)
+	if s.share != nil {
+		shared, err := s.groupConfigEntries(group)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, shared...)
+	}
+	slices.SortFunc(out, func(a, b broker.ConfigEntry) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // configAccess checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a
