@@ -658,6 +658,27 @@ func seamCases() []seamCase {
 			},
 		},
 		{
+			name: "DescribeConfigsGroup", needs: []grant{groupG(access.DescribeConfigs)},
+			req:  func(*fixture) kmsg.Request { return describeConfigsReq(kmsg.ConfigResourceTypeGroupConfig, "g") },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeConfigsResponse).Resources[0].ErrorCode },
+		},
+		{
+			name: "IncrementalAlterConfigsConsumerGroup", needs: []grant{groupG(access.AlterConfigs)},
+			req: func(*fixture) kmsg.Request {
+				req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+				rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+				rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "g"
+				c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+				c.Name, c.Value = "consumer.heartbeat.interval.ms", kmsg.StringPtr("6000")
+				rr.Configs = append(rr.Configs, c)
+				req.Resources = append(req.Resources, rr)
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode
+			},
+		},
+		{
 			name: "DescribeLogDirs", needs: []grant{clusterOp(access.Describe)},
 			req: func(*fixture) kmsg.Request {
 				req := kmsg.NewPtrDescribeLogDirsRequest()
