@@ -103,7 +103,8 @@ type Broker struct {
 
 	// dyn is the dynamic broker configs (dynamic.go), replaced whole
 	// under dynMu, which serializes their changes (each an fsync of the
-	// metadata log). dynMu is taken alone: never with adminMu.
+	// metadata log). Lock order: dynMu before adminMu (a topic default's
+	// change re-applies topic configs), never the other way.
 	dyn   atomic.Pointer[dynamicState]
 	dynMu sync.Mutex
 	// groupCfg is the consumer group configs by group (groupconfig.go),

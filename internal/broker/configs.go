@@ -172,6 +172,9 @@ func (b *Broker) describeTopicConfigs(set map[string]string) []ConfigEntry {
 		if d.name == DurabilityConfig {
 			e.Source = kmsg.ConfigSourceStaticBrokerConfig
 		}
+		if _, src, ok := b.topicDefault(d.name); ok {
+			e.Source = src
+		}
 		if v, ok := set[d.name]; ok {
 			e.Value, e.Source = v, kmsg.ConfigSourceDynamicTopicConfig
 		}
@@ -183,6 +186,9 @@ func (b *Broker) describeTopicConfigs(set map[string]string) []ConfigEntry {
 func (b *Broker) configDefault(d *configDef) string {
 	if d.name == DurabilityConfig {
 		return b.durability.String()
+	}
+	if v, _, ok := b.topicDefault(d.name); ok {
+		return v
 	}
 	return d.def
 }
@@ -199,7 +205,7 @@ type settings struct {
 // parseSettings and logConfig read configs that ValidateConfigs accepted,
 // so parse errors cannot happen and fall back to defaults.
 func (b *Broker) parseSettings(c map[string]string) settings {
-	s := settings{maxMessageBytes: 1048588, always: b.logConfig(c).Durability.Always}
+	s := settings{maxMessageBytes: int(b.topicDefaultInt("max.message.bytes", 1048588)), always: b.logConfig(c).Durability.Always}
 	if v, ok := c["max.message.bytes"]; ok {
 		s.maxMessageBytes, _ = strconv.Atoi(v)
 	}
@@ -218,8 +224,8 @@ func (b *Broker) logConfig(c map[string]string) hlog.Config {
 	}
 	cfg.SegmentBytes = configInt(c, "segment.bytes", 1<<30)
 	cfg.SegmentAge = time.Duration(configInt(c, "segment.ms", 604800000)) * time.Millisecond
-	cfg.RetentionMs = configInt(c, "retention.ms", 604800000)
-	cfg.RetentionBytes = configInt(c, "retention.bytes", -1)
+	cfg.RetentionMs = configInt(c, "retention.ms", b.topicDefaultInt("retention.ms", 604800000))
+	cfg.RetentionBytes = configInt(c, "retention.bytes", b.topicDefaultInt("retention.bytes", -1))
 	cfg.DeleteRetentionMs = configInt(c, "delete.retention.ms", 86400000)
 	// Kafka allows 0 (index every batch); the log wants at least 1.
 	cfg.IndexIntervalBytes = max(int(configInt(c, "index.interval.bytes", 4096)), 1)
@@ -230,6 +236,16 @@ func (b *Broker) logConfig(c map[string]string) hlog.Config {
 	cfg.Compact = strings.Contains(policy, "compact")
 	cfg.Delete = strings.Contains(policy, "delete")
 	return cfg
+}
+
+// topicDefaultInt is the broker's default of a topic config (a dynamic
+// broker config), or def.
+func (b *Broker) topicDefaultInt(name string, def int64) int64 {
+	v, _, ok := b.topicDefault(name)
+	if !ok {
+		return def
+	}
+	return configInt(map[string]string{name: v}, name, def)
 }
 
 func configInt(c map[string]string, name string, def int64) int64 {

@@ -18,9 +18,13 @@ import (
 // IncrementalAlterConfigs set them on a BROKER resource: a value set for
 // this node (scope = its node id, DYNAMIC_BROKER_CONFIG) wins over one
 // set for the cluster default (scope "", DYNAMIC_DEFAULT_BROKER_CONFIG),
-// which wins over the `herald serve` flag (STATIC_BROKER_CONFIG). Each
-// scope is one set_broker_configs record of the metadata log, replayed at
-// Open; a change takes effect for the next request that reads it.
+// which wins over the `herald serve` flag (STATIC_BROKER_CONFIG) or
+// Kafka's default (DEFAULT_CONFIG). Each scope is one set_broker_configs
+// record of the metadata log, replayed at Open; a change takes effect for
+// the next request that reads it. log.retention.ms, log.retention.bytes
+// and message.max.bytes are the defaults of topics without their own
+// value: a change re-applies every topic's log config and settings
+// (under adminMu, taken under dynMu).
 //
 // Only the configs in dynamicConfigs can be altered; the others that
 // DescribeBrokerConfigs lists are read-only, and an unknown name is
@@ -32,17 +36,48 @@ type dynamicDef struct {
 	typ    kmsg.ConfigType
 	check  func(string) error
 	doc    string
-	static func(*Broker) string // the value from Config (flags)
+	static func(*Broker) string // the value from Config (flags), or Kafka's default
+	// topic is the topic config this one is the default of ("" for
+	// none): topics without their own value follow it (topicDefault).
+	topic string
+	// fallback is the source of static: STATIC_BROKER_CONFIG for a
+	// flag, DEFAULT_CONFIG for a value Herald has no flag for.
+	fallback kmsg.ConfigSource
 }
 
 // dynamicConfigs is every dynamic broker config, sorted by name.
 var dynamicConfigs = []dynamicDef{
 	{name: "auto.create.topics.enable", typ: kmsg.ConfigTypeBoolean, check: checkBool,
-		doc:    "Metadata and Produce requests create unknown topics.",
-		static: func(b *Broker) string { return strconv.FormatBool(b.cfg.AutoCreateTopics) }},
+		doc:      "Metadata and Produce requests create unknown topics.",
+		static:   func(b *Broker) string { return strconv.FormatBool(b.cfg.AutoCreateTopics) },
+		fallback: kmsg.ConfigSourceStaticBrokerConfig},
+	{name: "log.retention.bytes", typ: kmsg.ConfigTypeLong, check: longAtLeast(-1),
+		doc:    "retention.bytes of topics without their own.",
+		static: constant("-1"), topic: "retention.bytes", fallback: kmsg.ConfigSourceDefaultConfig},
+	{name: "log.retention.ms", typ: kmsg.ConfigTypeLong, check: longAtLeast(-1),
+		doc:    "retention.ms of topics without their own.",
+		static: constant("604800000"), topic: "retention.ms", fallback: kmsg.ConfigSourceDefaultConfig},
+	{name: "message.max.bytes", typ: kmsg.ConfigTypeInt, check: intAtLeast(0),
+		doc:    "max.message.bytes of topics without their own.",
+		static: constant("1048588"), topic: "max.message.bytes", fallback: kmsg.ConfigSourceDefaultConfig},
 	{name: "num.partitions", typ: kmsg.ConfigTypeInt, check: intBetween(1, MaxPartitions),
-		doc:    "Partitions of auto-created topics and of CreateTopics with -1.",
-		static: func(b *Broker) string { return strconv.Itoa(int(b.cfg.DefaultPartitions)) }},
+		doc:      "Partitions of auto-created topics and of CreateTopics with -1.",
+		static:   func(b *Broker) string { return strconv.Itoa(int(b.cfg.DefaultPartitions)) },
+		fallback: kmsg.ConfigSourceStaticBrokerConfig},
+}
+
+func constant(v string) func(*Broker) string { return func(*Broker) string { return v } }
+
+// topicDefault returns the broker-level default of a topic config and
+// its source, when a dynamic broker config provides it.
+func (b *Broker) topicDefault(topicConfig string) (string, kmsg.ConfigSource, bool) {
+	for i := range dynamicConfigs {
+		if d := &dynamicConfigs[i]; d.topic == topicConfig {
+			v, src := b.resolveDynamic(b.dyn.Load().scopes, d.name)
+			return v, src, true
+		}
+	}
+	return "", 0, false
 }
 
 func findDynamic(name string) (*dynamicDef, bool) {
@@ -86,7 +121,7 @@ func (b *Broker) resolveDynamic(scopes map[string]map[string]string, name string
 		return v, kmsg.ConfigSourceDynamicDefaultBrokerConfig
 	}
 	d, _ := findDynamic(name)
-	return d.static(b), kmsg.ConfigSourceStaticBrokerConfig
+	return d.static(b), d.fallback
 }
 
 func (b *Broker) nodeScope() string { return strconv.Itoa(int(b.cfg.NodeID)) }
@@ -179,7 +214,46 @@ func (b *Broker) editBrokerConfigs(scope string, validateOnly bool, edit func(ma
 		scopes[scope] = next
 	}
 	b.setDynamic(scopes)
+	if touchesTopicDefaults(cur[scope], next) {
+		b.reapplyTopicConfigs()
+	}
 	return nil
+}
+
+// touchesTopicDefaults reports whether a change from cur to next alters a
+// config that topics inherit.
+func touchesTopicDefaults(cur, next map[string]string) bool {
+	for i := range dynamicConfigs {
+		d := &dynamicConfigs[i]
+		if d.topic == "" {
+			continue
+		}
+		a, aok := cur[d.name]
+		c, cok := next[d.name]
+		if a != c || aok != cok {
+			return true
+		}
+	}
+	return false
+}
+
+// reapplyTopicConfigs gives every partition the log config, and every
+// topic the settings, that its configs now make with the broker's
+// defaults. It takes adminMu (under dynMu). A partition that fails keeps
+// its old config until the next Open; the error is logged.
+func (b *Broker) reapplyTopicConfigs() {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	for _, t := range b.topics.Load().byName {
+		st := t.state.Load()
+		lc := b.logConfig(st.configs)
+		for _, p := range st.parts {
+			if err := p.log.SetConfig(lc); err != nil {
+				b.logger.Error("apply broker default configs", "topic", t.Name, "partition", p.Index, "err", err)
+			}
+		}
+		t.state.Store(&topicState{parts: st.parts, configs: st.configs, settings: b.parseSettings(st.configs)})
+	}
 }
 
 // validateDynamic checks every name and value, in name order.
@@ -208,7 +282,7 @@ func checkDynamicName(name string) error {
 }
 
 // staticBrokerConfigs are the read-only configs DescribeBrokerConfigs lists.
-var staticBrokerConfigs = []string{"broker.id", buildinfo.ConfigName, DurabilityConfig, "log.dirs", "log.retention.ms", "message.max.bytes", "node.id"}
+var staticBrokerConfigs = []string{"broker.id", buildinfo.ConfigName, DurabilityConfig, "log.dirs", "node.id"}
 
 // DescribeBrokerConfigs lists the broker-level settings sorted by name,
 // each with its source and, for dynamic configs, its synonyms (every
@@ -223,8 +297,6 @@ func (b *Broker) DescribeBrokerConfigs() []ConfigEntry {
 			Doc: "the Herald version this broker runs (read-only; the Kafka protocol has no server-version field)"},
 		{Name: DurabilityConfig, Value: b.durability.String(), Source: src, Type: kmsg.ConfigTypeString, ReadOnly: true},
 		{Name: "log.dirs", Value: b.cfg.DataDir, Source: src, Type: kmsg.ConfigTypeString, ReadOnly: true},
-		{Name: "log.retention.ms", Value: "604800000", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeLong, ReadOnly: true},
-		{Name: "message.max.bytes", Value: "1048588", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeInt, ReadOnly: true},
 		{Name: "node.id", Value: id, Source: src, Type: kmsg.ConfigTypeInt, ReadOnly: true},
 	}
 	scopes := b.dyn.Load().scopes
@@ -244,7 +316,7 @@ func (b *Broker) describeDynamic(scopes map[string]map[string]string, d *dynamic
 	if v, ok := scopes[""][d.name]; ok {
 		e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: d.name, Value: v, Source: kmsg.ConfigSourceDynamicDefaultBrokerConfig})
 	}
-	e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: d.name, Value: d.static(b), Source: kmsg.ConfigSourceStaticBrokerConfig})
+	e.Synonyms = append(e.Synonyms, ConfigSynonym{Name: d.name, Value: d.static(b), Source: d.fallback})
 	return e
 }
 

@@ -63,6 +63,7 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	}
 	wantPartitions(ctx, t, adm, "after-refusals", 5)
 	wantReadOnly(ctx, t, srv)
+	wantTopicDefaults(ctx, t, srv, adm)
 
 	srv.Close()
 	srv, adm = startQuota(t, dir)
@@ -187,4 +188,47 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// wantTopicDefaults: message.max.bytes and log.retention.ms set for the
+// cluster become the defaults of existing topics at once (a produce over
+// the limit is refused, DescribeConfigs shows the inherited value and
+// its source); a topic's own value still wins, and deleting the default
+// lifts the limit.
+func wantTopicDefaults(ctx context.Context, t *testing.T, srv *Server, adm *kadm.Client) {
+	t.Helper()
+	cl := mustClient(t, kgo.SeedBrokers(srv.Addr().String()), kgo.RecordRetries(1), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	big := &kgo.Record{Topic: "by-default", Value: make([]byte, 4000)}
+	if err := cl.ProduceSync(ctx, big).FirstErr(); err != nil {
+		t.Fatalf("produce 4000 bytes before the limit: %v", err)
+	}
+	alterOK(t)(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{
+		{Name: "message.max.bytes", Value: kadm.StringPtr("1000")},
+		{Name: "log.retention.ms", Value: kadm.StringPtr("3600000")},
+	}))
+	if err := cl.ProduceSync(ctx, big).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("produce 4000 bytes with message.max.bytes 1000: %v, want MESSAGE_TOO_LARGE", err)
+	}
+	alterOK(t)(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kadm.StringPtr("100000")}}, "by-node"))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "by-node", Value: make([]byte, 4000)}).FirstErr(); err != nil {
+		t.Fatalf("produce to a topic with its own max.message.bytes: %v", err)
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, "by-default")
+	if err != nil || len(rcs) != 1 || rcs[0].Err != nil {
+		t.Fatalf("describe topic: %v %+v", err, rcs)
+	}
+	for name, want := range map[string]string{"retention.ms": "3600000", "max.message.bytes": "1000"} {
+		c, err := rcs.On("by-default", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(c.Configs, func(c kadm.Config) bool { return c.Key == name })
+		if i < 0 || c.Configs[i].MaybeValue() != want || c.Configs[i].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+			t.Fatalf("topic %s: %+v, want %s from DYNAMIC_DEFAULT_BROKER_CONFIG", name, c.Configs, want)
+		}
+	}
+	alterOK(t)(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "message.max.bytes"}}))
+	if err := cl.ProduceSync(ctx, big).FirstErr(); err != nil {
+		t.Fatalf("produce 4000 bytes after the limit was deleted: %v", err)
+	}
 }
