@@ -245,15 +245,21 @@ func (b *Broker) reapplyTopicConfigs() {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	for _, t := range b.topics.Load().byName {
-		st := t.state.Load()
-		lc := b.logConfig(st.configs)
-		for _, p := range st.parts {
-			if err := p.log.SetConfig(lc); err != nil {
-				b.logger.Error("apply broker default configs", "topic", t.Name, "partition", p.Index, "err", err)
-			}
-		}
-		t.state.Store(&topicState{parts: st.parts, configs: st.configs, settings: b.parseSettings(st.configs)})
+		b.reapplyTopicLocked(t)
 	}
+}
+
+// reapplyTopicLocked applies t's configs with the current broker defaults
+// to its partitions and settings. adminMu must be held.
+func (b *Broker) reapplyTopicLocked(t *Topic) {
+	st := t.state.Load()
+	lc := b.logConfig(st.configs)
+	for _, p := range st.parts {
+		if err := p.log.SetConfig(lc); err != nil {
+			b.logger.Error("apply broker default configs", "topic", t.Name, "partition", p.Index, "err", err)
+		}
+	}
+	t.state.Store(&topicState{parts: st.parts, configs: st.configs, settings: b.parseSettings(st.configs)})
 }
 
 // validateDynamic checks every name and value, in name order.
