@@ -199,7 +199,7 @@ func (b *Broker) editBrokerConfigs(scope string, validateOnly bool, edit func(ma
 	if err := validateDynamic(next); err != nil {
 		return err
 	}
-	if validateOnly {
+	if validateOnly || maps.Equal(next, cur[scope]) {
 		return nil
 	}
 	rec := metadata.Record{Type: metadata.SetBrokerConfigs, BrokerConfigs: &metadata.BrokerConfigs{Scope: scope, Configs: next}}

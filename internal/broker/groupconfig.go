@@ -128,8 +128,8 @@ func (b *Broker) editGroupConfigs(group string, validateOnly bool, edit func(map
 	if err := b.validateGroupConfigs(next); err != nil {
 		return err
 	}
-	if validateOnly {
-		return nil
+	if validateOnly || maps.Equal(next, cur[group]) {
+		return nil // nothing to write: AlterConfigs of share configs only
 	}
 	rec := metadata.Record{Type: metadata.SetGroupConfigs, GroupConfigs: &metadata.GroupConfigs{Group: group, Configs: next}}
 	if err := b.meta.Append(rec); err != nil {
