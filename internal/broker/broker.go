@@ -26,10 +26,21 @@ import (
 
 // Config configures a Broker.
 type Config struct {
-	DataDir           string
+	DataDir string
+	// NodeID is this broker's node.id: the scope of its own dynamic
+	// configs (dynamic.go).
+	NodeID int32
+	// DefaultPartitions and AutoCreateTopics are the static
+	// num.partitions and auto.create.topics.enable, which dynamic broker
+	// configs override.
 	DefaultPartitions int32  // for auto-created topics and CreateTopics with -1; default 1
 	AutoCreateTopics  bool   // Metadata and Produce create unknown topics
 	Durability        string // default herald.durability; default "always"
+	// ConsumerSession and ConsumerHeartbeat are the consumer groups'
+	// default session timeout and heartbeat interval (the coordinator's
+	// ConsumerConfig), which group configs override (groupconfig.go);
+	// default 45s and 5s.
+	ConsumerSession, ConsumerHeartbeat time.Duration
 	// MaintainInterval is how often every partition's Log.Maintain runs
 	// (retention, compaction, segment age); default 30s.
 	MaintainInterval time.Duration
@@ -90,6 +101,16 @@ type Broker struct {
 	// herald.schema.validation; nil until SetSchemaValidator.
 	schemas atomic.Pointer[SchemaValidator]
 
+	// dyn is the dynamic broker configs (dynamic.go), replaced whole
+	// under dynMu, which serializes their changes (each an fsync of the
+	// metadata log). Lock order: dynMu before adminMu (a topic default's
+	// change re-applies topic configs), never the other way.
+	dyn   atomic.Pointer[dynamicState]
+	dynMu sync.Mutex
+	// groupCfg is the consumer group configs by group (groupconfig.go),
+	// replaced whole under dynMu; never nil after Open.
+	groupCfg atomic.Pointer[map[string]map[string]string]
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -109,6 +130,12 @@ type topicMap struct {
 func Open(cfg Config) (*Broker, error) {
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
+	}
+	if cfg.ConsumerSession <= 0 {
+		cfg.ConsumerSession = 45 * time.Second
+	}
+	if cfg.ConsumerHeartbeat <= 0 {
+		cfg.ConsumerHeartbeat = 5 * time.Second
 	}
 	if cfg.Durability == "" {
 		cfg.Durability = "always"
@@ -158,6 +185,9 @@ func (b *Broker) openLocked() error {
 	}
 	b.meta = meta
 	b.scram = st.Scram
+	b.setDynamic(st.BrokerConfigs)
+	groups := st.GroupConfigs
+	b.groupCfg.Store(&groups)
 	b.clusterID = st.ClusterID
 	if b.clusterID == "" {
 		b.clusterID = newClusterID()
@@ -254,9 +284,6 @@ func (b *Broker) ClusterID() string { return b.clusterID }
 // DataDir is the directory the broker keeps its data in.
 func (b *Broker) DataDir() string { return b.cfg.DataDir }
 
-// AutoCreateTopics reports whether unknown topics are created on use.
-func (b *Broker) AutoCreateTopics() bool { return b.cfg.AutoCreateTopics }
-
 // Topic returns the topic named name, or nil.
 func (b *Broker) Topic(name string) *Topic { return b.topics.Load().byName[name] }
 
@@ -293,7 +320,7 @@ const MaxPartitions = 100000
 // AutoCreate creates name with the default partitions if auto-creation is
 // on; it returns the existing topic if another request created it first.
 func (b *Broker) AutoCreate(name string) (*Topic, error) {
-	if !b.cfg.AutoCreateTopics {
+	if !b.AutoCreateTopics() {
 		return nil, kafkaErr(kerr.UnknownTopicOrPartition, "")
 	}
 	t, err := b.CreateTopic(name, -1, nil, false)

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/heraldhq/herald/internal/buildinfo"
 	hlog "github.com/heraldhq/herald/internal/log"
 )
 
@@ -149,6 +148,19 @@ type ConfigEntry struct {
 	Source kmsg.ConfigSource
 	Type   kmsg.ConfigType
 	Doc    string
+	// ReadOnly marks a broker config that cannot be altered.
+	ReadOnly bool
+	// Synonyms are the sources that have a value for the config,
+	// highest precedence first (DescribeConfigs IncludeSynonyms); nil
+	// when the entry is its only source.
+	Synonyms []ConfigSynonym
+}
+
+// ConfigSynonym is one source's value for a config.
+type ConfigSynonym struct {
+	Name   string
+	Value  string
+	Source kmsg.ConfigSource
 }
 
 // describeTopicConfigs merges set over defaults, sorted by name.
@@ -159,6 +171,9 @@ func (b *Broker) describeTopicConfigs(set map[string]string) []ConfigEntry {
 		e := ConfigEntry{Name: d.name, Value: b.configDefault(d), Source: kmsg.ConfigSourceDefaultConfig, Type: d.typ, Doc: d.doc}
 		if d.name == DurabilityConfig {
 			e.Source = kmsg.ConfigSourceStaticBrokerConfig
+		}
+		if _, src, ok := b.topicDefault(d.name); ok {
+			e.Source = src
 		}
 		if v, ok := set[d.name]; ok {
 			e.Value, e.Source = v, kmsg.ConfigSourceDynamicTopicConfig
@@ -171,6 +186,9 @@ func (b *Broker) describeTopicConfigs(set map[string]string) []ConfigEntry {
 func (b *Broker) configDefault(d *configDef) string {
 	if d.name == DurabilityConfig {
 		return b.durability.String()
+	}
+	if v, _, ok := b.topicDefault(d.name); ok {
+		return v
 	}
 	return d.def
 }
@@ -187,7 +205,7 @@ type settings struct {
 // parseSettings and logConfig read configs that ValidateConfigs accepted,
 // so parse errors cannot happen and fall back to defaults.
 func (b *Broker) parseSettings(c map[string]string) settings {
-	s := settings{maxMessageBytes: 1048588, always: b.logConfig(c).Durability.Always}
+	s := settings{maxMessageBytes: int(b.topicDefaultInt("max.message.bytes", 1048588)), always: b.logConfig(c).Durability.Always}
 	if v, ok := c["max.message.bytes"]; ok {
 		s.maxMessageBytes, _ = strconv.Atoi(v)
 	}
@@ -206,8 +224,8 @@ func (b *Broker) logConfig(c map[string]string) hlog.Config {
 	}
 	cfg.SegmentBytes = configInt(c, "segment.bytes", 1<<30)
 	cfg.SegmentAge = time.Duration(configInt(c, "segment.ms", 604800000)) * time.Millisecond
-	cfg.RetentionMs = configInt(c, "retention.ms", 604800000)
-	cfg.RetentionBytes = configInt(c, "retention.bytes", -1)
+	cfg.RetentionMs = configInt(c, "retention.ms", b.topicDefaultInt("retention.ms", 604800000))
+	cfg.RetentionBytes = configInt(c, "retention.bytes", b.topicDefaultInt("retention.bytes", -1))
 	cfg.DeleteRetentionMs = configInt(c, "delete.retention.ms", 86400000)
 	// Kafka allows 0 (index every batch); the log wants at least 1.
 	cfg.IndexIntervalBytes = max(int(configInt(c, "index.interval.bytes", 4096)), 1)
@@ -218,6 +236,16 @@ func (b *Broker) logConfig(c map[string]string) hlog.Config {
 	cfg.Compact = strings.Contains(policy, "compact")
 	cfg.Delete = strings.Contains(policy, "delete")
 	return cfg
+}
+
+// topicDefaultInt is the broker's default of a topic config (a dynamic
+// broker config), or def.
+func (b *Broker) topicDefaultInt(name string, def int64) int64 {
+	v, _, ok := b.topicDefault(name)
+	if !ok {
+		return def
+	}
+	return configInt(map[string]string{name: v}, name, def)
 }
 
 func configInt(c map[string]string, name string, def int64) int64 {
@@ -296,23 +324,6 @@ func intAtLeast(lo int64) func(string) error {
 			return fmt.Errorf("below the minimum %d", lo)
 		}
 		return nil
-	}
-}
-
-// DescribeBrokerConfigs lists the broker-level settings, all read-only
-// (they come from `herald serve` flags).
-func (b *Broker) DescribeBrokerConfigs() []ConfigEntry {
-	src := kmsg.ConfigSourceStaticBrokerConfig
-	return []ConfigEntry{
-		{Name: "auto.create.topics.enable", Value: strconv.FormatBool(b.cfg.AutoCreateTopics), Source: src, Type: kmsg.ConfigTypeBoolean},
-		{Name: "broker.id", Value: "0", Source: src, Type: kmsg.ConfigTypeInt},
-		{Name: buildinfo.ConfigName, Value: buildinfo.Read().Software(), Source: src, Type: kmsg.ConfigTypeString,
-			Doc: "the Herald version this broker runs (read-only; the Kafka protocol has no server-version field)"},
-		{Name: DurabilityConfig, Value: b.durability.String(), Source: src, Type: kmsg.ConfigTypeString},
-		{Name: "log.dirs", Value: b.cfg.DataDir, Source: src, Type: kmsg.ConfigTypeString},
-		{Name: "log.retention.ms", Value: "604800000", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeLong},
-		{Name: "message.max.bytes", Value: "1048588", Source: kmsg.ConfigSourceDefaultConfig, Type: kmsg.ConfigTypeInt},
-		{Name: "num.partitions", Value: strconv.Itoa(int(b.cfg.DefaultPartitions)), Source: src, Type: kmsg.ConfigTypeInt},
 	}
 }
 

@@ -96,7 +96,7 @@ func (b *Broker) prepareCreate(name string, partitions int32, configs map[string
 		return nil, id, 0, nil, err
 	}
 	if partitions == -1 {
-		partitions = b.cfg.DefaultPartitions
+		partitions = b.defaultPartitions()
 	}
 	if partitions <= 0 || partitions > MaxPartitions {
 		return nil, id, 0, nil, kafkaErr(kerr.InvalidPartitions, fmt.Sprintf("partition count %d is not between 1 and %d", partitions, MaxPartitions))
@@ -153,6 +153,7 @@ func (b *Broker) runCreate(pc *pendingCreate, id metadata.TopicID, partitions in
 	defer b.creates.Done()
 	defer close(pc.done)
 	name := pc.name
+	dyn := b.dyn.Load()
 	t, err := b.openTopic(name, id, partitions, configs, true)
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
@@ -163,6 +164,11 @@ func (b *Broker) runCreate(pc *pendingCreate, id metadata.TopicID, partitions in
 	if err := b.meta.Append(metadata.Record{Type: metadata.CreateTopic, Topic: name, ID: id, Partitions: partitions, Configs: configs}); err != nil {
 		b.discardPartitions(t.partitions())
 		return nil, b.createErr(fmt.Sprintf("create topic %q", name), err)
+	}
+	if b.dyn.Load() != dyn {
+		// A dynamic topic default changed while the partitions opened
+		// and its re-apply did not see this topic: apply it here.
+		b.reapplyTopicLocked(t)
 	}
 	b.publishLocked(func(m *topicMap) { m.byName[name], m.byID[id] = t, t })
 	b.logger.Info("created topic", "topic", name, "id", id, "partitions", partitions)
@@ -224,6 +230,7 @@ func (b *Broker) CreatePartitionsWithin(timeout time.Duration, t *Topic, count i
 func (b *Broker) runAddPartitions(t *Topic, st *topicState, count int32) error {
 	defer b.creates.Done()
 	have := int32(len(st.parts))
+	dyn := b.dyn.Load()
 	added, err := b.openPartitions(t, have, count, st.configs, true)
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
@@ -242,7 +249,7 @@ func (b *Broker) runAddPartitions(t *Topic, st *topicState, count int32) error {
 	// The configs may have changed meanwhile (SetTopicConfigs applied
 	// them to the partitions it saw): apply the current ones.
 	cur := t.state.Load()
-	if !maps.Equal(cur.configs, st.configs) {
+	if !maps.Equal(cur.configs, st.configs) || b.dyn.Load() != dyn {
 		lc := b.logConfig(cur.configs)
 		for _, p := range added {
 			if err := p.log.SetConfig(lc); err != nil {
@@ -250,7 +257,7 @@ func (b *Broker) runAddPartitions(t *Topic, st *topicState, count int32) error {
 			}
 		}
 	}
-	t.state.Store(&topicState{parts: append(slices.Clone(cur.parts), added...), configs: cur.configs, settings: cur.settings})
+	t.state.Store(&topicState{parts: append(slices.Clone(cur.parts), added...), configs: cur.configs, settings: b.parseSettings(cur.configs)})
 	b.logger.Info("added partitions", "topic", t.Name, "from", have, "to", count)
 	return nil
 }

@@ -35,6 +35,11 @@ type ConsumerConfig struct {
 	Session           time.Duration // group.consumer.session.timeout.ms; default 45s
 	HeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms; default 5s
 	NewMemberID       func(clientID string) string
+	// Timeouts, when set, returns a group's own session timeout and
+	// heartbeat interval (its KIP-848 group configs, else the
+	// defaults); it must not block. Each heartbeat reads it, so a
+	// change applies to the next one. Nil: Session and HeartbeatInterval.
+	Timeouts func(group string) (session, heartbeat time.Duration)
 	// TopicNames lists every topic, for members that subscribe by
 	// regular expression; it must not block. The coordinator sets it;
 	// nil matches no topic.
@@ -123,6 +128,14 @@ func NewConsumer(id string, cfg ConsumerConfig, topics TopicLookup) *ConsumerGro
 	}
 	return &ConsumerGroup{ID: id, cfg: cfg, topics: topics, members: map[string]*cmember{},
 		static: map[string]string{}, target: map[string]map[tp]bool{}}
+}
+
+// timeouts is the group's session timeout and heartbeat interval.
+func (g *ConsumerGroup) timeouts() (session, heartbeat time.Duration) {
+	if g.cfg.Timeouts != nil {
+		return g.cfg.Timeouts(g.ID)
+	}
+	return g.cfg.Session, g.cfg.HeartbeatInterval
 }
 
 // Len is the number of members.
@@ -221,7 +234,8 @@ func (g *ConsumerGroup) heartbeat(now time.Time, ev CHeartbeat) CResult {
 			return fail(kerr.FencedMemberEpoch)
 		}
 	}
-	m.deadline = now.Add(g.cfg.Session)
+	session, _ := g.timeouts()
+	m.deadline = now.Add(session)
 	if ev.Rebalance > 0 {
 		m.rebalance = ev.Rebalance
 	}
@@ -241,7 +255,8 @@ func (g *ConsumerGroup) heartbeat(now time.Time, ev CHeartbeat) CResult {
 	}
 	g.maybeAssign()
 	g.reconcile(now, m)
-	return CResult{MemberID: m.id, Epoch: m.epoch, HeartbeatInterval: g.cfg.HeartbeatInterval, Assignment: toTopicPartitions(m.assigned)}
+	_, hb := g.timeouts()
+	return CResult{MemberID: m.id, Epoch: m.epoch, HeartbeatInterval: hb, Assignment: toTopicPartitions(m.assigned)}
 }
 
 func sortedCopy(s []string) []string {
@@ -386,7 +401,8 @@ func (g *ConsumerGroup) reconcile(now time.Time, m *cmember) {
 			delete(m.assigned, p)
 			m.revoking[p] = true
 		}
-		m.revokeBy = now.Add(max(m.rebalance, g.cfg.HeartbeatInterval*2))
+		_, hb := g.timeouts()
+		m.revokeBy = now.Add(max(m.rebalance, hb*2))
 		return
 	}
 	if len(m.revoking) > 0 {

@@ -612,18 +612,34 @@ func seamCases() []seamCase {
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode },
 		},
 		{
-			// Broker configs are static: allowed, the request is still
-			// refused, but not for authorization.
 			name: "AlterConfigsBroker", needs: []grant{clusterOp(access.AlterConfigs)},
 			req: func(*fixture) kmsg.Request {
 				req := kmsg.NewPtrAlterConfigsRequest()
 				rr := kmsg.NewAlterConfigsRequestResource()
 				rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "0"
+				c := kmsg.NewAlterConfigsRequestResourceConfig()
+				c.Name, c.Value = "num.partitions", kmsg.StringPtr("1")
+				rr.Configs = append(rr.Configs, c)
 				req.Resources = append(req.Resources, rr)
 				return req
 			},
 			code: func(r kmsg.Response) int16 { return r.(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode },
-			ok:   kerr.InvalidRequest.Code,
+		},
+		{
+			name: "IncrementalAlterConfigsClusterDefault", needs: []grant{clusterOp(access.AlterConfigs)},
+			req: func(*fixture) kmsg.Request {
+				req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+				rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+				rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, ""
+				c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+				c.Name, c.Value = "auto.create.topics.enable", kmsg.StringPtr("true")
+				rr.Configs = append(rr.Configs, c)
+				req.Resources = append(req.Resources, rr)
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode
+			},
 		},
 		{
 			name: "IncrementalAlterConfigs", needs: []grant{topicT(access.AlterConfigs)},
@@ -633,6 +649,27 @@ func seamCases() []seamCase {
 				rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
 				c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
 				c.Name, c.Value = "retention.ms", kmsg.StringPtr("100000")
+				rr.Configs = append(rr.Configs, c)
+				req.Resources = append(req.Resources, rr)
+				return req
+			},
+			code: func(r kmsg.Response) int16 {
+				return r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode
+			},
+		},
+		{
+			name: "DescribeConfigsGroup", needs: []grant{groupG(access.DescribeConfigs)},
+			req:  func(*fixture) kmsg.Request { return describeConfigsReq(kmsg.ConfigResourceTypeGroupConfig, "g") },
+			code: func(r kmsg.Response) int16 { return r.(*kmsg.DescribeConfigsResponse).Resources[0].ErrorCode },
+		},
+		{
+			name: "IncrementalAlterConfigsConsumerGroup", needs: []grant{groupG(access.AlterConfigs)},
+			req: func(*fixture) kmsg.Request {
+				req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+				rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+				rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "g"
+				c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+				c.Name, c.Value = "consumer.heartbeat.interval.ms", kmsg.StringPtr("6000")
 				rr.Configs = append(rr.Configs, c)
 				req.Resources = append(req.Resources, rr)
 				return req

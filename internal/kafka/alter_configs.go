@@ -9,8 +9,8 @@ import (
 )
 
 // handleAlterConfigs replaces a topic's configs with the given set (the
-// non-incremental API: configs not named return to their defaults). Broker
-// configs are static (flags of `herald serve`).
+// non-incremental API: configs not named return to their defaults), the
+// dynamic configs of a broker scope, or a share group's configs.
 func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
@@ -26,7 +26,9 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 		err := s.alterResource(r, rr.ResourceType, rr.ResourceName, func(t *broker.Topic) error {
 			return s.b.SetTopicConfigs(t, configs, req.ValidateOnly)
 		}, func() error {
-			return shareConfigErr(s.share.SetConfigs(rr.ResourceName, configs, req.ValidateOnly))
+			return s.b.AlterBrokerConfigs(rr.ResourceName, configs, req.ValidateOnly)
+		}, func() error {
+			return s.alterGroupConfigs(rr.ResourceName, configs, req.ValidateOnly)
 		})
 		or.ErrorCode, or.ErrorMessage = broker.Code(err)
 		resp.Resources = append(resp.Resources, or)
@@ -34,9 +36,10 @@ func handleAlterConfigs(s *Server, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// alterResource runs alter on the named topic; broker resources are
-// refused. It needs ALTER_CONFIGS on the topic or the cluster.
-func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error, group func() error) error {
+// alterResource runs alter on the named topic, brokerAlter on a broker
+// scope ("" or this node's id) or group on a group. It needs
+// ALTER_CONFIGS on the topic, the cluster or the group.
+func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name string, alter func(*broker.Topic) error, brokerAlter, group func() error) error {
 	if err := s.configAccess(r, access.AlterConfigs, typ, name); err != nil {
 		return err
 	}
@@ -51,12 +54,46 @@ func (s *Server) alterResource(r *request, typ kmsg.ConfigResourceType, name str
 		if err := s.checkBrokerResource(name); err != nil {
 			return err
 		}
-		return &broker.Error{Kafka: kerr.InvalidRequest, Message: "broker configs are set by herald serve flags and cannot be altered"}
+		return brokerAlter()
 	case kmsg.ConfigResourceTypeGroupConfig:
-		if s.share == nil || name == "" {
+		if name == "" {
 			return &broker.Error{Kafka: kerr.InvalidRequest, Message: "group configs need a group name"}
 		}
 		return group()
 	}
 	return &broker.Error{Kafka: kerr.InvalidRequest, Message: "unsupported config resource type"}
+}
+
+// alterGroupConfigs replaces a group's configs (AlterConfigs): the
+// consumer group ones (broker.IsConsumerGroupConfig) in the broker, the
+// others in the share coordinator. Both halves are validated before
+// either is applied.
+func (s *Server) alterGroupConfigs(group string, configs map[string]string, validateOnly bool) error {
+	consumer, shared := map[string]string{}, map[string]string{}
+	for k, v := range configs {
+		if broker.IsConsumerGroupConfig(k) {
+			consumer[k] = v
+		} else {
+			shared[k] = v
+		}
+	}
+	setShare := func(validate bool) error {
+		if s.share == nil {
+			if len(shared) > 0 {
+				return &broker.Error{Kafka: kerr.InvalidConfig, Message: "share groups are not enabled"}
+			}
+			return nil
+		}
+		return shareConfigErr(s.share.SetConfigs(group, shared, validate))
+	}
+	if err := s.b.AlterGroupConfigs(group, consumer, true); err != nil {
+		return err
+	}
+	if err := setShare(true); err != nil || validateOnly {
+		return err
+	}
+	if err := s.b.AlterGroupConfigs(group, consumer, false); err != nil {
+		return err
+	}
+	return setShare(false)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,9 +53,27 @@ func (s *Server) configEntries(r *request, typ kmsg.ConfigResourceType, name str
 		}
 		return s.b.DescribeBrokerConfigs(), nil
 	case kmsg.ConfigResourceTypeGroupConfig:
-		return s.groupConfigEntries(name)
+		return s.allGroupConfigEntries(name)
 	}
 	return nil, &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("config resource type %d is not supported", typ)}
+}
+
+// allGroupConfigEntries is a group's consumer configs (the broker's)
+// and, when share groups are on, its share configs, sorted by name.
+func (s *Server) allGroupConfigEntries(group string) ([]broker.ConfigEntry, error) {
+	if group == "" {
+		return nil, &broker.Error{Kafka: kerr.InvalidRequest, Message: "group configs need a group name"}
+	}
+	out := s.b.DescribeGroupConfigs(group)
+	if s.share != nil {
+		shared, err := s.groupConfigEntries(group)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, shared...)
+	}
+	slices.SortFunc(out, func(a, b broker.ConfigEntry) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // configAccess checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a
@@ -85,16 +104,30 @@ func (s *Server) checkBrokerResource(name string) error {
 	return &broker.Error{Kafka: kerr.InvalidRequest, Message: fmt.Sprintf("unknown broker %q", name)}
 }
 
+// configSynonyms is e's synonyms, or e itself when it has none.
+func configSynonyms(e broker.ConfigEntry) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	syns := e.Synonyms
+	if syns == nil {
+		syns = []broker.ConfigSynonym{{Name: e.Name, Value: e.Value, Source: e.Source}}
+	}
+	out := make([]kmsg.DescribeConfigsResponseResourceConfigConfigSynonym, 0, len(syns))
+	for _, s := range syns {
+		syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+		value := s.Value
+		syn.Name, syn.Value, syn.Source = s.Name, &value, s.Source
+		out = append(out, syn)
+	}
+	return out
+}
+
 func describedConfig(e broker.ConfigEntry, version int16, req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	value := e.Value
 	c.Name, c.Value, c.Source, c.ConfigType = e.Name, &value, e.Source, e.Type
 	c.IsDefault = e.Source == kmsg.ConfigSourceDefaultConfig
-	c.ReadOnly = e.Source == kmsg.ConfigSourceStaticBrokerConfig && e.Name != broker.DurabilityConfig
+	c.ReadOnly = e.ReadOnly
 	if req.IncludeSynonyms {
-		syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-		syn.Name, syn.Value, syn.Source = e.Name, &value, e.Source
-		c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+		c.ConfigSynonyms = configSynonyms(e)
 	}
 	if req.IncludeDocumentation && e.Doc != "" {
 		doc := e.Doc

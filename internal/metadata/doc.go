@@ -1,7 +1,10 @@
 // Package metadata keeps the cluster's topic metadata (names, topic ids,
 // partition counts, configs) and its ACLs (create_acls and delete_acls
 // records, see ACL; internal/acl gives them meaning) and its client quotas
-// (set_quotas records, see Quota; internal/quota gives them meaning) in an
+// (set_quotas records, see Quota; internal/quota gives them meaning) and
+// its dynamic broker configs (set_broker_configs records, see
+// BrokerConfigs) and consumer group configs (set_group_configs records,
+// see GroupConfigs; internal/broker gives both meaning) in an
 // append-only log of checksummed records in
 // the data dir, with a checksummed snapshot of the same state beside it. The
 // log is replayed at start, so a restart finds every topic and config; the

@@ -71,6 +71,10 @@ type Record struct {
 	ACLs       []ACL             `json:"acls,omitempty"`   // CreateACLs, DeleteACLs
 	Scram      *Scram            `json:"scram,omitempty"`  // SetScram, DeleteScram
 	Quotas     []Quota           `json:"quotas,omitempty"` // SetQuotas
+	// BrokerConfigs is one scope's dynamic broker configs (SetBrokerConfigs).
+	BrokerConfigs *BrokerConfigs `json:"broker_configs,omitempty"`
+	// GroupConfigs is one consumer group's configs (SetGroupConfigs).
+	GroupConfigs *GroupConfigs `json:"group_configs,omitempty"`
 }
 
 // Topic is the replayed state of one topic.
@@ -88,6 +92,11 @@ type State struct {
 	ACLs      []ACL             // sorted by CompareACL, no duplicates
 	Scram     map[ScramKey]Scram
 	Quotas    []Quota // sorted by CompareQuota, one per entity
+	// BrokerConfigs is the dynamic broker configs by scope ("" for the
+	// cluster default, else a node id); no scope is empty.
+	BrokerConfigs map[string]map[string]string
+	// GroupConfigs is the consumer group configs by group; none is empty.
+	GroupConfigs map[string]map[string]string
 }
 
 // Apply changes the state by one record. Records about unknown topics are
@@ -111,6 +120,12 @@ func (s *State) Apply(r Record) error {
 		return nil
 	case SetQuotas:
 		s.applyQuotas(r)
+		return nil
+	case SetBrokerConfigs:
+		s.applyBrokerConfigs(r)
+		return nil
+	case SetGroupConfigs:
+		s.applyGroupConfigs(r)
 		return nil
 	}
 	t := s.byID(r.ID)
@@ -141,7 +156,8 @@ func (s *State) byID(id TopicID) *Topic {
 
 // Clone returns a deep copy of s.
 func (s *State) Clone() *State {
-	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas)}
+	c := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas),
+		BrokerConfigs: cloneBrokerConfigs(s.BrokerConfigs), GroupConfigs: cloneBrokerConfigs(s.GroupConfigs)}
 	for n, t := range s.Topics {
 		ct := *t
 		ct.Configs = maps.Clone(t.Configs)
@@ -154,9 +170,10 @@ func (s *State) Clone() *State {
 }
 
 // Equal reports whether s and o hold the same cluster id, topics, ACLs
-// and quotas.
+// quotas, dynamic broker configs and group configs.
 func (s *State) Equal(o *State) bool {
-	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) || !scramEqual(s.Scram, o.Scram) || !equalQuotas(s.Quotas, o.Quotas) {
+	if s.ClusterID != o.ClusterID || len(s.Topics) != len(o.Topics) || !slices.Equal(s.ACLs, o.ACLs) || !scramEqual(s.Scram, o.Scram) || !equalQuotas(s.Quotas, o.Quotas) ||
+		!equalBrokerConfigs(s.BrokerConfigs, o.BrokerConfigs) || !equalBrokerConfigs(s.GroupConfigs, o.GroupConfigs) {
 		return false
 	}
 	for n, t := range s.Topics {
@@ -279,7 +296,8 @@ func writeLog(fs vfs.FS, dir string, st *State) error {
 }
 
 // encodeLog returns the log that rebuilds st: the cluster id, one record
-// with every ACL, one with every client quota, and one create per topic.
+// with every ACL, one with every client quota, one per dynamic broker
+// config scope, one per configured group, and one create per topic.
 func encodeLog(st *State) ([]byte, error) {
 	var buf []byte
 	var err error
@@ -295,6 +313,16 @@ func encodeLog(st *State) ([]byte, error) {
 	}
 	if len(st.Quotas) > 0 {
 		if buf, err = AppendFrame(buf, Record{Type: SetQuotas, Quotas: st.Quotas}); err != nil {
+			return nil, err
+		}
+	}
+	for _, bc := range st.brokerConfigsSorted() {
+		if buf, err = AppendFrame(buf, Record{Type: SetBrokerConfigs, BrokerConfigs: &bc}); err != nil {
+			return nil, err
+		}
+	}
+	for _, gc := range st.groupConfigsSorted() {
+		if buf, err = AppendFrame(buf, Record{Type: SetGroupConfigs, GroupConfigs: &gc}); err != nil {
 			return nil, err
 		}
 	}

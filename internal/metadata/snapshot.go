@@ -30,6 +30,10 @@ type snapshot struct {
 	ACLs      []ACL       `json:"acls,omitempty"`
 	Scram     []Scram     `json:"scram,omitempty"`
 	Quotas    []Quota     `json:"quotas,omitempty"`
+	// BrokerConfigs is sorted by scope.
+	BrokerConfigs []BrokerConfigs `json:"broker_configs,omitempty"`
+	// GroupConfigs is sorted by group.
+	GroupConfigs []GroupConfigs `json:"group_configs,omitempty"`
 }
 
 type snapTopic struct {
@@ -43,6 +47,12 @@ func (s *snapshot) state() *State {
 	st := &State{ClusterID: s.ClusterID, Topics: make(map[string]*Topic, len(s.Topics)), ACLs: s.ACLs, Quotas: s.Quotas}
 	for _, t := range s.Topics {
 		st.Topics[t.Name] = &Topic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
+	}
+	for _, bc := range s.BrokerConfigs {
+		st.applyBrokerConfigs(Record{BrokerConfigs: &bc})
+	}
+	for _, gc := range s.GroupConfigs {
+		st.applyGroupConfigs(Record{GroupConfigs: &gc})
 	}
 	for _, c := range s.Scram {
 		if st.Scram == nil {
@@ -59,6 +69,8 @@ func encodeSnapshot(st *State, logBytes int64) ([]byte, error) {
 		s.Topics = append(s.Topics, snapTopic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs})
 	}
 	s.Scram = st.scramSorted()
+	s.BrokerConfigs = st.brokerConfigsSorted()
+	s.GroupConfigs = st.groupConfigsSorted()
 	payload, err := json.Marshal(&s)
 	if err != nil {
 		return nil, err

@@ -239,9 +239,12 @@ func New(cfg Config) (*Server, error) {
 	broker.RaiseFileLimit(cfg.Logger)
 	b, err := broker.Open(broker.Config{
 		DataDir:           cfg.DataDir,
+		NodeID:            cfg.NodeID,
 		DefaultPartitions: cfg.DefaultPartitions,
 		AutoCreateTopics:  cfg.AutoCreateTopics,
 		Durability:        cfg.Durability,
+		ConsumerSession:   cfg.Groups.Consumer.Session,
+		ConsumerHeartbeat: cfg.Groups.Consumer.HeartbeatInterval,
 		Logger:            cfg.Logger,
 	})
 	if err != nil {
@@ -249,6 +252,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	gcfg := cfg.Groups
 	gcfg.Broker, gcfg.Logger = b, cfg.Logger
+	gcfg.Consumer.Timeouts = b.ConsumerGroupTimeouts
 	g, err := group.OpenCoordinator(gcfg)
 	if err != nil {
 		b.Close()
