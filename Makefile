@@ -29,6 +29,7 @@ test: ## install what the tests need (as root: apt-get, PostgreSQL), then go vet
 	@$(MAKE) --no-print-directory testmod
 	@$(MAKE) --no-print-directory test-cluster
 	@$(MAKE) --no-print-directory test-orders-full
+	@$(MAKE) --no-print-directory compat-kgo
 
 # CLUSTER_PKGS are the packages whose integration tests run on any Kafka
 # cluster (internal/testenv.Brokers picks it).
@@ -70,7 +71,7 @@ bench-peers: ## the peer comparison (Herald, kfake, NATS JetStream, Redis Stream
 bench-peers-quick: ## bench-peers -quick: under 2 minutes, ratios only (no targets table: too noisy to judge)
 	$(GO) run ./bench/cmd/peers -quick
 
-compat-kgo: ## franz-go's own kgo integration suite against a Herald built from this checkout (about 6 minutes; ARGS go to go test)
+compat-kgo: ## franz-go's own kgo integration suite against a Herald built from this checkout (about 2 minutes; make test runs it; ARGS go to go test)
 	bash scripts/kgo-suite.sh $(ARGS)
 
 TRACE_BENCH_RECORDS ?= 10000000

@@ -70,20 +70,25 @@
 //
 //	make compat-kgo                     # scripts/kgo-suite.sh; ARGS="-run TestGroupETL" for some
 //
-// which builds Herald from the checkout, starts it on a free port, runs
-// `go test ./pkg/kgo` from the franz-go version in go.mod with
-// KGO_SEEDS pointing at it and KGO_TEST_RF=1 (the suite's topics ask for
-// 3 replicas otherwise, which one broker cannot give), and prints the
-// failures and skips. It takes about 6 minutes, so it is not part of
-// `make test`. On 2026-11-29 with franz-go v1.22.3 every test passed (564),
-// the share-group tests included (TestShareGroup, TestShareGroupETL,
-// TestShareGroupAckOnClose, TestShareGroupOffsetsAdmin,
-// TestConsumeRegexShareSkipsInternal: they run once ApiVersions offers
-// ShareFetch and ShareAcknowledge v2); the skipped ones and why:
+// which builds Herald from the checkout, starts it on free ports (a
+// PLAINTEXT listener, and a SASL_PLAINTEXT one with a bootstrap user for
+// the SCRAM tests), runs `go test ./pkg/kgo` from the franz-go version in
+// go.mod with KGO_SEEDS pointing at it, KGO_TEST_SCRAM_SEEDS and
+// KGO_TEST_SCRAM at the SASL listener, and KGO_TEST_RF=1 (the suite's
+// topics ask for 3 replicas otherwise, which one broker cannot give), and
+// prints the failures and skips. It takes about 2 minutes, and `make
+// test` runs it. On 2026-11-29 with franz-go v1.22.3, 566 tests passed
+// and none failed: the share-group tests (TestShareGroup,
+// TestShareGroupETL, TestShareGroupAckOnClose, TestShareGroupOffsetsAdmin,
+// TestConsumeRegexShareSkipsInternal) and the SCRAM tests (TestSCRAMAuth,
+// TestSCRAMAuthBadCredentials) included. The skipped ones and why:
 //
-//	TestSCRAMAuth, TestSCRAMAuthBadCredentials, TestOAuthAuth
-//	                                    no SASL yet (KGO_TEST_SCRAM_SEEDS and
-//	                                    KGO_TEST_OAUTH_SEEDS unset)
+//	TestOAuthAuth                       sends unsecured tokens ({"alg":"none"}),
+//	                                    which Kafka's default validator takes;
+//	                                    Herald checks signatures against a JWKS
+//	                                    and refuses them (KGO_TEST_OAUTH_SEEDS
+//	                                    unset); compat/security_test.go tests
+//	                                    OAUTHBEARER with signed tokens
 //	TestIssueProduceBrokerTooOldFailsRecords
 //	                                    Herald advertises Produce v0-2 (and
 //	                                    answers them UNSUPPORTED_VERSION) so
