@@ -34,7 +34,7 @@ test: ## install what the tests need (as root: apt-get, PostgreSQL), then go vet
 # CLUSTER_PKGS are the packages whose integration tests run on any Kafka
 # cluster (internal/testenv.Brokers picks it).
 CLUSTER_PKGS ?= ./pubsub/... ./event/crypt ./outbox/... ./saga/... ./projection/... ./registry ./registry/serde ./event/srcodec ./stream
-test-cluster: ## CLUSTER_PKGS' tests on a 3-broker kfake cluster, leaders spread over the brokers, partition leaders and coordinators moving every 300ms, a broker restarting every 2.4s
+test-cluster: ## CLUSTER_PKGS' tests on a 3-broker kfake cluster, leaders spread over the brokers, partition leaders and coordinators moving every 300ms
 	HERALD_TEST_KFAKE=3 HERALD_TEST_LEADER_MOVES=300ms HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -race -count=1 -timeout 15m $(CLUSTER_PKGS)
 	HERALD_TEST_KFAKE=3 HERALD_TEST_LEADER_MOVES=300ms $(GO) test -race -count=1 -run '^TestCommandsOnAnyCluster$$' ./internal/cli
 

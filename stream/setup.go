@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // setup finds the partition count of every subtopology, checks that the
@@ -148,9 +149,26 @@ func (a *App) createChangelogs(ctx context.Context) error {
 // ensureTopic creates an internal topic, or checks the partition count of
 // the one that exists.
 func (a *App) ensureTopic(ctx context.Context, topic string, parts int32, configs map[string]*string) error {
-	resp, err := a.adm.CreateTopic(ctx, parts, a.cfg.InternalReplicationFactor, configs, topic)
-	if err == nil && resp.Err == nil {
-		return nil
+	var resp kadm.CreateTopicResponse
+	var err error
+	// A retriable answer (NOT_CONTROLLER while a cluster's controller
+	// moves, a broker restarting) is asked again, for up to 10s.
+	for wait, deadline := 50*time.Millisecond, time.Now().Add(10*time.Second); ; wait = min(2*wait, time.Second) {
+		resp, err = a.adm.CreateTopic(ctx, parts, a.cfg.InternalReplicationFactor, configs, topic)
+		if err == nil && resp.Err == nil {
+			return nil
+		}
+		if !kerr.IsRetriable(errorsOr(err, resp.Err)) || time.Now().After(deadline) {
+			break
+		}
+		// NOT_CONTROLLER comes in the topic's answer, which franz-go
+		// does not act on: learn the new controller before asking again.
+		a.cl.ForceMetadataRefresh()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stream: create %s: %w", topic, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 	d, ok := a.waitTopic(ctx, topic)
 	if !ok {
