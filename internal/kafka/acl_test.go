@@ -449,21 +449,7 @@ func FuzzACLRequests(f *testing.F) {
 	defer c2.Close()
 	c := newConn(ts.s, c1)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		p := ts.s.handle(c, frame)
-		if p.done != nil {
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("answer never completed")
-			}
-		}
-		if errors.Is(p.err, errHandlerPanic) {
-			t.Fatal(p.err)
-		}
-		if p.err == nil && !p.noReply {
-			appendResponse(nil, p.corr, p.resp)
-		}
-		p.releaseBufs()
+		fuzzFrame(t, ts.s, c, frame)
 		for _, b := range a.Describe(acl.Filter{Type: acl.AnyType, Pattern: acl.AnyPattern, Op: acl.AnyOp, Permission: acl.AnyPermission}) {
 			if err := b.Validate(); err != nil {
 				t.Fatalf("the authorizer holds an invalid ACL: %v", err)

@@ -54,24 +54,32 @@ func FuzzHandle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		metrics.Read(allocs)
 		before := allocs[0].Value.Uint64()
-		p := ts.s.handle(c, frame)
-		if p.done != nil {
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("answer never completed")
-			}
-		}
-		if errors.Is(p.err, errHandlerPanic) {
-			t.Fatal(p.err)
-		}
-		if p.err == nil && !p.noReply {
-			appendResponse(nil, p.corr, p.resp)
-		}
-		p.releaseBufs()
+		fuzzFrame(t, ts.s, c, frame)
 		metrics.Read(allocs)
 		if n := allocs[0].Value.Uint64() - before; n > maxAllocPerFrame {
 			t.Fatalf("a %d-byte frame allocated %d MiB", len(frame), n>>20)
 		}
 	})
+}
+
+// fuzzFrame handles one fuzzed frame on c as the connection's reader
+// would and fails t if the handler panicked or never answered; a reply is
+// encoded, as the writer would, so encoding faults show too.
+func fuzzFrame(t *testing.T, s *Server, c *conn, frame []byte) {
+	t.Helper()
+	p := s.handle(c, frame)
+	if p.done != nil {
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("answer never completed")
+		}
+	}
+	if errors.Is(p.err, errHandlerPanic) {
+		t.Fatal(p.err)
+	}
+	if p.err == nil && !p.noReply {
+		appendResponse(nil, p.corr, p.resp)
+	}
+	p.releaseBufs()
 }

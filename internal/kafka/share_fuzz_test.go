@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"errors"
 	"net"
 	"testing"
 	"time"
@@ -48,21 +47,7 @@ func FuzzShareRequests(f *testing.F) {
 	defer b.Close()
 	c := newConn(ts.s, a)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		p := ts.s.handle(c, frame)
-		if p.done != nil {
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("answer never completed")
-			}
-		}
-		if errors.Is(p.err, errHandlerPanic) {
-			t.Fatal(p.err)
-		}
-		if p.err == nil && !p.noReply {
-			appendResponse(nil, p.corr, p.resp)
-		}
-		p.releaseBufs()
+		fuzzFrame(t, ts.s, c, frame)
 	})
 }
 
