@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,18 +19,18 @@ import (
 // the last position it saw as its checkpoint, A commits, and the reader
 // reads on from the checkpoint. It must have seen both events.
 //
-// The test runs twice: against the naive store (positions from a sequence,
-// read ORDER BY position), where B commits first with the higher position
-// and the reader skips A for good, which proves the test can catch the bug;
-// and against the real store in both of its modes: positions in the
-// append (B waits for A's commit on the head row; the reader sees A then
-// B) and positions after the commit (B commits and is numbered first, A
-// gets the next position when it commits; the reader sees B then A).
+// The test runs against the naive store (positions from a sequence, read
+// ORDER BY position), where B commits first with the higher position and
+// the reader skips A for good, which proves the test can catch the bug;
+// and against the real store on both of its paths: the general one (a
+// store with hooks; A stalls in a hook) and the pipelined one (no hooks;
+// A stalls in a trigger on the events table). On both, B waits for A's
+// commit on the head row and the reader sees A then B.
 func TestNoSkippedPosition(t *testing.T) {
-	for _, mode := range []string{"naive", "headlock", "sequencer"} {
+	for _, mode := range []string{"naive", "general", "pipelined"} {
 		t.Run(mode, func(t *testing.T) {
 			naive := mode == "naive"
-			seen := interleave(t, naive, mode == "sequencer")
+			seen := interleave(t, mode)
 			if naive && seen != 1 {
 				t.Fatalf("the naive store's reader saw %d of 2 events: the test did not reproduce the skip", seen)
 			}
@@ -42,36 +43,43 @@ func TestNoSkippedPosition(t *testing.T) {
 
 // interleave runs the scenario and returns how many events the
 // checkpointing reader saw.
-func interleave(t *testing.T, naive, sequencer bool) int {
+func interleave(t *testing.T, mode string) int {
 	ctx := context.Background()
 	db, prefix := newDB(t)
 	aIn := make(chan int, 1) // A's backend pid, once A has its position
+	waitA := func() int { return <-aIn }
 	release := make(chan struct{})
-	hook := func(ctx context.Context, tx *sql.Tx, recs []eventstore.Recorded) error {
-		if recs[0].Stream != "slow" {
+	var cfg Config
+	if mode == "pipelined" {
+		waitA = stallInTrigger(t, db, prefix, release)
+	} else {
+		cfg.Hooks = []eventstore.TxHook{func(ctx context.Context, tx *sql.Tx, recs []eventstore.Recorded) error {
+			if recs[0].Stream != "slow" {
+				return nil
+			}
+			var pid int
+			if err := tx.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				return err
+			}
+			aIn <- pid
+			<-release
 			return nil
-		}
-		var pid int
-		if err := tx.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
-			return err
-		}
-		aIn <- pid
-		<-release
-		return nil
+		}}
 	}
+	cfg.Prefix = prefix
 	// A and B append through two Store values, as two processes would:
 	// one Store would put both appends in one transaction.
-	sA, err := newStore(ctx, db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}}, naive, sequencer)
+	sA, err := newStore(ctx, db, cfg, mode == "naive")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newStore(ctx, db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}}, naive, sequencer)
+	s, err := newStore(ctx, db, cfg, mode == "naive")
 	if err != nil {
 		t.Fatal(err)
 	}
 	aDone, bDone := make(chan error, 1), make(chan error, 1)
 	go func() { _, err := sA.Append(ctx, "slow", eventstore.Any, eventstoretest.Event("a", "")); aDone <- err }()
-	pidA := <-aIn
+	pidA := waitA()
 	go func() { _, err := s.Append(ctx, "fast", eventstore.Any, eventstoretest.Event("b", "")); bDone <- err }()
 	// Wait until B has committed or is blocked by A.
 	testenv.CheckFor(t, 10*time.Second, func() error {
@@ -107,6 +115,60 @@ func interleave(t *testing.T, naive, sequencer bool) int {
 	if err != nil || len(all) != 2 {
 		t.Fatalf("$all holds %d events (%v), want 2", len(all), err)
 	}
-	t.Logf("first read %d event(s), checkpoint %d, then %d more", len(first), checkpoint, len(rest))
+	if all[0].Stream != "slow" || all[1].Stream != "fast" {
+		t.Fatalf("$all holds %s then %s, want slow then fast", all[0].Stream, all[1].Stream)
+	}
 	return len(first) + len(rest)
+}
+
+// stallInTrigger makes an insert into the events table of stream "slow"
+// wait, in a row trigger, for an advisory lock that a connection of the
+// test holds until release is closed. It returns a function that waits for
+// the stalled backend and returns its pid.
+func stallInTrigger(t *testing.T, db *sql.DB, prefix string, release <-chan struct{}) func() int {
+	t.Helper()
+	ctx := context.Background()
+	const key = 7264 // the advisory lock; the schema is the test's own
+	if _, err := New(ctx, db, Config{Prefix: prefix}); err != nil { // the tables
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE FUNCTION ` + prefix + `_stall() RETURNS trigger LANGUAGE plpgsql AS $fn$
+		BEGIN
+			IF NEW.stream = 'slow' THEN PERFORM pg_advisory_xact_lock(` + strconv.Itoa(key) + `); END IF;
+			RETURN NEW;
+		END $fn$`,
+		`CREATE TRIGGER stall AFTER INSERT ON ` + prefix + ` FOR EACH ROW EXECUTE FUNCTION ` + prefix + `_stall()`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		t.Fatal(err)
+	}
+	var holderPID int
+	if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&holderPID); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		<-release
+		_, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, key)
+		holder.Close()
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	return func() int {
+		// A is the backend that waits for the holder.
+		var pid int
+		testenv.CheckFor(t, 10*time.Second, func() error {
+			return db.QueryRow(`SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, holderPID).Scan(&pid)
+		})
+		return pid
+	}
 }

@@ -15,11 +15,31 @@
 // (UPDATE head SET position = position + n RETURNING position) as the last
 // step of an append before its commit. The row lock that UPDATE takes is
 // held to the commit, so appends that write events commit in position
-// order and every position a reader sees is final: nothing can commit
-// later below it. Appends still run their stream checks in parallel; only
-// the short tail (take positions, insert, commit) is serialised. Stream
-// rows are locked (SELECT ... FOR UPDATE) in stream-name order before the
-// head, so appends never deadlock.
+// order, every position a reader sees is final, and positions have no
+// holes. Stream rows are locked in stream-name order before the head, so
+// appends never deadlock.
+//
+// # One round trip, one flush, per append
+//
+// A one-stream append of a store without hooks is one pipelined batch
+// (pgx): BEGIN; lock the stream row; check the expectation and the ids,
+// take positions, insert, move the stream's version (one statement);
+// COMMIT; flush. Its transaction commits with synchronous_commit off, so
+// the head row's lock is not held across a WAL flush (which would make
+// appends wait for each other's flushes one by one); the last statement,
+// in its own transaction, writes a WAL record (pg_logical_emit_message)
+// and commits synchronously, which flushes the WAL up to and past the
+// append's commit. Concurrent appends share those flushes (group commit).
+// The append returns only after the flush: an acknowledged append is as
+// durable as with a synchronous commit (and, with synchronous replication,
+// replicated). Until the flush, other sessions can see the events: ReadAll
+// flushes too before it returns events (see sqlstore.Dialect.Durable), so a
+// subscriber never checkpoints an event that a crash could take back;
+// ReadStream and Stream do not.
+//
+// Multi-stream appends, and stores with hooks (whose work in the
+// transaction, like an outbox row, must not be seen before it is durable),
+// run statement by statement with an ordinary commit.
 //
 // Tables (Config.Prefix, default herald_events; may be schema-qualified):
 //
@@ -38,10 +58,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also the "pgx" database/sql driver
 
 	"github.com/heraldhq/herald/eventstore"
 	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
@@ -83,10 +106,128 @@ var dialect = &sqlstore.Dialect{
 	},
 	NaivePositions: func(p string) string { return fmt.Sprintf("nextval('%s_naive_seq')", p) },
 	Sequence:       func(p string) string { return fmt.Sprintf("SELECT %s_sequence()", p) },
+	FastAppend:     fastAppend,
+	// Flush only when the WAL is not flushed up to where it is written:
+	// an idle database flushes nothing.
+	Durable: func(string) string {
+		return `SELECT CASE WHEN pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn() THEN ` + flush + ` END`
+	},
+}
+
+// flush writes a (transactional) WAL record, so that the transaction
+// that runs it commits synchronously: its commit flushes the WAL up to
+// itself, past every commit written before it. Logical decoding sees
+// these records as messages with this prefix and no content.
+const flush = `pg_logical_emit_message(true, 'herald.eventstore.flush', ''::bytea)`
+
+// lockStream creates the stream's row if needed and locks it.
+const lockStream = `INSERT INTO %[1]s_streams AS s (stream, version, deleted, max_count, max_age_ms, truncate_before)
+	VALUES ($1, -1, 0, 0, 0, 0) ON CONFLICT (stream) DO UPDATE SET deleted = s.deleted`
+
+// appendEvents runs after lockStream, in a new snapshot that sees every
+// append committed before the lock: it checks the tombstone, the ids
+// (any already there: nothing is written and the store's general path
+// answers) and the expectation ($2, an eventstore.ExpectedVersion), and
+// only if they pass takes positions from the head row, inserts the events
+// and moves the stream's version. It also turns the transaction's
+// synchronous commit off (see the package doc).
+const appendEvents = `WITH s AS (
+	SELECT version AS v, deleted AS d,
+		EXISTS (SELECT 1 FROM %[1]s e WHERE e.stream = $1 AND e.id = ANY($3::text[])) AS dup
+	FROM %[1]s_streams WHERE stream = $1
+), ok AS (
+	SELECT v, d, dup, d <> 2 AND NOT dup AND CASE
+		WHEN $2::bigint = -1 THEN true
+		WHEN $2::bigint = -2 THEN v < 0
+		WHEN $2::bigint = -3 THEN v >= 0
+		WHEN $2::bigint < 0 THEN false
+		ELSE v = $2::bigint END AS go
+	FROM s
+), hd AS (
+	UPDATE %[1]s_head SET position = position + cardinality($3::text[]) WHERE id = 0 AND (SELECT go FROM ok)
+	RETURNING position
+), ins AS (
+	INSERT INTO %[1]s (position, stream, version, id, type, recorded_at, headers, data)
+	SELECT hd.position - cardinality($3::text[]) + e.i, $1, ok.v + e.i, e.id, e.type, $7::bigint, e.headers, e.data
+	FROM hd, ok, unnest($3::text[], $4::text[], $5::text[], $6::bytea[]) WITH ORDINALITY AS e(id, type, headers, data, i)
+), up AS (
+	UPDATE %[1]s_streams SET version = ok.v + cardinality($3::text[]), deleted = 0 FROM ok WHERE stream = $1 AND ok.go
+)
+SELECT ok.v, ok.d, ok.dup, ok.go, coalesce((SELECT position FROM hd), 0),
+	set_config('synchronous_commit', 'off', true)
+FROM ok`
+
+// fastAppend is the dialect's FastAppend: the append as one pipelined
+// batch on the pgx connection under db.
+func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppend) (sqlstore.FastResult, error) {
+	lock, write := fmt.Sprintf(lockStream, prefix), fmt.Sprintf(appendEvents, prefix)
+	return func(ctx context.Context, db *sql.DB, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
+		var out sqlstore.FastResult
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return out, fmt.Errorf("eventstore: append to %q: %w", in.Stream, err)
+		}
+		defer conn.Close()
+		err = conn.Raw(func(dc any) error {
+			c, ok := dc.(*stdlib.Conn)
+			if !ok {
+				return sqlstore.ErrSlowPath
+			}
+			out, err = runAppend(ctx, c.Conn(), lock, write, in)
+			return err
+		})
+		return out, err
+	}
+}
+
+// errNotDurable: the append committed but the flush after it failed.
+var errNotDurable = errors.New("the append committed, but the flush that makes it durable failed (retrying with the same event ids is safe)")
+
+// runAppend sends the batch (lock and write are lockStream and
+// appendEvents for the store's tables) and reads its results.
+func runAppend(ctx context.Context, c *pgx.Conn, lock, write string, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
+	var out sqlstore.FastResult
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(lock, in.Stream)
+	b.Queue(write, in.Stream, in.Expected, in.IDs, in.Types, in.Headers, in.Data, in.Recorded)
+	b.Queue("COMMIT")
+	b.Queue("SELECT " + flush)
+	br := c.SendBatch(ctx, b)
+	var sync string
+	_, err := br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&out.Version, &out.Deleted, &out.Duplicate, &out.Wrote, &out.LastPosition, &sync)
+	}
+	if err == nil {
+		_, err = br.Exec()
+		if err == nil {
+			if _, err = br.Exec(); err != nil {
+				err = fmt.Errorf("%w: %w", errNotDurable, err)
+			}
+		}
+	}
+	err = errors.Join(err, br.Close())
+	if err != nil {
+		if !c.IsClosed() && c.PgConn().TxStatus() != 'I' {
+			// A failed statement leaves the transaction open and aborted.
+			_, rbErr := c.Exec(ctx, "ROLLBACK")
+			err = errors.Join(err, rbErr)
+		}
+		if c.IsClosed() {
+			err = errors.Join(err, driver.ErrBadConn)
+		}
+		return out, fmt.Errorf("eventstore: append to %q (if it committed, retrying with the same event ids is safe): %w", in.Stream, err)
+	}
+	return out, nil
 }
 
 // sequencer is the function that gives positions to committed events
-// without one. Each statement of a VOLATILE PL/pgSQL function takes a new
+// without one, which stores of an earlier version wrote (they inserted
+// events without positions and numbered them after the commit). Each statement of a VOLATILE PL/pgSQL function takes a new
 // snapshot: the pending rows are read after the head row's lock is held,
 // so no row is numbered twice. A call that finds nothing pending writes
 // nothing (and so costs no WAL flush).
@@ -116,9 +257,9 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (eventstore.Store, error) 
 	return newStore(ctx, db, cfg, false)
 }
 
-func newStore(ctx context.Context, db *sql.DB, cfg Config, naive bool, sequencer ...bool) (eventstore.Store, error) {
+func newStore(ctx context.Context, db *sql.DB, cfg Config, naive bool) (eventstore.Store, error) {
 	s, err := sqlstore.New(ctx, db, dialect, sqlstore.Config{Prefix: cfg.Prefix, MaxEventBytes: cfg.MaxEventBytes,
-		Hooks: cfg.Hooks, Naive: naive, Sequencer: len(sequencer) > 0 && sequencer[0]})
+		Hooks: cfg.Hooks, Naive: naive})
 	if err != nil {
 		return nil, err
 	}

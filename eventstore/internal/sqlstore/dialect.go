@@ -3,6 +3,9 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -30,9 +33,22 @@ type Dialect struct {
 	// DDL returns the statements that create the tables of prefix.
 	DDL func(prefix string) []string
 	// Sequence, if set, returns the statement that gives positions to
-	// committed events that have none yet (see Store). A dialect with it
-	// inserts events without positions unless the store has hooks.
+	// committed events that have none yet: rows written by stores of an
+	// earlier version, which inserted events without positions and
+	// numbered them after the commit. New runs it once; reads that meet
+	// such a row run it again.
 	Sequence func(prefix string) string
+	// FastAppend, if set, returns the function that runs the one-stream
+	// appends of a store without hooks on the tables of prefix
+	// (PostgreSQL: one pipelined round trip). That function returns
+	// ErrSlowPath when the general path must run instead.
+	FastAppend func(prefix string) func(ctx context.Context, db *sql.DB, in FastAppend) (FastResult, error)
+	// Durable, if set, is a statement that returns once every commit
+	// visible to a read that ran before it is durable. ReadAll runs it
+	// after reading, so that a reader never hands out an event that a
+	// crash of the database could still take back (PostgreSQL appends
+	// commit asynchronously and then wait for a flush; see FastAppend).
+	Durable func(prefix string) string
 	// NaivePositions, if set, is an expression that gives each event a
 	// position without the head lock (a sequence). Tests use it to show
 	// what the head lock prevents; no store should run with it.
@@ -57,3 +73,31 @@ func CheckIdent(name string) error {
 	}
 	return nil
 }
+
+// FastAppend is a one-stream append in the columns it is stored in.
+type FastAppend struct {
+	Stream   string
+	Expected int64 // an eventstore.ExpectedVersion
+	// IDs, Types, Headers and Data are the events' columns, in order.
+	IDs, Types, Headers []string
+	Data                [][]byte
+	Recorded            int64 // unix microseconds
+}
+
+// FastResult is what a FastAppend found and did.
+type FastResult struct {
+	Version int64 // the stream's version before the append
+	Deleted int   // 0 live, 1 soft-deleted, 2 hard-deleted
+	// Duplicate: one of the ids is already in the stream; nothing was
+	// written (the general path answers with the original result).
+	Duplicate bool
+	// Wrote: the events were written at LastPosition-len(IDs)+1 ..
+	// LastPosition, versions Version+1 on.
+	Wrote        bool
+	LastPosition int64
+}
+
+// ErrSlowPath is returned by a Dialect.FastAppend that cannot run the
+// append (its database handle is not the driver it needs): the store takes
+// its general path.
+var ErrSlowPath = errors.New("eventstore: append needs the general path")

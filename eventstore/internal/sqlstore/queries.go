@@ -14,7 +14,7 @@ type queries struct {
 	streamInfo, readFwd, readBwd, readAll       string
 	setMeta, softDelete, hardDelete, dropEvents string
 	saveSnap, loadSnap                          string
-	sequence, insertUnsequenced, positionsOf    string
+	sequence, positionsOf, durable              string
 }
 
 // Columns of the events table that reads scan, in order.
@@ -65,7 +65,9 @@ func newQueries(d *Dialect, p string) queries {
 	}
 	if d.Sequence != nil {
 		q.sequence = d.Sequence(p)
-		q.insertUnsequenced = fmt.Sprintf(`INSERT INTO %s (stream, version, id, type, recorded_at, headers, data) VALUES `, p)
+	}
+	if d.Durable != nil {
+		q.durable = d.Durable(p)
 	}
 	q.positionsOf = f(`SELECT min(position), max(position) FROM %s WHERE stream = ? AND version >= ? AND version <= ?`)
 	if d.NaivePositions != nil {

@@ -111,14 +111,20 @@ func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore
 	if max <= 0 {
 		max = math.MaxInt32
 	}
-	if err := s.sequence(ctx); err != nil {
-		return nil, err
-	}
 	rows, err := s.db.QueryContext(ctx, s.q.readAll, after, time.Now().UnixMicro(), max)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
 	}
-	return scanEvents(rows, int64(min(max, 1024)))
+	recs, err := scanEvents(rows, int64(min(max, 1024)))
+	if err != nil || len(recs) == 0 || s.q.durable == "" {
+		return recs, err
+	}
+	// What this reader hands out, it must never take back: wait until
+	// the commits it saw are durable (see Dialect.Durable).
+	if _, err := s.db.ExecContext(ctx, s.q.durable); err != nil {
+		return nil, fmt.Errorf("eventstore: read $all after %d: wait for durability: %w", after, err)
+	}
+	return recs, nil
 }
 
 // scanEvents reads event rows; hint is how many there will likely be

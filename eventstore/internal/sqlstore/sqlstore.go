@@ -26,38 +26,38 @@ type Config struct {
 	// Naive gives positions from a sequence without the head lock: the
 	// high-water-mark bug, for tests that prove they catch it.
 	Naive bool
-	// Sequencer makes appends insert events without positions and give
-	// them positions after the commit even when there are hooks (which
-	// then see Position 0). Without hooks a dialect with Sequence always
-	// does that.
-	Sequencer bool
 }
 
 // Store is the SQL event store.
 //
-// Positions are given out in one of two ways; either way a position is
-// only ever given out under the head row's lock by a transaction that
-// holds it to its commit, and always above every position given out
-// before, so a reader that saw position p never sees a new event below p.
+// An append takes its positions from the head row (UPDATE ... SET position
+// = position + n) after its stream checks, and holds that row's lock to its
+// commit; so appends that write events become visible in position order,
+// every position a reader sees is final (nothing can commit later below
+// it), and positions have no holes (a rolled-back append gives its
+// positions back).
 //
-//   - In the append (SQLite; PostgreSQL with hooks, which must see the
-//     positions): the append takes the head row last and keeps it to its
-//     commit. Appends that write events commit one at a time.
-//   - After the commit (PostgreSQL without hooks: seqMode): the append
-//     inserts its events without positions and commits (in parallel with
-//     other appends, sharing their WAL flushes), then runs the sequencer,
-//     which takes the head row and numbers every committed event without
-//     a position, ordered by transaction id then insertion order, so one
-//     append's events stay together and an append that started after
-//     another committed comes after it. Readers of $all run the sequencer
-//     first, so events of an appender that died between its commit and
-//     its sequencing get positions too.
+// What keeps that fast on PostgreSQL is the dialect's FastAppend (used for
+// one-stream appends of a store without hooks): the whole append is one
+// pipelined round trip, and its transaction commits asynchronously, so the
+// head row is held for microseconds instead of across a WAL flush; a
+// durable flush right after the commit (outside the lock, shared by
+// concurrent appends like any group commit) comes before the append
+// returns. Multi-stream appends and stores with hooks take the general
+// path: statement by statement in a database/sql transaction with an
+// ordinary (synchronous) commit.
+//
+// Stores of an earlier version inserted events without positions and
+// numbered them after the commit (the dialect's Sequence). New numbers
+// any such rows left behind, and reads that meet one number it.
 type Store struct {
 	db      *sql.DB
 	d       *Dialect
 	cfg     Config
 	q       queries
-	seqMode bool // positions after the commit (see above)
+	// fast runs one-stream appends (see Dialect.FastAppend); nil: the
+	// general path only.
+	fast func(ctx context.Context, db *sql.DB, in FastAppend) (FastResult, error)
 
 	// writer is held across an append's transaction when the dialect
 	// has OneWriter. Lock order: writer, then mu.
@@ -88,8 +88,14 @@ func New(ctx context.Context, db *sql.DB, d *Dialect, cfg Config) (*Store, error
 		}
 	}
 	s := &Store{db: db, d: d, cfg: cfg, q: newQueries(d, cfg.Prefix)}
-	s.seqMode = d.Sequence != nil && !cfg.Naive && (len(cfg.Hooks) == 0 || cfg.Sequencer)
+	if d.FastAppend != nil && !cfg.Naive && len(cfg.Hooks) == 0 {
+		s.fast = d.FastAppend(cfg.Prefix)
+	}
 	s.mu.wake = make(chan struct{})
+	// Number the events an earlier version left without positions.
+	if err := s.sequence(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -125,6 +131,15 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 	if err := s.validate(appends); err != nil {
 		return nil, err
 	}
+	if s.fast != nil && len(appends) == 1 {
+		res, err := s.appendFast(ctx, appends[0])
+		if !errors.Is(err, ErrSlowPath) {
+			if err != nil {
+				return nil, err
+			}
+			return []eventstore.AppendResult{res}, nil
+		}
+	}
 	if s.d.OneWriter {
 		s.writer.Lock()
 		defer s.writer.Unlock()
@@ -140,7 +155,7 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("eventstore: append: commit (the append may or may not have happened; retrying with the same event ids is safe): %w", err)
 	}
-	if missingPositions(results) {
+	if missingPositions(results) { // a repeat of an append of an earlier version
 		if err := s.fillPositions(ctx, results); err != nil {
 			return nil, fmt.Errorf("eventstore: append committed, but its positions are not known yet (retry with the same event ids to get them): %w", err)
 		}
@@ -366,12 +381,9 @@ func placeholders(n int) string {
 // moves the streams' versions.
 func (s *Store) write(ctx context.Context, tx *sql.Tx, appends []eventstore.StreamAppend, states []streamState,
 	results []eventstore.AppendResult, total int) ([]eventstore.Recorded, error) {
-	pos := make([]int64, total)
-	if !s.seqMode {
-		var err error
-		if pos, err = s.positions(ctx, tx, total); err != nil {
-			return nil, err
-		}
+	pos, err := s.positions(ctx, tx, total)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	recs := make([]eventstore.Recorded, 0, total)
@@ -426,22 +438,43 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, recs []eventstore.Record
 	for len(recs) > 0 {
 		n := min(len(recs), insertChunk)
 		args := make([]any, 0, n*8)
-		row := "(?,?,?,?,?,?,?,?),"
-		ins := s.q.insertEvents
+		const row = "(?,?,?,?,?,?,?,?),"
 		for _, r := range recs[:n] {
-			if !s.seqMode {
-				args = append(args, r.Position)
-			}
-			args = append(args, r.Stream, r.Version, r.ID, r.Type, r.Recorded.UnixMicro(), encodeHeaders(r.Event), r.Data)
-		}
-		if s.seqMode {
-			row, ins = "(?,?,?,?,?,?,?),", s.q.insertUnsequenced
+			args = append(args, r.Position, r.Stream, r.Version, r.ID, r.Type, r.Recorded.UnixMicro(), encodeHeaders(r.Event), r.Data)
 		}
 		vals := strings.TrimSuffix(strings.Repeat(row, n), ",")
-		if _, err := tx.ExecContext(ctx, s.d.Rebind(ins+vals), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.d.Rebind(s.q.insertEvents+vals), args...); err != nil {
 			return fmt.Errorf("eventstore: append: insert events: %w", err)
 		}
 		recs = recs[n:]
 	}
 	return nil
+}
+
+// appendFast runs a one-stream append through the dialect's FastAppend.
+// An append that repeats ids already in the stream goes to the general
+// path (ErrSlowPath), which answers with the original result.
+func (s *Store) appendFast(ctx context.Context, a eventstore.StreamAppend) (eventstore.AppendResult, error) {
+	n := len(a.Events)
+	in := FastAppend{Stream: a.Stream, Expected: int64(a.Expected), IDs: make([]string, n), Types: make([]string, n),
+		Headers: make([]string, n), Data: make([][]byte, n), Recorded: time.Now().UnixMicro()}
+	for i, e := range a.Events {
+		in.IDs[i], in.Types[i], in.Headers[i], in.Data[i] = e.ID, e.Type, encodeHeaders(e), e.Data
+	}
+	res := eventstore.AppendResult{Stream: a.Stream}
+	out, err := s.fast(ctx, s.db, in)
+	switch {
+	case err != nil:
+		return res, err
+	case out.Deleted == 2:
+		return res, fmt.Errorf("%w: %q", eventstore.ErrStreamDeleted, a.Stream)
+	case out.Duplicate:
+		return res, ErrSlowPath
+	case !out.Wrote:
+		return res, &eventstore.ConflictError{Stream: a.Stream, Expected: a.Expected, Actual: out.Version}
+	}
+	res.FirstVersion, res.LastVersion = out.Version+1, out.Version+int64(n)
+	res.FirstPosition, res.LastPosition = out.LastPosition-int64(n)+1, out.LastPosition
+	s.wakeAll()
+	return res, nil
 }
