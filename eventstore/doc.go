@@ -32,7 +32,7 @@
 // with a lower one, so a reader that keeps the last position it handled
 // as its checkpoint never skips an event. The SQL backends give positions
 // under one head row's lock held to the commit; see eventstore/postgres
-// for how PostgreSQL keeps appends parallel regardless.
+// for how PostgreSQL keeps that lock off the WAL flush.
 //
 // # Reads, metadata, deletes
 //

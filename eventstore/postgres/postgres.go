@@ -173,7 +173,8 @@ func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppen
 			if !ok {
 				return sqlstore.ErrSlowPath
 			}
-			out, err = runAppend(ctx, c.Conn(), lock, write, in)
+			a, err := runAppend(ctx, c.Conn(), lock, write, in)
+			out = a.FastResult
 			return err
 		})
 		return out, err
@@ -183,16 +184,22 @@ func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppen
 // errNotDurable: the append committed but the flush after it failed.
 var errNotDurable = errors.New("the append committed, but the flush that makes it durable failed (retrying with the same event ids is safe)")
 
+// appended is what runAppend did.
+type appended struct {
+	sqlstore.FastResult
+	flushLSN string // the flush's WAL record: durable when the append returns
+}
+
 // runAppend sends the batch (lock and write are lockStream and
 // appendEvents for the store's tables) and reads its results.
-func runAppend(ctx context.Context, c *pgx.Conn, lock, write string, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
-	var out sqlstore.FastResult
+func runAppend(ctx context.Context, c *pgx.Conn, lock, write string, in sqlstore.FastAppend) (appended, error) {
+	var out appended
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(lock, in.Stream)
 	b.Queue(write, in.Stream, in.Expected, in.IDs, in.Types, in.Headers, in.Data, in.Recorded)
 	b.Queue("COMMIT")
-	b.Queue("SELECT " + flush)
+	b.Queue("SELECT " + flush + "::text")
 	br := c.SendBatch(ctx, b)
 	var sync string
 	_, err := br.Exec()
@@ -205,7 +212,7 @@ func runAppend(ctx context.Context, c *pgx.Conn, lock, write string, in sqlstore
 	if err == nil {
 		_, err = br.Exec()
 		if err == nil {
-			if _, err = br.Exec(); err != nil {
+			if err = br.QueryRow().Scan(&out.flushLSN); err != nil {
 				err = fmt.Errorf("%w: %w", errNotDurable, err)
 			}
 		}

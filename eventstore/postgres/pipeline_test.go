@@ -1,0 +1,161 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/heraldhq/herald/eventstore"
+	"github.com/heraldhq/herald/eventstore/eventstoretest"
+	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
+)
+
+// TestPipelinedAppendIsDurable: the pipelined append commits
+// asynchronously; when it returns, the WAL must be flushed past the flush
+// record it wrote after its commit (so past the commit too).
+func TestPipelinedAppendIsDurable(t *testing.T) {
+	ctx := context.Background()
+	db, prefix := newDB(t)
+	if _, err := New(ctx, db, Config{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	e := eventstoretest.Event("x", "1")
+	in := sqlstore.FastAppend{Stream: "d", Expected: int64(eventstore.NoStream), IDs: []string{e.ID},
+		Types: []string{e.Type}, Headers: []string{""}, Data: [][]byte{e.Data}, Recorded: 1}
+	var got appended
+	err = conn.Raw(func(dc any) error {
+		var err error
+		got, err = runAppend(ctx, dc.(*stdlib.Conn).Conn(), fmt.Sprintf(lockStream, prefix), fmt.Sprintf(appendEvents, prefix), in)
+		return err
+	})
+	if err != nil || !got.Wrote || got.LastPosition != 1 || got.Version != -1 {
+		t.Fatalf("append: %+v, %v", got, err)
+	}
+	var flushed bool
+	if err := db.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, got.flushLSN).Scan(&flushed); err != nil {
+		t.Fatal(err)
+	}
+	if !flushed {
+		t.Fatalf("the append returned before the WAL was flushed past its flush record %s", got.flushLSN)
+	}
+	// The asynchronous commit is the append's transaction's only: the
+	// session goes back to the server's setting.
+	var sc string
+	if err := conn.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil || sc == "off" {
+		t.Fatalf("synchronous_commit after the append: %q (%v)", sc, err)
+	}
+}
+
+// TestPipelinedAppendEdges: the pipelined path answers a conflict, a
+// tombstone and a repeated append as the general path does, and leaves
+// its connection usable after a failed batch.
+func TestPipelinedAppendEdges(t *testing.T) {
+	ctx := context.Background()
+	db, prefix := newDB(t)
+	db.SetMaxOpenConns(1) // every append on the same connection
+	s, err := New(ctx, db, Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := eventstoretest.Event("x", "1")
+	first, err := s.Append(ctx, "p", eventstore.NoStream, e)
+	if err != nil || first.FirstPosition != 1 || first.LastVersion != 0 {
+		t.Fatalf("first append: %+v, %v", first, err)
+	}
+	again, err := s.Append(ctx, "p", eventstore.NoStream, e)
+	if err != nil || !again.Duplicate || again.FirstPosition != 1 || again.LastVersion != 0 {
+		t.Fatalf("repeated append: %+v, %v, want the first result", again, err)
+	}
+	_, err = s.Append(ctx, "p", eventstore.Exact(5), eventstoretest.Event("x", "2"))
+	var ce *eventstore.ConflictError
+	if !errors.As(err, &ce) || ce.Actual != 0 {
+		t.Fatalf("conflict: %v", err)
+	}
+	// A failed statement mid-batch (a value PostgreSQL refuses: NUL in
+	// text) rolls the append back, and the connection still works.
+	bad := eventstoretest.Event("x\x00y", "3")
+	if _, err := s.Append(ctx, "p", eventstore.Any, bad); err == nil {
+		t.Fatal("an event type with a NUL byte was stored")
+	}
+	if err := s.Delete(ctx, "p", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "p", eventstore.Any, eventstoretest.Event("x", "4")); !errors.Is(err, eventstore.ErrStreamDeleted) {
+		t.Fatalf("append to a tombstone: %v", err)
+	}
+	res, err := s.Append(ctx, "q", eventstore.Any, eventstoretest.Event("x", "5"), eventstoretest.Event("x", "6"))
+	if err != nil || res.FirstPosition != 2 || res.LastPosition != 3 {
+		t.Fatalf("append after the failures: %+v, %v (positions must have no holes)", res, err)
+	}
+	if head, err := s.Head(ctx); err != nil || head != 3 {
+		t.Fatalf("head %d (%v), want 3", head, err)
+	}
+}
+
+// TestOpensEarlierStore: a store of an earlier version inserted events
+// without positions and numbered them after the commit; an appender that
+// died in between left rows without one. A store of this version numbers
+// them when it opens, answers a repeat of their append with their
+// positions, and appends after them.
+func TestOpensEarlierStore(t *testing.T) {
+	ctx := context.Background()
+	db, prefix := newDB(t)
+	old, err := New(ctx, db, Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var appendedIDs []string
+	for _, d := range []string{"1", "2", "3"} {
+		e := eventstoretest.Event("x", d)
+		if _, err := old.Append(ctx, "legacy", eventstore.Any, e); err != nil {
+			t.Fatal(err)
+		}
+		appendedIDs = append(appendedIDs, e.ID)
+	}
+	unsequence := func() {
+		t.Helper()
+		for _, q := range []string{`UPDATE ` + prefix + ` SET position = NULL`, `UPDATE ` + prefix + `_head SET position = 0`} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	unsequence()
+	s, err := New(ctx, db, Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ReadAll(ctx, 0, 0)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("$all after opening: %d events (%v), want 3", len(all), err)
+	}
+	for i, r := range all {
+		if r.Position != int64(i+1) || r.ID != appendedIDs[i] {
+			t.Fatalf("$all[%d] = position %d id %s, want %d %s", i, r.Position, r.ID, i+1, appendedIDs[i])
+		}
+	}
+	// Rows left without positions while the store is open: a stream
+	// read and a repeated append number them.
+	unsequence()
+	recs, err := s.ReadStream(ctx, "legacy", eventstore.ReadOptions{})
+	if err != nil || len(recs) != 3 || recs[0].Position != 1 || recs[2].Position != 3 {
+		t.Fatalf("stream read of unnumbered rows: %d events (%v)", len(recs), err)
+	}
+	unsequence()
+	dup, err := s.Append(ctx, "legacy", eventstore.Any, all[1].Event)
+	if err != nil || !dup.Duplicate || dup.FirstPosition != 2 || dup.FirstVersion != 1 {
+		t.Fatalf("repeat of an unnumbered append: %+v, %v", dup, err)
+	}
+	res, err := s.Append(ctx, "legacy", eventstore.Exact(2), eventstoretest.Event("x", "4"))
+	if err != nil || res.FirstPosition != 4 || res.FirstVersion != 3 {
+		t.Fatalf("append after the earlier rows: %+v, %v", res, err)
+	}
+}
