@@ -128,7 +128,7 @@ func interleave(t *testing.T, mode string) int {
 func stallInTrigger(t *testing.T, db *sql.DB, prefix string, release <-chan struct{}) func() int {
 	t.Helper()
 	ctx := context.Background()
-	const key = 7264 // the advisory lock; the schema is the test's own
+	const key = 7264                                                // the advisory lock; the schema is the test's own
 	if _, err := New(ctx, db, Config{Prefix: prefix}); err != nil { // the tables
 		t.Fatal(err)
 	}

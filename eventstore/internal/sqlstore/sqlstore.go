@@ -51,10 +51,10 @@ type Config struct {
 // numbered them after the commit (the dialect's Sequence). New numbers
 // any such rows left behind, and reads that meet one number it.
 type Store struct {
-	db      *sql.DB
-	d       *Dialect
-	cfg     Config
-	q       queries
+	db  *sql.DB
+	d   *Dialect
+	cfg Config
+	q   queries
 	// fast runs one-stream appends (see Dialect.FastAppend); nil: the
 	// general path only.
 	fast func(ctx context.Context, db *sql.DB, in FastAppend) (FastResult, error)
