@@ -128,8 +128,10 @@ func interleave(t *testing.T, mode string) int {
 func stallInTrigger(t *testing.T, db *sql.DB, prefix string, release <-chan struct{}) func() int {
 	t.Helper()
 	ctx := context.Background()
-	const key = 7264                                                // the advisory lock; the schema is the test's own
-	if _, err := New(ctx, db, Config{Prefix: prefix}); err != nil { // the tables
+	// The advisory lock's key; the schema is the test's own.
+	const key = 7264
+	// The tables, then the trigger on the events table.
+	if _, err := New(ctx, db, Config{Prefix: prefix}); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
