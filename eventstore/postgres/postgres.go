@@ -128,9 +128,10 @@ const lockStream = `INSERT INTO %[1]s_streams AS s (stream, version, deleted, ma
 // append committed before the lock: it checks the tombstone, the ids
 // (any already there: nothing is written and the store's general path
 // answers) and the expectation ($2, an eventstore.ExpectedVersion), and
-// only if they pass takes positions from the head row, inserts the events
-// and moves the stream's version. It also turns the transaction's
-// synchronous commit off (see the package doc).
+// only if they pass moves the stream's version, takes positions from the
+// head row and inserts the events (in that order, by the CTEs' data
+// dependencies: the head row is locked as late as can be). It also turns
+// the transaction's synchronous commit off (see the package doc).
 const appendEvents = `WITH s AS (
 	SELECT version AS v, deleted AS d,
 		EXISTS (SELECT 1 FROM %[1]s e WHERE e.stream = $1 AND e.id = ANY($3::text[])) AS dup
@@ -143,15 +144,16 @@ const appendEvents = `WITH s AS (
 		WHEN $2::bigint < 0 THEN false
 		ELSE v = $2::bigint END AS go
 	FROM s
+), up AS (
+	UPDATE %[1]s_streams SET version = ok.v + cardinality($3::text[]), deleted = 0 FROM ok WHERE stream = $1 AND ok.go
+	RETURNING 1
 ), hd AS (
-	UPDATE %[1]s_head SET position = position + cardinality($3::text[]) WHERE id = 0 AND (SELECT go FROM ok)
+	UPDATE %[1]s_head SET position = position + cardinality($3::text[]) WHERE id = 0 AND EXISTS (SELECT 1 FROM up)
 	RETURNING position
 ), ins AS (
 	INSERT INTO %[1]s (position, stream, version, id, type, recorded_at, headers, data)
 	SELECT hd.position - cardinality($3::text[]) + e.i, $1, ok.v + e.i, e.id, e.type, $7::bigint, e.headers, e.data
 	FROM hd, ok, unnest($3::text[], $4::text[], $5::text[], $6::bytea[]) WITH ORDINALITY AS e(id, type, headers, data, i)
-), up AS (
-	UPDATE %[1]s_streams SET version = ok.v + cardinality($3::text[]), deleted = 0 FROM ok WHERE stream = $1 AND ok.go
 )
 SELECT ok.v, ok.d, ok.dup, ok.go, coalesce((SELECT position FROM hd), 0),
 	set_config('synchronous_commit', 'off', true)
