@@ -159,3 +159,44 @@ func TestOpensEarlierStore(t *testing.T) {
 		t.Fatalf("append after the earlier rows: %+v, %v", res, err)
 	}
 }
+
+// TestDurableStatementFlushes: the statement ReadAll runs before it hands
+// out events that may not be durable yet flushes the WAL past a commit
+// made with synchronous_commit off just before it.
+func TestDurableStatementFlushes(t *testing.T) {
+	ctx := context.Background()
+	db, prefix := newDB(t)
+	s, err := New(ctx, db, Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "a", eventstore.Any, eventstoretest.Event("x", "1")); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`SET LOCAL synchronous_commit = off`,
+		`INSERT INTO ` + prefix + `_snapshots (stream, version, schema_version) VALUES ('a', 0, 1)`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var written string
+	if err := db.QueryRowContext(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&written); err != nil {
+		t.Fatal(err)
+	}
+	var head int64
+	var flushed bool
+	if err := db.QueryRowContext(ctx, dialect.Durable(prefix)).Scan(&head, &flushed); err != nil || head != 1 {
+		t.Fatalf("durable statement: head %d (%v), want 1", head, err)
+	}
+	var ok bool
+	if err := db.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, written).Scan(&ok); err != nil || !ok {
+		t.Fatalf("WAL not flushed past %s after the durable statement (flushed: %v, %v)", written, flushed, err)
+	}
+}

@@ -107,10 +107,13 @@ var dialect = &sqlstore.Dialect{
 	NaivePositions: func(p string) string { return fmt.Sprintf("nextval('%s_naive_seq')", p) },
 	Sequence:       func(p string) string { return fmt.Sprintf("SELECT %s_sequence()", p) },
 	FastAppend:     fastAppend,
-	// Flush only when the WAL is not flushed up to where it is written:
-	// an idle database flushes nothing.
-	Durable: func(string) string {
-		return `SELECT CASE WHEN pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn() THEN ` + flush + ` END`
+	// The head position, then a flush, but only when the WAL is not
+	// flushed up to where it is written: an idle database flushes
+	// nothing. The flush commits after the statement's snapshot, so every
+	// event up to the head it read is durable when it returns.
+	Durable: func(p string) string {
+		return fmt.Sprintf(`SELECT position, CASE WHEN pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()
+			THEN `+flush+` END IS NOT NULL FROM %s_head WHERE id = 0`, p)
 	},
 }
 

@@ -43,9 +43,11 @@ type Dialect struct {
 	// (PostgreSQL: one pipelined round trip). That function returns
 	// ErrSlowPath when the general path must run instead.
 	FastAppend func(prefix string) func(ctx context.Context, db *sql.DB, in FastAppend) (FastResult, error)
-	// Durable, if set, is a statement that returns once every commit
-	// visible to a read that ran before it is durable. ReadAll runs it
-	// after reading, so that a reader never hands out an event that a
+	// Durable, if set, is a statement that returns the head position
+	// and whether it flushed (two columns) once every commit visible to
+	// it is durable. ReadAll
+	// runs it after a read that returned events above the last position
+	// known durable, so that a reader never hands out an event that a
 	// crash of the database could still take back (PostgreSQL appends
 	// commit asynchronously and then wait for a flush; see FastAppend).
 	Durable func(prefix string) string

@@ -116,14 +116,17 @@ func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore
 		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
 	}
 	recs, err := scanEvents(rows, int64(min(max, 1024)))
-	if err != nil || len(recs) == 0 || s.q.durable == "" {
+	if err != nil || len(recs) == 0 || s.q.durable == "" || recs[len(recs)-1].Position <= s.durable.Load() {
 		return recs, err
 	}
 	// What this reader hands out, it must never take back: wait until
 	// the commits it saw are durable (see Dialect.Durable).
-	if _, err := s.db.ExecContext(ctx, s.q.durable); err != nil {
+	var head int64
+	var flushed bool
+	if err := s.db.QueryRowContext(ctx, s.q.durable).Scan(&head, &flushed); err != nil {
 		return nil, fmt.Errorf("eventstore: read $all after %d: wait for durability: %w", after, err)
 	}
+	s.markDurable(head)
 	return recs, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/event"
@@ -58,6 +59,10 @@ type Store struct {
 	// fast runs one-stream appends (see Dialect.FastAppend); nil: the
 	// general path only.
 	fast func(ctx context.Context, db *sql.DB, in FastAppend) (FastResult, error)
+	// durable is a position up to which every event is known durable
+	// (see Dialect.Durable): positions are given in commit order, so an
+	// event durable at p makes every event below p durable too.
+	durable atomic.Int64
 
 	// writer is held across an append's transaction when the dialect
 	// has OneWriter. Lock order: writer, then mu.
@@ -475,6 +480,17 @@ func (s *Store) appendFast(ctx context.Context, a eventstore.StreamAppend) (even
 	}
 	res.FirstVersion, res.LastVersion = out.Version+1, out.Version+int64(n)
 	res.FirstPosition, res.LastPosition = out.LastPosition-int64(n)+1, out.LastPosition
+	s.markDurable(res.LastPosition)
 	s.wakeAll()
 	return res, nil
+}
+
+// markDurable records that every event up to position p is durable.
+func (s *Store) markDurable(p int64) {
+	for {
+		d := s.durable.Load()
+		if p <= d || s.durable.CompareAndSwap(d, p) {
+			return
+		}
+	}
 }
