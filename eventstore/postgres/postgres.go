@@ -33,9 +33,11 @@
 // The append returns only after the flush: an acknowledged append is as
 // durable as with a synchronous commit (and, with synchronous replication,
 // replicated). Until the flush, other sessions can see the events: ReadAll
-// flushes too before it returns events (see sqlstore.Dialect.Durable), so a
-// subscriber never checkpoints an event that a crash could take back;
-// ReadStream and Stream do not.
+// flushes too before it returns events above the last position it knows
+// durable (see sqlstore.Dialect.Durable), so a subscriber never
+// checkpoints an event that a crash could take back; ReadStream and Stream
+// do not wait (an append made on what they read flushes it with its own
+// commit).
 //
 // Multi-stream appends, and stores with hooks (whose work in the
 // transaction, like an outbox row, must not be seen before it is durable),

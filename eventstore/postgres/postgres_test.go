@@ -47,8 +47,9 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceWithHooks runs the suite on a store with a hook, whose
-// appends take their positions in the transaction (the head-row lock)
-// instead of from the sequencer after the commit.
+// appends all take the general path (statement by statement in a
+// database/sql transaction, synchronous commit) instead of the pipelined
+// one; the hook must see the positions.
 func TestConformanceWithHooks(t *testing.T) {
 	eventstoretest.Run(t, func(t *testing.T) eventstore.Store {
 		db, prefix := newDB(t)
