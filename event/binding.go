@@ -114,21 +114,70 @@ func (e Event) Record(topic string) *kgo.Record {
 // It returns ErrNotEvent for a record with neither. Headers that are not
 // CloudEvents attributes are ignored; Key is the record key.
 func FromRecord(r *kgo.Record) (Event, error) {
-	if ct := header(r.Headers, HeaderContentType); isStructured(ct) {
-		e, err := UnmarshalStructured(r.Value)
-		e.Key = string(r.Key)
+	// The attributes are strings: copy the values that are attributes,
+	// and the key, into one string and slice it, one allocation instead
+	// of one per attribute.
+	n := len(r.Key)
+	for _, h := range r.Headers {
+		if isAttrHeader(h.Key) {
+			n += len(h.Value)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.Write(r.Key)
+	for _, h := range r.Headers {
+		if isAttrHeader(h.Key) {
+			b.Write(h.Value)
+		}
+	}
+	all := b.String()
+	var small [16]Header
+	hs := small[:0]
+	key, off := all[:len(r.Key)], len(r.Key)
+	for _, h := range r.Headers {
+		if isAttrHeader(h.Key) {
+			hs = append(hs, Header{Key: h.Key, Value: all[off : off+len(h.Value)]})
+			off += len(h.Value)
+		}
+	}
+	return FromHeaders(key, hs, r.Value)
+}
+
+// Header is one header of the binary binding as text, the form a store
+// that keeps an event's attributes as strings reads them back in.
+type Header struct {
+	Key, Value string
+}
+
+// FromHeaders reads the event that binary-mode headers hs carry, with
+// the record's key and value given apart: FromRecord for headers held as
+// strings. The event's attributes share the strings of hs (no copy), so a
+// caller that slices hs out of one stored string allocates nothing per
+// attribute. hs itself is not retained. Headers that are not CloudEvents
+// attributes are ignored; a structured-mode content-type reads the event
+// from data.
+func FromHeaders(key string, hs []Header, data []byte) (Event, error) {
+	if ct := headerValue(hs, HeaderContentType); isStructured(ct) {
+		e, err := UnmarshalStructured(data)
+		e.Key = key
 		return e, err
 	}
-	if header(r.Headers, HeaderSpecVersion) == "" && header(r.Headers, HeaderID) == "" {
+	if headerValue(hs, HeaderSpecVersion) == "" && headerValue(hs, HeaderID) == "" {
 		return Event{}, ErrNotEvent
 	}
-	e := Event{Key: string(r.Key), Data: r.Value}
-	for _, h := range r.Headers {
-		if err := e.setHeader(h.Key, string(h.Value)); err != nil {
+	e := Event{Key: key, Data: data}
+	for _, h := range hs {
+		if err := e.setHeader(h.Key, h.Value); err != nil {
 			return e, err
 		}
 	}
 	return e, nil
+}
+
+// isAttrHeader reports whether FromHeaders reads header k.
+func isAttrHeader(k string) bool {
+	return k == HeaderContentType || strings.HasPrefix(k, HeaderPrefix)
 }
 
 func (e *Event) setHeader(k, v string) error {
@@ -194,17 +243,33 @@ func isReserved(name string) bool {
 }
 
 func isStructured(ct string) bool {
-	if ct == "" {
+	if ct == "" || !maybeStructured(ct) {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == StructuredContentType
 }
 
-func header(hs []kgo.RecordHeader, k string) string {
+// maybeStructured is false for a content type that cannot be the
+// structured one, without parsing it (mime.ParseMediaType allocates its
+// parameter map on every call, and binary-mode events are the common
+// case): an ASCII value whose media type does not start with
+// application/cloudevents+json in any case. Other values get the full
+// parse.
+func maybeStructured(ct string) bool {
+	for i := 0; i < len(ct); i++ {
+		if ct[i] >= 0x80 {
+			return true
+		}
+	}
+	ct = strings.TrimSpace(ct)
+	return len(ct) >= len(StructuredContentType) && strings.EqualFold(ct[:len(StructuredContentType)], StructuredContentType)
+}
+
+func headerValue(hs []Header, k string) string {
 	for _, h := range hs {
 		if h.Key == k {
-			return string(h.Value)
+			return h.Value
 		}
 	}
 	return ""

@@ -199,3 +199,88 @@ func TestRecordContext(t *testing.T) {
 
 // otherKey is a context key of another package.
 type otherKey struct{}
+
+func header(hs []kgo.RecordHeader, k string) string {
+	for _, h := range hs {
+		if h.Key == k {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestFromHeadersMatchesFromRecord: FromHeaders reads every kind of
+// record as FromRecord does: binary, structured (in any case, with
+// parameters), foreign headers, not an event, a bad time.
+func TestFromHeadersMatchesFromRecord(t *testing.T) {
+	structured, err := MarshalStructured(full())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := full().Record("t")
+	records := map[string]*kgo.Record{
+		"binary":       bin,
+		"foreign":      {Key: []byte("k"), Value: []byte("v"), Headers: append(full().Headers(), kgo.RecordHeader{Key: "traceparent", Value: []byte("x")})},
+		"no key":       {Headers: full().Headers()},
+		"not an event": {Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte("x")}}},
+		"bad time":     {Headers: []kgo.RecordHeader{{Key: HeaderID, Value: []byte("1")}, {Key: HeaderTime, Value: []byte("yesterday")}}},
+	}
+	for _, ct := range []string{StructuredContentType, "Application/CloudEvents+JSON; charset=utf-8", "  application/cloudevents+json", "application/cloudevents+jsonx"} {
+		records["structured "+ct] = &kgo.Record{Key: []byte("k"), Value: structured,
+			Headers: []kgo.RecordHeader{{Key: HeaderContentType, Value: []byte(ct)}}}
+	}
+	for name, r := range records {
+		t.Run(name, func(t *testing.T) {
+			want, wantErr := FromRecord(r)
+			hs := make([]Header, len(r.Headers))
+			for i, h := range r.Headers {
+				hs[i] = Header{Key: h.Key, Value: string(h.Value)}
+			}
+			got, err := FromHeaders(string(r.Key), hs, r.Value)
+			if !reflect.DeepEqual(got, want) || (err == nil) != (wantErr == nil) ||
+				errors.Is(wantErr, ErrNotEvent) != errors.Is(err, ErrNotEvent) {
+				t.Fatalf("FromHeaders: %+v, %v\nFromRecord:  %+v, %v", got, err, want, wantErr)
+			}
+		})
+	}
+	if e, err := FromRecord(records["structured "+StructuredContentType]); err != nil || e.ID != "id-1" || e.Key != "k" {
+		t.Fatalf("structured: %+v, %v", e, err)
+	}
+	if _, err := FromRecord(records["not an event"]); !errors.Is(err, ErrNotEvent) {
+		t.Fatalf("not an event: %v", err)
+	}
+	var de *DecodeError
+	if _, err := FromRecord(records["bad time"]); !errors.As(err, &de) || de.Attribute != "time" {
+		t.Fatalf("bad time: %v", err)
+	}
+}
+
+// TestDecodeAllocations: reading a binary-mode event costs FromHeaders no
+// allocation (without extensions, which need their map) and FromRecord
+// one (the string its attributes share).
+func TestDecodeAllocations(t *testing.T) {
+	e := full()
+	e.Extensions = nil
+	r := e.Record("t")
+	hs := make([]Header, len(r.Headers))
+	for i, h := range r.Headers {
+		hs[i] = Header{Key: h.Key, Value: string(h.Value)}
+	}
+	var err error
+	if n := testing.AllocsPerRun(100, func() { _, err = FromHeaders("o-1", hs, r.Value) }); n != 0 || err != nil {
+		t.Errorf("FromHeaders: %v allocations per event (%v), want 0", n, err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, err = FromRecord(r) }); n != 1 || err != nil {
+		t.Errorf("FromRecord: %v allocations per event (%v), want 1", n, err)
+	}
+}
+
+func BenchmarkFromRecord(b *testing.B) {
+	r := full().Record("t")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := FromRecord(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

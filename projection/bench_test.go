@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -18,33 +19,66 @@ import (
 // 20,000; the figure is 1,000,000, which takes minutes to fill).
 const benchEventsEnv = "HERALD_PROJECTION_BENCH_EVENTS"
 
+// benchRoundsEnv sets how many times BenchmarkRebuild runs its set of
+// sub-benchmarks over one fill, interleaved (default 1): the runs of a
+// noisy machine then compare side by side (-count would fill again).
+const benchRoundsEnv = "HERALD_PROJECTION_BENCH_ROUNDS"
+
 // BenchmarkRebuild replays N events into a new table: with a handler that
 // does no SQL (the runner's own cost: read, decode, batch transactions,
-// checkpoints), with one that upserts a row per event, and, as the
-// baseline, a raw SELECT and scan of the same rows.
+// checkpoints), with one that upserts a row per event, with a batch
+// handler that upserts each batch's sums per stream in one statement,
+// and, as the baseline, a raw SELECT and scan of the same rows and
+// columns. Each reports events/s and allocs/event.
 func BenchmarkRebuild(b *testing.B) {
-	n := 20000
-	if s := os.Getenv(benchEventsEnv); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
-			b.Fatalf("%s=%q", benchEventsEnv, s)
-		}
-	}
+	n, rounds := benchEnv(b, benchEventsEnv, 20000), benchEnv(b, benchRoundsEnv, 1)
 	for _, d := range []projection.Dialect{projection.SQLite, projection.Postgres} {
 		b.Run(map[projection.Dialect]string{projection.SQLite: "sqlite", projection.Postgres: "postgres"}[d], func(b *testing.B) {
 			e := newEnv(b, d, nil)
 			fill(b, e.store, n)
-			e.newRunner(b, projection.Config{Table: e.schema + "herald_projections", Batch: 1000})
+			e.newRunner(b, projection.Config{Table: e.schema + "herald_projections", Batch: 1000, RebuildBatch: 5000})
 			noop := e.counts("noop", nil)
 			var seen int64
 			noop.Apply = func(context.Context, *sql.Tx, string, eventstore.Recorded) error { seen++; return nil }
 			e.register(b, noop)
 			e.register(b, e.counts("upsert", nil))
-			b.Run("rebuild-noop", func(b *testing.B) { rebuild(b, e, "noop", n) })
-			b.Run("rebuild-upsert", func(b *testing.B) { rebuild(b, e, "upsert", n) })
-			b.Run("raw-scan", func(b *testing.B) { rawScan(b, e, n) })
+			e.register(b, e.batchCounts("batch", nil, nil))
+			for range rounds {
+				b.Run("raw-scan", func(b *testing.B) { rawScan(b, e, n) })
+				b.Run("rebuild-noop", func(b *testing.B) { rebuild(b, e, "noop", n) })
+				b.Run("rebuild-upsert", func(b *testing.B) { rebuild(b, e, "upsert", n) })
+				b.Run("rebuild-upsert-batch", func(b *testing.B) { rebuild(b, e, "batch", n) })
+			}
 		})
 	}
+}
+
+// benchEnv reads a positive count from the environment variable name.
+func benchEnv(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q", name, s)
+	}
+	return n
+}
+
+// measure runs f b.N times and reports events/s and allocs/event for n
+// events per run.
+func measure(b *testing.B, n int, f func()) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for range b.N {
+		f()
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(b.N*n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*n), "allocs/event")
 }
 
 func fill(b *testing.B, s eventstore.Store, n int) {
@@ -63,23 +97,23 @@ func fill(b *testing.B, s eventstore.Store, n int) {
 }
 
 func rebuild(b *testing.B, e *env, name string, n int) {
-	start := time.Now()
-	for range b.N {
+	measure(b, n, func() {
 		got, err := e.runner.Rebuild(context.Background(), e.schema+name)
 		if err != nil || got != int64(n) {
 			b.Fatalf("rebuild replayed %d (%v), want %d", got, err, n)
 		}
-	}
-	b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "events/s")
+	})
 }
 
+// rawScan is the baseline: one SELECT of the columns and rows the
+// rebuild reads, scanned into Go values (strings, ints, the data's
+// bytes), without decoding the event.
 func rawScan(b *testing.B, e *env, n int) {
 	q := "SELECT position, stream, version, id, type, recorded_at, headers, data FROM " + e.schema + "events ORDER BY position"
 	if e.d == projection.SQLite {
 		q = "SELECT position, stream, version, id, type, recorded_at, headers, data FROM herald_events ORDER BY position"
 	}
-	start := time.Now()
-	for range b.N {
+	measure(b, n, func() {
 		rows, err := e.db.Query(q)
 		if err != nil {
 			b.Fatal(err)
@@ -98,6 +132,5 @@ func rawScan(b *testing.B, e *env, n int) {
 		if got != n {
 			b.Fatalf("scanned %d rows, want %d", got, n)
 		}
-	}
-	b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "events/s")
+	})
 }

@@ -57,6 +57,15 @@
 // acknowledged as Deduplicated without running Apply. A handler error is
 // the router's failed attempt (retry, then dead letter).
 //
+// # Batch handlers
+//
+// A projection that can write many events at once (sums per key in one
+// multi-row upsert, say) sets ApplyBatch as well as Apply: the runner
+// then hands it each batch (Config.Batch events live, Config.RebuildBatch
+// in a rebuild, an append's events inline) in the batch's transaction.
+// If it fails, the batch is rolled back and applied with Apply event by
+// event, as below.
+//
 // # Poisoned events
 //
 // A handler error rolls its batch back; the batch is then applied event

@@ -27,6 +27,13 @@ const (
 // must use tx only: its writes commit with the checkpoint or not at all.
 type Handler func(ctx context.Context, tx *sql.Tx, table string, r eventstore.Recorded) error
 
+// BatchHandler applies events, in order, to the read model in tx,
+// writing to table, as a Handler would one by one: for handlers that
+// write many events with one statement (a multi-row INSERT, say). Like a
+// Handler it must use tx only. recs and what it points to belong to the
+// runner once it returns.
+type BatchHandler func(ctx context.Context, tx *sql.Tx, table string, recs []eventstore.Recorded) error
+
 // Policy is what a runner does with an event whose handler keeps failing.
 type Policy int
 
@@ -49,6 +56,12 @@ type Projection struct {
 	Setup func(ctx context.Context, tx *sql.Tx, table string) error
 	// Apply applies one event.
 	Apply Handler
+	// ApplyBatch, if set, applies each batch in one call instead of Apply
+	// per event (Step, Run, Rebuild, Inline): it must have the effect of
+	// Apply on each event in order. If it fails, the batch is rolled back
+	// and applied again with Apply, event by event under the poison
+	// policy; Apply stays required.
+	ApplyBatch BatchHandler
 	// OnPoison says what happens when Apply fails Retries+1 times on one
 	// event; default Stop.
 	OnPoison Policy
@@ -133,6 +146,16 @@ func (p *Projection) apply(ctx context.Context, tx *sql.Tx, table string, r even
 		}
 	}()
 	return p.Apply(ctx, tx, table, r)
+}
+
+// applyBatch runs the batch handler, turning a panic into an error.
+func (p *Projection) applyBatch(ctx context.Context, tx *sql.Tx, table string, recs []eventstore.Recorded) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("projection %s: batch handler panicked: %v", p.Name, v)
+		}
+	}()
+	return p.ApplyBatch(ctx, tx, table, recs)
 }
 
 func (p *Projection) retries() int {

@@ -4,9 +4,13 @@ import "fmt"
 
 // queries are the runner's statements for one checkpoint table.
 type queries struct {
-	ddl                                    []string
-	migrate                                map[string]string // column -> ALTER TABLE adding it
-	insert, lock, get, setPosition         string
+	ddl                            []string
+	migrate                        map[string]string // column -> ALTER TABLE adding it
+	insert, lock, get, setPosition string
+	// lockGet is lock returning the row as get does, plus a text column
+	// ''; lockGetRelaxed's is the setting that makes the commit return
+	// before its WAL is flushed (PostgreSQL; on SQLite it is lockGet).
+	lockGet, lockGetRelaxed                string
 	stop, resume, skip, countSkip, skipped string
 	list, endRebuild, switchGen            string
 	// The rebuild claim (see rebuild.go): claimRebuild takes a free
@@ -49,6 +53,8 @@ func newQueries(d Dialect, t string) queries {
 			rebuild_position, skipped, updated_at, rebuild_lease, rebuild_requested)
 			VALUES (?, 0, 1, 0, '', 0, '', 0, 0, ?, 0, 0) ON CONFLICT (name) DO NOTHING`),
 		lock: f(`UPDATE %s SET name = name WHERE name = ?`),
+		lockGet: f(`UPDATE %s SET name = name WHERE name = ?
+			RETURNING position, generation, stopped, rebuild_token, rebuild_position, rebuild_lease, rebuild_requested, ''`),
 		get: f(`SELECT position, generation, stopped, rebuild_token, rebuild_position, rebuild_lease, rebuild_requested
 			FROM %s WHERE name = ?`),
 		setPosition: f(`UPDATE %s SET position = ?, updated_at = ? WHERE name = ?`),
@@ -77,6 +83,12 @@ func newQueries(d Dialect, t string) queries {
 		offsetGet:  f(`SELECT off FROM %s_offsets WHERE name = ? AND topic = ? AND part = ? AND k = ?`) + forUpdate,
 		offsetSet:  f(`UPDATE %s_offsets SET off = ? WHERE name = ? AND topic = ? AND part = ? AND k = ?`),
 		offsetList: f(`SELECT topic, part, k, off FROM %s_offsets WHERE name = ? AND part >= 0 ORDER BY topic, part, k`),
+	}
+	q.lockGetRelaxed = q.lockGet
+	if d == Postgres {
+		q.lockGetRelaxed = f(`UPDATE %s SET name = name WHERE name = ?
+			RETURNING position, generation, stopped, rebuild_token, rebuild_position, rebuild_lease, rebuild_requested,
+			set_config('synchronous_commit', 'off', true)`)
 	}
 	return q
 }

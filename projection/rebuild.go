@@ -170,12 +170,12 @@ func (r *Runner) replay(ctx context.Context, p *Projection, token string, resume
 		return 0, 0, err
 	}
 	var total int64
-	pf := &prefetch{}
+	pf := &prefetch{at: -1}
 	defer pf.drop()
 	for {
 		k, err := r.rebuildBatch(ctx, p, token, gen, nil, pf)
 		total += int64(k)
-		if err != nil || k < r.cfg.Batch {
+		if err != nil || k < r.cfg.RebuildBatch {
 			return gen, total, err
 		}
 	}
@@ -197,6 +197,9 @@ func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, 
 	n, err := r.rebuildBatchMode(ctx, p, token, gen, nil, false, pf)
 	var he *handlerError
 	if errors.As(err, &he) {
+		if pf != nil {
+			pf.at = -1 // the careful batch may stop short: read the position again
+		}
 		return r.rebuildBatchMode(ctx, p, token, gen, nil, true, nil)
 	}
 	return n, err
@@ -204,10 +207,13 @@ func (r *Runner) rebuildBatch(ctx context.Context, p *Projection, token string, 
 
 // prefetch is a replay's read-ahead: the events after from, being read.
 // Only the replay's goroutine uses it; ch is buffered, so an abandoned
-// read ends without a reader.
+// read ends without a reader. at is the rebuild position the replay's
+// last batch committed (-1 before the first): where the next batch
+// starts, unless another runner took the rebuild over, which the batch's
+// transaction checks.
 type prefetch struct {
-	from int64
-	ch   chan prefetched
+	from, at int64
+	ch       chan prefetched
 }
 
 type prefetched struct {
@@ -220,7 +226,7 @@ func (pf *prefetch) start(ctx context.Context, r *Runner, from int64) {
 	ch := make(chan prefetched, 1)
 	pf.from, pf.ch = from, ch
 	go func() {
-		recs, err := r.store.ReadAll(ctx, from, r.cfg.Batch)
+		recs, err := r.store.ReadAll(ctx, from, r.cfg.RebuildBatch)
 		ch <- prefetched{recs, err}
 	}()
 }
@@ -234,7 +240,7 @@ func (pf *prefetch) take(ctx context.Context, r *Runner, from int64) ([]eventsto
 		return got.recs, got.err
 	}
 	pf.drop()
-	return r.store.ReadAll(ctx, from, r.cfg.Batch)
+	return r.store.ReadAll(ctx, from, r.cfg.RebuildBatch)
 }
 
 func (pf *prefetch) drop() {
@@ -249,34 +255,37 @@ func (r *Runner) rebuildBatchMode(ctx context.Context, p *Projection, token stri
 	var recs []eventstore.Recorded
 	var from int64 = -1
 	if tx == nil {
-		c, err := r.peekCheckpoint(ctx, p.Name)
-		if err != nil {
-			return 0, err
+		if pf != nil && pf.at >= 0 {
+			from = pf.at
+		} else {
+			c, err := r.peekCheckpoint(ctx, p.Name)
+			if err != nil {
+				return 0, err
+			}
+			from = c.rebuildPosition
 		}
-		from = c.rebuildPosition
+		var err error
 		if recs, err = pf.take(ctx, r, from); err != nil || len(recs) == 0 {
 			return 0, err
 		}
-		if pf != nil && len(recs) == r.cfg.Batch {
+		if pf != nil && len(recs) == r.cfg.RebuildBatch {
 			pf.start(ctx, r, recs[len(recs)-1].Position)
 		}
 	}
 	var n int
-	f := func(tx *sql.Tx) error {
-		c, err := r.readCheckpoint(ctx, tx, p.Name)
-		if err != nil {
-			return err
-		}
+	var last int64
+	f := func(tx *sql.Tx, c checkpoint) error {
 		if c.rebuildToken != token {
 			return fmt.Errorf("%w: the rebuild's claim was taken over", ErrRebuilding)
 		}
 		if from != c.rebuildPosition {
-			if recs, err = r.store.ReadAll(ctx, c.rebuildPosition, r.cfg.Batch); err != nil || len(recs) == 0 {
+			var err error
+			if recs, err = r.store.ReadAll(ctx, c.rebuildPosition, r.cfg.RebuildBatch); err != nil || len(recs) == 0 {
 				return err
 			}
 		}
 		var pos int64
-		var poison error
+		var poison, err error
 		if careful {
 			pos, n, poison, err = r.applyCareful(ctx, tx, p, tableName(p.Name, gen), recs)
 		} else {
@@ -286,32 +295,31 @@ func (r *Runner) rebuildBatchMode(ctx context.Context, p *Projection, token stri
 			return errors.Join(err, poison)
 		}
 		_, err = tx.ExecContext(ctx, r.q.setRebuild, pos, r.leaseEnd(), p.Name, token)
+		last = pos
 		return err
 	}
 	if tx != nil {
-		return n, f(tx)
-	}
-	return n, r.inTx(ctx, p.Name, true, func(tx *sql.Tx) error {
-		if err := r.relaxCommit(ctx, tx); err != nil {
-			return err
+		c, err := r.readCheckpoint(ctx, tx, p.Name)
+		if err != nil {
+			return 0, err
 		}
-		return f(tx)
-	})
+		return n, f(tx, c)
+	}
+	if err := r.lockedTx(ctx, p.Name, true, f); err != nil {
+		return n, err
+	}
+	if pf != nil && n > 0 {
+		pf.at = last
+	}
+	return n, nil
 }
 
-// relaxCommit lets a replay batch's commit return before its WAL is
-// flushed (PostgreSQL's synchronous_commit = off, for this transaction
-// only). A crash of the database then loses at most the last batches, and
-// loses them whole, rows with the rebuild's position (commits stay
-// atomic and in order): the rebuild resumes from the last batch that
-// survived. The switch, which readers see, commits durably.
-func (r *Runner) relaxCommit(ctx context.Context, tx *sql.Tx) error {
-	if r.d != Postgres {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off")
-	return err
-}
+// A replay batch's commit returns before its WAL is flushed
+// (PostgreSQL's synchronous_commit = off, for that transaction only: see
+// lockGetRelaxed). A crash of the database then loses at most the last
+// batches, and loses them whole, rows with the rebuild's position
+// (commits stay atomic and in order): the rebuild resumes from the last
+// batch that survived. The switch, which readers see, commits durably.
 
 // peekCheckpoint reads a projection's row without locking it.
 func (r *Runner) peekCheckpoint(ctx context.Context, name string) (checkpoint, error) {
@@ -330,7 +338,7 @@ func (r *Runner) switchTo(ctx context.Context, p *Projection, token string, gen 
 			if err != nil {
 				return err
 			}
-			if k < r.cfg.Batch {
+			if k < r.cfg.RebuildBatch {
 				break
 			}
 		}
@@ -394,14 +402,20 @@ func (r *Runner) Inline(name string) eventstore.TxHook {
 		if recs, err = r.missed(ctx, c.position, recs); err != nil {
 			return err
 		}
-		table := tableName(name, c.generation)
-		for _, rec := range recs {
-			if err := p.apply(ctx, tx, table, rec); err != nil {
-				return fmt.Errorf("projection %s: event %s: %w", name, rec.ID, err)
-			}
-		}
 		if len(recs) == 0 {
 			return nil
+		}
+		table := tableName(name, c.generation)
+		if p.ApplyBatch != nil {
+			if err := p.applyBatch(ctx, tx, table, recs); err != nil {
+				return fmt.Errorf("projection %s: events %s to %s: %w", name, recs[0].ID, recs[len(recs)-1].ID, err)
+			}
+		} else {
+			for _, rec := range recs {
+				if err := p.apply(ctx, tx, table, rec); err != nil {
+					return fmt.Errorf("projection %s: event %s: %w", name, rec.ID, err)
+				}
+			}
 		}
 		_, err = tx.ExecContext(ctx, r.q.setPosition, recs[len(recs)-1].Position, nowMS(), name)
 		return err

@@ -41,7 +41,7 @@ func TestRebuildSwitchesTables(t *testing.T) {
 		ctx := context.Background()
 		g := &gate{Store: e.store, entered: make(chan struct{}), release: make(chan struct{})}
 		e.store = g
-		e.newRunner(t, projection.Config{Batch: 7})
+		e.newRunner(t, projection.Config{Batch: 7, RebuildBatch: 7})
 		e.register(t, e.counts("rb", nil))
 		for range 30 {
 			e.append(t, "s", "x")

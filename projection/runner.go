@@ -19,6 +19,13 @@ type Config struct {
 	Table string
 	// Batch is the number of events applied per transaction; default 500.
 	Batch int
+	// RebuildBatch is the number of events a rebuild reads and applies
+	// per transaction; default 5000, or Batch if larger. Each of its
+	// transactions holds the projection's lock (SQLite: the database's
+	// write lock) while it applies its events, so a smaller one makes
+	// appenders wait less during a rebuild and a larger one rebuilds
+	// faster (fewer round trips and commits).
+	RebuildBatch int
 	// Poll is how often an idle projection looks for new events when the
 	// store cannot notify it; default 100ms.
 	Poll time.Duration
@@ -57,6 +64,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, store eventstore.Store, cfg
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
+	}
+	if cfg.RebuildBatch <= 0 {
+		cfg.RebuildBatch = max(cfg.Batch, 5000)
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 100 * time.Millisecond
@@ -219,6 +229,37 @@ func (r *Runner) readCheckpoint(ctx context.Context, tx queryRower, name string)
 	return c, err
 }
 
+// lockedTx is inTx with the lock that also reads the checkpoint row (one
+// statement: UPDATE ... RETURNING), which it passes to f. relaxed also
+// lets the commit return before its WAL is flushed (PostgreSQL: see
+// rebuildBatchMode), in the same statement.
+func (r *Runner) lockedTx(ctx context.Context, name string, relaxed bool, f func(*sql.Tx, checkpoint) error) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	q := r.q.lockGet
+	if relaxed {
+		q = r.q.lockGetRelaxed
+	}
+	var c checkpoint
+	var stopped, requested int
+	var setting string
+	err = tx.QueryRowContext(ctx, q, name).Scan(&c.position, &c.generation, &stopped, &c.rebuildToken,
+		&c.rebuildPosition, &c.rebuildLease, &requested, &setting)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("%w: %q has no checkpoint", ErrUnknown, name)
+	}
+	if err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	c.stopped, c.rebuildRequested = stopped != 0, requested != 0
+	if err := f(tx, c); err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	return tx.Commit()
+}
+
 // Step applies the next batch of events to projection name in one
 // transaction with its checkpoint, and returns how many it applied (or
 // skipped). It returns ErrStopped, wrapped with the event and error, when
@@ -240,11 +281,7 @@ func (r *Runner) Step(ctx context.Context, name string) (int, error) {
 func (r *Runner) step(ctx context.Context, p *Projection, careful bool) (int, error) {
 	var n int
 	var poison error
-	err := r.inTx(ctx, p.Name, true, func(tx *sql.Tx) error {
-		c, err := r.readCheckpoint(ctx, tx, p.Name)
-		if err != nil {
-			return err
-		}
+	err := r.lockedTx(ctx, p.Name, false, func(tx *sql.Tx, c checkpoint) error {
 		if c.stopped {
 			return ErrStopped
 		}
@@ -284,6 +321,12 @@ func (e *handlerError) Unwrap() error { return e.err }
 // applyFast applies recs with no savepoints: any failure rolls the whole
 // batch back for the careful path.
 func (r *Runner) applyFast(ctx context.Context, tx *sql.Tx, p *Projection, table string, recs []eventstore.Recorded) (int64, int, error) {
+	if p.ApplyBatch != nil {
+		if err := p.applyBatch(ctx, tx, table, recs); err != nil {
+			return 0, 0, &handlerError{err}
+		}
+		return recs[len(recs)-1].Position, len(recs), nil
+	}
 	for _, rec := range recs {
 		if err := p.apply(ctx, tx, table, rec); err != nil {
 			return 0, 0, &handlerError{err}

@@ -107,7 +107,7 @@ func TestRequestRebuild(t *testing.T) {
 
 func TestRequestRebuildRunsUnderRun(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		e.newRunner(t, projection.Config{Batch: 7, Poll: 10 * time.Millisecond})
+		e.newRunner(t, projection.Config{Batch: 7, RebuildBatch: 7, Poll: 10 * time.Millisecond})
 		e.register(t, e.counts("rr", nil))
 		e.append(t, "s", "x", "x", "x")
 		ctx, cancel := context.WithCancel(context.Background())
@@ -143,7 +143,7 @@ func TestRebuildTakeover(t *testing.T) {
 		for i := range events {
 			e.append(t, fmt.Sprintf("s-%d", i%3), "x")
 		}
-		cfg := projection.Config{Table: e.schema + "herald_projections", Batch: batch, RebuildLease: 300 * time.Millisecond}
+		cfg := projection.Config{Table: e.schema + "herald_projections", Batch: batch, RebuildBatch: batch, RebuildLease: 300 * time.Millisecond}
 		hold := newHoldAt(e.store, 2) // the second batch's read
 		a, err := projection.New(ctx, e.db, e.d, hold, cfg)
 		if err != nil {
@@ -159,7 +159,7 @@ func TestRebuildTakeover(t *testing.T) {
 			done <- err
 		}()
 		<-hold.entered
-		b := e.newRunner(t, projection.Config{Batch: batch, RebuildLease: time.Minute})
+		b := e.newRunner(t, projection.Config{Batch: batch, RebuildBatch: batch, RebuildLease: time.Minute})
 		e.register(t, g2Counter(e.counts("tk", nil), &appliedB, 0))
 		if _, err := b.Rebuild(ctx, e.schema+"tk"); !errors.Is(err, projection.ErrRebuilding) {
 			t.Fatalf("a second rebuild while A's lease holds: %v", err)
@@ -233,7 +233,7 @@ func TestKillDuringRebuild(t *testing.T) {
 }
 
 func rebuildChild(t *testing.T, spec string) {
-	e, err := openSpec(t, spec, projection.Config{Batch: rebuildBatch, RebuildLease: rebuildChildLease})
+	e, err := openSpec(t, spec, projection.Config{Batch: rebuildBatch, RebuildBatch: rebuildBatch, RebuildLease: rebuildChildLease})
 	if err == nil {
 		var applied atomic.Int64
 		err = e.runner.Register(context.Background(), g2Counter(e.counts("kr", nil), &applied, 5*time.Millisecond))
@@ -247,7 +247,7 @@ func rebuildChild(t *testing.T, spec string) {
 
 func killRebuild(t *testing.T, spec string) {
 	ctx := context.Background()
-	e, err := openSpec(t, spec, projection.Config{Batch: rebuildBatch, Poll: 20 * time.Millisecond, RebuildLease: time.Minute})
+	e, err := openSpec(t, spec, projection.Config{Batch: rebuildBatch, RebuildBatch: rebuildBatch, Poll: 20 * time.Millisecond, RebuildLease: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func killRebuild(t *testing.T, spec string) {
 		t.Fatalf("rebuild while the dead child's lease holds: %v", err)
 	}
 	// A runner's Run takes the rebuild over once the lease has expired.
-	e.newRunner(t, projection.Config{Batch: rebuildBatch, Poll: 20 * time.Millisecond})
+	e.newRunner(t, projection.Config{Batch: rebuildBatch, RebuildBatch: rebuildBatch, Poll: 20 * time.Millisecond})
 	e.register(t, g2Counter(e.counts("kr", nil), &applied, 0))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

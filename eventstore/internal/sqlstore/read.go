@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/eventstore"
 )
@@ -136,9 +134,11 @@ func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore
 func scanEvents(rows *sql.Rows, hint int64) ([]eventstore.Recorded, error) {
 	defer rows.Close()
 	out := make([]eventstore.Recorded, 0, max(0, min(hint, 1<<14)))
+	var hs []event.Header    // reused: decodeEvent's scratch
+	var id, typ sql.RawBytes // reused; in the headers too, only errors name the id
 	for rows.Next() {
 		var r eventstore.Recorded
-		var id, typ, headers string
+		var headers string
 		var at int64
 		var pos sql.NullInt64
 		var data []byte
@@ -149,7 +149,7 @@ func scanEvents(rows *sql.Rows, hint int64) ([]eventstore.Recorded, error) {
 			return nil, errUnsequenced
 		}
 		r.Position = pos.Int64
-		e, err := decodeEvent(r.Stream, headers, data)
+		e, err := decodeEvent(r.Stream, headers, data, &hs)
 		if err != nil {
 			return nil, fmt.Errorf("eventstore: event at position %d (%s): %w", r.Position, id, err)
 		}
@@ -183,39 +183,56 @@ func encodeHeaders(e event.Event) string {
 	return b.String()
 }
 
-// decodeHeaders reads what encodeHeaders wrote.
-func decodeHeaders(s string) ([]kgo.RecordHeader, error) {
-	hs := make([]kgo.RecordHeader, 0, 8)
+// decodeHeaders reads what encodeHeaders wrote, appending to hs. The
+// keys and values are substrings of s: no copies.
+func decodeHeaders(s string, hs []event.Header) ([]event.Header, error) {
 	for s != "" {
 		k, rest, err := cutString(s)
 		if err != nil {
-			return nil, err
+			return hs, err
 		}
 		v, rest, err := cutString(rest)
 		if err != nil {
-			return nil, err
+			return hs, err
 		}
-		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		hs = append(hs, event.Header{Key: k, Value: v})
 		s = rest
 	}
 	return hs, nil
 }
 
+// cutString cuts one <len>:<bytes> off s.
 func cutString(s string) (string, string, error) {
-	n, rest, ok := strings.Cut(s, ":")
-	l, err := strconv.Atoi(n)
-	if !ok || err != nil || l < 0 || l > len(rest) {
-		return "", "", errors.New("stored attributes are malformed")
+	i := strings.IndexByte(s, ':')
+	if i <= 0 || i > 10 { // 10 digits: no length of a stored string is longer
+		return "", "", errMalformed
+	}
+	l := 0
+	for _, c := range []byte(s[:i]) {
+		if c < '0' || c > '9' {
+			return "", "", errMalformed
+		}
+		l = l*10 + int(c-'0')
+	}
+	rest := s[i+1:]
+	if l > len(rest) {
+		return "", "", errMalformed
 	}
 	return rest[:l], rest[l:], nil
 }
 
-func decodeEvent(stream, s string, data []byte) (event.Event, error) {
-	hs, err := decodeHeaders(s)
+var errMalformed = errors.New("stored attributes are malformed")
+
+// decodeEvent reads a stored event: its stream (the key), its headers
+// column and its data. The attributes share headers' memory; *scratch is
+// a buffer for the parsed headers that the caller reuses across rows.
+func decodeEvent(stream, headers string, data []byte, scratch *[]event.Header) (event.Event, error) {
+	hs, err := decodeHeaders(headers, (*scratch)[:0])
+	*scratch = hs
 	if err != nil {
 		return event.Event{}, err
 	}
-	return event.FromRecord(&kgo.Record{Key: []byte(stream), Headers: hs, Value: data})
+	return event.FromHeaders(stream, hs, data)
 }
 
 // SetMeta implements eventstore.Store.
