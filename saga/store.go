@@ -55,7 +55,8 @@ type StoreConfig struct {
 //
 // Tables (unix milliseconds in BIGINT columns, 0 for none):
 //
-//	<p>_instances  id TEXT PK, type, status, step, attempt, backoff (0/1),
+//	<p>_instances  id TEXT PK, type, status, step, attempt, attempt_base
+//	               (added on open to tables made before it), backoff (0/1),
 //	               data TEXT (JSON object), deadline, saga_deadline,
 //	               due (indexed: when the timer fires), error, version,
 //	               created_at, updated_at
@@ -94,7 +95,36 @@ func NewStore(ctx context.Context, db *sql.DB, ob outbox.Store, cfg StoreConfig)
 			return nil, fmt.Errorf("saga: create tables: %w", err)
 		}
 	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// migrate brings tables made by an earlier version up to date: it adds
+// the attempt_base column (0: the first budget of attempts). Two
+// processes may open one database at once; a column another added first
+// is fine.
+func (s *Store) migrate(ctx context.Context) error {
+	if s.d == Postgres {
+		_, err := s.db.ExecContext(ctx, s.q(`ALTER TABLE %s_instances ADD COLUMN IF NOT EXISTS attempt_base INTEGER NOT NULL DEFAULT 0`))
+		if err != nil {
+			return fmt.Errorf("saga: migrate: add attempt_base: %w", err)
+		}
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT attempt_base FROM %s_instances LIMIT 0`))
+	if err == nil {
+		return rows.Close()
+	}
+	if !strings.Contains(err.Error(), "attempt_base") {
+		return fmt.Errorf("saga: migrate: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`ALTER TABLE %s_instances ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0`))
+	if err != nil && !strings.Contains(err.Error(), "duplicate column") {
+		return fmt.Errorf("saga: migrate: add attempt_base: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) ddl() []string {
@@ -105,7 +135,7 @@ func (s *Store) ddl() []string {
 	idx := strings.ReplaceAll(s.prefix, ".", "_")
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_instances (id TEXT PRIMARY KEY, type TEXT NOT NULL,
-			status TEXT NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL, backoff INTEGER NOT NULL,
+			status TEXT NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0, backoff INTEGER NOT NULL,
 			data TEXT NOT NULL, deadline BIGINT NOT NULL, saga_deadline BIGINT NOT NULL, due BIGINT NOT NULL,
 			error TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`, s.prefix),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_instances_due ON %s_instances (due)`, idx, s.prefix),
@@ -136,14 +166,14 @@ func (s *Store) q(format string) string {
 	return sqlbind.Numbered(q)
 }
 
-const instanceColumns = `id, type, status, step, attempt, backoff, data, deadline, saga_deadline, error, version, created_at, updated_at`
+const instanceColumns = `id, type, status, step, attempt, attempt_base, backoff, data, deadline, saga_deadline, error, version, created_at, updated_at`
 
 func scanInstance(row interface{ Scan(...any) error }) (Instance, error) {
 	var in Instance
 	var status, data string
 	var backoff int
 	var deadline, sagaDeadline, created, updated int64
-	err := row.Scan(&in.ID, &in.Type, &status, &in.Step, &in.Attempt, &backoff, &data, &deadline, &sagaDeadline, &in.Error, &in.Version, &created, &updated)
+	err := row.Scan(&in.ID, &in.Type, &status, &in.Step, &in.Attempt, &in.AttemptBase, &backoff, &data, &deadline, &sagaDeadline, &in.Error, &in.Version, &created, &updated)
 	if err != nil {
 		return Instance{}, err
 	}
@@ -302,8 +332,8 @@ func (s *Store) create(ctx context.Context, tr Transition) error {
 				return fmt.Errorf("saga: instance %s: data: %w", in.ID, err)
 			}
 			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO %s_instances (`+instanceColumns+`, due)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
-				in.ID, in.Type, string(in.Status), in.Step, in.Attempt, b2i(in.Backoff), string(data), millis(in.Deadline),
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+				in.ID, in.Type, string(in.Status), in.Step, in.Attempt, in.AttemptBase, b2i(in.Backoff), string(data), millis(in.Deadline),
 				millis(in.SagaDeadline), in.Error, in.Version, millis(in.Created), millis(in.Created), millis(in.Due()))
 			if err != nil {
 				return fmt.Errorf("saga: create %s: %w", in.ID, err)
@@ -398,9 +428,9 @@ func (s *Store) update(ctx context.Context, tx *sql.Tx, from int64, in Instance)
 	if err != nil {
 		return fmt.Errorf("saga: instance %s: data: %w", in.ID, err)
 	}
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE %s_instances SET status = ?, step = ?, attempt = ?, backoff = ?, data = ?,
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE %s_instances SET status = ?, step = ?, attempt = ?, attempt_base = ?, backoff = ?, data = ?,
 		deadline = ?, saga_deadline = ?, due = ?, error = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`),
-		string(in.Status), in.Step, in.Attempt, b2i(in.Backoff), string(data), millis(in.Deadline), millis(in.SagaDeadline),
+		string(in.Status), in.Step, in.Attempt, in.AttemptBase, b2i(in.Backoff), string(data), millis(in.Deadline), millis(in.SagaDeadline),
 		millis(in.Due()), in.Error, in.Version, millis(in.Updated), in.ID, from)
 	if err != nil {
 		return fmt.Errorf("saga: update %s: %w", in.ID, err)
