@@ -207,7 +207,7 @@ func testFuncCrash(t *testing.T, kind string) {
 	}
 	for _, o := range orders {
 		var status string
-		if err := cdb.db.QueryRow(`SELECT status FROM `+cdb.instances+` WHERE id = '`+o.ID+`'`).Scan(&status); err != nil {
+		if err := cdb.db.QueryRow(`SELECT status FROM ` + cdb.instances + ` WHERE id = '` + o.ID + `'`).Scan(&status); err != nil {
 			t.Fatal(err)
 		}
 		want, balance, done := saga.Done, 1000-o.Amount, "debit notify"
