@@ -104,8 +104,11 @@
 // events that follow commit in one transaction through the outbox,
 // linked to the handled event (same correlation id, causation id = its
 // id); a Reaction that returns a *Failed emits its compensation events
-// instead. A Tracker follows such a process from outside, deriving each
-// instance's state from its events by correlation id:
+// instead. ReactTx is the same reaction for dedup.SQL.InTx: the handled
+// event's id is recorded in that transaction too, so a redelivered event
+// changes nothing and emits nothing. A Tracker follows such a process
+// from outside, deriving each instance's state from its events by
+// correlation id (a redelivered event is seen once):
 //
 //	h := saga.React(db, outboxStore, func(ctx context.Context, tx *sql.Tx, e event.Event) ([]saga.Emit, error) {
 //		if declined(e) {
