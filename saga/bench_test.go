@@ -35,6 +35,47 @@ func BenchmarkSaga(b *testing.B) {
 		be := mk(b)
 		b.Run(be.name+"/outbox-write", func(b *testing.B) { benchOutbox(b, be) })
 		b.Run(be.name+"/saga-3-step", func(b *testing.B) { benchSagas(b, be) })
+		b.Run(be.name+"/paired", func(b *testing.B) { benchPaired(b, be) })
+	}
+}
+
+// benchPaired alternates one raw outbox write and one 3-step saga, so
+// that both see the same load on a shared machine, and reports the
+// ratio of their rates (sagas/s over writes/s).
+func benchPaired(b *testing.B, be backend) {
+	ctx := context.Background()
+	db, st := be.open(b)
+	r := newRunner(b, st, threeStep())
+	run := event.NewID()[24:]
+	b.ReportAllocs()
+	var inOutbox, inSagas time.Duration
+	for i := range b.N {
+		start := time.Now()
+		e := event.New("/bench", "reserve", []byte(`{"id":"x"}`))
+		e.Key = fmt.Sprint("k-", i)
+		if err := writeOne(ctx, db, be.ob, e); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		runSaga(b, r, fmt.Sprintf("p-%s-%d", run, i), i)
+		inOutbox, inSagas = inOutbox+mid.Sub(start), inSagas+time.Since(mid)
+	}
+	b.ReportMetric(float64(b.N)/inOutbox.Seconds(), "writes/s")
+	b.ReportMetric(float64(b.N)/inSagas.Seconds(), "sagas/s")
+	b.ReportMetric(inOutbox.Seconds()/inSagas.Seconds(), "ratio")
+}
+
+// runSaga starts 3-step saga id and applies its three success replies.
+func runSaga(b *testing.B, r *saga.Runner, id string, i int) {
+	ctx := context.Background()
+	if _, err := r.Start(ctx, "three", id, map[string]int{"n": i}); err != nil {
+		b.Fatal(err)
+	}
+	for step, typ := range []string{"reserve.ok", "charge.ok", "ship.ok"} {
+		m := outbox.Message{ID: fmt.Sprintf("%s/%d/do/1", id, step), Key: id}
+		if err := r.HandleReply(ctx, replyTo(m, typ)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -72,16 +113,7 @@ func benchSagas(b *testing.B, be backend) {
 	b.ReportAllocs()
 	start := time.Now()
 	for i := range b.N {
-		id := fmt.Sprintf("b-%s-%d", run, i)
-		if _, err := r.Start(ctx, "three", id, map[string]int{"n": i}); err != nil {
-			b.Fatal(err)
-		}
-		for step, typ := range []string{"reserve.ok", "charge.ok", "ship.ok"} {
-			m := outbox.Message{ID: fmt.Sprintf("%s/%d/do/1", id, step), Key: id}
-			if err := r.HandleReply(ctx, replyTo(m, typ)); err != nil {
-				b.Fatal(err)
-			}
-		}
+		runSaga(b, r, fmt.Sprintf("b-%s-%d", run, i), i)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sagas/s")
 	b.StopTimer()

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/pubsub"
+	"github.com/heraldhq/herald/pubsub/dedup"
 )
 
 // Choreography: services react to each other's events with no
@@ -61,6 +62,39 @@ func React(db *sql.DB, ob outbox.Store, f Reaction) pubsub.Handler {
 			return err
 		}
 		return inTx(ctx, db, func(tx *sql.Tx) error { return writeEmits(ctx, tx, ob, failed.Compensate) })
+	}
+}
+
+// ReactTx returns reaction f as a dedup.TxHandler, for dedup.SQL.InTx:
+// the handled event's id is recorded in the transaction that makes f's
+// change and writes its events through the outbox ob, so a redelivered
+// event (same id, same group) changes nothing and emits nothing:
+//
+//	seen, err := dedup.NewSQL(ctx, db, dedup.SQLite, "inventory_seen")
+//	err = router.Handle("shop", seen.InTx(saga.ReactTx(ob, reserveStock)))
+//
+// When f returns a *Failed, its change is rolled back to a savepoint and
+// the Failed's compensation events are written instead, in the same
+// transaction as the event's record: a redelivered event emits them
+// once. The events are linked to the handled one as React does. Any
+// other error rolls everything back and fails the attempt.
+func ReactTx(ob outbox.Store, f Reaction) dedup.TxHandler {
+	return func(ctx context.Context, tx *sql.Tx, m *pubsub.Message) error {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT saga_react"); err != nil {
+			return fmt.Errorf("saga: savepoint: %w", err)
+		}
+		emits, err := f(ctx, tx, m.Event)
+		var failed *Failed
+		switch {
+		case errors.As(err, &failed):
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT saga_react"); err != nil {
+				return fmt.Errorf("saga: rollback to savepoint: %w", err)
+			}
+			emits = failed.Compensate
+		case err != nil:
+			return err
+		}
+		return writeEmits(ctx, tx, ob, emits)
 	}
 }
 
@@ -143,7 +177,8 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 }
 
 // Observe applies event e, seen on topic; events of other types, or with
-// no correlation id, are skipped.
+// no correlation id, are skipped, and so is an event redelivered (an id
+// the process has seen before).
 func (t *Tracker) Observe(topic string, e event.Event) {
 	s, ok := t.kinds[e.Type]
 	if !ok || e.CorrelationID == "" {
@@ -155,6 +190,11 @@ func (t *Tracker) Observe(topic string, e event.Event) {
 	if p == nil {
 		p = &Process{ID: e.CorrelationID, Status: Running}
 		t.mu.procs[e.CorrelationID] = p
+	}
+	for _, seen := range p.Events {
+		if e.ID != "" && seen.ID == e.ID {
+			return
+		}
 	}
 	p.Events = append(p.Events, Seen{Topic: topic, Type: e.Type, ID: e.ID, CausationID: e.CausationID, Time: e.Time})
 	// A finished process stays finished; compensation outranks progress.

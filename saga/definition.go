@@ -76,8 +76,12 @@ type Action struct {
 	Failure string
 
 	// Func is called instead of sending a command; its result is the
-	// step's output. It runs at least once per attempt: after a crash it
-	// is called again, so it must be idempotent.
+	// step's output. It runs at least once per attempt: if the process
+	// stops between the function's effect and the store of its result,
+	// the next Run calls it again. So it must be idempotent: its ctx
+	// carries an idempotency key (IdempotencyKey), the same for every
+	// call of one attempt, to record with its effect in one transaction,
+	// or to pass on to a service that deduplicates by it.
 	Func func(ctx context.Context, d Data) (json.RawMessage, error)
 }
 

@@ -42,7 +42,7 @@
 //	compensating ──each compensation, in reverse──────────▶ compensated
 //	   │ a compensation failed CompensationRetry.MaxAttempts times
 //	   ▼
-//	stuck (Error says why) ──Runner.Retry: one more attempt──▶ compensating
+//	stuck (Error says why) ──Runner.Retry: a fresh retry budget──▶ compensating
 //
 // A failure reply is a decision: no retry, the steps before it are
 // compensated. A timeout or a function error is retried by the step's
@@ -64,8 +64,33 @@
 //     instance are recorded with what was done and change nothing.
 //   - Timers are rows: each instance's next deadline is stored (due);
 //     Run polls for due ones, in whichever process runs after a restart.
-//   - Func actions are called at least once per attempt: Run calls again,
-//     after a restart, the functions instances were waiting for.
+//   - Func actions are called at least once per attempt (see below).
+//
+// # Function actions: at least once, with an idempotency key
+//
+// A Func is called after the transition that asks for it is stored, and
+// its result is stored by another. A process that stops between the
+// function's effect and the store of its result leaves the instance
+// waiting for it, and the next Run calls it again: at least once per
+// attempt. Each call's ctx carries an idempotency key (IdempotencyKey),
+// the same for every call of one attempt and shaped like a command's id,
+// "<instance>/<step>/<do|undo>/<attempt>". A function that records the
+// key with its effect in one transaction takes effect once:
+//
+//	func debit(ctx context.Context, d saga.Data) (json.RawMessage, error) {
+//		key, _ := saga.IdempotencyKey(ctx)
+//		tx, err := db.BeginTx(ctx, nil)
+//		...
+//		res, err := tx.ExecContext(ctx, `INSERT INTO debits (key, account, amount) VALUES (?, ?, ?)
+//			ON CONFLICT (key) DO NOTHING`, key, acct, amount)
+//		if n, _ := res.RowsAffected(); n == 1 { // not done before
+//			_, err = tx.ExecContext(ctx, `UPDATE accounts SET balance = balance - ? WHERE id = ?`, amount, acct)
+//		}
+//		return nil, tx.Commit()
+//	}
+//
+// A new attempt (after a timeout or an error) has a new key, as a retried
+// command has a new id.
 //
 // Tables are documented on Store. Operators see and act on instances with
 // `herald saga list|show|retry|abort --db DB`; retry and abort are
@@ -79,8 +104,11 @@
 // events that follow commit in one transaction through the outbox,
 // linked to the handled event (same correlation id, causation id = its
 // id); a Reaction that returns a *Failed emits its compensation events
-// instead. A Tracker follows such a process from outside, deriving each
-// instance's state from its events by correlation id:
+// instead. ReactTx is the same reaction for dedup.SQL.InTx: the handled
+// event's id is recorded in that transaction too, so a redelivered event
+// changes nothing and emits nothing. A Tracker follows such a process
+// from outside, deriving each instance's state from its events by
+// correlation id (a redelivered event is seen once):
 //
 //	h := saga.React(db, outboxStore, func(ctx context.Context, tx *sql.Tx, e event.Event) ([]saga.Emit, error) {
 //		if declined(e) {

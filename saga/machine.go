@@ -35,8 +35,16 @@ type Instance struct {
 	// (Compensating, Stuck) runs now. Invariant: 0 <= Step < len(Steps)
 	// while Status is active or Stuck.
 	Step int
-	// Attempt is the current attempt of that action, from 1.
+	// Attempt is the current attempt of that action, from 1. Attempt
+	// numbers only grow within a step (they name the commands), so the
+	// retry policy counts from AttemptBase: attempts AttemptBase+1 up to
+	// AttemptBase+MaxAttempts are allowed.
 	Attempt int
+	// AttemptBase is 0 for a step's first budget of attempts; an
+	// operator's Retry of a stuck instance sets it to the attempt that got
+	// stuck, giving the compensation its full retry policy again.
+	// Invariant: 0 <= AttemptBase < Attempt.
+	AttemptBase int
 	// Backoff is set while the instance waits, until Deadline, to make the
 	// next attempt.
 	Backoff bool
@@ -87,7 +95,8 @@ type Tick struct{}
 // Abort asks a running saga to stop and compensate.
 type Abort struct{ Reason string }
 
-// Retry asks a stuck saga to try its failing compensation again.
+// Retry asks a stuck saga to run its failing compensation again, with a
+// fresh retry budget: CompensationRetry.MaxAttempts more attempts.
 type Retry struct{}
 
 func (Reply) inputKind() string  { return "reply" }
@@ -161,11 +170,12 @@ func (m machine) apply(now time.Time, in Instance, input Input) Transition {
 		if in.Status != Stuck {
 			return ignore(in, fmt.Sprintf("retry: saga is %s, not stuck", in.Status))
 		}
-		// One more attempt, numbered on: its command must have a new id.
-		// If it fails, the saga is stuck again.
+		// A fresh budget of attempts, numbered on: each command must have
+		// a new id. When they all fail, the saga is stuck again.
 		tr.Instance.Status = Compensating
+		tr.Instance.AttemptBase = in.Attempt
 		m.enter(now, &tr, in.Step, in.Attempt+1)
-		tr.Note = "retry by operator; " + tr.Note
+		tr.Note = fmt.Sprintf("retry by operator: %d more attempts; %s", m.def.Steps[in.Step].CompensationRetry.MaxAttempts, tr.Note)
 	default:
 		return ignore(in, fmt.Sprintf("unknown input %T", input))
 	}
@@ -270,10 +280,11 @@ func (m machine) fail(now time.Time, tr *Transition, why string) {
 	if comp {
 		p = m.def.Steps[in.Step].CompensationRetry
 	}
+	n := in.Attempt - in.AttemptBase // attempts made of this budget
 	switch {
-	case in.Attempt < p.MaxAttempts:
-		in.Backoff, in.Deadline = true, now.Add(p.delay(in.Attempt))
-		tr.Note = fmt.Sprintf("%s; attempt %d of %d at %s", why, in.Attempt+1, p.MaxAttempts, in.Deadline.Format(time.RFC3339Nano))
+	case n < p.MaxAttempts:
+		in.Backoff, in.Deadline = true, now.Add(p.delay(n))
+		tr.Note = fmt.Sprintf("%s; attempt %d (%d of %d) at %s", why, in.Attempt+1, n+1, p.MaxAttempts, in.Deadline.Format(time.RFC3339Nano))
 	case comp:
 		in.Status, in.Deadline, in.Backoff, in.Error = Stuck, time.Time{}, false, why
 		tr.Note = why + "; attempts exhausted: stuck"
@@ -314,6 +325,9 @@ func (m machine) enter(now time.Time, tr *Transition, i, attempt int) {
 	in := &tr.Instance
 	comp := in.Status == Compensating
 	in.Step, in.Attempt, in.Backoff = i, attempt, false
+	if attempt == 1 {
+		in.AttemptBase = 0 // a new step, or a compensation: a new budget
+	}
 	in.Deadline = now.Add(m.def.Steps[i].Timeout)
 	a := m.action(i, comp)
 	tr.Note = fmt.Sprintf("%s attempt %d", m.stepName(i, comp), attempt)

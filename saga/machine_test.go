@@ -108,7 +108,19 @@ func TestMachine(t *testing.T) {
 		{"abort of a done saga ignored", func() Instance { in := start(); in.Status = Done; return in }(), func(Instance) Input { return Abort{} }, t0,
 			want{status: Done, step: 0, attempt: 1, ignored: true}},
 		{"retry of a stuck saga runs the compensation again", func() Instance { in := at(start(), Stuck, 0, 2); in.Deadline = time.Time{}; return in }(), func(Instance) Input { return Retry{} }, t0,
-			want{status: Compensating, step: 0, attempt: 3, commands: []string{"release"}}},
+			want{status: Compensating, step: 0, attempt: 3, commands: []string{"release"}, note: "retry by operator: 2 more attempts"}},
+		{"after an operator's retry a failed compensation backs off: a fresh budget", func() Instance {
+			in := at(start(), Compensating, 0, 3)
+			in.AttemptBase = 2
+			return in
+		}(), func(in Instance) Input { return reply(in, "release.failed") }, t0,
+			want{status: Compensating, step: 0, attempt: 3, backoff: true, note: "attempt 4 (2 of 2)"}},
+		{"the fresh budget exhausted: stuck again", func() Instance {
+			in := at(start(), Compensating, 0, 4)
+			in.AttemptBase = 2
+			return in
+		}(), func(in Instance) Input { return reply(in, "release.failed") }, t0,
+			want{status: Stuck, step: 0, attempt: 4, note: "stuck"}},
 		{"retry of a running saga ignored", start(), func(Instance) Input { return Retry{} }, t0,
 			want{status: Running, step: 0, attempt: 1, ignored: true}},
 	}
@@ -188,5 +200,42 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate: %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRetryGivesAFreshBudget: an operator's retry of a stuck saga allows
+// the compensation its whole CompensationRetry again (2 attempts here),
+// numbered on so that each command has a new id.
+func TestRetryGivesAFreshBudget(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	m := machine{def: testDef()}
+	in := m.begin(t0, "o-1", nil).Instance
+	in = m.apply(t0, in, reply(in, "reserve.failed")).Instance // compensated at once: no step before
+	in.Status, in.Step, in.Attempt = Stuck, 0, 2
+	var sent []string
+	for round := range 2 {
+		tr := m.apply(t0, in, Retry{})
+		in = tr.Instance
+		if in.Status != Compensating || in.AttemptBase != 2+2*round || in.Attempt != in.AttemptBase+1 {
+			t.Fatalf("round %d: retry gave %+v", round, in)
+		}
+		sent = append(sent, tr.Commands[0].Event.ID)
+		for try := range 2 {
+			in = m.apply(t0, in, reply(in, "release.failed")).Instance
+			if try == 0 {
+				if in.Status != Compensating || !in.Backoff {
+					t.Fatalf("round %d: first failure of the fresh budget: %+v", round, in)
+				}
+				tr := m.apply(in.Deadline, in, Tick{})
+				in = tr.Instance
+				sent = append(sent, tr.Commands[0].Event.ID)
+			}
+		}
+		if in.Status != Stuck {
+			t.Fatalf("round %d: budget spent, got %s attempt %d", round, in.Status, in.Attempt)
+		}
+	}
+	if got := strings.Join(sent, " "); got != "o-1/0/undo/3 o-1/0/undo/4 o-1/0/undo/5 o-1/0/undo/6" {
+		t.Fatalf("commands %s", got)
 	}
 }

@@ -216,7 +216,9 @@ func (r *Runner) Abort(ctx context.Context, id, reason string) (Instance, error)
 	return r.operate(ctx, id, Abort{Reason: reason})
 }
 
-// Retry runs the failing compensation of stuck instance id again.
+// Retry runs the failing compensation of stuck instance id again, with
+// its whole CompensationRetry policy: a fresh budget of attempts, stored
+// with the instance (Instance.AttemptBase) and shown in its history.
 func (r *Runner) Retry(ctx context.Context, id string) (Instance, error) {
 	return r.operate(ctx, id, Retry{})
 }
@@ -307,7 +309,6 @@ func (r *Runner) apply(ctx context.Context, id, replyID string, input Input) (Tr
 // The calls outlive ctx (that of a handler, or Start's caller): their
 // ctx carries its values only, and Run waits for them.
 func (r *Runner) call(ctx context.Context, m machine, tr Transition) {
-	callCtx := context.WithoutCancel(ctx)
 	for _, c := range tr.Calls {
 		key := callKey{tr.Instance.ID, c.Step, c.Compensation, c.Attempt}
 		if !r.beginCall(key) {
@@ -315,6 +316,8 @@ func (r *Runner) call(ctx context.Context, m machine, tr Transition) {
 		}
 		f := m.action(c.Step, c.Compensation).Func
 		data := cloneData(tr.Instance.Data)
+		callCtx := context.WithValue(context.WithoutCancel(ctx), idempotencyKeyCtx{},
+			commandID(tr.Instance.ID, c.Step, c.Compensation, c.Attempt))
 		r.calls.Add(1)
 		go func() {
 			defer r.calls.Done()
@@ -330,6 +333,28 @@ func (r *Runner) call(ctx context.Context, m machine, tr Transition) {
 			}
 		}()
 	}
+}
+
+type idempotencyKeyCtx struct{}
+
+// IdempotencyKey returns the idempotency key of the Func call that ctx
+// was given to, and whether ctx is such a call's: the instance, the step,
+// do or undo, and the attempt, "<instance>/<step>/<do|undo>/<attempt>",
+// as a command's event id.
+//
+// A Func runs at least once per attempt: when the process stops after
+// the function took effect and before its result is stored, the next
+// Run calls it again with the same key. A function that records the key
+// with its effect, in one transaction (INSERT ... ON CONFLICT DO NOTHING
+// into a table keyed by it, and the effect only if the row is new), or
+// passes it to a service that deduplicates by it (a payment provider's
+// idempotency key), takes effect once per attempt. A new attempt (after a
+// timeout or an error) has a new key, as a retried command has a new id;
+// a function that must act once per step whatever the attempts can key
+// on the key without its last element.
+func IdempotencyKey(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(idempotencyKeyCtx{}).(string)
+	return k, ok
 }
 
 // beginCall reports whether call k may start: it is not running here, nor

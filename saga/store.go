@@ -55,7 +55,8 @@ type StoreConfig struct {
 //
 // Tables (unix milliseconds in BIGINT columns, 0 for none):
 //
-//	<p>_instances  id TEXT PK, type, status, step, attempt, backoff (0/1),
+//	<p>_instances  id TEXT PK, type, status, step, attempt, attempt_base
+//	               (added on open to tables made before it), backoff (0/1),
 //	               data TEXT (JSON object), deadline, saga_deadline,
 //	               due (indexed: when the timer fires), error, version,
 //	               created_at, updated_at
@@ -70,6 +71,11 @@ type Store struct {
 	ob     outbox.Store
 	d      Dialect
 	prefix string
+	// pgWrite[i] is the statement of writePostgres for the parts in bits
+	// of i (pgUpdate, pgReply, pgHistory); pgCreate that of
+	// createPostgres. Built once, in NewStore, for PostgreSQL.
+	pgWrite  [8]string
+	pgCreate string
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
@@ -94,7 +100,39 @@ func NewStore(ctx context.Context, db *sql.DB, ob outbox.Store, cfg StoreConfig)
 			return nil, fmt.Errorf("saga: create tables: %w", err)
 		}
 	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if s.d == Postgres {
+		s.buildPostgres()
+	}
 	return s, nil
+}
+
+// migrate brings tables made by an earlier version up to date: it adds
+// the attempt_base column (0: the first budget of attempts). Two
+// processes may open one database at once; a column another added first
+// is fine.
+func (s *Store) migrate(ctx context.Context) error {
+	if s.d == Postgres {
+		_, err := s.db.ExecContext(ctx, s.q(`ALTER TABLE %s_instances ADD COLUMN IF NOT EXISTS attempt_base INTEGER NOT NULL DEFAULT 0`))
+		if err != nil {
+			return fmt.Errorf("saga: migrate: add attempt_base: %w", err)
+		}
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT attempt_base FROM %s_instances LIMIT 0`))
+	if err == nil {
+		return rows.Close()
+	}
+	if !strings.Contains(err.Error(), "attempt_base") {
+		return fmt.Errorf("saga: migrate: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`ALTER TABLE %s_instances ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0`))
+	if err != nil && !strings.Contains(err.Error(), "duplicate column") {
+		return fmt.Errorf("saga: migrate: add attempt_base: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) ddl() []string {
@@ -105,7 +143,7 @@ func (s *Store) ddl() []string {
 	idx := strings.ReplaceAll(s.prefix, ".", "_")
 	return []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_instances (id TEXT PRIMARY KEY, type TEXT NOT NULL,
-			status TEXT NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL, backoff INTEGER NOT NULL,
+			status TEXT NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL, attempt_base INTEGER NOT NULL DEFAULT 0, backoff INTEGER NOT NULL,
 			data TEXT NOT NULL, deadline BIGINT NOT NULL, saga_deadline BIGINT NOT NULL, due BIGINT NOT NULL,
 			error TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`, s.prefix),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_instances_due ON %s_instances (due)`, idx, s.prefix),
@@ -136,14 +174,14 @@ func (s *Store) q(format string) string {
 	return sqlbind.Numbered(q)
 }
 
-const instanceColumns = `id, type, status, step, attempt, backoff, data, deadline, saga_deadline, error, version, created_at, updated_at`
+const instanceColumns = `id, type, status, step, attempt, attempt_base, backoff, data, deadline, saga_deadline, error, version, created_at, updated_at`
 
 func scanInstance(row interface{ Scan(...any) error }) (Instance, error) {
 	var in Instance
 	var status, data string
 	var backoff int
 	var deadline, sagaDeadline, created, updated int64
-	err := row.Scan(&in.ID, &in.Type, &status, &in.Step, &in.Attempt, &backoff, &data, &deadline, &sagaDeadline, &in.Error, &in.Version, &created, &updated)
+	err := row.Scan(&in.ID, &in.Type, &status, &in.Step, &in.Attempt, &in.AttemptBase, &backoff, &data, &deadline, &sagaDeadline, &in.Error, &in.Version, &created, &updated)
 	if err != nil {
 		return Instance{}, err
 	}
@@ -301,10 +339,12 @@ func (s *Store) create(ctx context.Context, tr Transition) error {
 			if err != nil {
 				return fmt.Errorf("saga: instance %s: data: %w", in.ID, err)
 			}
-			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO %s_instances (`+instanceColumns+`, due)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
-				in.ID, in.Type, string(in.Status), in.Step, in.Attempt, b2i(in.Backoff), string(data), millis(in.Deadline),
-				millis(in.SagaDeadline), in.Error, in.Version, millis(in.Created), millis(in.Created), millis(in.Due()))
+			args := []any{in.ID, in.Type, string(in.Status), in.Step, in.Attempt, in.AttemptBase, b2i(in.Backoff), string(data), millis(in.Deadline),
+				millis(in.SagaDeadline), in.Error, in.Version, millis(in.Created), millis(in.Created), millis(in.Due())}
+			if s.d == Postgres {
+				return s.createPostgres(ctx, tx, tr, args)
+			}
+			res, err := tx.ExecContext(ctx, s.q(instanceInsert), args...)
 			if err != nil {
 				return fmt.Errorf("saga: create %s: %w", in.ID, err)
 			}
@@ -349,6 +389,9 @@ func (s *Store) advanceOnce(ctx context.Context, id, replyID, input string, req 
 		}
 		if tr, err = f(in); err != nil {
 			return err
+		}
+		if s.d == Postgres {
+			return s.writePostgres(ctx, tx, in.Version, tr, replyID, input)
 		}
 		if !tr.Ignored {
 			if err := s.update(ctx, tx, in.Version, tr.Instance); err != nil {
@@ -398,9 +441,8 @@ func (s *Store) update(ctx context.Context, tx *sql.Tx, from int64, in Instance)
 	if err != nil {
 		return fmt.Errorf("saga: instance %s: data: %w", in.ID, err)
 	}
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE %s_instances SET status = ?, step = ?, attempt = ?, backoff = ?, data = ?,
-		deadline = ?, saga_deadline = ?, due = ?, error = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`),
-		string(in.Status), in.Step, in.Attempt, b2i(in.Backoff), string(data), millis(in.Deadline), millis(in.SagaDeadline),
+	res, err := tx.ExecContext(ctx, s.q(instanceUpdate),
+		string(in.Status), in.Step, in.Attempt, in.AttemptBase, b2i(in.Backoff), string(data), millis(in.Deadline), millis(in.SagaDeadline),
 		millis(in.Due()), in.Error, in.Version, millis(in.Updated), in.ID, from)
 	if err != nil {
 		return fmt.Errorf("saga: update %s: %w", in.ID, err)
@@ -465,23 +507,146 @@ func (s *Store) requests(ctx context.Context) ([]request, error) {
 	return out, rows.Err()
 }
 
-// record writes tr's commands to the outbox and its history entry.
-func (s *Store) record(ctx context.Context, tx *sql.Tx, tr Transition, input, eventID string) error {
-	sent := []string{}
+// On PostgreSQL every statement is a round trip, so a transition's
+// writes other than the outbox's are one statement: data-modifying CTEs,
+// each run once, that see the same snapshot. The counts they return say
+// whether the UPDATE found the version and the reply was new; if not,
+// the caller rolls the whole transaction back, as with separate
+// statements.
+
+const (
+	instanceInsert = `INSERT INTO %s_instances (` + instanceColumns + `, due)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	historyInsert = `INSERT INTO %s_history (instance_id, version, at, input, event_id, status, step, note, sent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	replyInsert = `INSERT INTO %s_replies (event_id, instance_id, at, outcome) VALUES (?, ?, ?, ?)
+		ON CONFLICT (event_id) DO NOTHING`
+	instanceUpdate = `UPDATE %s_instances SET status = ?, step = ?, attempt = ?, attempt_base = ?, backoff = ?, data = ?,
+		deadline = ?, saga_deadline = ?, due = ?, error = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`
+)
+
+// The parts of a transition's statement on PostgreSQL.
+const (
+	pgUpdate = 1 << iota
+	pgReply
+	pgHistory
+)
+
+func (s *Store) buildPostgres() {
+	for i := range s.pgWrite {
+		var ctes []string
+		count := [2]string{"1", "1"} // rows updated, replies recorded
+		if i&pgUpdate != 0 {
+			ctes = append(ctes, `u AS (`+instanceUpdate+` RETURNING 1)`)
+			count[0] = "(SELECT COUNT(*) FROM u)"
+		}
+		if i&pgReply != 0 {
+			ctes = append(ctes, `r AS (`+replyInsert+` RETURNING 1)`)
+			count[1] = "(SELECT COUNT(*) FROM r)"
+		}
+		if i&pgHistory != 0 {
+			ctes = append(ctes, `h AS (`+historyInsert+`)`)
+		}
+		if len(ctes) > 0 {
+			s.pgWrite[i] = s.q(`WITH ` + strings.Join(ctes, ", ") + ` SELECT ` + count[0] + `, ` + count[1])
+		}
+	}
+	s.pgCreate = s.q(`WITH i AS (` + instanceInsert + ` RETURNING 1), h AS (` + historyInsert + `) SELECT COUNT(*) FROM i`)
+}
+
+// createPostgres stores a new instance (insert, args) and its history
+// entry in one statement, and its commands.
+func (s *Store) createPostgres(ctx context.Context, tx *sql.Tx, tr Transition, args []any) error {
+	in := tr.Instance
+	sent, err := s.writeCommands(ctx, tx, tr)
+	if err != nil {
+		return err
+	}
+	args = append(args, in.ID, in.Version, time.Now().UnixMilli(), "start", "", string(in.Status), in.Step, tr.Note, sent)
+	var n int
+	if err := tx.QueryRowContext(ctx, s.pgCreate, args...).Scan(&n); err != nil {
+		return fmt.Errorf("saga: create %s: %w", in.ID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("%w: %q", ErrExists, in.ID)
+	}
+	return nil
+}
+
+// writePostgres stores transition tr from version from: its commands,
+// then in one statement the instance (unless tr is ignored), the reply
+// (if replyID is set) and the history entry (unless tr is an ignored
+// timer).
+func (s *Store) writePostgres(ctx context.Context, tx *sql.Tx, from int64, tr Transition, replyID, input string) error {
+	in := tr.Instance
+	var (
+		parts int
+		args  = make([]any, 0, 27)
+		now   = time.Now().UnixMilli()
+	)
+	if !tr.Ignored {
+		data, err := json.Marshal(in.Data)
+		if err != nil {
+			return fmt.Errorf("saga: instance %s: data: %w", in.ID, err)
+		}
+		parts |= pgUpdate
+		args = append(args, string(in.Status), in.Step, in.Attempt, in.AttemptBase, b2i(in.Backoff), string(data), millis(in.Deadline),
+			millis(in.SagaDeadline), millis(in.Due()), in.Error, in.Version, millis(in.Updated), in.ID, from)
+	}
+	if replyID != "" {
+		parts |= pgReply
+		args = append(args, replyID, in.ID, now, tr.Note)
+	}
+	if !tr.Ignored || input != "timer" {
+		sent, err := s.writeCommands(ctx, tx, tr)
+		if err != nil {
+			return err
+		}
+		parts |= pgHistory
+		args = append(args, in.ID, in.Version, now, input, replyID, string(in.Status), in.Step, tr.Note, sent)
+	}
+	if parts == 0 {
+		return nil
+	}
+	var updated, fresh int
+	if err := tx.QueryRowContext(ctx, s.pgWrite[parts], args...).Scan(&updated, &fresh); err != nil {
+		return fmt.Errorf("saga: store a transition of %s: %w", in.ID, err)
+	}
+	switch {
+	case updated != 1:
+		return errConflict
+	case fresh != 1:
+		return errDuplicate
+	}
+	return nil
+}
+
+// writeCommands writes tr's commands to the outbox and returns their ids,
+// as JSON for the history.
+func (s *Store) writeCommands(ctx context.Context, tx *sql.Tx, tr Transition) (string, error) {
+	sent := make([]string, 0, len(tr.Commands))
 	if len(tr.Commands) > 0 && s.ob == nil {
-		return errors.New("saga: the store has no outbox")
+		return "", errors.New("saga: the store has no outbox")
 	}
 	for _, c := range tr.Commands {
 		if err := outbox.Write(ctx, tx, s.ob, c.Topic, c.Event); err != nil {
-			return fmt.Errorf("saga: instance %s: %w", tr.Instance.ID, err)
+			return "", fmt.Errorf("saga: instance %s: %w", tr.Instance.ID, err)
 		}
 		sent = append(sent, c.Event.ID)
 	}
 	js, _ := json.Marshal(sent) // a []string always marshals
+	return string(js), nil
+}
+
+// record writes tr's commands to the outbox and its history entry.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, tr Transition, input, eventID string) error {
+	sent, err := s.writeCommands(ctx, tx, tr)
+	if err != nil {
+		return err
+	}
 	in := tr.Instance
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO %s_history (instance_id, version, at, input, event_id, status, step, note, sent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		in.ID, in.Version, time.Now().UnixMilli(), input, eventID, string(in.Status), in.Step, tr.Note, string(js))
+	_, err = tx.ExecContext(ctx, s.q(historyInsert),
+		in.ID, in.Version, time.Now().UnixMilli(), input, eventID, string(in.Status), in.Step, tr.Note, sent)
 	if err != nil {
 		return fmt.Errorf("saga: history of %s: %w", in.ID, err)
 	}
@@ -491,8 +656,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, tr Transition, input, ev
 // markReply records reply id and its outcome; fresh is false if it was
 // recorded before.
 func (s *Store) markReply(ctx context.Context, tx *sql.Tx, id, instance, outcome string) (fresh bool, err error) {
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO %s_replies (event_id, instance_id, at, outcome) VALUES (?, ?, ?, ?)
-		ON CONFLICT (event_id) DO NOTHING`), id, instance, time.Now().UnixMilli(), outcome)
+	res, err := tx.ExecContext(ctx, s.q(replyInsert), id, instance, time.Now().UnixMilli(), outcome)
 	if err != nil {
 		return false, fmt.Errorf("saga: record reply %s: %w", id, err)
 	}

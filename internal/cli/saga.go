@@ -80,18 +80,21 @@ func openSQL(what, dsn string) (db *sql.DB, postgres bool, err error) {
 
 // sagaInstance is an instance as the commands print it.
 type sagaInstance struct {
-	ID      string         `json:"id" yaml:"id"`
-	Type    string         `json:"type" yaml:"type"`
-	State   string         `json:"state" yaml:"state"`
-	Step    int            `json:"step" yaml:"step"`
-	Attempt int            `json:"attempt" yaml:"attempt"`
-	Error   string         `json:"error,omitempty" yaml:"error,omitempty"`
-	Due     string         `json:"due,omitempty" yaml:"due,omitempty"`
-	Created string         `json:"created" yaml:"created"`
-	Updated string         `json:"updated,omitempty" yaml:"updated,omitempty"`
-	Version int64          `json:"version" yaml:"version"`
-	Data    map[string]any `json:"data,omitempty" yaml:"data,omitempty"`
-	History []sagaEntry    `json:"history,omitempty" yaml:"history,omitempty"`
+	ID      string `json:"id" yaml:"id"`
+	Type    string `json:"type" yaml:"type"`
+	State   string `json:"state" yaml:"state"`
+	Step    int    `json:"step" yaml:"step"`
+	Attempt int    `json:"attempt" yaml:"attempt"`
+	// AttemptBase: the attempts before the current retry budget (set by
+	// an operator's retry).
+	AttemptBase int            `json:"attempt_base,omitempty" yaml:"attempt_base,omitempty"`
+	Error       string         `json:"error,omitempty" yaml:"error,omitempty"`
+	Due         string         `json:"due,omitempty" yaml:"due,omitempty"`
+	Created     string         `json:"created" yaml:"created"`
+	Updated     string         `json:"updated,omitempty" yaml:"updated,omitempty"`
+	Version     int64          `json:"version" yaml:"version"`
+	Data        map[string]any `json:"data,omitempty" yaml:"data,omitempty"`
+	History     []sagaEntry    `json:"history,omitempty" yaml:"history,omitempty"`
 }
 
 type sagaEntry struct {
@@ -113,7 +116,7 @@ func stamp(t time.Time) string {
 }
 
 func toSagaInstance(in saga.Instance) sagaInstance {
-	return sagaInstance{ID: in.ID, Type: in.Type, State: string(in.Status), Step: in.Step, Attempt: in.Attempt,
+	return sagaInstance{ID: in.ID, Type: in.Type, State: string(in.Status), Step: in.Step, Attempt: in.Attempt, AttemptBase: in.AttemptBase,
 		Error: in.Error, Due: stamp(in.Due()), Created: stamp(in.Created), Updated: stamp(in.Updated), Version: in.Version}
 }
 
@@ -234,7 +237,7 @@ func writeSaga(w io.Writer, s sagaInstance) error {
 
 func newSagaRequestCmd(d *sagaDB, kind string) *cobra.Command {
 	var reason string
-	short := "Ask the runners to try a stuck instance's failing compensation once more"
+	short := "Ask the runners to run a stuck instance's failing compensation again, with a fresh retry budget"
 	if kind == "abort" {
 		short = "Ask the runners to stop a running instance and compensate its steps"
 	}

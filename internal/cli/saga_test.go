@@ -108,4 +108,14 @@ func TestSagaCommands(t *testing.T) {
 		}
 		return nil
 	})
+	// The operator's retry is in the history, with its fresh budget.
+	var shown sagaInstance
+	out = ok(t, "", "", "saga", "show", "o-2", "--db", path, "-o", "json").out
+	if err := json.Unmarshal([]byte(out), &shown); err != nil || len(shown.History) == 0 {
+		t.Fatalf("show after retry: %v %s", err, out)
+	}
+	if last := shown.History[len(shown.History)-1]; last.Input != "retry" || !strings.Contains(last.Note, "retry by operator: 1 more attempts") ||
+		shown.AttemptBase != 1 || shown.Attempt != 2 {
+		t.Fatalf("show after retry: %+v, last entry %+v", shown, last)
+	}
 }
