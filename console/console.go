@@ -84,6 +84,14 @@ type Config struct {
 	// TraceScanRecords bounds the records one scanning trace reads;
 	// default DefaultTraceScanRecords.
 	TraceScanRecords int
+	// Sagas, when set, adds the saga pages (/sagas): instances by state
+	// and type, an instance's steps, history and events, and retry and
+	// abort requests. A *saga.Store satisfies it.
+	Sagas SagaStore
+	// Projections, when set, adds the projections page (/projections):
+	// position, lag, state, and rebuild requests. A *projection.Runner
+	// satisfies it.
+	Projections Projections
 }
 
 // Validate reports every problem of the configuration.

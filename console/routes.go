@@ -55,6 +55,16 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /schemas/{subject}/check", c.handleCheckSchema)
 	m.HandleFunc("POST /schemas/{subject}/compatibility", c.handleSetCompatibility)
 
+	if c.cfg.Sagas != nil {
+		m.HandleFunc("GET /sagas", c.handleSagas)
+		m.HandleFunc("GET /sagas/{id}", c.handleSaga)
+		m.HandleFunc("POST /sagas/{id}/{kind}", c.handleSagaRequest)
+	}
+	if c.cfg.Projections != nil {
+		m.HandleFunc("GET /projections", c.handleProjections)
+		m.HandleFunc("POST /projections/{name}/rebuild", c.handleRebuildProjection)
+	}
+
 	m.HandleFunc("/", c.handleNotFound)
 }
 
