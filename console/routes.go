@@ -22,9 +22,7 @@ func (c *Console) routes() {
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	m.HandleFunc("GET /healthz", c.handleHealthz)
 	m.HandleFunc("GET /readyz", c.handleReadyz)
-	if c.cfg.Metrics != nil {
-		m.Handle("GET /metrics", promhttp.HandlerFor(c.cfg.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(c.cfg.Logger.Handler(), slog.LevelWarn)}))
-	}
+	m.Handle("GET /metrics", promhttp.HandlerFor(c.metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(c.cfg.Logger.Handler(), slog.LevelWarn)}))
 
 	m.HandleFunc("GET /{$}", c.handleOverview)
 	m.HandleFunc("GET /topics", c.handleTopics)
