@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -45,6 +46,8 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05.000")
 	},
 	"bytes": humanBytes,
+	// path escapes an id for one path segment (a saga command's id has slashes).
+	"path": url.PathEscape,
 }
 
 // parseTemplates parses every page with the layout; the pages are

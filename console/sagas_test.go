@@ -177,9 +177,13 @@ func TestSagaPages(t *testing.T) {
 
 	_, body = e.get("/sagas/o-1")
 	mustContain(t, "/sagas/o-1", body, `href="/trace/o-1"`, `<span class="tag state-done">done</span>`,
-		`<ul id="saga-sent"><li><a href="/trace/o-1/0/do/1">o-1/0/do/1</a></li><li><a href="/trace/o-1/1/do/1">o-1/1/do/1</a></li></ul>`,
+		`<ul id="saga-sent"><li><a href="/trace/o-1%2F0%2Fdo%2F1">o-1/0/do/1</a></li><li><a href="/trace/o-1%2F1%2Fdo%2F1">o-1/1/do/1</a></li></ul>`,
 		`<ul id="saga-received"><li><a href="/trace/evt-reserved-1">evt-reserved-1</a></li><li><a href="/trace/evt-charged-1">evt-charged-1</a></li></ul>`,
 		"<td>0</td><td>action</td>", "<td>1</td><td>action</td>", `{&#34;id&#34;:&#34;o-1&#34;}`)
+	// A command's id has slashes: its trace link is one path segment.
+	if _, body := e.get("/trace/o-1%2F0%2Fdo%2F1"); strings.Contains(body, "no page at") || !strings.Contains(body, "o-1/0/do/1") {
+		t.Fatalf("a command's trace link does not reach the trace page:\n%s", clip(body))
+	}
 	if strings.Contains(body, "retry-form") || strings.Contains(body, "abort-form") {
 		t.Fatalf("a done saga offers a retry or an abort:\n%s", clip(body))
 	}
