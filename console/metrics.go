@@ -40,7 +40,7 @@ func newHTTPMetrics() *httpMetrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_console_http_requests_total",
 			Help: "HTTP requests the console answered, by route, method and status code."}, []string{"route", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_console_http_request_duration_seconds",
-			Help: "Time the console took to answer an HTTP request (an event stream: until it ended), by route and method.",
+			Help:    "Time the console took to answer an HTTP request (an event stream: until it ended), by route and method.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"route", "method"}),
 	}
 }
@@ -99,7 +99,7 @@ func (m *httpMetrics) observe(route string, h http.Handler, w http.ResponseWrite
 type clusterSample struct {
 	at   time.Time
 	ok   bool
-	ends kadm.ListedOffsets     // nil unless read (no Config.Metrics)
+	ends kadm.ListedOffsets      // nil unless read (no Config.Metrics)
 	lags kadm.DescribedGroupLags // the sampled groups'
 }
 
