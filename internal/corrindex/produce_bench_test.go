@@ -28,8 +28,8 @@ import (
 // load. One op is one batch to each; off-ms and on-ms are the mean time
 // of a batch, and on/off their ratio (1.0: no cost). The indexer may run
 // while the other broker has its turn: this is the cost to producers on a
-// machine with time to spare between batches, not at saturation (run the
-// two brokers one after the other for that, and mind the machine's load).
+// machine with time to spare between batches, not at saturation
+// (BenchmarkProduceIndexedFullLoad measures that).
 //
 //	go test ./internal/corrindex -run '^$' -bench ProduceIndexed -benchtime 2000x -count 3
 //
