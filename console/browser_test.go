@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/heraldhq/herald/console"
 	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/testenv"
 )
@@ -136,7 +137,10 @@ func (b *browser) noErrors(allowStatus string) {
 // stopped consumer's lag shows and grows live, a draft schema is checked
 // from the keyboard, and no page writes an error to the console.
 func TestBrowser(t *testing.T) {
-	e := newEnv(t, heraldtest.WithTopics(2, "orders"), heraldtest.WithTopics(1, "payments"))
+	sagas, _ := sagaFixture(t)
+	projections := projFixture(t)
+	e := newEnvWith(t, func(c *console.Config) { c.Sagas, c.Projections = sagas, projections },
+		heraldtest.WithTopics(2, "orders"), heraldtest.WithTopics(1, "payments"))
 	b := newBrowser(t, e.hs.URL)
 	if b == nil {
 		return
@@ -231,6 +235,9 @@ func TestBrowser(t *testing.T) {
 	}
 	b.noErrors("")
 
+	browseSagas(t, b)
+	browseProjections(t, b)
+
 	// Bad input: a 404 page and a malformed filter's message.
 	b.visit("/topics/nope", "#error-message")
 	if s := b.text("#error-message"); !strings.Contains(s, `topic "nope" does not exist`) {
@@ -303,6 +310,83 @@ func TestBrowserTrace(t *testing.T) {
 		t.Fatalf("payment pending in %q", s)
 	}
 	b.shot("trace")
+	b.noErrors("")
+}
+
+// browseSagas: the saga list filtered from the keyboard, a done
+// instance's steps and events, a stuck one's retry requested through its
+// confirmation, and an unknown id's 404 page.
+func browseSagas(t *testing.T, b *browser) {
+	t.Helper()
+	b.visit("/sagas", "#sagas")
+	if s := b.text("#saga-count"); !strings.HasPrefix(s, "3 instances") {
+		t.Fatalf("saga count %q", s)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`select[name="state"]`), "stuck"),
+		chromedp.Click(chromedp.CSS(`#saga-filter button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("#sagas")))
+	if err != nil {
+		t.Fatalf("filter sagas: %v", err)
+	}
+	b.waitText("#saga-count", "1 instances")
+	if s := b.text("#sagas tbody"); !strings.Contains(s, "o-3") || !strings.Contains(s, "stuck") || strings.Contains(s, "o-1") {
+		t.Fatalf("stuck sagas: %q", s)
+	}
+	b.visit("/sagas", "#sagas")
+	b.shot("sagas")
+	b.noErrors("")
+
+	b.visit("/sagas/o-1", "#saga-steps")
+	if s := b.text("#saga-state"); s != "done" {
+		t.Fatalf("o-1 state %q", s)
+	}
+	if s := b.text("#saga-sent"); !strings.Contains(s, "o-1/0/do/1") || !strings.Contains(s, "o-1/1/do/1") {
+		t.Fatalf("o-1 sent %q", s)
+	}
+	if s := b.text("#saga-received"); !strings.Contains(s, "evt-reserved-1") || !strings.Contains(s, "evt-charged-1") {
+		t.Fatalf("o-1 received %q", s)
+	}
+	if s := b.text("#saga-steps tbody"); strings.Count(s, "action") != 2 {
+		t.Fatalf("o-1 steps %q", s)
+	}
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("saga-trace").getAttribute("href")`))
+	if err != nil || href != "/trace/o-1" {
+		t.Fatalf("trace link %q %v", href, err)
+	}
+	b.shot("saga")
+	b.noErrors("")
+
+	b.visit("/sagas/o-3", "#retry-form")
+	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#retry-form input[name="confirm"]`), "o-3"),
+		chromedp.Click(chromedp.CSS(`#retry-form button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("#saga-requested")))
+	if err != nil {
+		t.Fatalf("retry o-3: %v", err)
+	}
+	if s := b.text("#saga-requested"); !strings.Contains(s, "retry requested") {
+		t.Fatalf("retry notice %q", s)
+	}
+	b.noErrors("")
+
+	b.visit("/sagas/o-9", "#error-message")
+	if s := b.text("#error-message"); !strings.Contains(s, "no such instance") {
+		t.Fatalf("unknown saga: %q", s)
+	}
+	b.noErrors("404")
+}
+
+// browseProjections: each projection's position, lag and state, the
+// stopped one's poisoned event.
+func browseProjections(t *testing.T, b *browser) {
+	t.Helper()
+	b.visit("/projections", "#projections")
+	if s := b.text("#projection-totals"); !strings.Contains(s, "totals_g1") || !strings.Contains(s, "running") {
+		t.Fatalf("totals: %q", s)
+	}
+	if s := b.text("#projection-fragile"); !strings.Contains(s, "stopped at event 11") || !strings.Contains(s, "cannot read poison") {
+		t.Fatalf("fragile: %q", s)
+	}
+	b.shot("projections")
 	b.noErrors("")
 }
 

@@ -66,8 +66,10 @@ type Config struct {
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, is served at /metrics in the Prometheus text
-	// format (herald serve: the broker's registry) and feeds the
-	// overview's sparklines.
+	// format (herald serve: the broker's registry) with the console's
+	// HTTP request metrics, and feeds the overview's sparklines. Without
+	// it /metrics serves the console's own: its HTTP requests, the
+	// cluster's offsets and group lag as last sampled, the Go runtime.
 	Metrics prometheus.Gatherer
 	// SampleInterval is how often the overview's sparklines and the
 	// groups' lag history are sampled; default 5s.
@@ -84,6 +86,14 @@ type Config struct {
 	// TraceScanRecords bounds the records one scanning trace reads;
 	// default DefaultTraceScanRecords.
 	TraceScanRecords int
+	// Sagas, when set, adds the saga pages (/sagas): instances by state
+	// and type, an instance's steps, history and events, and retry and
+	// abort requests. A *saga.Store satisfies it.
+	Sagas SagaStore
+	// Projections, when set, adds the projections page (/projections):
+	// position, lag, state, and rebuild requests. A *projection.Runner
+	// satisfies it.
+	Projections Projections
 }
 
 // Validate reports every problem of the configuration.
@@ -141,6 +151,9 @@ type Console struct {
 	mux    *http.ServeMux
 	h      http.Handler // mux behind cross-origin protection
 	hist   *history     // the sampled history (history.go)
+	httpm  *httpMetrics // the console's HTTP requests (metrics.go)
+	// metrics is what /metrics serves (Console.newMetrics).
+	metrics prometheus.Gatherer
 	// stopSampling stops the sampler, which closes samplerDone when done.
 	stopSampling chan struct{}
 	samplerDone  chan struct{}
@@ -188,6 +201,12 @@ func New(cfg Config) (*Console, error) {
 		c.sd = serde.New(c.src)
 	}
 	c.dec = newDecoder(c.src, c.sd, cfg.MaxValueBytes)
+	c.hist, c.httpm = newHistory(), newHTTPMetrics()
+	if c.metrics, err = c.newMetrics(); err != nil {
+		kcl.Close()
+		manual.Close()
+		return nil, fmt.Errorf("console: metrics: %w", err)
+	}
 	c.mux = http.NewServeMux()
 	c.routes()
 	c.h = httpauth.Wrap(http.NewCrossOriginProtection().Handler(c.mux), httpauth.Config{
@@ -199,7 +218,7 @@ func New(cfg Config) (*Console, error) {
 	if c.cfg.Tracer == nil && cfg.TraceScanWindow > 0 {
 		c.cfg.Tracer = scanTracer{c: c, window: cfg.TraceScanWindow, max: cfg.TraceScanRecords, idle: time.Second}
 	}
-	c.hist, c.stopSampling, c.samplerDone = newHistory(), make(chan struct{}), make(chan struct{})
+	c.stopSampling, c.samplerDone = make(chan struct{}), make(chan struct{})
 	go c.sampleLoop(c.stopSampling, c.samplerDone)
 	return c, nil
 }
@@ -219,7 +238,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	c.h.ServeHTTP(w, r)
+	_, route := c.mux.Handler(r)
+	if route == "" {
+		route = "other"
+	}
+	c.httpm.observe(route, c.h, w, r)
 }
 
 // Close stops the sampler and closes the Kafka client. Streams in flight

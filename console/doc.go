@@ -41,13 +41,24 @@
 //	                           correlation id, or of the flow of any event's id, with the
 //	                           time between hops and the groups that have processed each
 //	                           event (needs Config.Tracer: herald serve's correlation index)
+//	/sagas, /sagas/{id}        with Config.Sagas: instances by state and type; an instance's
+//	                           steps and timings, history, events sent and received, a link
+//	                           to its flow trace; retry (stuck) and abort (running) requests
+//	/projections               with Config.Projections: position, head, lag, state (running,
+//	                           stopped at a poisoned event with its error, rebuilding), and
+//	                           rebuild requests
 //
+// Retry, abort and rebuild store a request that the services' runners
+// carry out within their poll interval, as `herald saga retry|abort` and
+// `herald projection rebuild` do; the form must repeat the id or name.
 // The overview shows produced records per second and the mean fsync
 // latency as sparklines, and a group's page its total lag over time, from
 // a history sampled every Config.SampleInterval (5s) into fixed rings;
 // the script redraws them without a reload. Config.Metrics (a Prometheus
 // gatherer, herald serve's registry) is served at /metrics and feeds the
-// fsync line.
+// fsync line; /metrics adds the console's own HTTP request metrics, and
+// without Config.Metrics serves those, the cluster's offsets and group
+// lag as last sampled, and the Go runtime's.
 //
 // HTTP API:
 //
@@ -60,7 +71,7 @@
 //	GET  /api/trace/{id}                   the flow trace as JSON (Trace)
 //	GET  /api/history                      the overview's series (History)
 //	GET  /api/groups/{g}/lag/history       a group's total lag samples ([]Point)
-//	GET  /metrics                          Config.Metrics in the Prometheus text format
+//	GET  /metrics                          Prometheus text format (see above)
 //
 // The event stream: F is end (default), beginning, an offset (each
 // partition's) or a time. Every event's id is a Cursor, "0:6,1:0": for

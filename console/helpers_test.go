@@ -30,14 +30,24 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...heraldtest.Option) *env {
 	t.Helper()
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with edit applied to the console's config.
+func newEnvWith(t *testing.T, edit func(*console.Config), opts ...heraldtest.Option) *env {
+	t.Helper()
 	b := heraldtest.NewBroker(t, append([]heraldtest.Option{heraldtest.WithRegistry(), heraldtest.WithAutoCreate(false)}, opts...)...)
 	srv := heraldtestutil.Server(b)
 	reg, err := srv.Metrics()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := console.New(console.Config{Brokers: []string{b.Addr()}, RegistryURL: b.RegistryURL(), MaxValueBytes: 1024, LagInterval: 200 * time.Millisecond,
-		SampleInterval: 200 * time.Millisecond, Metrics: reg, Tracer: srv.Tracer()})
+	cfg := console.Config{Brokers: []string{b.Addr()}, RegistryURL: b.RegistryURL(), MaxValueBytes: 1024, LagInterval: 200 * time.Millisecond,
+		SampleInterval: 200 * time.Millisecond, Metrics: reg, Tracer: srv.Tracer()}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c, err := console.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,6 +79,7 @@ type history struct {
 		records, bytes, fsync ring
 		lag                   map[string]*ring // by group
 		prev                  totals
+		cluster               clusterSample // the last sample, for /metrics
 	}
 }
 
@@ -125,15 +126,22 @@ func (c *Console) sampleLoop(stop <-chan struct{}, done chan<- struct{}) {
 // sample reads the counters and group lag once.
 func (c *Console) sample(ctx context.Context) {
 	now := time.Now()
-	cur, err := c.readTotals(ctx)
+	cur, ends, err := c.readTotals(ctx)
 	if err != nil {
 		c.cfg.Logger.Debug("console: history sample", "err", err)
 	}
 	cur.at = now
-	lags := c.sampleLag(ctx)
+	described, lagErr := c.sampleLag(ctx)
+	lags := make(map[string]int64, len(described))
+	for g, l := range described {
+		if l.Error() == nil {
+			lags[g] = l.Lag.Total()
+		}
+	}
 	h := c.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.mu.cluster = clusterSample{at: now, ok: err == nil && lagErr == nil, ends: ends, lags: described}
 	if p := h.mu.prev; p.ok && cur.ok {
 		secs := cur.at.Sub(p.at).Seconds()
 		t := now.UnixMilli()
@@ -167,14 +175,15 @@ func (c *Console) sample(ctx context.Context) {
 
 // readTotals reads produced records and bytes and fsync totals: from the
 // broker's metrics when the console has them, else the sum of the
-// topics' end offsets (records only).
-func (c *Console) readTotals(ctx context.Context) (totals, error) {
+// topics' end offsets (records only), which it returns too.
+func (c *Console) readTotals(ctx context.Context) (totals, kadm.ListedOffsets, error) {
 	if c.cfg.Metrics != nil {
-		return gatherTotals(c.cfg.Metrics)
+		t, err := gatherTotals(c.cfg.Metrics)
+		return t, nil, err
 	}
 	ends, err := c.adm.ListEndOffsets(ctx)
 	if err != nil {
-		return totals{}, fmt.Errorf("list end offsets: %w", err)
+		return totals{}, nil, fmt.Errorf("list end offsets: %w", err)
 	}
 	var t totals
 	ends.Each(func(o kadm.ListedOffset) {
@@ -183,7 +192,7 @@ func (c *Console) readTotals(ctx context.Context) (totals, error) {
 		}
 	})
 	t.ok = true
-	return t, nil
+	return t, ends, nil
 }
 
 // gatherTotals sums herald_partition_{records,bytes}_in_total of user
@@ -227,11 +236,11 @@ func sumUserTopics(f *dto.MetricFamily) float64 {
 	return sum
 }
 
-// sampleLag reads the total lag of up to maxHistoryGroups groups.
-func (c *Console) sampleLag(ctx context.Context) map[string]int64 {
+// sampleLag reads the lag of up to maxHistoryGroups groups.
+func (c *Console) sampleLag(ctx context.Context) (kadm.DescribedGroupLags, error) {
 	listed, err := c.adm.ListGroups(ctx)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("list groups: %w", err)
 	}
 	names := listed.Groups()
 	sort.Strings(names)
@@ -239,19 +248,13 @@ func (c *Console) sampleLag(ctx context.Context) map[string]int64 {
 		names = names[:maxHistoryGroups]
 	}
 	if len(names) == 0 {
-		return nil
+		return nil, nil
 	}
 	lags, err := c.adm.Lag(ctx, names...)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("group lag: %w", err)
 	}
-	out := make(map[string]int64, len(lags))
-	for g, l := range lags {
-		if l.Error() == nil {
-			out[g] = l.Lag.Total()
-		}
-	}
-	return out
+	return lags, nil
 }
 
 // history returns the overview's series.

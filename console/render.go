@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -45,6 +46,8 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05.000")
 	},
 	"bytes": humanBytes,
+	// path escapes an id for one path segment (a saga command's id has slashes).
+	"path": url.PathEscape,
 }
 
 // parseTemplates parses every page with the layout; the pages are
@@ -75,13 +78,18 @@ type page struct {
 	Section  string
 	CSRF     string
 	Registry bool
-	Data     any
+	// Sagas and Projections: the console has those sources (their
+	// sections are in the navigation).
+	Sagas       bool
+	Projections bool
+	Data        any
 }
 
 // render writes the named page with status.
 func (c *Console) render(w http.ResponseWriter, status int, name, title, section string, data any) {
 	var buf bytes.Buffer
-	p := page{Title: title, Section: section, CSRF: c.csrf, Registry: c.src != nil, Data: data}
+	p := page{Title: title, Section: section, CSRF: c.csrf, Registry: c.src != nil,
+		Sagas: c.cfg.Sagas != nil, Projections: c.cfg.Projections != nil, Data: data}
 	if err := c.tmpl[name].Execute(&buf, p); err != nil {
 		c.cfg.Logger.Error("console: render", "page", name, "err", err)
 		http.Error(w, "render "+name+": "+err.Error(), http.StatusInternalServerError)

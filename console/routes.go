@@ -22,9 +22,7 @@ func (c *Console) routes() {
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	m.HandleFunc("GET /healthz", c.handleHealthz)
 	m.HandleFunc("GET /readyz", c.handleReadyz)
-	if c.cfg.Metrics != nil {
-		m.Handle("GET /metrics", promhttp.HandlerFor(c.cfg.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(c.cfg.Logger.Handler(), slog.LevelWarn)}))
-	}
+	m.Handle("GET /metrics", promhttp.HandlerFor(c.metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(c.cfg.Logger.Handler(), slog.LevelWarn)}))
 
 	m.HandleFunc("GET /{$}", c.handleOverview)
 	m.HandleFunc("GET /topics", c.handleTopics)
@@ -54,6 +52,16 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /schemas/{subject}", c.handleSubject)
 	m.HandleFunc("POST /schemas/{subject}/check", c.handleCheckSchema)
 	m.HandleFunc("POST /schemas/{subject}/compatibility", c.handleSetCompatibility)
+
+	if c.cfg.Sagas != nil {
+		m.HandleFunc("GET /sagas", c.handleSagas)
+		m.HandleFunc("GET /sagas/{id}", c.handleSaga)
+		m.HandleFunc("POST /sagas/{id}/{kind}", c.handleSagaRequest)
+	}
+	if c.cfg.Projections != nil {
+		m.HandleFunc("GET /projections", c.handleProjections)
+		m.HandleFunc("POST /projections/{name}/rebuild", c.handleRebuildProjection)
+	}
 
 	m.HandleFunc("/", c.handleNotFound)
 }

@@ -29,6 +29,7 @@ func newConsoleCmd() *cobra.Command {
 	var traceWindow time.Duration
 	var sec httpSec
 	var reg kafkasec.RegistryClient
+	var sources *cli.ConsoleSources
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console and HTTP API alone, in front of any Kafka cluster",
@@ -48,8 +49,15 @@ HERALD_REGISTRY_PASSWORD) its connection to a secured registry.
 
 Flow traces (/trace/{id}) scan the topics' last --trace-scan-window of
 records for the flow's events: herald serve's correlation index is not
-there to find them without a scan.`,
+there to find them without a scan.
+
+With --saga-db and --projection-db (a SQLite file or a postgres:// URL, as
+for herald saga and herald projection) it adds the /sagas and
+/projections pages: instances, their history and retry/abort requests;
+projections' position, lag and state, and rebuild requests. The requests
+are stored in those databases; the services' runners carry them out.`,
 		Example: `  herald console --brokers kafka-1:9092 --registry http://localhost:8081
+  herald console --brokers kafka-1:9092 --saga-db orders.db --projection-db postgres://app@db/app
   curl -N localhost:8080/topics/orders/events?from=beginning`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,7 +81,7 @@ there to find them without a scan.`,
 			if err != nil {
 				return err
 			}
-			stop, err := startConsole(cfg, listen, tc)
+			stop, err := startConsole(cmd.Context(), cfg, listen, tc, sources)
 			if err != nil {
 				return err
 			}
@@ -94,22 +102,28 @@ there to find them without a scan.`,
 	fl.StringVar(&reg.Username, "registry-username", "", "basic auth user for the registry")
 	fl.StringVar(&reg.Password, "registry-password", "", "basic auth password for the registry; prefer HERALD_REGISTRY_PASSWORD")
 	sec.register(fl, "http", "console")
+	sources = cli.AddConsoleSourceFlags(fl)
 	cli.AddSecurityFlags(fl)
 	addConfigFlags(cmd)
 	return cmd
 }
 
-// startConsole serves a console on listen; stop shuts it down, giving
-// requests in flight a moment and then ending open event streams.
-func startConsole(cfg console.Config, listen string, tc *tls.Config) (stop func() error, err error) {
+// startConsole serves a console on listen, with the saga and projection
+// databases sources names; stop shuts it down, giving requests in flight
+// a moment and then ending open event streams.
+func startConsole(ctx context.Context, cfg console.Config, listen string, tc *tls.Config, sources *cli.ConsoleSources) (stop func() error, err error) {
+	closeDBs, err := sources.Open(ctx, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	c, err := console.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, closeDBs())
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("console: listen %s: %w", listen, err)
+		return nil, errors.Join(fmt.Errorf("console: listen %s: %w", listen, err), closeDBs())
 	}
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
@@ -128,8 +142,8 @@ func startConsole(cfg console.Config, listen string, tc *tls.Config) (stop func(
 			hs.Close() // event streams do not end by themselves
 		}
 		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return errors.Join(err, c.Close())
+			return errors.Join(err, c.Close(), closeDBs())
 		}
-		return c.Close()
+		return errors.Join(c.Close(), closeDBs())
 	}, nil
 }

@@ -92,6 +92,11 @@ func TestConsoleCommand(t *testing.T) {
 	defer stop()
 	waitGet(t, "http://"+addr+"/readyz", "ready")
 	waitGet(t, "http://"+addr+"/topics", "orders")
+	// /metrics alone: its own requests, the cluster as it samples it, Go's.
+	for _, want := range []string{`herald_console_http_requests_total{code="200",method="GET",route="GET /topics"} 1`,
+		`herald_console_partition_end_offset{partition="0",topic="orders"} 0`, "go_goroutines"} {
+		waitGet(t, "http://"+addr+"/metrics", want)
+	}
 }
 
 // TestServeHTTPListen: herald serve serves the console, with the schema
@@ -106,7 +111,7 @@ func TestServeHTTPListen(t *testing.T) {
 	waitGet(t, "http://"+httpAddr+"/schemas", "Global compatibility level")
 	// /metrics on the same listener: the broker's and the registry's.
 	for _, want := range []string{"herald_kafka_requests_total{api=\"Metadata\"}", "herald_connections_open", "herald_registry_requests_total{",
-		"herald_storage_fsync_duration_seconds_bucket", "go_goroutines"} {
+		"herald_storage_fsync_duration_seconds_bucket", "go_goroutines", `herald_console_http_requests_total{code="200",method="GET",route="GET /readyz"}`} {
 		waitGet(t, "http://"+httpAddr+"/metrics", want)
 	}
 	// The trace page has the broker's correlation index behind it.

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/heraldhq/herald/console"
+	"github.com/heraldhq/herald/internal/cli"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/kafkasec"
 	"github.com/heraldhq/herald/registry"
@@ -41,6 +42,9 @@ type serveFlags struct {
 	// consoleRegistry is the console's way into the registry when the
 	// registry is secured.
 	consoleRegistry kafkasec.RegistryClient
+	// consoleSources are the saga and projection databases the console
+	// shows (--saga-db, --projection-db).
+	consoleSources *cli.ConsoleSources
 }
 
 func newServeCmd() *cobra.Command {
@@ -121,6 +125,7 @@ SIGINT or SIGTERM stops accepting, finishes in-flight requests, syncs and exits.
 		"index every record's CloudEvents correlation and event ids (a pebble store in the data dir, fed in the background) for the console's flow traces")
 	fl.StringVar(&f.registryListen, "registry-listen", defaultRegistryListen, `schema registry (Confluent REST API) listen address; "" turns it off`)
 	fl.StringVar(&f.httpListen, "http-listen", defaultHTTPListen, `web console, HTTP API and health checks listen address; "" turns it off`)
+	f.consoleSources = cli.AddConsoleSourceFlags(fl)
 	fl.BoolVar(&f.lenientJSON, "registry-lenient-json", false, "let a JSON Schema add optional properties to an open content model under BACKWARD rules")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -217,7 +222,7 @@ func runServe(ctx context.Context, f *serveFlags) error {
 	if f.httpListen != "" {
 		ccfg, tc, err := serveConsoleConfig(ctx, f, srv, reg)
 		if err == nil {
-			stopConsole, err = startConsole(ccfg, f.httpListen, tc)
+			stopConsole, err = startConsole(ctx, ccfg, f.httpListen, tc, f.consoleSources)
 		}
 		if err != nil {
 			if reg != nil {

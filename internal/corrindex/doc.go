@@ -72,7 +72,9 @@
 // produce rate above what that indexes, the index falls behind (a Trace
 // catches up first) rather than slow producers. What remains is the
 // indexer's reads and decoding and pebble's flushes, which share the CPU
-// and the disk with the broker: BenchmarkProduceIndexed measures it;
+// and the disk with the broker: BenchmarkProduceIndexed measures it between batches and
+// BenchmarkProduceIndexedFullLoad at full load (one broker, the index
+// opened and closed around alternate blocks);
 // `herald serve --correlation-index=false` turns the index off.
 //
 // Retention. Entries of records below their partition's log start

@@ -75,6 +75,10 @@ func (s *Service) Sagas() *saga.Store {
 	return s.sagas.Store()
 }
 
+// Projections is the service's projection runner (the read model), for
+// the console's projections page.
+func (s *Service) Projections() *projection.Runner { return s.proj }
+
 // Run runs the service until ctx is cancelled: the outbox relay, the
 // projection, the catalogue reader, and the handlers of the saga style.
 func (s *Service) Run(ctx context.Context) error {

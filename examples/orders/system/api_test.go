@@ -41,6 +41,21 @@ func call(t *testing.T, method, url, body string, hdr ...string) (int, map[strin
 }
 
 // poll calls cond until it returns nil or the deadline passes.
+// getBody fetches url, which must answer 200.
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
+}
+
 func poll(t *testing.T, d time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -113,7 +128,7 @@ func TestCancel(t *testing.T) {
 	for _, mode := range []shop.SagaMode{shop.Choreography, shop.Orchestration} {
 		t.Run(string(mode), func(t *testing.T) {
 			sys, err := system.Start(context.Background(), system.Config{Saga: mode, Durability: "none", DataDir: t.TempDir(),
-				PaymentLatency: 1500 * time.Millisecond})
+				PaymentLatency: 1500 * time.Millisecond, ConsoleAddr: "127.0.0.1:0"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,6 +174,14 @@ func TestCancel(t *testing.T) {
 					}
 					return nil
 				})
+				// The embedded console shows the saga and the read model.
+				corr := viewOf(t, sys, id).CorrelationID
+				if body := getBody(t, sys.ConsoleURL+"/sagas/"+corr); !strings.Contains(body, `<span class="tag state-compensated">compensated</span>`) {
+					t.Errorf("the console's saga page:\n%s", body)
+				}
+			}
+			if body := getBody(t, sys.ConsoleURL+"/projections"); !strings.Contains(body, "order_status") || !strings.Contains(body, "running") {
+				t.Errorf("the console's projections page:\n%s", body)
 			}
 		})
 	}

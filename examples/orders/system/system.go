@@ -296,7 +296,14 @@ func (s *System) serveHTTP() error {
 	if s.cfg.ConsoleAddr == "" {
 		return nil
 	}
-	c, err := console.New(console.Config{Brokers: s.Brokers, RegistryURL: s.RegistryURL, Logger: s.cfg.Logger})
+	ccfg := console.Config{Brokers: s.Brokers, RegistryURL: s.RegistryURL, Logger: s.cfg.Logger}
+	if s.Orders != nil { // its read model, and its sagas when orchestrated
+		ccfg.Projections = s.Orders.Projections()
+		if st := s.Orders.Sagas(); st != nil {
+			ccfg.Sagas = st
+		}
+	}
+	c, err := console.New(ccfg)
 	if err != nil {
 		return err
 	}
