@@ -69,9 +69,13 @@ type partition struct {
 
 		// first is the first dispatched offset, -1 until a dispatch.
 		first int64
-		// mark is the dispatch mark committed (attempt record); no record
-		// past it is dispatched before a higher mark is committed.
-		mark int64
+		// mark is the dispatch mark wanted in the attempt record: the
+		// highest offset that may be dispatched once it is committed.
+		// markSent is the mark of the attempt record maybeCommitOffset
+		// built last, and markCommitted that of the last one committed.
+		// Invariant: no record past markCommitted is dispatched (unless
+		// committing failed: see dispatch); markCommitted <= mark.
+		mark, markSent, markCommitted int64
 		// counts holds attempts begun on records not handled yet, for the
 		// attempt record: the earlier owners' and the failed ones here.
 		counts map[int64]int
@@ -121,7 +125,7 @@ func newPartition(r *Router, tp topicPartition, h Handler, rec attemptRecord, co
 	p.mu.next = kgo.EpochOffset{Epoch: -1, Offset: -1}
 	p.mu.committed = -1
 	p.mu.base = committed
-	p.mu.first, p.mu.mark = -1, -1
+	p.mu.first, p.mu.mark, p.mu.markSent, p.mu.markCommitted = -1, -1, -1, -1
 	if r.cfg.Metrics != nil {
 		p.lag = r.cfg.Metrics.lagGauge(tp)
 		p.setLagLocked()
@@ -169,15 +173,28 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	p.mu.batches = append(p.mu.batches, b)
 	p.mu.pending += len(recs)
 	full = p.mu.pending >= p.r.cfg.MaxPending
-	markNeeded := last > p.mu.mark
-	if markNeeded {
-		// Ahead of need, so that a mark is committed once per PollRecords
-		// records, not per poll.
-		p.mu.mark = last + int64(p.r.cfg.PollRecords)
+	// The mark runs up to PollRecords records ahead of the dispatched
+	// ones, and is raised (committed in the background, by commitLoop)
+	// when fewer than half of those are left, so that a mark usually
+	// covers a batch before it comes and the poll loop does not wait for
+	// a commit. If it does not (the first batch, or batches that outrun
+	// the commits), the batch waits for one here.
+	ahead := int64(p.r.cfg.PollRecords)
+	raise := last > p.mu.mark-ahead/2
+	if raise {
+		p.mu.mark = last + ahead
 	}
+	wait := last > p.mu.markCommitted
 	p.mu.Unlock()
-	if markNeeded {
+	switch {
+	case wait:
+		// A failed commit is retried by the next batch, and the records
+		// are dispatched anyway: stopping them would stop the partition
+		// over what the mark is for (counting attempts of a record that
+		// crashes the process).
 		p.r.commitNow(p)
+	case raise:
+		p.r.commitSoon()
 	}
 	if careful {
 		idx := make([]int32, len(recs))
@@ -329,14 +346,19 @@ func (p *partition) maybeCommitOffset(clean bool) (kgo.EpochOffset, string, bool
 		mark = -1
 	}
 	meta := encodeAttempts(mark, p.mu.counts, eo.Offset)
+	p.mu.markSent = mark
 	return eo, meta, eo.Offset > p.mu.committed || meta != p.mu.meta
 }
 
+// setCommitted records that the offset and attempt record maybeCommitOffset
+// returned last are committed. (The router's commitMu keeps the two calls
+// paired.)
 func (p *partition) setCommitted(off int64, meta string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.committed = max(p.mu.committed, off)
 	p.mu.meta = meta
+	p.mu.markCommitted = p.mu.markSent
 	p.setLagLocked()
 }
 
