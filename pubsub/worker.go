@@ -45,6 +45,7 @@ type worker struct {
 type item struct {
 	b     *batch
 	idx   []int32
+	w     int32 // the worker's index, for partition.pushLocked
 	retry *parkedKey
 }
 
