@@ -259,13 +259,14 @@ func (w *worker) schedule(pk *parkedKey) {
 
 // load sets up w.m for rec's first attempt, decoding its event (once).
 //
-// For a record without headers whose predecessor left w.m as load sets it
-// for such a record (the usual case), load writes only the fields that
-// differ: resetting the whole Message costs a write barrier per pointer
-// field while the GC marks, which is much of the time under load.
+// For a record that is not an event (no headers, or only others, such as
+// a traceparent) whose predecessor left w.m as load sets it for such a
+// record (the usual case), load writes only the fields that differ:
+// resetting the whole Message costs a write barrier per pointer field
+// while the GC marks, which is much of the time under load.
 func (w *worker) load(b *batch, rec *kgo.Record, key string) {
 	m := &w.m
-	if len(rec.Headers) == 0 && w.decodeErr == nil && m.plain(w.p.r.cfg.Group) {
+	if w.decodeErr == nil && !mayBeEvent(rec.Headers) && m.plain(w.p.r.cfg.Group) {
 		m.Event.Key, m.Event.Data = key, rec.Value
 		m.Record, m.Attempt, m.HighWatermark = rec, 0, b.hwm
 		return
@@ -275,7 +276,7 @@ func (w *worker) load(b *batch, rec *kgo.Record, key string) {
 }
 
 // plain reports whether m differs from a Message load sets for a record
-// without headers only in the fields load sets for one (Event.Key and
+// that is not an event only in the fields load sets for one (Event.Key and
 // Data, Record, Attempt, HighWatermark). It only reads.
 func (m *Message) plain(group string) bool {
 	e := &m.Event
@@ -288,7 +289,7 @@ func (m *Message) plain(group string) bool {
 // decodeEvent reads rec's event into the zero e; a record that is not a
 // CloudEvent gives an event of only its key and data. key is rec.Key.
 func decodeEvent(e *event.Event, rec *kgo.Record, key string) error {
-	if len(rec.Headers) > 0 {
+	if mayBeEvent(rec.Headers) {
 		var err error
 		if *e, err = event.FromRecord(rec); !errors.Is(err, event.ErrNotEvent) {
 			return err
@@ -297,6 +298,20 @@ func decodeEvent(e *event.Event, rec *kgo.Record, key string) error {
 	}
 	e.Key, e.Data = key, rec.Value
 	return nil
+}
+
+// mayBeEvent reports whether a record with headers hs may be a CloudEvent:
+// whether it has a header event.FromRecord looks at to tell (without it,
+// FromRecord returns event.ErrNotEvent). It looks only at the keys, so a
+// record it lets through is decoded only when it may be one.
+func mayBeEvent(hs []kgo.RecordHeader) bool {
+	for i := range hs {
+		switch hs[i].Key {
+		case event.HeaderContentType, event.HeaderSpecVersion, event.HeaderID:
+			return true
+		}
+	}
+	return false
 }
 
 // attempt runs the handler on w.m as attempt n and says what comes next;
