@@ -36,6 +36,7 @@ type worker struct {
 	// no other place but the queue's later items.
 	parked    map[string]*parkedKey
 	m         Message       // the record being handled; reused
+	slab      ctxSlab       // for m.slab
 	decodeErr error         // m.Record's event decode error
 	wait      time.Duration // set by attempt: the wait an error asked for (RetryAfter)
 }
@@ -208,7 +209,7 @@ func (w *worker) retry(pk *parkedKey) bool {
 			return false
 		}
 		r := pk.recs[0]
-		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm}
+		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm, slab: &w.slab}
 		w.decodeErr = pk.evErr
 		switch o := w.attempt(event.NewRecordContext(w.p.ctx, w.m.Record), pk.attempts+1); o {
 		case outcomeRetry, outcomeWait:
@@ -271,7 +272,7 @@ func (w *worker) load(b *batch, rec *kgo.Record, key string) {
 		m.Record, m.Attempt, m.HighWatermark = rec, 0, b.hwm
 		return
 	}
-	*m = Message{Record: rec, Group: w.p.r.cfg.Group, HighWatermark: b.hwm}
+	*m = Message{Record: rec, Group: w.p.r.cfg.Group, HighWatermark: b.hwm, slab: &w.slab}
 	w.decodeErr = decodeEvent(&m.Event, rec, key)
 }
 
@@ -280,7 +281,7 @@ func (w *worker) load(b *batch, rec *kgo.Record, key string) {
 // Data, Record, Attempt, HighWatermark). It only reads.
 func (m *Message) plain(group string) bool {
 	e := &m.Event
-	return m.Group == group && e.ID == "" && e.Source == "" && e.Type == "" &&
+	return m.Group == group && m.slab != nil && e.ID == "" && e.Source == "" && e.Type == "" &&
 		e.SpecVersion == "" && e.Time == (time.Time{}) && e.Subject == "" &&
 		e.DataContentType == "" && e.DataSchema == "" && e.CorrelationID == "" &&
 		e.CausationID == "" && e.SchemaVersion == "" && e.Extensions == nil

@@ -1,10 +1,15 @@
 package pubsub
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/event"
 )
@@ -49,5 +54,39 @@ func TestMayBeEvent(t *testing.T) {
 				t.Fatalf("decodeEvent = %+v, %v; want only key and data", e, err)
 			}
 		})
+	}
+}
+
+// TestTracingSlabContexts: under the router (a Message with a slab), the
+// Tracing middleware's contexts for unsampled parents come from the
+// worker's slab, and each stays the context of its own message after
+// later messages take theirs, across blocks: a handler may keep one.
+func TestTracingSlabContexts(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	var kept []context.Context
+	h := Tracing(tp, propagation.TraceContext{})(func(ctx context.Context, _ *Message) error {
+		kept = append(kept, ctx)
+		return nil
+	})
+	const n = 3*ctxSlabSize + 5
+	traceparent := func(i int) string { return fmt.Sprintf("00-%032x-%016x-00", i+1, i+1) }
+	m := &Message{slab: &ctxSlab{}}
+	for i := range n {
+		m.Record = &kgo.Record{Topic: "t", Offset: int64(i),
+			Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte(traceparent(i))}}}
+		if err := h(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ctx := range kept {
+		want := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+			propagation.MapCarrier{"traceparent": traceparent(i)}))
+		if got := trace.SpanContextFromContext(ctx); !got.Equal(want) {
+			t.Fatalf("message %d: context has %v, want %v", i, got, want)
+		}
+		if _, ok := ctx.(*unsampledCtx); !ok {
+			t.Fatalf("message %d: context %T, want the unsampled parent's", i, ctx)
+		}
 	}
 }
