@@ -112,8 +112,11 @@
 //     CommitInterval, and at revoke and shutdown), so a stopped or
 //     rebalanced router's successor goes on from it (Message.Attempt).
 //   - Before it hands a record past its dispatch mark to a handler, the
-//     router commits a new mark (PollRecords ahead: one commit per
-//     PollRecords records of a partition). A clean stop clears the mark.
+//     router commits a new mark (PollRecords ahead). It commits the next
+//     one in the background when half of that is used, so that the poll
+//     loop does not wait for it; a batch that outruns the commit is held
+//     until the mark covers it (other partitions and fetching go on). A
+//     clean stop clears the mark.
 //   - A successor that finds a mark (its predecessor crashed, was killed,
 //     or lost the partition with a handler running) treats the records up
 //     to it as suspects: until they are handled, the partition's records

@@ -34,6 +34,32 @@ type Message struct {
 	HighWatermark int64
 
 	outcome Outcome // see SetOutcome
+	// slab is the worker's, for contexts made per message by the
+	// router's own middleware (Tracing); nil in a Message made elsewhere.
+	slab *ctxSlab
+}
+
+// ctxSlab hands out unsampledCtx values a block at a time, so that the
+// Tracing middleware allocates once per block of messages rather than once
+// per message. It is owned by one worker goroutine. A value is handed out
+// once and never reused, so a handler may keep its context; a block stays
+// in memory while any of its contexts is referenced.
+type ctxSlab struct{ free []unsampledCtx }
+
+// ctxSlabSize is the number of contexts a block holds.
+const ctxSlabSize = 64
+
+// get returns an unused unsampledCtx; s may be nil.
+func (s *ctxSlab) get() *unsampledCtx {
+	if s == nil {
+		return new(unsampledCtx)
+	}
+	if len(s.free) == 0 {
+		s.free = make([]unsampledCtx, ctxSlabSize)
+	}
+	c := &s.free[0]
+	s.free = s.free[1:]
+	return c
 }
 
 // Lag is how many records of the partition were after this one when it was

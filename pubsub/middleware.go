@@ -60,7 +60,9 @@ func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middle
 					// The common case under sampling, made cheap: no
 					// span, and the parent passed on, parsed only if
 					// asked for (to publish a follow-up, say).
-					return next(&unsampledCtx{Context: ctx, tp: tp}, m)
+					c := m.slab.get()
+					c.Context, c.tp = ctx, tp
+					return next(c, m)
 				}
 				ctx = prop.Extract(ctx, HeaderCarrier{Headers: &m.Record.Headers})
 			}
@@ -157,7 +159,8 @@ func parseTraceparent(tp []byte) (trace.SpanContext, bool) {
 // it answers otel's span lookup (trace.SpanFromContext) with the parent,
 // parsed from the traceparent at the lookup, as
 // trace.ContextWithRemoteSpanContext would; so a handler that publishes
-// nothing never parses it. One allocation instead of the parse and two.
+// nothing never parses it. No allocation of its own under the router (a
+// slot of the worker's ctxSlab) instead of the parse and two.
 type unsampledCtx struct {
 	context.Context
 	tp []byte

@@ -2,6 +2,8 @@ package pubsub_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +42,7 @@ func BenchmarkMiddlewareOverhead(b *testing.B) {
 		{"tracing-noop", nil, []pubsub.Middleware{pubsub.Tracing(noop.NewTracerProvider(), prop)}},
 		{"tracing-unsampled-parent", unsampled, []pubsub.Middleware{pubsub.Tracing(sampled, prop)}},
 		{"metrics+tracing-1%-root", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(sampled, prop)}},
+		{"metrics+tracing-1%-parents", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(sampled, prop)}},
 		{"metrics+tracing-always", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(always, prop)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
@@ -47,8 +50,14 @@ func BenchmarkMiddlewareOverhead(b *testing.B) {
 			m := &pubsub.Message{Record: &kgo.Record{Topic: "bench", Key: []byte("k"), Value: []byte("v"), Headers: bc.headers}, Attempt: 1, Group: "g"}
 			ctx := context.Background()
 			b.ReportAllocs()
+			// The 1%-parents case: records with a traceparent, one in 100
+			// sampled, as BenchmarkRouterVsRaw's mw-sampled.
+			parents := strings.HasSuffix(bc.name, "-parents")
 			for b.Loop() {
 				m.Record.Offset++
+				if parents {
+					m.Record.Headers = traceHeaders[m.Record.Offset%100]
+				}
 				if err := h(ctx, m); err != nil {
 					b.Fatal(err)
 				}
@@ -56,3 +65,13 @@ func BenchmarkMiddlewareOverhead(b *testing.B) {
 		})
 	}
 }
+
+// traceHeaders are traceparent headers of distinct traces, the first
+// sampled and the others not.
+var traceHeaders = func() (hs [100][]kgo.RecordHeader) {
+	for i := range hs {
+		tp := fmt.Sprintf("00-%032x-%016x-%02x", i+1, i+1, min(1, 1-min(i, 1)))
+		hs[i] = []kgo.RecordHeader{{Key: "traceparent", Value: []byte(tp)}}
+	}
+	return hs
+}()

@@ -69,9 +69,16 @@ type partition struct {
 
 		// first is the first dispatched offset, -1 until a dispatch.
 		first int64
-		// mark is the dispatch mark committed (attempt record); no record
-		// past it is dispatched before a higher mark is committed.
-		mark int64
+		// mark is the dispatch mark wanted in the attempt record: the
+		// highest offset that may be dispatched once it is committed.
+		// markSent is the mark of the attempt record maybeCommitOffset
+		// built last, and markCommitted that of the last one committed.
+		// Invariant: no record past markCommitted is dispatched (unless
+		// committing failed: see dispatch); markCommitted <= mark.
+		mark, markSent, markCommitted int64
+		// held holds the batches of batches that wait for a mark commit
+		// before they go to the workers, in offset order (see dispatch).
+		held []heldBatch
 		// counts holds attempts begun on records not handled yet, for the
 		// attempt record: the earlier owners' and the failed ones here.
 		counts map[int64]int
@@ -121,7 +128,7 @@ func newPartition(r *Router, tp topicPartition, h Handler, rec attemptRecord, co
 	p.mu.next = kgo.EpochOffset{Epoch: -1, Offset: -1}
 	p.mu.committed = -1
 	p.mu.base = committed
-	p.mu.first, p.mu.mark = -1, -1
+	p.mu.first, p.mu.mark, p.mu.markSent, p.mu.markCommitted = -1, -1, -1, -1
 	if r.cfg.Metrics != nil {
 		p.lag = r.cfg.Metrics.lagGauge(tp)
 		p.setLagLocked()
@@ -155,6 +162,7 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	}
 	b := &batch{recs: recs, hwm: hwm, done: make([]atomic.Uint64, (len(recs)+63)/64)}
 	b.left.Store(int64(len(recs)))
+	items := p.shard(b) // outside the lock
 	last := recs[len(recs)-1].Offset
 	p.mu.Lock()
 	if p.mu.first < 0 {
@@ -165,54 +173,111 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	if p.careful.Load() && p.mu.pending == 0 && recs[0].Offset > p.suspectEnd {
 		p.careful.Store(false) // every suspect is handled
 	}
-	careful := p.careful.Load()
+	if p.careful.Load() {
+		items = oneWorker(b)
+	}
 	p.mu.batches = append(p.mu.batches, b)
 	p.mu.pending += len(recs)
 	full = p.mu.pending >= p.r.cfg.MaxPending
-	markNeeded := last > p.mu.mark
-	if markNeeded {
-		// Ahead of need, so that a mark is committed once per PollRecords
-		// records, not per poll.
-		p.mu.mark = last + int64(p.r.cfg.PollRecords)
+	// The mark runs up to PollRecords records ahead of the dispatched
+	// ones, raised when fewer than half of those are left. A batch past
+	// the committed mark is held, with the ones after it, until a commit
+	// covers it: commitLoop commits (soon, not at its next tick) and
+	// sends the held batches on, so the poll loop never waits for a
+	// commit and kgo goes on fetching meanwhile. (A partition tested
+	// without Run has no client to commit with, and holds nothing.)
+	ahead := int64(p.r.cfg.PollRecords)
+	raise := last > p.mu.mark-ahead/2
+	if raise {
+		p.mu.mark = last + ahead
+	}
+	hold := p.r.cl != nil && (len(p.mu.held) > 0 || last > p.mu.markCommitted)
+	if hold {
+		p.mu.held = append(p.mu.held, heldBatch{last: last, items: items})
+	} else {
+		p.pushLocked(items)
 	}
 	p.mu.Unlock()
-	if markNeeded {
-		p.r.commitNow(p)
+	if raise || hold {
+		p.r.commitSoon()
 	}
-	if careful {
-		idx := make([]int32, len(recs))
-		for i := range idx {
-			idx[i] = int32(i)
-		}
-		p.workers[0].push(item{b: b, idx: idx})
-		return full
-	}
+	return full
+}
 
+// heldBatch is a dispatched batch that waits for a mark commit.
+type heldBatch struct {
+	last  int64  // offset of the batch's last record
+	items []item // the batch's chunks, for pushLocked
+}
+
+// releaseLocked sends on the held batches that the committed mark covers,
+// in order. mu must be held.
+func (p *partition) releaseLocked() {
+	n := 0
+	for n < len(p.mu.held) && p.mu.held[n].last <= p.mu.markCommitted {
+		p.pushLocked(p.mu.held[n].items)
+		p.mu.held[n] = heldBatch{}
+		n++
+	}
+	p.mu.held = p.mu.held[n:]
+	if len(p.mu.held) == 0 {
+		p.mu.held = nil
+	}
+}
+
+// pushLocked queues a batch's chunks for their workers. Batches are
+// pushed under mu, so that dispatch and releaseLocked, which push from
+// different goroutines, queue them for each worker in offset order. mu
+// must be held.
+func (p *partition) pushLocked(items []item) {
+	for _, it := range items {
+		p.workers[it.w].push(it)
+	}
+}
+
+// shard returns b's records as chunks by worker: each key's records go
+// to the worker of its hash, in offset order.
+func (p *partition) shard(b *batch) []item {
 	// Counting sort of the record indexes by worker: one allocation for
 	// all workers, each worker's indexes in offset order.
-	n := len(p.workers)
-	shard := make([]int32, 2*len(recs)+n+1)
-	of, idx, start := shard[:len(recs)], shard[len(recs):2*len(recs)], shard[2*len(recs):]
+	recs, n := b.recs, len(p.workers)
+	shard := make([]int32, 2*len(recs)+2*n+1)
+	of, idx := shard[:len(recs)], shard[len(recs):2*len(recs)]
+	start, fill := shard[2*len(recs):2*len(recs)+n+1], shard[2*len(recs)+n+1:]
 	for i, rec := range recs {
 		w := int32(keyHash(rec.Key) % uint64(n))
 		of[i] = w
 		start[w+1]++
 	}
+	used := 0
 	for w := 1; w <= n; w++ {
+		if start[w] > 0 {
+			used++
+		}
 		start[w] += start[w-1]
 	}
-	fill := make([]int32, n)
 	copy(fill, start[:n])
 	for i, w := range of {
 		idx[fill[w]] = int32(i)
 		fill[w]++
 	}
-	for w, wk := range p.workers {
+	items := make([]item, 0, used)
+	for w := range n {
 		if lo, hi := start[w], start[w+1]; hi > lo {
-			wk.push(item{b: b, idx: idx[lo:hi:hi]})
+			items = append(items, item{b: b, idx: idx[lo:hi:hi], w: int32(w)})
 		}
 	}
-	return full
+	return items
+}
+
+// oneWorker returns b's records as one chunk for the first worker: the
+// careful dispatch of a partition whose earlier owner stopped uncleanly.
+func oneWorker(b *batch) []item {
+	idx := make([]int32, len(b.recs))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	return []item{{b: b, idx: idx}}
 }
 
 // throttle is called when the partition is full. It waits up to wait for
@@ -329,15 +394,21 @@ func (p *partition) maybeCommitOffset(clean bool) (kgo.EpochOffset, string, bool
 		mark = -1
 	}
 	meta := encodeAttempts(mark, p.mu.counts, eo.Offset)
+	p.mu.markSent = mark
 	return eo, meta, eo.Offset > p.mu.committed || meta != p.mu.meta
 }
 
+// setCommitted records that the offset and attempt record maybeCommitOffset
+// returned last are committed (the router's commitMu keeps the two calls
+// paired), and sends on the held batches that the mark now covers.
 func (p *partition) setCommitted(off int64, meta string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.mu.committed = max(p.mu.committed, off)
 	p.mu.meta = meta
+	p.mu.markCommitted = p.mu.markSent
 	p.setLagLocked()
+	p.releaseLocked()
+	p.mu.Unlock()
 }
 
 // setLagLocked sets the lag gauge: the records from the committed offset

@@ -36,6 +36,8 @@ type Router struct {
 	// commitMu serialises commits, so that an attempt record committed
 	// later is never overwritten by one built earlier.
 	commitMu sync.Mutex
+	// commitReq (cap 1) asks commitLoop to commit before its next tick.
+	commitReq chan struct{}
 
 	mu struct {
 		sync.Mutex
@@ -62,7 +64,8 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		return nil, fmt.Errorf("pubsub: RouterConfig.Security: %w", err)
 	}
 	cfg.ClientOpts = append(secOpts, cfg.ClientOpts...)
-	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler), types: make(map[string]*typeTable)}
+	r := &Router{cfg: cfg.withDefaults(), handlers: make(map[string]Handler), types: make(map[string]*typeTable),
+		commitReq: make(chan struct{}, 1)}
 	r.mu.parts = make(map[topicPartition]*partition)
 	return r, nil
 }
@@ -345,11 +348,21 @@ func (r *Router) commitLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.mu.Lock()
-			parts := slices.Collect(maps.Values(r.mu.parts))
-			r.mu.Unlock()
-			r.commit(ctx, parts, false)
+		case <-r.commitReq:
 		}
+		r.mu.Lock()
+		parts := slices.Collect(maps.Values(r.mu.parts))
+		r.mu.Unlock()
+		r.commit(ctx, parts, false)
+	}
+}
+
+// commitSoon asks commitLoop to commit now rather than at its next tick,
+// without waiting for it. Requests made while one is pending are one.
+func (r *Router) commitSoon() {
+	select {
+	case r.commitReq <- struct{}{}:
+	default:
 	}
 }
 

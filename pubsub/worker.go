@@ -36,6 +36,7 @@ type worker struct {
 	// no other place but the queue's later items.
 	parked    map[string]*parkedKey
 	m         Message       // the record being handled; reused
+	slab      ctxSlab       // for m.slab
 	decodeErr error         // m.Record's event decode error
 	wait      time.Duration // set by attempt: the wait an error asked for (RetryAfter)
 }
@@ -45,6 +46,7 @@ type worker struct {
 type item struct {
 	b     *batch
 	idx   []int32
+	w     int32 // the worker's index, for partition.pushLocked
 	retry *parkedKey
 }
 
@@ -207,7 +209,7 @@ func (w *worker) retry(pk *parkedKey) bool {
 			return false
 		}
 		r := pk.recs[0]
-		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm}
+		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm, slab: &w.slab}
 		w.decodeErr = pk.evErr
 		switch o := w.attempt(event.NewRecordContext(w.p.ctx, w.m.Record), pk.attempts+1); o {
 		case outcomeRetry, outcomeWait:
@@ -258,27 +260,28 @@ func (w *worker) schedule(pk *parkedKey) {
 
 // load sets up w.m for rec's first attempt, decoding its event (once).
 //
-// For a record without headers whose predecessor left w.m as load sets it
-// for such a record (the usual case), load writes only the fields that
-// differ: resetting the whole Message costs a write barrier per pointer
-// field while the GC marks, which is much of the time under load.
+// For a record that is not an event (no headers, or only others, such as
+// a traceparent) whose predecessor left w.m as load sets it for such a
+// record (the usual case), load writes only the fields that differ:
+// resetting the whole Message costs a write barrier per pointer field
+// while the GC marks, which is much of the time under load.
 func (w *worker) load(b *batch, rec *kgo.Record, key string) {
 	m := &w.m
-	if len(rec.Headers) == 0 && w.decodeErr == nil && m.plain(w.p.r.cfg.Group) {
+	if w.decodeErr == nil && !mayBeEvent(rec.Headers) && m.plain(w.p.r.cfg.Group) {
 		m.Event.Key, m.Event.Data = key, rec.Value
 		m.Record, m.Attempt, m.HighWatermark = rec, 0, b.hwm
 		return
 	}
-	*m = Message{Record: rec, Group: w.p.r.cfg.Group, HighWatermark: b.hwm}
+	*m = Message{Record: rec, Group: w.p.r.cfg.Group, HighWatermark: b.hwm, slab: &w.slab}
 	w.decodeErr = decodeEvent(&m.Event, rec, key)
 }
 
 // plain reports whether m differs from a Message load sets for a record
-// without headers only in the fields load sets for one (Event.Key and
+// that is not an event only in the fields load sets for one (Event.Key and
 // Data, Record, Attempt, HighWatermark). It only reads.
 func (m *Message) plain(group string) bool {
 	e := &m.Event
-	return m.Group == group && e.ID == "" && e.Source == "" && e.Type == "" &&
+	return m.Group == group && m.slab != nil && e.ID == "" && e.Source == "" && e.Type == "" &&
 		e.SpecVersion == "" && e.Time == (time.Time{}) && e.Subject == "" &&
 		e.DataContentType == "" && e.DataSchema == "" && e.CorrelationID == "" &&
 		e.CausationID == "" && e.SchemaVersion == "" && e.Extensions == nil
@@ -287,7 +290,7 @@ func (m *Message) plain(group string) bool {
 // decodeEvent reads rec's event into the zero e; a record that is not a
 // CloudEvent gives an event of only its key and data. key is rec.Key.
 func decodeEvent(e *event.Event, rec *kgo.Record, key string) error {
-	if len(rec.Headers) > 0 {
+	if mayBeEvent(rec.Headers) {
 		var err error
 		if *e, err = event.FromRecord(rec); !errors.Is(err, event.ErrNotEvent) {
 			return err
@@ -296,6 +299,20 @@ func decodeEvent(e *event.Event, rec *kgo.Record, key string) error {
 	}
 	e.Key, e.Data = key, rec.Value
 	return nil
+}
+
+// mayBeEvent reports whether a record with headers hs may be a CloudEvent:
+// whether it has a header event.FromRecord looks at to tell (without it,
+// FromRecord returns event.ErrNotEvent). It looks only at the keys, so a
+// record it lets through is decoded only when it may be one.
+func mayBeEvent(hs []kgo.RecordHeader) bool {
+	for i := range hs {
+		switch hs[i].Key {
+		case event.HeaderContentType, event.HeaderSpecVersion, event.HeaderID:
+			return true
+		}
+	}
+	return false
 }
 
 // attempt runs the handler on w.m as attempt n and says what comes next;
