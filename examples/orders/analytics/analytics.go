@@ -9,7 +9,8 @@
 // The stream package reads keys and values, not CloudEvents headers, so
 // the value is decoded (through the registry, whatever the event's
 // schema) into one shape with the fields of order.placed and order.paid,
-// and an order.paid is told by its charge id.
+// and an order.paid is told by its charge id. Each order's two facts are
+// counted once, however often they are delivered (once).
 package analytics
 
 import (
@@ -75,13 +76,46 @@ func New(ctx context.Context, env shop.Env, rcl *sr.Client, stateDir string) (*S
 	s := &Service{}
 	s.mu.revenue, s.mu.products = map[int64]Revenue{}, map[int64]map[string]int64{}
 	top := stream.NewTopology()
-	facts := stream.Source(top, shop.TopicOrders, stream.String(), stream.Registry[fact](nil, dec))
+	facts := once(stream.Source(top, shop.TopicOrders, stream.String(), stream.Registry[fact](nil, dec)))
 	win := stream.Tumbling(Window).Grace(Window)
 	s.revenue(facts, win)
 	s.products(facts, win)
 	s.app, err = stream.New(top, stream.Config{AppID: "analytics", Brokers: env.Brokers, StateDir: filepath.Join(stateDir, "analytics"),
 		CommitInterval: 200 * time.Millisecond, Logger: env.Logger})
 	return s, err
+}
+
+// seen is what once keeps of an order: which of its facts went by, and
+// the one the latest update lets through (nil for a repeat).
+type seen struct {
+	Placed bool  `json:"placed,omitempty"`
+	Paid   bool  `json:"paid,omitempty"`
+	Fresh  *fact `json:"fresh,omitempty"`
+}
+
+// once lets each order's order.placed and order.paid through the first
+// time only, so that the windows count an order once however often its
+// events come: a producer's retry publishes an event twice, and at least
+// once, an instance that restarts (or misses a commit) processes again
+// the records since its last commit. The orders topic is keyed by order,
+// so this needs no repartition; the store "seen" holds a few bytes per
+// order.
+func once(facts stream.Stream[string, fact]) stream.Stream[string, fact] {
+	relevant := facts.Filter(func(_ string, f fact) bool { return f.ChargeID != "" || len(f.Items) > 0 })
+	orders := stream.Aggregate(stream.GroupByKey(relevant, stream.String(), stream.JSON[fact]()), "seen", stream.JSON[seen](),
+		func() seen { return seen{} },
+		func(_ string, f fact, s seen) seen {
+			s.Fresh = nil
+			switch {
+			case f.ChargeID != "" && !s.Paid:
+				s.Paid, s.Fresh = true, &f
+			case f.ChargeID == "" && !s.Placed:
+				s.Placed, s.Fresh = true, &f
+			}
+			return s
+		})
+	fresh := orders.ToStream().Filter(func(_ string, s seen) bool { return s.Fresh != nil })
+	return stream.MapValues(fresh, func(_ string, s seen) fact { return *s.Fresh })
 }
 
 func (s *Service) revenue(facts stream.Stream[string, fact], win stream.Windows) {
