@@ -27,12 +27,20 @@ func chaosDown(t *testing.T) time.Duration {
 
 // TestEndToEndChaos is TestEndToEnd with the chaos mode on while the
 // orders are placed: payment is killed and started again, the broker
-// restarts, and a share of every topic's events is delivered twice. Every
-// invariant of TestEndToEnd holds, and more: the orders placed while
-// payment was down were accepted and paid after it came back.
+// restarts, and a share of every topic's events is delivered twice until
+// every order ended. Every invariant of TestEndToEnd holds, and more: the
+// orders placed while payment was down were accepted and paid after it
+// came back.
+//
+// Under the race detector (make test) it runs SQLite with choreography
+// and PostgreSQL with orchestration, 200 orders each; make
+// test-orders-full runs each database with each saga style, 1,000 orders.
 func TestEndToEndChaos(t *testing.T) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		for _, mode := range []shop.SagaMode{shop.Choreography, shop.Orchestration} {
+			if raceDetector && os.Getenv("HERALD_ORDERS_E2E_N") == "" && (db == "sqlite") != (mode == shop.Choreography) {
+				continue // within make test's time: each database once, each saga style once
+			}
 			t.Run(db+"/"+string(mode), func(t *testing.T) {
 				cfg := system.Config{Saga: mode, Durability: "none", PaymentLatency: time.Millisecond,
 					PaymentFailureRate: 0.05, Seed: 7, DataDir: t.TempDir()}
@@ -59,14 +67,19 @@ func runChaos(t *testing.T, cfg system.Config, n int, down time.Duration) {
 		}
 	})
 	pause := down / 3
-	chaos := system.Chaos{Service: "payment", Down: down, RestartBroker: true, Duplicates: 0.2, Pause: pause,
-		Rounds: 1, Seed: 3, Log: func(l string) { t.Log(l) }}
+	logf := func(l string) { t.Log(l) }
+	chaos := system.Chaos{Service: "payment", Down: down, RestartBroker: true, Pause: pause, Rounds: 1, Log: logf}
+	// The duplicates go on until every order ended.
+	dups := system.Chaos{Duplicates: 0.2, Pause: pause, Seed: 3, Log: logf}
 	var (
-		rep      system.ChaosReport
-		chaosErr error
-		done     = make(chan struct{})
+		rep, dupRep      system.ChaosReport
+		chaosErr, dupErr error
+		done, dupDone    = make(chan struct{}), make(chan struct{})
+		dupCtx, stopDups = context.WithCancel(ctx)
 	)
+	defer stopDups()
 	go func() { defer close(done); rep, chaosErr = chaos.Run(ctx, sys) }()
+	go func() { defer close(dupDone); dupRep, dupErr = dups.Run(dupCtx, sys) }()
 
 	// The traffic spans the chaos: the orders come at a rate that places
 	// the last of them after the broker's restart.
@@ -87,28 +100,15 @@ func runChaos(t *testing.T, cfg system.Config, n int, down time.Duration) {
 	if chaosErr != nil {
 		t.Fatal(chaosErr)
 	}
-	dbg := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-dbg:
-				return
-			case <-time.After(5 * time.Second):
-			}
-			views, _ := sys.Orders.Views(ctx)
-			st := map[string]int{}
-			for _, v := range views {
-				st[v.Status]++
-			}
-			t.Logf("DEBUG %v", st)
-		}
-	}()
 	waitAllEnded(t, sys, placed)
-	close(dbg)
 	t.Logf("all ended after %v", time.Since(start))
-
-	if len(rep.Outages) != 1 || rep.BrokerRestarts != 1 || rep.Duplicates == 0 {
-		t.Fatalf("chaos did not do it all: %+v", rep)
+	stopDups()
+	<-dupDone
+	if dupErr != nil {
+		t.Fatal(dupErr)
+	}
+	if len(rep.Outages) != 1 || rep.BrokerRestarts != 1 || dupRep.Duplicates == 0 {
+		t.Fatalf("chaos did not do it all: %+v, %d duplicates", rep, dupRep.Duplicates)
 	}
 	checkOutage(t, ctx, sys, rep.Outages[0])
 	status := checkInvariants(t, ctx, sys, placed)
@@ -121,9 +121,6 @@ func runChaos(t *testing.T, cfg system.Config, n int, down time.Duration) {
 // that were paid were paid after it came back.
 func checkOutage(t *testing.T, ctx context.Context, sys *system.System, o system.Outage) {
 	t.Helper()
-	if o.PlacedMeanwhile == 0 {
-		t.Fatalf("no order was placed while %s was down", o.Service)
-	}
 	placedAt, paidAt := map[string]time.Time{}, map[string]time.Time{}
 	store := sys.Orders.Store()
 	for after := int64(0); ; {
@@ -158,7 +155,7 @@ func checkOutage(t *testing.T, ctx context.Context, sys *system.System, o system
 		}
 	}
 	if waited == 0 {
-		t.Errorf("none of the %d orders placed while payment was down was paid", o.PlacedMeanwhile)
+		t.Errorf("no order placed while payment was down (%v to %v) was paid", o.Killed.Format(time.StampMilli), o.Back.Format(time.StampMilli))
 	}
 	t.Logf("%d orders placed while payment was down were paid after it came back", waited)
 }
