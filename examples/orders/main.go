@@ -140,7 +140,11 @@ func run(f flags) error {
 	}
 	greet(sys, f)
 	if f.chaos {
-		go runChaos(ctx, sys, f)
+		chaosCtx, stopChaos := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); runChaos(chaosCtx, sys, f) }()
+		// Before sys.Close: the chaos puts back what it stopped.
+		defer func() { stopChaos(); <-done }()
 	}
 	if sys.OrdersURL != "" && f.rate > 0 {
 		gen := system.Generator{URL: sys.OrdersURL, Rate: f.rate, Mix: f.mix, Seed: f.cfg.Seed}
