@@ -3,6 +3,7 @@ package system_test
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,4 +159,15 @@ func checkOutage(t *testing.T, ctx context.Context, sys *system.System, o system
 		t.Errorf("no order placed while payment was down (%v to %v) was paid", o.Killed.Format(time.StampMilli), o.Back.Format(time.StampMilli))
 	}
 	t.Logf("%d orders placed while payment was down were paid after it came back", waited)
+}
+
+// TestChaosRejectsUnknownService: the chaos refuses to kill a service it
+// cannot start again (orders serves the API), before touching anything.
+func TestChaosRejectsUnknownService(t *testing.T) {
+	for _, name := range []string{"orders", "analytics", "nope"} {
+		_, err := system.Chaos{Service: name, Down: time.Second}.Run(context.Background(), nil)
+		if err == nil || !strings.Contains(err.Error(), "cannot kill") {
+			t.Errorf("chaos killing %q: err %v, want a refusal", name, err)
+		}
+	}
 }
