@@ -117,8 +117,8 @@ lint: ## golangci-lint (GOLANGCI_LINT_VERSION, config .golangci.yml)
 crash-saga: ## the saga SIGKILL crash test (SQLite and PostgreSQL) with 20 orders: kills after one stored transition after another
 	$(GO) test ./saga -run '^TestCrash$$' -count 1 -v -saga.crash.orders=20 -timeout 30m
 
-test-orders-full: ## the order-management example's end-to-end test with 1,000 orders per database and saga style, without -race (about a minute; the -race run in make test places 200)
-	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -count=1 -run '^TestEndToEnd$$' ./examples/orders/system
+test-orders-full: ## the order-management example's end-to-end test, and with chaos (TestEndToEndChaos), with 1,000 orders per database and saga style, without -race (the -race run in make test places 200)
+	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -count=1 -run '^TestEndToEnd(Chaos)?$$' ./examples/orders/system
 
 test-orders: ## the order-management example's end-to-end test with 1,000 orders per database and saga style, under -race (make test places 200 under -race)
 	HERALD_ORDERS_E2E_N=1000 $(GO) test -race ./examples/orders/system -run '^TestEndToEnd$$' -count 1 -v -timeout 40m

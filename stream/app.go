@@ -64,6 +64,12 @@ func (e *errOnce) set(err error) {
 	e.mu.Unlock()
 }
 
+func (e *errOnce) reset() {
+	e.mu.Lock()
+	e.err = nil
+	e.mu.Unlock()
+}
+
 func (e *errOnce) get() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -104,7 +110,16 @@ func (a *App) Describe() string { return a.t.Describe(a.cfg.AppID) }
 // ctx is done or processing fails. On a clean stop it commits, closes the
 // stores and leaves the group, and returns nil; a failure returns the
 // error and commits nothing after the last good commit.
+//
+// After a failure Run may be called again (a supervisor restarting the
+// App): the new run starts from the stores on disk and the committed
+// offsets, as a restarted process would.
 func (a *App) Run(ctx context.Context) error {
+	a.prodErr.reset()
+	a.inTxn = false
+	a.mu.Lock()
+	clear(a.assigned)
+	a.mu.Unlock()
 	if err := a.connect(); err != nil {
 		return err
 	}
@@ -222,7 +237,16 @@ func (a *App) loop(ctx context.Context) error {
 			err = a.punctuateWallClock()
 		}
 		if err == nil && a.commitDue() {
-			if err = a.commit(ctx); err == nil {
+			if err = a.commit(ctx); lostGeneration(err) {
+				// The group moved on without this member (a coordinator
+				// restarted, a session expired): as Kafka's
+				// CommitFailedException, not fatal. The client rejoins;
+				// at least once, the records since the last commit come
+				// again to whichever member gets their partitions.
+				a.log.Warn("offset commit refused; rejoining the group", "err", err)
+				err = nil
+			}
+			if err == nil {
 				a.cl.AllowRebalance()
 			}
 		}
@@ -242,6 +266,12 @@ func fetchErr(fs kgo.Fetches) error {
 	var errs []error
 	fs.EachError(func(t string, p int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		// The client failed to join the group (the coordinator is down or
+		// restarting) and tries again on its own; partitions it lost meanwhile
+		// go through onLost. Not fatal, as in Kafka Streams.
+		if gs := (*kgo.ErrGroupSession)(nil); errors.As(err, &gs) {
 			return
 		}
 		errs = append(errs, fmt.Errorf("stream: fetch %s[%d]: %w", t, p, err))
@@ -391,6 +421,12 @@ func (a *App) produce(r *kgo.Record, acked func(*kgo.Record)) {
 
 // commitErr is the first error of an offset commit: the request's or a
 // partition's.
+// lostGeneration tells whether err is an offset commit refused because
+// the member is not in the group's current generation.
+func lostGeneration(err error) bool {
+	return errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.RebalanceInProgress)
+}
+
 func commitErr(resp *kmsg.OffsetCommitResponse, err error) error {
 	if err != nil {
 		return err

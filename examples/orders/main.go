@@ -6,6 +6,7 @@
 //	go run ./examples/orders                       # demo: 5 orders/s, Ctrl-C stops
 //	go run ./examples/orders --saga orchestration  # the saga run by orders instead
 //	go run ./examples/orders --bench --orders 2000 --rate 100   # throughput and latency, then exit
+//	go run ./examples/orders --chaos               # payment down 30s, broker restarts, duplicates, in turn
 //	go run ./examples/orders --brokers host:9092 --registry http://host:8081 --service payment
 //
 // See README.md beside this file for the walkthrough.
@@ -38,6 +39,8 @@ type flags struct {
 	mix      system.Mix
 	bench    bool
 	verbose  bool
+	chaos    bool
+	chaosCfg system.Chaos
 }
 
 func parse(args []string) (flags, error) {
@@ -64,6 +67,13 @@ func parse(args []string) (flags, error) {
 	fs.StringVar(&f.cfg.ConsoleAddr, "console", "127.0.0.1:8080", "the web console's address (empty: none)")
 	fs.BoolVar(&f.bench, "bench", false, "place --orders orders at --rate, wait for all to end, print throughput and latency, exit")
 	fs.BoolVar(&f.verbose, "v", false, "log the services' warnings and errors")
+	f.chaosCfg = system.DefaultChaos
+	fs.BoolVar(&f.chaos, "chaos", false, "chaos mode: while traffic runs, kill and restart a service, restart the embedded broker, deliver events twice")
+	fs.StringVar(&f.chaosCfg.Service, "chaos-kill", f.chaosCfg.Service, "with --chaos: the service killed each round (payment, inventory, shipping, notification; empty: none)")
+	fs.DurationVar(&f.chaosCfg.Down, "chaos-down", f.chaosCfg.Down, "with --chaos: how long the killed service stays down")
+	fs.DurationVar(&f.chaosCfg.Pause, "chaos-every", f.chaosCfg.Pause, "with --chaos: the pause before each action (a kill, a broker restart)")
+	fs.BoolVar(&f.chaosCfg.RestartBroker, "chaos-broker", f.chaosCfg.RestartBroker, "with --chaos: restart the embedded broker each round")
+	fs.Float64Var(&f.chaosCfg.Duplicates, "chaos-dups", f.chaosCfg.Duplicates, "with --chaos: share of the events published a second time")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -83,6 +93,10 @@ func parse(args []string) (flags, error) {
 	if f.bench && f.rate <= 0 {
 		return f, errors.New("--bench needs a --rate")
 	}
+	if f.chaos && (f.chaosCfg.Down <= 0 || f.chaosCfg.Pause <= 0 || f.chaosCfg.Duplicates < 0 || f.chaosCfg.Duplicates >= 1) {
+		return f, errors.New("--chaos needs --chaos-down and --chaos-every above 0 and --chaos-dups in [0, 1)")
+	}
+	f.chaosCfg.Seed = f.cfg.Seed
 	return f, nil
 }
 
@@ -125,6 +139,13 @@ func run(f flags) error {
 		return bench(ctx, sys, f)
 	}
 	greet(sys, f)
+	if f.chaos {
+		chaosCtx, stopChaos := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); runChaos(chaosCtx, sys, f) }()
+		// Before sys.Close: the chaos puts back what it stopped.
+		defer func() { stopChaos(); <-done }()
+	}
 	if sys.OrdersURL != "" && f.rate > 0 {
 		gen := system.Generator{URL: sys.OrdersURL, Rate: f.rate, Mix: f.mix, Seed: f.cfg.Seed}
 		go func() {
@@ -171,13 +192,36 @@ func greet(sys *system.System, f flags) {
 	fmt.Println()
 }
 
+// runChaos runs the chaos mode until ctx is done, printing each action.
+func runChaos(ctx context.Context, sys *system.System, f flags) system.ChaosReport {
+	c := f.chaosCfg
+	c.Log = func(line string) { fmt.Println(line) }
+	rep, err := c.Run(ctx, sys)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orders: chaos:", err)
+	}
+	return rep
+}
+
 // bench places f.orders orders at f.rate, waits until every one ended,
 // and prints the figures.
 func bench(ctx context.Context, sys *system.System, f flags) error {
 	gen := system.Generator{URL: sys.OrdersURL, Rate: f.rate, Mix: f.mix, Seed: f.cfg.Seed}
 	start := time.Now()
+	chaosCtx, stopChaos := context.WithCancel(ctx)
+	defer stopChaos()
+	chaosDone := make(chan system.ChaosReport, 1)
+	if f.chaos {
+		go func() { chaosDone <- runChaos(chaosCtx, sys, f) }()
+	}
 	if err := gen.Run(ctx, f.orders, nil); err != nil {
 		return err
+	}
+	if f.chaos { // the chaos lasts as long as the traffic
+		stopChaos()
+		rep := <-chaosDone
+		fmt.Printf("chaos while the traffic ran: %d outages of %s, %d broker restarts, %d duplicates\n",
+			len(rep.Outages), f.chaosCfg.Service, rep.BrokerRestarts, rep.Duplicates)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()

@@ -3,8 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/examples/orders/shop"
+	"github.com/heraldhq/herald/examples/orders/system"
 )
 
 func TestParse(t *testing.T) {
@@ -22,6 +24,10 @@ func TestParse(t *testing.T) {
 				return f.cfg.Saga == shop.Orchestration && len(f.cfg.Brokers) == 2 && strings.Join(f.cfg.Services, "+") == "payment+shipping"
 			}},
 		{"bench defaults to 1000 orders", "--bench --rate 10", "", func(f flags) bool { return f.orders == 1000 }},
+		{"chaos", "--chaos --chaos-down 5s --chaos-kill shipping", "", func(f flags) bool {
+			return f.chaos && f.chaosCfg.Down == 5*time.Second && f.chaosCfg.Service == "shipping" && f.chaosCfg.RestartBroker && f.chaosCfg.Duplicates == system.DefaultChaos.Duplicates
+		}},
+		{"chaos without downtime", "--chaos --chaos-down 0s", "--chaos", nil},
 		{"bad saga", "--saga both", "saga mode", nil},
 		{"bench without rate", "--bench --rate 0", "--rate", nil},
 	} {

@@ -10,6 +10,15 @@
 // the value is decoded (through the registry, whatever the event's
 // schema) into one shape with the fields of order.placed and order.paid,
 // and an order.paid is told by its charge id.
+//
+// Each window counts an order once, however often its facts come: the
+// window's value keeps the ids of the orders in it (tally). A fact comes
+// twice when a producer retried, and when this at-least-once App
+// processes again the records since its last commit after a restart or a
+// lost generation, in which case its repartition topics get them twice
+// too; so the check is in the windows, after the last repartition, where
+// it commits with the counts. The ids cost some bytes per order per
+// window: a demo's rates, not a big shop's.
 package analytics
 
 import (
@@ -84,15 +93,41 @@ func New(ctx context.Context, env shop.Env, rcl *sr.Client, stateDir string) (*S
 	return s, err
 }
 
+// tally is a window's running count and the orders counted in it.
+type tally struct {
+	Orders int64           `json:"orders"`
+	Cents  int64           `json:"cents,omitempty"`
+	Qty    int64           `json:"qty,omitempty"`
+	IDs    map[string]bool `json:"ids"`
+}
+
+// add counts order's cents and qty unless the window has it already.
+func (t tally) add(order string, cents, qty int64) tally {
+	if t.IDs[order] {
+		return t
+	}
+	if t.IDs == nil {
+		t.IDs = map[string]bool{}
+	}
+	t.IDs[order] = true
+	t.Orders, t.Cents, t.Qty = t.Orders+1, t.Cents+cents, t.Qty+qty
+	return t
+}
+
+// line is one order's quantity of a product.
+type line struct {
+	OrderID string `json:"order_id"`
+	Qty     int64  `json:"qty"`
+}
+
 func (s *Service) revenue(facts stream.Stream[string, fact], win stream.Windows) {
 	paid := facts.Filter(func(_ string, f fact) bool { return f.ChargeID != "" })
 	all := stream.GroupBy(paid, func(string, fact) string { return "revenue" }, stream.String(), stream.JSON[fact]())
-	rev := stream.WindowedAggregate(all, win, "revenue", stream.JSON[Revenue](),
-		func() Revenue { return Revenue{} },
-		func(_ string, f fact, r Revenue) Revenue {
-			return Revenue{Orders: r.Orders + 1, Cents: r.Cents + f.Amount}
-		})
-	out := stream.Map(rev, func(w stream.Windowed[string], r Revenue) (string, Result) {
+	rev := stream.WindowedAggregate(all, win, "revenue", stream.JSON[tally](),
+		func() tally { return tally{} },
+		func(_ string, f fact, t tally) tally { return t.add(f.OrderID, f.Amount, 0) })
+	out := stream.Map(rev, func(w stream.Windowed[string], t tally) (string, Result) {
+		r := Revenue{Orders: t.Orders, Cents: t.Cents}
 		s.mu.Lock()
 		s.mu.revenue[w.Start.UnixMilli()] = r
 		s.mu.Unlock()
@@ -102,16 +137,17 @@ func (s *Service) revenue(facts stream.Stream[string, fact], win stream.Windows)
 }
 
 func (s *Service) products(facts stream.Stream[string, fact], win stream.Windows) {
-	lines := stream.FlatMap(facts, func(_ string, f fact) []stream.KeyValue[string, int64] {
-		var kv []stream.KeyValue[string, int64]
+	lines := stream.FlatMap(facts, func(_ string, f fact) []stream.KeyValue[string, line] {
+		var kv []stream.KeyValue[string, line]
 		for _, it := range f.Items {
-			kv = append(kv, stream.KeyValue[string, int64]{Key: it.SKU, Value: it.Qty})
+			kv = append(kv, stream.KeyValue[string, line]{Key: it.SKU, Value: line{OrderID: f.OrderID, Qty: it.Qty}})
 		}
 		return kv
 	})
-	qty := stream.WindowedAggregate(stream.GroupByKey(lines, stream.String(), stream.Int64()), win, "products", stream.Int64(),
-		func() int64 { return 0 }, func(_ string, q, sum int64) int64 { return sum + q })
-	out := stream.Map(qty, func(w stream.Windowed[string], n int64) (string, Result) {
+	qty := stream.WindowedAggregate(stream.GroupByKey(lines, stream.String(), stream.JSON[line]()), win, "products", stream.JSON[tally](),
+		func() tally { return tally{} }, func(_ string, l line, t tally) tally { return t.add(l.OrderID, 0, l.Qty) })
+	out := stream.Map(qty, func(w stream.Windowed[string], t tally) (string, Result) {
+		n := t.Qty
 		s.mu.Lock()
 		m := s.mu.products[w.Start.UnixMilli()]
 		if m == nil {

@@ -104,6 +104,7 @@ type System struct {
 	errs    chan error
 	closers []io.Closer
 	tempDir string
+	svcs    services // each service's run, which chaos stops and starts (chaos.go)
 }
 
 // Start starts the system; Close stops it.
@@ -223,6 +224,7 @@ func createTopics(ctx context.Context, adm *kadm.Client, partitions int32) error
 // startServices opens the services in cfg.Services and runs each in its
 // own goroutine until Close.
 func (s *System) startServices(ctx, runCtx context.Context, env shop.Env) error {
+	s.svcs = services{env: env, runCtx: runCtx, dbs: map[string]*shop.DB{}, running: map[string]*running{}}
 	for _, name := range s.cfg.Services {
 		var db *shop.DB
 		if name != "notification" && name != "analytics" && name != "fraud" {
@@ -231,16 +233,13 @@ func (s *System) startServices(ctx, runCtx context.Context, env shop.Env) error 
 				return err
 			}
 			s.closers = append(s.closers, db)
+			s.svcs.dbs[name] = db
 		}
 		run, err := s.open(ctx, name, env, db)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		s.wg.Go(func() {
-			if err := run(runCtx); err != nil {
-				s.errs <- fmt.Errorf("%s: %w", name, err)
-			}
-		})
+		s.run(name, run)
 	}
 	return nil
 }
@@ -272,10 +271,10 @@ func (s *System) open(ctx context.Context, name string, env shop.Env, db *shop.D
 		return notification.New(env).Run, nil
 	case "analytics":
 		s.Analytics, err = analytics.New(ctx, env, s.rcl, s.cfg.DataDir)
-		return func(ctx context.Context) error { return s.Analytics.Run(ctx) }, err
+		return func(ctx context.Context) error { return shop.RestartOnFailure(ctx, name, env.Logger, s.Analytics.Run) }, err
 	case "fraud":
 		s.Fraud, err = fraud.New(ctx, env, s.rcl, s.cfg.DataDir, s.cfg.FraudWindow)
-		return func(ctx context.Context) error { return s.Fraud.Run(ctx) }, err
+		return func(ctx context.Context) error { return shop.RestartOnFailure(ctx, name, env.Logger, s.Fraud.Run) }, err
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Services)
 }
