@@ -102,7 +102,7 @@ type Service struct {
 	rules Rules
 	app   *stream.App
 
-	mu    struct {
+	mu struct {
 		sync.Mutex
 		flagged map[string]Alert            // by customer, the latest alert
 		unpaid  map[string]shop.UnpaidOrder // by order id

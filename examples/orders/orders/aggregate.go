@@ -56,8 +56,8 @@ type command struct {
 	// channel, if set, makes place write order.placed v2 with it.
 	channel string
 	paid    shop.OrderPaid
-	track  string
-	reason string
+	track   string
+	reason  string
 }
 
 // aggregate returns the order aggregate, whose events codec encodes.

@@ -36,7 +36,7 @@ const (
 	Declined = "declined"
 	Refunded = "refunded"
 	Pending  = "pending" // the provider awaits an authentication: nothing to tell yet
-	Void     = "void" // cancelled before any charge: a later charge is declined
+	Void     = "void"    // cancelled before any charge: a later charge is declined
 )
 
 // Service is the payment service.
