@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/examples/orders/shop"
 )
@@ -22,6 +23,13 @@ func TestParse(t *testing.T) {
 				return f.cfg.Saga == shop.Orchestration && len(f.cfg.Brokers) == 2 && strings.Join(f.cfg.Services, "+") == "payment+shipping"
 			}},
 		{"bench defaults to 1000 orders", "--bench --rate 10", "", func(f flags) bool { return f.orders == 1000 }},
+		{"the bench plants no unpaid order", "--bench --rate 10", "", func(f flags) bool { return f.mix.Unpaid == 0 }},
+		{"unless asked", "--bench --rate 10 --unpaid 0.1 --unpaid-timeout 2s", "", func(f flags) bool {
+			return f.mix.Unpaid == 0.1 && f.cfg.UnpaidTimeout == 2*time.Second
+		}},
+		{"the demo's schema evolves after 100 orders", "", "", func(f flags) bool {
+			return f.cfg.OrderPlacedV2After == 100 && f.cfg.UnpaidTimeout == 15*time.Minute && f.mix.Unpaid > 0
+		}},
 		{"bad saga", "--saga both", "saga mode", nil},
 		{"bench without rate", "--bench --rate 0", "--rate", nil},
 	} {

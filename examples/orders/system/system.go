@@ -317,7 +317,10 @@ func (s *System) serveHTTP() error {
 	if s.cfg.ConsoleAddr == "" {
 		return nil
 	}
-	c, err := console.New(console.Config{Brokers: s.Brokers, RegistryURL: s.RegistryURL, Logger: s.cfg.Logger})
+	// The flow trace reads the last hour of every topic (the embedded
+	// broker's correlation index is not reachable through heraldtest).
+	c, err := console.New(console.Config{Brokers: s.Brokers, RegistryURL: s.RegistryURL, Logger: s.cfg.Logger,
+		TraceScanWindow: time.Hour})
 	if err != nil {
 		return err
 	}
