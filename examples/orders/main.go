@@ -60,6 +60,9 @@ func parse(args []string) (flags, error) {
 	fs.Float64Var(&f.mix.Scarce, "scarce", system.DefaultMix.Scarce, "share of orders asking for the scarce teapot")
 	fs.Float64Var(&f.mix.Fraud, "fraud", system.DefaultMix.Fraud, "share of draws that are a customer ordering twice with two cards (the fraud rule flags them)")
 	fs.DurationVar(&f.cfg.FraudWindow, "fraud-window", 10*time.Minute, "the fraud rule: two cards of one customer within this")
+	fs.DurationVar(&f.cfg.UnpaidTimeout, "unpaid-timeout", 15*time.Minute, "the fraud service cancels an order not paid within this")
+	fs.Float64Var(&f.mix.Unpaid, "unpaid", system.DefaultMix.Unpaid, "share of orders paid with a card whose charge stays pending (cancelled after --unpaid-timeout)")
+	fs.IntVar(&f.cfg.OrderPlacedV2After, "v2-after", 100, "orders write order.placed v2 (with a channel field) after this many orders (0: v1 only)")
 	fs.DurationVar(&f.cfg.PaymentLatency, "payment-latency", 20*time.Millisecond, "the simulated payment provider's response time")
 	fs.Float64Var(&f.cfg.PaymentFailureRate, "payment-failures", 0.05, "share of the provider's answers that fail (retried)")
 	fs.Uint64Var(&f.cfg.Seed, "seed", 1, "seed of the generator and the provider's failures")
@@ -89,6 +92,11 @@ func parse(args []string) (flags, error) {
 	}
 	if f.bench && f.orders == 0 {
 		f.orders = 1000
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if f.bench && !set["unpaid"] {
+		f.mix.Unpaid = 0 // the bench waits for every order to end: none waits for --unpaid-timeout
 	}
 	if f.bench && f.rate <= 0 {
 		return f, errors.New("--bench needs a --rate")
@@ -184,7 +192,10 @@ func greet(sys *system.System, f flags) {
 	fmt.Printf("  curl -s %s/orders/ORDER_ID\n", sys.OrdersURL)
 	fmt.Printf("  herald consume %s -b %s --from -5\n", shop.TopicOrders, b)
 	if sys.ConsoleURL != "" {
-		fmt.Printf("  %s/topics/%s/messages?header=ce_correlationid=my-first-order   (one order's story)\n", sys.ConsoleURL, shop.TopicOrders)
+		fmt.Printf("  %s/trace/my-first-order   (one order's story)\n", sys.ConsoleURL)
+	}
+	if f.cfg.Postgres == "" && sys.Orders != nil {
+		fmt.Printf("  herald projection list --db %s --table projections --events events\n", filepath.Join(sys.DataDir(), "orders.db"))
 	}
 	if f.cfg.Saga == shop.Orchestration && f.cfg.Postgres == "" && sys.Orders != nil {
 		fmt.Printf("  herald saga list --db %s --prefix saga\n", filepath.Join(sys.DataDir(), "orders_saga.db"))

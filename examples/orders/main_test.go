@@ -28,6 +28,13 @@ func TestParse(t *testing.T) {
 			return f.chaos && f.chaosCfg.Down == 5*time.Second && f.chaosCfg.Service == "shipping" && f.chaosCfg.RestartBroker && f.chaosCfg.Duplicates == system.DefaultChaos.Duplicates
 		}},
 		{"chaos without downtime", "--chaos --chaos-down 0s", "--chaos", nil},
+		{"the bench plants no unpaid order", "--bench --rate 10", "", func(f flags) bool { return f.mix.Unpaid == 0 }},
+		{"unless asked", "--bench --rate 10 --unpaid 0.1 --unpaid-timeout 2s", "", func(f flags) bool {
+			return f.mix.Unpaid == 0.1 && f.cfg.UnpaidTimeout == 2*time.Second
+		}},
+		{"the demo's schema evolves after 100 orders", "", "", func(f flags) bool {
+			return f.cfg.OrderPlacedV2After == 100 && f.cfg.UnpaidTimeout == 15*time.Minute && f.mix.Unpaid > 0
+		}},
 		{"bad saga", "--saga both", "saga mode", nil},
 		{"bench without rate", "--bench --rate 0", "--rate", nil},
 	} {

@@ -53,9 +53,11 @@ type command struct {
 	kind   string // place, pay, ship, cancel, reject
 	corr   string // the flow's correlation id, when ctx carries no event
 	placed shop.OrderPlaced
-	paid   shop.OrderPaid
-	track  string
-	reason string
+	// channel, if set, makes place write order.placed v2 with it.
+	channel string
+	paid    shop.OrderPaid
+	track   string
+	reason  string
 }
 
 // aggregate returns the order aggregate, whose events codec encodes.
@@ -97,6 +99,9 @@ func decision(o Order, c command) (string, any, error) {
 	case "place":
 		if placed {
 			return "", nil, nil
+		}
+		if c.channel != "" {
+			return shop.OrderPlacedType, shop.OrderPlacedV2{OrderPlaced: c.placed, Channel: c.channel}, nil
 		}
 		return shop.OrderPlacedType, c.placed, nil
 	case "pay":

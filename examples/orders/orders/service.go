@@ -1,9 +1,12 @@
 package orders
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/eventstore"
@@ -27,6 +30,17 @@ type Service struct {
 	sagas   *saga.Runner // orchestration only
 	sagaDB  *shop.DB     // the saga tables and their outbox
 	sagaOb  outbox.Store // the saga's commands
+	// v2After is how many orders Place writes as order.placed v1 before
+	// it switches to v2 (0: never); placedN counts them.
+	v2After, placedN atomic.Int64
+}
+
+// WriteV2After switches Place to version 2 of order.placed (with the
+// request's channel) after n more orders: the schema evolves while the
+// other services, built for v1, keep running. n <= 0 keeps v1.
+func (s *Service) WriteV2After(n int) {
+	s.placedN.Store(0)
+	s.v2After.Store(int64(n))
 }
 
 // New opens the orders service on db: the event store, whose appends
@@ -109,6 +123,9 @@ func (s *Service) router() (*pubsub.Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.Handle(shop.TopicUnpaid, s.onUnpaid); err != nil {
+		return nil, err
+	}
 	if s.env.Saga == shop.Orchestration {
 		return r, pubsub.On(r, shop.TopicOrders, shop.OrderPlacedType, s.startSaga)
 	}
@@ -143,7 +160,10 @@ func (s *Service) handle(ctx context.Context, id string, c command) error {
 type PlaceRequest struct {
 	Customer string `json:"customer"`
 	Card     string `json:"card"`
-	Items    []struct {
+	// Channel is where the order comes from (web, app, pos): order.placed
+	// v2 records it, v1 has no such field.
+	Channel string `json:"channel,omitempty"`
+	Items   []struct {
 		SKU string `json:"sku"`
 		Qty int64  `json:"qty"`
 	} `json:"items"`
@@ -177,7 +197,11 @@ func (s *Service) Place(ctx context.Context, corr string, req PlaceRequest) (sho
 	if corr == "" {
 		corr = event.NewID()
 	}
-	_, _, err := s.agg.Handle(ctx, s.store, Stream(p.OrderID), command{ctx: ctx, kind: "place", corr: corr, placed: p})
+	c := command{ctx: ctx, kind: "place", corr: corr, placed: p}
+	if n := s.v2After.Load(); n > 0 && s.placedN.Add(1) > n {
+		c.channel = cmp.Or(req.Channel, shop.DefaultChannel)
+	}
+	_, _, err := s.agg.Handle(ctx, s.store, Stream(p.OrderID), c)
 	return p, corr, err
 }
 
@@ -185,18 +209,51 @@ func (s *Service) Place(ctx context.Context, corr string, req PlaceRequest) (sho
 // the orchestrated style the saga is then aborted, which undoes what its
 // steps did.
 func (s *Service) Cancel(ctx context.Context, id string) (Order, error) {
-	_, o, err := s.agg.Handle(ctx, s.store, Stream(id), command{ctx: ctx, kind: "cancel", reason: "cancelled by the customer"})
+	return s.cancel(ctx, id, "cancelled by the customer")
+}
+
+// cancel cancels order id, for reason, in its own flow (correlation id);
+// the cancellation's causation is the event ctx carries, if any. In the
+// choreographed style the order.cancelled event sets off the rest:
+// inventory releases the stock, payment voids or refunds the charge.
+func (s *Service) cancel(ctx context.Context, id, reason string) (Order, error) {
+	corr, err := s.correlation(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	_, o, err := s.agg.Handle(ctx, s.store, Stream(id), command{ctx: ctx, kind: "cancel", corr: corr, reason: reason})
 	if err != nil || s.sagas == nil {
 		return o, err
 	}
-	corr, err := s.correlation(ctx, id)
-	if err != nil {
-		return o, err
-	}
-	if _, err := s.sagas.Abort(ctx, corr, "cancelled by the customer"); err != nil && !errors.Is(err, saga.ErrNotFound) {
+	if _, err := s.sagas.Abort(ctx, corr, reason); err != nil && !errors.Is(err, saga.ErrNotFound) {
 		return o, err
 	}
 	return o, nil
+}
+
+// onUnpaid cancels an order the fraud service found unpaid after its
+// timeout, through the same path as a customer's cancellation. The
+// fraud service's record is not a CloudEvent (stream processing writes
+// plain values), so the cancellation is linked to the order.placed it
+// answers, keeping the order's flow whole. An order paid meanwhile
+// stays paid.
+func (s *Service) onUnpaid(ctx context.Context, m *pubsub.Message) error {
+	var u shop.UnpaidOrder
+	if err := json.Unmarshal(m.Event.Data, &u); err != nil || u.OrderID == "" {
+		return pubsub.Permanent(fmt.Errorf("unpaid order record %q: %w", m.Event.Data, errors.Join(err, ErrBadRequest)))
+	}
+	recs, err := s.store.ReadStream(ctx, Stream(u.OrderID), eventstore.ReadOptions{Max: 1})
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return pubsub.Permanent(fmt.Errorf("unpaid order %s: %w", u.OrderID, ErrNotFound))
+	}
+	_, err = s.cancel(event.NewContext(ctx, recs[0].Event), u.OrderID, u.Reason())
+	if errors.Is(err, ErrTooLate) {
+		return nil // paid after all: too late to cancel
+	}
+	return err
 }
 
 // correlation is the correlation id of order id's flow.

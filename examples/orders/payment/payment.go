@@ -35,7 +35,8 @@ const (
 	Charged  = "charged"
 	Declined = "declined"
 	Refunded = "refunded"
-	Void     = "void" // cancelled before any charge: a later charge is declined
+	Pending  = "pending" // the provider awaits an authentication: nothing to tell yet
+	Void     = "void"    // cancelled before any charge: a later charge is declined
 )
 
 // Service is the payment service.
@@ -189,6 +190,9 @@ func (s *Service) record(ctx context.Context, tx *sql.Tx, o shop.OrderPlaced, c 
 		return err
 	}
 	if ok {
+		if row.Status == Pending {
+			return nil // still waiting: nothing to tell
+		}
 		if row.Status == Void && !known && !c.Declined {
 			// Cancelled while the provider charged: give it back.
 			if err := s.provider.Refund(ctx, o.OrderID); err != nil {
@@ -201,17 +205,24 @@ func (s *Service) record(ctx context.Context, tx *sql.Tx, o shop.OrderPlaced, c 
 		return fmt.Errorf("charge of %s: its row is gone", o.OrderID)
 	}
 	p := shop.Payment{OrderID: o.OrderID, Amount: o.Total, ChargeID: c.ID, Status: Charged}
-	if c.Declined {
+	switch {
+	case c.Declined:
 		p.Status, p.Reason = Declined, "card declined"
+	case c.Pending:
+		p.Status = Pending
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO `+s.db.T("charges")+` (order_id, charge_id, amount, status) VALUES ($1, $2, $3, $4)`,
 		p.OrderID, p.ChargeID, p.Amount, p.Status); err != nil {
 		return err
 	}
+	if p.Status == Pending {
+		return nil // the order waits; if it is never paid, it is cancelled, and refund voids the charge
+	}
 	return t(ctx, tx, outcome(p.Status), p)
 }
 
-// refund refunds a charged order, and voids one not charged yet.
+// refund refunds a charged order, and voids one not charged yet or whose
+// charge is pending.
 func (s *Service) refund(ctx context.Context, tx *sql.Tx, order string, t tell) error {
 	row, ok, err := s.row(ctx, tx, order)
 	if err != nil {
@@ -221,12 +232,16 @@ func (s *Service) refund(ctx context.Context, tx *sql.Tx, order string, t tell) 
 	case !ok:
 		row = shop.Payment{OrderID: order, Status: Void}
 		_, err = tx.ExecContext(ctx, `INSERT INTO `+s.db.T("charges")+` (order_id, charge_id, amount, status) VALUES ($1, '', 0, $2)`, order, Void)
-	case row.Status == Charged:
+	case row.Status == Charged, row.Status == Pending:
 		if err := s.provider.Refund(ctx, order); err != nil {
 			return err
 		}
-		row.Status = Refunded
-		_, err = tx.ExecContext(ctx, `UPDATE `+s.db.T("charges")+` SET status = $1 WHERE order_id = $2`, Refunded, order)
+		if row.Status == Pending {
+			row.Status, row.Reason = Void, "order cancelled"
+		} else {
+			row.Status = Refunded
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE `+s.db.T("charges")+` SET status = $1 WHERE order_id = $2`, row.Status, order)
 	}
 	if err != nil {
 		return err

@@ -14,6 +14,13 @@ import (
 // DeclinedCard is a card number the simulated provider always declines.
 const DeclinedCard = "4000000000000002"
 
+// PendingCard is a card whose charges the provider holds pending a
+// strong customer authentication (3-D Secure) that the customer never
+// completes: the charge neither succeeds nor fails, so the order is never
+// paid, and the fraud service's unpaid rule cancels it, which voids the
+// pending charge.
+const PendingCard = "4000000000003220"
+
 // ErrUnavailable is the provider failing a request (a timeout, a 503):
 // the charge did not happen and may be asked again.
 var ErrUnavailable = errors.New("payment provider unavailable")
@@ -41,6 +48,8 @@ type Charge struct {
 	Amount   int64
 	Declined bool
 	Refunded bool
+	Pending  bool // awaiting an authentication that never comes: nothing charged
+	Voided   bool // a pending charge cancelled
 }
 
 // NewProvider returns a provider with the given latency and failure rate.
@@ -80,20 +89,25 @@ func (p *Provider) Charge(ctx context.Context, key, card string, amount int64) (
 	if c, ok := p.mu.charges[key]; ok {
 		return c, nil
 	}
-	c := Charge{ID: "ch_" + event.NewID(), Amount: amount, Declined: strings.ReplaceAll(card, " ", "") == DeclinedCard}
+	card = strings.ReplaceAll(card, " ", "")
+	c := Charge{ID: "ch_" + event.NewID(), Amount: amount, Declined: card == DeclinedCard, Pending: card == PendingCard}
 	p.mu.charges[key] = c
 	return c, nil
 }
 
-// Refund refunds the charge made with key; refunding twice, or a charge
-// that was never made, does nothing.
+// Refund refunds the charge made with key, or voids it if it is pending;
+// refunding twice, or a charge that was never made, does nothing.
 func (p *Provider) Refund(ctx context.Context, key string) error {
 	if err := p.wait(ctx); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.mu.charges[key]; ok && !c.Declined {
+	switch c, ok := p.mu.charges[key]; {
+	case ok && c.Pending:
+		c.Voided = true
+		p.mu.charges[key] = c
+	case ok && !c.Declined:
 		c.Refunded = true
 		p.mu.charges[key] = c
 	}

@@ -1,5 +1,10 @@
 package shop
 
+import (
+	"strings"
+	"time"
+)
+
 // Topics of the example (see the package doc).
 const (
 	TopicOrders    = "orders"
@@ -13,12 +18,17 @@ const (
 	TopicPaymentCommands   = "payment-commands"
 	TopicShippingCommands  = "shipping-commands"
 	TopicSagaReplies       = "order-saga-replies"
+
+	// TopicUnpaid receives the fraud service's unpaid orders (plain JSON
+	// UnpaidOrder records, keyed like the orders topic), which orders
+	// cancels.
+	TopicUnpaid = "unpaid-orders"
 )
 
 // Topics lists every topic the example uses; Catalog is compacted.
 var Topics = []string{
 	TopicOrders, TopicInventory, TopicPayments, TopicShipping, TopicCatalog, TopicStatus,
-	TopicInventoryCommands, TopicPaymentCommands, TopicShippingCommands, TopicSagaReplies,
+	TopicInventoryCommands, TopicPaymentCommands, TopicShippingCommands, TopicSagaReplies, TopicUnpaid,
 }
 
 // Event types.
@@ -66,6 +76,20 @@ type OrderPlaced struct {
 	Items    []Item `json:"items"`
 	Total    int64  `json:"total"`
 }
+
+// OrderPlacedV2 is order.placed as its schema's version 2 has it: v1
+// and the channel the order came through, an optional field whose
+// default is DefaultChannel. Consumers built for v1 decode it into
+// OrderPlaced, which has no channel; a consumer with the v2 reader
+// schema (OrderPlacedV2Schema) reads a v1 event's channel as the default.
+type OrderPlacedV2 struct {
+	OrderPlaced
+	Channel string `json:"channel"`
+}
+
+// DefaultChannel is the channel of order.placed v2's default: every v1
+// order came through the web shop.
+const DefaultChannel = "web"
 
 // OrderPaid is order.paid.
 type OrderPaid struct {
@@ -149,3 +173,23 @@ const (
 func Final(s string) bool {
 	return s == StatusShipped || s == StatusCancelled || s == StatusRejected
 }
+
+// UnpaidOrder is an order that was not paid (nor ended) within the fraud
+// service's unpaid timeout: a record of TopicUnpaid, keyed by the order's
+// stream, which the orders service takes as a command to cancel it.
+type UnpaidOrder struct {
+	OrderID  string    `json:"order_id"`
+	Customer string    `json:"customer"`
+	PlacedAt time.Time `json:"placed_at"` // the order.placed record's time
+	Deadline time.Time `json:"deadline"`  // PlacedAt plus the timeout
+}
+
+// unpaidReason starts the reason of every order cancelled as unpaid.
+const unpaidReason = "not paid within "
+
+// Reason is the cancellation reason of an unpaid order.
+func (u UnpaidOrder) Reason() string { return unpaidReason + u.Deadline.Sub(u.PlacedAt).String() }
+
+// IsUnpaidReason reports whether reason is that of an order cancelled as
+// unpaid.
+func IsUnpaidReason(reason string) bool { return strings.HasPrefix(reason, unpaidReason) }

@@ -2,13 +2,18 @@ package shop
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/heraldhq/herald/event"
 	"github.com/heraldhq/herald/event/srcodec"
+	"github.com/heraldhq/herald/registry/protobuf"
 	"github.com/heraldhq/herald/registry/serde"
 )
 
@@ -56,7 +61,25 @@ var (
 		`{"name":"charge_id","type":"string","default":""},{"name":"status","type":"string","default":""},{"name":"reason","type":"string","default":""}]}`}
 )
 
-// Schemas lists every event type's schema.
+// shipmentProto is shipment.shipped's schema: Protobuf.
+var shipmentProto = sr.Schema{Type: sr.TypeProtobuf, Schema: `syntax = "proto3";
+package shop;
+
+// ShipmentShipped is shipment.shipped: an order left the warehouse.
+message ShipmentShipped {
+  string order_id = 1;
+  string tracking = 2;
+}
+`}
+
+// OrderPlacedV2Schema is version 2 of order.placed: v1 and an optional
+// "channel" with a default, a backward-compatible change (a v2 reader
+// reads v1 events: their channel is the default), registered as the
+// subject's second version when the orders service switches to it.
+var OrderPlacedV2Schema = sr.Schema{Type: sr.TypeJSON, Schema: strings.Replace(orderPlacedJS.Schema, `"properties":{`,
+	`"properties":{"channel":{"type":"string","default":"`+DefaultChannel+`"},`, 1)}
+
+// Schemas lists every event type's schema (version 1).
 var Schemas = []Schema{
 	{TopicOrders, OrderPlacedType, orderPlacedJS},
 	{TopicOrders, OrderPaidType, jsonObject("OrderPaid", prop("order_id", str), prop("amount", cents), prop("charge_id", str))},
@@ -69,7 +92,7 @@ var Schemas = []Schema{
 	{TopicPayments, PaymentChargedType, paymentAvro},
 	{TopicPayments, PaymentDeclinedType, paymentAvro},
 	{TopicPayments, PaymentRefundedType, paymentAvro},
-	{TopicShipping, ShipmentShippedType, jsonObject("ShipmentShipped", prop("order_id", str), prop("tracking", str))},
+	{TopicShipping, ShipmentShippedType, shipmentProto},
 	{TopicCatalog, ProductListedType, jsonObject("Product", prop("sku", str), prop("name", str), prop("price", cents), prop("stock", cents))},
 	{TopicStatus, OrderStatusType, sr.Schema{Type: sr.TypeJSON, Schema: `{"$schema":"http://json-schema.org/draft-07/schema#",` +
 		`"title":"OrderStatus","type":"object","properties":{"order_id":` + str + `,"status":` + str + `,"reason":` + str +
@@ -79,9 +102,17 @@ var Schemas = []Schema{
 // Codec is an event.Codec that encodes each event type with its own
 // registered schema (Schemas) and decodes each by its type. It is safe
 // for concurrent use.
+//
+// The Go types of the events are plain structs, whatever the format: for
+// a Protobuf event type the codec converts between the struct and a
+// dynamic message of the schema's first message type through their
+// JSON forms (the struct's JSON names are the message's field names), so
+// that no code is generated.
 type Codec struct {
-	cl     *sr.Client
-	byType map[string]*srcodec.Codec
+	cl       *sr.Client
+	byType   map[string]*srcodec.Codec
+	protos   map[string]protoreflect.MessageDescriptor // by type, for the Protobuf ones
+	placedV2 *srcodec.Codec                            // order.placed v2, for OrderPlacedV2 values
 }
 
 var _ event.Codec = (*Codec)(nil)
@@ -90,12 +121,26 @@ var _ event.Codec = (*Codec)(nil)
 // dataschema attributes name).
 func NewCodec(cl *sr.Client, registryURL string) *Codec {
 	s := serde.New(cl) // one schema cache for every type
-	c := &Codec{cl: cl, byType: map[string]*srcodec.Codec{}}
+	c := &Codec{cl: cl, byType: map[string]*srcodec.Codec{}, protos: map[string]protoreflect.MessageDescriptor{}}
 	subject := srcodec.Subject(Subject)
 	for _, sc := range Schemas {
 		c.byType[sc.Type] = srcodec.AutoRegister(cl, sc.Schema, subject, srcodec.RegistryURL(registryURL), srcodec.WithSerde(s))
+		if sc.Schema.Type == sr.TypeProtobuf {
+			p, err := protobuf.Parse(sc.Schema.Schema, nil)
+			if err != nil {
+				panic(fmt.Sprintf("shop: the schema of %s: %v", sc.Type, err)) // a broken invariant: the schemas are constants
+			}
+			c.protos[sc.Type] = p.File.Messages().Get(0)
+		}
 	}
+	c.placedV2 = srcodec.AutoRegister(cl, OrderPlacedV2Schema, subject, srcodec.RegistryURL(registryURL), srcodec.WithSerde(s))
 	return c
+}
+
+// OrderPlacedV2Reader returns a codec that reads order.placed (v1 or v2)
+// with the v2 reader schema: v1 events get the channel's default.
+func OrderPlacedV2Reader(cl *sr.Client) *srcodec.Codec {
+	return srcodec.UseLatest(cl, sr.TypeJSON, srcodec.Subject(Subject), srcodec.ReaderSchema(OrderPlacedV2Schema))
 }
 
 // Register registers every schema now, so that the registry lists them
@@ -112,13 +157,43 @@ func (c *Codec) Register(ctx context.Context) error {
 // ContentType is JSON's; Encode returns each type's own.
 func (c *Codec) ContentType() string { return srcodec.ContentTypeJSON }
 
-// Encode encodes v with the schema of typ.
+// Encode encodes v with the schema of typ; an OrderPlacedV2 with v2 of
+// order.placed, registered on first use.
 func (c *Codec) Encode(ctx context.Context, topic, typ string, v any) (event.Encoded, error) {
+	if _, ok := v.(OrderPlacedV2); ok && typ == OrderPlacedType {
+		return c.placedV2.Encode(ctx, topic, typ, v)
+	}
 	cc, ok := c.byType[typ]
 	if !ok {
 		return event.Encoded{}, fmt.Errorf("shop: no schema for event type %q", typ)
 	}
+	if md, ok := c.protos[typ]; ok {
+		m, err := toProto(md, v)
+		if err != nil {
+			return event.Encoded{}, fmt.Errorf("shop: encode %s: %w", typ, err)
+		}
+		v = m
+	}
 	return cc.Encode(ctx, topic, typ, v)
+}
+
+// toProto converts v to a message of type md through their JSON forms.
+func toProto(md protoreflect.MessageDescriptor, v any) (*dynamicpb.Message, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	m := dynamicpb.NewMessage(md)
+	return m, protojson.Unmarshal(b, m)
+}
+
+// fromProto decodes message m into v through their JSON forms.
+func fromProto(m *dynamicpb.Message, v any) error {
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }
 
 // Decode decodes e's data with the schema of its type.
@@ -126,6 +201,16 @@ func (c *Codec) Decode(ctx context.Context, e event.Event, v any) error {
 	cc, ok := c.byType[e.Type]
 	if !ok {
 		return fmt.Errorf("shop: no schema for event type %q", e.Type)
+	}
+	if md, ok := c.protos[e.Type]; ok {
+		m := dynamicpb.NewMessage(md)
+		if err := cc.Decode(ctx, e, m); err != nil {
+			return err
+		}
+		if err := fromProto(m, v); err != nil {
+			return fmt.Errorf("shop: decode %s: %w", e.Type, err)
+		}
+		return nil
 	}
 	return cc.Decode(ctx, e, v)
 }

@@ -72,4 +72,29 @@ func checkFraud(t *testing.T, sys *system.System, placed []system.Placed) {
 		}
 		return nil
 	})
+	checkUnpaidRule(t, sys, placed)
+}
+
+// checkUnpaidRule: the unpaid rule found exactly the planted unpaid
+// orders (checkOrders checks that exactly those were cancelled as
+// unpaid, checkStock that their stock is released, checkPayments that
+// their pending charges were voided).
+func checkUnpaidRule(t *testing.T, sys *system.System, placed []system.Placed) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, p := range placed {
+		if p.Kind == system.Unpaid {
+			want[p.OrderID] = true
+		}
+	}
+	if len(placed) >= 100 && len(want) == 0 {
+		t.Fatalf("the mix planted no unpaid order in %d orders", len(placed))
+	}
+	got := map[string]bool{}
+	for id := range sys.Fraud.Unpaid() {
+		got[id] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("the unpaid rule found %d orders %v, want the %d planted %v", len(got), got, len(want), want)
+	}
 }

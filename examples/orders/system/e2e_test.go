@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -40,7 +41,8 @@ func TestEndToEnd(t *testing.T) {
 		for _, mode := range []shop.SagaMode{shop.Choreography, shop.Orchestration} {
 			t.Run(db+"/"+string(mode), func(t *testing.T) {
 				cfg := system.Config{Saga: mode, Durability: "none", PaymentLatency: time.Millisecond,
-					PaymentFailureRate: 0.05, Seed: 7, DataDir: t.TempDir()}
+					PaymentFailureRate: 0.05, Seed: 7, DataDir: t.TempDir(), UnpaidTimeout: unpaidTimeout, ManualFraudClock: true,
+					OrderPlacedV2After: e2eOrders(t) / 2}
 				if db == "postgres" {
 					cfg.Postgres, cfg.Namespace = pubsubtest.PostgresDSN(t), pubsubtest.UniqueName("orders")
 					t.Cleanup(func() { dropSchemas(t, cfg) })
@@ -50,6 +52,12 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// unpaidTimeout is the fraud service's unpaid timeout in the end-to-end
+// runs, whose fraud clock the test moves (system.Config.ManualFraudClock):
+// long enough that no order, however slow the machine, times out before
+// the test moves the clock past it, once every other order has ended.
+const unpaidTimeout = time.Hour
 
 func runEndToEnd(t *testing.T, cfg system.Config, n int) {
 	ctx := context.Background()
@@ -68,18 +76,29 @@ func runEndToEnd(t *testing.T, cfg system.Config, n int) {
 		placed []system.Placed
 	)
 	mix := system.DefaultMix
-	mix.Fraud = 0.03 // some pairs even in a short run
+	mix.Fraud = 0.03  // some pairs even in a short run
+	mix.Unpaid = 0.03 // and some unpaid orders
 	gen := system.Generator{URL: sys.OrdersURL, Rate: 400, Mix: mix, Seed: 42}
 	if err := gen.Run(ctx, n, func(p system.Placed) { mu.Lock(); placed = append(placed, p); mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("placed %d orders in %v", len(placed), time.Since(start))
+	// Every order but the planted unpaid ones ends; those wait, their
+	// charges pending, until the unpaid rule's clock passes their
+	// deadline, and then they are cancelled too.
+	waitAllEnded(t, sys, slices.DeleteFunc(slices.Clone(placed), func(p system.Placed) bool { return p.Kind == system.Unpaid }))
+	waitUnpaidPending(t, sys, placed)
+	if err := sys.Fraud.Tick(ctx, time.Now().Add(unpaidTimeout+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	waitAllEnded(t, sys, placed)
+	waitSettled(t, sys, placed)
 	t.Logf("all ended after %v", time.Since(start))
 	status := checkInvariants(t, ctx, sys, placed)
 	checkFlows(t, ctx, sys, cfg.Saga, placed, status)
 	checkAnalytics(t, ctx, sys, placed, status)
 	checkFraud(t, sys, placed)
+	checkSchemaEvolution(t, ctx, sys, placed, status, cfg.OrderPlacedV2After)
 }
 
 func dropSchemas(t *testing.T, cfg system.Config) {

@@ -15,8 +15,8 @@ import (
 )
 
 // flowTypes is the set of event types an order's flow must have, by how
-// it ended and the saga style.
-func flowTypes(status string, mode shop.SagaMode) []string {
+// it ended, what was planted in it, and the saga style.
+func flowTypes(status string, kind system.Kind, mode shop.SagaMode) []string {
 	var ts []string
 	orch := mode == shop.Orchestration
 	add := func(orchOnly bool, types ...string) {
@@ -31,6 +31,13 @@ func flowTypes(status string, mode shop.SagaMode) []string {
 		add(false, shop.StockReservedType, shop.PaymentChargedType, shop.OrderPaidType, shop.ShipmentShippedType, shop.OrderShippedType)
 		add(true, shop.ChargeCommand, shop.ShipCommand)
 	case shop.StatusCancelled:
+		if kind == system.Unpaid {
+			// No payment answer; the cancellation releases the stock, and
+			// the aborted saga also voids the pending charge.
+			add(false, shop.StockReservedType, shop.StockReleasedType, shop.OrderCancelledType)
+			add(true, shop.ChargeCommand, shop.ReleaseStockCommand, shop.RefundCommand, shop.PaymentRefundedReply)
+			break
+		}
 		add(false, shop.StockReservedType, shop.PaymentDeclinedType, shop.StockReleasedType, shop.OrderCancelledType)
 		add(true, shop.ChargeCommand, shop.ReleaseStockCommand)
 	case shop.StatusRejected:
@@ -64,7 +71,7 @@ func checkFlows(t *testing.T, ctx context.Context, sys *system.System, mode shop
 		var bad []string
 		for _, p := range placed {
 			f := flows[p.Correlation]
-			wantTs := flowTypes(status[p.OrderID], mode)
+			wantTs := flowTypes(status[p.OrderID], p.Kind, mode)
 			if f == nil || !slices.Equal(slices.Sorted(maps.Keys(f.types)), wantTs) {
 				bad = append(bad, p.OrderID)
 			}
@@ -74,12 +81,13 @@ func checkFlows(t *testing.T, ctx context.Context, sys *system.System, mode shop
 	deadline := time.Now().Add(time.Minute)
 	for bad := incomplete(); len(bad) > 0; bad = incomplete() {
 		if time.Now().After(deadline) {
-			f := flows[correlationOf(placed, bad[0])]
+			p := placedOf(placed, bad[0])
+			f := flows[p.Correlation]
 			var got []string
 			if f != nil {
 				got = slices.Sorted(maps.Keys(f.types))
 			}
-			t.Fatalf("%d flows incomplete; order %s (%s): types %v, want %v", len(bad), bad[0], status[bad[0]], got, flowTypes(status[bad[0]], mode))
+			t.Fatalf("%d flows incomplete; order %s (%s, %s): types %v, want %v", len(bad), bad[0], p.Kind, status[bad[0]], got, flowTypes(status[bad[0]], p.Kind, mode))
 		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { addToFlow(flows, r) })
@@ -107,11 +115,11 @@ func addToFlow(flows map[string]*flow, r *kgo.Record) {
 	f.types[e.Type], f.ids[e.ID], f.causes[e.ID] = true, true, e.CausationID
 }
 
-func correlationOf(placed []system.Placed, id string) string {
+func placedOf(placed []system.Placed, id string) system.Placed {
 	for _, p := range placed {
 		if p.OrderID == id {
-			return p.Correlation
+			return p
 		}
 	}
-	return ""
+	return system.Placed{}
 }

@@ -57,6 +57,72 @@ func waitAllEnded(t *testing.T, sys *system.System, placed []system.Placed) {
 	}
 }
 
+// waitUnpaidPending waits until every planted unpaid order has reached
+// payment, whose charge is pending, and checks that it is still placed.
+func waitUnpaidPending(t *testing.T, sys *system.System, placed []system.Placed) {
+	t.Helper()
+	ctx := context.Background()
+	poll(t, time.Minute, func() error {
+		charges, err := sys.Payment.Charges(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range placed {
+			if p.Kind != system.Unpaid {
+				continue
+			}
+			if v := viewOf(t, sys, p.OrderID); v.Status != shop.StatusPlaced {
+				t.Fatalf("unpaid order %s is %s (%s) before its timeout", p.OrderID, v.Status, v.Reason)
+			}
+			if c := charges[p.OrderID]; c.Status != payment.Pending {
+				return fmt.Errorf("unpaid order %s: charge %q, want pending", p.OrderID, c.Status)
+			}
+		}
+		return nil
+	})
+}
+
+// waitSettled waits until what follows an order's end has happened too:
+// an order cancelled as unpaid ends before its stock is released and its
+// pending charge voided (the cancellation sets those off), and an
+// aborted saga compensates after the order ended.
+func waitSettled(t *testing.T, sys *system.System, placed []system.Placed) {
+	t.Helper()
+	ctx := context.Background()
+	poll(t, time.Minute, func() error {
+		res, err := sys.Inventory.Reservations(ctx)
+		if err != nil {
+			return err
+		}
+		charges, err := sys.Payment.Charges(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range placed {
+			if p.Kind != system.Unpaid {
+				continue
+			}
+			if r, c := res[p.OrderID], charges[p.OrderID]; r.Status == inventory.Reserved || c.Status == payment.Pending {
+				return fmt.Errorf("unpaid order %s: reservation %q, charge %q", p.OrderID, r.Status, c.Status)
+			}
+		}
+		st := sys.Orders.Sagas()
+		if st == nil {
+			return nil
+		}
+		for _, p := range placed {
+			in, err := st.Get(ctx, p.Correlation)
+			if err != nil {
+				return err
+			}
+			if in.Status != saga.Done && in.Status != saga.Compensated {
+				return fmt.Errorf("saga of order %s is %s", p.OrderID, in.Status)
+			}
+		}
+		return nil
+	})
+}
+
 // want is the status each kind of order must end in.
 func want(k system.Kind) []string {
 	switch k {
@@ -68,6 +134,8 @@ func want(k system.Kind) []string {
 		return []string{shop.StatusShipped, shop.StatusRejected}
 	case system.Fraud:
 		return []string{shop.StatusShipped} // the rule alerts, it does not stop the order
+	case system.Unpaid:
+		return []string{shop.StatusCancelled}
 	}
 	return []string{shop.StatusShipped}
 }
@@ -111,6 +179,9 @@ func checkOrders(t *testing.T, ctx context.Context, sys *system.System, placed [
 		counts[string(p.Kind)+"→"+v.Status]++
 		if !slices.Contains(want(p.Kind), v.Status) {
 			t.Errorf("order %s (%s) ended %s (%s), want %v", p.OrderID, p.Kind, v.Status, v.Reason, want(p.Kind))
+		}
+		if shop.IsUnpaidReason(v.Reason) != (p.Kind == system.Unpaid) {
+			t.Errorf("order %s (%s) ended %s (%s): only planted unpaid orders must be cancelled as unpaid", p.OrderID, p.Kind, v.Status, v.Reason)
 		}
 		o, err := sys.Orders.Load(ctx, p.OrderID)
 		if err != nil {
@@ -182,7 +253,12 @@ func checkPayments(t *testing.T, ctx context.Context, sys *system.System, placed
 				t.Errorf("shipped order %s (total %d): charge %+v, provider %+v", p.OrderID, p.Total, c, l)
 			}
 		case shop.StatusCancelled:
-			if c.Status != payment.Declined || !l.Declined {
+			if p.Kind == system.Unpaid {
+				// Its charge stayed pending until the cancellation voided it.
+				if c.Status != payment.Void || !l.Pending || !l.Voided || l.Refunded {
+					t.Errorf("unpaid order %s: charge %+v, provider %+v", p.OrderID, c, l)
+				}
+			} else if c.Status != payment.Declined || !l.Declined {
 				t.Errorf("cancelled order %s: charge %+v, provider %+v", p.OrderID, c, l)
 			}
 		default:

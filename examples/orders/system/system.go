@@ -70,6 +70,17 @@ type Config struct {
 	// FraudWindow bounds the fraud rule (two cards of one customer within
 	// it); default fraud.DefaultWindow.
 	FraudWindow time.Duration
+	// UnpaidTimeout is how long an order may wait for its payment before
+	// the fraud service has it cancelled; default fraud.DefaultUnpaid.
+	UnpaidTimeout time.Duration
+	// ManualFraudClock stops the fraud service's wall-clock ticks: its
+	// unpaid rule's time then moves with the orders' events and
+	// Fraud.Tick only (tests).
+	ManualFraudClock bool
+	// OrderPlacedV2After: the orders service writes order.placed v2 (a new
+	// optional field, registered as the subject's version 2) after its
+	// first OrderPlacedV2After orders; 0: v1 only.
+	OrderPlacedV2After int
 	// Durability of the embedded broker ("always", "none", ...); default
 	// the broker's.
 	Durability string
@@ -205,7 +216,7 @@ func (s *System) prepare(ctx context.Context) (shop.Env, error) {
 
 func createTopics(ctx context.Context, adm *kadm.Client, partitions int32) error {
 	compact := "compact"
-	for _, t := range append(shop.Topics, analytics.TopicAnalytics, fraud.TopicAlerts) {
+	for _, t := range append(shop.Topics, analytics.TopicAnalytics, fraud.TopicAlerts, fraud.TopicClock) {
 		var cfg map[string]*string
 		if t == shop.TopicCatalog {
 			cfg = map[string]*string{"cleanup.policy": &compact}
@@ -256,6 +267,9 @@ func (s *System) open(ctx context.Context, name string, env shop.Env, db *shop.D
 			s.closers = append(s.closers, sagaDB)
 		}
 		s.Orders, err = orders.New(ctx, env, db, sagaDB)
+		if err == nil {
+			s.Orders.WriteV2After(s.cfg.OrderPlacedV2After)
+		}
 		return func(ctx context.Context) error { return s.Orders.Run(ctx) }, err
 	case "inventory":
 		s.Inventory, err = inventory.New(ctx, env, db)
@@ -273,10 +287,17 @@ func (s *System) open(ctx context.Context, name string, env shop.Env, db *shop.D
 		s.Analytics, err = analytics.New(ctx, env, s.rcl, s.cfg.DataDir)
 		return func(ctx context.Context) error { return shop.RestartOnFailure(ctx, name, env.Logger, s.Analytics.Run) }, err
 	case "fraud":
-		s.Fraud, err = fraud.New(ctx, env, s.rcl, s.cfg.DataDir, s.cfg.FraudWindow)
+		s.Fraud, err = fraud.New(ctx, env, s.rcl, s.cfg.DataDir, fraud.Rules{MultiCard: s.cfg.FraudWindow, Unpaid: s.cfg.UnpaidTimeout, Tick: s.fraudTick()})
 		return func(ctx context.Context) error { return shop.RestartOnFailure(ctx, name, env.Logger, s.Fraud.Run) }, err
 	}
 	return nil, fmt.Errorf("unknown service %q (want one of %v)", name, Services)
+}
+
+func (s *System) fraudTick() time.Duration {
+	if s.cfg.ManualFraudClock {
+		return -1
+	}
+	return 0
 }
 
 func (s *System) dbs() shop.DBConfig {
@@ -295,7 +316,10 @@ func (s *System) serveHTTP() error {
 	if s.cfg.ConsoleAddr == "" {
 		return nil
 	}
-	ccfg := console.Config{Brokers: s.Brokers, RegistryURL: s.RegistryURL, Logger: s.cfg.Logger}
+	// The flow trace reads the last hour of every topic (the embedded
+	// broker's correlation index is not reachable through heraldtest).
+	ccfg := console.Config{Brokers: s.Brokers, RegistryURL: s.RegistryURL, Logger: s.cfg.Logger,
+		TraceScanWindow: time.Hour}
 	if s.Orders != nil { // its read model, and its sagas when orchestrated
 		ccfg.Projections = s.Orders.Projections()
 		if st := s.Orders.Sagas(); st != nil {

@@ -26,16 +26,17 @@ const (
 	SoldOut  Kind = "sold-out" // asks for a product with no stock: rejected
 	Scarce   Kind = "scarce"   // asks for the scarce teapot: shipped or rejected
 	Fraud    Kind = "fraud"    // one of two orders of a customer, with two cards: shipped, and fraud flags the customer
+	Unpaid   Kind = "unpaid"   // its charge stays pending: cancelled as unpaid after the timeout, stock released
 )
 
 // Mix is the share of each kind of failure among the draws; the rest
 // are Plain. A Fraud draw places two orders.
 type Mix struct {
-	Declined, SoldOut, Scarce, Fraud float64
+	Declined, SoldOut, Scarce, Fraud, Unpaid float64
 }
 
 // DefaultMix is the demo's failure mix.
-var DefaultMix = Mix{Declined: 0.08, SoldOut: 0.04, Scarce: 0.06, Fraud: 0.01}
+var DefaultMix = Mix{Declined: 0.08, SoldOut: 0.04, Scarce: 0.06, Fraud: 0.01, Unpaid: 0.02}
 
 // Cards the generator pays with. Every customer but the planted
 // fraudsters uses one card only.
@@ -49,7 +50,11 @@ type Placed struct {
 	OrderID, Correlation, Customer string
 	Kind                           Kind
 	Total                          int64
+	Channel                        string // the request's; only order.placed v2 records it
 }
+
+// channels the generator's orders come through, in turn.
+var channels = []string{"web", "app", "pos"}
 
 // Generator places orders through the orders API at Rate orders per
 // second, the kinds drawn from Mix with a generator seeded with Seed (a
@@ -72,12 +77,14 @@ type order struct {
 
 // draw makes the next orders: one, or two for a planted fraud. Plain,
 // sold-out and scarce orders come from 200 customers paying with one
-// card; each declined order and each fraud pair has a customer of its
-// own (d-i, f-i), so that the fraud rule fires on the planted pairs only.
+// card; each declined or unpaid order and each fraud pair has a customer
+// of its own (d-i, u-i, f-i), so that the fraud rule fires on the
+// planted pairs only.
 func (g *Generator) draw(rng *rand.Rand, i int) []order {
 	o := order{kind: Plain}
 	o.body.Customer = fmt.Sprintf("c-%d", rng.IntN(200))
 	o.body.Card = CardVisa
+	o.body.Channel = channels[i%len(channels)]
 	add := func(o *order, sku string, qty int64) {
 		o.body.Items = append(o.body.Items, struct {
 			SKU string `json:"sku"`
@@ -100,6 +107,8 @@ func (g *Generator) draw(rng *rand.Rand, i int) []order {
 		second := o
 		second.body.Card = CardVisa
 		return []order{o, second}
+	case x < m.Declined+m.SoldOut+m.Scarce+m.Fraud+m.Unpaid:
+		o.kind, o.body.Card, o.body.Customer = Unpaid, payment.PendingCard, fmt.Sprintf("u-%d", i)
 	}
 	return []order{o}
 }
@@ -181,5 +190,5 @@ func place(ctx context.Context, cl *http.Client, url string, o order) (Placed, e
 	if err := json.Unmarshal(b, &ans); err != nil {
 		return Placed{}, fmt.Errorf("POST /orders: %w", err)
 	}
-	return Placed{OrderID: ans.OrderID, Correlation: ans.CorrelationID, Customer: o.body.Customer, Kind: o.kind, Total: ans.Total}, nil
+	return Placed{OrderID: ans.OrderID, Correlation: ans.CorrelationID, Customer: o.body.Customer, Kind: o.kind, Total: ans.Total, Channel: o.body.Channel}, nil
 }
