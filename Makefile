@@ -34,9 +34,10 @@ test: ## install what the tests need (as root: apt-get, PostgreSQL), then go vet
 # CLUSTER_PKGS are the packages whose integration tests run on any Kafka
 # cluster (internal/testenv.Brokers picks it).
 CLUSTER_PKGS ?= ./pubsub/... ./event/crypt ./outbox/... ./saga/... ./projection/... ./registry ./registry/serde ./event/srcodec ./stream
-test-cluster: ## CLUSTER_PKGS' tests on a 3-broker kfake cluster, leaders spread over the brokers, partition leaders and coordinators moving every 300ms
+test-cluster: ## CLUSTER_PKGS' tests on a 3-broker kfake cluster, leaders spread over the brokers, partition leaders and coordinators moving every 300ms; then the order system end to end (--brokers) on 3 kfake brokers
 	HERALD_TEST_KFAKE=3 HERALD_TEST_LEADER_MOVES=300ms HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -race -count=1 -timeout 15m $(CLUSTER_PKGS)
 	HERALD_TEST_KFAKE=3 HERALD_TEST_LEADER_MOVES=300ms $(GO) test -race -count=1 -run '^TestCommandsOnAnyCluster$$' ./internal/cli
+	HERALD_TEST_KFAKE=3 HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -count=1 -timeout 10m -run '^TestEndToEndOnCluster$$' ./examples/orders/system
 
 testmod: ## build, vet and test the separate module that uses Herald's public API only (heraldtest/testdata/usermod)
 	cd $(USERMOD) && $(GO) vet ./... && $(GO) test -race -count=1 ./...
@@ -118,7 +119,7 @@ crash-saga: ## the saga SIGKILL crash test (SQLite and PostgreSQL) with 20 order
 	$(GO) test ./saga -run '^TestCrash$$' -count 1 -v -saga.crash.orders=20 -timeout 30m
 
 test-orders-full: ## the order-management example's end-to-end test, and with chaos (TestEndToEndChaos), with 1,000 orders per database and saga style, without -race (the -race run in make test places 200)
-	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -count=1 -run '^TestEndToEnd(Chaos)?$$' ./examples/orders/system
+	HERALD_REQUIRE_TOOLS=$(HERALD_REQUIRE_TOOLS) $(GO) test -count=1 -timeout 20m -run '^TestEndToEnd(Chaos)?$$' ./examples/orders/system
 
 test-orders: ## the order-management example's end-to-end test with 1,000 orders per database and saga style, under -race (make test places 200 under -race)
 	HERALD_ORDERS_E2E_N=1000 $(GO) test -race ./examples/orders/system -run '^TestEndToEnd$$' -count 1 -v -timeout 40m
