@@ -359,7 +359,7 @@ type dirtyCursor struct {
 
 // dirtyFrom returns a cursor at the first cached write at or after from,
 // building the store's dirty index on its first scan.
-func (s *kvStore) dirtyFrom(from, to []byte) *dirtyCursor {
+func (s *kvStore) dirtyFrom(from, to []byte) dirtyCursor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.ix == nil {
@@ -370,7 +370,7 @@ func (s *kvStore) dirtyFrom(from, to []byte) *dirtyCursor {
 			}
 		}
 	}
-	c := &dirtyCursor{s: s, to: to, n: s.mu.ix.seek(string(from))}
+	c := dirtyCursor{s: s, to: to, n: s.mu.ix.seek(string(from))}
 	c.loadLocked()
 	return c
 }
