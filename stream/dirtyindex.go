@@ -6,10 +6,10 @@ package stream
 // windows and stream-stream joins scan a small range on every record,
 // while the cache holds every write since the last commit.
 //
-// It is a skip list of the cache's dirty entries. A store builds it on
-// its first scan and keeps it from then on (stores that are never
-// scanned, a count's or a table's, pay nothing); a commit or a discard,
-// which end the dirty marks, empties it. kvStore.mu guards it.
+// It is a skip list of the cache's dirty entries, kept by the stores
+// whose processors scan per record (kvStore.indexWrites): the others pay
+// nothing on their writes. A commit or a discard, which end the dirty
+// marks, empties it. kvStore.mu guards it.
 //
 // Invariant: the nodes reachable from head are exactly the cache's dirty
 // entries, each pointing at its *dirtyValue in the cache map, in

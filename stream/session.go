@@ -55,6 +55,7 @@ func SessionAggregate[K, V, A any](g Grouped[K, V], w SessionWindows, store stri
 		if err != nil {
 			return nil, err
 		}
+		s.indexWrites() // scanned in the key's range per record
 		next, err := p.build(tk)
 		if err != nil {
 			return nil, err

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
@@ -52,8 +54,8 @@ type kvStore struct {
 		// committed values (clean, as pebble has them).
 		cache map[string]*dirtyValue
 		dirty int // entries of cache that are dirty
-		// ix orders the dirty entries for scans; nil until the first
-		// scan (see dirtyIndex).
+		// ix orders the dirty entries for scans; nil unless the store's
+		// processor scans per record (indexWrites; see dirtyIndex).
 		ix *dirtyIndex
 		// acked is one past the highest changelog offset acknowledged,
 		// updated by produce callbacks; the next checkpoint.
@@ -291,8 +293,8 @@ func (s *kvStore) discard() {
 // scan calls f for each key in [from, to) in key order (to nil: no upper
 // bound), reading what is committed merged with the cache. f's slices
 // are valid only during the call. Its cost is in the keys of the range
-// (pebble's and the cache's), not in the size of the cache: the cache's
-// writes come from the dirty index.
+// (pebble's and the cache's), not in the size of the cache, when the
+// store keeps a dirty index (indexWrites).
 func (s *kvStore) scan(from, to []byte, f func(k, v []byte) error) error {
 	c := s.dirtyFrom(from, to)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: dataKey(from), UpperBound: upper(to)})
@@ -350,25 +352,46 @@ func upper(to []byte) []byte {
 // the task writes). A commit that empties the index meanwhile leaves the
 // cursor on the old nodes, which nothing changes any more.
 type dirtyCursor struct {
-	s  *kvStore
-	n  *ixNode
-	to []byte // nil: no bound
-	ok bool   // kv holds n's entry, which is in range
-	kv dirtyKV
+	s *kvStore // nil: over snap
+	n *ixNode
+	// snap is the range's cached writes from a store without an index,
+	// copied under the lock at the start; snap[0] is the current one.
+	snap []dirtyKV
+	to   []byte // nil: no bound
+	ok   bool   // kv holds n's entry, which is in range
+	kv   dirtyKV
 }
 
-// dirtyFrom returns a cursor at the first cached write at or after from,
-// building the store's dirty index on its first scan.
+// indexWrites keeps the store's dirty entries in key order from now on,
+// for a processor that scans a small range per record (session windows,
+// stream-stream joins): its scans then cost the range, not the cache.
+// Other stores scan rarely (a window store once per closing window) and
+// do better without the index's cost on every write: their scans walk
+// the cache and sort the range.
+func (s *kvStore) indexWrites() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.ix != nil {
+		return
+	}
+	s.mu.ix = newDirtyIndex()
+	for k, d := range s.mu.cache {
+		if d.dirty {
+			s.mu.ix.insert(k, d)
+		}
+	}
+}
+
+// dirtyFrom returns a cursor at the first cached write at or after from:
+// over the dirty index if the store keeps one, else over a sorted copy of
+// the range's cached writes.
 func (s *kvStore) dirtyFrom(from, to []byte) dirtyCursor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.ix == nil {
-		s.mu.ix = newDirtyIndex()
-		for k, d := range s.mu.cache {
-			if d.dirty {
-				s.mu.ix.insert(k, d)
-			}
-		}
+		c := dirtyCursor{snap: s.dirtyRangeLocked(from, to)}
+		c.loadSnap()
+		return c
 	}
 	c := dirtyCursor{s: s, to: to, n: s.mu.ix.seek(string(from))}
 	c.loadLocked()
@@ -377,6 +400,11 @@ func (s *kvStore) dirtyFrom(from, to []byte) dirtyCursor {
 
 // next moves the cursor to the following cached write.
 func (c *dirtyCursor) next() {
+	if c.s == nil {
+		c.snap = c.snap[1:]
+		c.loadSnap()
+		return
+	}
 	c.s.mu.Lock()
 	c.n = c.n.next[0]
 	c.loadLocked()
@@ -390,6 +418,26 @@ func (c *dirtyCursor) loadLocked() {
 	if c.ok {
 		c.kv = dirtyKV{k: c.n.key, d: *c.n.d}
 	}
+}
+
+func (c *dirtyCursor) loadSnap() {
+	c.ok = len(c.snap) > 0
+	if c.ok {
+		c.kv = c.snap[0]
+	}
+}
+
+// dirtyRangeLocked returns the cached writes in [from, to), sorted by
+// key. s.mu must be held.
+func (s *kvStore) dirtyRangeLocked(from, to []byte) []dirtyKV {
+	var out []dirtyKV
+	for k, d := range s.mu.cache {
+		if d.dirty && k >= string(from) && (to == nil || k < string(to)) {
+			out = append(out, dirtyKV{k, *d})
+		}
+	}
+	slices.SortFunc(out, func(a, b dirtyKV) int { return strings.Compare(a.k, b.k) })
+	return out
 }
 
 // lastCommitted returns the greatest committed key in [from, to), if
