@@ -204,18 +204,25 @@ func (s *kvStore) dirtyLen() int {
 }
 
 // eachDirty calls f with every key written since the last commit: the
-// changelog records to produce (v nil for a delete: a tombstone).
+// changelog records to produce (v nil for a delete: a tombstone). f runs
+// without the store's lock: it produces, which blocks while the
+// producer's buffer is full until acknowledgements free it, and those
+// call acknowledged, which takes the lock.
 func (s *kvStore) eachDirty(f func(k, v []byte)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	recs := make([]restoredRecord, 0, s.mu.dirty)
 	for k, d := range s.mu.cache {
 		switch {
 		case !d.dirty, d.local:
 		case d.del:
-			f([]byte(k), nil)
+			recs = append(recs, restoredRecord{key: []byte(k)})
 		default:
-			f([]byte(k), d.v)
+			recs = append(recs, restoredRecord{key: []byte(k), value: d.v})
 		}
+	}
+	s.mu.Unlock()
+	for _, r := range recs {
+		f(r.key, r.value)
 	}
 }
 
