@@ -265,3 +265,24 @@ func BenchmarkRestore(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	}
 }
+
+// BenchmarkSessionWindow: a count per key in session windows (15s gap,
+// 10s grace: each key's records, 10s apart, extend one session) against
+// the raw loop's keyed count, in one run. Each record reads the key's
+// sessions in a range and closing reads the sessions by end, so this
+// measures the store's range scans over a write cache that grows
+// between commits.
+//
+//	go test ./stream -run '^$' -bench SessionWindow -benchtime 1x -count 3
+func BenchmarkSessionWindow(b *testing.B) {
+	n := benchRecords(b)
+	br := benchInput(b, n)
+	sideBySide(b, n, func(run string, started func()) {
+		rawLoop(b, br.Addr(), "raw-"+run, n, started, func(r *kgo.Record) string { return string(r.Key) })
+	}, func(run string, started func()) {
+		top := stream.NewTopology()
+		g := stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes())
+		stream.SessionCount(g, stream.SessionWindows{Gap: 15 * time.Second, Grace: 10 * time.Second}, "sessions")
+		runApp(b, top, br.Addr(), "session-"+run, n, started)
+	})
+}

@@ -49,7 +49,13 @@
 // lag, late and skipped records, restored changelog records, dropped
 // partial matches and punctuations (count, longest, total);
 // App.RestoreProgress each store's restore (records, offsets read of the
-// changelog), also logged every 5s while it runs.
+// changelog), also logged every 5s while it runs. App.Collector exposes
+// both to Prometheus (herald_stream_records_in_total and the like, by
+// app, subtopology and partition; see Collector):
+//
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(app.Collector())
+//	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
 // # Interactive queries
 //

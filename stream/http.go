@@ -22,6 +22,8 @@ import (
 //	errors: {"error": "..."} with 400 (bad key or time), 404 (no such
 //	store, not queryable, no value), 503 + Retry-After (the key's task
 //	runs nowhere yet, or is moving)
+//	GET /topology?format=mermaid|text|dot
+//	    200 the topology as a Mermaid flowchart (default), text or Graphviz
 //
 // {key} is the key as text: a string key as it is, any other key as its
 // JSON (an Int64 key 42 is "42"); values are JSON. Times are RFC 3339 or
@@ -101,7 +103,7 @@ func windowQuery[K, A any](kc Codec[K], ac Codec[A], w Windows) *storeQuery {
 }
 
 // ServeHTTP answers interactive queries (see the package doc's
-// Interactive queries). Serve it on the address Config.Endpoint names;
+// Interactive queries), and GET /topology with the topology's diagram. Serve it on the address Config.Endpoint names;
 // it may be called before Run and after it returns (503 then).
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
@@ -109,7 +111,28 @@ func (a *App) newMux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /stores/{store}/keys/{key}", func(w http.ResponseWriter, r *http.Request) { a.serveQuery(w, r, false) })
 	m.HandleFunc("GET /stores/{store}/keys/{key}/windows", func(w http.ResponseWriter, r *http.Request) { a.serveQuery(w, r, true) })
+	m.HandleFunc("GET /topology", a.serveTopology)
 	return m
+}
+
+// serveTopology answers GET /topology with the topology as a Mermaid
+// flowchart (format=mermaid, the default: for a console to draw), as
+// text (format=text) or as a Graphviz digraph (format=dot).
+func (a *App) serveTopology(w http.ResponseWriter, r *http.Request) {
+	var body string
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "mermaid":
+		body = a.t.Mermaid(a.cfg.AppID)
+	case "text":
+		body = a.t.Describe(a.cfg.AppID)
+	case "dot":
+		body = a.t.Dot(a.cfg.AppID)
+	default:
+		writeError(w, &httpError{http.StatusBadRequest, fmt.Sprintf("format %q: want mermaid, text or dot", f)})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, body)
 }
 
 type httpError struct {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,4 +180,32 @@ func localGet(insts []serving, tb stream.Table[string, int64], k string) (int64,
 		}
 	}
 	return 0, false
+}
+
+// TestTopologyOverHTTP: GET /topology gives the Mermaid diagram a
+// console draws (and the text and Graphviz forms), served without Run.
+func TestTopologyOverHTTP(t *testing.T) {
+	top := stream.NewTopology()
+	stream.Count(stream.GroupByKey(stream.Source(top, "ev", stream.String(), stream.String()), stream.String(), stream.String()), "counts")
+	a, err := stream.New(top, stream.Config{AppID: "topo", Brokers: []string{"127.0.0.1:1"}, StateDir: t.TempDir(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ query, want string }{
+		{"", top.Mermaid("topo")},
+		{"?format=mermaid", top.Mermaid("topo")},
+		{"?format=text", top.Describe("topo")},
+		{"?format=dot", top.Dot("topo")},
+	} {
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/topology"+c.query, nil))
+		if w.Code != http.StatusOK || w.Body.String() != c.want || !strings.Contains(c.want, "counts") {
+			t.Errorf("GET /topology%s: %d %q, want %q", c.query, w.Code, w.Body.String(), c.want)
+		}
+	}
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/topology?format=svg", nil))
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "svg") {
+		t.Errorf("GET /topology?format=svg: %d %s, want 400 naming the format", w.Code, w.Body.String())
+	}
 }

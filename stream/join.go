@@ -189,6 +189,7 @@ func streamSide[K, X, Y, R any](tk *task, out *port[K, R], mine, theirs string, 
 	if err != nil {
 		return nil, err
 	}
+	ts2.indexWrites() // scanned in a key's time range per record of the other side
 	next, err := out.build(tk)
 	if err != nil {
 		return nil, err

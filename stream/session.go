@@ -55,6 +55,7 @@ func SessionAggregate[K, V, A any](g Grouped[K, V], w SessionWindows, store stri
 		if err != nil {
 			return nil, err
 		}
+		s.indexWrites() // scanned in the key's range per record
 		next, err := p.build(tk)
 		if err != nil {
 			return nil, err
@@ -84,6 +85,11 @@ type sessionAgg[K, V, A any] struct {
 	merge      func(K, A, A) A
 	next       emitFn[Windowed[K], A]
 	minEnd     int64 // lowest end of an open session; -1: unknown, scan
+	// closedBelow is the bound of the last closing scan: every session
+	// ending before it is closed, and no record that is not late can
+	// start one there again, so the next scan starts at it, past the
+	// closed sessions' deletes. 0 at a task's start.
+	closedBelow int64
 }
 
 type session[A any] struct {
@@ -165,7 +171,8 @@ func (sa *sessionAgg[K, V, A]) closeUpTo() error {
 	var done []closing
 	sa.minEnd = -1
 	stop := errors.New("stop")
-	err := sa.s.scan([]byte{'e'}, []byte{'f'}, func(ek, _ []byte) error {
+	from := binary.BigEndian.AppendUint64([]byte{'e'}, uint64(max(sa.closedBelow, 0)))
+	err := sa.s.scan(from, []byte{'f'}, func(ek, _ []byte) error {
 		end, start := int64(binary.BigEndian.Uint64(ek[1:])), int64(binary.BigEndian.Uint64(ek[9:]))
 		if end >= bound {
 			sa.minEnd = end
@@ -183,6 +190,7 @@ func (sa *sessionAgg[K, V, A]) closeUpTo() error {
 	if !errors.Is(err, stop) {
 		sa.minEnd = 1 << 62 // no open session left
 	}
+	sa.closedBelow = max(sa.closedBelow, bound)
 	for _, c := range done {
 		sa.s.delete(c.ek)
 		sa.s.delete(c.sk)

@@ -54,6 +54,9 @@ type kvStore struct {
 		// committed values (clean, as pebble has them).
 		cache map[string]*dirtyValue
 		dirty int // entries of cache that are dirty
+		// ix orders the dirty entries for scans; nil unless the store's
+		// processor scans per record (indexWrites; see dirtyIndex).
+		ix *dirtyIndex
 		// acked is one past the highest changelog offset acknowledged,
 		// updated by produce callbacks; the next checkpoint.
 		acked int64
@@ -177,12 +180,18 @@ func (s *kvStore) set(k []byte, d dirtyValue) {
 	if p, ok := s.mu.cache[string(k)]; ok {
 		if !p.dirty {
 			s.mu.dirty++
+			if s.mu.ix != nil {
+				s.mu.ix.insert(string(k), p)
+			}
 		}
 		*p = d
 	} else {
 		nd := d // only a new entry allocates (taking &d would move every d to the heap)
 		s.mu.cache[string(k)] = &nd
 		s.mu.dirty++
+		if s.mu.ix != nil {
+			s.mu.ix.insert(string(k), &nd)
+		}
 	}
 	s.mu.Unlock()
 }
@@ -195,18 +204,25 @@ func (s *kvStore) dirtyLen() int {
 }
 
 // eachDirty calls f with every key written since the last commit: the
-// changelog records to produce (v nil for a delete: a tombstone).
+// changelog records to produce (v nil for a delete: a tombstone). f runs
+// without the store's lock: it produces, which blocks while the
+// producer's buffer is full until acknowledgements free it, and those
+// call acknowledged, which takes the lock.
 func (s *kvStore) eachDirty(f func(k, v []byte)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	recs := make([]restoredRecord, 0, s.mu.dirty)
 	for k, d := range s.mu.cache {
 		switch {
 		case !d.dirty, d.local:
 		case d.del:
-			f([]byte(k), nil)
+			recs = append(recs, restoredRecord{key: []byte(k)})
 		default:
-			f([]byte(k), d.v)
+			recs = append(recs, restoredRecord{key: []byte(k), value: d.v})
 		}
+	}
+	s.mu.Unlock()
+	for _, r := range recs {
+		f(r.key, r.value)
 	}
 }
 
@@ -259,6 +275,9 @@ func (s *kvStore) commitLocal() error {
 		}
 	}
 	s.mu.dirty = 0
+	if s.mu.ix != nil {
+		s.mu.ix.reset()
+	}
 	return nil
 }
 
@@ -272,40 +291,44 @@ func (s *kvStore) discard() {
 		}
 	}
 	s.mu.dirty = 0
+	if s.mu.ix != nil {
+		s.mu.ix.reset()
+	}
 	s.mu.Unlock()
 }
 
 // scan calls f for each key in [from, to) in key order (to nil: no upper
 // bound), reading what is committed merged with the cache. f's slices
-// are valid only during the call.
+// are valid only during the call. Its cost is in the keys of the range
+// (pebble's and the cache's), not in the size of the cache, when the
+// store keeps a dirty index (indexWrites).
 func (s *kvStore) scan(from, to []byte, f func(k, v []byte) error) error {
-	over := s.dirtyRange(from, to)
+	c := s.dirtyFrom(from, to)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: dataKey(from), UpperBound: upper(to)})
 	if err != nil {
 		return fmt.Errorf("store %s: scan: %w", s.name, err)
 	}
 	defer it.Close()
-	i := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()[1:]
-		for ; i < len(over) && over[i].k < string(k); i++ {
-			if err := emitDirty(over[i], f); err != nil {
+		for ; c.ok && c.kv.k < string(k); c.next() {
+			if err := emitDirty(c.kv, f); err != nil {
 				return err
 			}
 		}
-		if i < len(over) && over[i].k == string(k) {
-			if err := emitDirty(over[i], f); err != nil {
+		if c.ok && c.kv.k == string(k) {
+			if err := emitDirty(c.kv, f); err != nil {
 				return err
 			}
-			i++
+			c.next()
 			continue
 		}
 		if err := f(k, it.Value()); err != nil {
 			return err
 		}
 	}
-	for ; i < len(over); i++ {
-		if err := emitDirty(over[i], f); err != nil {
+	for ; c.ok; c.next() {
+		if err := emitDirty(c.kv, f); err != nil {
 			return err
 		}
 	}
@@ -331,16 +354,95 @@ func upper(to []byte) []byte {
 	return dataKey(to)
 }
 
-// dirtyRange returns the cached writes in [from, to), sorted by key.
-func (s *kvStore) dirtyRange(from, to []byte) []dirtyKV {
+// dirtyCursor walks the cached writes of a range in key order, one entry
+// at a time under the store's lock (an interactive query may scan while
+// the task writes). A commit that empties the index meanwhile leaves the
+// cursor on the old nodes, which nothing changes any more.
+type dirtyCursor struct {
+	s *kvStore // nil: over snap
+	n *ixNode
+	// snap is the range's cached writes from a store without an index,
+	// copied under the lock at the start; snap[0] is the current one.
+	snap []dirtyKV
+	to   []byte // nil: no bound
+	ok   bool   // kv holds n's entry, which is in range
+	kv   dirtyKV
+}
+
+// indexWrites keeps the store's dirty entries in key order from now on,
+// for a processor that scans a small range per record (session windows,
+// stream-stream joins): its scans then cost the range, not the cache.
+// Other stores scan rarely (a window store once per closing window) and
+// do better without the index's cost on every write: their scans walk
+// the cache and sort the range.
+func (s *kvStore) indexWrites() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.ix != nil {
+		return
+	}
+	s.mu.ix = newDirtyIndex()
+	for k, d := range s.mu.cache {
+		if d.dirty {
+			s.mu.ix.insert(k, d)
+		}
+	}
+}
+
+// dirtyFrom returns a cursor at the first cached write at or after from:
+// over the dirty index if the store keeps one, else over a sorted copy of
+// the range's cached writes.
+func (s *kvStore) dirtyFrom(from, to []byte) dirtyCursor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.ix == nil {
+		c := dirtyCursor{snap: s.dirtyRangeLocked(from, to)}
+		c.loadSnap()
+		return c
+	}
+	c := dirtyCursor{s: s, to: to, n: s.mu.ix.seek(string(from))}
+	c.loadLocked()
+	return c
+}
+
+// next moves the cursor to the following cached write.
+func (c *dirtyCursor) next() {
+	if c.s == nil {
+		c.snap = c.snap[1:]
+		c.loadSnap()
+		return
+	}
+	c.s.mu.Lock()
+	c.n = c.n.next[0]
+	c.loadLocked()
+	c.s.mu.Unlock()
+}
+
+// loadLocked copies the current node's entry, if it is in range.
+// s.mu must be held.
+func (c *dirtyCursor) loadLocked() {
+	c.ok = c.n != nil && (c.to == nil || c.n.key < string(c.to))
+	if c.ok {
+		c.kv = dirtyKV{k: c.n.key, d: *c.n.d}
+	}
+}
+
+func (c *dirtyCursor) loadSnap() {
+	c.ok = len(c.snap) > 0
+	if c.ok {
+		c.kv = c.snap[0]
+	}
+}
+
+// dirtyRangeLocked returns the cached writes in [from, to), sorted by
+// key. s.mu must be held.
+func (s *kvStore) dirtyRangeLocked(from, to []byte) []dirtyKV {
 	var out []dirtyKV
 	for k, d := range s.mu.cache {
 		if d.dirty && k >= string(from) && (to == nil || k < string(to)) {
 			out = append(out, dirtyKV{k, *d})
 		}
 	}
-	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b dirtyKV) int { return strings.Compare(a.k, b.k) })
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/internal/testenv"
@@ -245,4 +246,38 @@ func TestCoPartitioningCheck(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not co-partitioned (clicks has 2, users has 3 partitions)") {
 		t.Errorf("Run = %v", err)
 	}
+}
+
+// TestCommitMoreThanProducerBuffer: a commit with more changelog records
+// than the producer buffers (here 16) completes. Producing them under
+// the store's lock deadlocked: a full buffer waits for
+// acknowledgements, whose callbacks wait for the lock.
+func TestCommitMoreThanProducerBuffer(t *testing.T) {
+	b := newBrokerWith(t, map[string]int32{"ev": 1})
+	var recs []*kgo.Record
+	for i := range 500 {
+		recs = append(recs, rec(fmt.Sprint("k", i), "v"))
+	}
+	produce(t, b.Addr(), "ev", recs...)
+	top := stream.NewTopology()
+	stream.Count(stream.GroupByKey(stream.Source(top, "ev", stream.String(), stream.String()), stream.String(), stream.String()), "counts")
+	start(t, top, stream.Config{AppID: "bigcommit", Brokers: []string{b.Addr()}, StateDir: t.TempDir(),
+		CommitInterval: 100 * time.Millisecond, ClientOpts: []kgo.Opt{kgo.MaxBufferedRecords(16)}})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	// The first commit writes the 500 counts to the changelog.
+	testenv.CheckFor(t, 60*time.Second, func() error {
+		ends, err := adm.ListEndOffsets(context.Background(), "bigcommit-counts-changelog")
+		if err != nil {
+			return err
+		}
+		if end, _ := ends.Lookup("bigcommit-counts-changelog", 0); end.Offset != 500 {
+			return fmt.Errorf("changelog end %d, want 500", end.Offset)
+		}
+		return nil
+	})
 }

@@ -51,12 +51,24 @@ type taskMetrics struct {
 	punctuations, punctuateMax, punctuateTotal        atomic.Int64     // count, ns, ns
 	lag                                               atomic.Int64     // sum of lags
 	lags                                              map[string]int64 // per source topic; poll loop only
+	// punctuateBuckets[i] counts the punctuator runs that took at most
+	// punctuateBounds[i] seconds (not cumulative); the last, longer ones.
+	punctuateBuckets [len(punctuateBounds) + 1]atomic.Int64
 }
+
+// punctuateBounds are the upper bounds, in seconds, of the punctuation
+// latency histogram's buckets (herald_stream_punctuation_duration_seconds).
+var punctuateBounds = [...]float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}
 
 // punctuated records one punctuator run's duration.
 func (m *taskMetrics) punctuated(d time.Duration) {
 	m.punctuations.Add(1)
 	m.punctuateTotal.Add(int64(d))
+	i := 0
+	for i < len(punctuateBounds) && d.Seconds() > punctuateBounds[i] {
+		i++
+	}
+	m.punctuateBuckets[i].Add(1)
 	if int64(d) > m.punctuateMax.Load() {
 		m.punctuateMax.Store(int64(d)) // one writer: the task's goroutine
 	}
