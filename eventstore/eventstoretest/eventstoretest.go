@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"Temporal", testTemporal},
 		{"Meta", testMeta},
 		{"MetaInAll", testMetaInAll},
+		{"HiddenInAll", testHiddenInAll},
 		{"Delete", testDelete},
 		{"Snapshots", testSnapshots},
 		{"BadInput", testBadInput},
@@ -358,6 +359,78 @@ func testMetaInAll(t *testing.T, s eventstore.Store) {
 	same("max age 1ms")
 	set("m", eventstore.StreamMeta{})
 	same("no bounds", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+}
+
+// testHiddenInAll: runs of events that bounds hide, longer than a page
+// of $all, between visible events, in several bounded streams (more than
+// some stores apply outside SQL): every page before the end is full, and
+// paging goes on past the hidden runs to the end.
+func testHiddenInAll(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	var want []string
+	visible := func(stream string) {
+		t.Helper()
+		e := Event("x", stream)
+		mustAppend(t, s, stream, eventstore.Any, e)
+		want = append(want, e.ID)
+	}
+	setMeta := func(stream string, m eventstore.StreamMeta) {
+		t.Helper()
+		if err := s.SetMeta(ctx, stream, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	visible("a")
+	for _, h := range []string{"h0", "h1", "h2"} { // 3 x 12 hidden in a row
+		mustAppend(t, s, h, eventstore.NoStream, events(12, "x")...)
+	}
+	setMeta("h0", eventstore.StreamMeta{TruncateBefore: 12})
+	setMeta("h1", eventstore.StreamMeta{MaxAge: time.Hour, TruncateBefore: 100})
+	if err := s.Delete(ctx, "h2", false); err != nil {
+		t.Fatal(err)
+	}
+	visible("b")
+	// A max count: all but the last of 15 hidden.
+	last := mustAppend(t, s, "c", eventstore.NoStream, events(15, "x")...)
+	setMeta("c", eventstore.StreamMeta{MaxCount: 1})
+	lastC := read(t, s, "c", eventstore.ReadOptions{})
+	if len(lastC) != 1 || lastC[0].Position != last.LastPosition {
+		t.Fatalf("stream c with max count 1 reads %v", versions(lastC))
+	}
+	want = append(want, lastC[0].ID)
+	// A bounded stream whose bounds hide nothing yet.
+	setMeta("e", eventstore.StreamMeta{MaxAge: time.Hour})
+	visible("e")
+	visible("a")
+	for _, page := range []int{0, 1, 2, 3, 5, 100} {
+		var got []string
+		var after int64
+		for {
+			recs, err := s.ReadAll(ctx, after, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			if page > 0 && len(recs) > page {
+				t.Fatalf("pages of %d: a page of %d", page, len(recs))
+			}
+			if page > 0 && len(recs) < page && len(got)+len(recs) < len(want) {
+				t.Fatalf("pages of %d: a short page (%d) after %d of %d visible events", page, len(recs), len(got), len(want))
+			}
+			for _, r := range recs {
+				if r.Position <= after {
+					t.Fatalf("pages of %d: position %d after %d", page, r.Position, after)
+				}
+				after = r.Position
+				got = append(got, r.ID)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("pages of %d: $all has %v, want %v", page, got, want)
+		}
+	}
 }
 
 func testDelete(t *testing.T, s eventstore.Store) {

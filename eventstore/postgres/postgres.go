@@ -52,7 +52,7 @@
 //	                         headers TEXT                  -- ce_* attributes: <len>:<key><len>:<value>...
 //	                         data BYTEA
 //	herald_events_streams    stream TEXT PRIMARY KEY, version, deleted (0 live, 1 soft, 2 tombstone),
-//	                         max_count, max_age_ms, truncate_before
+//	                         max_count, max_age_ms, truncate_before  -- partial index on the bounded ones
 //	herald_events_head       id 0, position: the last position given out
 //	herald_events_snapshots  stream TEXT PRIMARY KEY, version, schema_version, data
 package postgres
@@ -99,6 +99,7 @@ var dialect = &sqlstore.Dialect{
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_streams (stream TEXT PRIMARY KEY, version BIGINT NOT NULL,
 				deleted INT NOT NULL, max_count BIGINT NOT NULL, max_age_ms BIGINT NOT NULL,
 				truncate_before BIGINT NOT NULL)`, p),
+			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %[2]s_streams_bounded ON %[1]s_streams (stream) WHERE %[3]s`, p, ix, sqlstore.BoundedCond),
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_head (id INT PRIMARY KEY, position BIGINT NOT NULL)`, p),
 			fmt.Sprintf(`INSERT INTO %s_head (id, position) VALUES (0, 0) ON CONFLICT (id) DO NOTHING`, p),
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_snapshots (stream TEXT PRIMARY KEY, version BIGINT NOT NULL,

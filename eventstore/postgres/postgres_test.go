@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/eventstore"
 	"github.com/heraldhq/herald/eventstore/eventstoretest"
+	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
 	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
 
@@ -60,6 +61,20 @@ func TestConformanceWithHooks(t *testing.T) {
 			return nil
 		}
 		s, err := New(context.Background(), db, Config{Prefix: prefix, Hooks: []eventstore.TxHook{hook}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestConformanceFilterInSQL runs the suite on a store that applies the
+// streams' bounds to $all in Go for at most 2 bounded streams and in SQL
+// for more (HiddenInAll has 5).
+func TestConformanceFilterInSQL(t *testing.T) {
+	eventstoretest.Run(t, func(t *testing.T) eventstore.Store {
+		db, prefix := newDB(t)
+		s, err := sqlstore.New(context.Background(), db, dialect, sqlstore.Config{Prefix: prefix, MaxBounded: 2})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,9 @@ type Dialect struct {
 	OneWriter bool
 	// ForUpdate is appended to the stream row's SELECT in an append.
 	ForUpdate string
-	// DDL returns the statements that create the tables of prefix.
+	// DDL returns the statements that create the tables of prefix, with
+	// a partial index on prefix_streams WHERE BoundedCond (for existing
+	// stores too: CREATE INDEX IF NOT EXISTS).
 	DDL func(prefix string) []string
 	// Sequence, if set, returns the statement that gives positions to
 	// committed events that have none yet: rows written by stores of an

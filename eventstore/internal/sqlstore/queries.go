@@ -12,10 +12,17 @@ type queries struct {
 	ensureStream, lockStream, setVersion        string
 	findIDs, insertEvents                       string
 	streamInfo, readFwd, readBwd, readAll       string
+	readAllPlain, bounded                       string
 	setMeta, softDelete, hardDelete, dropEvents string
 	saveSnap, loadSnap                          string
 	sequence, positionsOf, durable              string
 }
+
+// BoundedCond is the condition on a streams table row that its stream
+// has bounds: the condition of the partial index that the dialects
+// create on it (see Dialect.DDL) so that ReadAll finds these rows
+// without a scan.
+const BoundedCond = "truncate_before > 0 OR max_count > 0 OR max_age_ms > 0"
 
 // Columns of the events table that reads scan, in order.
 const eventCols = "position, stream, version, id, type, recorded_at, headers, data"
@@ -55,6 +62,14 @@ func newQueries(d *Dialect, p string) queries {
 				AND (s.max_age_ms = 0 OR e.recorded_at >= ? - s.max_age_ms * 1000)
 				FROM %[2]s_streams s WHERE s.stream = e.stream)
 			ORDER BY e.position LIMIT ?`, eventColsOf("e"), p)),
+		// readAllPlain is readAll without the bounds: ReadAll applies
+		// them in Go (see Store.ReadAll) when few streams have any.
+		readAllPlain: d.Rebind(fmt.Sprintf(`SELECT %s FROM %s WHERE position > ? ORDER BY position LIMIT ?`, eventCols, p)),
+		// bounded lists the streams with bounds (the dialect's DDL
+		// creates a partial index with the same condition); its
+		// parameter is a LIMIT.
+		bounded: f(`SELECT stream, version, max_count, max_age_ms, truncate_before FROM %s_streams
+			WHERE ` + BoundedCond + ` LIMIT ?`),
 		setMeta:    f(`UPDATE %s_streams SET max_count = ?, max_age_ms = ?, truncate_before = ? WHERE stream = ?`),
 		softDelete: f(`UPDATE %s_streams SET deleted = 1, truncate_before = version + 1 WHERE stream = ? AND deleted = 0`),
 		hardDelete: f(`UPDATE %s_streams SET deleted = 2 WHERE stream = ?`),

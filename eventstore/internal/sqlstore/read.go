@@ -105,17 +105,52 @@ func visible(info eventstore.StreamInfo) (lo, hi int64) {
 }
 
 // ReadAll implements eventstore.Store.
+//
+// Streams' bounds (max count, max age, truncation; a soft delete
+// truncates) hide from $all what they hide from ReadStream (see visible).
+// Usually few streams have bounds, so ReadAll reads those streams' rows
+// first (through the partial index on them), then a plain position range
+// of events, and drops in Go the events the bounds hide: about the cost
+// of the range scan alone. With more than Config.MaxBounded bounded
+// streams it filters in SQL instead (readAll's subquery per event).
+//
+// Bounds first, then events, in two statements: a bound set between
+// them is not applied to this batch, which is then exactly what a read
+// made just before the bound was set would have returned (the next batch
+// applies it). Events appended between the two statements are shown, as
+// they should be: an append only adds versions above the stream version
+// that was read, which no bound read with it hides (truncate_before and
+// max_count leave every version above it; max_age keeps new events).
+//
+// A batch holds up to max visible events: when the bounds hide events of
+// a full range, ReadAll reads on from the last one, so a short (or
+// empty) batch still means the end of $all, as callers expect.
 func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore.Recorded, error) {
+	hint := int64(1024) // no max: grow as needed rather than allocate the cap up front
 	if max <= 0 {
 		max = math.MaxInt32
+	} else {
+		hint = int64(max)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.readAll, after, time.Now().UnixMicro(), max)
+	now := time.Now().UnixMicro()
+	bs, inGo, err := s.bounds(ctx, now)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
 	}
-	recs, err := scanEvents(rows, int64(min(max, 1024)))
-	if err != nil || len(recs) == 0 || s.q.durable == "" || recs[len(recs)-1].Position <= s.durable.Load() {
-		return recs, err
+	var recs []eventstore.Recorded
+	if inGo {
+		recs, err = s.readAllInGo(ctx, after, max, hint, bs)
+	} else {
+		var rows *sql.Rows
+		if rows, err = s.db.QueryContext(ctx, s.q.readAll, after, now, max); err == nil {
+			recs, _, _, err = scanInto(rows, newRecs(hint), nil)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: read $all after %d: %w", after, err)
+	}
+	if len(recs) == 0 || s.q.durable == "" || recs[len(recs)-1].Position <= s.durable.Load() {
+		return recs, nil
 	}
 	// What this reader hands out, it must never take back: wait until
 	// the commits it saw are durable (see Dialect.Durable).
@@ -128,12 +163,95 @@ func (s *Store) ReadAll(ctx context.Context, after int64, max int) ([]eventstore
 	return recs, nil
 }
 
-// scanEvents reads event rows; hint is how many there will likely be
-// (it sizes the slice, capped so that a large bound allocates nothing
-// up front).
-func scanEvents(rows *sql.Rows, hint int64) ([]eventstore.Recorded, error) {
+// readAllInGo reads up to max events after position after that bs leaves
+// visible, range by range until it has max of them or reaches the end.
+func (s *Store) readAllInGo(ctx context.Context, after int64, max int, hint int64, bs boundSet) ([]eventstore.Recorded, error) {
+	out := newRecs(hint)
+	for {
+		rows, err := s.db.QueryContext(ctx, s.q.readAllPlain, after, max)
+		if err != nil {
+			return nil, err
+		}
+		var n int
+		if out, n, after, err = scanInto(rows, out, bs); err != nil {
+			return nil, err
+		}
+		if len(out) >= max || n < max { // full, or the end of $all
+			return out[:min(len(out), max)], nil
+		}
+	}
+}
+
+// bound is what a stream's bounds leave visible: versions from lo on,
+// recorded at or after minAt (unix µs).
+type bound struct{ lo, minAt int64 }
+
+// boundSet maps the streams that have bounds to them.
+type boundSet map[string]bound
+
+// keep reports whether the bounds leave an event visible.
+func (bs boundSet) keep(stream string, version, at int64) bool {
+	if len(bs) == 0 {
+		return true
+	}
+	b, ok := bs[stream]
+	return !ok || (version >= b.lo && at >= b.minAt)
+}
+
+// bounds reads the streams that have bounds, as of now (unix µs). inGo
+// is false when there are more than Config.MaxBounded of them: then
+// ReadAll filters in SQL.
+func (s *Store) bounds(ctx context.Context, now int64) (bs boundSet, inGo bool, err error) {
+	if s.cfg.MaxBounded < 0 {
+		return nil, false, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.bounded, s.cfg.MaxBounded+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("bounded streams: %w", err)
+	}
 	defer rows.Close()
-	out := make([]eventstore.Recorded, 0, max(0, min(hint, 1<<14)))
+	for rows.Next() {
+		var info eventstore.StreamInfo
+		var ageMS int64
+		if err := rows.Scan(&info.Stream, &info.Version, &info.Meta.MaxCount, &ageMS, &info.Meta.TruncateBefore); err != nil {
+			return nil, false, fmt.Errorf("bounded streams: %w", err)
+		}
+		if len(bs) == s.cfg.MaxBounded {
+			return nil, false, nil
+		}
+		b := bound{minAt: math.MinInt64}
+		b.lo, _ = visible(info)
+		if ageMS > 0 {
+			b.minAt = now - ageMS*1000
+		}
+		if bs == nil {
+			bs = boundSet{}
+		}
+		bs[info.Stream] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("bounded streams: %w", err)
+	}
+	return bs, true, nil
+}
+
+// newRecs returns an empty result sized for hint events, capped so that a
+// large bound allocates nothing up front.
+func newRecs(hint int64) []eventstore.Recorded {
+	return make([]eventstore.Recorded, 0, max(0, min(hint, 1<<14)))
+}
+
+// scanEvents reads event rows; hint is how many there will likely be
+// (see newRecs).
+func scanEvents(rows *sql.Rows, hint int64) ([]eventstore.Recorded, error) {
+	out, _, _, err := scanInto(rows, newRecs(hint), nil)
+	return out, err
+}
+
+// scanInto appends the event rows that bs keeps (bs may be nil) to out;
+// it returns how many rows it read and the position of the last one.
+func scanInto(rows *sql.Rows, out []eventstore.Recorded, bs boundSet) (_ []eventstore.Recorded, n int, last int64, _ error) {
+	defer rows.Close()
 	var hs []event.Header    // reused: decodeEvent's scratch
 	var id, typ sql.RawBytes // reused; in the headers too, only errors name the id
 	for rows.Next() {
@@ -143,24 +261,28 @@ func scanEvents(rows *sql.Rows, hint int64) ([]eventstore.Recorded, error) {
 		var pos sql.NullInt64
 		var data []byte
 		if err := rows.Scan(&pos, &r.Stream, &r.Version, &id, &typ, &at, &headers, &data); err != nil {
-			return nil, fmt.Errorf("eventstore: scan: %w", err)
+			return nil, n, last, fmt.Errorf("eventstore: scan: %w", err)
 		}
 		if !pos.Valid {
-			return nil, errUnsequenced
+			return nil, n, last, errUnsequenced
 		}
-		r.Position = pos.Int64
+		n++
+		r.Position, last = pos.Int64, pos.Int64
+		if !bs.keep(r.Stream, r.Version, at) {
+			continue
+		}
 		e, err := decodeEvent(r.Stream, headers, data, &hs)
 		if err != nil {
-			return nil, fmt.Errorf("eventstore: event at position %d (%s): %w", r.Position, id, err)
+			return nil, n, last, fmt.Errorf("eventstore: event at position %d (%s): %w", r.Position, id, err)
 		}
 		r.Event = e
 		r.Recorded = time.UnixMicro(at).UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("eventstore: scan: %w", err)
+		return nil, n, last, fmt.Errorf("eventstore: scan: %w", err)
 	}
-	return out, nil
+	return out, n, last, nil
 }
 
 // encodeHeaders stores an event's attributes (its CloudEvents Kafka

@@ -27,7 +27,14 @@ type Config struct {
 	// Naive gives positions from a sequence without the head lock: the
 	// high-water-mark bug, for tests that prove they catch it.
 	Naive bool
+	// MaxBounded is how many streams with bounds ReadAll applies in Go
+	// (0: DefaultMaxBounded); with more, it filters in SQL. Negative:
+	// always in SQL. Tests lower it to run the SQL form.
+	MaxBounded int
 }
+
+// DefaultMaxBounded is the default Config.MaxBounded.
+const DefaultMaxBounded = 1000
 
 // Store is the SQL event store.
 //
@@ -83,6 +90,9 @@ func New(ctx context.Context, db *sql.DB, d *Dialect, cfg Config) (*Store, error
 	}
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = 1 << 20
+	}
+	if cfg.MaxBounded == 0 {
+		cfg.MaxBounded = DefaultMaxBounded
 	}
 	if err := CheckIdent(cfg.Prefix); err != nil {
 		return nil, err
