@@ -33,16 +33,27 @@ type sagaInput struct {
 // Out of stock: stock fails, the order step's compensation rejects the
 // order. Payment declined: the stock is released, then the order is
 // cancelled.
+// The saga's time limits: longer than the unpaid rule's default timeout
+// (15 minutes), which is what ends an order whose charge stays pending.
+const (
+	paymentStepTimeout = 20 * time.Minute
+	sagaTimeout        = 30 * time.Minute
+)
+
 func (s *Service) definition() saga.Definition {
 	cmd := func(topic, command, ok, failed string) saga.Action {
 		return saga.Action{Topic: topic, Command: command, Success: ok, Failure: failed}
 	}
-	return saga.Definition{Name: SagaType, Source: "/orders/saga", Timeout: 10 * time.Minute, Steps: []saga.Step{
+	return saga.Definition{Name: SagaType, Source: "/orders/saga", Timeout: sagaTimeout, Steps: []saga.Step{
 		{Name: "order", Action: saga.Action{Func: noop}, Compensation: saga.Action{Func: s.endOrder}},
 		{Name: "stock", Action: cmd(shop.TopicInventoryCommands, shop.ReserveStockCommand, shop.StockReservedType, shop.StockUnavailableType),
 			Compensation: cmd(shop.TopicInventoryCommands, shop.ReleaseStockCommand, shop.StockReleasedReply, "")},
+		// A charge may stay pending (an authentication the customer has
+		// not done) until the fraud service's unpaid rule cancels the order
+		// (15 minutes by default), so the step waits longer than that
+		// rather than failing on its own first.
 		{Name: "payment", Action: cmd(shop.TopicPaymentCommands, shop.ChargeCommand, shop.PaymentChargedType, shop.PaymentDeclinedType),
-			Compensation: cmd(shop.TopicPaymentCommands, shop.RefundCommand, shop.PaymentRefundedReply, "")},
+			Timeout: paymentStepTimeout, Compensation: cmd(shop.TopicPaymentCommands, shop.RefundCommand, shop.PaymentRefundedReply, "")},
 		{Name: "paid", Action: saga.Action{Func: s.markPaid}, NoCompensation: true},
 		{Name: "shipping", Action: cmd(shop.TopicShippingCommands, shop.ShipCommand, shop.ShipmentShippedType, ""), NoCompensation: true},
 		{Name: "shipped", Action: saga.Action{Func: s.markShipped}},

@@ -3,6 +3,7 @@ package system_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func TestEndToEndChaos(t *testing.T) {
 			}
 			t.Run(db+"/"+string(mode), func(t *testing.T) {
 				cfg := system.Config{Saga: mode, Durability: "none", PaymentLatency: time.Millisecond,
-					PaymentFailureRate: 0.05, Seed: 7, DataDir: t.TempDir()}
+					PaymentFailureRate: 0.05, Seed: 7, DataDir: t.TempDir(), UnpaidTimeout: unpaidTimeout, ManualFraudClock: true}
 				if db == "postgres" {
 					cfg.Postgres, cfg.Namespace = pubsubtest.PostgresDSN(t), pubsubtest.UniqueName("chaos")
 					t.Cleanup(func() { dropSchemas(t, cfg) })
@@ -101,7 +102,15 @@ func runChaos(t *testing.T, cfg system.Config, n int, down time.Duration) {
 	if chaosErr != nil {
 		t.Fatal(chaosErr)
 	}
+	// As in TestEndToEnd: every order but the planted unpaid ones ends;
+	// then the unpaid rule's clock passes their deadline.
+	waitAllEnded(t, sys, slices.DeleteFunc(slices.Clone(placed), func(p system.Placed) bool { return p.Kind == system.Unpaid }))
+	waitUnpaidPending(t, sys, placed)
+	if err := sys.Fraud.Tick(ctx, time.Now().Add(unpaidTimeout+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	waitAllEnded(t, sys, placed)
+	waitSettled(t, sys, placed)
 	t.Logf("all ended after %v", time.Since(start))
 	stopDups()
 	<-dupDone
