@@ -15,7 +15,8 @@ import (
 func newStreamApp(t *testing.T) *httptest.Server {
 	t.Helper()
 	top := stream.NewTopology()
-	counts := stream.Count(stream.GroupByKey(stream.Source(top, "orders", stream.String(), stream.String()), stream.String(), stream.String()), "order-counts")
+	placed := stream.Source(top, "orders", stream.String(), stream.String()).Filter(func(_, v string) bool { return v != "" })
+	counts := stream.Count(stream.GroupByKey(placed, stream.String(), stream.String()), "order-counts")
 	counts.ToStream().To("order-totals", stream.String(), stream.Int64())
 	app, err := stream.New(top, stream.Config{AppID: "analytics", Brokers: []string{"127.0.0.1:1"}, StateDir: t.TempDir()})
 	if err != nil {
