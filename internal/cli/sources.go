@@ -32,7 +32,7 @@ func AddConsoleSourceFlags(fl *pflag.FlagSet) *ConsoleSources {
 	fl.StringVar(&s.proj.dsn, "projection-db", "", "show projections kept in this database (a SQLite file, or a postgres:// URL) on the console's /projections page")
 	fl.StringVar(&s.proj.table, "projection-table", "herald_projections", "the checkpoint table in --projection-db (projection.Config.Table)")
 	fl.StringVar(&s.proj.events, "projection-events", "herald_events", "the event store's table prefix in --projection-db, for the head position")
-	fl.StringArrayVar(&s.streamApps, "stream-app", nil, "show a stream app's topology on the console's /streams pages: name=http://host:port, the base URL of its HTTP handler (repeatable)")
+	fl.StringSliceVar(&s.streamApps, "stream-app", nil, "show a stream app's topology on the console's /streams pages: name=http://host:port, the base URL of its HTTP handler (repeatable, or comma separated)")
 	return s
 }
 
