@@ -139,7 +139,10 @@ func (b *browser) noErrors(allowStatus string) {
 func TestBrowser(t *testing.T) {
 	sagas, _ := sagaFixture(t)
 	projections := projFixture(t)
-	e := newEnvWith(t, func(c *console.Config) { c.Sagas, c.Projections = sagas, projections },
+	app := newStreamApp(t)
+	e := newEnvWith(t, func(c *console.Config) {
+		c.Sagas, c.Projections, c.StreamApps = sagas, projections, map[string]string{"analytics": app.URL}
+	},
 		heraldtest.WithTopics(2, "orders"), heraldtest.WithTopics(1, "payments"))
 	b := newBrowser(t, e.hs.URL)
 	if b == nil {
@@ -237,6 +240,7 @@ func TestBrowser(t *testing.T) {
 
 	browseSagas(t, b)
 	browseProjections(t, b)
+	browseStreams(t, b)
 
 	// Bad input: a 404 page and a malformed filter's message.
 	b.visit("/topics/nope", "#error-message")
@@ -387,6 +391,22 @@ func browseProjections(t *testing.T, b *browser) {
 		t.Fatalf("fragile: %q", s)
 	}
 	b.shot("projections")
+	b.noErrors("")
+}
+
+// browseStreams: the stream apps' list, and one app's topology drawn as
+// SVG with its description.
+func browseStreams(t *testing.T, b *browser) {
+	t.Helper()
+	b.visit("/streams", "#streams")
+	b.visit("/streams/analytics", "#topology-graph")
+	if s := b.text("#topology"); !strings.Contains(s, "order-counts") || !strings.Contains(s, "analytics-order-counts-changelog") {
+		t.Fatalf("topology drawing: %q", s)
+	}
+	if s := b.text("#topology-text"); !strings.Contains(s, "Sub-topology 0: sources [orders]") {
+		t.Fatalf("topology text: %q", s)
+	}
+	b.shot("streams")
 	b.noErrors("")
 }
 

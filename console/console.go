@@ -94,6 +94,11 @@ type Config struct {
 	// position, lag, state, and rebuild requests. A *projection.Runner
 	// satisfies it.
 	Projections Projections
+	// StreamApps, when set, adds the stream pages (/streams): each stream
+	// app by name, and its topology drawn from GET /topology on the base
+	// URL of its HTTP handler (stream.App.ServeHTTP). `herald console`
+	// and `herald serve` set it with --stream-app name=URL.
+	StreamApps map[string]string
 }
 
 // Validate reports every problem of the configuration.
@@ -113,6 +118,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Security.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("console: Security: %w", err))
+	}
+	for name, base := range c.StreamApps {
+		if err := validStreamApp(name, base); err != nil {
+			errs = append(errs, fmt.Errorf("console: StreamApps: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -82,6 +82,7 @@ type page struct {
 	// sections are in the navigation).
 	Sagas       bool
 	Projections bool
+	Streams     bool
 	Data        any
 }
 
@@ -89,7 +90,8 @@ type page struct {
 func (c *Console) render(w http.ResponseWriter, status int, name, title, section string, data any) {
 	var buf bytes.Buffer
 	p := page{Title: title, Section: section, CSRF: c.csrf, Registry: c.src != nil,
-		Sagas: c.cfg.Sagas != nil, Projections: c.cfg.Projections != nil, Data: data}
+		Sagas: c.cfg.Sagas != nil, Projections: c.cfg.Projections != nil,
+		Streams: len(c.cfg.StreamApps) > 0, Data: data}
 	if err := c.tmpl[name].Execute(&buf, p); err != nil {
 		c.cfg.Logger.Error("console: render", "page", name, "err", err)
 		http.Error(w, "render "+name+": "+err.Error(), http.StatusInternalServerError)

@@ -63,6 +63,11 @@ func (c *Console) routes() {
 		m.HandleFunc("POST /projections/{name}/rebuild", c.handleRebuildProjection)
 	}
 
+	if len(c.cfg.StreamApps) > 0 {
+		m.HandleFunc("GET /streams", c.handleStreams)
+		m.HandleFunc("GET /streams/{name}", c.handleStream)
+	}
+
 	m.HandleFunc("/", c.handleNotFound)
 }
 

@@ -22,8 +22,11 @@ import (
 //	errors: {"error": "..."} with 400 (bad key or time), 404 (no such
 //	store, not queryable, no value), 503 + Retry-After (the key's task
 //	runs nowhere yet, or is moving)
-//	GET /topology?format=mermaid|text|dot
-//	    200 the topology as a Mermaid flowchart (default), text or Graphviz
+//	GET /topology?format=mermaid|text|dot|json
+//	    200 the topology as a Mermaid flowchart (default), text, Graphviz
+//	    or JSON: {"app": ID, "nodes": [{"id", "kind", "subtopology"}],
+//	    "edges": [{"from", "to"}]} (kinds: the operator of a processor,
+//	    topic, repartition-topic, changelog-topic, store)
 //
 // {key} is the key as text: a string key as it is, any other key as its
 // JSON (an Int64 key 42 is "42"); values are JSON. Times are RFC 3339 or
@@ -117,7 +120,8 @@ func (a *App) newMux() *http.ServeMux {
 
 // serveTopology answers GET /topology with the topology as a Mermaid
 // flowchart (format=mermaid, the default: for a console to draw), as
-// text (format=text) or as a Graphviz digraph (format=dot).
+// text (format=text), as a Graphviz digraph (format=dot) or as JSON
+// nodes and edges (format=json).
 func (a *App) serveTopology(w http.ResponseWriter, r *http.Request) {
 	var body string
 	switch f := r.URL.Query().Get("format"); f {
@@ -127,8 +131,11 @@ func (a *App) serveTopology(w http.ResponseWriter, r *http.Request) {
 		body = a.t.Describe(a.cfg.AppID)
 	case "dot":
 		body = a.t.Dot(a.cfg.AppID)
+	case "json":
+		writeJSON(w, http.StatusOK, a.t.graph(a.cfg.AppID))
+		return
 	default:
-		writeError(w, &httpError{http.StatusBadRequest, fmt.Sprintf("format %q: want mermaid, text or dot", f)})
+		writeError(w, &httpError{http.StatusBadRequest, fmt.Sprintf("format %q: want mermaid, text, dot or json", f)})
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

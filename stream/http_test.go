@@ -209,3 +209,45 @@ func TestTopologyOverHTTP(t *testing.T) {
 		t.Errorf("GET /topology?format=svg: %d %s, want 400 naming the format", w.Code, w.Body.String())
 	}
 }
+
+// TestTopologyJSON: GET /topology?format=json gives the nodes (the
+// processors, the topics, the store and its changelog) and the edges of
+// the data flow.
+func TestTopologyJSON(t *testing.T) {
+	top := stream.NewTopology()
+	stream.Count(stream.GroupByKey(stream.Source(top, "ev", stream.String(), stream.String()), stream.String(), stream.String()), "counts")
+	a, err := stream.New(top, stream.Config{AppID: "topo", Brokers: []string{"127.0.0.1:1"}, StateDir: t.TempDir(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/topology?format=json", nil))
+	var g struct {
+		App   string
+		Nodes []struct {
+			ID, Kind string
+			Sub      int `json:"subtopology"`
+		}
+		Edges []struct{ From, To string }
+	}
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &g) != nil {
+		t.Fatalf("GET /topology?format=json: %d %s", w.Code, w.Body.String())
+	}
+	kinds := map[string]string{}
+	for _, n := range g.Nodes {
+		kinds[n.ID] = n.Kind
+	}
+	if g.App != "topo" || kinds["ev"] != "topic" || kinds["counts"] != "store" || kinds["topo-counts-changelog"] != "changelog-topic" {
+		t.Errorf("nodes %+v: want topic ev, store counts, changelog topo-counts-changelog", g.Nodes)
+	}
+	edges := map[string]bool{}
+	for _, e := range g.Edges {
+		if kinds[e.From] == "" || kinds[e.To] == "" {
+			t.Errorf("edge %s -> %s names an unknown node", e.From, e.To)
+		}
+		edges[e.From+">"+e.To] = true
+	}
+	if !edges["counts>topo-counts-changelog"] || len(g.Edges) < 3 {
+		t.Errorf("edges %+v: want the flow from ev to the store and its changelog", g.Edges)
+	}
+}

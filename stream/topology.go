@@ -329,3 +329,83 @@ func (t *Topology) Mermaid(appID string) string {
 func mermaidText(s string) string {
 	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
 }
+
+// topologyJSON is the topology as GET /topology?format=json answers it:
+// a small, stable shape for a console to lay out and draw.
+type topologyJSON struct {
+	App   string     `json:"app"`
+	Nodes []nodeJSON `json:"nodes"`
+	Edges []edgeJSON `json:"edges"`
+}
+
+// nodeJSON is one node: a processor (kind is its operator: source, map,
+// aggregate, sink, ...), a topic (kind "topic", "repartition-topic" or
+// "changelog-topic") or a store (kind "store"). Sub is the processor's
+// sub-topology, -1 for topics and stores.
+type nodeJSON struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Sub  int    `json:"subtopology"`
+}
+
+// edgeJSON is data flowing from one node to another.
+type edgeJSON struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// graph returns the topology's nodes and edges as JSON shapes: the same
+// graph Dot and Mermaid draw, with each store's changelog topic added.
+func (t *Topology) graph(appID string) topologyJSON {
+	g := topologyJSON{App: appID, Nodes: []nodeJSON{}, Edges: []edgeJSON{}}
+	subOf := map[string]int{}
+	for i, sub := range t.subtopologies() {
+		for _, tp := range sub {
+			subOf[tp] = i
+		}
+	}
+	seen := map[string]bool{}
+	add := func(id, kind string, sub int) {
+		if !seen[id] {
+			seen[id] = true
+			g.Nodes = append(g.Nodes, nodeJSON{ID: id, Kind: kind, Sub: sub})
+		}
+	}
+	topicKind := func(logical string) string {
+		if sd := t.sources[logical]; sd != nil && sd.internal {
+			return "repartition-topic"
+		}
+		return "topic"
+	}
+	edge := func(from, to string) { g.Edges = append(g.Edges, edgeJSON{From: from, To: to}) }
+	for _, n := range t.nodes {
+		sub := -1
+		if len(n.topics) > 0 {
+			sub = subOf[n.topics[0]]
+		}
+		add(n.name(), n.kind, sub)
+	}
+	for _, n := range t.nodes {
+		for _, p := range n.parents {
+			edge(p.name(), n.name())
+		}
+		if len(n.parents) == 0 && len(n.topics) == 1 {
+			tp := t.physical(appID, n.topics[0])
+			add(tp, topicKind(n.topics[0]), -1)
+			edge(tp, n.name())
+		}
+		if n.sink != "" {
+			tp := t.physical(appID, n.sink)
+			add(tp, topicKind(n.sink), -1)
+			edge(n.name(), tp)
+		}
+		if n.store != "" {
+			add(n.store, "store", -1)
+			edge(n.name(), n.store)
+			cl := changelogTopic(appID, n.store)
+			add(cl, "changelog-topic", -1)
+			edge(n.store, cl)
+		}
+	}
+	return g
+}

@@ -55,9 +55,14 @@ With --saga-db and --projection-db (a SQLite file or a postgres:// URL, as
 for herald saga and herald projection) it adds the /sagas and
 /projections pages: instances, their history and retry/abort requests;
 projections' position, lag and state, and rebuild requests. The requests
-are stored in those databases; the services' runners carry them out.`,
+are stored in those databases; the services' runners carry them out.
+
+With --stream-app name=http://host:port (repeatable: the base URL of a
+stream app's HTTP handler) it adds the /streams pages: each app's topology
+drawn as a diagram, with its text description.`,
 		Example: `  herald console --brokers kafka-1:9092 --registry http://localhost:8081
   herald console --brokers kafka-1:9092 --saga-db orders.db --projection-db postgres://app@db/app
+  herald console --brokers kafka-1:9092 --stream-app fraud=http://fraud-1:7070
   curl -N localhost:8080/topics/orders/events?from=beginning`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/heraldtest"
 	"github.com/heraldhq/herald/internal/testenv"
+	"github.com/heraldhq/herald/stream"
 )
 
 // freeAddr is a loopback address nothing listens on (taken and released).
@@ -131,5 +133,29 @@ func TestServeHTTPListen(t *testing.T) {
 	stop()
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("serve took %v to stop with an event stream open", d)
+	}
+}
+
+// TestConsoleStreamApp: --stream-app name=URL (repeatable) adds the
+// app's topology page; a value without name= is refused.
+func TestConsoleStreamApp(t *testing.T) {
+	b := heraldtest.NewBroker(t)
+	top := stream.NewTopology()
+	stream.Count(stream.GroupByKey(stream.Source(top, "payments", stream.String(), stream.String()), stream.String(), stream.String()), "per-card")
+	app, err := stream.New(top, stream.Config{AppID: "fraud", Brokers: []string{b.Addr()}, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(app)
+	defer hs.Close()
+	addr := freeAddr(t)
+	stop := runUntil(t, "console", "--brokers", b.Addr(), "--listen", addr, "--log-level", "error",
+		"--stream-app", "fraud="+hs.URL, "--stream-app", "other=http://127.0.0.1:1")
+	defer stop()
+	waitGet(t, "http://"+addr+"/streams", `href="/streams/other"`)
+	waitGet(t, "http://"+addr+"/streams/fraud", `data-id="per-card"`)
+
+	if _, err := runCLI(t, context.Background(), "console", "--brokers", b.Addr(), "--listen", freeAddr(t), "--stream-app", hs.URL); err == nil || !strings.Contains(err.Error(), "name=") {
+		t.Errorf("--stream-app without a name: %v, want an error asking for name=URL", err)
 	}
 }
