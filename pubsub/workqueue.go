@@ -44,12 +44,23 @@ func (r *Router) workQueueOpts() []kgo.Opt {
 
 // runWorkQueue is Run in work-queue mode.
 func (r *Router) runWorkQueue(ctx context.Context) error {
+	// The group's start is set before the consuming client exists: that
+	// client joins and fetches as soon as it is made, and a share
+	// partition first fetched before the setting starts at the latest
+	// offset (a record produced before Run was missed under load). The
+	// admin client names the share group (users' ClientOpts may hold
+	// share-only options) but consumes no topic, so it never joins.
+	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.cfg.Brokers...), kgo.ShareGroup(r.cfg.Group)}, r.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("pubsub: router client: %w", err)
+	}
+	r.startAtEarliest(ctx, admin)
+	admin.Close()
 	cl, err := kgo.NewClient(r.workQueueOpts()...)
 	if err != nil {
 		return fmt.Errorf("pubsub: router client: %w", err)
 	}
 	r.cl = cl
-	r.startAtEarliest(ctx)
 	// Handlers get their own context: a stop lets them finish, up to
 	// ShutdownTimeout.
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -197,13 +208,13 @@ func (r *Router) deadLetterShared(ctx context.Context, m *Message, cause error) 
 // earliest unless the group has a value already, so that the group starts
 // at the log start, as the router's consumer groups do (Kafka's default
 // for share groups is latest).
-func (r *Router) startAtEarliest(ctx context.Context) {
+func (r *Router) startAtEarliest(ctx context.Context, cl *kgo.Client) {
 	const name = "share.auto.offset.reset"
 	dreq := kmsg.NewPtrDescribeConfigsRequest()
 	dres := kmsg.NewDescribeConfigsRequestResource()
 	dres.ResourceType, dres.ResourceName, dres.ConfigNames = kmsg.ConfigResourceTypeGroupConfig, r.cfg.Group, []string{name}
 	dreq.Resources = append(dreq.Resources, dres)
-	dresp, err := dreq.RequestWith(ctx, r.cl)
+	dresp, err := dreq.RequestWith(ctx, cl)
 	if err == nil && len(dresp.Resources) == 1 {
 		err = kerr.ErrorForCode(dresp.Resources[0].ErrorCode)
 		for _, c := range dresp.Resources[0].Configs {
@@ -221,7 +232,7 @@ func (r *Router) startAtEarliest(ctx context.Context) {
 		res.Configs = append(res.Configs, c)
 		req.Resources = append(req.Resources, res)
 		var resp *kmsg.IncrementalAlterConfigsResponse
-		if resp, err = req.RequestWith(ctx, r.cl); err == nil && len(resp.Resources) == 1 {
+		if resp, err = req.RequestWith(ctx, cl); err == nil && len(resp.Resources) == 1 {
 			err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
 		}
 	}
