@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/event"
+	"github.com/heraldhq/herald/internal/testenv"
 	"github.com/heraldhq/herald/pubsub"
 	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
@@ -75,13 +77,17 @@ func TestWorkQueue(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
+	// Share groups deliver at least once: on a cluster whose partition
+	// leaders move (make test-cluster), acknowledgements sent to a leader
+	// that has just moved are lost and those records come again.
+	moving := os.Getenv(testenv.LeaderMovesEnv) != ""
 	for k, c := range handled {
-		if c != 1 {
+		if c != 1 && (!moving || c < 1) {
 			t.Errorf("message %d handled successfully %d times", k, c)
 		}
 	}
 	for k := 0; k < n; k += 10 {
-		if got := attempts[k]; len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		if got := attempts[k]; (len(got) != 2 && (!moving || len(got) < 2)) || got[0] != 1 || got[1] != 2 {
 			t.Errorf("message %d attempts %v, want [1 2]", k, got)
 		}
 	}
