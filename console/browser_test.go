@@ -80,11 +80,26 @@ func (b *browser) text(sel string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		b.t.Fatalf("text of %s: %v", sel, err)
+	for {
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err == nil {
+			return s
+		}
+		// Chromium swaps the page's JavaScript context when a navigation
+		// settles late; a query caught in the swap names the old one.
+		// Ask again in the new context.
+		if !contextSwapped(err) || ctx.Err() != nil {
+			b.t.Fatalf("text of %s: %v", sel, err)
+		}
 	}
-	return s
+}
+
+// contextSwapped reports the errors of a query that ran while the page's
+// execution context was being replaced.
+func contextSwapped(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") ||
+		strings.Contains(msg, "Execution context was destroyed")
 }
 
 // waitText polls until sel's text holds want, without reloading.

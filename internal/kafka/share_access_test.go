@@ -30,7 +30,9 @@ func shareHeartbeatReq(member string) *kmsg.ShareGroupHeartbeatRequest {
 // topics), fetch, acknowledge and altering offsets; DESCRIBE for the
 // describes; DELETE on the group to delete offsets, as Kafka's KafkaApis.
 func shareSeamCases() []seamCase {
-	var topicID [16]byte
+	// Cases run in parallel, each on its own broker: each keeps its own
+	// topic id.
+	var fetchTopicID, ackTopicID [16]byte
 	ackEpoch := int32(1)
 	return []seamCase{
 		{
@@ -53,9 +55,9 @@ func shareSeamCases() []seamCase {
 			name: "ShareFetch", needs: []grant{shareGroupG(access.Read), topicT(access.Read)},
 			setup: func(t *testing.T, c *client, _ *fixture) {
 				shareJoin(t, c, "m1")
-				topicID = topicIDOf(t, c)
+				fetchTopicID = topicIDOf(t, c)
 			},
-			req:  func(*fixture) kmsg.Request { return shareOpenReq(topicID) },
+			req:  func(*fixture) kmsg.Request { return shareOpenReq(fetchTopicID) },
 			code: shareFetchCode,
 		},
 		{
@@ -70,14 +72,14 @@ func shareSeamCases() []seamCase {
 					return r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode
 				})
 				shareJoin(t, c, "m1")
-				topicID = topicIDOf(t, c)
-				mustAnswer(t, c, shareOpenReq(topicID), shareFetchCode) // acquires offset 0
+				ackTopicID = topicIDOf(t, c)
+				mustAnswer(t, c, shareOpenReq(ackTopicID), shareFetchCode) // acquires offset 0
 			},
 			req: func(*fixture) kmsg.Request {
 				req := kmsg.NewPtrShareAcknowledgeRequest()
 				req.Version = 2
 				req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr("sg"), kmsg.StringPtr("m1"), ackEpoch
-				req.Topics = []kmsg.ShareAcknowledgeRequestTopic{{TopicID: topicID, Partitions: []kmsg.ShareAcknowledgeRequestTopicPartition{{
+				req.Topics = []kmsg.ShareAcknowledgeRequestTopic{{TopicID: ackTopicID, Partitions: []kmsg.ShareAcknowledgeRequestTopicPartition{{
 					AcknowledgementBatches: []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}}}}}}}
 				return req
 			},
