@@ -161,6 +161,16 @@ func (s *Service) products(facts stream.Stream[string, fact], win stream.Windows
 	out.To(TopicAnalytics, stream.String(), stream.JSON[Result]())
 }
 
+// App is the service's stream app: its ServeHTTP answers interactive
+// queries and GET /topology, which the console draws. Nil on a nil
+// Service (a system that does not run it).
+func (s *Service) App() *stream.App {
+	if s == nil {
+		return nil
+	}
+	return s.app
+}
+
 // Run runs the application until ctx is cancelled.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.app.Run(ctx); err != nil && ctx.Err() == nil {

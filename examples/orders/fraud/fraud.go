@@ -190,6 +190,16 @@ func last4(card string) string {
 	return card[len(card)-4:]
 }
 
+// App is the service's stream app: its ServeHTTP answers interactive
+// queries and GET /topology, which the console draws. Nil on a nil
+// Service (a system that does not run it).
+func (s *Service) App() *stream.App {
+	if s == nil {
+		return nil
+	}
+	return s.app
+}
+
 // Run runs the application and the clock until ctx is cancelled.
 func (s *Service) Run(ctx context.Context) error {
 	cl, parts, err := s.clockClient(ctx)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,28 @@ func TestProtobufInConsole(t *testing.T) {
 	if err := json.Unmarshal([]byte(v.Data), &data); err != nil || v.Format != "protobuf" || v.SchemaID != ss.ID ||
 		data["order_id"] != id && data["orderId"] != id {
 		t.Errorf("console decodes the shipment as %+v (%v), want Protobuf JSON of order %s", v, err, id)
+	}
+}
+
+// TestStreamAppsInConsole: the demo's console draws the topologies of the
+// fraud and analytics stream apps, which serve them over HTTP.
+func TestStreamAppsInConsole(t *testing.T) {
+	sys, err := system.Start(context.Background(), system.Config{Durability: "none", DataDir: t.TempDir(), ConsoleAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sys.Close() })
+	list := getBody(t, sys.ConsoleURL+"/streams")
+	for _, app := range []string{"fraud", "analytics"} {
+		if !strings.Contains(list, `href="/streams/`+app+`"`) {
+			t.Fatalf("/streams does not link %s:\n%s", app, list)
+		}
+	}
+	for app, store := range map[string]string{"fraud": "fraud-", "analytics": "analytics-"} {
+		page := getBody(t, sys.ConsoleURL+"/streams/"+app)
+		if !strings.Contains(page, "<svg") || !strings.Contains(page, `data-id="`+shop.TopicOrders+`"`) ||
+			!strings.Contains(page, store) || strings.Contains(page, `id="stream-error"`) {
+			t.Errorf("/streams/%s does not draw its topology:\n%s", app, page)
+		}
 	}
 }

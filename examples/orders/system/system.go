@@ -38,6 +38,7 @@ import (
 	"github.com/heraldhq/herald/examples/orders/shipping"
 	"github.com/heraldhq/herald/examples/orders/shop"
 	"github.com/heraldhq/herald/heraldtest"
+	"github.com/heraldhq/herald/stream"
 )
 
 // Services lists the services by name, for Config.Services.
@@ -325,6 +326,20 @@ func (s *System) serveHTTP() error {
 		if st := s.Orders.Sagas(); st != nil {
 			ccfg.Sagas = st
 		}
+	}
+	// The stream apps' topologies, drawn on the console's /streams pages.
+	for name, app := range map[string]*stream.App{"fraud": s.Fraud.App(), "analytics": s.Analytics.App()} {
+		if app == nil {
+			continue
+		}
+		url, err := s.serve("127.0.0.1:0", app)
+		if err != nil {
+			return err
+		}
+		if ccfg.StreamApps == nil {
+			ccfg.StreamApps = map[string]string{}
+		}
+		ccfg.StreamApps[name] = url
 	}
 	c, err := console.New(ccfg)
 	if err != nil {
