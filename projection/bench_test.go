@@ -156,6 +156,9 @@ func scanOnce(b *testing.B, e *env, n int) {
 		}
 		got++
 	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
 	rows.Close()
 	if got != n {
 		b.Fatalf("scanned %d rows, want %d", got, n)
