@@ -254,30 +254,34 @@ func scanInto(rows *sql.Rows, out []eventstore.Recorded, bs boundSet) (_ []event
 	defer rows.Close()
 	var hs []event.Header    // reused: decodeEvent's scratch
 	var id, typ sql.RawBytes // reused; in the headers too, only errors name the id
+	// The scan targets live across rows: Scan's pointers move them to the
+	// heap, once here rather than once a row. Each Scan sets the string
+	// and bytes anew (database/sql copies), so what a row's event holds
+	// is its own.
+	var (
+		stream, headers string
+		version, at     int64
+		pos             sql.NullInt64
+		data            []byte
+	)
 	for rows.Next() {
-		var r eventstore.Recorded
-		var headers string
-		var at int64
-		var pos sql.NullInt64
-		var data []byte
-		if err := rows.Scan(&pos, &r.Stream, &r.Version, &id, &typ, &at, &headers, &data); err != nil {
+		if err := rows.Scan(&pos, &stream, &version, &id, &typ, &at, &headers, &data); err != nil {
 			return nil, n, last, fmt.Errorf("eventstore: scan: %w", err)
 		}
 		if !pos.Valid {
 			return nil, n, last, errUnsequenced
 		}
 		n++
-		r.Position, last = pos.Int64, pos.Int64
-		if !bs.keep(r.Stream, r.Version, at) {
+		last = pos.Int64
+		if !bs.keep(stream, version, at) {
 			continue
 		}
-		e, err := decodeEvent(r.Stream, headers, data, &hs)
+		e, err := decodeEvent(stream, headers, data, &hs)
 		if err != nil {
-			return nil, n, last, fmt.Errorf("eventstore: event at position %d (%s): %w", r.Position, id, err)
+			return nil, n, last, fmt.Errorf("eventstore: event at position %d (%s): %w", pos.Int64, id, err)
 		}
-		r.Event = e
-		r.Recorded = time.UnixMicro(at).UTC()
-		out = append(out, r)
+		out = append(out, eventstore.Recorded{Event: e, Stream: stream, Version: version, Position: pos.Int64,
+			Recorded: time.UnixMicro(at).UTC()})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, n, last, fmt.Errorf("eventstore: scan: %w", err)

@@ -3,28 +3,18 @@ package system_test
 import (
 	"context"
 	"os"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/examples/orders/shop"
 	"github.com/heraldhq/herald/examples/orders/system"
-	"github.com/heraldhq/herald/pubsub/pubsubtest"
 )
 
 // chaosDown is how long TestEndToEndChaos keeps payment down:
 // HERALD_ORDERS_CHAOS_DOWN, default 3s (the demo's is 30s).
 func chaosDown(t *testing.T) time.Duration {
-	d := 3 * time.Second
-	if s := os.Getenv("HERALD_ORDERS_CHAOS_DOWN"); s != "" {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			t.Fatalf("HERALD_ORDERS_CHAOS_DOWN: %v", err)
-		}
-	}
-	return d
+	return envOr(t, "HERALD_ORDERS_CHAOS_DOWN", 3*time.Second, time.ParseDuration)
 }
 
 // TestEndToEndChaos is TestEndToEnd with the chaos mode on while the
@@ -38,36 +28,19 @@ func chaosDown(t *testing.T) time.Duration {
 // and PostgreSQL with orchestration, 200 orders each; make
 // test-orders-full runs each database with each saga style, 1,000 orders.
 func TestEndToEndChaos(t *testing.T) {
-	for _, db := range []string{"sqlite", "postgres"} {
-		for _, mode := range []shop.SagaMode{shop.Choreography, shop.Orchestration} {
-			if raceDetector && os.Getenv("HERALD_ORDERS_E2E_N") == "" && (db == "sqlite") != (mode == shop.Choreography) {
-				continue // within make test's time: each database once, each saga style once
-			}
-			t.Run(db+"/"+string(mode), func(t *testing.T) {
-				cfg := system.Config{Saga: mode, Durability: "none", PaymentLatency: time.Millisecond,
-					PaymentFailureRate: 0.05, Seed: 7, DataDir: t.TempDir(), UnpaidTimeout: unpaidTimeout, ManualFraudClock: true}
-				if db == "postgres" {
-					cfg.Postgres, cfg.Namespace = pubsubtest.PostgresDSN(t), pubsubtest.UniqueName("chaos")
-					t.Cleanup(func() { dropSchemas(t, cfg) })
-				}
-				runChaos(t, cfg, e2eOrders(t), chaosDown(t))
-			})
-		}
+	skip := func(db string, mode shop.SagaMode) bool {
+		// Within make test's time: each database once, each saga style once.
+		return raceDetector && os.Getenv("HERALD_ORDERS_E2E_N") == "" && (db == "sqlite") != (mode == shop.Choreography)
 	}
+	e2eMatrix(t, "chaos", skip, func(t *testing.T, cfg system.Config) {
+		runChaos(t, cfg, e2eOrders(t), chaosDown(t))
+	})
 }
 
 func runChaos(t *testing.T, cfg system.Config, n int, down time.Duration) {
 	ctx := context.Background()
 	start := time.Now()
-	sys, err := system.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := sys.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	sys := startSystem(t, ctx, cfg)
 	pause := down / 3
 	logf := func(l string) { t.Log(l) }
 	chaos := system.Chaos{Service: "payment", Down: down, RestartBroker: true, Pause: pause, Rounds: 1, Log: logf}
@@ -87,31 +60,15 @@ func runChaos(t *testing.T, cfg system.Config, n int, down time.Duration) {
 	// the last of them after the broker's restart.
 	span := down + 3*pause
 	rate := float64(n) / span.Seconds()
-	var (
-		mu     sync.Mutex
-		placed []system.Placed
-	)
 	mix := system.DefaultMix
 	mix.Fraud = 0.03
-	gen := system.Generator{URL: sys.OrdersURL, Rate: rate, Mix: mix, Seed: 42}
-	if err := gen.Run(ctx, n, func(p system.Placed) { mu.Lock(); placed = append(placed, p); mu.Unlock() }); err != nil {
-		t.Fatal(err)
-	}
+	placed := placeOrders(t, ctx, sys, rate, mix, n)
 	t.Logf("placed %d orders at %.0f/s in %v", len(placed), rate, time.Since(start))
 	<-done
 	if chaosErr != nil {
 		t.Fatal(chaosErr)
 	}
-	// As in TestEndToEnd: every order but the planted unpaid ones ends;
-	// then the unpaid rule's clock passes their deadline.
-	waitAllEnded(t, sys, slices.DeleteFunc(slices.Clone(placed), func(p system.Placed) bool { return p.Kind == system.Unpaid }))
-	waitUnpaidPending(t, sys, placed)
-	if err := sys.Fraud.Tick(ctx, time.Now().Add(unpaidTimeout+time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	waitAllEnded(t, sys, placed)
-	waitSettled(t, sys, placed)
-	t.Logf("all ended after %v", time.Since(start))
+	endAll(t, ctx, sys, placed, start)
 	stopDups()
 	<-dupDone
 	if dupErr != nil {
@@ -121,10 +78,7 @@ func runChaos(t *testing.T, cfg system.Config, n int, down time.Duration) {
 		t.Fatalf("chaos did not do it all: %+v, %d duplicates", rep, dupRep.Duplicates)
 	}
 	checkOutage(t, ctx, sys, rep.Outages[0])
-	status := checkInvariants(t, ctx, sys, placed)
-	checkFlows(t, ctx, sys, cfg.Saga, placed, status)
-	checkAnalytics(t, ctx, sys, placed, status)
-	checkFraud(t, sys, placed)
+	checkEnded(t, ctx, sys, cfg.Saga, placed)
 }
 
 // checkOutage: orders were accepted while payment was down, and those
