@@ -141,6 +141,7 @@ func endAll(t *testing.T, ctx context.Context, sys *system.System, placed []syst
 	t.Helper()
 	waitAllEnded(t, sys, slices.DeleteFunc(slices.Clone(placed), func(p system.Placed) bool { return p.Kind == system.Unpaid }))
 	waitUnpaidPending(t, sys, placed)
+	waitFraudCaughtUp(t, sys)
 	if err := sys.Fraud.Tick(ctx, time.Now().Add(unpaidTimeout+time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/heraldhq/herald/examples/orders/inventory"
 	"github.com/heraldhq/herald/examples/orders/orders"
 	"github.com/heraldhq/herald/examples/orders/payment"
@@ -79,6 +82,42 @@ func waitUnpaidPending(t *testing.T, sys *system.System, placed []system.Placed)
 			}
 		}
 		return nil
+	})
+}
+
+// waitFraudCaughtUp waits until the fraud service has committed its
+// group's offsets up to the end of the orders topic: it has seen every
+// order's events. Its unpaid rule's clock must move only after that, or
+// an order whose later events the service has not read yet looks unpaid.
+func waitFraudCaughtUp(t *testing.T, sys *system.System) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(sys.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	poll(t, 2*time.Minute, func() error {
+		ends, err := adm.ListEndOffsets(ctx, shop.TopicOrders)
+		if err != nil {
+			return err
+		}
+		committed, err := adm.FetchOffsetsForTopics(ctx, "fraud", shop.TopicOrders)
+		if err != nil {
+			return err
+		}
+		var behind error
+		ends.Each(func(end kadm.ListedOffset) {
+			if end.Err != nil {
+				behind = end.Err
+				return
+			}
+			if c, ok := committed.Lookup(end.Topic, end.Partition); !ok || c.Err != nil || c.At < end.Offset {
+				behind = fmt.Errorf("fraud at %d of %d on %s/%d", c.At, end.Offset, end.Topic, end.Partition)
+			}
+		})
+		return behind
 	})
 }
 
