@@ -271,12 +271,14 @@ func BenchmarkRestore(b *testing.B) {
 // the raw loop's keyed count, in one run. Each record reads the key's
 // sessions in a range and closing reads the sessions by end, so this
 // measures the store's range scans over a write cache that grows
-// between commits.
+// between commits. It also reports changelog-records/input: the records
+// the App wrote to the store's changelog per input record.
 //
 //	go test ./stream -run '^$' -bench SessionWindow -benchtime 1x -count 3
 func BenchmarkSessionWindow(b *testing.B) {
 	n := benchRecords(b)
 	br := benchInput(b, n)
+	var changelog int64 // records the App wrote to its changelog, over all runs
 	sideBySide(b, n, func(run string, started func()) {
 		rawLoop(b, br.Addr(), "raw-"+run, n, started, func(r *kgo.Record) string { return string(r.Key) })
 	}, func(run string, started func()) {
@@ -284,5 +286,32 @@ func BenchmarkSessionWindow(b *testing.B) {
 		g := stream.GroupByKey(stream.Source(top, "in", stream.Bytes(), stream.Bytes()), stream.Bytes(), stream.Bytes())
 		stream.SessionCount(g, stream.SessionWindows{Gap: 15 * time.Second, Grace: 10 * time.Second}, "sessions")
 		runApp(b, top, br.Addr(), "session-"+run, n, started)
+		changelog += changelogRecords(b, br.Addr(), "session-"+run+"-sessions-changelog")
 	})
+	b.ReportMetric(float64(changelog)/float64(n*b.N), "changelog-records/input")
+}
+
+// changelogRecords is the number of records produced to topic (the sum
+// of its partitions' end offsets; no transactions, so no markers).
+func changelogRecords(b *testing.B, addr, topic string) int64 {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			b.Fatalf("end offset %s/%d: %v", o.Topic, o.Partition, o.Err)
+		}
+		sum += o.Offset
+	})
+	if sum == 0 {
+		b.Fatalf("changelog %s is empty", topic)
+	}
+	return sum
 }
