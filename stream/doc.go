@@ -123,10 +123,21 @@
 //	                   'c'                            -> closed(8): last closed window start
 //	sliding window     'k' <key>                      -> n(4) {ts(8) len(4) value}* m(4) {start(8) len(4) aggregate}*
 //	                   'd' due(8) <key>               -> empty (keys by next expiry)
-//	session            's' len(4) <key> end(8) start(8) -> aggregate
-//	                   'e' end(8) start(8) <key>       -> empty (sessions by end)
+//	session            'S' len(4) <key> start(8)      -> end(8) aggregate
 //	join buffer        len(4) <key> ts(8) seq(8)       -> value
 //	pattern            <key bytes>                     -> JSON partial matches
+//
+// A session keeps its store key while it grows at its end, so a record
+// that extends one is one store write and one changelog record; the
+// sessions by end, for closing, are a task's index in memory, built from
+// the store when the task starts. Session stores written before this
+// format ('s' len(4) <key> end(8) start(8) -> aggregate, and an index 'e'
+// end(8) start(8) <key> -> empty) need no reset: a task that starts over
+// one rewrites each session in the format and deletes its old keys, and
+// the changelog records of these writes, produced at the task's first
+// commit, leave the changelog in the format once compacted. An App of an
+// older version cannot read a store or changelog migrated so: to go
+// back, reset the App (delete its changelog topics and state dirs).
 //
 // Windowed keys written by WindowedCodec are <key> start(8) end(8), BE
 // Unix milliseconds.

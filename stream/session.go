@@ -40,9 +40,22 @@ type SessionWindows struct {
 //
 // which a task migrates when it starts (migrateSessions).
 func sessionKey(kb []byte, start int64) []byte {
-	b := binary.BigEndian.AppendUint32(append(make([]byte, 0, 13+len(kb)), 'S'), uint32(len(kb)))
+	return appendSessionKey(make([]byte, 0, 13+len(kb)), kb, start)
+}
+
+// appendSessionKey appends the store key of kb's session that starts at
+// start to b.
+func appendSessionKey(b, kb []byte, start int64) []byte {
+	b = binary.BigEndian.AppendUint32(append(b, sessionPrefix), uint32(len(kb)))
 	b = append(b, kb...)
 	return binary.BigEndian.AppendUint64(b, uint64(start))
+}
+
+// key returns kb's session key in sa's scratch buffer, valid until the
+// next call: the store copies the keys it keeps.
+func (sa *sessionAgg[K, V, A]) key(kb []byte, start int64) []byte {
+	sa.keyBuf = appendSessionKey(sa.keyBuf[:0], kb, start)
+	return sa.keyBuf
 }
 
 // Key prefixes of session stores: the format's, and the old format's.
@@ -102,7 +115,8 @@ type sessionAgg[K, V, A any] struct {
 	// load, kept in step with every write.
 	idx sessionIndex
 	// olds is process's scratch: the sessions a record joins.
-	olds []*openSession
+	olds   []*openSession
+	keyBuf []byte // scratch for store keys (key)
 }
 
 // load migrates a store of the old format and builds the index; run
@@ -223,7 +237,7 @@ func (sa *sessionAgg[K, V, A]) process(k K, v V, ts int64) error {
 // read returns the aggregate of kb's session that starts at start.
 func (sa *sessionAgg[K, V, A]) read(kb []byte, start int64) (A, error) {
 	var zero A
-	val, ok, err := sa.s.get(sessionKey(kb, start))
+	val, ok, err := sa.s.get(sa.key(kb, start))
 	if err != nil {
 		return zero, err
 	}
@@ -252,10 +266,10 @@ func (sa *sessionAgg[K, V, A]) write(kb []byte, cur session[A]) error {
 			kept = o
 			continue
 		}
-		sa.s.delete(sessionKey(kb, o.start))
+		sa.s.delete(sa.key(kb, o.start))
 		sa.idx.remove(o)
 	}
-	sa.s.put(sessionKey(kb, cur.start), append(val, ab...))
+	sa.s.put(sa.key(kb, cur.start), append(val, ab...))
 	if kept != nil {
 		sa.idx.setEnd(kept, cur.end)
 	} else {
