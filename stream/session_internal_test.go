@@ -306,3 +306,48 @@ func TestSessionStoreMigratesOldFormat(t *testing.T) {
 		t.Errorf("after migration: %v, want %s", got, want)
 	}
 }
+
+// BenchmarkSessionExtend: records that extend their key's session at its
+// end (1,000 keys, in order), through a task without a broker; a commit
+// every 10,000 records. Reports allocations per record.
+func BenchmarkSessionExtend(b *testing.B) {
+	top := NewTopology()
+	g := GroupByKey(Source(top, "in", Bytes(), Bytes()), Bytes(), Bytes())
+	SessionCount(g, SessionWindows{Gap: 15 * time.Second, Grace: 10 * time.Second}, "s")
+	a, err := New(top, Config{AppID: "t", Brokers: []string{"unused:1"}, StateDir: b.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tk := &task{id: taskID{0, 0}, app: a, memo: map[int]any{}, handlers: map[string]recordFn{},
+		stores: map[string]*kvStore{}, offsets: map[string]kgo.EpochOffset{}, streamTime: -1}
+	h, err := top.sources["in"].build(tk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tk.close(false) })
+	for _, f := range tk.starts {
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	keys := make([][]byte, 1000)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key-%05d", i)
+	}
+	base := time.UnixMilli(1_700_000_000_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		r := &kgo.Record{Topic: "in", Key: keys[i%len(keys)], Value: []byte("v"), Timestamp: base.Add(time.Duration(i) * time.Millisecond)}
+		tk.streamTime = max(tk.streamTime, r.Timestamp.UnixMilli())
+		if err := h(r); err != nil {
+			b.Fatal(err)
+		}
+		if i%10_000 == 9_999 {
+			if err := tk.commitLocal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
