@@ -31,6 +31,21 @@ func benchRecords(b *testing.B) int {
 	return 200_000
 }
 
+// benchCommitInterval is the Apps' CommitInterval: the default (0),
+// or STREAM_BENCH_COMMIT_MS milliseconds. A shorter one dedupes fewer
+// writes of a key per changelog record.
+func benchCommitInterval(b *testing.B) time.Duration {
+	s := os.Getenv("STREAM_BENCH_COMMIT_MS")
+	if s == "" {
+		return 0
+	}
+	ms, err := strconv.Atoi(s)
+	if err != nil || ms <= 0 {
+		b.Fatalf("STREAM_BENCH_COMMIT_MS=%q", s)
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
 const benchKeys = 10_000
 
 // benchInput starts a broker with topic "in" (4 partitions) holding n
@@ -140,7 +155,7 @@ func (h *firstFetch) OnFetchBatchRead(_ kgo.BrokerMetadata, topic string, _ int3
 // runApp runs top until its tasks have consumed n records.
 func runApp(b *testing.B, top *stream.Topology, addr, id string, n int, started func()) {
 	a, err := stream.New(top, stream.Config{AppID: id, Brokers: []string{addr}, StateDir: b.TempDir(), Logger: quiet(),
-		ClientOpts: []kgo.Opt{kgo.WithHooks(&firstFetch{f: started})}})
+		CommitInterval: benchCommitInterval(b), ClientOpts: []kgo.Opt{kgo.WithHooks(&firstFetch{f: started})}})
 	if err != nil {
 		b.Fatal(err)
 	}
