@@ -145,7 +145,14 @@ func TestWorkQueue(t *testing.T) {
 		}
 	}
 	if again {
-		t.Logf("%d acknowledgements refused; redeliveries tolerated", lost)
+		dups := 0
+		for _, c := range handled {
+			if c > 1 {
+				dups++
+			}
+		}
+		t.Logf("%d acknowledgements refused; redeliveries tolerated: %d messages handled more than once, poison attempts %v, %d dead letters",
+			lost, dups, attempts[poison], len(dead))
 	}
 	if len(routers) < 2 {
 		t.Errorf("only routers %v handled messages; the partition was not shared", routers)
