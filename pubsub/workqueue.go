@@ -33,14 +33,14 @@ import (
 // it. The router sets the group's share.auto.offset.reset to earliest
 // unless it is set, so that a new group starts at the log start.
 //
-// Delivery is at least once. An acknowledgement the broker refuses is
-// logged ("acknowledgements refused") and not sent again: kgo retries
-// the retriable errors itself, and the others mean the broker no longer
-// holds the records for this member (the partition's leader moved, which
-// drops its acquisition locks, or the lock expired), so a retry could
-// only be refused again. The broker delivers those records again, to any
-// member, with their delivery count + 1: a success whose ACCEPT was
-// refused is handled again.
+// Delivery is at least once. An acknowledgement the broker refuses (or
+// kgo cannot send) is logged ("acknowledgements not applied") and not
+// sent again: kgo retries the retriable errors itself, and the others
+// mean the broker no longer holds the records for this member (the
+// partition's leader moved, which drops its acquisition locks, or the
+// lock expired), so a retry could only be refused again. The broker
+// delivers those records again, to any member, with their delivery count
+// + 1: a success whose ACCEPT was lost is handled again.
 
 func (r *Router) workQueueOpts() []kgo.Opt {
 	opts := []kgo.Opt{
@@ -52,12 +52,12 @@ func (r *Router) workQueueOpts() []kgo.Opt {
 	return append(opts, r.cfg.ClientOpts...)
 }
 
-// logRefusedAcks logs the partitions whose acknowledgements the broker
-// refused; their records are delivered again.
+// logRefusedAcks logs the partitions whose acknowledgements were not
+// applied; their records are delivered again.
 func (r *Router) logRefusedAcks(_ *kgo.Client, rs kgo.ShareAckResults) {
 	for _, res := range rs {
 		if res.Err != nil {
-			r.cfg.Logger.Warn("pubsub: acknowledgements refused; the broker delivers their records again",
+			r.cfg.Logger.Warn("pubsub: acknowledgements not applied; the broker delivers their records again",
 				"topic", res.Topic, "partition", res.Partition, "err", res.Err)
 		}
 	}

@@ -176,7 +176,7 @@ func (a *ackRefusals) Enabled(context.Context, slog.Level) bool { return true }
 func (a *ackRefusals) WithAttrs([]slog.Attr) slog.Handler       { return a }
 func (a *ackRefusals) WithGroup(string) slog.Handler            { return a }
 func (a *ackRefusals) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "acknowledgements refused") {
+	if strings.Contains(r.Message, "acknowledgements not applied") {
 		a.n.Add(1)
 	}
 	return nil
