@@ -124,7 +124,8 @@ type shareMember struct {
 	group   string
 	id      string
 	topicID [16]byte
-	epoch   int32 // share session epoch of the next request
+	parts   []int32 // the assigned partitions, which a new session lists
+	epoch   int32   // share session epoch of the next request
 }
 
 func newShareMember(t *testing.T, tg target, group, topic, id string) *shareMember {
@@ -145,22 +146,36 @@ func newShareMember(t *testing.T, tg target, group, topic, id string) *shareMemb
 			return err
 		}
 		m.topicID = resp.Assignment.TopicPartitions[0].TopicID
+		m.parts = resp.Assignment.TopicPartitions[0].Partitions
 		return nil
 	})
 	return m
 }
 
-// fetch sends a ShareFetch of partition 0 (listing it when the session is
-// new) and returns its acquired ranges.
+// fetch sends a ShareFetch (listing the member's partitions when the
+// session is new) and returns its acquired ranges.
 func (m *shareMember) fetch(wait time.Duration) []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord {
+	m.t.Helper()
+	var out []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord
+	for _, rs := range m.fetchParts(wait, 500) {
+		out = append(out, rs...)
+	}
+	return out
+}
+
+// fetchParts sends a ShareFetch of up to maxRecords records and returns
+// the acquired ranges by partition.
+func (m *shareMember) fetchParts(wait time.Duration, maxRecords int32) map[int32][]kmsg.ShareFetchResponseTopicPartitionAcquiredRecord {
 	m.t.Helper()
 	req := kmsg.NewPtrShareFetchRequest()
 	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.epoch
-	req.MaxWaitMillis, req.MaxBytes, req.MaxRecords, req.BatchSize = int32(wait.Milliseconds()), 1<<20, 500, 500
+	req.MaxWaitMillis, req.MaxBytes, req.MaxRecords, req.BatchSize = int32(wait.Milliseconds()), 1<<20, maxRecords, maxRecords
 	if m.epoch == 0 {
 		rt := kmsg.NewShareFetchRequestTopic()
 		rt.TopicID = m.topicID
-		rt.Partitions = []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}
+		for _, p := range m.parts {
+			rt.Partitions = append(rt.Partitions, kmsg.ShareFetchRequestTopicPartition{Partition: p})
+		}
 		req.Topics = append(req.Topics, rt)
 	}
 	resp, err := req.RequestWith(testCtx(m.t, wait+10*time.Second), m.cl)
@@ -171,13 +186,15 @@ func (m *shareMember) fetch(wait time.Duration) []kmsg.ShareFetchResponseTopicPa
 		m.t.Fatalf("share fetch: %v", err)
 	}
 	m.epoch++
-	var out []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord
+	out := map[int32][]kmsg.ShareFetchResponseTopicPartitionAcquiredRecord{}
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
 			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-				m.t.Fatalf("share fetch partition: %v", err)
+				m.t.Fatalf("share fetch partition %d: %v", rp.Partition, err)
 			}
-			out = append(out, rp.AcquiredRecords...)
+			if len(rp.AcquiredRecords) > 0 {
+				out[rp.Partition] = append(out[rp.Partition], rp.AcquiredRecords...)
+			}
 		}
 	}
 	return out
@@ -518,5 +535,41 @@ func TestShareFetchWindowFullOpenTransactionLongPolls(t *testing.T) {
 	}
 	if d := time.Since(start); d < maxWait/2 {
 		t.Fatalf("answered after %v of a %v MaxWait with nothing acquirable past the window", d, maxWait)
+	}
+}
+
+// TestShareFetchRotatesPartitions: every partition of a share session has
+// a backlog larger than a fetch's MaxRecords; successive fetches start at
+// successive partitions (as Kafka's broker rotates them by session
+// epoch), so that all of them are served rather than the first listed
+// until it is drained.
+func TestShareFetchRotatesPartitions(t *testing.T) {
+	tg := startBroker(t)
+	topic, group := topicName(t), topicName(t, "group")
+	const parts, backlog, maxRecords = 3, 300, 100
+	createTopic(t, tg, topic, parts, nil)
+	admin := newKgo(t, tg, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	setShareConfigs(t, admin, group, "share.auto.offset.reset", "earliest")
+	var rs []*kgo.Record
+	for p := range int32(parts) {
+		for i := range backlog {
+			rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(strconv.Itoa(i))})
+		}
+	}
+	if err := admin.ProduceSync(testCtx(t, 20*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	m := newShareMember(t, tg, group, topic, "member-a")
+	if len(m.parts) != parts {
+		t.Fatalf("assigned partitions %v, want all %d", m.parts, parts)
+	}
+	served := map[int32]int{} // fetches that acquired records of each partition
+	for range parts {
+		for p := range m.fetchParts(time.Second, maxRecords) {
+			served[p]++
+		}
+	}
+	if len(served) != parts {
+		t.Fatalf("%d fetches of %d records served partitions %v (fetches per partition), want all %d", parts, maxRecords, served, parts)
 	}
 }

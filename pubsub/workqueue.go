@@ -32,14 +32,35 @@ import (
 // beyond it the broker archives a record before the router dead-letters
 // it. The router sets the group's share.auto.offset.reset to earliest
 // unless it is set, so that a new group starts at the log start.
+//
+// Delivery is at least once. An acknowledgement the broker refuses (or
+// kgo cannot send) is logged ("acknowledgements not applied") and not
+// sent again: kgo retries the retriable errors itself, and the others
+// mean the broker no longer holds the records for this member (the
+// partition's leader moved, which drops its acquisition locks, or the
+// lock expired), so a retry could only be refused again. The broker
+// delivers those records again, to any member, with their delivery count
+// + 1: a success whose ACCEPT was lost is handled again.
 
 func (r *Router) workQueueOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(r.cfg.Brokers...),
 		kgo.ShareGroup(r.cfg.Group),
 		kgo.ConsumeTopics(slices.Sorted(maps.Keys(r.handlers))...),
+		kgo.ShareAckCallback(r.logRefusedAcks),
 	}
 	return append(opts, r.cfg.ClientOpts...)
+}
+
+// logRefusedAcks logs the partitions whose acknowledgements were not
+// applied; their records are delivered again.
+func (r *Router) logRefusedAcks(_ *kgo.Client, rs kgo.ShareAckResults) {
+	for _, res := range rs {
+		if res.Err != nil {
+			r.cfg.Logger.Warn("pubsub: acknowledgements not applied; the broker delivers their records again",
+				"topic", res.Topic, "partition", res.Partition, "err", res.Err)
+		}
+	}
 }
 
 // runWorkQueue is Run in work-queue mode.

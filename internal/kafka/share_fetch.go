@@ -158,6 +158,7 @@ func (sf *shareFetch) fetch(parts []share.TP) {
 	for _, tp := range sf.listed() {
 		sf.part(tp) // every partition the request names is answered
 	}
+	parts = rotate(parts, sf.req.ShareSessionEpoch)
 	wait := time.Duration(sf.req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(min(wait, sf.s.maxWait))
 	for {
@@ -173,6 +174,25 @@ func (sf *shareFetch) fetch(parts []share.TP) {
 			return
 		}
 	}
+}
+
+// rotate returns the session's partitions starting at index epoch mod
+// len(parts), so that successive fetches of a session start at
+// successive partitions. Without it, a partition listed first whose
+// backlog fills MaxRecords answers every fetch, and the session's other
+// partitions wait until it is drained: a share consumer that cannot keep
+// up with its producers then reads one partition only. Kafka's broker
+// rotates the same way (KAFKA-17951); epoch 0 opens the session and is
+// not rotated.
+func rotate(parts []share.TP, epoch int32) []share.TP {
+	n := len(parts)
+	if n < 2 || epoch <= 0 {
+		return parts
+	}
+	i := int(epoch % int32(n))
+	out := make([]share.TP, 0, n)
+	out = append(out, parts[i:]...)
+	return append(out, parts[:i]...)
 }
 
 func (sf *shareFetch) listed() []share.TP {
