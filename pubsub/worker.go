@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,7 +21,13 @@ import (
 // the key up again when its backoff timer fires. So a retrying key holds
 // back only itself, and no goroutine sleeps through a backoff.
 type worker struct {
-	p *partition
+	p   *partition
+	idx int // index in p.workers; -1 for the lead
+
+	// outstanding counts the records the lead forwarded to this worker
+	// that are not handled yet (parked ones included). The lead runs a
+	// record itself only when its key's worker has none (see lead.go).
+	outstanding atomic.Int64
 
 	q struct {
 		sync.Mutex
@@ -33,20 +40,24 @@ type worker struct {
 
 	// parked holds the keys waiting for a retry.
 	// Invariant: a parked key's records are in parked[key].recs, and in
-	// no other place but the queue's later items.
+	// no other place but the queue's later items. Written under parkMu
+	// (which the lead's watchdog takes to read it), read without it.
 	parked    map[string]*parkedKey
+	parkMu    sync.Mutex
 	m         Message       // the record being handled; reused
 	slab      ctxSlab       // for m.slab
 	decodeErr error         // m.Record's event decode error
 	wait      time.Duration // set by attempt: the wait an error asked for (RetryAfter)
+
+	lead leadState // the lead's own state; unused by the other workers
 }
 
-// item is a chunk of a batch for the worker (idx, ascending), or a parked
-// key whose backoff is over (retry).
+// item is a chunk of a batch for the worker (idx, ascending; nil for the
+// whole batch, which only the lead gets), or a parked key whose backoff
+// is over (retry).
 type item struct {
 	b     *batch
 	idx   []int32
-	w     int32 // the worker's index, for partition.pushLocked
 	retry *parkedKey
 }
 
@@ -76,8 +87,8 @@ const (
 	outcomeStopped                // the partition stopped first
 )
 
-func newWorker(p *partition) *worker {
-	return &worker{p: p, wake: make(chan struct{}, 1), parked: make(map[string]*parkedKey)}
+func newWorker(p *partition, idx int) *worker {
+	return &worker{p: p, idx: idx, wake: make(chan struct{}, 1), parked: make(map[string]*parkedKey)}
 }
 
 // push queues it for the worker. It never blocks: the queue is bounded by
@@ -124,9 +135,12 @@ func (w *worker) run() {
 			return
 		}
 		for i := range items {
-			if items[i].retry != nil {
+			switch {
+			case items[i].retry != nil:
 				ok = w.retry(items[i].retry)
-			} else {
+			case w.idx < 0:
+				ok = w.runLead(items[i].b, items[i].idx)
+			default:
 				ok = w.runChunk(items[i].b, items[i].idx)
 			}
 			items[i] = item{}
@@ -151,7 +165,12 @@ func (w *worker) stopTimers() {
 // chunk, not once per record.
 func (w *worker) runChunk(b *batch, idx []int32) bool {
 	n := 0 // handled, reported to the partition once per chunk
-	defer func() { w.p.handled(b, n) }()
+	start := time.Now()
+	defer func() {
+		w.p.handled(b, n)
+		w.outstanding.Add(int64(-n))
+		w.p.noteForwarded(len(idx), time.Since(start))
+	}()
 	keys := chunkKeys(b, idx)
 	ctxs := make([]event.RecordContext, len(idx))
 	for j, i := range idx {
@@ -178,9 +197,7 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 			b.setDone(i)
 			n++
 		case outcomeRetry, outcomeWait:
-			pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: prior, ev: w.m.Event, evErr: w.decodeErr}
-			w.parked[key] = pk
-			w.failed(pk, o)
+			w.park(key, b, i, prior, o)
 		case outcomeStopped:
 			return false
 		}
@@ -188,13 +205,34 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 	return true
 }
 
-// chunkKeys returns the keys of b.recs[i] for i in idx, concatenated.
+// park sets key aside after its record b.recs[i] failed (outcome o) with
+// prior attempts before this one, and schedules its retry.
+func (w *worker) park(key string, b *batch, i int32, prior int, o outcome) {
+	pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: prior, ev: w.m.Event, evErr: w.decodeErr}
+	w.parkMu.Lock()
+	w.parked[key] = pk
+	w.parkMu.Unlock()
+	w.failed(pk, o)
+}
+
+// chunkKeys returns the keys of b.recs[i] for i in idx (all of b.recs if
+// idx is nil), concatenated.
 func chunkKeys(b *batch, idx []int32) string {
 	n := 0
+	if idx == nil {
+		for _, rec := range b.recs {
+			n += len(rec.Key)
+		}
+	}
 	for _, i := range idx {
 		n += len(b.recs[i].Key)
 	}
 	buf := make([]byte, 0, n)
+	if idx == nil {
+		for _, rec := range b.recs {
+			buf = append(buf, rec.Key...)
+		}
+	}
 	for _, i := range idx {
 		buf = append(buf, b.recs[i].Key...)
 	}
@@ -220,10 +258,15 @@ func (w *worker) retry(pk *parkedKey) bool {
 		}
 		r.b.setDone(r.i)
 		w.p.handled(r.b, 1)
+		if w.idx >= 0 {
+			w.outstanding.Add(-1)
+		}
 		pk.recs[0] = recRef{}
 		pk.recs = pk.recs[1:]
 		if len(pk.recs) == 0 {
+			w.parkMu.Lock()
 			delete(w.parked, pk.key)
+			w.parkMu.Unlock()
 			return true
 		}
 		r = pk.recs[0]
