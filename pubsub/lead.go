@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/heraldhq/herald/event"
 )
 
 // The lead: each partition's batches go to one goroutine, the lead, which
@@ -169,7 +167,7 @@ func (w *worker) leadChunk(c *leadChunk) (ok, taken bool) {
 	w.maybeInline()
 	l.group, l.groupStart, l.slow = 0, time.Now(), false
 	keys := chunkKeys(b, c.idx)
-	ctxs := make([]event.RecordContext, c.n)
+	ctxs := make([]recordCtx, c.n)
 	nw := uint64(len(p.workers))
 	for j := range c.n {
 		i := c.rec(j)

@@ -172,7 +172,7 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 		w.p.noteForwarded(len(idx), time.Since(start))
 	}()
 	keys := chunkKeys(b, idx)
-	ctxs := make([]event.RecordContext, len(idx))
+	ctxs := make([]recordCtx, len(idx))
 	for j, i := range idx {
 		rec := b.recs[i]
 		key := keys[:len(rec.Key)]
@@ -249,7 +249,9 @@ func (w *worker) retry(pk *parkedKey) bool {
 		r := pk.recs[0]
 		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm, slab: &w.slab}
 		w.decodeErr = pk.evErr
-		switch o := w.attempt(event.NewRecordContext(w.p.ctx, w.m.Record), pk.attempts+1); o {
+		ctx := new(recordCtx)
+		ctx.Init(w.p.ctx, w.m.Record)
+		switch o := w.attempt(ctx, pk.attempts+1); o {
 		case outcomeRetry, outcomeWait:
 			w.failed(pk, o)
 			return true
@@ -417,7 +419,7 @@ func (w *worker) uncount(n int) {
 }
 
 // call runs the handler once, turning a panic into a *PanicError. ctx is
-// an event.RecordContext: it carries the record's event, decoded again
+// a *recordCtx: it carries the record's event, decoded again
 // only if the handler asks for it (to publish a caused event).
 func (w *worker) call(ctx context.Context, m *Message) (err error) {
 	defer func() {
