@@ -70,9 +70,10 @@ type leadState struct {
 
 func (l *leadState) init(workers int) { l.fwd = make([][]int32, workers) }
 
-// Lead chunk states, for the watchdog.
+// Lead chunk states, for the watchdog: the low two bits of
+// leadChunk.state.
 const (
-	chunkRunning int32 = iota // the lead is not in a handler call
+	chunkRunning int64 = iota // the lead is not in a handler call
 	chunkInCall               // the lead is in a handler call, its forwards flushed
 	chunkTaken                // the watchdog took the rest of the chunk
 )
@@ -85,8 +86,10 @@ type leadChunk struct {
 	idx []int32
 	n   int
 
-	pos   atomic.Int64 // the position (in idx) of the record the lead is on
-	state atomic.Int32 // chunkRunning, chunkInCall, chunkTaken
+	// state is pos<<2 | chunkRunning, chunkInCall or chunkTaken, where
+	// pos is the position (in idx) of the record the lead is on: one
+	// word, so that a call costs the lead two atomic operations.
+	state atomic.Int64
 
 	// takeMu is held by the watchdog while it checks and takes the chunk
 	// over, so that the lead, which finds the chunk taken when its call
@@ -196,10 +199,9 @@ func (w *worker) leadChunk(c *leadChunk) (ok, taken bool) {
 		if p.prior != nil || careful {
 			prior = p.priorAttempts(rec.Offset)
 		}
-		c.pos.Store(int64(j))
-		c.state.Store(chunkInCall)
+		c.state.Store(int64(j)<<2 | chunkInCall)
 		o := w.attempt(&ctxs[j], prior+1)
-		taken = !c.state.CompareAndSwap(chunkInCall, chunkRunning)
+		taken = !c.state.CompareAndSwap(int64(j)<<2|chunkInCall, int64(j)<<2|chunkRunning)
 		switch o {
 		case outcomeDone:
 			b.setDone(i)
@@ -281,13 +283,14 @@ func (c *leadChunk) check() {
 	if c.done {
 		return
 	}
-	pos := c.pos.Load()
-	if c.state.Load() != chunkInCall || pos != c.lastPos {
+	st := c.state.Load()
+	pos := st >> 2
+	if st&3 != chunkInCall || pos != c.lastPos {
 		c.lastPos = pos
 		c.timer.Reset(stuckAfter)
 		return
 	}
-	if !c.state.CompareAndSwap(chunkInCall, chunkTaken) {
+	if !c.state.CompareAndSwap(st, pos<<2|chunkTaken) {
 		c.timer.Reset(stuckAfter) // the call returned meanwhile
 		return
 	}
