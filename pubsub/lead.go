@@ -199,9 +199,10 @@ func (w *worker) leadChunk(c *leadChunk) (ok, taken bool) {
 		if p.prior != nil || careful {
 			prior = p.priorAttempts(rec.Offset)
 		}
-		c.state.Store(int64(j)<<2 | chunkInCall)
+		at := int64(j) << 2 // the state word at j, chunkRunning (0)
+		c.state.Store(at | chunkInCall)
 		o := w.attempt(&ctxs[j], prior+1)
-		taken = !c.state.CompareAndSwap(int64(j)<<2|chunkInCall, int64(j)<<2|chunkRunning)
+		taken = !c.state.CompareAndSwap(at|chunkInCall, at)
 		switch o {
 		case outcomeDone:
 			b.setDone(i)
