@@ -38,6 +38,13 @@ import (
 // and once one of its records is forwarded, its later ones are forwarded
 // too until the worker has handled them all, so they queue behind it.
 //
+// A key whose record fails inline is handed over to its worker, parked
+// there (handOver), and the worker runs its retries, so that a retry that
+// blocks holds back only that worker's keys, as it did before the lead;
+// the key's later records follow it, as the failed one counts as
+// outstanding there until its retry succeeds. (Only a careful lead, which
+// runs the suspects of an unclean stop one at a time, parks keys itself.)
+//
 // The watchdog keeps a handler that blocks from holding back the other
 // keys of the partition, as it would if the lead simply ran everything:
 // a timer per chunk checks every stuckAfter whether the lead is still in
@@ -208,7 +215,11 @@ func (w *worker) leadChunk(c *leadChunk) (ok, taken bool) {
 			b.setDone(i)
 			n++
 		case outcomeRetry, outcomeWait:
-			w.park(key, b, i, prior, o)
+			if careful {
+				w.park(key, b, i, prior, o)
+			} else {
+				w.handOver(p.workers[keyHash(rec.Key)%nw], key, b, i, prior, o)
+			}
 		case outcomeStopped:
 			return false, taken
 		}
@@ -226,6 +237,24 @@ func (w *worker) leadChunk(c *leadChunk) (ok, taken bool) {
 		}
 	}
 	return true, false
+}
+
+// handOver parks key at worker to after its record b.recs[i] failed
+// (outcome o) inline with prior attempts before this one: the worker runs
+// its retries, so that a retry that blocks holds back only that worker's
+// keys, not the lead. The key's later records follow it there, as the
+// record counts as outstanding at the worker until its retry succeeds. (A
+// careful lead keeps its parked keys: suspects run on the lead alone.)
+func (w *worker) handOver(to *worker, key string, b *batch, i int32, prior int, o outcome) {
+	pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: prior, ev: w.m.Event, evErr: w.decodeErr}
+	if o == outcomeRetry {
+		pk.attempts++
+		w.p.noteAttempts(b.recs[i].Offset, pk.attempts) // for the attempt record
+	}
+	pk.tries++
+	pk.wait = w.wait
+	to.outstanding.Add(1)
+	to.push(item{adopt: pk})
 }
 
 // maybeInline switches the lead from forwarding to inline if the workers

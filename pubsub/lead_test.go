@@ -181,3 +181,62 @@ func TestLeadTakesOverBlockedCall(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestLeadHandsOverRetries: a key that fails at the lead is retried by its
+// worker, so a retry that blocks does not hold back the partition's later
+// batches.
+func TestLeadHandsOverRetries(t *testing.T) {
+	r, err := NewRouter(RouterConfig{Brokers: []string{"x"}, Group: "g",
+		Backoff: Backoff{Initial: time.Millisecond, Max: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retrying, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	var handled sync.Map
+	handler := func(_ context.Context, m *Message) error {
+		if m.Record.Offset == 0 {
+			if m.Attempt == 1 {
+				return errors.New("first attempt fails")
+			}
+			close(retrying)
+			<-release
+		}
+		handled.Store(fmt.Sprintf("%s%d", m.Record.Key, m.Record.Offset), true)
+		return nil
+	}
+	p := newPartition(r, topicPartition{"t", 0}, handler, attemptRecord{mark: -1}, -1)
+	defer func() { free(); p.stop(); p.wg.Wait() }()
+	p.dispatch([]*kgo.Record{{Key: []byte("a"), Offset: 0}}, 0)
+	<-retrying
+	// "b" and "c" hash to other workers than "a" (TestKeyHashFixed).
+	p.dispatch([]*kgo.Record{{Key: []byte("b"), Offset: 1}, {Key: []byte("c"), Offset: 2}, {Key: []byte("a"), Offset: 3}}, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, b := handled.Load("b1")
+		_, c := handled.Load("c2")
+		if b && c {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b1 and c2 not handled while a0's retry blocks")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, ok := handled.Load("a3"); ok {
+		t.Fatal("a3 handled before a0")
+	}
+	free()
+	for {
+		_, a0 := handled.Load("a0")
+		_, a3 := handled.Load("a3")
+		if a0 && a3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a0 %v, a3 %v handled after the release", a0, a3)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

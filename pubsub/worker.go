@@ -59,6 +59,7 @@ type item struct {
 	b     *batch
 	idx   []int32
 	retry *parkedKey
+	adopt *parkedKey // a key the lead parks here (lead.go's handOver)
 }
 
 type recRef struct {
@@ -138,6 +139,8 @@ func (w *worker) run() {
 			switch {
 			case items[i].retry != nil:
 				ok = w.retry(items[i].retry)
+			case items[i].adopt != nil:
+				w.adopt(items[i].adopt)
 			case w.idx < 0:
 				ok = w.runLead(items[i].b, items[i].idx)
 			default:
@@ -203,6 +206,16 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 		}
 	}
 	return true
+}
+
+// adopt parks a key the lead handed over, and schedules its retry. The
+// worker has no record of the key (the lead ran the failed one only
+// because it had none outstanding here), so none is parked already.
+func (w *worker) adopt(pk *parkedKey) {
+	w.parkMu.Lock()
+	w.parked[pk.key] = pk
+	w.parkMu.Unlock()
+	w.schedule(pk)
 }
 
 // park sets key aside after its record b.recs[i] failed (outcome o) with
