@@ -41,9 +41,11 @@ import (
 //	        kgo's AutoCommitMarks commits every second (the router's
 //	        CommitInterval) and at a rebalance (BlockRebalanceOnPoll, so
 //	        that a rebalance waits for the poll's records)
-//	router  its defaults: the same decoding, 16 workers per partition
-//	        (records sharded by key hash, so that different keys run
-//	        concurrently), per-record completion tracking, commits every
+//	router  its defaults: the same decoding, a lead per partition that
+//	        runs the records itself while the handler is fast and hands
+//	        them to 16 workers (sharded by key hash, so that different
+//	        keys run concurrently) while it is slow or blocks, completion
+//	        tracking per record, commits every
 //	        second of the offset below the lowest record not handled,
 //	        plus its attempt record (the dispatch mark committed ahead of
 //	        the records, so that attempts survive a crash), which the raw

@@ -39,11 +39,15 @@ type RouterConfig struct {
 	// The topic must exist (or the cluster must auto-create topics).
 	DeadLetterTopic func(topic string) string
 
-	// Workers is how many handler calls of one partition run at once.
-	// Records are spread over that many workers by a hash of the key; a
-	// worker handles its records one at a time, in offset order per key.
-	// A handler that blocks (rather than fails, which sets its key aside
-	// for a retry) delays the other keys of its worker. Default 16.
+	// Workers is how many handler calls of one partition run at once
+	// when handlers are slow. Records are then spread over that many
+	// workers by a hash of the key; a worker handles its records one at
+	// a time, in offset order per key. While handlers are fast (a few
+	// microseconds), the partition's lead runs them itself, one at a
+	// time, which costs less per record; a call that blocks for 10ms
+	// makes the lead hand the records after it to the workers. A handler
+	// that blocks (rather than fails, which sets its key aside for a
+	// retry) delays the other keys of its worker. Default 16.
 	Workers int
 	// MaxPending bounds the records of one partition that are fetched but
 	// not handled; at the bound the partition's fetching pauses. Default

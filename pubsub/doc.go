@@ -23,10 +23,14 @@
 //	}))
 //	err = r.Run(ctx) // until ctx is cancelled; then a graceful shutdown
 //
-// Per partition, Workers workers handle the records, keys spread over them
-// by hash, so one key's records are handled one at a time in offset order
-// and different keys run concurrently; at most MaxPending records per
-// partition are fetched ahead (then its fetching pauses). The committed offset is the lowest
+// Per partition, one key's records are handled one at a time in offset
+// order, and different keys concurrently: a lead goroutine takes the
+// partition's records in offset order and runs them itself while the
+// handler is fast (a few microseconds a record: the cheapest way, one
+// goroutine reading the records in the order they lie in memory), and
+// hands them to Workers workers, keys spread over them by hash, while it
+// is slow or when a call blocks (see lead.go); at most MaxPending records
+// per partition are fetched ahead (then its fetching pauses). The committed offset is the lowest
 // record not yet handled, so a crash redelivers and never skips.
 //
 // A failed attempt is retried after an exponential backoff with jitter;
@@ -119,8 +123,8 @@
 //     clean stop clears the mark.
 //   - A successor that finds a mark (its predecessor crashed, was killed,
 //     or lost the partition with a handler running) treats the records up
-//     to it as suspects: until they are handled, the partition's records
-//     go to one worker, one at a time, and the count of each attempt on a
+//     to it as suspects: until they are handled, the partition's lead
+//     runs its records itself, one at a time, and the count of each attempt on a
 //     suspect is committed before the attempt begins. A suspect with no
 //     count is taken to have had one attempt (the predecessor may have
 //     been in it), but always gets at least one attempt here.

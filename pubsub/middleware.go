@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldhq/herald/event"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -59,7 +60,13 @@ func Tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Middle
 				if tp, ok := unsampledTraceparent(m.Record.Headers); w3c && ok {
 					// The common case under sampling, made cheap: no
 					// span, and the parent passed on, parsed only if
-					// asked for (to publish a follow-up, say).
+					// asked for (to publish a follow-up, say): in the
+					// router's own context of the record if that is
+					// ctx, else in one from the worker's slab.
+					if rc, ok := ctx.(*recordCtx); ok && rc.tp == nil {
+						rc.tp = tp
+						return next(rc, m)
+					}
 					c := m.slab.get()
 					c.Context, c.tp = ctx, tp
 					return next(c, m)
@@ -159,8 +166,9 @@ func parseTraceparent(tp []byte) (trace.SpanContext, bool) {
 // it answers otel's span lookup (trace.SpanFromContext) with the parent,
 // parsed from the traceparent at the lookup, as
 // trace.ContextWithRemoteSpanContext would; so a handler that publishes
-// nothing never parses it. No allocation of its own under the router (a
-// slot of the worker's ctxSlab) instead of the parse and two.
+// nothing never parses it. Under the router it is needed only when a
+// middleware before Tracing wrapped the context (else the router's
+// recordCtx carries the parent), and is a slot of the worker's ctxSlab.
 type unsampledCtx struct {
 	context.Context
 	tp []byte
@@ -174,6 +182,27 @@ func (c *unsampledCtx) Value(k any) any {
 		}
 	}
 	return c.Context.Value(k)
+}
+
+// recordCtx is the context the router gives an attempt on a record: the
+// record's event (event.RecordContext) and, once the Tracing middleware
+// has found an unsampled W3C parent in the record's headers, that parent,
+// answered as unsampledCtx answers it. So the middleware needs no context
+// of its own when the router's reaches it unwrapped (no middleware before
+// it made a new one), as it does when it is the only one.
+type recordCtx struct {
+	event.RecordContext
+	tp []byte // the unsampled traceparent Tracing found, or nil
+}
+
+// Value implements context.Context.
+func (c *recordCtx) Value(k any) any {
+	if c.tp != nil && k == otelSpanKey {
+		if sc, ok := parseTraceparent(c.tp); ok {
+			return remoteSpan{sc: sc}
+		}
+	}
+	return c.RecordContext.Value(k)
 }
 
 // remoteSpan is a remote parent in a context, not recording (the value

@@ -19,7 +19,10 @@ import (
 // BenchmarkMiddlewareOverhead is the per-message cost of the metrics and
 // tracing middleware around a no-op handler, without a broker: the part
 // of BenchmarkRouterVsRaw's mw cases that the middleware adds, measured
-// without the noise of fetching. none is the baseline.
+// without the noise of fetching. none is the baseline. The -router case
+// passes the middleware what the router does (its context of the record,
+// a Message with the worker's context slab); the others a background
+// context and a bare Message.
 func BenchmarkMiddlewareOverhead(b *testing.B) {
 	metrics, err := pubsub.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
@@ -43,22 +46,32 @@ func BenchmarkMiddlewareOverhead(b *testing.B) {
 		{"tracing-unsampled-parent", unsampled, []pubsub.Middleware{pubsub.Tracing(sampled, prop)}},
 		{"metrics+tracing-1%-root", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(sampled, prop)}},
 		{"metrics+tracing-1%-parents", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(sampled, prop)}},
+		{"metrics+tracing-1%-parents-router", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(sampled, prop)}},
 		{"metrics+tracing-always", nil, []pubsub.Middleware{metrics.Middleware(), pubsub.Tracing(always, prop)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := pubsub.Chain(func(context.Context, *pubsub.Message) error { return nil }, bc.mws...)
-			m := &pubsub.Message{Record: &kgo.Record{Topic: "bench", Key: []byte("k"), Value: []byte("v"), Headers: bc.headers}, Attempt: 1, Group: "g"}
+			m := &pubsub.Message{}
+			var recordCtx func(context.Context, *kgo.Record) context.Context
+			if strings.HasSuffix(bc.name, "-router") {
+				recordCtx, m = pubsub.RecordContexts(1024)
+			}
+			m.Record, m.Attempt, m.Group = &kgo.Record{Topic: "bench", Key: []byte("k"), Value: []byte("v"), Headers: bc.headers}, 1, "g"
 			ctx := context.Background()
 			b.ReportAllocs()
 			// The 1%-parents case: records with a traceparent, one in 100
 			// sampled, as BenchmarkRouterVsRaw's mw-sampled.
-			parents := strings.HasSuffix(bc.name, "-parents")
+			parents := strings.Contains(bc.name, "-parents")
 			for b.Loop() {
 				m.Record.Offset++
 				if parents {
 					m.Record.Headers = traceHeaders[m.Record.Offset%100]
 				}
-				if err := h(ctx, m); err != nil {
+				c := ctx
+				if recordCtx != nil {
+					c = recordCtx(ctx, m.Record)
+				}
+				if err := h(c, m); err != nil {
 					b.Fatal(err)
 				}
 			}

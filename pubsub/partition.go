@@ -26,7 +26,18 @@ type partition struct {
 	r       *Router
 	tp      topicPartition
 	handler Handler
+	// lead takes each batch in offset order and runs its records itself
+	// while handlers are fast, or forwards them to workers (by key hash)
+	// to run concurrently; see lead.go.
+	lead    *worker
 	workers []*worker
+	// fwdRecs counts the forwarded records the workers handled since the
+	// lead last looked, and fwdFast those of them in fast chunks (see
+	// lead.go).
+	fwdRecs, fwdFast atomic.Int64
+	// inlineMax is the lead's threshold (see lead.go): inlineMax but in
+	// tests.
+	inlineMax time.Duration
 
 	// ctx is the handlers' context: cancelled when the partition is lost
 	// or stopping takes longer than ShutdownTimeout.
@@ -37,7 +48,7 @@ type partition struct {
 	stopping chan struct{}
 	stopped  atomic.Bool
 	stopOnce sync.Once
-	wg       sync.WaitGroup // one per worker
+	wg       sync.WaitGroup // one per worker, and the lead
 
 	// prior holds the attempts an earlier owner recorded, by offset; read
 	// only after newPartition. nil if none.
@@ -124,7 +135,7 @@ func (b *batch) firstUndone() int {
 // committed with committed, its committed offset (-1 if none).
 func newPartition(r *Router, tp topicPartition, h Handler, rec attemptRecord, committed int64) *partition {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &partition{r: r, tp: tp, handler: h, ctx: ctx, cancel: cancel, stopping: make(chan struct{})}
+	p := &partition{r: r, tp: tp, handler: h, ctx: ctx, cancel: cancel, stopping: make(chan struct{}), inlineMax: inlineMax}
 	p.mu.next = kgo.EpochOffset{Epoch: -1, Offset: -1}
 	p.mu.committed = -1
 	p.mu.base = committed
@@ -144,25 +155,27 @@ func newPartition(r *Router, tp topicPartition, h Handler, rec attemptRecord, co
 	}
 	p.workers = make([]*worker, r.cfg.Workers)
 	for i := range p.workers {
-		p.workers[i] = newWorker(p)
+		p.workers[i] = newWorker(p, i)
 	}
-	p.wg.Add(len(p.workers))
+	p.lead = newWorker(p, -1)
+	p.lead.lead.init(len(p.workers))
+	p.wg.Add(len(p.workers) + 1)
 	for _, w := range p.workers {
 		go w.run()
 	}
+	go p.lead.run()
 	return p
 }
 
-// dispatch hands records (in offset order) to their keys' workers. It
-// never blocks, and reports whether MaxPending records are outstanding
-// (see throttle).
+// dispatch hands records (in offset order) to the lead. It never blocks,
+// and reports whether MaxPending records are outstanding (see throttle).
 func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	if len(recs) == 0 {
 		return false
 	}
 	b := &batch{recs: recs, hwm: hwm, done: make([]atomic.Uint64, (len(recs)+63)/64)}
 	b.left.Store(int64(len(recs)))
-	items := p.shard(b) // outside the lock
+	it := item{b: b} // the whole batch, for the lead
 	last := recs[len(recs)-1].Offset
 	p.mu.Lock()
 	if p.mu.first < 0 {
@@ -172,9 +185,6 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	p.setLagLocked()
 	if p.careful.Load() && p.mu.pending == 0 && recs[0].Offset > p.suspectEnd {
 		p.careful.Store(false) // every suspect is handled
-	}
-	if p.careful.Load() {
-		items = oneWorker(b)
 	}
 	p.mu.batches = append(p.mu.batches, b)
 	p.mu.pending += len(recs)
@@ -193,9 +203,9 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 	}
 	hold := p.r.cl != nil && (len(p.mu.held) > 0 || last > p.mu.markCommitted)
 	if hold {
-		p.mu.held = append(p.mu.held, heldBatch{last: last, items: items})
+		p.mu.held = append(p.mu.held, heldBatch{last: last, it: it})
 	} else {
-		p.pushLocked(items)
+		p.lead.push(it)
 	}
 	p.mu.Unlock()
 	if raise || hold {
@@ -206,8 +216,8 @@ func (p *partition) dispatch(recs []*kgo.Record, hwm int64) (full bool) {
 
 // heldBatch is a dispatched batch that waits for a mark commit.
 type heldBatch struct {
-	last  int64  // offset of the batch's last record
-	items []item // the batch's chunks, for pushLocked
+	last int64 // offset of the batch's last record
+	it   item  // the batch, for the lead
 }
 
 // releaseLocked sends on the held batches that the committed mark covers,
@@ -215,7 +225,7 @@ type heldBatch struct {
 func (p *partition) releaseLocked() {
 	n := 0
 	for n < len(p.mu.held) && p.mu.held[n].last <= p.mu.markCommitted {
-		p.pushLocked(p.mu.held[n].items)
+		p.lead.push(p.mu.held[n].it)
 		p.mu.held[n] = heldBatch{}
 		n++
 	}
@@ -223,61 +233,6 @@ func (p *partition) releaseLocked() {
 	if len(p.mu.held) == 0 {
 		p.mu.held = nil
 	}
-}
-
-// pushLocked queues a batch's chunks for their workers. Batches are
-// pushed under mu, so that dispatch and releaseLocked, which push from
-// different goroutines, queue them for each worker in offset order. mu
-// must be held.
-func (p *partition) pushLocked(items []item) {
-	for _, it := range items {
-		p.workers[it.w].push(it)
-	}
-}
-
-// shard returns b's records as chunks by worker: each key's records go
-// to the worker of its hash, in offset order.
-func (p *partition) shard(b *batch) []item {
-	// Counting sort of the record indexes by worker: one allocation for
-	// all workers, each worker's indexes in offset order.
-	recs, n := b.recs, len(p.workers)
-	shard := make([]int32, 2*len(recs)+2*n+1)
-	of, idx := shard[:len(recs)], shard[len(recs):2*len(recs)]
-	start, fill := shard[2*len(recs):2*len(recs)+n+1], shard[2*len(recs)+n+1:]
-	for i, rec := range recs {
-		w := int32(keyHash(rec.Key) % uint64(n))
-		of[i] = w
-		start[w+1]++
-	}
-	used := 0
-	for w := 1; w <= n; w++ {
-		if start[w] > 0 {
-			used++
-		}
-		start[w] += start[w-1]
-	}
-	copy(fill, start[:n])
-	for i, w := range of {
-		idx[fill[w]] = int32(i)
-		fill[w]++
-	}
-	items := make([]item, 0, used)
-	for w := range n {
-		if lo, hi := start[w], start[w+1]; hi > lo {
-			items = append(items, item{b: b, idx: idx[lo:hi:hi], w: int32(w)})
-		}
-	}
-	return items
-}
-
-// oneWorker returns b's records as one chunk for the first worker: the
-// careful dispatch of a partition whose earlier owner stopped uncleanly.
-func oneWorker(b *batch) []item {
-	idx := make([]int32, len(b.recs))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	return []item{{b: b, idx: idx}}
 }
 
 // throttle is called when the partition is full. It waits up to wait for

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,7 +21,13 @@ import (
 // the key up again when its backoff timer fires. So a retrying key holds
 // back only itself, and no goroutine sleeps through a backoff.
 type worker struct {
-	p *partition
+	p   *partition
+	idx int // index in p.workers; -1 for the lead
+
+	// outstanding counts the records the lead forwarded to this worker
+	// that are not handled yet (parked ones included). The lead runs a
+	// record itself only when its key's worker has none (see lead.go).
+	outstanding atomic.Int64
 
 	q struct {
 		sync.Mutex
@@ -33,21 +40,26 @@ type worker struct {
 
 	// parked holds the keys waiting for a retry.
 	// Invariant: a parked key's records are in parked[key].recs, and in
-	// no other place but the queue's later items.
+	// no other place but the queue's later items. Written under parkMu
+	// (which the lead's watchdog takes to read it), read without it.
 	parked    map[string]*parkedKey
+	parkMu    sync.Mutex
 	m         Message       // the record being handled; reused
 	slab      ctxSlab       // for m.slab
 	decodeErr error         // m.Record's event decode error
 	wait      time.Duration // set by attempt: the wait an error asked for (RetryAfter)
+
+	lead leadState // the lead's own state; unused by the other workers
 }
 
-// item is a chunk of a batch for the worker (idx, ascending), or a parked
-// key whose backoff is over (retry).
+// item is a chunk of a batch for the worker (idx, ascending; nil for the
+// whole batch, which only the lead gets), or a parked key whose backoff
+// is over (retry).
 type item struct {
 	b     *batch
 	idx   []int32
-	w     int32 // the worker's index, for partition.pushLocked
 	retry *parkedKey
+	adopt *parkedKey // a key the lead parks here (lead.go's handOver)
 }
 
 type recRef struct {
@@ -76,8 +88,8 @@ const (
 	outcomeStopped                // the partition stopped first
 )
 
-func newWorker(p *partition) *worker {
-	return &worker{p: p, wake: make(chan struct{}, 1), parked: make(map[string]*parkedKey)}
+func newWorker(p *partition, idx int) *worker {
+	return &worker{p: p, idx: idx, wake: make(chan struct{}, 1), parked: make(map[string]*parkedKey)}
 }
 
 // push queues it for the worker. It never blocks: the queue is bounded by
@@ -124,9 +136,14 @@ func (w *worker) run() {
 			return
 		}
 		for i := range items {
-			if items[i].retry != nil {
+			switch {
+			case items[i].retry != nil:
 				ok = w.retry(items[i].retry)
-			} else {
+			case items[i].adopt != nil:
+				w.adopt(items[i].adopt)
+			case w.idx < 0:
+				ok = w.runLead(items[i].b, items[i].idx)
+			default:
 				ok = w.runChunk(items[i].b, items[i].idx)
 			}
 			items[i] = item{}
@@ -151,9 +168,14 @@ func (w *worker) stopTimers() {
 // chunk, not once per record.
 func (w *worker) runChunk(b *batch, idx []int32) bool {
 	n := 0 // handled, reported to the partition once per chunk
-	defer func() { w.p.handled(b, n) }()
+	start := time.Now()
+	defer func() {
+		w.p.handled(b, n)
+		w.outstanding.Add(int64(-n))
+		w.p.noteForwarded(len(idx), time.Since(start))
+	}()
 	keys := chunkKeys(b, idx)
-	ctxs := make([]event.RecordContext, len(idx))
+	ctxs := make([]recordCtx, len(idx))
 	for j, i := range idx {
 		rec := b.recs[i]
 		key := keys[:len(rec.Key)]
@@ -178,9 +200,7 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 			b.setDone(i)
 			n++
 		case outcomeRetry, outcomeWait:
-			pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: prior, ev: w.m.Event, evErr: w.decodeErr}
-			w.parked[key] = pk
-			w.failed(pk, o)
+			w.park(key, b, i, prior, o)
 		case outcomeStopped:
 			return false
 		}
@@ -188,13 +208,44 @@ func (w *worker) runChunk(b *batch, idx []int32) bool {
 	return true
 }
 
-// chunkKeys returns the keys of b.recs[i] for i in idx, concatenated.
+// adopt parks a key the lead handed over, and schedules its retry. The
+// worker has no record of the key (the lead ran the failed one only
+// because it had none outstanding here), so none is parked already.
+func (w *worker) adopt(pk *parkedKey) {
+	w.parkMu.Lock()
+	w.parked[pk.key] = pk
+	w.parkMu.Unlock()
+	w.schedule(pk)
+}
+
+// park sets key aside after its record b.recs[i] failed (outcome o) with
+// prior attempts before this one, and schedules its retry.
+func (w *worker) park(key string, b *batch, i int32, prior int, o outcome) {
+	pk := &parkedKey{key: key, recs: []recRef{{b, i}}, attempts: prior, ev: w.m.Event, evErr: w.decodeErr}
+	w.parkMu.Lock()
+	w.parked[key] = pk
+	w.parkMu.Unlock()
+	w.failed(pk, o)
+}
+
+// chunkKeys returns the keys of b.recs[i] for i in idx (all of b.recs if
+// idx is nil), concatenated.
 func chunkKeys(b *batch, idx []int32) string {
 	n := 0
+	if idx == nil {
+		for _, rec := range b.recs {
+			n += len(rec.Key)
+		}
+	}
 	for _, i := range idx {
 		n += len(b.recs[i].Key)
 	}
 	buf := make([]byte, 0, n)
+	if idx == nil {
+		for _, rec := range b.recs {
+			buf = append(buf, rec.Key...)
+		}
+	}
 	for _, i := range idx {
 		buf = append(buf, b.recs[i].Key...)
 	}
@@ -211,7 +262,9 @@ func (w *worker) retry(pk *parkedKey) bool {
 		r := pk.recs[0]
 		w.m = Message{Event: pk.ev, Record: r.b.recs[r.i], Group: w.p.r.cfg.Group, HighWatermark: r.b.hwm, slab: &w.slab}
 		w.decodeErr = pk.evErr
-		switch o := w.attempt(event.NewRecordContext(w.p.ctx, w.m.Record), pk.attempts+1); o {
+		ctx := new(recordCtx)
+		ctx.Init(w.p.ctx, w.m.Record)
+		switch o := w.attempt(ctx, pk.attempts+1); o {
 		case outcomeRetry, outcomeWait:
 			w.failed(pk, o)
 			return true
@@ -220,10 +273,15 @@ func (w *worker) retry(pk *parkedKey) bool {
 		}
 		r.b.setDone(r.i)
 		w.p.handled(r.b, 1)
+		if w.idx >= 0 {
+			w.outstanding.Add(-1)
+		}
 		pk.recs[0] = recRef{}
 		pk.recs = pk.recs[1:]
 		if len(pk.recs) == 0 {
+			w.parkMu.Lock()
 			delete(w.parked, pk.key)
+			w.parkMu.Unlock()
 			return true
 		}
 		r = pk.recs[0]
@@ -374,7 +432,7 @@ func (w *worker) uncount(n int) {
 }
 
 // call runs the handler once, turning a panic into a *PanicError. ctx is
-// an event.RecordContext: it carries the record's event, decoded again
+// a *recordCtx: it carries the record's event, decoded again
 // only if the handler asks for it (to publish a caused event).
 func (w *worker) call(ctx context.Context, m *Message) (err error) {
 	defer func() {

@@ -90,3 +90,41 @@ func TestTracingSlabContexts(t *testing.T) {
 		}
 	}
 }
+
+// TestTracingRecordContext: under the router's own context of a record
+// (a *recordCtx, unwrapped), the Tracing middleware passes an unsampled
+// parent on in that context rather than a new one; the handler's context
+// gives the parent's span context and still the record's event, and
+// each kept context keeps its own record's parent.
+func TestTracingRecordContext(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	var kept []context.Context
+	h := Tracing(tp, propagation.TraceContext{})(func(ctx context.Context, _ *Message) error {
+		kept = append(kept, ctx)
+		return nil
+	})
+	traceparent := func(i int) string { return fmt.Sprintf("00-%032x-%016x-00", i+1, i+1) }
+	ctxs := make([]recordCtx, 5)
+	for i := range ctxs {
+		rec := &kgo.Record{Topic: "t", Key: []byte(fmt.Sprint("k", i)), Offset: int64(i),
+			Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte(traceparent(i))}}}
+		ctxs[i].Init(context.Background(), rec)
+		if err := h(&ctxs[i], &Message{Record: rec, slab: &ctxSlab{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ctx := range kept {
+		if ctx != context.Context(&ctxs[i]) {
+			t.Fatalf("message %d: context %T, want the router's own", i, ctx)
+		}
+		want := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+			propagation.MapCarrier{"traceparent": traceparent(i)}))
+		if got := trace.SpanContextFromContext(ctx); !got.Equal(want) || !got.IsValid() {
+			t.Fatalf("message %d: context has %v, want %v", i, got, want)
+		}
+		if e, ok := event.FromContext(ctx); !ok || e.Key != fmt.Sprint("k", i) {
+			t.Fatalf("message %d: context's event %+v, %v", i, e, ok)
+		}
+	}
+}
