@@ -108,6 +108,14 @@ func TestPipelinedAppendEdges(t *testing.T) {
 func TestOpensEarlierStore(t *testing.T) {
 	ctx := context.Background()
 	db, prefix := newDB(t)
+	// The events table as the earlier version created it; New creates
+	// the other tables and the index of rows without positions.
+	if _, err := db.ExecContext(ctx, `CREATE TABLE `+prefix+` (seq BIGSERIAL PRIMARY KEY, position BIGINT UNIQUE,
+		tx xid8 NOT NULL DEFAULT pg_current_xact_id(), stream TEXT NOT NULL,
+		version BIGINT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, recorded_at BIGINT NOT NULL,
+		headers TEXT NOT NULL, data BYTEA, UNIQUE (stream, version))`); err != nil {
+		t.Fatal(err)
+	}
 	old, err := New(ctx, db, Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
