@@ -5,9 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -228,7 +231,7 @@ func runKnown(ctx context.Context, c *pgx.Conn, q, fl stmt, at int64, in sqlstor
 	}
 	var params [][]byte
 	if err == nil {
-		params, err = encodeParams(c.TypeMap(), sd.ParamOIDs, in.Stream, at, in.IDs, in.Types, in.Headers, in.Data, in.Recorded)
+		params, err = encodeKnown(sd.ParamOIDs, at, in)
 	}
 	if err != nil {
 		return out, appendErr(c, in.Stream, err)
@@ -308,32 +311,70 @@ func scanKnown(v [][]byte, out *appended) error {
 	return err
 }
 
-// encodeParams encodes vals in binary for a statement with parameter
-// types oids, in one buffer.
-func encodeParams(m *pgtype.Map, oids []uint32, vals ...any) ([][]byte, error) {
-	if len(oids) != len(vals) {
-		return nil, fmt.Errorf("statement takes %d parameters, got %d", len(oids), len(vals))
+// knownParams are the parameter types of the one-statement appends, in
+// order: stream, version ($2), ids, types, headers, data, recorded.
+var knownParams = []uint32{pgtype.TextOID, pgtype.Int8OID, pgtype.TextArrayOID, pgtype.TextArrayOID,
+	pgtype.TextArrayOID, pgtype.ByteaArrayOID, pgtype.Int8OID}
+
+// encodeKnown encodes the parameters of a one-statement append in binary,
+// in one buffer (a statement whose parameter types are not knownParams is
+// a bug in this package).
+func encodeKnown(oids []uint32, at int64, in sqlstore.FastAppend) ([][]byte, error) {
+	if !slices.Equal(oids, knownParams) {
+		return nil, fmt.Errorf("append statement takes parameters %v, want %v", oids, knownParams)
 	}
-	var buf []byte
-	ends := make([]int, len(vals)) // -1: NULL
-	for i, v := range vals {
-		nb, err := m.Encode(oids[i], pgtype.BinaryFormatCode, v, buf)
-		if err != nil {
-			return nil, err
-		}
-		ends[i] = -1
-		if nb != nil {
-			buf, ends[i] = nb, len(nb)
-		}
+	n := len(in.Stream) + 16 + 4*(5*4+5*len(in.IDs))
+	for i := range in.IDs {
+		n += len(in.IDs[i]) + len(in.Types[i]) + len(in.Headers[i]) + len(in.Data[i])
 	}
-	params := make([][]byte, len(vals))
+	buf := make([]byte, 0, n)
+	var ends [7]int
+	buf = append(buf, in.Stream...)
+	ends[0] = len(buf)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(at))
+	ends[1] = len(buf)
+	for i, col := range [][]string{in.IDs, in.Types, in.Headers} {
+		buf = appendArray(buf, pgtype.TextOID, len(col), func(b []byte, j int) ([]byte, bool) { return append(b, col[j]...), false })
+		ends[2+i] = len(buf)
+	}
+	buf = appendArray(buf, pgtype.ByteaOID, len(in.Data), func(b []byte, j int) ([]byte, bool) {
+		return append(b, in.Data[j]...), in.Data[j] == nil
+	})
+	ends[5] = len(buf)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(in.Recorded))
+	ends[6] = len(buf)
+	params := make([][]byte, len(ends))
 	start := 0
 	for i, e := range ends {
-		if e >= 0 {
-			params[i], start = buf[start:e:e], e
-		}
+		params[i], start = buf[start:e:e], e
 	}
 	return params, nil
+}
+
+// appendArray appends a one-dimensional array of n elements of type oid
+// in PostgreSQL's binary array format; elem appends element j, or
+// returns null.
+//
+//	ndim int32 = 1 | has_nulls int32 | element oid int32
+//	| length int32 = n | lower bound int32 = 1
+//	| n × (element length int32, -1 for NULL | element bytes)
+func appendArray(b []byte, oid uint32, n int, elem func(b []byte, j int) (_ []byte, null bool)) []byte {
+	head := len(b)
+	for _, v := range [...]uint32{1, 0, oid, uint32(n), 1} {
+		b = binary.BigEndian.AppendUint32(b, v)
+	}
+	for j := range n {
+		at := len(b)
+		var null bool
+		b, null = elem(append(b, 0, 0, 0, 0), j)
+		l := uint32(len(b) - at - 4)
+		if null {
+			l = math.MaxUint32 // -1
+			binary.BigEndian.PutUint32(b[head+4:], 1)
+		}
+		binary.BigEndian.PutUint32(b[at:], l)
+	}
+	return b
 }
 
 // finish reads the COMMIT and the flush that end an append's batch (err:
