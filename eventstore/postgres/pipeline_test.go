@@ -15,10 +15,11 @@ import (
 	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
 )
 
-// TestPipelinedAppendIsDurable: the pipelined appends (lock then write;
-// one statement) commit asynchronously; when they return, the WAL must be
-// flushed past the flush record they wrote after their commit (so past
-// the commit too), and the session must be back to synchronous commits.
+// TestPipelinedAppendIsDurable: the fast appends (lock then write; one
+// statement then the flusher) commit asynchronously; when they return,
+// the WAL must be flushed past the flush record written after their
+// commit (so past the commit too), and the session must be back to
+// synchronous commits.
 func TestPipelinedAppendIsDurable(t *testing.T) {
 	ctx := context.Background()
 	db, prefix := newDB(t)
@@ -37,7 +38,11 @@ func TestPipelinedAppendIsDurable(t *testing.T) {
 		},
 		"known": func(c *pgx.Conn, in sqlstore.FastAppend) (appended, error) {
 			q, at, _ := st.known(in.Expected)
-			return runKnown(ctx, c, q, st.flush, at, in)
+			a, err := runKnown(ctx, c, q, at, in)
+			if err == nil {
+				a.flushLSN, err = newFlusher().wait(ctx, c, st.flush)
+			}
+			return a, err
 		},
 	}
 	for i, path := range []string{"lock", "known"} {
