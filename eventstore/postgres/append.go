@@ -12,9 +12,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -156,12 +156,10 @@ func (st *statements) known(expected int64) (q stmt, at int64, ok bool) {
 	return stmt{}, 0, false
 }
 
-// fastAppend is the dialect's FastAppend: the append on the pgx
-// connection under db, as one statement then a shared flush (see
-// flusher), or as a pipelined batch with its own flush (runAppend).
+// fastAppend is the dialect's FastAppend: the append as one pipelined
+// batch on the pgx connection under db.
 func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppend) (sqlstore.FastResult, error) {
 	st := newStatements(prefix)
-	f := newFlusher()
 	return func(ctx context.Context, db *sql.DB, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
 		var out sqlstore.FastResult
 		conn, err := db.Conn(ctx)
@@ -175,12 +173,7 @@ func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppen
 				return sqlstore.ErrSlowPath
 			}
 			if q, at, ok := st.known(in.Expected); ok {
-				a, err := runKnown(ctx, c.Conn(), q, at, in)
-				if err == nil && a.Wrote {
-					if _, err = f.wait(ctx, c.Conn(), st.flush); err != nil {
-						err = appendErr(c.Conn(), in.Stream, fmt.Errorf("%w: %w", errNotDurable, err))
-					}
-				}
+				a, err := runKnown(ctx, c.Conn(), q, st.flush, at, in)
 				if err != nil || a.Wrote {
 					out = a.FastResult
 					return err
@@ -192,73 +185,6 @@ func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppen
 		})
 		return out, err
 	}
-}
-
-// flusher makes the asynchronous commits of a store's one-statement
-// appends durable, sharing flushes between concurrent appends (group
-// commit). A committed append needs a flush that starts after its commit:
-// the flush's WAL record comes after the commit's, and its synchronous
-// commit flushes the WAL up to itself. A flush already in flight when the
-// append committed does not count. The appends that wait start the next
-// flush when none is in flight, one at a time, on their own connection.
-type flusher struct {
-	mu struct {
-		sync.Mutex
-		started uint64 // flushes started; the next one is started+1
-		// done is the last flush that completed: every commit made
-		// before it started is durable. Invariant: done <= started.
-		done    uint64
-		lsn     string        // done's WAL record
-		running bool          // flush number started is in flight
-		changed chan struct{} // closed and replaced when a flush ends
-	}
-}
-
-func newFlusher() *flusher {
-	f := &flusher{}
-	f.mu.changed = make(chan struct{})
-	return f
-}
-
-// wait returns once a flush that started after the call has completed,
-// running it (the statement flush) on c if none is in flight, and
-// returns that flush's WAL position. The flush runs outside f.mu.
-func (f *flusher) wait(ctx context.Context, c *pgx.Conn, flush stmt) (string, error) {
-	f.mu.Lock()
-	need := f.mu.started + 1
-	for f.mu.done < need {
-		if f.mu.running {
-			ch := f.mu.changed
-			f.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return "", ctx.Err()
-			}
-			f.mu.Lock()
-			continue
-		}
-		f.mu.running = true
-		f.mu.started++
-		n := f.mu.started
-		f.mu.Unlock()
-		var lsn string
-		err := c.QueryRow(ctx, flush.sql).Scan(&lsn)
-		f.mu.Lock()
-		f.mu.running = false
-		if err == nil {
-			f.mu.done, f.mu.lsn = n, lsn
-		}
-		close(f.mu.changed)
-		f.mu.changed = make(chan struct{})
-		if err != nil {
-			f.mu.Unlock()
-			return "", err
-		}
-	}
-	lsn := f.mu.lsn
-	f.mu.Unlock()
-	return lsn, nil
 }
 
 // errNotDurable: the append committed but the flush after it failed.
@@ -292,29 +218,79 @@ func runAppend(ctx context.Context, c *pgx.Conn, lock, write string, in sqlstore
 	return out, finish(ctx, c, br, in.Stream, &out.flushLSN, err)
 }
 
-// runKnown runs a one-statement append (q, with at as $2) in its own
-// implicit transaction, which commits asynchronously: the caller waits
-// for a flush before it acknowledges the append. Wrote false: nothing was
-// written, and the append must run again as runAppend.
-func runKnown(ctx context.Context, c *pgx.Conn, q stmt, at int64, in sqlstore.FastAppend) (appended, error) {
+// runKnown runs a one-statement append (q, with at as $2) and then the
+// flush (fl), each in its own implicit transaction (a pipeline Sync after
+// each), in one round trip. Wrote false: nothing was written, and the
+// append must run again as runAppend.
+func runKnown(ctx context.Context, c *pgx.Conn, q, fl stmt, at int64, in sqlstore.FastAppend) (appended, error) {
 	var out appended
 	sd, err := c.Prepare(ctx, q.name, q.sql)
+	var fsd *pgconn.StatementDescription
+	if err == nil {
+		fsd, err = c.Prepare(ctx, fl.name, fl.sql)
+	}
 	var params [][]byte
 	if err == nil {
 		params, err = encodeKnown(sd.ParamOIDs, at, in)
 	}
-	if err == nil {
-		rr := c.PgConn().ExecStatement(ctx, sd, params, binaryParams[:len(params)], nil)
-		if rr.NextRow() {
-			err = scanKnown(rr.Values(), &out)
+	if err != nil {
+		return out, appendErr(c, in.Stream, err)
+	}
+	p := c.PgConn().StartPipeline(ctx)
+	p.SendQueryStatement(sd, params, binaryParams[:len(params)], nil)
+	p.SendPipelineSync()
+	p.SendQueryStatement(fsd, nil, nil, nil)
+	p.SendPipelineSync()
+	// Results come in order: the append's, its Sync (its commit), the
+	// flush's, its Sync. A statement's error (a *pgconn.PgError) skips to
+	// its Sync, which rolls its transaction back; any other error is the
+	// connection's.
+	var errs [2]error // the append's, the flush's
+	stage := 0
+	err = p.Flush()
+	for err == nil && stage < 2 {
+		var r any
+		r, err = p.GetResults()
+		switch r := r.(type) {
+		case *pgconn.ResultReader:
+			err = readKnown(r, stage, &out)
+		case *pgconn.PipelineSync:
+			stage++
+		case nil:
+			if err == nil {
+				err = errors.New("the pipeline ended before its results")
+			}
 		}
-		_, cerr := rr.Close()
-		err = cmp.Or(cerr, err)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			errs[stage] = cmp.Or(errs[stage], err)
+			err = nil
+		}
+	}
+	err = errors.Join(err, errs[0], p.Close())
+	if err == nil && (errs[1] != nil || out.Wrote && out.flushLSN == "") {
+		err = fmt.Errorf("%w: %w", errNotDurable, cmp.Or(errs[1], errors.New("no flush position")))
 	}
 	if err != nil {
 		return out, appendErr(c, in.Stream, err)
 	}
 	return out, nil
+}
+
+// readKnown reads a result of runKnown: the append's row at stage 0, the
+// flush's at stage 1.
+func readKnown(r *pgconn.ResultReader, stage int, out *appended) error {
+	var err error
+	if r.NextRow() {
+		v := r.Values()
+		if stage == 0 {
+			err = scanKnown(v, out)
+		} else if len(v) == 1 {
+			out.flushLSN = string(v[0])
+		}
+	}
+	_, cerr := r.Close()
+	return cmp.Or(cerr, err)
 }
 
 // binaryParams are the parameter formats of runKnown: all binary.
