@@ -80,10 +80,13 @@ FROM ok`
 //   - knownExact: eventstore.Exact($2).
 //   - knownExists: eventstore.StreamExists ($2 = 0): the stream is at
 //     the version the snapshot saw, and that version is 0 or more.
-//   - knownNoStream: eventstore.NoStream ($2 = -1): the stream's row is
-//     missing or at -1 (a row at -1 holds no events, so no id can repeat).
-//     INSERT .. ON CONFLICT DO UPDATE .. WHERE re-checks its WHERE on the
-//     newest version of a row it finds, the same way.
+//   - knownNoStream: eventstore.NoStream ($2 = -1): the stream has no
+//     row (a new stream holds no events, so no id can repeat). A plain
+//     INSERT, not INSERT .. ON CONFLICT, whose speculative insertion costs
+//     a WAL record more: if an append that created the row concurrently
+//     commits first, the insert fails with a unique violation, and the
+//     append runs again on the lock path like any append that wrote
+//     nothing (a stream whose row is at -1 takes that path too).
 const (
 	knownExact = `WITH up AS (
 	UPDATE %[1]s_streams SET version = version + cardinality($3::text[]), deleted = 0
@@ -98,9 +101,9 @@ const (
 	RETURNING version - cardinality($3::text[]) AS v
 )` + knownTail
 	knownNoStream = `WITH up AS (
-	INSERT INTO %[1]s_streams AS s (stream, version, deleted, max_count, max_age_ms, truncate_before)
-	VALUES ($1, $2::bigint + cardinality($3::text[]), 0, 0, 0, 0)
-	ON CONFLICT (stream) DO UPDATE SET version = excluded.version, deleted = 0 WHERE s.version = $2::bigint AND s.deleted <> 2
+	INSERT INTO %[1]s_streams (stream, version, deleted, max_count, max_age_ms, truncate_before)
+	SELECT $1, $2::bigint + cardinality($3::text[]), 0, 0, 0, 0
+	WHERE NOT EXISTS (SELECT 1 FROM %[1]s_streams WHERE stream = $1)
 	RETURNING $2::bigint AS v
 )` + knownTail
 	// knownTail takes the positions (after the stream's step, by the data
@@ -267,6 +270,12 @@ func runKnown(ctx context.Context, c *pgx.Conn, q, fl stmt, at int64, in sqlstor
 			err = nil
 		}
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(errs[0], &pgErr) && pgErr.Code == uniqueViolation {
+		// A concurrent append created the stream first (knownNoStream):
+		// nothing was written; the lock path answers.
+		errs[0], out.Wrote = nil, false
+	}
 	err = errors.Join(err, errs[0], p.Close())
 	if err == nil && (errs[1] != nil || out.Wrote && out.flushLSN == "") {
 		err = fmt.Errorf("%w: %w", errNotDurable, cmp.Or(errs[1], errors.New("no flush position")))
@@ -292,6 +301,9 @@ func readKnown(r *pgconn.ResultReader, stage int, out *appended) error {
 	_, cerr := r.Close()
 	return cmp.Or(cerr, err)
 }
+
+// uniqueViolation is PostgreSQL's SQLSTATE unique_violation.
+const uniqueViolation = "23505"
 
 // binaryParams are the parameter formats of runKnown: all binary.
 var binaryParams = [...]int16{1, 1, 1, 1, 1, 1, 1}
