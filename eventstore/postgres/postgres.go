@@ -21,23 +21,33 @@
 //
 // # One round trip, one flush, per append
 //
-// A one-stream append of a store without hooks is one pipelined batch
-// (pgx): BEGIN; lock the stream row; check the expectation and the ids,
-// take positions, insert, move the stream's version (one statement);
-// COMMIT; flush. Its transaction commits with synchronous_commit off, so
-// the head row's lock is not held across a WAL flush (which would make
-// appends wait for each other's flushes one by one); the last statement,
-// in its own transaction, writes a WAL record (pg_logical_emit_message)
-// and commits synchronously, which flushes the WAL up to and past the
-// append's commit. Concurrent appends share those flushes (group commit).
-// The append returns only after the flush: an acknowledged append is as
-// durable as with a synchronous commit (and, with synchronous replication,
-// replicated). Until the flush, other sessions can see the events: ReadAll
-// flushes too before it returns events above the last position it knows
-// durable (see sqlstore.Dialect.Durable), so a subscriber never
-// checkpoints an event that a crash could take back; ReadStream and Stream
-// do not wait (an append made on what they read flushes it with its own
-// commit).
+// A one-stream append of a store without hooks is one pipelined round
+// trip (pgx). With an exact, NoStream or StreamExists expectation, the
+// append is one statement in its own implicit transaction (a pipeline
+// Sync ends it): it moves the stream's version only if the stream is at
+// the expected version and holds none of the ids (an UPDATE whose WHERE
+// READ COMMITTED re-checks on the row's newest version; for NoStream an
+// INSERT of the row), takes positions and inserts. If it wrote nothing,
+// the append runs again as the general batch, which answers the conflict,
+// the tombstone or the repeat, and which is also the path of Any: BEGIN;
+// lock the stream row; check the expectation and the ids, take positions,
+// insert, move the stream's version (one statement); COMMIT. See
+// knownExact in append.go for why the one-statement form is safe.
+//
+// Either way the append's transaction commits with synchronous_commit
+// off, so the head row's lock is not held across a WAL flush (which would
+// make appends wait for each other's flushes one by one); the last
+// statement of the round trip, in its own transaction, writes a WAL
+// record (pg_logical_emit_message) and commits synchronously, which
+// flushes the WAL up to and past the append's commit. Concurrent appends
+// share those fsyncs (PostgreSQL's group commit). The append returns only
+// after the flush: an acknowledged append is as durable as with a
+// synchronous commit (and, with synchronous replication, replicated).
+// Until the flush, other sessions can see the events: ReadAll flushes too
+// before it returns events above the last position it knows durable (see
+// sqlstore.Dialect.Durable), so a subscriber never checkpoints an event
+// that a crash could take back; ReadStream and Stream do not wait (an
+// append made on what they read flushes it with its own commit).
 //
 // Multi-stream appends, and stores with hooks (whose work in the
 // transaction, like an outbox row, must not be seen before it is durable),
@@ -53,8 +63,13 @@
 //	                         data BYTEA
 //	herald_events_streams    stream TEXT PRIMARY KEY, version, deleted (0 live, 1 soft, 2 tombstone),
 //	                         max_count, max_age_ms, truncate_before  -- partial index on the bounded ones
+//	                         (fillfactor 50: an append's version update stays on the row's page, HOT)
 //	herald_events_head       id 0, position: the last position given out
 //	herald_events_snapshots  stream TEXT PRIMARY KEY, version, schema_version, data
+//
+// Events tables of earlier versions also have seq BIGSERIAL PRIMARY KEY,
+// tx xid8 and position nullable (UNIQUE), with an index of the rows
+// without a position; this version keeps using them as they are.
 package postgres
 
 import (
