@@ -159,8 +159,10 @@ func (st *statements) known(expected int64) (q stmt, at int64, ok bool) {
 	return stmt{}, 0, false
 }
 
-// fastAppend is the dialect's FastAppend: the append as one pipelined
-// batch on the pgx connection under db.
+// fastAppend is the dialect's FastAppend, on the pgx connection under
+// db: a one-statement append and its flush in one round trip (runKnown),
+// or, for Any and for a one-statement append that wrote nothing, the
+// general batch (runAppend).
 func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppend) (sqlstore.FastResult, error) {
 	st := newStatements(prefix)
 	return func(ctx context.Context, db *sql.DB, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
