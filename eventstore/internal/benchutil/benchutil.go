@@ -84,11 +84,11 @@ func StreamName(k int) string { return "bench-" + strconv.Itoa(k) }
 func NewStreams(s eventstore.Store) (*Shards, error) {
 	sh := &Shards{}
 	ctx := context.Background()
-	err := parallel(Streams, func(w, i int) error {
-		k := i*Writers + w
-		if k >= Streams {
-			return nil
-		}
+	// Streams are handed out from one counter, not by shard: the writers
+	// do not all get the same number of operations from parallel.
+	var next atomic.Int64
+	err := parallel(Streams, func(_, _ int) error {
+		k := int(next.Add(1) - 1)
 		res, err := s.Append(ctx, StreamName(k), eventstore.NoStream, Event())
 		sh.versions[k] = res.LastVersion
 		return err
