@@ -10,7 +10,7 @@ import (
 
 // appendRound is the number of appends (and raw inserts) per side and
 // iteration of BenchmarkAppend.
-const appendRound = 2000
+const appendRound = 1000
 
 // BenchmarkAppend: 1 event to one of 10,000 streams with the exact
 // expected version, 4 writers, against a raw INSERT loop (4 writers,

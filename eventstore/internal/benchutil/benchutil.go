@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -171,48 +172,68 @@ type Side struct {
 // Paired runs each of sides for round operations per iteration, one
 // after another (starting with a different side each iteration), so
 // that the machine's load, which changes from run to run, weighs on the
-// sides alike. It reports each side's rate as "<name>-ev/s" and the
-// first side's rate over each other's as "<first>/<name>". If counter is
-// not nil it reports, per side, how much counter grew per operation
-// while the side ran, as "<name>-<unit>".
+// sides alike. It reports each side's rate as "<name>-ev/s", the first
+// side's rate over each other's as "<first>/<name>", and the process's
+// heap allocations per operation while the side ran as
+// "<name>-allocs/ev". If counter is not nil it also reports, per side,
+// how much counter grew per operation while the side ran, as
+// "<name>-<unit>".
 func Paired(b *testing.B, round int, counter func() (int64, error), unit string, sides ...Side) {
-	elapsed := make([]time.Duration, len(sides))
-	counted := make([]int64, len(sides))
+	totals := make([]sideTotals, len(sides))
 	for i := range b.N {
 		for j := range sides {
-			side := (i + j) % len(sides)
-			var c0 int64
-			if counter != nil {
-				var err error
-				if c0, err = counter(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			t0 := time.Now()
-			if err := sides[side].Run(round); err != nil {
-				b.Fatalf("%s: %v", sides[side].Name, err)
-			}
-			elapsed[side] += time.Since(t0)
-			if counter != nil {
-				c1, err := counter()
-				if err != nil {
-					b.Fatal(err)
-				}
-				counted[side] += c1 - c0
+			k := (i + j) % len(sides)
+			if err := totals[k].run(sides[k], round, counter); err != nil {
+				b.Fatalf("%s: %v", sides[k].Name, err)
 			}
 		}
 	}
 	ops := float64(b.N * round)
-	rate := func(j int) float64 { return ops / elapsed[j].Seconds() }
+	rate := func(j int) float64 { return ops / totals[j].elapsed.Seconds() }
 	for j, side := range sides {
 		b.ReportMetric(rate(j), side.Name+"-ev/s")
 		if j > 0 {
 			b.ReportMetric(rate(0)/rate(j), sides[0].Name+"/"+side.Name)
 		}
+		b.ReportMetric(float64(totals[j].mallocs)/ops, side.Name+"-allocs/ev")
 		if counter != nil {
-			b.ReportMetric(float64(counted[j])/ops, side.Name+"-"+unit)
+			b.ReportMetric(float64(totals[j].counted)/ops, side.Name+"-"+unit)
 		}
 	}
+}
+
+// sideTotals adds up a side's rounds of Paired.
+type sideTotals struct {
+	elapsed time.Duration
+	mallocs uint64
+	counted int64
+}
+
+// run runs one round of side and adds it to t.
+func (t *sideTotals) run(side Side, round int, counter func() (int64, error)) error {
+	var c0, c1 int64
+	var err error
+	if counter != nil {
+		if c0, err = counter(); err != nil {
+			return err
+		}
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	t0 := time.Now()
+	if err := side.Run(round); err != nil {
+		return err
+	}
+	t.elapsed += time.Since(t0)
+	runtime.ReadMemStats(&m1)
+	t.mallocs += m1.Mallocs - m0.Mallocs
+	if counter != nil {
+		if c1, err = counter(); err != nil {
+			return err
+		}
+	}
+	t.counted += c1 - c0
+	return nil
 }
 
 // Fill appends n events to stream, 500 per append.
