@@ -22,12 +22,13 @@ import (
 // The test runs against the naive store (positions from a sequence, read
 // ORDER BY position), where B commits first with the higher position and
 // the reader skips A for good, which proves the test can catch the bug;
-// and against the real store on both of its paths: the general one (a
-// store with hooks; A stalls in a hook) and the pipelined one (no hooks;
-// A stalls in a trigger on the events table). On both, B waits for A's
-// commit on the head row and the reader sees A then B.
+// and against the real store on its paths: the general one (a store with
+// hooks; A stalls in a hook) and the pipelined ones (no hooks; A stalls
+// in a trigger on the events table), with the lock statement first (Any)
+// and as one statement (NoStream). On all, B waits for A's commit on the
+// head row and the reader sees A then B.
 func TestNoSkippedPosition(t *testing.T) {
-	for _, mode := range []string{"naive", "general", "pipelined"} {
+	for _, mode := range []string{"naive", "general", "pipelined", "one-statement"} {
 		t.Run(mode, func(t *testing.T) {
 			naive := mode == "naive"
 			seen := interleave(t, mode)
@@ -50,7 +51,11 @@ func interleave(t *testing.T, mode string) int {
 	waitA := func() int { return <-aIn }
 	release := make(chan struct{})
 	var cfg Config
-	if mode == "pipelined" {
+	exp := eventstore.Any
+	if mode == "one-statement" {
+		exp = eventstore.NoStream
+	}
+	if mode == "pipelined" || mode == "one-statement" {
 		waitA = stallInTrigger(t, db, prefix, release)
 	} else {
 		cfg.Hooks = []eventstore.TxHook{func(ctx context.Context, tx *sql.Tx, recs []eventstore.Recorded) error {
@@ -78,9 +83,9 @@ func interleave(t *testing.T, mode string) int {
 		t.Fatal(err)
 	}
 	aDone, bDone := make(chan error, 1), make(chan error, 1)
-	go func() { _, err := sA.Append(ctx, "slow", eventstore.Any, eventstoretest.Event("a", "")); aDone <- err }()
+	go func() { _, err := sA.Append(ctx, "slow", exp, eventstoretest.Event("a", "")); aDone <- err }()
 	pidA := waitA()
-	go func() { _, err := s.Append(ctx, "fast", eventstore.Any, eventstoretest.Event("b", "")); bDone <- err }()
+	go func() { _, err := s.Append(ctx, "fast", exp, eventstoretest.Event("b", "")); bDone <- err }()
 	// Wait until B has committed or is blocked by A.
 	testenv.CheckFor(t, 10*time.Second, func() error {
 		if len(bDone) > 0 {

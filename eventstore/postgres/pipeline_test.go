@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
+	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/heraldhq/herald/eventstore"
@@ -13,9 +15,10 @@ import (
 	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
 )
 
-// TestPipelinedAppendIsDurable: the pipelined append commits
-// asynchronously; when it returns, the WAL must be flushed past the flush
-// record it wrote after its commit (so past the commit too).
+// TestPipelinedAppendIsDurable: the pipelined appends (lock then write;
+// one statement) commit asynchronously; when they return, the WAL must be
+// flushed past the flush record they wrote after their commit (so past
+// the commit too), and the session must be back to synchronous commits.
 func TestPipelinedAppendIsDurable(t *testing.T) {
 	ctx := context.Background()
 	db, prefix := newDB(t)
@@ -27,30 +30,41 @@ func TestPipelinedAppendIsDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	e := eventstoretest.Event("x", "1")
-	in := sqlstore.FastAppend{Stream: "d", Expected: int64(eventstore.NoStream), IDs: []string{e.ID},
-		Types: []string{e.Type}, Headers: []string{""}, Data: [][]byte{e.Data}, Recorded: 1}
-	var got appended
-	err = conn.Raw(func(dc any) error {
-		var err error
-		got, err = runAppend(ctx, dc.(*stdlib.Conn).Conn(), fmt.Sprintf(lockStream, prefix), fmt.Sprintf(appendEvents, prefix), in)
-		return err
-	})
-	if err != nil || !got.Wrote || got.LastPosition != 1 || got.Version != -1 {
-		t.Fatalf("append: %+v, %v", got, err)
+	st := newStatements(prefix)
+	run := map[string]func(*pgx.Conn, sqlstore.FastAppend) (appended, error){
+		"lock": func(c *pgx.Conn, in sqlstore.FastAppend) (appended, error) {
+			return runAppend(ctx, c, st.lock, st.write, in)
+		},
+		"known": func(c *pgx.Conn, in sqlstore.FastAppend) (appended, error) {
+			q, at, _ := st.known(in.Expected)
+			return runKnown(ctx, c, q, st.flush, at, in)
+		},
 	}
-	var flushed bool
-	if err := db.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, got.flushLSN).Scan(&flushed); err != nil {
-		t.Fatal(err)
-	}
-	if !flushed {
-		t.Fatalf("the append returned before the WAL was flushed past its flush record %s", got.flushLSN)
-	}
-	// The asynchronous commit is the append's transaction's only: the
-	// session goes back to the server's setting.
-	var sc string
-	if err := conn.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil || sc == "off" {
-		t.Fatalf("synchronous_commit after the append: %q (%v)", sc, err)
+	for i, path := range []string{"lock", "known"} {
+		e := eventstoretest.Event("x", "1")
+		in := sqlstore.FastAppend{Stream: path, Expected: int64(eventstore.NoStream), IDs: []string{e.ID},
+			Types: []string{e.Type}, Headers: []string{""}, Data: [][]byte{e.Data}, Recorded: 1}
+		var got appended
+		err = conn.Raw(func(dc any) error {
+			var err error
+			got, err = run[path](dc.(*stdlib.Conn).Conn(), in)
+			return err
+		})
+		if err != nil || !got.Wrote || got.LastPosition != int64(i+1) || got.Version != -1 {
+			t.Fatalf("%s: append: %+v, %v", path, got, err)
+		}
+		var flushed bool
+		if err := db.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, got.flushLSN).Scan(&flushed); err != nil {
+			t.Fatal(err)
+		}
+		if !flushed {
+			t.Fatalf("%s: the append returned before the WAL was flushed past its flush record %s", path, got.flushLSN)
+		}
+		// The asynchronous commit is the append's transaction's only.
+		var sc string
+		if err := conn.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil || sc == "off" {
+			t.Fatalf("%s: synchronous_commit after the append: %q (%v)", path, sc, err)
+		}
 	}
 }
 
@@ -81,9 +95,15 @@ func TestPipelinedAppendEdges(t *testing.T) {
 	}
 	// A failed statement mid-batch (a value PostgreSQL refuses: NUL in
 	// text) rolls the append back, and the connection still works.
+	// Both paths: the lock path (Any) and the one-statement one (exact).
 	bad := eventstoretest.Event("x\x00y", "3")
-	if _, err := s.Append(ctx, "p", eventstore.Any, bad); err == nil {
-		t.Fatal("an event type with a NUL byte was stored")
+	for _, exp := range []eventstore.ExpectedVersion{eventstore.Any, eventstore.Exact(0)} {
+		if _, err := s.Append(ctx, "p", exp, bad); err == nil {
+			t.Fatalf("%v: an event type with a NUL byte was stored", exp)
+		}
+		if info, err := s.Stream(ctx, "p"); err != nil || info.Version != 0 {
+			t.Fatalf("%v: stream after the failed append: %+v, %v", exp, info, err)
+		}
 	}
 	if err := s.Delete(ctx, "p", true); err != nil {
 		t.Fatal(err)
@@ -108,9 +128,21 @@ func TestPipelinedAppendEdges(t *testing.T) {
 func TestOpensEarlierStore(t *testing.T) {
 	ctx := context.Background()
 	db, prefix := newDB(t)
+	// The events table as the earlier version created it; New creates
+	// the other tables and the index of rows without positions.
+	if _, err := db.ExecContext(ctx, `CREATE TABLE `+prefix+` (seq BIGSERIAL PRIMARY KEY, position BIGINT UNIQUE,
+		tx xid8 NOT NULL DEFAULT pg_current_xact_id(), stream TEXT NOT NULL,
+		version BIGINT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, recorded_at BIGINT NOT NULL,
+		headers TEXT NOT NULL, data BYTEA, UNIQUE (stream, version))`); err != nil {
+		t.Fatal(err)
+	}
 	old, err := New(ctx, db, Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var indexed bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, prefix+"_unsequenced").Scan(&indexed); err != nil || !indexed {
+		t.Fatalf("no index of rows without positions on the earlier table (%v)", err)
 	}
 	var appendedIDs []string
 	for _, d := range []string{"1", "2", "3"} {
@@ -198,5 +230,34 @@ func TestDurableStatementFlushes(t *testing.T) {
 	var ok bool
 	if err := db.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, written).Scan(&ok); err != nil || !ok {
 		t.Fatalf("WAL not flushed past %s after the durable statement (flushed: %v, %v)", written, flushed, err)
+	}
+}
+
+// TestEncodeKnown: the hand-written binary parameters of the
+// one-statement appends decode as pgx's own encoding of the same values
+// does, NULL data included.
+func TestEncodeKnown(t *testing.T) {
+	in := sqlstore.FastAppend{Stream: "s-1", IDs: []string{"a", "bé"}, Types: []string{"t", ""},
+		Headers: []string{"2:ce3:x", ""}, Data: [][]byte{[]byte("{}"), nil}, Recorded: 1234567}
+	params, err := encodeKnown(knownParams, -1, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := pgtype.NewMap()
+	var stream string
+	var at, rec int64
+	var ids, types, headers []string
+	var data [][]byte
+	for i, dst := range []any{&stream, &at, &ids, &types, &headers, &data, &rec} {
+		if err := m.Scan(knownParams[i], pgtype.BinaryFormatCode, params[i], dst); err != nil {
+			t.Fatalf("parameter %d: %v", i+1, err)
+		}
+	}
+	if stream != in.Stream || at != -1 || rec != in.Recorded || !slices.Equal(ids, in.IDs) || !slices.Equal(types, in.Types) ||
+		!slices.Equal(headers, in.Headers) || len(data) != 2 || string(data[0]) != "{}" || data[1] != nil {
+		t.Fatalf("decoded %q %d %q %q %q %q %d", stream, at, ids, types, headers, data, rec)
+	}
+	if _, err := encodeKnown(knownParams[1:], 0, in); err == nil {
+		t.Fatal("parameters encoded for a statement of other types")
 	}
 }

@@ -21,23 +21,33 @@
 //
 // # One round trip, one flush, per append
 //
-// A one-stream append of a store without hooks is one pipelined batch
-// (pgx): BEGIN; lock the stream row; check the expectation and the ids,
-// take positions, insert, move the stream's version (one statement);
-// COMMIT; flush. Its transaction commits with synchronous_commit off, so
-// the head row's lock is not held across a WAL flush (which would make
-// appends wait for each other's flushes one by one); the last statement,
-// in its own transaction, writes a WAL record (pg_logical_emit_message)
-// and commits synchronously, which flushes the WAL up to and past the
-// append's commit. Concurrent appends share those flushes (group commit).
-// The append returns only after the flush: an acknowledged append is as
-// durable as with a synchronous commit (and, with synchronous replication,
-// replicated). Until the flush, other sessions can see the events: ReadAll
-// flushes too before it returns events above the last position it knows
-// durable (see sqlstore.Dialect.Durable), so a subscriber never
-// checkpoints an event that a crash could take back; ReadStream and Stream
-// do not wait (an append made on what they read flushes it with its own
-// commit).
+// A one-stream append of a store without hooks is one pipelined round
+// trip (pgx). With an exact, NoStream or StreamExists expectation, the
+// append is one statement in its own implicit transaction (a pipeline
+// Sync ends it): it moves the stream's version only if the stream is at
+// the expected version and holds none of the ids (an UPDATE whose WHERE
+// READ COMMITTED re-checks on the row's newest version; for NoStream an
+// INSERT of the row), takes positions and inserts. If it wrote nothing,
+// the append runs again as the general batch, which answers the conflict,
+// the tombstone or the repeat, and which is also the path of Any: BEGIN;
+// lock the stream row; check the expectation and the ids, take positions,
+// insert, move the stream's version (one statement); COMMIT. See
+// knownExact in append.go for why the one-statement form is safe.
+//
+// Either way the append's transaction commits with synchronous_commit
+// off, so the head row's lock is not held across a WAL flush (which would
+// make appends wait for each other's flushes one by one); the last
+// statement of the round trip, in its own transaction, writes a WAL
+// record (pg_logical_emit_message) and commits synchronously, which
+// flushes the WAL up to and past the append's commit. Concurrent appends
+// share those fsyncs (PostgreSQL's group commit). The append returns only
+// after the flush: an acknowledged append is as durable as with a
+// synchronous commit (and, with synchronous replication, replicated).
+// Until the flush, other sessions can see the events: ReadAll flushes too
+// before it returns events above the last position it knows durable (see
+// sqlstore.Dialect.Durable), so a subscriber never checkpoints an event
+// that a crash could take back; ReadStream and Stream do not wait (an
+// append made on what they read flushes it with its own commit).
 //
 // Multi-stream appends, and stores with hooks (whose work in the
 // transaction, like an outbox row, must not be seen before it is durable),
@@ -53,20 +63,22 @@
 //	                         data BYTEA
 //	herald_events_streams    stream TEXT PRIMARY KEY, version, deleted (0 live, 1 soft, 2 tombstone),
 //	                         max_count, max_age_ms, truncate_before  -- partial index on the bounded ones
+//	                         (fillfactor 50: an append's version update stays on the row's page, HOT)
 //	herald_events_head       id 0, position: the last position given out
 //	herald_events_snapshots  stream TEXT PRIMARY KEY, version, schema_version, data
+//
+// Events tables of earlier versions also have seq BIGSERIAL PRIMARY KEY,
+// tx xid8 and position nullable (UNIQUE), with an index of the rows
+// without a position; this version keeps using them as they are.
 package postgres
 
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib" // also the "pgx" database/sql driver
+	// also the "pgx" database/sql driver
 
 	"github.com/heraldhq/herald/eventstore"
 	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
@@ -89,16 +101,21 @@ var dialect = &sqlstore.Dialect{
 			ix = p[i+1:]
 		}
 		return []string{
-			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (seq BIGSERIAL PRIMARY KEY, position BIGINT UNIQUE,
-				tx xid8 NOT NULL DEFAULT pg_current_xact_id(), stream TEXT NOT NULL,
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (position BIGINT PRIMARY KEY, stream TEXT NOT NULL,
 				version BIGINT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, recorded_at BIGINT NOT NULL,
 				headers TEXT NOT NULL, data BYTEA, UNIQUE (stream, version))`, p),
 			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %[2]s_ids ON %[1]s (stream, id)`, p, ix),
-			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %[2]s_unsequenced ON %[1]s (seq) WHERE position IS NULL`, p, ix),
+			// Tables of earlier versions (seq, tx, position NULL until
+			// sequenced) keep the sequencer's index.
+			fmt.Sprintf(`DO $do$ BEGIN
+				IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '%[1]s'::regclass AND attname = 'seq' AND NOT attisdropped) THEN
+					CREATE INDEX IF NOT EXISTS %[2]s_unsequenced ON %[1]s (seq) WHERE position IS NULL;
+				END IF;
+			END $do$`, p, ix),
 			fmt.Sprintf(sequencer, p),
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_streams (stream TEXT PRIMARY KEY, version BIGINT NOT NULL,
 				deleted INT NOT NULL, max_count BIGINT NOT NULL, max_age_ms BIGINT NOT NULL,
-				truncate_before BIGINT NOT NULL)`, p),
+				truncate_before BIGINT NOT NULL) WITH (fillfactor = 50)`, p),
 			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %[2]s_streams_bounded ON %[1]s_streams (stream) WHERE %[3]s`, p, ix, sqlstore.BoundedCond),
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_head (id INT PRIMARY KEY, position BIGINT NOT NULL)`, p),
 			fmt.Sprintf(`INSERT INTO %s_head (id, position) VALUES (0, 0) ON CONFLICT (id) DO NOTHING`, p),
@@ -125,120 +142,6 @@ var dialect = &sqlstore.Dialect{
 // itself, past every commit written before it. Logical decoding sees
 // these records as messages with this prefix and no content.
 const flush = `pg_logical_emit_message(true, 'herald.eventstore.flush', ''::bytea)`
-
-// lockStream creates the stream's row if needed and locks it.
-const lockStream = `INSERT INTO %[1]s_streams AS s (stream, version, deleted, max_count, max_age_ms, truncate_before)
-	VALUES ($1, -1, 0, 0, 0, 0) ON CONFLICT (stream) DO UPDATE SET deleted = s.deleted`
-
-// appendEvents runs after lockStream, in a new snapshot that sees every
-// append committed before the lock: it checks the tombstone, the ids
-// (any already there: nothing is written and the store's general path
-// answers) and the expectation ($2, an eventstore.ExpectedVersion), and
-// only if they pass moves the stream's version, takes positions from the
-// head row and inserts the events (in that order, by the CTEs' data
-// dependencies: the head row is locked as late as can be). It also turns
-// the transaction's synchronous commit off (see the package doc).
-const appendEvents = `WITH s AS (
-	SELECT version AS v, deleted AS d,
-		EXISTS (SELECT 1 FROM %[1]s e WHERE e.stream = $1 AND e.id = ANY($3::text[])) AS dup
-	FROM %[1]s_streams WHERE stream = $1
-), ok AS (
-	SELECT v, d, dup, d <> 2 AND NOT dup AND CASE
-		WHEN $2::bigint = -1 THEN true
-		WHEN $2::bigint = -2 THEN v < 0
-		WHEN $2::bigint = -3 THEN v >= 0
-		WHEN $2::bigint < 0 THEN false
-		ELSE v = $2::bigint END AS go
-	FROM s
-), up AS (
-	UPDATE %[1]s_streams SET version = ok.v + cardinality($3::text[]), deleted = 0 FROM ok WHERE stream = $1 AND ok.go
-	RETURNING 1
-), hd AS (
-	UPDATE %[1]s_head SET position = position + cardinality($3::text[]) WHERE id = 0 AND EXISTS (SELECT 1 FROM up)
-	RETURNING position
-), ins AS (
-	INSERT INTO %[1]s (position, stream, version, id, type, recorded_at, headers, data)
-	SELECT hd.position - cardinality($3::text[]) + e.i, $1, ok.v + e.i, e.id, e.type, $7::bigint, e.headers, e.data
-	FROM hd, ok, unnest($3::text[], $4::text[], $5::text[], $6::bytea[]) WITH ORDINALITY AS e(id, type, headers, data, i)
-)
-SELECT ok.v, ok.d, ok.dup, ok.go, coalesce((SELECT position FROM hd), 0),
-	set_config('synchronous_commit', 'off', true)
-FROM ok`
-
-// fastAppend is the dialect's FastAppend: the append as one pipelined
-// batch on the pgx connection under db.
-func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppend) (sqlstore.FastResult, error) {
-	lock, write := fmt.Sprintf(lockStream, prefix), fmt.Sprintf(appendEvents, prefix)
-	return func(ctx context.Context, db *sql.DB, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
-		var out sqlstore.FastResult
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			return out, fmt.Errorf("eventstore: append to %q: %w", in.Stream, err)
-		}
-		defer conn.Close()
-		err = conn.Raw(func(dc any) error {
-			c, ok := dc.(*stdlib.Conn)
-			if !ok {
-				return sqlstore.ErrSlowPath
-			}
-			a, err := runAppend(ctx, c.Conn(), lock, write, in)
-			out = a.FastResult
-			return err
-		})
-		return out, err
-	}
-}
-
-// errNotDurable: the append committed but the flush after it failed.
-var errNotDurable = errors.New("the append committed, but the flush that makes it durable failed (retrying with the same event ids is safe)")
-
-// appended is what runAppend did.
-type appended struct {
-	sqlstore.FastResult
-	flushLSN string // the flush's WAL record: durable when the append returns
-}
-
-// runAppend sends the batch (lock and write are lockStream and
-// appendEvents for the store's tables) and reads its results.
-func runAppend(ctx context.Context, c *pgx.Conn, lock, write string, in sqlstore.FastAppend) (appended, error) {
-	var out appended
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(lock, in.Stream)
-	b.Queue(write, in.Stream, in.Expected, in.IDs, in.Types, in.Headers, in.Data, in.Recorded)
-	b.Queue("COMMIT")
-	b.Queue("SELECT " + flush + "::text")
-	br := c.SendBatch(ctx, b)
-	var sync string
-	_, err := br.Exec()
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(&out.Version, &out.Deleted, &out.Duplicate, &out.Wrote, &out.LastPosition, &sync)
-	}
-	if err == nil {
-		_, err = br.Exec()
-		if err == nil {
-			if err = br.QueryRow().Scan(&out.flushLSN); err != nil {
-				err = fmt.Errorf("%w: %w", errNotDurable, err)
-			}
-		}
-	}
-	err = errors.Join(err, br.Close())
-	if err != nil {
-		if !c.IsClosed() && c.PgConn().TxStatus() != 'I' {
-			// A failed statement leaves the transaction open and aborted.
-			_, rbErr := c.Exec(ctx, "ROLLBACK")
-			err = errors.Join(err, rbErr)
-		}
-		if c.IsClosed() {
-			err = errors.Join(err, driver.ErrBadConn)
-		}
-		return out, fmt.Errorf("eventstore: append to %q (if it committed, retrying with the same event ids is safe): %w", in.Stream, err)
-	}
-	return out, nil
-}
 
 // sequencer is the function that gives positions to committed events
 // without one, which stores of an earlier version wrote (they inserted
