@@ -48,6 +48,9 @@ var dialect = &sqlstore.Dialect{
 	Name:      "sqlite",
 	LockFirst: true,
 	OneWriter: true,
+	// FastAppend: one-event appends as three prepared statements (see
+	// fastAppend).
+	FastAppend: fastAppend,
 	DDL: func(p string) []string {
 		return []string{
 			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (position INTEGER PRIMARY KEY, stream TEXT NOT NULL,

@@ -146,6 +146,10 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 	if err := s.validate(appends); err != nil {
 		return nil, err
 	}
+	if s.d.OneWriter {
+		s.writer.Lock()
+		defer s.writer.Unlock()
+	}
 	if s.fast != nil && len(appends) == 1 {
 		res, err := s.appendFast(ctx, appends[0])
 		if !errors.Is(err, ErrSlowPath) {
@@ -154,10 +158,6 @@ func (s *Store) AppendMulti(ctx context.Context, appends ...eventstore.StreamApp
 			}
 			return []eventstore.AppendResult{res}, nil
 		}
-	}
-	if s.d.OneWriter {
-		s.writer.Lock()
-		defer s.writer.Unlock()
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

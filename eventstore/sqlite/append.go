@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
+)
+
+// moveStream is the fast path's first statement: it creates or moves the
+// stream's row by the one event's append and returns the stream's version
+// before it, or no row when the append cannot run here (the stream is a
+// tombstone, the expectation ?2, an eventstore.ExpectedVersion, fails, or
+// the id ?3 is in the stream already: the store's general path answers).
+// It writes, so the transaction takes SQLite's write lock at its start
+// (waiting through busy_timeout), as Dialect.LockFirst asks.
+//
+// A stream without a row has no events: only Any (-1) and NoStream (-2)
+// pass there. The SELECT's WHERE also keeps SQLite's parser from reading
+// ON CONFLICT as a join constraint.
+const moveStream = `INSERT INTO %[1]s_streams (stream, version, deleted, max_count, max_age_ms, truncate_before)
+	SELECT ?1, 0, 0, 0, 0, 0 WHERE ?2 IN (-1, -2) AND NOT EXISTS (SELECT 1 FROM %[1]s WHERE stream = ?1 AND id = ?3)
+	ON CONFLICT (stream) DO UPDATE SET version = version + 1, deleted = 0
+	WHERE deleted <> 2 AND CASE
+		WHEN ?2 = -1 THEN 1
+		WHEN ?2 = -2 THEN version < 0
+		WHEN ?2 = -3 THEN version >= 0
+		WHEN ?2 < 0 THEN 0
+		ELSE version = ?2 END
+	RETURNING version - 1`
+
+// takePosition takes the event's position from the head row.
+const takePosition = `UPDATE %s_head SET position = position + 1 WHERE id = 0 RETURNING position`
+
+// insertEvent inserts the event.
+const insertEvent = `INSERT INTO %s (position, stream, version, id, type, recorded_at, headers, data)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// fastAppend is the dialect's FastAppend: a one-event append as three
+// statements prepared once per store (database/sql keeps each prepared
+// on every connection it runs on) in one transaction. Appends of more
+// events, and appends that moveStream turns away, return
+// sqlstore.ErrSlowPath: the store's general path runs them.
+func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppend) (sqlstore.FastResult, error) {
+	st := &statements{prefix: prefix}
+	return func(ctx context.Context, db *sql.DB, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
+		if len(in.IDs) != 1 {
+			return sqlstore.FastResult{}, sqlstore.ErrSlowPath
+		}
+		if err := st.prepare(ctx, db); err != nil {
+			return sqlstore.FastResult{}, fmt.Errorf("eventstore: append to %q: %w", in.Stream, err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return sqlstore.FastResult{}, fmt.Errorf("eventstore: append: begin: %w", err)
+		}
+		out, err := st.run(ctx, tx, in)
+		if err != nil {
+			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				err = errors.Join(err, fmt.Errorf("eventstore: rollback: %w", rerr))
+			}
+			return out, err
+		}
+		if err := tx.Commit(); err != nil {
+			return out, fmt.Errorf("eventstore: append: commit (the append may or may not have happened; retrying with the same event ids is safe): %w", err)
+		}
+		return out, nil
+	}
+}
+
+// statements are the fast path's prepared statements for one store.
+type statements struct {
+	prefix string
+
+	mu                     sync.Mutex
+	move, position, insert *sql.Stmt // nil until prepared
+}
+
+// prepare prepares the statements if they are not yet; after an error,
+// the next call tries again.
+func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.insert != nil {
+		return nil
+	}
+	var stmts [3]*sql.Stmt
+	for i, q := range []string{moveStream, takePosition, insertEvent} {
+		s, err := db.PrepareContext(ctx, fmt.Sprintf(q, st.prefix))
+		if err != nil {
+			for _, s := range stmts[:i] {
+				_ = s.Close()
+			}
+			return fmt.Errorf("prepare: %w", err)
+		}
+		stmts[i] = s
+	}
+	st.move, st.position, st.insert = stmts[0], stmts[1], stmts[2]
+	return nil
+}
+
+// run runs the append's statements in tx.
+func (st *statements) run(ctx context.Context, tx *sql.Tx, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
+	var out sqlstore.FastResult
+	err := tx.StmtContext(ctx, st.move).QueryRowContext(ctx, in.Stream, in.Expected, in.IDs[0]).Scan(&out.Version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return out, sqlstore.ErrSlowPath
+	case err != nil:
+		return out, fmt.Errorf("eventstore: append to %q: %w", in.Stream, err)
+	}
+	if err := tx.StmtContext(ctx, st.position).QueryRowContext(ctx).Scan(&out.LastPosition); err != nil {
+		return out, fmt.Errorf("eventstore: append: position: %w", err)
+	}
+	if _, err := tx.StmtContext(ctx, st.insert).ExecContext(ctx, out.LastPosition, in.Stream, out.Version+1,
+		in.IDs[0], in.Types[0], in.Recorded, in.Headers[0], in.Data[0]); err != nil {
+		return out, fmt.Errorf("eventstore: append: insert events: %w", err)
+	}
+	out.Wrote = true
+	return out, nil
+}
