@@ -42,7 +42,8 @@ type Dialect struct {
 	Sequence func(prefix string) string
 	// FastAppend, if set, returns the function that runs the one-stream
 	// appends of a store without hooks on the tables of prefix
-	// (PostgreSQL: one pipelined round trip). That function returns
+	// (PostgreSQL: one pipelined round trip; SQLite: three prepared
+	// statements, run under the writer mutex if OneWriter). That function returns
 	// ErrSlowPath when the general path must run instead.
 	FastAppend func(prefix string) func(ctx context.Context, db *sql.DB, in FastAppend) (FastResult, error)
 	// Durable, if set, is a statement that returns the head position

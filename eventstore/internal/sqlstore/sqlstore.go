@@ -51,7 +51,9 @@ const DefaultMaxBounded = 1000
 // head row is held for microseconds instead of across a WAL flush; a
 // durable flush right after the commit (outside the lock, shared by
 // concurrent appends like any group commit) comes before the append
-// returns. Multi-stream appends and stores with hooks take the general
+// returns. On SQLite, FastAppend runs a one-event append as three
+// prepared statements in one transaction, under the writer mutex.
+// Multi-stream appends and stores with hooks take the general
 // path: statement by statement in a database/sql transaction with an
 // ordinary (synchronous) commit.
 //
