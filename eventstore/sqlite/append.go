@@ -18,11 +18,15 @@ import (
 // It writes, so the transaction takes SQLite's write lock at its start
 // (waiting through busy_timeout), as Dialect.LockFirst asks.
 //
-// A stream without a row has no events: only Any (-1) and NoStream (-2)
-// pass there. The SELECT's WHERE also keeps SQLite's parser from reading
-// ON CONFLICT as a join constraint.
+// The SELECT gives the row to insert, whose conflict with an existing
+// row runs the DO UPDATE and its checks; it gives none if the id is in
+// the stream, or if the stream has no row (and so no events) and the
+// expectation is neither Any (-1) nor NoStream (-2). (A WHERE there also
+// keeps SQLite's parser from reading ON CONFLICT as a join constraint.)
 const moveStream = `INSERT INTO %[1]s_streams (stream, version, deleted, max_count, max_age_ms, truncate_before)
-	SELECT ?1, 0, 0, 0, 0, 0 WHERE ?2 IN (-1, -2) AND NOT EXISTS (SELECT 1 FROM %[1]s WHERE stream = ?1 AND id = ?3)
+	SELECT ?1, 0, 0, 0, 0, 0
+	WHERE (?2 IN (-1, -2) OR EXISTS (SELECT 1 FROM %[1]s_streams WHERE stream = ?1))
+		AND NOT EXISTS (SELECT 1 FROM %[1]s WHERE stream = ?1 AND id = ?3)
 	ON CONFLICT (stream) DO UPDATE SET version = version + 1, deleted = 0
 	WHERE deleted <> 2 AND CASE
 		WHEN ?2 = -1 THEN 1
