@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/heraldhq/herald/eventstore"
 	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
 )
 
@@ -33,15 +34,24 @@ const moveStream = `INSERT INTO %[1]s_streams (stream, version, deleted, max_cou
 		WHEN ?2 = -2 THEN version < 0
 		WHEN ?2 = -3 THEN version >= 0
 		WHEN ?2 < 0 THEN 0
-		ELSE version = ?2 END
+		ELSE version = ?2 END`
+
+// moveStreamReturning is moveStream for the expectations that do not
+// name the version (Any, StreamExists): it returns the version before
+// the append. (With the others, that version is known if the upsert
+// writes, and the statement runs as an Exec, which database/sql serves
+// with less work than a query.)
+const moveStreamReturning = moveStream + `
 	RETURNING version - 1`
 
 // takePosition takes the event's position from the head row.
-const takePosition = `UPDATE %s_head SET position = position + 1 WHERE id = 0 RETURNING position`
+const takePosition = `UPDATE %s_head SET position = position + 1 WHERE id = 0`
 
-// insertEvent inserts the event.
-const insertEvent = `INSERT INTO %s (position, stream, version, id, type, recorded_at, headers, data)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+// insertEvent inserts the event at the position takePosition took (which
+// the insert's result gives back as its last insert id: position is the
+// rowid).
+const insertEvent = `INSERT INTO %[1]s (position, stream, version, id, type, recorded_at, headers, data)
+	SELECT position, ?, ?, ?, ?, ?, ?, ? FROM %[1]s_head WHERE id = 0`
 
 // fastAppend is the dialect's FastAppend: a one-event append as three
 // statements prepared once per store (database/sql keeps each prepared
@@ -79,8 +89,9 @@ func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppen
 type statements struct {
 	prefix string
 
-	mu                     sync.Mutex
-	move, position, insert *sql.Stmt // nil until prepared
+	mu sync.Mutex
+	// move is moveStream, moveRet moveStreamReturning.
+	move, moveRet, position, insert *sql.Stmt // nil until prepared
 }
 
 // prepare prepares the statements if they are not yet; after an error,
@@ -91,8 +102,8 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 	if st.insert != nil {
 		return nil
 	}
-	var stmts [3]*sql.Stmt
-	for i, q := range []string{moveStream, takePosition, insertEvent} {
+	var stmts [4]*sql.Stmt
+	for i, q := range []string{moveStream, moveStreamReturning, takePosition, insertEvent} {
 		s, err := db.PrepareContext(ctx, fmt.Sprintf(q, st.prefix))
 		if err != nil {
 			for _, s := range stmts[:i] {
@@ -102,27 +113,58 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		}
 		stmts[i] = s
 	}
-	st.move, st.position, st.insert = stmts[0], stmts[1], stmts[2]
+	st.move, st.moveRet, st.position, st.insert = stmts[0], stmts[1], stmts[2], stmts[3]
 	return nil
 }
 
 // run runs the append's statements in tx.
 func (st *statements) run(ctx context.Context, tx *sql.Tx, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
+	out, err := st.moveStream(ctx, tx, in)
+	if err != nil {
+		return out, err
+	}
+	if _, err := tx.StmtContext(ctx, st.position).ExecContext(ctx); err != nil {
+		return out, fmt.Errorf("eventstore: append: position: %w", err)
+	}
+	res, err := tx.StmtContext(ctx, st.insert).ExecContext(ctx, in.Stream, out.Version+1,
+		in.IDs[0], in.Types[0], in.Recorded, in.Headers[0], in.Data[0])
+	if err == nil {
+		out.LastPosition, err = res.LastInsertId()
+	}
+	if err != nil {
+		return out, fmt.Errorf("eventstore: append: insert events: %w", err)
+	}
+	out.Wrote = true
+	return out, nil
+}
+
+// moveStream runs moveStream or moveStreamReturning; it returns the
+// stream's version before the append, or sqlstore.ErrSlowPath if the
+// statement wrote nothing.
+func (st *statements) moveStream(ctx context.Context, tx *sql.Tx, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
 	var out sqlstore.FastResult
-	err := tx.StmtContext(ctx, st.move).QueryRowContext(ctx, in.Stream, in.Expected, in.IDs[0]).Scan(&out.Version)
+	switch e := eventstore.ExpectedVersion(in.Expected); {
+	case e == eventstore.NoStream || e >= 0:
+		res, err := tx.StmtContext(ctx, st.move).ExecContext(ctx, in.Stream, in.Expected, in.IDs[0])
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		switch {
+		case err != nil:
+			return out, fmt.Errorf("eventstore: append to %q: %w", in.Stream, err)
+		case n == 0:
+			return out, sqlstore.ErrSlowPath
+		}
+		out.Version = max(in.Expected, -1) // NoStream: -1
+		return out, nil
+	}
+	err := tx.StmtContext(ctx, st.moveRet).QueryRowContext(ctx, in.Stream, in.Expected, in.IDs[0]).Scan(&out.Version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return out, sqlstore.ErrSlowPath
 	case err != nil:
 		return out, fmt.Errorf("eventstore: append to %q: %w", in.Stream, err)
 	}
-	if err := tx.StmtContext(ctx, st.position).QueryRowContext(ctx).Scan(&out.LastPosition); err != nil {
-		return out, fmt.Errorf("eventstore: append: position: %w", err)
-	}
-	if _, err := tx.StmtContext(ctx, st.insert).ExecContext(ctx, out.LastPosition, in.Stream, out.Version+1,
-		in.IDs[0], in.Types[0], in.Recorded, in.Headers[0], in.Data[0]); err != nil {
-		return out, fmt.Errorf("eventstore: append: insert events: %w", err)
-	}
-	out.Wrote = true
 	return out, nil
 }
