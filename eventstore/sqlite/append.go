@@ -12,10 +12,10 @@ import (
 )
 
 // moveStream is the fast path's first statement: it creates or moves the
-// stream's row by the one event's append and returns the stream's version
-// before it, or no row when the append cannot run here (the stream is a
-// tombstone, the expectation ?2, an eventstore.ExpectedVersion, fails, or
-// the id ?3 is in the stream already: the store's general path answers).
+// stream's row by the one event's append (one row changed), or changes
+// nothing when the append cannot run here (the stream is a tombstone, the
+// expectation ?2, an eventstore.ExpectedVersion, fails, or the id ?3 is in
+// the stream already: the store's general path answers).
 // It writes, so the transaction takes SQLite's write lock at its start
 // (waiting through busy_timeout), as Dialect.LockFirst asks.
 //
