@@ -55,6 +55,7 @@ func TestFastAppend(t *testing.T) {
 		{"stream exists", "a", eventstore.StreamExists, []string{"a3"}, 2},
 		{"new stream, Any", "b", eventstore.Any, []string{"b0"}, -1},
 		{"stale exact", "a", eventstore.Exact(2), []string{"a4"}, -9},
+		{"exact ahead", "a", eventstore.Exact(4), []string{"a4"}, -9},
 		{"NoStream on a stream", "a", eventstore.NoStream, []string{"a4"}, -9},
 		{"new stream, StreamExists", "c", eventstore.StreamExists, []string{"c0"}, -9},
 		{"new stream, exact", "c", eventstore.Exact(0), []string{"c0"}, -9},

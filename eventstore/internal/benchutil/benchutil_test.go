@@ -90,7 +90,13 @@ func TestAppendConflictFails(t *testing.T) {
 	if got != Streams || sum != n {
 		t.Fatalf("%d streams whose versions add up to %d, want %d adding up to %d (one per append)", got, sum, Streams, n)
 	}
-	sh.versions[sh.next[0]*Writers]++ // writer 0's next stream, ahead of the store
+	// Every writer's next stream is ahead of the store: parallel hands
+	// its operations to whichever goroutine asks first, so with only
+	// writer 0's ahead, the other writers could take all Writers
+	// operations and the append would rightly succeed.
+	for w := range Writers {
+		sh.versions[sh.next[w]*Writers+w]++
+	}
 	var conflict *eventstore.ConflictError
 	if err := Append(s, sh, Writers); !errors.As(err, &conflict) {
 		t.Fatalf("append at a stale version: %v, want a conflict", err)
