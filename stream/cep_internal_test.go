@@ -15,27 +15,7 @@ import (
 // temporary dir, with no broker: records go in through processRecords.
 func localTask(t *testing.T, top *Topology) *task {
 	t.Helper()
-	a, err := New(top, Config{AppID: "t", Brokers: []string{"unused:1"}, StateDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk := &task{id: taskID{0, 0}, app: a, memo: map[int]any{}, handlers: map[string]recordFn{},
-		stores: map[string]*kvStore{}, offsets: map[string]kgo.EpochOffset{}, streamTime: -1}
-	for _, tp := range a.subs[0] {
-		h, err := top.sources[tp].build(tk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tk.handlers[tp] = h
-	}
-	t.Cleanup(func() { tk.close(false) })
-	for _, f := range tk.starts {
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return tk
+	return sessionTask(t, top, t.TempDir(), nil)
 }
 
 func is(want string) func(string, Match[string]) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -91,12 +92,8 @@ func interleave(t *testing.T, mode string) int {
 		if len(bDone) > 0 {
 			return nil
 		}
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pidA).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return errors.New("B has neither committed nor waited for A")
+		if err := blockedBy(db, pidA); err != nil {
+			return fmt.Errorf("B has neither committed nor waited: %w", err)
 		}
 		return nil
 	})
@@ -178,4 +175,17 @@ func stallInTrigger(t *testing.T, db *sql.DB, prefix string, release <-chan stru
 		})
 		return pid
 	}
+}
+
+// blockedBy reports an error unless a session waits for a lock that the
+// backend pid holds.
+func blockedBy(db *sql.DB, pid int) error {
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("no session waits for backend %d", pid)
+	}
+	return nil
 }

@@ -76,16 +76,7 @@ func TestKnownExpectationWaits(t *testing.T) {
 			go func() { r, err := sA.Append(ctx, "r", tc.a, evA); aDone <- result{r, err} }()
 			pidA := <-aIn
 			go func() { r, err := sB.Append(ctx, "r", tc.b, evB); bDone <- result{r, err} }()
-			testenv.CheckFor(t, 10*time.Second, func() error {
-				var n int
-				if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pidA).Scan(&n); err != nil {
-					return err
-				}
-				if n == 0 {
-					return errors.New("B does not wait for A")
-				}
-				return nil
-			})
+			testenv.CheckFor(t, 10*time.Second, func() error { return blockedBy(db, pidA) })
 			close(release)
 			a, b := <-aDone, <-bDone
 			if a.err != nil {
