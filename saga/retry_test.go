@@ -71,7 +71,8 @@ func TestOperatorRetryFreshBudget(t *testing.T) {
 		if _, err := r.Start(ctx, "two", "o-1", nil); err != nil {
 			t.Fatal(err)
 		}
-		for typ, reply := range map[string]string{"reserve": "reserve.ok", "charge": "charge.failed"} {
+		for _, step := range [][2]string{{"reserve", "reserve.ok"}, {"charge", "charge.failed"}} { // in order: charge is sent after reserve.ok
+			typ, reply := step[0], step[1]
 			if err := r.HandleReply(ctx, replyTo(commandFor(t, be.ob, "o-1", typ), reply)); err != nil {
 				t.Fatal(err)
 			}
