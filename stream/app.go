@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,7 +115,47 @@ func (a *App) Describe() string { return a.t.Describe(a.cfg.AppID) }
 // After a failure Run may be called again (a supervisor restarting the
 // App): the new run starts from the stores on disk and the committed
 // offsets, as a restarted process would.
+//
+// Under ExactlyOnce, a producer fenced by its transaction coordinator
+// (PRODUCER_FENCED or INVALID_PRODUCER_EPOCH: its transaction timed out,
+// or the coordinator moved while it ran) is not a failure of the App:
+// Run aborts, closes the tasks without committing, and runs again with
+// a new producer epoch, as Kafka Streams handles a migrated task. It
+// gives up, returning the error, after maxFencedRestarts fences in a row
+// within a minute (two live instances sharing one InstanceID fence each
+// other without end).
 func (a *App) Run(ctx context.Context) error {
+	var fences []time.Time
+	for {
+		err := a.run(ctx)
+		if err == nil || ctx.Err() != nil || !fenced(err) {
+			return err
+		}
+		now := time.Now()
+		fences = append(slices.DeleteFunc(fences, func(t time.Time) bool { return now.Sub(t) > time.Minute }), now)
+		if len(fences) > maxFencedRestarts {
+			return err
+		}
+		a.log.Warn("producer fenced: the App runs again with a new producer epoch", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(len(fences)) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// maxFencedRestarts is how many fenced runs within a minute Run starts
+// again before it returns the error.
+const maxFencedRestarts = 5
+
+// fenced reports a transactional producer's fencing.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+}
+
+// run is one run of Run: connect, set up, process, and close.
+func (a *App) run(ctx context.Context) error {
 	a.prodErr.reset()
 	a.inTxn = false
 	a.mu.Lock()
