@@ -134,9 +134,22 @@ func TestExactlyOnceKill(t *testing.T) {
 		}
 		return nil
 	})
+	checkCounts(t, out, want)
+	if len(out.all()) != total {
+		t.Errorf("%d outputs, want %d", len(out.all()), total)
+	}
+}
+
+// checkCounts checks the counting topology's output: for each key of
+// want, the counts 1, 2, ..., want[key], each once, in order.
+func checkCounts(t *testing.T, out *collector, want map[string]int) {
+	t.Helper()
 	got := map[string][]int{}
 	for _, r := range out.all() {
-		n, _ := strconv.Atoi(string(r.Value))
+		n, err := strconv.Atoi(string(r.Value))
+		if err != nil {
+			t.Fatalf("output %q: %v", r.Value, err)
+		}
 		got[string(r.Key)] = append(got[string(r.Key)], n)
 	}
 	for k, n := range want {
@@ -148,9 +161,6 @@ func TestExactlyOnceKill(t *testing.T) {
 		if !ok {
 			t.Errorf("key %s: outputs %v, want 1..%d once each", k, seq, n)
 		}
-	}
-	if len(out.all()) != total {
-		t.Errorf("%d outputs, want %d", len(out.all()), total)
 	}
 }
 

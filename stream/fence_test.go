@@ -3,7 +3,6 @@ package stream_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -68,22 +67,5 @@ func TestExactlyOnceSurvivesFencing(t *testing.T) {
 
 	batch(50)
 	batch(50)
-	got := map[string][]int{}
-	for _, rc := range out.all() {
-		n, err := strconv.Atoi(string(rc.Value))
-		if err != nil {
-			t.Fatalf("output %q: %v", rc.Value, err)
-		}
-		got[string(rc.Key)] = append(got[string(rc.Key)], n)
-	}
-	for k, n := range want {
-		for i, c := range got[k] {
-			if c != i+1 {
-				t.Fatalf("key %s outputs %v, want 1..%d", k, got[k], n)
-			}
-		}
-		if len(got[k]) != n {
-			t.Fatalf("key %s outputs %v, want 1..%d", k, got[k], n)
-		}
-	}
+	checkCounts(t, out, want)
 }

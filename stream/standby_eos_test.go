@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"testing"
 	"time"
 
@@ -135,24 +134,7 @@ func TestStandbyExactlyOnce(t *testing.T) {
 	batch(600)
 	total += 600
 	waitOutputs(total)
-	got := map[string][]int{}
-	for _, r := range out.all() {
-		n, err := strconv.Atoi(string(r.Value))
-		if err != nil {
-			t.Fatalf("output %q: %v", r.Value, err)
-		}
-		got[string(r.Key)] = append(got[string(r.Key)], n)
-	}
-	for k, n := range want {
-		seq := got[k]
-		ok := len(seq) == n
-		for i := 0; ok && i < n; i++ {
-			ok = seq[i] == i+1
-		}
-		if !ok {
-			t.Errorf("key %s: outputs %v, want 1..%d once each", k, seq, n)
-		}
-	}
+	checkCounts(t, out, want)
 }
 
 // bogusCount is what the aborted transaction writes for every key.
