@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -159,13 +160,23 @@ func (st *statements) known(expected int64) (q stmt, at int64, ok bool) {
 	return stmt{}, 0, false
 }
 
-// fastAppend is the dialect's FastAppend, on the pgx connection under
-// db: a one-statement append and its flush in one round trip (runKnown),
-// or, for Any and for a one-statement append that wrote nothing, the
-// general batch (runAppend).
+// fastAppend is the dialect's FastAppend: a one-statement append goes
+// through the store's group (group.go), which commits it with other
+// queued appends and flushes them together; an append with Any, and a
+// one-statement append that wrote nothing, runs as the general batch
+// (runAppend) on a connection of its own.
 func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppend) (sqlstore.FastResult, error) {
 	st := newStatements(prefix)
+	var once sync.Once
+	var g *group
 	return func(ctx context.Context, db *sql.DB, in sqlstore.FastAppend) (sqlstore.FastResult, error) {
+		if q, at, ok := st.known(in.Expected); ok {
+			once.Do(func() { g = newGroup(db, &st) })
+			a, err := g.run(ctx, &groupOp{in: in, q: q, at: at})
+			if err != nil || a.Wrote {
+				return a.FastResult, err
+			}
+		}
 		var out sqlstore.FastResult
 		conn, err := db.Conn(ctx)
 		if err != nil {
@@ -176,13 +187,6 @@ func fastAppend(prefix string) func(context.Context, *sql.DB, sqlstore.FastAppen
 			c, ok := dc.(*stdlib.Conn)
 			if !ok {
 				return sqlstore.ErrSlowPath
-			}
-			if q, at, ok := st.known(in.Expected); ok {
-				a, err := runKnown(ctx, c.Conn(), q, st.flush, at, in)
-				if err != nil || a.Wrote {
-					out = a.FastResult
-					return err
-				}
 			}
 			a, err := runAppend(ctx, c.Conn(), st.lock, st.write, in)
 			out = a.FastResult
@@ -223,82 +227,11 @@ func runAppend(ctx context.Context, c *pgx.Conn, lock, write string, in sqlstore
 	return out, finish(ctx, c, br, in.Stream, &out.flushLSN, err)
 }
 
-// runKnown runs a one-statement append (q, with at as $2) and then the
-// flush (fl), each in its own implicit transaction (a pipeline Sync after
-// each), in one round trip. Wrote false: nothing was written, and the
-// append must run again as runAppend.
-func runKnown(ctx context.Context, c *pgx.Conn, q, fl stmt, at int64, in sqlstore.FastAppend) (appended, error) {
-	var out appended
-	sd, err := c.Prepare(ctx, q.name, q.sql)
-	var fsd *pgconn.StatementDescription
-	if err == nil {
-		fsd, err = c.Prepare(ctx, fl.name, fl.sql)
-	}
-	var params [][]byte
-	if err == nil {
-		params, err = encodeKnown(sd.ParamOIDs, at, in)
-	}
-	if err != nil {
-		return out, appendErr(c, in.Stream, err)
-	}
-	p := c.PgConn().StartPipeline(ctx)
-	p.SendQueryStatement(sd, params, binaryParams[:len(params)], nil)
-	p.SendPipelineSync()
-	p.SendQueryStatement(fsd, nil, nil, nil)
-	p.SendPipelineSync()
-	// Results come in order: the append's, its Sync (its commit), the
-	// flush's, its Sync. A statement's error (a *pgconn.PgError) skips to
-	// its Sync, which rolls its transaction back; any other error is the
-	// connection's.
-	var errs [2]error // the append's, the flush's
-	stage := 0
-	err = p.Flush()
-	for err == nil && stage < 2 {
-		var r any
-		r, err = p.GetResults()
-		switch r := r.(type) {
-		case *pgconn.ResultReader:
-			err = readKnown(r, stage, &out)
-		case *pgconn.PipelineSync:
-			stage++
-		case nil:
-			if err == nil {
-				err = errors.New("the pipeline ended before its results")
-			}
-		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			errs[stage] = cmp.Or(errs[stage], err)
-			err = nil
-		}
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(errs[0], &pgErr) && pgErr.Code == uniqueViolation {
-		// A concurrent append created the stream first (knownNoStream):
-		// nothing was written; the lock path answers.
-		errs[0], out.Wrote = nil, false
-	}
-	err = errors.Join(err, errs[0], p.Close())
-	if err == nil && (errs[1] != nil || out.Wrote && out.flushLSN == "") {
-		err = fmt.Errorf("%w: %w", errNotDurable, cmp.Or(errs[1], errors.New("no flush position")))
-	}
-	if err != nil {
-		return out, appendErr(c, in.Stream, err)
-	}
-	return out, nil
-}
-
-// readKnown reads a result of runKnown: the append's row at stage 0, the
-// flush's at stage 1.
-func readKnown(r *pgconn.ResultReader, stage int, out *appended) error {
+// readKnown reads a one-statement append's result.
+func readKnown(r *pgconn.ResultReader, out *appended) error {
 	var err error
 	if r.NextRow() {
-		v := r.Values()
-		if stage == 0 {
-			err = scanKnown(v, out)
-		} else if len(v) == 1 {
-			out.flushLSN = string(v[0])
-		}
+		err = scanKnown(r.Values(), out)
 	}
 	_, cerr := r.Close()
 	return cmp.Or(cerr, err)
@@ -307,7 +240,8 @@ func readKnown(r *pgconn.ResultReader, stage int, out *appended) error {
 // uniqueViolation is PostgreSQL's SQLSTATE unique_violation.
 const uniqueViolation = "23505"
 
-// binaryParams are the parameter formats of runKnown: all binary.
+// binaryParams are the parameter formats of the one-statement appends:
+// all binary.
 var binaryParams = [...]int16{1, 1, 1, 1, 1, 1, 1}
 
 // scanKnown reads a one-statement append's row (text format): the

@@ -30,6 +30,10 @@ const appendRound = 1000
 // side also reports the WAL written per event (see walLSN).
 func BenchmarkAppend(b *testing.B) {
 	db, prefix := newDB(b)
+	// database/sql keeps 2 idle connections by default: with 4 writers,
+	// every round would open new ones (a PostgreSQL backend each, forked
+	// and warmed up), on both sides. A service sets this too.
+	db.SetMaxIdleConns(16)
 	s, err := New(context.Background(), db, Config{Prefix: prefix})
 	if err != nil {
 		b.Fatal(err)

@@ -16,9 +16,10 @@ import (
 )
 
 // TestPipelinedAppendIsDurable: the pipelined appends (lock then write;
-// one statement) commit asynchronously; when they return, the WAL must be
-// flushed past the flush record they wrote after their commit (so past
-// the commit too), and the session must be back to synchronous commits.
+// one statement through the group) commit asynchronously; when they
+// return, the WAL must be flushed past the flush record written after
+// their commit (so past the commit too), and the session must be back to
+// synchronous commits.
 func TestPipelinedAppendIsDurable(t *testing.T) {
 	ctx := context.Background()
 	db, prefix := newDB(t)
@@ -35,9 +36,10 @@ func TestPipelinedAppendIsDurable(t *testing.T) {
 		"lock": func(c *pgx.Conn, in sqlstore.FastAppend) (appended, error) {
 			return runAppend(ctx, c, st.lock, st.write, in)
 		},
-		"known": func(c *pgx.Conn, in sqlstore.FastAppend) (appended, error) {
+		"known": func(_ *pgx.Conn, in sqlstore.FastAppend) (appended, error) {
 			q, at, _ := st.known(in.Expected)
-			return runKnown(ctx, c, q, st.flush, at, in)
+			g := newGroup(db, &st)
+			return g.run(ctx, &groupOp{in: in, q: q, at: at})
 		},
 	}
 	for i, path := range []string{"lock", "known"} {

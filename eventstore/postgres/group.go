@@ -1,0 +1,465 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/heraldhq/herald/eventstore/internal/sqlstore"
+)
+
+// Group commit of the one-statement appends.
+//
+// A store's one-statement appends (exact, NoStream and StreamExists
+// expectations, no hooks) do not each run on their own connection.
+// They queue, and one writer goroutine per store sends whatever has
+// queued as one pipeline on its connection: each append's statement in
+// its own implicit transaction (a Sync after each), committed
+// asynchronously. A flusher goroutine then makes them durable together:
+// one flush (flush, committed synchronously) started after their commits
+// covers every append committed before it. An append returns after its
+// flush.
+//
+// Why: the head row's lock serialises the appends that take positions.
+// Concurrent appends on their own connections wait for it inside
+// PostgreSQL (a sleep and a wake-up per wait, and a re-check of the
+// row), and each pays a flush transaction of its own. One writer per
+// store takes the head row without waiting for its own process, and
+// queued appends share a round trip and a flush. Appends of other
+// processes (other Store values) still take the head row's lock as
+// before, so positions stay gap-free and in commit order.
+//
+// A batch holds each stream at most once, so an append never runs in the
+// same batch as an earlier one to its stream. The writer and the
+// flusher run only while there is work, and hold a connection only then.
+type group struct {
+	db *sql.DB
+	st *statements
+
+	mu        sync.Mutex
+	queue     []*groupOp // waiting for the writer, in arrival order
+	writing   bool       // the writer goroutine runs
+	committed []*groupOp // committed, waiting for a flush to start
+	flushing  bool       // the flusher goroutine runs
+
+	// wakeWriter and wakeFlusher (capacity 1) tell an idle writer or
+	// flusher that work came.
+	wakeWriter, wakeFlusher chan struct{}
+}
+
+// groupLinger is about how long an idle writer or flusher waits for more
+// work before it ends (and the writer gives its connection back): long
+// enough that a steady stream of appends keeps them (a goroutine started
+// per burst costs more than the appends' own work), short enough that
+// an idle store holds nothing for long.
+const groupLinger = 100 * time.Millisecond
+
+func newGroup(db *sql.DB, st *statements) *group {
+	return &group{db: db, st: st, wakeWriter: make(chan struct{}, 1), wakeFlusher: make(chan struct{}, 1)}
+}
+
+// idle waits for wake, or for the next tick of a ticker of period
+// groupLinger. It returns true when the goroutine is to end: a whole
+// period went by without work (*worked is false: nothing ran since the
+// tick before), with *running cleared under the lock, so that work that
+// arrives after that starts a new goroutine. (A ticker rather than a
+// timer reset at each idle moment: a reset wakes the runtime's poller,
+// which cost more than the appends' own work.)
+func (g *group) idle(tick <-chan time.Time, wake <-chan struct{}, worked, running *bool, pending func() bool) bool {
+	select {
+	case <-wake:
+		return false
+	case <-tick:
+	}
+	if *worked {
+		*worked = false
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if pending() {
+		return false
+	}
+	*running = false
+	return true
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// groupOp is one append in the group: its statement and parameters,
+// and, when done is closed, its result.
+type groupOp struct {
+	ctx  context.Context
+	in   sqlstore.FastAppend
+	q    stmt  // the one-statement append
+	at   int64 // its $2
+	out  appended
+	err  error
+	ran  bool // its Sync came back: out and err are its statement's
+	done chan struct{}
+}
+
+// Limits of one batch: appends, and bytes of events.
+const (
+	groupMaxOps   = 256
+	groupMaxBytes = 8 << 20
+)
+
+// run queues op and waits for its result (or ctx: an append given up on
+// may still commit, as any append whose reply is lost).
+func (g *group) run(ctx context.Context, op *groupOp) (appended, error) {
+	op.ctx, op.done = ctx, make(chan struct{})
+	g.mu.Lock()
+	g.queue = append(g.queue, op)
+	start := !g.writing
+	g.writing = true
+	g.mu.Unlock()
+	if start {
+		go g.write()
+	} else {
+		signal(g.wakeWriter)
+	}
+	select {
+	case <-op.done:
+		return op.out, op.err
+	case <-ctx.Done():
+		return appended{}, fmt.Errorf("eventstore: append to %q (if it committed, retrying with the same event ids is safe): %w", op.in.Stream, ctx.Err())
+	}
+}
+
+// write is the writer goroutine: it runs batches until the queue has
+// been empty for groupLinger.
+func (g *group) write() {
+	ctx := context.Background()
+	var conn *sql.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	tick := time.NewTicker(groupLinger)
+	defer tick.Stop()
+	worked := true
+	for {
+		batch := g.take()
+		if len(batch) == 0 {
+			if g.idle(tick.C, g.wakeWriter, &worked, &g.writing, func() bool { return len(g.queue) > 0 }) {
+				return
+			}
+			continue
+		}
+		worked = true
+		var err error
+		if conn == nil {
+			conn, err = g.db.Conn(ctx)
+		}
+		if err == nil {
+			err = conn.Raw(func(dc any) error {
+				c, ok := dc.(*stdlib.Conn)
+				if !ok {
+					return sqlstore.ErrSlowPath
+				}
+				if len(batch) > 1 {
+					if ok, err := runBatchTx(ctx, c.Conn(), batch); ok || err != nil {
+						return err
+					}
+				}
+				return runBatch(ctx, c.Conn(), batch)
+			})
+		}
+		if err != nil {
+			for _, op := range batch {
+				if !op.ran {
+					op.err = cmp.Or(op.err, fmt.Errorf("eventstore: append to %q (if it committed, retrying with the same event ids is safe): %w", op.in.Stream, err))
+				}
+			}
+			if conn != nil && !errors.Is(err, sqlstore.ErrSlowPath) {
+				// A connection that failed mid-pipeline may be unusable:
+				// take a fresh one for the next batch.
+				conn.Close()
+				conn = nil
+			}
+		}
+		g.committedOrDone(batch)
+	}
+}
+
+// take removes the next batch from the queue: appends in arrival order,
+// each stream once, within the batch limits; appends whose caller gave
+// up are answered without running. An empty batch ends the writer.
+func (g *group) take() []*groupOp {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var batch, rest []*groupOp
+	streams := make(map[string]struct{}, len(g.queue))
+	size := 0
+	for _, op := range g.queue {
+		if err := op.ctx.Err(); err != nil {
+			op.err = err
+			close(op.done)
+			continue
+		}
+		_, dup := streams[op.in.Stream]
+		n := opBytes(op)
+		if dup || len(batch) == groupMaxOps || len(batch) > 0 && size+n > groupMaxBytes {
+			rest = append(rest, op)
+			continue
+		}
+		streams[op.in.Stream] = struct{}{}
+		size += n
+		batch = append(batch, op)
+	}
+	g.queue = rest
+	return batch
+}
+
+func opBytes(op *groupOp) int {
+	n := len(op.in.Stream)
+	for i := range op.in.IDs {
+		n += len(op.in.IDs[i]) + len(op.in.Types[i]) + len(op.in.Headers[i]) + len(op.in.Data[i])
+	}
+	return n
+}
+
+// committedOrDone hands a run batch on: appends that wrote wait for a
+// flush (the flusher starts if it is not running); the others (an error,
+// or nothing written: the caller takes the general path) are done.
+func (g *group) committedOrDone(batch []*groupOp) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, op := range batch {
+		if op.err != nil || !op.out.Wrote {
+			close(op.done)
+			continue
+		}
+		g.committed = append(g.committed, op)
+	}
+	if len(g.committed) == 0 {
+		return
+	}
+	if !g.flushing {
+		g.flushing = true
+		go g.flush()
+	} else {
+		signal(g.wakeFlusher)
+	}
+}
+
+// flush is the flusher goroutine: each round makes durable every append
+// committed before it started; it ends when none has come for
+// groupLinger.
+func (g *group) flush() {
+	ctx := context.Background()
+	var conn *sql.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	tick := time.NewTicker(groupLinger)
+	defer tick.Stop()
+	worked := true
+	for {
+		g.mu.Lock()
+		ops := g.committed
+		g.committed = nil
+		g.mu.Unlock()
+		if len(ops) == 0 {
+			if g.idle(tick.C, g.wakeFlusher, &worked, &g.flushing, func() bool { return len(g.committed) > 0 }) {
+				return
+			}
+			continue
+		}
+		worked = true
+		var lsn string
+		var err error
+		if conn == nil {
+			conn, err = g.db.Conn(ctx)
+		}
+		if err == nil {
+			err = conn.Raw(func(dc any) error {
+				c, ok := dc.(*stdlib.Conn)
+				if !ok {
+					return sqlstore.ErrSlowPath // the writer ran nothing on such a connection
+				}
+				var err error
+				lsn, err = runFlush(ctx, c.Conn(), g.st.flush)
+				return err
+			})
+			if err != nil {
+				conn.Close()
+				conn = nil
+			}
+		}
+		if err == nil && lsn == "" {
+			err = errors.New("no flush position")
+		}
+		for _, op := range ops {
+			if err != nil {
+				op.err = fmt.Errorf("eventstore: append to %q: %w: %w", op.in.Stream, errNotDurable, err)
+			}
+			op.out.flushLSN = lsn
+			close(op.done)
+		}
+	}
+}
+
+// runBatchTx runs the batch's one-statement appends in one implicit
+// transaction (one pipeline Sync after them all), in one round trip on
+// c: one commit for the batch instead of one each. If a statement fails
+// (a value PostgreSQL refuses, a unique violation from a concurrent
+// NoStream append), the whole transaction rolls back and runBatchTx
+// returns false with no error: nothing was written, and the batch must
+// run again with runBatch, which gives each append its own transaction
+// and its own answer. The error is the connection's.
+func runBatchTx(ctx context.Context, c *pgx.Conn, batch []*groupOp) (bool, error) {
+	sds := make([]*pgconn.StatementDescription, len(batch))
+	params := make([][][]byte, len(batch))
+	for i, op := range batch {
+		sd, err := c.Prepare(ctx, op.q.name, op.q.sql)
+		if err != nil {
+			return false, errors.Join(err, driver.ErrBadConn)
+		}
+		sds[i] = sd
+		if params[i], err = encodeKnown(sd.ParamOIDs, op.at, op.in); err != nil {
+			return false, nil
+		}
+	}
+	p := c.PgConn().StartPipeline(ctx)
+	for i := range batch {
+		p.SendQueryStatement(sds[i], params[i], binaryParams[:len(params[i])], nil)
+	}
+	p.SendPipelineSync()
+	err := p.Flush()
+	failed, i := false, 0
+	for err == nil {
+		var r any
+		r, err = p.GetResults()
+		if _, sync := r.(*pgconn.PipelineSync); sync {
+			break
+		}
+		switch r := r.(type) {
+		case *pgconn.ResultReader:
+			if i < len(batch) {
+				err = readKnown(r, &batch[i].out)
+			} else {
+				_, err = r.Close()
+			}
+			i++
+		case nil:
+			if err == nil {
+				err = errors.New("the pipeline ended before its results")
+			}
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			failed, err = true, nil
+		}
+	}
+	if err = errors.Join(err, p.Close()); err != nil {
+		return false, errors.Join(err, driver.ErrBadConn)
+	}
+	if failed || i != len(batch) {
+		for _, op := range batch {
+			op.out = appended{}
+		}
+		return false, nil
+	}
+	for _, op := range batch {
+		op.ran = true
+	}
+	return true, nil
+}
+
+// runBatch runs each op's one-statement append in its own implicit
+// transaction (a pipeline Sync after each), in one round trip on c, and
+// sets each op's result: what it wrote, or its statement's error. A
+// unique violation (a concurrent append created the stream first,
+// knownNoStream) is "wrote nothing", like a failed expectation. The
+// returned error is the connection's (with driver.ErrBadConn, so that
+// database/sql drops the connection): the ops without a result get it.
+func runBatch(ctx context.Context, c *pgx.Conn, batch []*groupOp) error {
+	sds := make([]*pgconn.StatementDescription, len(batch))
+	params := make([][][]byte, len(batch))
+	for i, op := range batch {
+		sd, err := c.Prepare(ctx, op.q.name, op.q.sql)
+		if err != nil {
+			return errors.Join(err, driver.ErrBadConn)
+		}
+		sds[i] = sd
+		if params[i], err = encodeKnown(sd.ParamOIDs, op.at, op.in); err != nil {
+			op.err = fmt.Errorf("eventstore: append to %q: %w", op.in.Stream, err)
+		}
+	}
+	p := c.PgConn().StartPipeline(ctx)
+	for i, op := range batch {
+		if op.err == nil {
+			p.SendQueryStatement(sds[i], params[i], binaryParams[:len(params[i])], nil)
+		}
+		p.SendPipelineSync()
+	}
+	// Results come in order: each append's, then its Sync (its commit). A
+	// statement's error (a *pgconn.PgError) skips to its Sync, which rolls
+	// its transaction back; any other error is the connection's.
+	err := p.Flush()
+	for i := 0; err == nil && i < len(batch); {
+		var r any
+		r, err = p.GetResults()
+		switch r := r.(type) {
+		case *pgconn.ResultReader:
+			err = readKnown(r, &batch[i].out)
+		case *pgconn.PipelineSync:
+			batch[i].ran = true
+			i++
+		case nil:
+			if err == nil {
+				err = errors.New("the pipeline ended before its results")
+			}
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			if pgErr.Code != uniqueViolation {
+				batch[i].err = cmp.Or(batch[i].err, fmt.Errorf("eventstore: append to %q: %w", batch[i].in.Stream, err))
+			}
+			batch[i].out.Wrote = false
+			err = nil
+		}
+	}
+	if err = errors.Join(err, p.Close()); err != nil {
+		return errors.Join(err, driver.ErrBadConn)
+	}
+	return nil
+}
+
+// runFlush runs the flush statement (fl) on c and returns the WAL
+// position of its record; errors are the connection's (with
+// driver.ErrBadConn, so that database/sql drops it).
+func runFlush(ctx context.Context, c *pgx.Conn, fl stmt) (string, error) {
+	sd, err := c.Prepare(ctx, fl.name, fl.sql)
+	if err != nil {
+		return "", errors.Join(err, driver.ErrBadConn)
+	}
+	r := c.PgConn().ExecStatement(ctx, sd, nil, nil, nil)
+	var lsn string
+	if r.NextRow() {
+		lsn = string(r.Values()[0])
+	}
+	if _, err := r.Close(); err != nil {
+		return "", errors.Join(err, driver.ErrBadConn)
+	}
+	return lsn, nil
+}
