@@ -70,33 +70,41 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 //
 // Empty optional attributes are left out.
 func (e Event) Headers() []kgo.RecordHeader {
+	hs := make([]kgo.RecordHeader, 0, 8+len(e.Extensions))
+	for k, v := range e.Attributes {
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return hs
+}
+
+// Attributes yields e's attributes as the headers of binary mode do,
+// key and value, in Headers' order, without allocating (but for the
+// time's text): the attributes that are set, with SpecVersion defaulted.
+func (e Event) Attributes(yield func(key, value string) bool) {
 	spec := e.SpecVersion
 	if spec == "" {
 		spec = SpecVersion
 	}
-	hs := make([]kgo.RecordHeader, 0, 8+len(e.Extensions))
-	add := func(k, v string) {
-		if v != "" {
-			hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	for _, kv := range [...]struct{ k, v string }{{HeaderSpecVersion, spec}, {HeaderID, e.ID}, {HeaderSource, e.Source}, {HeaderType, e.Type}} {
+		if kv.v != "" && !yield(kv.k, kv.v) {
+			return
 		}
 	}
-	add(HeaderSpecVersion, spec)
-	add(HeaderID, e.ID)
-	add(HeaderSource, e.Source)
-	add(HeaderType, e.Type)
-	if !e.Time.IsZero() {
-		add(HeaderTime, e.Time.Format(time.RFC3339Nano))
+	if !e.Time.IsZero() && !yield(HeaderTime, e.Time.Format(time.RFC3339Nano)) {
+		return
 	}
-	add(HeaderSubject, e.Subject)
-	add(HeaderDataSchema, e.DataSchema)
-	add(HeaderContentType, e.DataContentType)
-	add(HeaderCorrelationID, e.CorrelationID)
-	add(HeaderCausationID, e.CausationID)
-	add(HeaderSchemaVersion, e.SchemaVersion)
+	for _, kv := range [...]struct{ k, v string }{{HeaderSubject, e.Subject}, {HeaderDataSchema, e.DataSchema},
+		{HeaderContentType, e.DataContentType}, {HeaderCorrelationID, e.CorrelationID}, {HeaderCausationID, e.CausationID},
+		{HeaderSchemaVersion, e.SchemaVersion}} {
+		if kv.v != "" && !yield(kv.k, kv.v) {
+			return
+		}
+	}
 	for k, v := range e.Extensions {
-		add(HeaderPrefix+k, v)
+		if v != "" && !yield(HeaderPrefix+k, v) {
+			return
+		}
 	}
-	return hs
 }
 
 // Record returns a Kafka record for topic carrying e in binary mode: the

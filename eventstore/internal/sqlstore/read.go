@@ -298,15 +298,15 @@ func scanInto(rows *sql.Rows, out []eventstore.Recorded, bs boundSet) (_ []event
 // Lengths are decimal byte counts. Part of the stored format; do not
 // change.
 func encodeHeaders(e event.Event) string {
-	var b strings.Builder
-	for _, h := range e.Headers() {
-		for _, s := range []string{h.Key, string(h.Value)} {
-			b.WriteString(strconv.Itoa(len(s)))
-			b.WriteByte(':')
-			b.WriteString(s)
+	b := make([]byte, 0, 256)
+	for k, v := range e.Attributes {
+		for _, s := range [2]string{k, v} {
+			b = strconv.AppendInt(b, int64(len(s)), 10)
+			b = append(b, ':')
+			b = append(b, s...)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 // decodeHeaders reads what encodeHeaders wrote, appending to hs. The
