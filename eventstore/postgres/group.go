@@ -318,11 +318,23 @@ func (g *group) flush() {
 	}
 }
 
+// batchLockTimeout bounds how long a statement of runBatchTx waits for a
+// lock. A batch's first append takes the head row, and the transaction
+// holds it while its later appends lock their streams' rows: against the
+// order every other append keeps (streams first, then the head). An
+// append elsewhere that holds one of those streams and then waits for the
+// head would deadlock with the batch, and PostgreSQL's deadlock check
+// (after deadlock_timeout, 1 s by default) could fail that other append.
+// The batch gives up first instead, rolls back and runs again append by
+// append, each in its own transaction in the usual order.
+var batchLockTimeout = newStmt(`SELECT set_config('lock_timeout', '100ms', true)`)
+
 // runBatchTx runs the batch's one-statement appends in one implicit
 // transaction (one pipeline Sync after them all), in one round trip on
 // c: one commit for the batch instead of one each. If a statement fails
 // (a value PostgreSQL refuses, a unique violation from a concurrent
-// NoStream append), the whole transaction rolls back and runBatchTx
+// NoStream append, a lock wait longer than batchLockTimeout), the whole
+// transaction rolls back and runBatchTx
 // returns false with no error: nothing was written, and the batch must
 // run again with runBatch, which gives each append its own transaction
 // and its own answer. The error is the connection's.
@@ -339,13 +351,18 @@ func runBatchTx(ctx context.Context, c *pgx.Conn, batch []*groupOp) (bool, error
 			return false, nil
 		}
 	}
+	lsd, err := c.Prepare(ctx, batchLockTimeout.name, batchLockTimeout.sql)
+	if err != nil {
+		return false, errors.Join(err, driver.ErrBadConn)
+	}
 	p := c.PgConn().StartPipeline(ctx)
+	p.SendQueryStatement(lsd, nil, nil, nil)
 	for i := range batch {
 		p.SendQueryStatement(sds[i], params[i], binaryParams[:len(params[i])], nil)
 	}
 	p.SendPipelineSync()
-	err := p.Flush()
-	failed, i := false, 0
+	err = p.Flush()
+	failed, i := false, -1 // the lock timeout's result first
 	for err == nil {
 		var r any
 		r, err = p.GetResults()
@@ -354,7 +371,7 @@ func runBatchTx(ctx context.Context, c *pgx.Conn, batch []*groupOp) (bool, error
 		}
 		switch r := r.(type) {
 		case *pgconn.ResultReader:
-			if i < len(batch) {
+			if i >= 0 && i < len(batch) {
 				err = readKnown(r, &batch[i].out)
 			} else {
 				_, err = r.Close()

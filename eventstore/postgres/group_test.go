@@ -200,3 +200,56 @@ func TestGroupIdle(t *testing.T) {
 		t.Fatalf("stream at version %d, want 2", v)
 	}
 }
+
+// TestGroupBatchYieldsLocks: a batch's transaction holds the head row
+// from its first append while a later append waits for its stream's row.
+// Here another transaction T holds that row and then asks for the head:
+// a deadlock. T's deadlock check runs first (its deadlock_timeout, 500
+// ms, ends before the batch's default 1 s), so without the batch's own
+// lock timeout T would be the one to fail. With it the batch gives up
+// after 100 ms, rolls back and runs again append by append: T gets the
+// head, and once T ends both appends are written.
+func TestGroupBatchYieldsLocks(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx := context.Background()
+	if _, err := f.s.Append(ctx, "r", eventstore.NoStream, eventstoretest.Event("x", "0")); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := f.g.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var pid int
+	if err := tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`SET LOCAL deadlock_timeout = '500ms'`,
+		`SELECT 1 FROM ` + f.prefix + `_streams WHERE stream = 'r' FOR UPDATE`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, r := f.op("x", eventstore.NoStream, "x"), f.op("r", eventstore.Exact(0), "x")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.queue(x, r)
+	}()
+	testenv.CheckFor(t, 10*time.Second, func() error { return blockedBy(f.g.db, pid) })
+	if _, err := tx.ExecContext(ctx, `UPDATE `+f.prefix+`_head SET position = position WHERE id = 0`); err != nil {
+		t.Fatalf("T, waiting for the head that the batch holds: %v", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	for _, op := range []*groupOp{x, r} {
+		if op.err != nil || !op.out.Wrote {
+			t.Fatalf("append to %s: %+v, %v", op.in.Stream, op.out, op.err)
+		}
+	}
+	if x.out.LastPosition != 2 || r.out.LastPosition != 3 || r.out.Version != 0 {
+		t.Fatalf("x at %d, r at %d (version before %d); want 2, 3 and 0", x.out.LastPosition, r.out.LastPosition, r.out.Version)
+	}
+}

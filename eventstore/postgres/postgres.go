@@ -19,35 +19,42 @@
 // holes. Stream rows are locked in stream-name order before the head, so
 // appends never deadlock.
 //
-// # One round trip, one flush, per append
+// # Group commit
 //
-// A one-stream append of a store without hooks is one pipelined round
-// trip (pgx). With an exact, NoStream or StreamExists expectation, the
-// append is one statement in its own implicit transaction (a pipeline
-// Sync ends it): it moves the stream's version only if the stream is at
-// the expected version and holds none of the ids (an UPDATE whose WHERE
-// READ COMMITTED re-checks on the row's newest version; for NoStream an
-// INSERT of the row), takes positions and inserts. If it wrote nothing,
-// the append runs again as the general batch, which answers the conflict,
-// the tombstone or the repeat, and which is also the path of Any: BEGIN;
-// lock the stream row; check the expectation and the ids, take positions,
-// insert, move the stream's version (one statement); COMMIT. See
-// knownExact in append.go for why the one-statement form is safe.
+// A one-stream append of a store without hooks with an exact, NoStream or
+// StreamExists expectation is one statement: it moves the stream's
+// version only if the stream is at the expected version and holds none
+// of the ids (an UPDATE whose WHERE READ COMMITTED re-checks on the row's
+// newest version; for NoStream an INSERT of the row), takes positions and
+// inserts. See knownExact in append.go for why that is safe. These
+// appends queue in the store, and one writer goroutine sends what has
+// queued (each stream at most once) as one pipelined implicit
+// transaction, committed with synchronous_commit off, so the head row's
+// lock is never waited for among the store's own appends and is not held
+// across a WAL flush. A flusher goroutine then runs one statement that
+// writes a WAL record (pg_logical_emit_message) and commits synchronously:
+// it flushes the WAL past every commit made before it, so the appends
+// committed before it are durable together, and each returns only then
+// (as durable as with a synchronous commit and, with synchronous
+// replication, replicated). See group.go.
 //
-// Either way the append's transaction commits with synchronous_commit
-// off, so the head row's lock is not held across a WAL flush (which would
-// make appends wait for each other's flushes one by one); the last
-// statement of the round trip, in its own transaction, writes a WAL
-// record (pg_logical_emit_message) and commits synchronously, which
-// flushes the WAL up to and past the append's commit. Concurrent appends
-// share those fsyncs (PostgreSQL's group commit). The append returns only
-// after the flush: an acknowledged append is as durable as with a
-// synchronous commit (and, with synchronous replication, replicated).
+// If a statement of a batch fails, the batch rolls back and runs again
+// append by append. An append that wrote nothing (a conflict, a
+// tombstone, a repeat, or a concurrent creation of its stream) runs
+// again as the general batch, which answers it and is also the path of
+// Any, in one round trip: BEGIN; lock the stream row; check the
+// expectation and the ids, take positions, insert, move the stream's
+// version (one statement); COMMIT; and its own flush.
+//
 // Until the flush, other sessions can see the events: ReadAll flushes too
 // before it returns events above the last position it knows durable (see
 // sqlstore.Dialect.Durable), so a subscriber never checkpoints an event
 // that a crash could take back; ReadStream and Stream do not wait (an
 // append made on what they read flushes it with its own commit).
+//
+// Give the *sql.DB at least as many idle connections
+// (SetMaxIdleConns) as you have concurrent appenders: database/sql keeps
+// 2 by default, and each new connection is a new PostgreSQL backend.
 //
 // Multi-stream appends, and stores with hooks (whose work in the
 // transaction, like an outbox row, must not be seen before it is durable),
