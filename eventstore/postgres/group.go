@@ -22,12 +22,12 @@ import (
 // A store's one-statement appends (exact, NoStream and StreamExists
 // expectations, no hooks) do not each run on their own connection.
 // They queue, and one writer goroutine per store sends whatever has
-// queued as one pipeline on its connection: each append's statement in
-// its own implicit transaction (a Sync after each), committed
-// asynchronously. A flusher goroutine then makes them durable together:
-// one flush (flush, committed synchronously) started after their commits
-// covers every append committed before it. An append returns after its
-// flush.
+// queued as one pipeline on its connection: the appends' statements in
+// one implicit transaction (runBatchTx; append by append, each in its own
+// transaction, if one fails: runBatch), committed asynchronously. A
+// flusher goroutine then makes them durable together: one flush (flush,
+// committed synchronously) started after their commits covers every
+// append committed before it. An append returns after its flush.
 //
 // Why: the head row's lock serialises the appends that take positions.
 // Concurrent appends on their own connections wait for it inside
@@ -200,7 +200,7 @@ func (g *group) write() {
 
 // take removes the next batch from the queue: appends in arrival order,
 // each stream once, within the batch limits; appends whose caller gave
-// up are answered without running. An empty batch ends the writer.
+// up are answered without running.
 func (g *group) take() []*groupOp {
 	g.mu.Lock()
 	defer g.mu.Unlock()
