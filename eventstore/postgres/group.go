@@ -141,61 +141,93 @@ func (g *group) run(ctx context.Context, op *groupOp) (appended, error) {
 	}
 }
 
-// write is the writer goroutine: it runs batches until the queue has
-// been empty for groupLinger.
-func (g *group) write() {
-	ctx := context.Background()
-	var conn *sql.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
+// serve runs a writer or flusher goroutine: rounds until one finds
+// nothing to do, then idle (see idle) until woken or ended.
+func (g *group) serve(running *bool, wake <-chan struct{}, pending func() bool, round func(*heldConn) bool) {
+	h := &heldConn{db: g.db}
+	defer h.close()
 	tick := time.NewTicker(groupLinger)
 	defer tick.Stop()
 	worked := true
 	for {
-		batch := g.take()
-		if len(batch) == 0 {
-			if g.idle(tick.C, g.wakeWriter, &worked, &g.writing, func() bool { return len(g.queue) > 0 }) {
-				return
-			}
+		if round(h) {
+			worked = true
 			continue
 		}
-		worked = true
-		var err error
-		if conn == nil {
-			conn, err = g.db.Conn(ctx)
+		if g.idle(tick.C, wake, &worked, running, pending) {
+			return
 		}
-		if err == nil {
-			err = conn.Raw(func(dc any) error {
-				c, ok := dc.(*stdlib.Conn)
-				if !ok {
-					return sqlstore.ErrSlowPath
-				}
-				if len(batch) > 1 {
-					if ok, err := runBatchTx(ctx, c.Conn(), batch); ok || err != nil {
-						return err
-					}
-				}
-				return runBatch(ctx, c.Conn(), batch)
-			})
-		}
-		if err != nil {
-			for _, op := range batch {
-				if !op.ran {
-					op.err = cmp.Or(op.err, fmt.Errorf("eventstore: append to %q (if it committed, retrying with the same event ids is safe): %w", op.in.Stream, err))
-				}
-			}
-			if conn != nil && !errors.Is(err, sqlstore.ErrSlowPath) {
-				// A connection that failed mid-pipeline may be unusable:
-				// take a fresh one for the next batch.
-				conn.Close()
-				conn = nil
-			}
-		}
-		g.committedOrDone(batch)
 	}
+}
+
+// heldConn is the connection a writer or flusher holds while it runs,
+// taken from the pool at its first use.
+type heldConn struct {
+	db *sql.DB
+	c  *sql.Conn
+}
+
+// raw runs f on the pgx connection. After an error (but ErrSlowPath:
+// not a pgx connection) the connection goes: one that failed mid-pipeline
+// may be unusable.
+func (h *heldConn) raw(ctx context.Context, f func(*pgx.Conn) error) error {
+	if h.c == nil {
+		c, err := h.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		h.c = c
+	}
+	err := h.c.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return sqlstore.ErrSlowPath
+		}
+		return f(c.Conn())
+	})
+	if err != nil && !errors.Is(err, sqlstore.ErrSlowPath) {
+		h.close()
+	}
+	return err
+}
+
+func (h *heldConn) close() {
+	if h.c != nil {
+		h.c.Close()
+		h.c = nil
+	}
+}
+
+// write is the writer goroutine: it runs batches until the queue has
+// been empty for groupLinger.
+func (g *group) write() {
+	g.serve(&g.writing, g.wakeWriter, func() bool { return len(g.queue) > 0 }, g.writeRound)
+}
+
+// writeRound runs the next batch, if any.
+func (g *group) writeRound(h *heldConn) bool {
+	batch := g.take()
+	if len(batch) == 0 {
+		return false
+	}
+	ctx := context.Background()
+	err := h.raw(ctx, func(c *pgx.Conn) error {
+		if len(batch) > 1 {
+			if ok, err := runBatchTx(ctx, c, batch); ok || err != nil {
+				return err
+			}
+		}
+		return runBatch(ctx, c, batch)
+	})
+	if err != nil {
+		for _, op := range batch {
+			if !op.ran {
+				op.err = cmp.Or(op.err, fmt.Errorf("eventstore: append to %q (if it committed, retrying with the same event ids is safe): %w", op.in.Stream, err))
+			}
+		}
+	}
+	g.committedOrDone(batch)
+	return true
 }
 
 // take removes the next batch from the queue: appends in arrival order,
@@ -263,59 +295,35 @@ func (g *group) committedOrDone(batch []*groupOp) {
 // committed before it started; it ends when none has come for
 // groupLinger.
 func (g *group) flush() {
-	ctx := context.Background()
-	var conn *sql.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	tick := time.NewTicker(groupLinger)
-	defer tick.Stop()
-	worked := true
-	for {
-		g.mu.Lock()
-		ops := g.committed
-		g.committed = nil
-		g.mu.Unlock()
-		if len(ops) == 0 {
-			if g.idle(tick.C, g.wakeFlusher, &worked, &g.flushing, func() bool { return len(g.committed) > 0 }) {
-				return
-			}
-			continue
-		}
-		worked = true
-		var lsn string
-		var err error
-		if conn == nil {
-			conn, err = g.db.Conn(ctx)
-		}
-		if err == nil {
-			err = conn.Raw(func(dc any) error {
-				c, ok := dc.(*stdlib.Conn)
-				if !ok {
-					return sqlstore.ErrSlowPath // the writer ran nothing on such a connection
-				}
-				var err error
-				lsn, err = runFlush(ctx, c.Conn(), g.st.flush)
-				return err
-			})
-			if err != nil {
-				conn.Close()
-				conn = nil
-			}
-		}
-		if err == nil && lsn == "" {
-			err = errors.New("no flush position")
-		}
-		for _, op := range ops {
-			if err != nil {
-				op.err = fmt.Errorf("eventstore: append to %q: %w: %w", op.in.Stream, errNotDurable, err)
-			}
-			op.out.flushLSN = lsn
-			close(op.done)
-		}
+	g.serve(&g.flushing, g.wakeFlusher, func() bool { return len(g.committed) > 0 }, g.flushRound)
+}
+
+// flushRound flushes the appends committed so far, if any.
+func (g *group) flushRound(h *heldConn) bool {
+	g.mu.Lock()
+	ops := g.committed
+	g.committed = nil
+	g.mu.Unlock()
+	if len(ops) == 0 {
+		return false
 	}
+	var lsn string
+	err := h.raw(context.Background(), func(c *pgx.Conn) error {
+		var err error
+		lsn, err = runFlush(context.Background(), c, g.st.flush)
+		return err
+	})
+	if err == nil && lsn == "" {
+		err = errors.New("no flush position")
+	}
+	for _, op := range ops {
+		if err != nil {
+			op.err = fmt.Errorf("eventstore: append to %q: %w: %w", op.in.Stream, errNotDurable, err)
+		}
+		op.out.flushLSN = lsn
+		close(op.done)
+	}
+	return true
 }
 
 // batchLockTimeout bounds how long a statement of runBatchTx waits for a
