@@ -212,12 +212,16 @@ func (g *group) writeRound(h *heldConn) bool {
 	}
 	ctx := context.Background()
 	err := h.raw(ctx, func(c *pgx.Conn) error {
+		sts, err := prepareBatch(ctx, c, batch)
+		if err != nil {
+			return err
+		}
 		if len(batch) > 1 {
-			if ok, err := runBatchTx(ctx, c, batch); ok || err != nil {
+			if ok, err := runBatchTx(ctx, c, batch, sts); ok || err != nil {
 				return err
 			}
 		}
-		return runBatch(ctx, c, batch)
+		return runBatch(ctx, c, batch, sts)
 	})
 	if err != nil {
 		for _, op := range batch {
@@ -346,16 +350,9 @@ var batchLockTimeout = newStmt(`SELECT set_config('lock_timeout', '100ms', true)
 // returns false with no error: nothing was written, and the batch must
 // run again with runBatch, which gives each append its own transaction
 // and its own answer. The error is the connection's.
-func runBatchTx(ctx context.Context, c *pgx.Conn, batch []*groupOp) (bool, error) {
-	sds := make([]*pgconn.StatementDescription, len(batch))
-	params := make([][][]byte, len(batch))
-	for i, op := range batch {
-		sd, err := c.Prepare(ctx, op.q.name, op.q.sql)
-		if err != nil {
-			return false, errors.Join(err, driver.ErrBadConn)
-		}
-		sds[i] = sd
-		if params[i], err = encodeKnown(sd.ParamOIDs, op.at, op.in); err != nil {
+func runBatchTx(ctx context.Context, c *pgx.Conn, batch []*groupOp, sts []prepared) (bool, error) {
+	for _, op := range batch {
+		if op.err != nil {
 			return false, nil
 		}
 	}
@@ -365,33 +362,27 @@ func runBatchTx(ctx context.Context, c *pgx.Conn, batch []*groupOp) (bool, error
 	}
 	p := c.PgConn().StartPipeline(ctx)
 	p.SendQueryStatement(lsd, nil, nil, nil)
-	for i := range batch {
-		p.SendQueryStatement(sds[i], params[i], binaryParams[:len(params[i])], nil)
+	for _, st := range sts {
+		p.SendQueryStatement(st.sd, st.params, binaryParams[:len(st.params)], nil)
 	}
 	p.SendPipelineSync()
 	err = p.Flush()
 	failed, i := false, -1 // the lock timeout's result first
 	for err == nil {
 		var r any
-		r, err = p.GetResults()
+		r, err = nextResult(p)
 		if _, sync := r.(*pgconn.PipelineSync); sync {
 			break
 		}
-		switch r := r.(type) {
-		case *pgconn.ResultReader:
+		if r, ok := r.(*pgconn.ResultReader); ok {
 			if i >= 0 && i < len(batch) {
 				err = readKnown(r, &batch[i].out)
 			} else {
 				_, err = r.Close()
 			}
 			i++
-		case nil:
-			if err == nil {
-				err = errors.New("the pipeline ended before its results")
-			}
 		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
+		if statementErr(err) != nil {
 			failed, err = true, nil
 		}
 	}
@@ -417,23 +408,11 @@ func runBatchTx(ctx context.Context, c *pgx.Conn, batch []*groupOp) (bool, error
 // knownNoStream) is "wrote nothing", like a failed expectation. The
 // returned error is the connection's (with driver.ErrBadConn, so that
 // database/sql drops the connection): the ops without a result get it.
-func runBatch(ctx context.Context, c *pgx.Conn, batch []*groupOp) error {
-	sds := make([]*pgconn.StatementDescription, len(batch))
-	params := make([][][]byte, len(batch))
-	for i, op := range batch {
-		sd, err := c.Prepare(ctx, op.q.name, op.q.sql)
-		if err != nil {
-			return errors.Join(err, driver.ErrBadConn)
-		}
-		sds[i] = sd
-		if params[i], err = encodeKnown(sd.ParamOIDs, op.at, op.in); err != nil {
-			op.err = fmt.Errorf("eventstore: append to %q: %w", op.in.Stream, err)
-		}
-	}
+func runBatch(ctx context.Context, c *pgx.Conn, batch []*groupOp, sts []prepared) error {
 	p := c.PgConn().StartPipeline(ctx)
 	for i, op := range batch {
 		if op.err == nil {
-			p.SendQueryStatement(sds[i], params[i], binaryParams[:len(params[i])], nil)
+			p.SendQueryStatement(sts[i].sd, sts[i].params, binaryParams[:len(sts[i].params)], nil)
 		}
 		p.SendPipelineSync()
 	}
@@ -443,20 +422,15 @@ func runBatch(ctx context.Context, c *pgx.Conn, batch []*groupOp) error {
 	err := p.Flush()
 	for i := 0; err == nil && i < len(batch); {
 		var r any
-		r, err = p.GetResults()
+		r, err = nextResult(p)
 		switch r := r.(type) {
 		case *pgconn.ResultReader:
 			err = readKnown(r, &batch[i].out)
 		case *pgconn.PipelineSync:
 			batch[i].ran = true
 			i++
-		case nil:
-			if err == nil {
-				err = errors.New("the pipeline ended before its results")
-			}
 		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
+		if pgErr := statementErr(err); pgErr != nil {
 			if pgErr.Code != uniqueViolation {
 				batch[i].err = cmp.Or(batch[i].err, fmt.Errorf("eventstore: append to %q: %w", batch[i].in.Stream, err))
 			}
@@ -466,6 +440,53 @@ func runBatch(ctx context.Context, c *pgx.Conn, batch []*groupOp) error {
 	}
 	if err = errors.Join(err, p.Close()); err != nil {
 		return errors.Join(err, driver.ErrBadConn)
+	}
+	return nil
+}
+
+// prepared is an append's statement, prepared on the connection, and its
+// parameters.
+type prepared struct {
+	sd     *pgconn.StatementDescription
+	params [][]byte
+}
+
+// prepareBatch prepares the batch's statements on c (once per
+// connection: pgx keeps them) and encodes their parameters. An append
+// whose parameters do not encode gets the error and is left out of the
+// batch's statements; an error preparing is the connection's.
+func prepareBatch(ctx context.Context, c *pgx.Conn, batch []*groupOp) ([]prepared, error) {
+	sts := make([]prepared, len(batch))
+	for i, op := range batch {
+		sd, err := c.Prepare(ctx, op.q.name, op.q.sql)
+		if err != nil {
+			return nil, errors.Join(err, driver.ErrBadConn)
+		}
+		sts[i].sd = sd
+		if sts[i].params, err = encodeKnown(sd.ParamOIDs, op.at, op.in); err != nil {
+			op.err = fmt.Errorf("eventstore: append to %q: %w", op.in.Stream, err)
+		}
+	}
+	return sts, nil
+}
+
+// nextResult is the pipeline's next result; a pipeline that ends before
+// it is an error.
+func nextResult(p *pgconn.Pipeline) (any, error) {
+	r, err := p.GetResults()
+	if r == nil && err == nil {
+		err = errors.New("the pipeline ended before its results")
+	}
+	return r, err
+}
+
+// statementErr is err if a statement failed (PostgreSQL answered with an
+// error: the statement's transaction rolls back at its Sync, and the
+// connection is fine), else nil.
+func statementErr(err error) *pgconn.PgError {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr
 	}
 	return nil
 }

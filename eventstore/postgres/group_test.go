@@ -92,7 +92,12 @@ func TestGroupBatchFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = conn.Raw(func(dc any) error {
-		ok, err := runBatchTx(ctx, dc.(*stdlib.Conn).Conn(), []*groupOp{good, bad, fresh})
+		c, batch := dc.(*stdlib.Conn).Conn(), []*groupOp{good, bad, fresh}
+		sts, err := prepareBatch(ctx, c, batch)
+		if err != nil {
+			return err
+		}
+		ok, err := runBatchTx(ctx, c, batch, sts)
 		if err == nil && ok {
 			err = errors.New("a batch with a failing statement committed")
 		}
@@ -251,5 +256,45 @@ func TestGroupBatchYieldsLocks(t *testing.T) {
 	}
 	if x.out.LastPosition != 2 || r.out.LastPosition != 3 || r.out.Version != 0 {
 		t.Fatalf("x at %d, r at %d (version before %d); want 2, 3 and 0", x.out.LastPosition, r.out.LastPosition, r.out.Version)
+	}
+}
+
+// TestGroupConnectionLost: the server ends the writer's connection
+// between two batches. The next append either fails with an error (and
+// writes nothing) or succeeds; a retry with the same event ids then
+// succeeds, the stream holds the event once, and the writer goes on with
+// a new connection.
+func TestGroupConnectionLost(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx := context.Background()
+	if _, err := f.s.Append(ctx, "l", eventstore.NoStream, eventstoretest.Event("x", "0")); err != nil {
+		t.Fatal(err)
+	}
+	// The writer lingers on its connection, whose last statement names
+	// this test's tables; end it.
+	var n int
+	err := f.g.db.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND query LIKE '%' || $1 || '_streams%' AND query NOT LIKE '%pg_stat_activity%'`, f.prefix).Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("ended %d connections (%v), want the writer's", n, err)
+	}
+	e := eventstoretest.Event("x", "1")
+	res, err := f.s.Append(ctx, "l", eventstore.Exact(0), e)
+	if err != nil {
+		if v := f.version("l"); v != 0 {
+			t.Fatalf("the failed append moved the stream to %d", v)
+		}
+		if res, err = f.s.Append(ctx, "l", eventstore.Exact(0), e); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+	}
+	if res.FirstVersion != 1 {
+		t.Fatalf("append: %+v", res)
+	}
+	if again, err := f.s.Append(ctx, "l", eventstore.Exact(0), e); err != nil || !again.Duplicate || again.FirstPosition != res.FirstPosition {
+		t.Fatalf("repeat: %+v, %v; want the first result", again, err)
+	}
+	if next, err := f.s.Append(ctx, "l", eventstore.Exact(1), eventstoretest.Event("x", "2")); err != nil || next.FirstVersion != 2 {
+		t.Fatalf("append after: %+v, %v", next, err)
 	}
 }
