@@ -86,8 +86,8 @@ func (b *browser) text(sel string) string {
 			return s
 		}
 		// Chromium swaps the page's JavaScript context when a navigation
-		// settles late; a query caught in the swap names the old one.
-		// Ask again in the new context.
+		// settles late, and a refreshing page swaps its nodes; a query
+		// caught in a swap names the old one. Ask again.
 		if !contextSwapped(err) || ctx.Err() != nil {
 			b.t.Fatalf("text of %s: %v", sel, err)
 		}
@@ -95,11 +95,14 @@ func (b *browser) text(sel string) string {
 }
 
 // contextSwapped reports the errors of a query that ran while the page's
-// execution context was being replaced.
+// execution context was being replaced, or while the node it had found
+// was (a page that refreshes its content swaps the node between the
+// query and the read of its text).
 func contextSwapped(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "Cannot find context with specified id") ||
-		strings.Contains(msg, "Execution context was destroyed")
+		strings.Contains(msg, "Execution context was destroyed") ||
+		strings.Contains(msg, "No node with given id found")
 }
 
 // waitText polls until sel's text holds want, without reloading.
